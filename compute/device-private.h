@@ -1,0 +1,70 @@
+/* device-private.h: what the engine's own modules see of a device
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <vulkan/vulkan.h>
+
+#include "device.h"
+#include "error.h"
+
+G_BEGIN_DECLS
+
+typedef struct _DrapeMemory DrapeMemory;
+
+struct _DrapeDevice
+{
+  VkInstance instance;
+  VkDebugUtilsMessengerEXT messenger;
+  VkPhysicalDevice physical;
+  VkDevice device;
+  VkQueue queue;
+  guint32 queue_family;
+  VkCommandPool command_pool;
+  VkFence fence;
+  VkPipelineCache pipeline_cache;
+  char *pipeline_cache_path;
+  VkPhysicalDeviceMemoryProperties memory_properties;
+  guint8 pipeline_cache_uuid[VK_UUID_SIZE];
+  guint32 driver_version;
+
+  DrapeDeviceInfo info;
+  DrapeDeviceCaps caps;
+  /* Largest range bound to one descriptor: maxStorageBufferRange, or
+   * lower for tests that exercise splitting on small tensors. */
+  guint64 binding_limit;
+
+  /* Submission and the command pool are used from one thread at a time,
+   * but that thread need not be the one that made the device. */
+  GMutex lock;
+  /* Kernels (pipelines) by key; see kernel.c. */
+  GHashTable *kernels;
+  DrapeMemory *memory;
+
+  gint validation_messages; /* atomic */
+  gboolean lost;
+  /* Test hook: the next checked Vulkan call fails with this result. */
+  VkResult injected_fault;
+
+  PFN_vkCmdBeginDebugUtilsLabelEXT cmd_begin_label;
+  PFN_vkCmdEndDebugUtilsLabelEXT cmd_end_label;
+};
+
+gboolean drape_vk_check          (DrapeDevice      *device,
+                                  VkResult          result,
+                                  const char       *what,
+                                  GError          **error);
+void     drape_device_inject_fault (DrapeDevice    *device,
+                                  VkResult          result);
+gboolean drape_device_submit     (DrapeDevice      *device,
+                                  const VkCommandBuffer *buffers,
+                                  guint             n_buffers,
+                                  GError          **error);
+VkCommandBuffer drape_device_begin_commands (DrapeDevice *device,
+                                  GError          **error);
+gboolean drape_device_end_commands_and_submit (DrapeDevice *device,
+                                  VkCommandBuffer   buffer,
+                                  GError          **error);
+
+G_END_DECLS

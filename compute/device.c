@@ -1,0 +1,936 @@
+/* device.c: instance, device choice, features, limits, queue, pipeline cache
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+#include <gio/gio.h>
+
+#include "device-private.h"
+#include "kernel-private.h"
+#include "memory-private.h"
+
+#define VALIDATION_LAYER "VK_LAYER_KHRONOS_validation"
+
+/* Vulkan 1.2 gives us 16-bit storage, shaderFloat16 and timeline-free
+ * submission that the engine needs on every vendor. */
+#define REQUIRED_API_VERSION VK_API_VERSION_1_2
+
+const char *
+drape_device_type_to_string (DrapeDeviceType type)
+{
+  switch (type)
+    {
+    case DRAPE_DEVICE_TYPE_INTEGRATED: return "integrated GPU";
+    case DRAPE_DEVICE_TYPE_DISCRETE: return "discrete GPU";
+    case DRAPE_DEVICE_TYPE_VIRTUAL: return "virtual GPU";
+    case DRAPE_DEVICE_TYPE_CPU: return "CPU";
+    case DRAPE_DEVICE_TYPE_OTHER:
+    default: return "other";
+    }
+}
+
+static const char *
+vk_result_to_string (VkResult result)
+{
+  switch (result)
+    {
+#define CASE(r) case r: return #r
+    CASE (VK_SUCCESS);
+    CASE (VK_NOT_READY);
+    CASE (VK_TIMEOUT);
+    CASE (VK_INCOMPLETE);
+    CASE (VK_ERROR_OUT_OF_HOST_MEMORY);
+    CASE (VK_ERROR_OUT_OF_DEVICE_MEMORY);
+    CASE (VK_ERROR_INITIALIZATION_FAILED);
+    CASE (VK_ERROR_DEVICE_LOST);
+    CASE (VK_ERROR_MEMORY_MAP_FAILED);
+    CASE (VK_ERROR_LAYER_NOT_PRESENT);
+    CASE (VK_ERROR_EXTENSION_NOT_PRESENT);
+    CASE (VK_ERROR_FEATURE_NOT_PRESENT);
+    CASE (VK_ERROR_INCOMPATIBLE_DRIVER);
+    CASE (VK_ERROR_TOO_MANY_OBJECTS);
+    CASE (VK_ERROR_FORMAT_NOT_SUPPORTED);
+    CASE (VK_ERROR_FRAGMENTED_POOL);
+    CASE (VK_ERROR_OUT_OF_POOL_MEMORY);
+    CASE (VK_ERROR_INVALID_SHADER_NV);
+#undef CASE
+    default: return "VK_ERROR_UNKNOWN";
+    }
+}
+
+gboolean
+drape_vk_check (DrapeDevice *device,
+                VkResult     result,
+                const char  *what,
+                GError     **error)
+{
+  if (device != NULL && device->injected_fault != VK_SUCCESS && result == VK_SUCCESS)
+    {
+      result = device->injected_fault;
+      device->injected_fault = VK_SUCCESS;
+    }
+
+  if (result == VK_SUCCESS)
+    return TRUE;
+
+  switch (result)
+    {
+    case VK_ERROR_OUT_OF_DEVICE_MEMORY:
+    case VK_ERROR_OUT_OF_HOST_MEMORY:
+      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_OUT_OF_MEMORY,
+                   "%s: out of %s memory", what,
+                   result == VK_ERROR_OUT_OF_DEVICE_MEMORY ? "device" : "host");
+      break;
+    case VK_ERROR_DEVICE_LOST:
+      if (device != NULL)
+        device->lost = TRUE;
+      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_DEVICE_LOST,
+                   "%s: the GPU device was lost (driver reset or GPU removed); "
+                   "the engine must be restarted", what);
+      break;
+    default:
+      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_VULKAN,
+                   "%s failed: %s (%d)", what, vk_result_to_string (result), result);
+      break;
+    }
+  return FALSE;
+}
+
+void
+drape_device_inject_fault (DrapeDevice *device,
+                           VkResult     result)
+{
+  device->injected_fault = result;
+}
+
+static VKAPI_ATTR VkBool32 VKAPI_CALL
+on_debug_message (VkDebugUtilsMessageSeverityFlagBitsEXT      severity,
+                  VkDebugUtilsMessageTypeFlagsEXT             types,
+                  const VkDebugUtilsMessengerCallbackDataEXT *data,
+                  void                                       *user_data)
+{
+  DrapeDevice *device = user_data;
+
+  if (severity & (VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
+                  VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT))
+    {
+      g_atomic_int_inc (&device->validation_messages);
+      g_printerr ("drape: Vulkan validation: %s\n", data->pMessage);
+    }
+  return VK_FALSE;
+}
+
+static gboolean
+validation_requested (void)
+{
+  const char *v = g_getenv ("DRAPE_VALIDATION");
+  return v != NULL && *v != '\0' && g_strcmp0 (v, "0") != 0;
+}
+
+static gboolean
+instance_has_layer (const char *name)
+{
+  guint32 n = 0;
+  g_autofree VkLayerProperties *layers = NULL;
+
+  if (vkEnumerateInstanceLayerProperties (&n, NULL) != VK_SUCCESS)
+    return FALSE;
+  layers = g_new0 (VkLayerProperties, MAX (n, 1));
+  if (vkEnumerateInstanceLayerProperties (&n, layers) != VK_SUCCESS)
+    return FALSE;
+  for (guint i = 0; i < n; i++)
+    if (strcmp (layers[i].layerName, name) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+static VkInstance
+create_instance (gboolean   validation,
+                 GError   **error)
+{
+  VkApplicationInfo app = {
+    .sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
+    .pApplicationName = "Drape",
+    .applicationVersion = VK_MAKE_VERSION (0, 1, 0),
+    .pEngineName = "libdrape-compute",
+    .engineVersion = VK_MAKE_VERSION (0, 1, 0),
+    .apiVersion = VK_API_VERSION_1_3,
+  };
+  const char *layers[] = { VALIDATION_LAYER };
+  const char *extensions[] = { VK_EXT_DEBUG_UTILS_EXTENSION_NAME };
+  VkInstanceCreateInfo info = {
+    .sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
+    .pApplicationInfo = &app,
+  };
+  VkInstance instance = VK_NULL_HANDLE;
+  VkResult result;
+
+  if (validation)
+    {
+      if (!instance_has_layer (VALIDATION_LAYER))
+        {
+          g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_NO_DEVICE,
+                       "DRAPE_VALIDATION is set but the Vulkan validation layer "
+                       "is not installed (Debian: vulkan-validationlayers)");
+          return VK_NULL_HANDLE;
+        }
+      info.enabledLayerCount = 1;
+      info.ppEnabledLayerNames = layers;
+      info.enabledExtensionCount = 1;
+      info.ppEnabledExtensionNames = extensions;
+    }
+
+  result = vkCreateInstance (&info, NULL, &instance);
+  if (result == VK_ERROR_INCOMPATIBLE_DRIVER || result == VK_ERROR_INITIALIZATION_FAILED)
+    {
+      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_NO_DEVICE,
+                   "No Vulkan driver found (install your GPU's Vulkan driver, "
+                   "or Mesa's lavapipe to run on the CPU: mesa-vulkan-drivers)");
+      return VK_NULL_HANDLE;
+    }
+  if (!drape_vk_check (NULL, result, "vkCreateInstance", error))
+    return VK_NULL_HANDLE;
+  return instance;
+}
+
+static gboolean
+enumerate_physical (VkInstance         instance,
+                    VkPhysicalDevice **out,
+                    guint32           *n_out,
+                    GError           **error)
+{
+  guint32 n = 0;
+
+  if (!drape_vk_check (NULL, vkEnumeratePhysicalDevices (instance, &n, NULL),
+                       "vkEnumeratePhysicalDevices", error))
+    return FALSE;
+  *out = g_new0 (VkPhysicalDevice, MAX (n, 1));
+  if (!drape_vk_check (NULL, vkEnumeratePhysicalDevices (instance, &n, *out),
+                       "vkEnumeratePhysicalDevices", error))
+    {
+      g_clear_pointer (out, g_free);
+      return FALSE;
+    }
+  *n_out = n;
+  return TRUE;
+}
+
+static gint
+find_compute_queue_family (VkPhysicalDevice physical)
+{
+  guint32 n = 0;
+  g_autofree VkQueueFamilyProperties *families = NULL;
+  gint best = -1;
+
+  vkGetPhysicalDeviceQueueFamilyProperties (physical, &n, NULL);
+  families = g_new0 (VkQueueFamilyProperties, MAX (n, 1));
+  vkGetPhysicalDeviceQueueFamilyProperties (physical, &n, families);
+  /* The universal (graphics + compute) queue is the fast path on every
+   * desktop driver; a compute-only family is the fallback. */
+  for (guint i = 0; i < n; i++)
+    {
+      if (!(families[i].queueFlags & VK_QUEUE_COMPUTE_BIT))
+        continue;
+      if (best < 0 || (families[i].queueFlags & VK_QUEUE_GRAPHICS_BIT))
+        best = i;
+      if (families[i].queueFlags & VK_QUEUE_GRAPHICS_BIT)
+        break;
+    }
+  return best;
+}
+
+static void
+fill_info (VkPhysicalDevice  physical,
+           guint             index,
+           DrapeDeviceInfo  *info)
+{
+  VkPhysicalDeviceDriverProperties driver = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES,
+  };
+  VkPhysicalDeviceProperties2 props = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
+    .pNext = &driver,
+  };
+  VkPhysicalDeviceMemoryProperties mem;
+
+  vkGetPhysicalDeviceProperties2 (physical, &props);
+  vkGetPhysicalDeviceMemoryProperties (physical, &mem);
+
+  info->index = index;
+  info->name = g_strdup (props.properties.deviceName);
+  info->driver = g_strdup (driver.driverName[0] ? driver.driverName : "unknown");
+  info->vendor_id = props.properties.vendorID;
+  info->device_id = props.properties.deviceID;
+  info->api_version = props.properties.apiVersion;
+  switch (props.properties.deviceType)
+    {
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: info->type = DRAPE_DEVICE_TYPE_INTEGRATED; break;
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: info->type = DRAPE_DEVICE_TYPE_DISCRETE; break;
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: info->type = DRAPE_DEVICE_TYPE_VIRTUAL; break;
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: info->type = DRAPE_DEVICE_TYPE_CPU; break;
+    default: info->type = DRAPE_DEVICE_TYPE_OTHER; break;
+    }
+  info->is_software = info->type == DRAPE_DEVICE_TYPE_CPU ||
+                      driver.driverID == VK_DRIVER_ID_MESA_LLVMPIPE ||
+                      g_str_has_prefix (info->name, "llvmpipe") ||
+                      g_str_has_prefix (info->name, "SwiftShader");
+  info->device_local_bytes = 0;
+  for (guint i = 0; i < mem.memoryHeapCount; i++)
+    if (mem.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)
+      info->device_local_bytes = MAX (info->device_local_bytes, mem.memoryHeaps[i].size);
+  info->usable = props.properties.apiVersion >= REQUIRED_API_VERSION &&
+                 find_compute_queue_family (physical) >= 0;
+}
+
+void
+drape_device_info_free (DrapeDeviceInfo *info)
+{
+  if (info == NULL)
+    return;
+  g_free (info->name);
+  g_free (info->driver);
+  g_free (info);
+}
+
+GPtrArray *
+drape_device_list (GError **error)
+{
+  VkInstance instance;
+  g_autofree VkPhysicalDevice *physical = NULL;
+  guint32 n = 0;
+  GPtrArray *list;
+
+  instance = create_instance (FALSE, error);
+  if (instance == VK_NULL_HANDLE)
+    return NULL;
+  if (!enumerate_physical (instance, &physical, &n, error))
+    {
+      vkDestroyInstance (instance, NULL);
+      return NULL;
+    }
+  list = g_ptr_array_new_with_free_func ((GDestroyNotify) drape_device_info_free);
+  for (guint i = 0; i < n; i++)
+    {
+      DrapeDeviceInfo *info = g_new0 (DrapeDeviceInfo, 1);
+      fill_info (physical[i], i, info);
+      g_ptr_array_add (list, info);
+    }
+  vkDestroyInstance (instance, NULL);
+  return list;
+}
+
+static int
+type_rank (DrapeDeviceType type)
+{
+  switch (type)
+    {
+    case DRAPE_DEVICE_TYPE_DISCRETE: return 4;
+    case DRAPE_DEVICE_TYPE_INTEGRATED: return 3;
+    case DRAPE_DEVICE_TYPE_VIRTUAL: return 2;
+    case DRAPE_DEVICE_TYPE_OTHER: return 1;
+    case DRAPE_DEVICE_TYPE_CPU:
+    default: return 0;
+    }
+}
+
+/* selector: an index, or a case-insensitive part of the device name. */
+static gint
+choose_device (DrapeDeviceInfo *infos,
+               guint            n,
+               const char      *selector,
+               GError         **error)
+{
+  gint best = -1;
+
+  if (selector != NULL && *selector != '\0')
+    {
+      guint64 index;
+      g_autofree char *needle = g_utf8_casefold (selector, -1);
+
+      if (g_ascii_string_to_unsigned (selector, 10, 0, G_MAXUINT, &index, NULL))
+        {
+          if (index >= n)
+            {
+              g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_NO_DEVICE,
+                           "DRAPE_DEVICE=%s: there are only %u Vulkan devices",
+                           selector, n);
+              return -1;
+            }
+          best = index;
+        }
+      else
+        {
+          for (guint i = 0; i < n && best < 0; i++)
+            {
+              g_autofree char *name = g_utf8_casefold (infos[i].name, -1);
+              if (strstr (name, needle) != NULL)
+                best = i;
+            }
+          if (best < 0)
+            {
+              g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_NO_DEVICE,
+                           "DRAPE_DEVICE=%s: no Vulkan device has that in its name",
+                           selector);
+              return -1;
+            }
+        }
+      if (!infos[best].usable)
+        {
+          g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_NO_DEVICE,
+                       "%s cannot run Drape: it needs Vulkan 1.2 and a compute queue",
+                       infos[best].name);
+          return -1;
+        }
+      return best;
+    }
+
+  for (guint i = 0; i < n; i++)
+    {
+      if (!infos[i].usable)
+        continue;
+      if (best < 0 || type_rank (infos[i].type) > type_rank (infos[best].type))
+        best = i;
+    }
+  if (best < 0)
+    g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_NO_DEVICE,
+                 n == 0 ? "No Vulkan device found"
+                        : "No Vulkan device can run Drape (Vulkan 1.2 and a compute queue are needed)");
+  return best;
+}
+
+static gboolean
+has_extension (VkExtensionProperties *exts,
+               guint32                n,
+               const char            *name)
+{
+  for (guint i = 0; i < n; i++)
+    if (strcmp (exts[i].extensionName, name) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+nv_coopmat_has_f16_tiles (DrapeDevice *device)
+{
+#if DRAPE_HAVE_NV_COOPMAT
+  PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV get =
+    (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)
+      vkGetInstanceProcAddr (device->instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
+  guint32 n = 0;
+  g_autofree VkCooperativeMatrixPropertiesNV *props = NULL;
+  gboolean found = FALSE;
+
+  if (get == NULL || get (device->physical, &n, NULL) != VK_SUCCESS || n == 0)
+    return FALSE;
+  props = g_new0 (VkCooperativeMatrixPropertiesNV, n);
+  for (guint i = 0; i < n; i++)
+    props[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
+  if (get (device->physical, &n, props) != VK_SUCCESS)
+    return FALSE;
+  for (guint i = 0; i < n; i++)
+    if (props[i].MSize == 16 && props[i].NSize == 16 && props[i].KSize == 16 &&
+        props[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+        props[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+        props[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+        props[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+        props[i].scope == VK_SCOPE_SUBGROUP_NV)
+      found = TRUE;
+  return found;
+#else
+  return FALSE;
+#endif
+}
+
+static void
+read_caps (DrapeDevice *device)
+{
+  VkPhysicalDeviceSubgroupProperties subgroup = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES,
+  };
+  VkPhysicalDeviceMaintenance3Properties maint3 = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES,
+    .pNext = &subgroup,
+  };
+  VkPhysicalDeviceProperties2 props = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
+    .pNext = &maint3,
+  };
+  const VkPhysicalDeviceLimits *limits = &props.properties.limits;
+  DrapeDeviceCaps *caps = &device->caps;
+
+  vkGetPhysicalDeviceProperties2 (device->physical, &props);
+  vkGetPhysicalDeviceMemoryProperties (device->physical, &device->memory_properties);
+  memcpy (device->pipeline_cache_uuid, props.properties.pipelineCacheUUID, VK_UUID_SIZE);
+  device->driver_version = props.properties.driverVersion;
+
+  caps->max_storage_buffer_range = limits->maxStorageBufferRange;
+  caps->max_allocation_size = maint3.maxMemoryAllocationSize;
+  caps->storage_offset_alignment = MAX (limits->minStorageBufferOffsetAlignment, 4);
+  caps->max_shared_memory = limits->maxComputeSharedMemorySize;
+  for (guint i = 0; i < 3; i++)
+    {
+      caps->max_workgroup_count[i] = limits->maxComputeWorkGroupCount[i];
+      caps->max_workgroup_size[i] = limits->maxComputeWorkGroupSize[i];
+    }
+  caps->max_workgroup_invocations = limits->maxComputeWorkGroupInvocations;
+  caps->max_push_constants = limits->maxPushConstantsSize;
+  caps->subgroup_size = MAX (subgroup.subgroupSize, 1);
+  caps->timestamp_period_ns = limits->timestampPeriod;
+  caps->device_local_bytes = device->info.device_local_bytes;
+
+  caps->unified_memory = TRUE;
+  for (guint i = 0; i < device->memory_properties.memoryTypeCount; i++)
+    {
+      VkMemoryPropertyFlags f = device->memory_properties.memoryTypes[i].propertyFlags;
+      if ((f & VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT) && !(f & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT))
+        caps->unified_memory = FALSE;
+    }
+}
+
+static char *
+pipeline_cache_path (DrapeDevice *device)
+{
+  g_autofree char *uuid = g_strdup_printf ("%02x%02x%02x%02x%02x%02x%02x%02x"
+                                           "%02x%02x%02x%02x%02x%02x%02x%02x",
+                                           device->pipeline_cache_uuid[0], device->pipeline_cache_uuid[1],
+                                           device->pipeline_cache_uuid[2], device->pipeline_cache_uuid[3],
+                                           device->pipeline_cache_uuid[4], device->pipeline_cache_uuid[5],
+                                           device->pipeline_cache_uuid[6], device->pipeline_cache_uuid[7],
+                                           device->pipeline_cache_uuid[8], device->pipeline_cache_uuid[9],
+                                           device->pipeline_cache_uuid[10], device->pipeline_cache_uuid[11],
+                                           device->pipeline_cache_uuid[12], device->pipeline_cache_uuid[13],
+                                           device->pipeline_cache_uuid[14], device->pipeline_cache_uuid[15]);
+  g_autofree char *name = g_strdup_printf ("pipelines-%04x-%04x-%s-%s.bin",
+                                           device->info.vendor_id, device->info.device_id,
+                                           uuid, PACKAGE_VERSION);
+  return g_build_filename (g_get_user_cache_dir (), "drape", name, NULL);
+}
+
+/* A driver is not obliged to survive a cache blob from another device or
+ * driver version, so the header is checked before the driver sees it. */
+static gboolean
+pipeline_cache_header_matches (DrapeDevice  *device,
+                               const guint8 *data,
+                               gsize         size)
+{
+  guint32 header_size, version, vendor, dev;
+
+  if (size < 16 + VK_UUID_SIZE)
+    return FALSE;
+  memcpy (&header_size, data, 4);
+  memcpy (&version, data + 4, 4);
+  memcpy (&vendor, data + 8, 4);
+  memcpy (&dev, data + 12, 4);
+  return header_size >= 16 + VK_UUID_SIZE && header_size <= size &&
+         version == VK_PIPELINE_CACHE_HEADER_VERSION_ONE &&
+         vendor == device->info.vendor_id && dev == device->info.device_id &&
+         memcmp (data + 16, device->pipeline_cache_uuid, VK_UUID_SIZE) == 0;
+}
+
+static gboolean
+create_pipeline_cache (DrapeDevice *device,
+                       GError     **error)
+{
+  g_autofree char *contents = NULL;
+  gsize length = 0;
+  VkPipelineCacheCreateInfo info = {
+    .sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
+  };
+
+  device->pipeline_cache_path = pipeline_cache_path (device);
+  if (g_file_get_contents (device->pipeline_cache_path, &contents, &length, NULL) &&
+      pipeline_cache_header_matches (device, (const guint8 *) contents, length))
+    {
+      info.initialDataSize = length;
+      info.pInitialData = contents;
+    }
+  if (vkCreatePipelineCache (device->device, &info, NULL, &device->pipeline_cache) == VK_SUCCESS)
+    return TRUE;
+  /* A cache the driver rejects is worth nothing: start empty. */
+  info.initialDataSize = 0;
+  info.pInitialData = NULL;
+  return drape_vk_check (device, vkCreatePipelineCache (device->device, &info, NULL,
+                                                        &device->pipeline_cache),
+                         "vkCreatePipelineCache", error);
+}
+
+gboolean
+drape_device_save_pipeline_cache (DrapeDevice *device,
+                                  GError     **error)
+{
+  gsize size = 0;
+  g_autofree guint8 *data = NULL;
+  g_autofree char *dir = NULL;
+
+  if (device->pipeline_cache == VK_NULL_HANDLE || device->lost)
+    return TRUE;
+  if (!drape_vk_check (device, vkGetPipelineCacheData (device->device, device->pipeline_cache, &size, NULL),
+                       "vkGetPipelineCacheData", error))
+    return FALSE;
+  data = g_malloc (MAX (size, 1));
+  if (!drape_vk_check (device, vkGetPipelineCacheData (device->device, device->pipeline_cache, &size, data),
+                       "vkGetPipelineCacheData", error))
+    return FALSE;
+  dir = g_path_get_dirname (device->pipeline_cache_path);
+  if (g_mkdir_with_parents (dir, 0755) != 0)
+    {
+      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_IO, "Cannot create %s", dir);
+      return FALSE;
+    }
+  if (!g_file_set_contents (device->pipeline_cache_path, (const char *) data, size, error))
+    return FALSE;
+  return TRUE;
+}
+
+static gboolean
+create_logical_device (DrapeDevice *device,
+                       GError     **error)
+{
+  guint32 n_ext = 0;
+  g_autofree VkExtensionProperties *exts = NULL;
+  const char *enabled[4];
+  guint n_enabled = 0;
+  float priority = 1.0f;
+  VkPhysicalDeviceVulkan11Features have11 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES };
+  VkPhysicalDeviceVulkan12Features have12 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, .pNext = &have11 };
+  VkPhysicalDeviceFeatures2 have = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &have12 };
+  VkPhysicalDeviceVulkan11Features want11 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES };
+  VkPhysicalDeviceVulkan12Features want12 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, .pNext = &want11 };
+#if DRAPE_HAVE_NV_COOPMAT
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV want_coopmat = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
+    .cooperativeMatrix = VK_TRUE,
+  };
+#endif
+  VkPhysicalDeviceFeatures2 want = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &want12 };
+  VkDeviceQueueCreateInfo queue = {
+    .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
+    .queueFamilyIndex = device->queue_family,
+    .queueCount = 1,
+    .pQueuePriorities = &priority,
+  };
+  VkDeviceCreateInfo info = {
+    .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+    .pNext = &want,
+    .queueCreateInfoCount = 1,
+    .pQueueCreateInfos = &queue,
+  };
+
+  vkGetPhysicalDeviceFeatures2 (device->physical, &have);
+  if (!drape_vk_check (device, vkEnumerateDeviceExtensionProperties (device->physical, NULL, &n_ext, NULL),
+                       "vkEnumerateDeviceExtensionProperties", error))
+    return FALSE;
+  exts = g_new0 (VkExtensionProperties, MAX (n_ext, 1));
+  if (!drape_vk_check (device, vkEnumerateDeviceExtensionProperties (device->physical, NULL, &n_ext, exts),
+                       "vkEnumerateDeviceExtensionProperties", error))
+    return FALSE;
+
+  device->caps.has_f16 = have11.storageBuffer16BitAccess && have12.shaderFloat16;
+  want11.storageBuffer16BitAccess = have11.storageBuffer16BitAccess;
+  want12.shaderFloat16 = have12.shaderFloat16;
+  want12.storageBuffer8BitAccess = have12.storageBuffer8BitAccess;
+  want12.shaderInt8 = have12.shaderInt8;
+  want.features.shaderInt64 = have.features.shaderInt64;
+
+#if DRAPE_HAVE_NV_COOPMAT
+  if (device->caps.has_f16 && has_extension (exts, n_ext, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) &&
+      nv_coopmat_has_f16_tiles (device) && g_getenv ("DRAPE_NO_COOPMAT") == NULL)
+    {
+      enabled[n_enabled++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+      want_coopmat.pNext = want.pNext;
+      want.pNext = &want_coopmat;
+      device->caps.has_nv_coopmat = TRUE;
+    }
+#else
+  (void) nv_coopmat_has_f16_tiles;
+  (void) has_extension;
+#endif
+
+  info.enabledExtensionCount = n_enabled;
+  info.ppEnabledExtensionNames = n_enabled ? enabled : NULL;
+  if (!drape_vk_check (device, vkCreateDevice (device->physical, &info, NULL, &device->device),
+                       "vkCreateDevice", error))
+    return FALSE;
+  vkGetDeviceQueue (device->device, device->queue_family, 0, &device->queue);
+  return TRUE;
+}
+
+DrapeDevice *
+drape_device_new (const char *selector,
+                  GError    **error)
+{
+  g_autoptr(DrapeDevice) device = g_new0 (DrapeDevice, 1);
+  g_autofree VkPhysicalDevice *physical = NULL;
+  g_autofree DrapeDeviceInfo *infos = NULL;
+  guint32 n = 0;
+  gint chosen;
+  gboolean validation = validation_requested ();
+  guint32 n_families = 0;
+  g_autofree VkQueueFamilyProperties *families = NULL;
+
+  g_mutex_init (&device->lock);
+  device->kernels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                           (GDestroyNotify) drape_kernel_free);
+  if (selector == NULL)
+    selector = g_getenv ("DRAPE_DEVICE");
+
+  device->instance = create_instance (validation, error);
+  if (device->instance == VK_NULL_HANDLE)
+    return NULL;
+
+  if (validation)
+    {
+      PFN_vkCreateDebugUtilsMessengerEXT create_messenger = (PFN_vkCreateDebugUtilsMessengerEXT)
+        vkGetInstanceProcAddr (device->instance, "vkCreateDebugUtilsMessengerEXT");
+      VkDebugUtilsMessengerCreateInfoEXT info = {
+        .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
+        .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
+                           VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+        .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
+                       VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT,
+        .pfnUserCallback = on_debug_message,
+        .pUserData = device,
+      };
+      if (create_messenger == NULL ||
+          !drape_vk_check (NULL, create_messenger (device->instance, &info, NULL, &device->messenger),
+                           "vkCreateDebugUtilsMessengerEXT", error))
+        return NULL;
+      device->cmd_begin_label = (PFN_vkCmdBeginDebugUtilsLabelEXT)
+        vkGetInstanceProcAddr (device->instance, "vkCmdBeginDebugUtilsLabelEXT");
+      device->cmd_end_label = (PFN_vkCmdEndDebugUtilsLabelEXT)
+        vkGetInstanceProcAddr (device->instance, "vkCmdEndDebugUtilsLabelEXT");
+    }
+
+  if (!enumerate_physical (device->instance, &physical, &n, error))
+    return NULL;
+  infos = g_new0 (DrapeDeviceInfo, MAX (n, 1));
+  for (guint i = 0; i < n; i++)
+    fill_info (physical[i], i, &infos[i]);
+  chosen = choose_device (infos, n, selector, error);
+  if (chosen >= 0)
+    {
+      device->info = infos[chosen];
+      infos[chosen].name = NULL;
+      infos[chosen].driver = NULL;
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      g_free (infos[i].name);
+      g_free (infos[i].driver);
+    }
+  if (chosen < 0)
+    return NULL;
+
+  device->physical = physical[chosen];
+  device->queue_family = find_compute_queue_family (device->physical);
+  read_caps (device);
+  vkGetPhysicalDeviceQueueFamilyProperties (device->physical, &n_families, NULL);
+  families = g_new0 (VkQueueFamilyProperties, MAX (n_families, 1));
+  vkGetPhysicalDeviceQueueFamilyProperties (device->physical, &n_families, families);
+  device->caps.has_timestamps = families[device->queue_family].timestampValidBits > 0 &&
+                                device->caps.timestamp_period_ns > 0;
+  device->binding_limit = device->caps.max_storage_buffer_range;
+
+  if (!create_logical_device (device, error))
+    return NULL;
+
+  {
+    VkCommandPoolCreateInfo pool = {
+      .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+      .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
+      .queueFamilyIndex = device->queue_family,
+    };
+    VkFenceCreateInfo fence = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
+
+    if (!drape_vk_check (device, vkCreateCommandPool (device->device, &pool, NULL, &device->command_pool),
+                         "vkCreateCommandPool", error) ||
+        !drape_vk_check (device, vkCreateFence (device->device, &fence, NULL, &device->fence),
+                         "vkCreateFence", error))
+      return NULL;
+  }
+
+  if (!create_pipeline_cache (device, error))
+    return NULL;
+  device->memory = drape_memory_new (device);
+  return g_steal_pointer (&device);
+}
+
+void
+drape_device_free (DrapeDevice *device)
+{
+  if (device == NULL)
+    return;
+
+  if (device->device != VK_NULL_HANDLE)
+    {
+      if (!device->lost)
+        vkDeviceWaitIdle (device->device);
+      g_hash_table_remove_all (device->kernels);
+      if (device->pipeline_cache != VK_NULL_HANDLE)
+        {
+          g_autoptr(GError) error = NULL;
+          if (!drape_device_save_pipeline_cache (device, &error))
+            g_debug ("Pipeline cache not saved: %s", error->message);
+          vkDestroyPipelineCache (device->device, device->pipeline_cache, NULL);
+        }
+      g_clear_pointer (&device->memory, drape_memory_free);
+      if (device->fence != VK_NULL_HANDLE)
+        vkDestroyFence (device->device, device->fence, NULL);
+      if (device->command_pool != VK_NULL_HANDLE)
+        vkDestroyCommandPool (device->device, device->command_pool, NULL);
+      vkDestroyDevice (device->device, NULL);
+    }
+  g_clear_pointer (&device->kernels, g_hash_table_unref);
+  if (device->messenger != VK_NULL_HANDLE)
+    {
+      PFN_vkDestroyDebugUtilsMessengerEXT destroy = (PFN_vkDestroyDebugUtilsMessengerEXT)
+        vkGetInstanceProcAddr (device->instance, "vkDestroyDebugUtilsMessengerEXT");
+      if (destroy != NULL)
+        destroy (device->instance, device->messenger, NULL);
+    }
+  if (device->instance != VK_NULL_HANDLE)
+    vkDestroyInstance (device->instance, NULL);
+  g_free (device->info.name);
+  g_free (device->info.driver);
+  g_free (device->pipeline_cache_path);
+  g_mutex_clear (&device->lock);
+  g_free (device);
+}
+
+const DrapeDeviceInfo *
+drape_device_get_info (DrapeDevice *device)
+{
+  return &device->info;
+}
+
+const DrapeDeviceCaps *
+drape_device_get_caps (DrapeDevice *device)
+{
+  return &device->caps;
+}
+
+guint64
+drape_device_get_binding_limit (DrapeDevice *device)
+{
+  return device->binding_limit;
+}
+
+/* Lowering the limit makes every op split its bindings as it would for a
+ * tensor above maxStorageBufferRange: tests use it on small tensors. */
+void
+drape_device_set_binding_limit (DrapeDevice *device,
+                                guint64      limit)
+{
+  limit = MIN (limit, device->caps.max_storage_buffer_range);
+  device->binding_limit = MAX (limit, 4096);
+}
+
+guint
+drape_device_get_validation_messages (DrapeDevice *device)
+{
+  return g_atomic_int_get (&device->validation_messages);
+}
+
+gboolean
+drape_device_is_lost (DrapeDevice *device)
+{
+  return device->lost;
+}
+
+VkCommandBuffer
+drape_device_begin_commands (DrapeDevice *device,
+                             GError     **error)
+{
+  VkCommandBufferAllocateInfo alloc = {
+    .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+    .commandPool = device->command_pool,
+    .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+    .commandBufferCount = 1,
+  };
+  VkCommandBufferBeginInfo begin = {
+    .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+    .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT,
+  };
+  VkCommandBuffer buffer = VK_NULL_HANDLE;
+
+  if (device->lost)
+    {
+      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_DEVICE_LOST,
+                   "The GPU device was lost; the engine must be restarted");
+      return VK_NULL_HANDLE;
+    }
+  g_mutex_lock (&device->lock);
+  if (!drape_vk_check (device, vkAllocateCommandBuffers (device->device, &alloc, &buffer),
+                       "vkAllocateCommandBuffers", error))
+    {
+      g_mutex_unlock (&device->lock);
+      return VK_NULL_HANDLE;
+    }
+  g_mutex_unlock (&device->lock);
+  if (!drape_vk_check (device, vkBeginCommandBuffer (buffer, &begin), "vkBeginCommandBuffer", error))
+    {
+      g_mutex_lock (&device->lock);
+      vkFreeCommandBuffers (device->device, device->command_pool, 1, &buffer);
+      g_mutex_unlock (&device->lock);
+      return VK_NULL_HANDLE;
+    }
+  return buffer;
+}
+
+gboolean
+drape_device_end_commands_and_submit (DrapeDevice    *device,
+                                      VkCommandBuffer buffer,
+                                      GError        **error)
+{
+  gboolean ok;
+
+  ok = drape_vk_check (device, vkEndCommandBuffer (buffer), "vkEndCommandBuffer", error) &&
+       drape_device_submit (device, &buffer, 1, error);
+  g_mutex_lock (&device->lock);
+  vkFreeCommandBuffers (device->device, device->command_pool, 1, &buffer);
+  g_mutex_unlock (&device->lock);
+  return ok;
+}
+
+/* Submits and waits.  Each buffer is its own submission so that a long
+ * graph split across buffers never runs as one job long enough to trip a
+ * desktop driver's watchdog. */
+gboolean
+drape_device_submit (DrapeDevice           *device,
+                     const VkCommandBuffer *buffers,
+                     guint                  n_buffers,
+                     GError               **error)
+{
+  g_autofree VkSubmitInfo *submits = g_new0 (VkSubmitInfo, MAX (n_buffers, 1));
+  VkResult result;
+  gboolean ok;
+
+  if (device->lost)
+    {
+      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_DEVICE_LOST,
+                   "The GPU device was lost; the engine must be restarted");
+      return FALSE;
+    }
+  for (guint i = 0; i < n_buffers; i++)
+    {
+      submits[i].sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
+      submits[i].commandBufferCount = 1;
+      submits[i].pCommandBuffers = &buffers[i];
+    }
+
+  g_mutex_lock (&device->lock);
+  ok = drape_vk_check (device, vkQueueSubmit (device->queue, n_buffers, submits, device->fence),
+                       "vkQueueSubmit", error);
+  if (ok)
+    {
+      do
+        result = vkWaitForFences (device->device, 1, &device->fence, VK_TRUE, 10ull * 1000 * 1000 * 1000);
+      while (result == VK_TIMEOUT);
+      ok = drape_vk_check (device, result, "vkWaitForFences", error);
+      vkResetFences (device->device, 1, &device->fence);
+    }
+  g_mutex_unlock (&device->lock);
+  return ok;
+}

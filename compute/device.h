@@ -1,0 +1,84 @@
+/* device.h: a Vulkan compute device: choice, features, limits, queue
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _DrapeDevice DrapeDevice;
+
+typedef enum {
+  DRAPE_DEVICE_TYPE_OTHER,
+  DRAPE_DEVICE_TYPE_INTEGRATED,
+  DRAPE_DEVICE_TYPE_DISCRETE,
+  DRAPE_DEVICE_TYPE_VIRTUAL,
+  DRAPE_DEVICE_TYPE_CPU,
+} DrapeDeviceType;
+
+/* What drape_device_list() says of each Vulkan device. */
+typedef struct {
+  guint index;
+  char *name;
+  char *driver;
+  DrapeDeviceType type;
+  /* A CPU rasteriser such as llvmpipe: works, but slowly. */
+  gboolean is_software;
+  guint32 vendor_id;
+  guint32 device_id;
+  guint32 api_version;
+  guint64 device_local_bytes;
+  /* Whether Drape can run on it (Vulkan 1.2, a compute queue). */
+  gboolean usable;
+} DrapeDeviceInfo;
+
+/* Features and limits, read once when the device is created. */
+typedef struct {
+  guint64 max_storage_buffer_range;
+  guint64 max_allocation_size;
+  guint64 storage_offset_alignment;
+  guint64 device_local_bytes;
+  guint32 max_shared_memory;
+  guint32 max_workgroup_count[3];
+  guint32 max_workgroup_size[3];
+  guint32 max_workgroup_invocations;
+  guint32 subgroup_size;
+  guint32 max_push_constants;
+  /* shaderFloat16 and storageBuffer16BitAccess: f16 tensors allowed. */
+  gboolean has_f16;
+  /* VK_NV_cooperative_matrix with f16 16x16x16 tiles, and the build has
+   * the shaders for it. */
+  gboolean has_nv_coopmat;
+  gboolean has_timestamps;
+  double timestamp_period_ns;
+  /* Device-local memory the host can map: uploads skip staging copies. */
+  gboolean unified_memory;
+} DrapeDeviceCaps;
+
+GPtrArray             *drape_device_list                (GError         **error);
+void                   drape_device_info_free           (DrapeDeviceInfo *info);
+const char            *drape_device_type_to_string      (DrapeDeviceType  type);
+
+DrapeDevice           *drape_device_new                 (const char      *selector,
+                                                         GError         **error);
+void                   drape_device_free                (DrapeDevice     *device);
+const DrapeDeviceInfo *drape_device_get_info            (DrapeDevice     *device);
+const DrapeDeviceCaps *drape_device_get_caps            (DrapeDevice     *device);
+guint64                drape_device_get_binding_limit   (DrapeDevice     *device);
+void                   drape_device_set_binding_limit   (DrapeDevice     *device,
+                                                         guint64          limit);
+guint                  drape_device_get_validation_messages (DrapeDevice *device);
+gboolean               drape_device_is_lost             (DrapeDevice     *device);
+void                   drape_device_get_memory_usage    (DrapeDevice     *device,
+                                                         guint64         *current,
+                                                         guint64         *peak);
+void                   drape_device_reset_peak_memory   (DrapeDevice     *device);
+gboolean               drape_device_save_pipeline_cache (DrapeDevice     *device,
+                                                         GError         **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DrapeDevice, drape_device_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DrapeDeviceInfo, drape_device_info_free)
+
+G_END_DECLS

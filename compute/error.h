@@ -1,0 +1,36 @@
+/* error.h: the error domain of libdrape-compute
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define DRAPE_ERROR (drape_error_quark ())
+
+typedef enum {
+  DRAPE_ERROR_FAILED,
+  /* No Vulkan driver, or no device with what Drape needs. */
+  DRAPE_ERROR_NO_DEVICE,
+  /* A Vulkan call failed for a reason not listed below. */
+  DRAPE_ERROR_VULKAN,
+  /* Device (or host) memory ran out; the caller may retry smaller. */
+  DRAPE_ERROR_OUT_OF_MEMORY,
+  /* The device was lost: the context is dead, create a new one. */
+  DRAPE_ERROR_DEVICE_LOST,
+  /* A shape, dtype, size or parameter the callee cannot accept. */
+  DRAPE_ERROR_INVALID_ARGUMENT,
+  /* A file whose contents are malformed. */
+  DRAPE_ERROR_FORMAT,
+  /* Valid input the engine has no implementation for. */
+  DRAPE_ERROR_UNSUPPORTED,
+  DRAPE_ERROR_CANCELLED,
+  /* A file or folder could not be read or written. */
+  DRAPE_ERROR_IO,
+} DrapeError;
+
+GQuark drape_error_quark (void);
+
+G_END_DECLS

@@ -1,0 +1,88 @@
+/* graph-private.h: what op implementations use to append dispatches
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include "graph.h"
+#include "kernel-private.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  const DrapeTensor *tensor;
+  guint64 offset; /* bytes from the tensor's start, aligned */
+  guint64 range;  /* bytes */
+} DrapeBinding;
+
+/* Binds `bytes` bytes of a tensor from byte `offset`.  Descriptor offsets
+ * must be aligned, so the bound range starts at the aligned-down offset;
+ * the return value is the number of elements the shader must skip to
+ * reach `offset`. */
+guint32      drape_bind               (DrapeBinding      *binding,
+                                       const DrapeTensor *tensor,
+                                       guint64            offset,
+                                       guint64            bytes);
+/* Binds the whole tensor. */
+void         drape_bind_all           (DrapeBinding      *binding,
+                                       const DrapeTensor *tensor);
+DrapeKernel *drape_graph_kernel       (DrapeGraph        *graph,
+                                       const char        *family,
+                                       DrapeDType         dtype,
+                                       guint              n_bindings,
+                                       const guint32     *spec,
+                                       guint              n_spec);
+/* Appends a dispatch of groups_x * groups_y * groups_z workgroups. */
+void         drape_graph_dispatch     (DrapeGraph        *graph,
+                                       DrapeKernel       *kernel,
+                                       const DrapeBinding *bindings,
+                                       const void        *push,
+                                       gsize              push_size,
+                                       guint32            groups_x,
+                                       guint32            groups_y,
+                                       guint32            groups_z,
+                                       const char        *label,
+                                       double             flops);
+/* Appends a dispatch of `n_groups` workgroups along one logical axis,
+ * folded into x and y (shaders use drape_group_index()), and groups_z
+ * along z. */
+void         drape_graph_dispatch_flat (DrapeGraph       *graph,
+                                       DrapeKernel       *kernel,
+                                       const DrapeBinding *bindings,
+                                       const void        *push,
+                                       gsize              push_size,
+                                       guint64            n_groups,
+                                       guint32            groups_z,
+                                       const char        *label,
+                                       double             flops);
+/* The most bytes one binding may span on this graph's device. */
+guint64      drape_graph_binding_limit (DrapeGraph       *graph);
+/* Checks that a tensor can be used by this graph (same device, not yet
+ * released); records an error naming `op` and `what` if not. */
+gboolean     drape_graph_check_tensor (DrapeGraph        *graph,
+                                       const char        *op,
+                                       const char        *what,
+                                       const DrapeTensor *tensor);
+/* A tensor to return after an error: right shape where known, never
+ * bound to memory. */
+DrapeTensor *drape_graph_placeholder  (DrapeGraph        *graph,
+                                       DrapeDType         dtype,
+                                       guint32            n,
+                                       guint32            h,
+                                       guint32            w,
+                                       guint32            c);
+
+/* Where a tensor's bytes are: its own buffer, or its graph's arena once
+ * compiled.  FALSE when an activation has no memory yet or was released. */
+gboolean     drape_tensor_storage     (const DrapeTensor *tensor,
+                                       DrapeBuffer      **buffer,
+                                       guint64           *offset);
+
+static inline guint32
+drape_div_up (guint64 a,
+              guint64 b)
+{
+  return (guint32) ((a + b - 1) / b);
+}
+
+G_END_DECLS

@@ -1,0 +1,742 @@
+/* graph.c: node list, arena planning, descriptor sets, command recording
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "graph-private.h"
+#include "memory-private.h"
+#include "ranges.h"
+
+#define ARENA_ALIGNMENT 256
+/* A submission is cut after this much arithmetic so that no single job
+ * runs long enough for a desktop driver's watchdog (about 2 s) even on a
+ * slow integrated GPU. */
+#define SUBMIT_FLOPS (200e9)
+#define SUBMIT_NODES 1024
+
+typedef struct {
+  DrapeKernel *kernel;
+  DrapeBinding bindings[DRAPE_MAX_BINDINGS];
+  guint8 push[DRAPE_PUSH_SIZE];
+  guint32 push_size;
+  guint32 groups[3];
+  const char *label; /* interned */
+  double flops;
+} DrapeNode;
+
+struct _DrapeGraph
+{
+  DrapeDevice *device;
+  char *name;
+  GArray *nodes;        /* DrapeNode */
+  GPtrArray *tensors;   /* arena tensors and placeholders, owned */
+  DrapeRanges arena_ranges;
+  GError *error;        /* the first error, sticky */
+  gboolean compiled;
+  gboolean profiling;
+
+  DrapeBuffer *arena;
+  VkDescriptorPool pool;
+  GArray *command_buffers; /* VkCommandBuffer */
+  VkQueryPool queries;
+  GArray *times_ms;     /* double per node, summed over runs */
+  guint runs;
+};
+
+DrapeGraph *
+drape_graph_new (DrapeDevice *device,
+                 const char  *name)
+{
+  DrapeGraph *graph = g_new0 (DrapeGraph, 1);
+
+  graph->device = device;
+  graph->name = g_strdup (name);
+  graph->nodes = g_array_new (FALSE, TRUE, sizeof (DrapeNode));
+  graph->tensors = g_ptr_array_new_with_free_func (g_free);
+  graph->command_buffers = g_array_new (FALSE, FALSE, sizeof (VkCommandBuffer));
+  drape_ranges_init (&graph->arena_ranges, G_MAXUINT64 / 4);
+  return graph;
+}
+
+void
+drape_graph_free (DrapeGraph *graph)
+{
+  VkDevice vk;
+
+  if (graph == NULL)
+    return;
+  vk = graph->device->device;
+  if (graph->command_buffers->len > 0)
+    {
+      g_mutex_lock (&graph->device->lock);
+      vkFreeCommandBuffers (vk, graph->device->command_pool, graph->command_buffers->len,
+                            (VkCommandBuffer *) (void *) graph->command_buffers->data);
+      g_mutex_unlock (&graph->device->lock);
+    }
+  g_array_unref (graph->command_buffers);
+  if (graph->pool != VK_NULL_HANDLE)
+    vkDestroyDescriptorPool (vk, graph->pool, NULL);
+  if (graph->queries != VK_NULL_HANDLE)
+    vkDestroyQueryPool (vk, graph->queries, NULL);
+  g_clear_pointer (&graph->times_ms, g_array_unref);
+  drape_buffer_free (graph->arena);
+  drape_ranges_clear (&graph->arena_ranges);
+  g_ptr_array_unref (graph->tensors);
+  g_array_unref (graph->nodes);
+  g_clear_error (&graph->error);
+  g_free (graph->name);
+  g_free (graph);
+}
+
+DrapeDevice *
+drape_graph_get_device (DrapeGraph *graph)
+{
+  return graph->device;
+}
+
+void
+drape_graph_fail (DrapeGraph *graph,
+                  DrapeError  code,
+                  const char *format,
+                  ...)
+{
+  va_list args;
+
+  if (graph->error != NULL)
+    return;
+  va_start (args, format);
+  graph->error = g_error_new_valist (DRAPE_ERROR, code, format, args);
+  va_end (args);
+}
+
+gboolean
+drape_graph_ok (DrapeGraph *graph)
+{
+  return graph->error == NULL;
+}
+
+gboolean
+drape_graph_check (DrapeGraph *graph,
+                   GError    **error)
+{
+  if (graph->error == NULL)
+    return TRUE;
+  g_propagate_error (error, g_error_copy (graph->error));
+  g_prefix_error (error, "%s: ", graph->name);
+  return FALSE;
+}
+
+static DrapeTensor *
+tensor_alloc (DrapeGraph *graph,
+              DrapeDType  dtype,
+              guint32     n,
+              guint32     h,
+              guint32     w,
+              guint32     c)
+{
+  DrapeTensor *tensor = g_new0 (DrapeTensor, 1);
+
+  tensor->device = graph->device;
+  tensor->graph = graph;
+  tensor->dtype = dtype;
+  tensor->n = n;
+  tensor->h = h;
+  tensor->w = w;
+  tensor->c = c;
+  g_ptr_array_add (graph->tensors, tensor);
+  return tensor;
+}
+
+DrapeTensor *
+drape_graph_placeholder (DrapeGraph *graph,
+                         DrapeDType  dtype,
+                         guint32     n,
+                         guint32     h,
+                         guint32     w,
+                         guint32     c)
+{
+  DrapeTensor *tensor = tensor_alloc (graph, dtype, MAX (n, 1), MAX (h, 1), MAX (w, 1), MAX (c, 1));
+
+  tensor->released = TRUE;
+  return tensor;
+}
+
+DrapeTensor *
+drape_graph_tensor (DrapeGraph *graph,
+                    DrapeDType  dtype,
+                    guint32     n,
+                    guint32     h,
+                    guint32     w,
+                    guint32     c)
+{
+  DrapeTensor *tensor;
+  guint64 bytes;
+
+  if (graph->compiled)
+    drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                      "Ops cannot be added to a compiled graph");
+  if (n == 0 || h == 0 || w == 0 || c == 0)
+    drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                      "Tensor shape [%u %u %u %u] has a zero dimension", n, h, w, c);
+  if (dtype == DRAPE_DTYPE_F16 && !graph->device->caps.has_f16)
+    drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
+                      "%s has no 16-bit float storage; use f32", graph->device->info.name);
+  if (graph->error != NULL)
+    return drape_graph_placeholder (graph, dtype, n, h, w, c);
+
+  tensor = tensor_alloc (graph, dtype, n, h, w, c);
+  bytes = drape_tensor_bytes (tensor);
+  bytes = (bytes + ARENA_ALIGNMENT - 1) & ~(guint64) (ARENA_ALIGNMENT - 1);
+  drape_ranges_take (&graph->arena_ranges, bytes, &tensor->arena_offset);
+  return tensor;
+}
+
+void
+drape_tensor_release (DrapeTensor *tensor)
+{
+  DrapeGraph *graph;
+  guint64 bytes;
+
+  if (tensor == NULL || tensor->graph == NULL || tensor->released)
+    return;
+  graph = tensor->graph;
+  tensor->released = TRUE;
+  bytes = drape_tensor_bytes (tensor);
+  bytes = (bytes + ARENA_ALIGNMENT - 1) & ~(guint64) (ARENA_ALIGNMENT - 1);
+  drape_ranges_give (&graph->arena_ranges, tensor->arena_offset, bytes);
+}
+
+gboolean
+drape_graph_check_tensor (DrapeGraph        *graph,
+                          const char        *op,
+                          const char        *what,
+                          const DrapeTensor *tensor)
+{
+  if (graph->error != NULL)
+    return FALSE;
+  if (tensor == NULL)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT, "%s: %s is missing", op, what);
+      return FALSE;
+    }
+  if (tensor->device != graph->device)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "%s: %s belongs to another device", op, what);
+      return FALSE;
+    }
+  if (tensor->graph != NULL && tensor->graph != graph)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "%s: %s is an activation of another graph", op, what);
+      return FALSE;
+    }
+  if (tensor->released)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "%s: %s was already released", op, what);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+drape_tensor_storage (const DrapeTensor *tensor,
+                      DrapeBuffer      **buffer,
+                      guint64           *offset)
+{
+  if (tensor->buffer != NULL)
+    {
+      *buffer = tensor->buffer;
+      *offset = 0;
+      return TRUE;
+    }
+  if (tensor->graph == NULL || tensor->graph->arena == NULL || tensor->released)
+    return FALSE;
+  *buffer = tensor->graph->arena;
+  *offset = tensor->arena_offset;
+  return TRUE;
+}
+
+guint64
+drape_graph_binding_limit (DrapeGraph *graph)
+{
+  return graph->device->binding_limit;
+}
+
+guint32
+drape_bind (DrapeBinding      *binding,
+            const DrapeTensor *tensor,
+            guint64            offset,
+            guint64            bytes)
+{
+  guint64 align = tensor->device->caps.storage_offset_alignment;
+  guint64 aligned = offset - offset % align;
+
+  binding->tensor = tensor;
+  binding->offset = aligned;
+  binding->range = bytes + (offset - aligned);
+  return (guint32) ((offset - aligned) / drape_dtype_size (tensor->dtype));
+}
+
+void
+drape_bind_all (DrapeBinding      *binding,
+                const DrapeTensor *tensor)
+{
+  drape_bind (binding, tensor, 0, drape_tensor_bytes (tensor));
+}
+
+DrapeKernel *
+drape_graph_kernel (DrapeGraph    *graph,
+                    const char    *family,
+                    DrapeDType     dtype,
+                    guint          n_bindings,
+                    const guint32 *spec,
+                    guint          n_spec)
+{
+  g_autoptr(GError) error = NULL;
+  DrapeKernel *kernel;
+
+  if (graph->error != NULL)
+    return NULL;
+  kernel = drape_kernel_get (graph->device, family, drape_dtype_name (dtype),
+                             n_bindings, spec, n_spec, &error);
+  if (kernel == NULL)
+    drape_graph_fail (graph, error->code, "%s", error->message);
+  return kernel;
+}
+
+void
+drape_graph_dispatch (DrapeGraph         *graph,
+                      DrapeKernel        *kernel,
+                      const DrapeBinding *bindings,
+                      const void         *push,
+                      gsize               push_size,
+                      guint32             groups_x,
+                      guint32             groups_y,
+                      guint32             groups_z,
+                      const char         *label,
+                      double              flops)
+{
+  const DrapeDeviceCaps *caps = &graph->device->caps;
+  DrapeNode node = { 0 };
+
+  if (graph->error != NULL || kernel == NULL)
+    return;
+  if (graph->compiled)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "Ops cannot be added to a compiled graph");
+      return;
+    }
+  g_return_if_fail (push_size <= DRAPE_PUSH_SIZE);
+
+  if (groups_x == 0 || groups_y == 0 || groups_z == 0)
+    return;
+  if (groups_x > caps->max_workgroup_count[0] || groups_y > caps->max_workgroup_count[1] ||
+      groups_z > caps->max_workgroup_count[2])
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
+                        "%s: a grid of %u x %u x %u workgroups exceeds the device's %u x %u x %u",
+                        label, groups_x, groups_y, groups_z, caps->max_workgroup_count[0],
+                        caps->max_workgroup_count[1], caps->max_workgroup_count[2]);
+      return;
+    }
+  for (guint i = 0; i < kernel->n_bindings; i++)
+    {
+      const DrapeBinding *b = &bindings[i];
+      guint64 size = b->tensor->buffer ? drape_buffer_get_size (b->tensor->buffer)
+                                       : drape_tensor_bytes (b->tensor);
+      if (!drape_graph_check_tensor (graph, label, "an operand", b->tensor))
+        return;
+      if (b->range > graph->device->binding_limit)
+        {
+          drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
+                            "%s: binding %u spans %" G_GUINT64_FORMAT " bytes, more than the "
+                            "device's %" G_GUINT64_FORMAT, label, i, b->range,
+                            graph->device->binding_limit);
+          return;
+        }
+      if (b->offset > size || b->range > size - b->offset || b->range == 0)
+        {
+          drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                            "%s: binding %u [%" G_GUINT64_FORMAT ", +%" G_GUINT64_FORMAT
+                            ") lies outside its tensor of %" G_GUINT64_FORMAT " bytes",
+                            label, i, b->offset, b->range, size);
+          return;
+        }
+      node.bindings[i] = *b;
+    }
+  node.kernel = kernel;
+  memcpy (node.push, push, push_size);
+  node.push_size = (push_size + 3) & ~3u;
+  node.groups[0] = groups_x;
+  node.groups[1] = groups_y;
+  node.groups[2] = groups_z;
+  node.label = g_intern_string (label);
+  node.flops = flops;
+  g_array_append_val (graph->nodes, node);
+}
+
+void
+drape_graph_dispatch_flat (DrapeGraph         *graph,
+                           DrapeKernel        *kernel,
+                           const DrapeBinding *bindings,
+                           const void         *push,
+                           gsize               push_size,
+                           guint64             n_groups,
+                           guint32             groups_z,
+                           const char         *label,
+                           double              flops)
+{
+  guint32 max_x = graph->device->caps.max_workgroup_count[0];
+  guint64 x = MIN (n_groups, (guint64) max_x);
+  guint64 y = x ? (n_groups + x - 1) / x : 0;
+
+  if (y > graph->device->caps.max_workgroup_count[1])
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
+                        "%s: %" G_GUINT64_FORMAT " workgroups are more than the device can launch",
+                        label, n_groups);
+      return;
+    }
+  drape_graph_dispatch (graph, kernel, bindings, push, push_size, x, y, groups_z, label, flops);
+}
+
+guint
+drape_graph_get_n_nodes (DrapeGraph *graph)
+{
+  return graph->nodes->len;
+}
+
+guint64
+drape_graph_get_arena_size (DrapeGraph *graph)
+{
+  return graph->arena_ranges.high_water;
+}
+
+double
+drape_graph_get_flops (DrapeGraph *graph)
+{
+  double total = 0;
+
+  for (guint i = 0; i < graph->nodes->len; i++)
+    total += g_array_index (graph->nodes, DrapeNode, i).flops;
+  return total;
+}
+
+void
+drape_graph_set_profiling (DrapeGraph *graph,
+                           gboolean    profiling)
+{
+  if (graph->compiled && profiling != graph->profiling)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "Profiling must be chosen before the graph is compiled");
+      return;
+    }
+  graph->profiling = profiling && graph->device->caps.has_timestamps;
+}
+
+static void
+resolve (DrapeGraph         *graph,
+         const DrapeBinding *binding,
+         VkDescriptorBufferInfo *info)
+{
+  const DrapeTensor *t = binding->tensor;
+
+  if (t->buffer != NULL)
+    {
+      info->buffer = drape_buffer_get_vk_buffer (t->buffer);
+      info->offset = t->buffer->offset + binding->offset;
+    }
+  else
+    {
+      info->buffer = drape_buffer_get_vk_buffer (graph->arena);
+      info->offset = graph->arena->offset + t->arena_offset + binding->offset;
+    }
+  info->range = binding->range;
+}
+
+static gboolean
+write_descriptors (DrapeGraph       *graph,
+                   VkDescriptorSet  *sets,
+                   GError          **error)
+{
+  VkDevice vk = graph->device->device;
+  guint n_nodes = graph->nodes->len;
+  guint n_descriptors = 0;
+
+  for (guint i = 0; i < n_nodes; i++)
+    n_descriptors += g_array_index (graph->nodes, DrapeNode, i).kernel->n_bindings;
+
+  {
+    VkDescriptorPoolSize size = {
+      .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+      .descriptorCount = MAX (n_descriptors, 1),
+    };
+    VkDescriptorPoolCreateInfo info = {
+      .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+      .maxSets = MAX (n_nodes, 1),
+      .poolSizeCount = 1,
+      .pPoolSizes = &size,
+    };
+    if (!drape_vk_check (graph->device, vkCreateDescriptorPool (vk, &info, NULL, &graph->pool),
+                         "vkCreateDescriptorPool", error))
+      return FALSE;
+  }
+
+  for (guint i = 0; i < n_nodes; i++)
+    {
+      DrapeNode *node = &g_array_index (graph->nodes, DrapeNode, i);
+      VkDescriptorBufferInfo infos[DRAPE_MAX_BINDINGS];
+      VkWriteDescriptorSet writes[DRAPE_MAX_BINDINGS];
+      VkDescriptorSetAllocateInfo alloc = {
+        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+        .descriptorPool = graph->pool,
+        .descriptorSetCount = 1,
+        .pSetLayouts = &node->kernel->set_layout,
+      };
+
+      if (!drape_vk_check (graph->device, vkAllocateDescriptorSets (vk, &alloc, &sets[i]),
+                           "vkAllocateDescriptorSets", error))
+        return FALSE;
+      for (guint b = 0; b < node->kernel->n_bindings; b++)
+        {
+          resolve (graph, &node->bindings[b], &infos[b]);
+          writes[b] = (VkWriteDescriptorSet) {
+            .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+            .dstSet = sets[i],
+            .dstBinding = b,
+            .descriptorCount = 1,
+            .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+            .pBufferInfo = &infos[b],
+          };
+        }
+      vkUpdateDescriptorSets (vk, node->kernel->n_bindings, writes, 0, NULL);
+    }
+  return TRUE;
+}
+
+static VkCommandBuffer
+begin_buffer (DrapeGraph *graph,
+              GError    **error)
+{
+  VkCommandBufferAllocateInfo alloc = {
+    .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+    .commandPool = graph->device->command_pool,
+    .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+    .commandBufferCount = 1,
+  };
+  VkCommandBufferBeginInfo begin = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO };
+  VkCommandBuffer buffer = VK_NULL_HANDLE;
+  gboolean ok;
+
+  g_mutex_lock (&graph->device->lock);
+  ok = drape_vk_check (graph->device, vkAllocateCommandBuffers (graph->device->device, &alloc, &buffer),
+                       "vkAllocateCommandBuffers", error);
+  g_mutex_unlock (&graph->device->lock);
+  if (!ok)
+    return VK_NULL_HANDLE;
+  g_array_append_val (graph->command_buffers, buffer);
+  if (!drape_vk_check (graph->device, vkBeginCommandBuffer (buffer, &begin), "vkBeginCommandBuffer", error))
+    return VK_NULL_HANDLE;
+  return buffer;
+}
+
+static gboolean
+record (DrapeGraph      *graph,
+        VkDescriptorSet *sets,
+        GError         **error)
+{
+  VkMemoryBarrier barrier = {
+    .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+    .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT,
+    .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT,
+  };
+  VkCommandBuffer cmd = VK_NULL_HANDLE;
+  double flops_in_buffer = 0;
+  guint nodes_in_buffer = 0;
+  guint n_nodes = graph->nodes->len;
+
+  for (guint i = 0; i < n_nodes; i++)
+    {
+      DrapeNode *node = &g_array_index (graph->nodes, DrapeNode, i);
+
+      if (cmd == VK_NULL_HANDLE)
+        {
+          cmd = begin_buffer (graph, error);
+          if (cmd == VK_NULL_HANDLE)
+            return FALSE;
+          if (graph->profiling && graph->command_buffers->len == 1)
+            {
+              vkCmdResetQueryPool (cmd, graph->queries, 0, n_nodes + 1);
+              vkCmdWriteTimestamp (cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, graph->queries, 0);
+            }
+          flops_in_buffer = 0;
+          nodes_in_buffer = 0;
+        }
+
+      if (graph->device->cmd_begin_label != NULL)
+        {
+          VkDebugUtilsLabelEXT label = {
+            .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_LABEL_EXT,
+            .pLabelName = node->label,
+          };
+          graph->device->cmd_begin_label (cmd, &label);
+        }
+      vkCmdBindPipeline (cmd, VK_PIPELINE_BIND_POINT_COMPUTE, node->kernel->pipeline);
+      vkCmdBindDescriptorSets (cmd, VK_PIPELINE_BIND_POINT_COMPUTE, node->kernel->layout,
+                               0, 1, &sets[i], 0, NULL);
+      if (node->push_size > 0)
+        vkCmdPushConstants (cmd, node->kernel->layout, VK_SHADER_STAGE_COMPUTE_BIT,
+                            0, node->push_size, node->push);
+      vkCmdDispatch (cmd, node->groups[0], node->groups[1], node->groups[2]);
+      vkCmdPipelineBarrier (cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                            VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                            0, 1, &barrier, 0, NULL, 0, NULL);
+      if (graph->device->cmd_end_label != NULL)
+        graph->device->cmd_end_label (cmd);
+      if (graph->profiling)
+        vkCmdWriteTimestamp (cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, graph->queries, i + 1);
+
+      flops_in_buffer += node->flops;
+      nodes_in_buffer++;
+      if (i + 1 == n_nodes || flops_in_buffer >= SUBMIT_FLOPS || nodes_in_buffer >= SUBMIT_NODES)
+        {
+          if (!drape_vk_check (graph->device, vkEndCommandBuffer (cmd), "vkEndCommandBuffer", error))
+            return FALSE;
+          cmd = VK_NULL_HANDLE;
+        }
+    }
+  return TRUE;
+}
+
+gboolean
+drape_graph_compile (DrapeGraph *graph,
+                     GError    **error)
+{
+  g_autofree VkDescriptorSet *sets = NULL;
+  guint64 arena_size;
+
+  if (!drape_graph_check (graph, error))
+    return FALSE;
+  if (graph->compiled)
+    return TRUE;
+
+  arena_size = graph->arena_ranges.high_water;
+  if (arena_size > 0)
+    {
+      graph->arena = drape_buffer_new (graph->device, DRAPE_MEMORY_DEVICE, arena_size, error);
+      if (graph->arena == NULL)
+        {
+          g_prefix_error (error, "%s activations: ", graph->name);
+          return FALSE;
+        }
+    }
+
+  if (graph->profiling)
+    {
+      VkQueryPoolCreateInfo info = {
+        .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+        .queryType = VK_QUERY_TYPE_TIMESTAMP,
+        .queryCount = graph->nodes->len + 1,
+      };
+      if (!drape_vk_check (graph->device, vkCreateQueryPool (graph->device->device, &info, NULL,
+                                                             &graph->queries),
+                           "vkCreateQueryPool", error))
+        return FALSE;
+      graph->times_ms = g_array_sized_new (FALSE, TRUE, sizeof (double), graph->nodes->len);
+      g_array_set_size (graph->times_ms, graph->nodes->len);
+    }
+
+  sets = g_new0 (VkDescriptorSet, MAX (graph->nodes->len, 1));
+  if (!write_descriptors (graph, sets, error) || !record (graph, sets, error))
+    return FALSE;
+  graph->compiled = TRUE;
+  return TRUE;
+}
+
+static gboolean
+read_timestamps (DrapeGraph *graph,
+                 GError    **error)
+{
+  guint n = graph->nodes->len + 1;
+  g_autofree guint64 *stamps = g_new0 (guint64, n);
+  double period = graph->device->caps.timestamp_period_ns;
+
+  if (!drape_vk_check (graph->device,
+                       vkGetQueryPoolResults (graph->device->device, graph->queries, 0, n,
+                                              n * sizeof (guint64), stamps, sizeof (guint64),
+                                              VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT),
+                       "vkGetQueryPoolResults", error))
+    return FALSE;
+  for (guint i = 0; i + 1 < n; i++)
+    {
+      guint64 delta = stamps[i + 1] >= stamps[i] ? stamps[i + 1] - stamps[i] : 0;
+      g_array_index (graph->times_ms, double, i) += delta * period * 1e-6;
+    }
+  return TRUE;
+}
+
+gboolean
+drape_graph_run (DrapeGraph *graph,
+                 GError    **error)
+{
+  if (!graph->compiled && !drape_graph_compile (graph, error))
+    return FALSE;
+  if (graph->command_buffers->len == 0)
+    return TRUE;
+  if (!drape_device_submit (graph->device, (VkCommandBuffer *) (void *) graph->command_buffers->data,
+                            graph->command_buffers->len, error))
+    {
+      g_prefix_error (error, "%s: ", graph->name);
+      return FALSE;
+    }
+  graph->runs++;
+  if (graph->profiling && !read_timestamps (graph, error))
+    return FALSE;
+  return TRUE;
+}
+
+static gint
+compare_time_desc (gconstpointer a,
+                   gconstpointer b)
+{
+  const DrapeOpTime *x = a, *y = b;
+
+  return x->total_ms < y->total_ms ? 1 : x->total_ms > y->total_ms ? -1 : 0;
+}
+
+GArray *
+drape_graph_get_profile (DrapeGraph *graph)
+{
+  GArray *result = g_array_new (FALSE, TRUE, sizeof (DrapeOpTime));
+  g_autoptr(GHashTable) by_label = g_hash_table_new (NULL, NULL);
+
+  if (graph->times_ms == NULL)
+    return result;
+  for (guint i = 0; i < graph->nodes->len; i++)
+    {
+      DrapeNode *node = &g_array_index (graph->nodes, DrapeNode, i);
+      gpointer index_plus_one = g_hash_table_lookup (by_label, node->label);
+      DrapeOpTime *entry;
+
+      if (index_plus_one == NULL)
+        {
+          DrapeOpTime t = { .label = node->label };
+          g_array_append_val (result, t);
+          index_plus_one = GUINT_TO_POINTER (result->len);
+          g_hash_table_insert (by_label, (gpointer) node->label, index_plus_one);
+        }
+      entry = &g_array_index (result, DrapeOpTime, GPOINTER_TO_UINT (index_plus_one) - 1);
+      entry->count += graph->runs;
+      entry->total_ms += g_array_index (graph->times_ms, double, i);
+      entry->flops += node->flops * graph->runs;
+    }
+  g_array_sort (result, compare_time_desc);
+  return result;
+}

@@ -1,0 +1,68 @@
+/* graph.h: a model's ops, recorded once per input shape, replayed
+ *
+ * Model code calls op functions (ops.h) on a graph; each appends one or
+ * more dispatches (nodes) and returns its output as a tensor in the
+ * graph's activation arena.  drape_tensor_release() marks a tensor's range
+ * free for the nodes that follow, so the arena ends up as large as the
+ * most memory live at once, not the sum of all activations.
+ * drape_graph_compile() then allocates the arena, writes every descriptor
+ * and records the command buffers; drape_graph_run() replays them, with
+ * no host work beyond the submission.
+ *
+ * Errors are sticky: an op given a wrong shape or dtype records the first
+ * error on the graph and returns a placeholder tensor, so model code reads
+ * as straight-line maths; compile (or drape_graph_check) reports it.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "device.h"
+#include "error.h"
+#include "tensor.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  const char *label;
+  guint count;
+  double total_ms;
+  double flops;
+} DrapeOpTime;
+
+DrapeGraph  *drape_graph_new            (DrapeDevice  *device,
+                                         const char   *name);
+void         drape_graph_free           (DrapeGraph   *graph);
+DrapeDevice *drape_graph_get_device     (DrapeGraph   *graph);
+DrapeTensor *drape_graph_tensor         (DrapeGraph   *graph,
+                                         DrapeDType    dtype,
+                                         guint32       n,
+                                         guint32       h,
+                                         guint32       w,
+                                         guint32       c);
+void         drape_tensor_release       (DrapeTensor  *tensor);
+void         drape_graph_fail           (DrapeGraph   *graph,
+                                         DrapeError    code,
+                                         const char   *format,
+                                         ...) G_GNUC_PRINTF (3, 4);
+gboolean     drape_graph_ok             (DrapeGraph   *graph);
+gboolean     drape_graph_check          (DrapeGraph   *graph,
+                                         GError      **error);
+void         drape_graph_set_profiling  (DrapeGraph   *graph,
+                                         gboolean      profiling);
+gboolean     drape_graph_compile        (DrapeGraph   *graph,
+                                         GError      **error);
+gboolean     drape_graph_run            (DrapeGraph   *graph,
+                                         GError      **error);
+guint        drape_graph_get_n_nodes    (DrapeGraph   *graph);
+guint64      drape_graph_get_arena_size (DrapeGraph   *graph);
+double       drape_graph_get_flops      (DrapeGraph   *graph);
+/* Per-op GPU time summed over every run since profiling was enabled,
+ * aggregated by op label, most expensive first. */
+GArray      *drape_graph_get_profile    (DrapeGraph   *graph);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DrapeGraph, drape_graph_free)
+
+G_END_DECLS

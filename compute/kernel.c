@@ -1,0 +1,205 @@
+/* kernel.c: shader modules, descriptor layouts and pipelines, cached
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <gio/gio.h>
+
+#include "drape-shaders.h"
+#include "kernel-private.h"
+
+static char *
+resource_path (const char *family,
+               const char *variant)
+{
+  return g_strdup_printf ("/app/drape/shaders/%s.%s.spv", family, variant);
+}
+
+gboolean
+drape_kernel_variant_exists (const char *family,
+                             const char *variant)
+{
+  g_autofree char *path = resource_path (family, variant);
+
+  return g_resource_get_info (drape_shaders_get_resource (), path,
+                              G_RESOURCE_LOOKUP_FLAGS_NONE, NULL, NULL, NULL);
+}
+
+void
+drape_kernel_free (DrapeKernel *kernel)
+{
+  VkDevice vk;
+
+  if (kernel == NULL)
+    return;
+  vk = kernel->device->device;
+  if (kernel->pipeline != VK_NULL_HANDLE)
+    vkDestroyPipeline (vk, kernel->pipeline, NULL);
+  if (kernel->layout != VK_NULL_HANDLE)
+    vkDestroyPipelineLayout (vk, kernel->layout, NULL);
+  if (kernel->set_layout != VK_NULL_HANDLE)
+    vkDestroyDescriptorSetLayout (vk, kernel->set_layout, NULL);
+  if (kernel->module != VK_NULL_HANDLE)
+    vkDestroyShaderModule (vk, kernel->module, NULL);
+  g_free (kernel->key);
+  g_free (kernel);
+}
+
+static gboolean
+build (DrapeKernel   *kernel,
+       const char    *family,
+       const char    *variant,
+       const guint32 *spec,
+       guint          n_spec,
+       GError       **error)
+{
+  DrapeDevice *device = kernel->device;
+  g_autofree char *path = resource_path (family, variant);
+  g_autoptr(GBytes) code = NULL;
+  g_autoptr(GError) local_error = NULL;
+  VkDescriptorSetLayoutBinding bindings[DRAPE_MAX_BINDINGS];
+  VkSpecializationMapEntry entries[DRAPE_MAX_SPEC];
+  gsize code_size;
+  VkPushConstantRange push = {
+    .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
+    .offset = 0,
+    .size = DRAPE_PUSH_SIZE,
+  };
+
+  code = g_resource_lookup_data (drape_shaders_get_resource (), path,
+                                 G_RESOURCE_LOOKUP_FLAGS_NONE, &local_error);
+  if (code == NULL)
+    {
+      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_UNSUPPORTED,
+                   "Shader %s (%s) is not part of this build", family, variant);
+      return FALSE;
+    }
+
+  {
+    VkShaderModuleCreateInfo info = {
+      .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
+      .codeSize = g_bytes_get_size (code),
+      .pCode = g_bytes_get_data (code, &code_size),
+    };
+    if (!drape_vk_check (device, vkCreateShaderModule (device->device, &info, NULL, &kernel->module),
+                         "vkCreateShaderModule", error))
+      return FALSE;
+  }
+
+  for (guint i = 0; i < kernel->n_bindings; i++)
+    bindings[i] = (VkDescriptorSetLayoutBinding) {
+      .binding = i,
+      .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+      .descriptorCount = 1,
+      .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
+    };
+  {
+    VkDescriptorSetLayoutCreateInfo info = {
+      .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+      .bindingCount = kernel->n_bindings,
+      .pBindings = bindings,
+    };
+    if (!drape_vk_check (device, vkCreateDescriptorSetLayout (device->device, &info, NULL, &kernel->set_layout),
+                         "vkCreateDescriptorSetLayout", error))
+      return FALSE;
+  }
+  {
+    VkPipelineLayoutCreateInfo info = {
+      .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
+      .setLayoutCount = 1,
+      .pSetLayouts = &kernel->set_layout,
+      .pushConstantRangeCount = 1,
+      .pPushConstantRanges = &push,
+    };
+    if (!drape_vk_check (device, vkCreatePipelineLayout (device->device, &info, NULL, &kernel->layout),
+                         "vkCreatePipelineLayout", error))
+      return FALSE;
+  }
+
+  for (guint i = 0; i < n_spec; i++)
+    entries[i] = (VkSpecializationMapEntry) {
+      .constantID = i,
+      .offset = i * sizeof (guint32),
+      .size = sizeof (guint32),
+    };
+  {
+    VkSpecializationInfo spec_info = {
+      .mapEntryCount = n_spec,
+      .pMapEntries = entries,
+      .dataSize = n_spec * sizeof (guint32),
+      .pData = spec,
+    };
+    VkComputePipelineCreateInfo info = {
+      .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+      .stage = {
+        .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+        .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+        .module = kernel->module,
+        .pName = "main",
+        .pSpecializationInfo = &spec_info,
+      },
+      .layout = kernel->layout,
+    };
+    if (!drape_vk_check (device, vkCreateComputePipelines (device->device, device->pipeline_cache, 1, &info,
+                                                           NULL, &kernel->pipeline),
+                         "vkCreateComputePipelines", error))
+      {
+        g_prefix_error (error, "Shader %s (%s): ", family, variant);
+        return FALSE;
+      }
+  }
+  return TRUE;
+}
+
+DrapeKernel *
+drape_kernel_get (DrapeDevice   *device,
+                  const char    *family,
+                  const char    *variant,
+                  guint          n_bindings,
+                  const guint32 *spec,
+                  guint          n_spec,
+                  GError       **error)
+{
+  g_autoptr(GString) key = g_string_new (NULL);
+  DrapeKernel *kernel;
+
+  g_return_val_if_fail (n_bindings <= DRAPE_MAX_BINDINGS, NULL);
+  g_return_val_if_fail (n_spec >= 3 && n_spec <= DRAPE_MAX_SPEC, NULL);
+
+  g_string_printf (key, "%s.%s/%u", family, variant, n_bindings);
+  for (guint i = 0; i < n_spec; i++)
+    g_string_append_printf (key, "%c%u", i ? ',' : ':', spec[i]);
+
+  g_mutex_lock (&device->lock);
+  kernel = g_hash_table_lookup (device->kernels, key->str);
+  g_mutex_unlock (&device->lock);
+  if (kernel != NULL)
+    return kernel;
+
+  if (spec[0] * spec[1] * spec[2] > device->caps.max_workgroup_invocations)
+    {
+      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_UNSUPPORTED,
+                   "Shader %s needs %u invocations per workgroup; %s allows %u",
+                   family, spec[0] * spec[1] * spec[2], device->info.name,
+                   device->caps.max_workgroup_invocations);
+      return NULL;
+    }
+
+  kernel = g_new0 (DrapeKernel, 1);
+  kernel->device = device;
+  kernel->n_bindings = n_bindings;
+  kernel->local_size[0] = spec[0];
+  kernel->local_size[1] = spec[1];
+  kernel->local_size[2] = spec[2];
+  if (!build (kernel, family, variant, spec, n_spec, error))
+    {
+      drape_kernel_free (kernel);
+      return NULL;
+    }
+  kernel->key = g_strdup (key->str);
+  g_mutex_lock (&device->lock);
+  g_hash_table_insert (device->kernels, g_strdup (key->str), kernel);
+  g_mutex_unlock (&device->lock);
+  return kernel;
+}

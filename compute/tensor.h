@@ -1,0 +1,83 @@
+/* tensor.h: 4-D tensors in NHWC order on a device
+ *
+ * Every activation is laid out channels-last: a row of the image holds
+ * w * c contiguous values, so a band of rows is one contiguous range (ops
+ * can split a tensor too large for one binding into bands), a linear layer
+ * over channels is a plain GEMM, and convolutions read their reduction
+ * dimension contiguously.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "device.h"
+#include "memory.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  DRAPE_DTYPE_F32,
+  DRAPE_DTYPE_F16,
+} DrapeDType;
+
+typedef struct _DrapeGraph DrapeGraph;
+typedef struct _DrapeTensor DrapeTensor;
+
+struct _DrapeTensor
+{
+  DrapeDevice *device;
+  DrapeDType dtype;
+  guint32 n, h, w, c;
+  /* Storage: a buffer of its own, or a range of a graph's arena. */
+  DrapeBuffer *buffer;
+  DrapeGraph *graph;
+  guint64 arena_offset;
+  gboolean released;
+};
+
+gsize        drape_dtype_size            (DrapeDType         dtype);
+const char  *drape_dtype_name            (DrapeDType         dtype);
+
+DrapeTensor *drape_tensor_new            (DrapeDevice       *device,
+                                          DrapeDType         dtype,
+                                          guint32            n,
+                                          guint32            h,
+                                          guint32            w,
+                                          guint32            c,
+                                          GError           **error);
+void         drape_tensor_free           (DrapeTensor       *tensor);
+guint64      drape_tensor_numel          (const DrapeTensor *tensor);
+guint64      drape_tensor_bytes          (const DrapeTensor *tensor);
+gboolean     drape_tensor_same_shape     (const DrapeTensor *a,
+                                          const DrapeTensor *b);
+char        *drape_tensor_describe       (const DrapeTensor *tensor);
+
+/* Host data is f32 in NHWC order; it is converted to the tensor's dtype. */
+gboolean     drape_tensor_upload         (DrapeTensor       *tensor,
+                                          const float       *data,
+                                          guint64            n_values,
+                                          GError           **error);
+gboolean     drape_tensor_download       (const DrapeTensor *tensor,
+                                          float             *data,
+                                          guint64            n_values,
+                                          GError           **error);
+
+/* Layout conversions for data that comes in PyTorch's NCHW order. */
+void         drape_nchw_to_nhwc          (const float       *src,
+                                          float             *dst,
+                                          guint32            n,
+                                          guint32            c,
+                                          guint32            h,
+                                          guint32            w);
+void         drape_nhwc_to_nchw          (const float       *src,
+                                          float             *dst,
+                                          guint32            n,
+                                          guint32            c,
+                                          guint32            h,
+                                          guint32            w);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DrapeTensor, drape_tensor_free)
+
+G_END_DECLS

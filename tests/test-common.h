@@ -1,0 +1,53 @@
+/* test-common.h: what every engine test shares
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "device.h"
+#include "graph.h"
+#include "tensor.h"
+
+G_BEGIN_DECLS
+
+/* The device all tests of this binary use, made once, with validation on
+ * (DRAPE_VALIDATION=1 from meson). */
+DrapeDevice *test_device              (void);
+/* Fails the test if the validation layers said anything. */
+void         test_assert_no_validation_messages (void);
+/* Frees the shared device; call at the end of main(). */
+int          test_finish              (int          status);
+
+void         test_fill_random         (float       *data,
+                                       gsize        n,
+                                       guint32      seed,
+                                       float        scale);
+double       test_max_abs             (const float *x,
+                                       gsize        n);
+double       test_max_abs_diff        (const float *x,
+                                       const float *y,
+                                       gsize        n);
+/* Asserts max |got - ref| <= rel * max |ref|, and prints both on failure. */
+void         test_assert_close        (const char  *what,
+                                       const float *got,
+                                       const float *ref,
+                                       gsize        n,
+                                       double       rel);
+/* The tolerance the op tests use for a dtype: 1e-4 for f32, 2e-2 for f16. */
+double       test_tolerance           (DrapeDType   dtype);
+/* Round-trips host data through f16 so a reference sees what the GPU sees. */
+void         test_quantize            (float       *data,
+                                       gsize        n,
+                                       DrapeDType   dtype);
+DrapeTensor *test_tensor_from         (DrapeDType   dtype,
+                                       guint32      n,
+                                       guint32      h,
+                                       guint32      w,
+                                       guint32      c,
+                                       const float *data);
+float       *test_download            (const DrapeTensor *tensor);
+const char  *test_golden_dir          (void);
+
+G_END_DECLS
