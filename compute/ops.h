@@ -1,10 +1,18 @@
 /* ops.h: the op library
  *
  * Every op appends its dispatches to a graph and returns its result as a
- * new activation of that graph (NHWC, the dtype of its inputs).  Inputs
- * may be activations of the same graph or tensors of their own.  A wrong
- * shape or dtype records an error on the graph (see graph.h).  Storage is
- * f32 or f16; sums are taken in f32 either way.
+ * new activation of that graph (NHWC, the dtype of its inputs unless said
+ * otherwise).  Inputs may be activations of the same graph or tensors with
+ * memory of their own (weights, inputs).  A wrong shape or dtype records an
+ * error on the graph (see graph.h) and returns a placeholder.  Storage is
+ * f32 or f16; sums are taken in f32 either way.  Every op splits its work
+ * so that no binding exceeds the device's binding limit, or records an
+ * error saying which operand is too large.
+ *
+ * Weight layouts (converted from PyTorch's on load):
+ *   conv2d weight   [cout, kh, kw, cin / groups]  as n = cout, h = kh, w = kw, c
+ *   linear weight   [out, in]                     as n = out, h = w = 1, c = in
+ *   bias, norm gamma/beta                         as [1, 1, 1, c]
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -15,22 +23,178 @@
 G_BEGIN_DECLS
 
 typedef enum {
+  DRAPE_ACT_NONE,
+  DRAPE_ACT_SILU,
+  DRAPE_ACT_GELU, /* exact, erf-based */
+  DRAPE_ACT_RELU,
+} DrapeActivation;
+
+/* ---- elementwise ------------------------------------------------------- */
+
+typedef enum {
   DRAPE_BINARY_ADD, /* alpha * a + beta * b */
   DRAPE_BINARY_MUL, /* alpha * a * b */
 } DrapeBinaryOp;
 
 /* b has a's shape, or is broadcast over positions as [a.n or 1, 1, 1, a.c]. */
-DrapeTensor *drape_op_binary (DrapeGraph        *graph,
-                              DrapeBinaryOp      op,
-                              const DrapeTensor *a,
-                              const DrapeTensor *b,
-                              float              alpha,
-                              float              beta);
-DrapeTensor *drape_op_add    (DrapeGraph        *graph,
-                              const DrapeTensor *a,
-                              const DrapeTensor *b);
-DrapeTensor *drape_op_mul    (DrapeGraph        *graph,
-                              const DrapeTensor *a,
-                              const DrapeTensor *b);
+DrapeTensor *drape_op_binary      (DrapeGraph        *graph,
+                                   DrapeBinaryOp      op,
+                                   const DrapeTensor *a,
+                                   const DrapeTensor *b,
+                                   float              alpha,
+                                   float              beta);
+DrapeTensor *drape_op_add         (DrapeGraph        *graph,
+                                   const DrapeTensor *a,
+                                   const DrapeTensor *b);
+DrapeTensor *drape_op_mul         (DrapeGraph        *graph,
+                                   const DrapeTensor *a,
+                                   const DrapeTensor *b);
+/* act (scale * x + shift) */
+DrapeTensor *drape_op_unary       (DrapeGraph        *graph,
+                                   const DrapeTensor *x,
+                                   DrapeActivation    act,
+                                   float              scale,
+                                   float              shift);
+DrapeTensor *drape_op_silu        (DrapeGraph        *graph,
+                                   const DrapeTensor *x);
+DrapeTensor *drape_op_gelu        (DrapeGraph        *graph,
+                                   const DrapeTensor *x);
+DrapeTensor *drape_op_scale       (DrapeGraph        *graph,
+                                   const DrapeTensor *x,
+                                   float              scale,
+                                   float              shift);
+
+/* ---- copies ------------------------------------------------------------ */
+
+typedef enum {
+  DRAPE_AXIS_N,
+  DRAPE_AXIS_H,
+  DRAPE_AXIS_W,
+  DRAPE_AXIS_C,
+} DrapeAxis;
+
+/* x converted to dtype. */
+DrapeTensor *drape_op_cast        (DrapeGraph        *graph,
+                                   const DrapeTensor *x,
+                                   DrapeDType         dtype);
+/* Writes src into dst (same shape, any dtypes): how a graph fills a tensor
+ * the caller owns, such as its output. */
+void         drape_op_copy        (DrapeGraph        *graph,
+                                   const DrapeTensor *src,
+                                   DrapeTensor       *dst);
+/* [a; b] along axis; the other dimensions must match. */
+DrapeTensor *drape_op_concat      (DrapeGraph        *graph,
+                                   DrapeAxis          axis,
+                                   const DrapeTensor *a,
+                                   const DrapeTensor *b);
+/* x[start : start + count] along axis. */
+DrapeTensor *drape_op_slice       (DrapeGraph        *graph,
+                                   DrapeAxis          axis,
+                                   const DrapeTensor *x,
+                                   guint32            start,
+                                   guint32            count);
+
+/* ---- convolution and linear layers ------------------------------------- */
+
+typedef struct {
+  guint32 stride;          /* 0 means 1 */
+  guint32 pad_top, pad_left, pad_bottom, pad_right;
+  guint32 groups;          /* 0 means 1; x.c for depthwise */
+  const DrapeTensor *bias;         /* [1, 1, 1, cout], or NULL */
+  /* Added per image and channel after the bias, e.g. a resnet's time
+   * embedding projection: [x.n, 1, 1, cout], or NULL. */
+  const DrapeTensor *channel_bias;
+  DrapeActivation act;     /* applied after the biases */
+  /* Same shape as the output, added after the activation, or NULL. */
+  const DrapeTensor *residual;
+  float out_scale;         /* the result is multiplied by this; 0 means 1 */
+} DrapeConvParams;
+
+/* out[n, oy, ox, co] = epilogue (sum over ky, kx, ci of
+ *   x[n, oy * stride - pad_top + ky, ox * stride - pad_left + kx, ci] * w[co, ky, kx, ci])
+ * with zero padding; kernels up to 8 x 8. */
+DrapeTensor *drape_op_conv2d      (DrapeGraph            *graph,
+                                   const DrapeTensor     *x,
+                                   const DrapeTensor     *weight,
+                                   const DrapeConvParams *params);
+/* A linear layer over the channel dimension: x [n, h, w, in] -> [n, h, w, out].
+ * Takes bias, act, residual and out_scale from params (which may be NULL). */
+DrapeTensor *drape_op_linear      (DrapeGraph            *graph,
+                                   const DrapeTensor     *x,
+                                   const DrapeTensor     *weight,
+                                   const DrapeConvParams *params);
+/* diffusers' GEGLU: weight [2F, in], bias [2F]; with y = x W^T + b split
+ * into halves (h, g) along channels, out = h * gelu (g): [n, h, w, F]. */
+DrapeTensor *drape_op_linear_geglu (DrapeGraph           *graph,
+                                   const DrapeTensor     *x,
+                                   const DrapeTensor     *weight,
+                                   const DrapeTensor     *bias);
+
+/* ---- normalisation and attention --------------------------------------- */
+
+/* Over each image's (h, w, c / groups) values per group; then gamma, beta
+ * per channel; then SiLU if asked. */
+DrapeTensor *drape_op_group_norm  (DrapeGraph        *graph,
+                                   const DrapeTensor *x,
+                                   const DrapeTensor *gamma,
+                                   const DrapeTensor *beta,
+                                   guint32            groups,
+                                   float              eps,
+                                   gboolean           silu);
+/* Over the channel dimension of every position. */
+DrapeTensor *drape_op_layer_norm  (DrapeGraph        *graph,
+                                   const DrapeTensor *x,
+                                   const DrapeTensor *gamma,
+                                   const DrapeTensor *beta,
+                                   float              eps);
+/* Over the channel dimension of every position. */
+DrapeTensor *drape_op_softmax     (DrapeGraph        *graph,
+                                   const DrapeTensor *x);
+
+/* Multi-head scaled dot-product attention, tiled with an online softmax
+ * (no tokens x tokens buffer).  Tokens are the h * w positions of each
+ * image.  Q is channels [q_offset, q_offset + channels) of q, K and V
+ * likewise of k and v (which may all be the same fused QKV tensor); head
+ * i owns channels [i * d, (i + 1) * d), d = channels / heads.
+ * out [q.n, q.h, q.w, channels] = softmax (Q K^T * scale) V per head. */
+DrapeTensor *drape_op_attention   (DrapeGraph        *graph,
+                                   const DrapeTensor *q,
+                                   guint32            q_offset,
+                                   const DrapeTensor *k,
+                                   guint32            k_offset,
+                                   const DrapeTensor *v,
+                                   guint32            v_offset,
+                                   guint32            channels,
+                                   guint32            heads,
+                                   float              scale);
+
+/* ---- resampling -------------------------------------------------------- */
+
+/* PyTorch's legacy 'nearest': source index floor (dst * in / out). */
+DrapeTensor *drape_op_upsample_nearest (DrapeGraph        *graph,
+                                   const DrapeTensor *x,
+                                   guint32            out_h,
+                                   guint32            out_w);
+/* Bilinear with align_corners false (half-pixel centres, no antialias). */
+DrapeTensor *drape_op_resize_bilinear (DrapeGraph         *graph,
+                                   const DrapeTensor *x,
+                                   guint32            out_h,
+                                   guint32            out_w);
+
+/* ---- small ops --------------------------------------------------------- */
+
+/* diffusers' get_timestep_embedding: t [n, 1, 1, 1] f32 (a tensor the host
+ * rewrites before each run), out [n, 1, 1, dim] in out_dtype:
+ * half = dim / 2, f_i = exp (-ln (10000) i / (half - freq_shift)),
+ * [sin (t f), cos (t f)], or [cos, sin] when flip_sin_to_cos. */
+DrapeTensor *drape_op_timestep_embedding (DrapeGraph        *graph,
+                                   const DrapeTensor *t,
+                                   guint32            dim,
+                                   gboolean           flip_sin_to_cos,
+                                   float              freq_shift,
+                                   DrapeDType         out_dtype);
+/* Index of the largest channel of every position, as f32: [n, h, w, 1]. */
+DrapeTensor *drape_op_argmax      (DrapeGraph        *graph,
+                                   const DrapeTensor *x);
 
 G_END_DECLS

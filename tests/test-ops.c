@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "reference.h"
 
 typedef struct {
   guint32 n, h, w, c;
@@ -61,12 +62,8 @@ check_binary (DrapeDType    dtype,
   test_fill_random (b, nb, 2, 2.0f);
   test_quantize (a, na, dtype);
   test_quantize (b, nb, dtype);
-  for (guint64 i = 0; i < na; i++)
-    {
-      guint64 pos = i / s->c, ch = i % s->c, batch = pos / ((guint64) s->h * s->w);
-      float y = broadcast ? b[(b_n == 1 ? 0 : batch) * s->c + ch] : b[i];
-      ref[i] = op == DRAPE_BINARY_ADD ? alpha * a[i] + beta * y : alpha * a[i] * y;
-    }
+  drape_ref_binary (op, a, (DrapeShape) { s->n, s->h, s->w, s->c }, b,
+                    (DrapeShape) { b_n, bh, bw, s->c }, alpha, beta, ref);
 
   ta = test_tensor_from (dtype, s->n, s->h, s->w, s->c, a);
   tb = test_tensor_from (dtype, b_n, bh, bw, s->c, b);

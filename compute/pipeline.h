@@ -1,0 +1,87 @@
+/* pipeline.h: CatVTON try-on: person + garment + mask in, person wearing
+ * the garment out
+ *
+ * A DrapePipeline holds the loaded UNet and VAE on a device and serves any
+ * number of runs; graphs are recorded once per output size and replayed
+ * every step.  Runs may be made from any one thread at a time (the app
+ * uses a worker thread); the progress callback is called on that thread.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "device.h"
+#include "image.h"
+#include "tensor.h"
+
+G_BEGIN_DECLS
+
+typedef struct _DrapePipeline DrapePipeline;
+
+typedef enum {
+  DRAPE_SCHEDULER_DDIM,
+  DRAPE_SCHEDULER_DPMPP_2M,
+  DRAPE_SCHEDULER_EULER,
+} DrapeSchedulerKind;
+
+typedef struct {
+  const char *unet_dir;       /* diffusers folder: config.json + safetensors */
+  const char *vae_dir;        /* likewise */
+  const char *attention_path; /* CatVTON's attention/model.safetensors, or NULL */
+  DrapeDType dtype;           /* what weights and activations are on the GPU */
+} DrapePipelineConfig;
+
+typedef struct {
+  guint32 width;        /* output size; rounded down to a multiple of 8 */
+  guint32 height;
+  guint32 steps;        /* 50 */
+  float guidance;       /* 2.5 */
+  guint64 seed;
+  float eta;            /* 1.0: CatVTON's stochastic DDIM */
+  DrapeSchedulerKind scheduler;
+  gboolean repaint;     /* blend the result into the person outside the mask */
+  guint32 mask_blur;    /* PIL Gaussian blur radius before binarising; 0 */
+  const char *noise_path; /* every random draw from this safetensors file, or NULL */
+} DrapeTryOnParams;
+
+typedef struct {
+  guint step;           /* steps done, 1..n_steps */
+  guint n_steps;
+  double elapsed_s;
+  /* RGB preview of the predicted clean image at the output size. */
+  const DrapeImage *preview;
+} DrapeProgress;
+
+typedef void (*DrapeProgressFunc) (const DrapeProgress *progress,
+                                   gpointer             user_data);
+
+const char    *drape_scheduler_kind_to_string (DrapeSchedulerKind kind);
+gboolean       drape_scheduler_kind_from_string (const char        *name,
+                                                 DrapeSchedulerKind *kind);
+
+void           drape_try_on_params_init   (DrapeTryOnParams          *params);
+/* One line, as written to a result PNG's "parameters" chunk. */
+char          *drape_try_on_params_to_string (const DrapeTryOnParams *params);
+
+DrapePipeline *drape_pipeline_new         (DrapeDevice               *device,
+                                           const DrapePipelineConfig *config,
+                                           GCancellable              *cancellable,
+                                           GError                   **error);
+void           drape_pipeline_free        (DrapePipeline             *pipeline);
+/* person and garment RGB, mask 1-channel (>= 128 is the region to dress),
+ * any sizes: they are prepared as CatVTON prepares them. */
+DrapeImage    *drape_pipeline_try_on      (DrapePipeline             *pipeline,
+                                           const DrapeImage          *person,
+                                           const DrapeImage          *garment,
+                                           const DrapeImage          *mask,
+                                           const DrapeTryOnParams    *params,
+                                           DrapeProgressFunc          progress,
+                                           gpointer                   user_data,
+                                           GCancellable              *cancellable,
+                                           GError                   **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DrapePipeline, drape_pipeline_free)
+
+G_END_DECLS
