@@ -1,0 +1,68 @@
+/* cli-devices.c: drape-cli devices
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <stdio.h>
+
+#include "cli.h"
+#include "device.h"
+
+static char *
+format_version (guint32 v)
+{
+  return g_strdup_printf ("%u.%u.%u", v >> 22, (v >> 12) & 0x3ff, v & 0xfff);
+}
+
+int
+drape_cli_devices (int    argc,
+                   char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new ("- list Vulkan devices");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) list = NULL;
+  g_autoptr(DrapeDevice) chosen = NULL;
+
+  g_option_context_set_description (context,
+    "The device marked * is the one Drape uses: a discrete GPU if there is one,\n"
+    "or the device named by DRAPE_DEVICE (an index or part of its name).");
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return drape_cli_fail_error (error);
+
+  list = drape_device_list (&error);
+  if (list == NULL)
+    return drape_cli_fail_error (error);
+  chosen = drape_device_new (NULL, &error);
+
+  for (guint i = 0; i < list->len; i++)
+    {
+      const DrapeDeviceInfo *info = g_ptr_array_index (list, i);
+      g_autofree char *api = format_version (info->api_version);
+      gboolean is_chosen = chosen != NULL && drape_device_get_info (chosen)->index == info->index;
+
+      printf ("%c %u: %s (%s, %s, Vulkan %s, %" G_GUINT64_FORMAT " MiB)%s%s\n",
+              is_chosen ? '*' : ' ', info->index, info->name,
+              drape_device_type_to_string (info->type), info->driver, api,
+              info->device_local_bytes >> 20,
+              info->is_software ? " [software: runs on the CPU, slowly]" : "",
+              info->usable ? "" : " [unusable: needs Vulkan 1.2 and a compute queue]");
+      if (is_chosen)
+        {
+          const DrapeDeviceCaps *caps = drape_device_get_caps (chosen);
+          printf ("    max storage binding   %" G_GUINT64_FORMAT " MiB\n", caps->max_storage_buffer_range >> 20);
+          printf ("    max allocation        %" G_GUINT64_FORMAT " MiB\n", caps->max_allocation_size >> 20);
+          printf ("    shared memory         %u KiB\n", caps->max_shared_memory >> 10);
+          printf ("    subgroup size         %u\n", caps->subgroup_size);
+          printf ("    workgroups            %u x %u x %u\n", caps->max_workgroup_count[0],
+                  caps->max_workgroup_count[1], caps->max_workgroup_count[2]);
+          printf ("    unified memory        %s\n", caps->unified_memory ? "yes" : "no");
+          printf ("    timestamps            %s\n", caps->has_timestamps ? "yes" : "no");
+          printf ("    shader variants       f32%s%s\n", caps->has_f16 ? ", f16" : "",
+                  caps->has_nv_coopmat ? ", f16 tensor cores (NV cooperative matrix)" : "");
+        }
+    }
+  if (chosen == NULL)
+    return drape_cli_fail_error (error);
+  return 0;
+}

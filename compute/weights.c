@@ -1,0 +1,386 @@
+/* weights.c
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "error.h"
+#include "half.h"
+#include "weights.h"
+
+struct _DrapeWeights
+{
+  DrapeDevice *device;
+  DrapeDType dtype;
+  GPtrArray *files;      /* DrapeSafetensors, last added first in lookups */
+  GHashTable *aliases;   /* name -> (file index + 1, file name) */
+  GHashTable *tensors;   /* key -> DrapeTensor */
+  GError *error;
+  guint64 bytes;
+};
+
+typedef struct {
+  guint file;
+  char *name;
+} Alias;
+
+static void
+alias_free (gpointer data)
+{
+  Alias *a = data;
+
+  g_free (a->name);
+  g_free (a);
+}
+
+DrapeWeights *
+drape_weights_new (DrapeDevice *device,
+                   DrapeDType   dtype)
+{
+  DrapeWeights *weights = g_new0 (DrapeWeights, 1);
+
+  weights->device = device;
+  weights->dtype = dtype;
+  weights->files = g_ptr_array_new_with_free_func ((GDestroyNotify) drape_safetensors_free);
+  weights->aliases = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, alias_free);
+  weights->tensors = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                            (GDestroyNotify) drape_tensor_free);
+  return weights;
+}
+
+void
+drape_weights_free (DrapeWeights *weights)
+{
+  if (weights == NULL)
+    return;
+  g_hash_table_unref (weights->tensors);
+  g_hash_table_unref (weights->aliases);
+  g_ptr_array_unref (weights->files);
+  g_clear_error (&weights->error);
+  g_free (weights);
+}
+
+gboolean
+drape_weights_add_file (DrapeWeights *weights,
+                        const char   *path,
+                        GError      **error)
+{
+  DrapeSafetensors *st = drape_safetensors_open (path, error);
+
+  if (st == NULL)
+    return FALSE;
+  g_ptr_array_add (weights->files, st);
+  return TRUE;
+}
+
+void
+drape_weights_alias (DrapeWeights *weights,
+                     const char   *name,
+                     const char   *file_name)
+{
+  Alias *a = g_new0 (Alias, 1);
+
+  g_return_if_fail (weights->files->len > 0);
+  a->file = weights->files->len - 1;
+  a->name = g_strdup (file_name);
+  g_hash_table_replace (weights->aliases, g_strdup (name), a);
+}
+
+static const DrapeStTensor *
+lookup (DrapeWeights      *weights,
+        const char        *name,
+        DrapeSafetensors **file)
+{
+  Alias *a = g_hash_table_lookup (weights->aliases, name);
+
+  if (a != NULL)
+    {
+      *file = g_ptr_array_index (weights->files, a->file);
+      return drape_safetensors_lookup (*file, a->name);
+    }
+  for (guint i = weights->files->len; i > 0; i--)
+    {
+      const DrapeStTensor *t;
+      *file = g_ptr_array_index (weights->files, i - 1);
+      t = drape_safetensors_lookup (*file, name);
+      if (t != NULL)
+        return t;
+    }
+  *file = NULL;
+  return NULL;
+}
+
+const DrapeStTensor *
+drape_weights_lookup (DrapeWeights *weights,
+                      const char   *name)
+{
+  DrapeSafetensors *file;
+
+  return lookup (weights, name, &file);
+}
+
+gboolean
+drape_weights_has (DrapeWeights *weights,
+                   const char   *name)
+{
+  return drape_weights_lookup (weights, name) != NULL;
+}
+
+void
+drape_weights_fail (DrapeWeights *weights,
+                    const char   *format,
+                    ...)
+{
+  va_list args;
+
+  if (weights->error != NULL)
+    return;
+  va_start (args, format);
+  weights->error = g_error_new_valist (DRAPE_ERROR, DRAPE_ERROR_FORMAT, format, args);
+  va_end (args);
+}
+
+gboolean
+drape_weights_check (DrapeWeights *weights,
+                     GError      **error)
+{
+  if (weights->error == NULL)
+    return TRUE;
+  g_propagate_error (error, g_error_copy (weights->error));
+  return FALSE;
+}
+
+guint64
+drape_weights_get_bytes (DrapeWeights *weights)
+{
+  return weights->bytes;
+}
+
+/* Source of a streamed upload: either a safetensors tensor or host f32,
+ * in PyTorch order [cout, cin, kh, kw], written out as [cout, kh, kw, cin]. */
+typedef struct {
+  const DrapeStTensor *st;
+  const float *data;
+  guint32 cout, cin, kh, kw;
+  DrapeDType dtype;
+  float *row;     /* one output filter, f32, engine order */
+  float *src;     /* one input filter, f32, PyTorch order */
+} Upload;
+
+static void
+read_filter (Upload  *u,
+             guint64  co)
+{
+  guint64 per = (guint64) u->cin * u->kh * u->kw;
+
+  if (u->st != NULL)
+    drape_st_tensor_read_f32 (u->st, co * per, per, u->src);
+  else
+    memcpy (u->src, u->data + co * per, per * sizeof (float));
+  for (guint32 ci = 0; ci < u->cin; ci++)
+    for (guint32 y = 0; y < u->kh; y++)
+      for (guint32 x = 0; x < u->kw; x++)
+        u->row[((guint64) y * u->kw + x) * u->cin + ci] = u->src[((guint64) ci * u->kh + y) * u->kw + x];
+}
+
+static void
+fill_upload (guint8  *dst,
+             guint64  offset,
+             guint64  n_bytes,
+             gpointer user_data)
+{
+  Upload *u = user_data;
+  gsize es = drape_dtype_size (u->dtype);
+  guint64 per = (guint64) u->cin * u->kh * u->kw;
+  guint64 first = offset / es, count = n_bytes / es;
+  guint64 loaded = G_MAXUINT64;
+
+  for (guint64 i = 0; i < count; i++)
+    {
+      guint64 e = first + i, co = e / per;
+      float v;
+      if (co != loaded)
+        {
+          read_filter (u, co);
+          loaded = co;
+        }
+      v = u->row[e % per];
+      if (u->dtype == DRAPE_DTYPE_F16)
+        ((guint16 *) dst)[i] = drape_float_to_half (v);
+      else
+        ((float *) dst)[i] = v;
+    }
+}
+
+static const DrapeTensor *
+upload (DrapeWeights        *weights,
+        const char          *key,
+        const DrapeStTensor *st,
+        const float         *data,
+        guint32              cout,
+        guint32              cin,
+        guint32              kh,
+        guint32              kw,
+        gboolean             as_vector)
+{
+  g_autoptr(GError) error = NULL;
+  guint64 per = (guint64) cin * kh * kw;
+  Upload u = {
+    .st = st, .data = data, .cout = cout, .cin = cin, .kh = kh, .kw = kw,
+    .dtype = weights->dtype,
+  };
+  DrapeTensor *tensor;
+  gboolean ok;
+
+  tensor = as_vector
+    ? drape_tensor_new (weights->device, weights->dtype, 1, 1, 1, cout, &error)
+    : drape_tensor_new (weights->device, weights->dtype, cout, kh, kw, cin, &error);
+  if (tensor == NULL)
+    {
+      drape_weights_fail (weights, "%s: %s", key, error->message);
+      if (error->code != DRAPE_ERROR_FORMAT)
+        weights->error->code = error->code;
+      return NULL;
+    }
+  u.row = g_new (float, per);
+  u.src = g_new (float, per);
+  /* Fill in whole filters per chunk boundary is not guaranteed: read_filter
+   * reloads whenever a chunk starts mid-filter. */
+  ok = drape_buffer_fill (tensor->buffer, 0, drape_tensor_bytes (tensor), fill_upload, &u, &error);
+  g_free (u.row);
+  g_free (u.src);
+  if (!ok)
+    {
+      drape_tensor_free (tensor);
+      drape_weights_fail (weights, "%s: %s", key, error->message);
+      weights->error->code = error->code;
+      return NULL;
+    }
+  weights->bytes += drape_tensor_bytes (tensor);
+  g_hash_table_replace (weights->tensors, g_strdup (key), tensor);
+  return tensor;
+}
+
+static const DrapeTensor *
+load (DrapeWeights  *weights,
+      const char    *name,
+      guint          n_dims,
+      const guint64 *shape,
+      guint32        cout,
+      guint32        cin,
+      guint32        kh,
+      guint32        kw,
+      gboolean       as_vector)
+{
+  DrapeSafetensors *file;
+  const DrapeStTensor *st;
+  const DrapeTensor *cached;
+
+  if (weights->error != NULL)
+    return NULL;
+  cached = g_hash_table_lookup (weights->tensors, name);
+  if (cached != NULL)
+    return cached;
+
+  st = lookup (weights, name, &file);
+  if (st == NULL)
+    {
+      drape_weights_fail (weights, "%s: tensor '%s' is missing",
+                          weights->files->len ? drape_safetensors_get_path (g_ptr_array_index (weights->files, 0))
+                                              : "(no weights file)", name);
+      return NULL;
+    }
+  if (!drape_st_dtype_is_float (st->dtype))
+    {
+      drape_weights_fail (weights, "%s: tensor '%s' is %s; expected F32, F16 or BF16",
+                          drape_safetensors_get_path (file), name, drape_st_dtype_name (st->dtype));
+      return NULL;
+    }
+  if (st->n_dims != n_dims || memcmp (st->shape, shape, n_dims * sizeof (guint64)) != 0)
+    {
+      g_autofree char *want = drape_st_shape_to_string (n_dims, shape);
+      g_autofree char *have = drape_st_shape_to_string (st->n_dims, st->shape);
+      drape_weights_fail (weights, "%s: tensor '%s' has shape %s; expected %s",
+                          drape_safetensors_get_path (file), st->name, have, want);
+      return NULL;
+    }
+  return upload (weights, name, st, NULL, cout, cin, kh, kw, as_vector);
+}
+
+const DrapeTensor *
+drape_weights_conv (DrapeWeights *weights,
+                    const char   *name,
+                    guint32       cout,
+                    guint32       cin,
+                    guint32       kh,
+                    guint32       kw)
+{
+  guint64 shape[] = { cout, cin, kh, kw };
+
+  return load (weights, name, 4, shape, cout, cin, kh, kw, FALSE);
+}
+
+const DrapeTensor *
+drape_weights_linear (DrapeWeights *weights,
+                      const char   *name,
+                      guint32       out,
+                      guint32       in)
+{
+  guint64 shape[] = { out, in, 1, 1 };
+  const DrapeStTensor *st = drape_weights_lookup (weights, name);
+
+  /* 1x1 convolutions stand in for linear layers in some checkpoints. */
+  return load (weights, name, st != NULL && st->n_dims == 4 ? 4 : 2, shape, out, in, 1, 1, FALSE);
+}
+
+const DrapeTensor *
+drape_weights_vector (DrapeWeights *weights,
+                      const char   *name,
+                      guint32       c)
+{
+  guint64 shape[] = { c };
+
+  return load (weights, name, 1, shape, c, 1, 1, 1, TRUE);
+}
+
+const DrapeTensor *
+drape_weights_conv_from_data (DrapeWeights *weights,
+                              const char   *key,
+                              const float  *data,
+                              guint32       cout,
+                              guint32       cin,
+                              guint32       kh,
+                              guint32       kw,
+                              gboolean      as_vector)
+{
+  if (weights->error != NULL)
+    return NULL;
+  return upload (weights, key, NULL, data, cout, cin, kh, kw, as_vector);
+}
+
+float *
+drape_weights_read (DrapeWeights  *weights,
+                    const char    *name,
+                    guint          n_dims,
+                    const guint64 *shape)
+{
+  DrapeSafetensors *file;
+  const DrapeStTensor *st;
+  g_autoptr(GError) error = NULL;
+  float *values;
+
+  if (weights->error != NULL)
+    return NULL;
+  st = lookup (weights, name, &file);
+  if (st == NULL)
+    {
+      drape_weights_fail (weights, "tensor '%s' is missing", name);
+      return NULL;
+    }
+  values = drape_safetensors_read_f32 (file, st->name, n_dims, shape, &error);
+  if (values == NULL)
+    drape_weights_fail (weights, "%s", error->message);
+  return values;
+}

@@ -1,0 +1,83 @@
+/* weights.h: model weights from safetensors files onto the device
+ *
+ * A DrapeWeights owns the tensors of one model.  Tensors are converted from
+ * PyTorch's layout and the file's dtype (F32, F16, BF16) to the engine's
+ * layout (ops.h) and dtype while they stream through the staging buffer, so
+ * host memory stays small whatever the model's size.  Lookups check the
+ * PyTorch shape; the first failure is kept, named by file and tensor, and
+ * reported by drape_weights_check(), so model code can load everything in
+ * straight-line code and check once.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "device.h"
+#include "safetensors.h"
+#include "tensor.h"
+
+G_BEGIN_DECLS
+
+typedef struct _DrapeWeights DrapeWeights;
+
+DrapeWeights      *drape_weights_new        (DrapeDevice       *device,
+                                             DrapeDType         dtype);
+void               drape_weights_free       (DrapeWeights      *weights);
+/* Adds a file to look names up in; later files take precedence. */
+gboolean           drape_weights_add_file   (DrapeWeights      *weights,
+                                             const char        *path,
+                                             GError           **error);
+/* Makes `name` resolve to tensor `file_name` of the last added file. */
+void               drape_weights_alias      (DrapeWeights      *weights,
+                                             const char        *name,
+                                             const char        *file_name);
+gboolean           drape_weights_has        (DrapeWeights      *weights,
+                                             const char        *name);
+/* The raw tensor behind a name (after aliases), or NULL. */
+const DrapeStTensor *drape_weights_lookup   (DrapeWeights      *weights,
+                                             const char        *name);
+
+/* PyTorch [cout, cin, kh, kw] -> engine [cout, kh, kw, cin]. */
+const DrapeTensor *drape_weights_conv       (DrapeWeights      *weights,
+                                             const char        *name,
+                                             guint32            cout,
+                                             guint32            cin,
+                                             guint32            kh,
+                                             guint32            kw);
+/* PyTorch [out, in] (or [out, in, 1, 1]) -> engine [out, 1, 1, in]. */
+const DrapeTensor *drape_weights_linear     (DrapeWeights      *weights,
+                                             const char        *name,
+                                             guint32            out,
+                                             guint32            in);
+/* PyTorch [c] -> engine [1, 1, 1, c]. */
+const DrapeTensor *drape_weights_vector     (DrapeWeights      *weights,
+                                             const char        *name,
+                                             guint32            c);
+/* Host values in PyTorch layout, e.g. after folding a BatchNorm: uploaded
+ * and kept under `key`.  shape is [cout, cin, kh, kw]; for a vector pass
+ * cout = c and cin = kh = kw = 1 with as_vector. */
+const DrapeTensor *drape_weights_conv_from_data (DrapeWeights  *weights,
+                                             const char        *key,
+                                             const float       *data,
+                                             guint32            cout,
+                                             guint32            cin,
+                                             guint32            kh,
+                                             guint32            kw,
+                                             gboolean           as_vector);
+/* Reads a float tensor to the host as f32 (e.g. for folding); checks shape. */
+float             *drape_weights_read       (DrapeWeights      *weights,
+                                             const char        *name,
+                                             guint              n_dims,
+                                             const guint64     *shape);
+void               drape_weights_fail       (DrapeWeights      *weights,
+                                             const char        *format,
+                                             ...) G_GNUC_PRINTF (2, 3);
+gboolean           drape_weights_check      (DrapeWeights      *weights,
+                                             GError           **error);
+guint64            drape_weights_get_bytes  (DrapeWeights      *weights);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DrapeWeights, drape_weights_free)
+
+G_END_DECLS
