@@ -23,6 +23,7 @@
 #include "config.h"
 
 #include <string.h>
+#include <stdio.h>
 
 #include "graph-private.h"
 #include "ops.h"
@@ -84,7 +85,7 @@ typedef struct {
 typedef struct {
   GemmKind kind;
   guint32 tm, tn, bm, bn, bk, sg;
-  gboolean vec4, pointwise;
+  gboolean vec4, pointwise, vec_out;
   guint32 local;     /* invocations per workgroup */
   guint32 tile_m;    /* outputs per tile: a workgroup's (tiled) or a subgroup's */
   guint32 tile_n;
@@ -122,12 +123,14 @@ static GemmConfig
 gemm_config (DrapeDevice *device,
              const Conv  *c,
              guint32      m,
-             guint32      n)
+             guint32      n,
+             gboolean     vec_out)
 {
   const DrapeDeviceCaps *caps = drape_device_get_caps (device);
   GemmConfig cfg = {
     .kind = gemm_kind (device),
     .vec4 = c->cin_g % 4 == 0,
+    .vec_out = vec_out,
     .pointwise = c->kh == 1 && c->kw == 1 && c->stride == 1 && c->pad_t == 0 && c->pad_l == 0 &&
                  c->ih == c->oh && c->iw == c->ow,
   };
@@ -143,6 +146,10 @@ gemm_config (DrapeDevice *device,
       cfg.tile_m = cfg.tm * sg;
       cfg.tile_n = cfg.tn * sg;
       cfg.tiles_per_group = 4;
+      if (g_getenv ("TUNE"))
+        sscanf (g_getenv ("TUNE"), "%u,%u,%u", &cfg.tm, &cfg.tn, &cfg.tiles_per_group);
+      cfg.tile_m = cfg.tm * sg;
+      cfg.tile_n = cfg.tn * sg;
       cfg.local = sg * cfg.tiles_per_group;
       /* The shared tiles of the other algorithm stay minimal. */
       cfg.bm = cfg.tm;
@@ -361,8 +368,9 @@ column_chunks (DrapeGraph *graph,
     }
   else
     {
+      /* Whole vectors of 4 channels keep the epilogue's accesses aligned. */
       *ng = 1;
-      *nc = wrows;
+      *nc = wrows >= 4 ? wrows - wrows % 4 : wrows;
     }
   return TRUE;
 }
@@ -536,10 +544,10 @@ conv_record (DrapeGraph *graph,
   else
     {
       guint64 m_max = whole ? (guint64) c->n * c->oh * c->ow : (guint64) rows * c->ow;
-      cfg = gemm_config (device, c, (guint32) m_max, nc);
+      cfg = gemm_config (device, c, (guint32) m_max, nc, c->cout_g % 4 == 0 && nc % 4 == 0);
       guint32 spec[] = {
         cfg.local, 1, 1, cfg.kind == GEMM_SUBGROUP, cfg.tm, cfg.tn, cfg.bm, cfg.bn, cfg.bk, cfg.sg,
-        cfg.vec4, cfg.pointwise, c->geglu,
+        cfg.vec4, cfg.pointwise, c->geglu, cfg.vec_out,
       };
       kernel = drape_graph_kernel (graph, "conv2d", c->x->dtype, N_BINDINGS, spec, G_N_ELEMENTS (spec));
     }

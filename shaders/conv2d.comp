@@ -33,31 +33,39 @@ layout(constant_id = 9) const uint SG = 8;             // subgroup: the subgroup
 layout(constant_id = 10) const bool VEC4 = false;      // cin_g % 4 == 0: load 4 channels at once
 layout(constant_id = 11) const bool POINTWISE = false; // 1x1, stride 1, no padding: A is x
 layout(constant_id = 12) const bool GEGLU = false;
+// Output channels per group and per dispatch are multiples of 4: the
+// epilogue's accesses to 4 channels are aligned vectors.
+layout(constant_id = 13) const bool VEC_OUT = false;
 
 layout(binding = 6) readonly buffer WG { T wg[]; };
 layout(binding = 6) readonly buffer WG4 { T4 wg4[]; };
 layout(binding = 7) readonly buffer BG { T bg[]; };
+layout(binding = 7) readonly buffer BG4 { T4 bg4[]; };
 
 shared float As[BK * BM];
 shared float Bs[BK * BN];
 shared float Gs[BK * BN];
 
-void store_out(uint m, uint ch, float acc, float gacc)
+vec4 gate_bias(uint ch, uint n, bool aligned)
 {
-  float v;
+  vec4 v = vec4(0.0);
 
+  if ((p.flags & FLAG_BIAS) == 0u)
+    return v;
+  if (aligned)
+    return vec4(bg4[(p.bg_off + ch) >> 2]);
+  [[unroll]] for (uint e = 0; e < 4; e++)
+    if (e < n)
+      v[e] = float(bg[p.bg_off + ch + e]);
+  return v;
+}
+
+// Up to 4 neighbouring output channels of row m, biases included.
+void store_out(uint m, uint ch, vec4 v, vec4 g, uint n, bool aligned)
+{
   if (GEGLU)
-    {
-      if ((p.flags & FLAG_BIAS) != 0u)
-        {
-          acc += float(bias[p.b_off + ch]);
-          gacc += float(bg[p.bg_off + ch]);
-        }
-      v = acc * drape_gelu(gacc);
-    }
-  else
-    v = conv_epilogue(acc, m, ch);
-  o[p.o_off + m * p.cout + ch] = STORE(v);
+    v *= drape_gelu(g);
+  conv_store(m, ch, v, n, aligned);
 }
 
 // The input element offset of row m's pixel, channel 0 of its group, and
@@ -88,6 +96,9 @@ void main_subgroup()
   const uint ch0 = gl_WorkGroupID.z * p.cout_g;
   const uint gch = (p.g0 + gl_WorkGroupID.z) * p.cin_g;
   const uint K = p.kh * p.kw * p.cin_g;
+  // This lane's columns col0 .. col0 + TN - 1; ncol of them are real.
+  const uint ncol = col0 < p.ncols ? min(TN, p.ncols - col0) : 0u;
+  const bool aligned = VEC_OUT && TN == 4;
   int abase[TM], iy0[TM], ix0[TM];
   uint wrow[TN], grow[TN];
   float acc[NACC], gacc[NACC];
@@ -104,11 +115,16 @@ void main_subgroup()
       wrow[j] = p.w_off + col * K;
       grow[j] = p.wg_off + col * K;
     }
-  [[unroll]] for (uint i = 0; i < NACC; i++)
-    {
-      acc[i] = 0.0;
-      gacc[i] = 0.0;
-    }
+  {
+    // The sums start from the bias.
+    vec4 b = conv_bias(ch0 + col0, ncol, aligned);
+    vec4 g = GEGLU ? gate_bias(ch0 + col0, ncol, aligned) : vec4(0.0);
+    [[unroll]] for (uint i = 0; i < NACC; i++)
+      {
+        acc[i] = b[i % TN];
+        gacc[i] = g[i % TN];
+      }
+  }
 
   for (uint ky = 0; ky < p.kh; ky++)
     for (uint kx = 0; kx < p.kw; kx++)
@@ -147,9 +163,9 @@ void main_subgroup()
                       [[unroll]] for (uint j = 0; j < TN; j++)
                         {
                           uint n = (i * SG + r) * TN + j;
-                          acc[n] = fma(s.w, b[j].w, fma(s.z, b[j].z, fma(s.y, b[j].y, fma(s.x, b[j].x, acc[n]))));
+                          acc[n] += dot(s, b[j]);
                           if (GEGLU)
-                            gacc[n] = fma(s.w, g[j].w, fma(s.z, g[j].z, fma(s.y, g[j].y, fma(s.x, g[j].x, gacc[n]))));
+                            gacc[n] += dot(s, g[j]);
                         }
                     }
               }
@@ -186,17 +202,22 @@ void main_subgroup()
           }
       }
 
+  if (ncol == 0u)
+    return;
   [[unroll]] for (uint i = 0; i < TM; i++)
     [[unroll]] for (uint r = 0; r < SG; r++)
       {
         uint row = row0 + i * SG + r;
+        uint n = (i * SG + r) * TN;
+        vec4 v = vec4(0.0), g = vec4(0.0);
+
+        [[unroll]] for (uint j = 0; j < TN; j++)
+          {
+            v[j] = acc[n + j];
+            g[j] = gacc[n + j];
+          }
         if (row < p.m)
-          [[unroll]] for (uint j = 0; j < TN; j++)
-            if (col0 + j < p.ncols)
-              {
-                uint n = (i * SG + r) * TN + j;
-                store_out(row, ch0 + col0 + j, acc[n], gacc[n]);
-              }
+          store_out(row, ch0 + col0, v, g, ncol, aligned);
       }
 }
 
@@ -231,10 +252,19 @@ void main_tiled()
       wrow[q] = p.w_off + col * K;
       grow[q] = p.wg_off + col * K;
     }
-  [[unroll]] for (uint i = 0; i < TM * TN; i++)
+  // The sums start from the bias.
+  [[unroll]] for (uint j4 = 0; j4 < TN; j4 += 4)
     {
-      acc[i] = 0.0;
-      gacc[i] = 0.0;
+      uint col = col0 + tx * TN + j4;
+      uint n = col < p.ncols ? min(min(TN - j4, 4u), p.ncols - col) : 0u;
+      vec4 b = conv_bias(ch0 + col, n, VEC_OUT && TN >= 4);
+      vec4 g = GEGLU ? gate_bias(ch0 + col, n, VEC_OUT && TN >= 4) : vec4(0.0);
+      [[unroll]] for (uint i = 0; i < TM; i++)
+        [[unroll]] for (uint j = j4; j < min(TN, j4 + 4); j++)
+          {
+            acc[i * TN + j] = b[j - j4];
+            gacc[i * TN + j] = g[j - j4];
+          }
     }
 
   for (uint ky = 0; ky < p.kh; ky++)
@@ -339,11 +369,19 @@ void main_tiled()
     {
       uint row = row0 + ty * TM + i;
       if (row < p.m)
-        [[unroll]] for (uint j = 0; j < TN; j++)
+        [[unroll]] for (uint j4 = 0; j4 < TN; j4 += 4)
           {
-            uint col = col0 + tx * TN + j;
-            if (col < p.ncols)
-              store_out(row, ch0 + col, acc[i * TN + j], gacc[i * TN + j]);
+            uint col = col0 + tx * TN + j4;
+            uint n = col < p.ncols ? min(min(TN - j4, 4u), p.ncols - col) : 0u;
+            vec4 v = vec4(0.0), g = vec4(0.0);
+
+            [[unroll]] for (uint j = j4; j < min(TN, j4 + 4); j++)
+              {
+                v[j - j4] = acc[i * TN + j];
+                g[j - j4] = gacc[i * TN + j];
+              }
+            if (n > 0u)
+              store_out(row, ch0 + col, v, g, n, VEC_OUT && TN >= 4);
           }
     }
 }

@@ -18,15 +18,19 @@
 #define T4 vec4
 #endif
 
-// Aliased vector views serve aligned loads of 4 channels.
+// Aliased vector views serve aligned accesses to 4 channels.
 layout(binding = 0) readonly buffer X { T x[]; };
 layout(binding = 0) readonly buffer X4 { T4 x4[]; };
 layout(binding = 1) readonly buffer W { T w[]; };
 layout(binding = 1) readonly buffer W4 { T4 w4[]; };
 layout(binding = 2) readonly buffer Bias { T bias[]; };
+layout(binding = 2) readonly buffer Bias4 { T4 bias4[]; };
 layout(binding = 3) readonly buffer ChannelBias { T cbias[]; };
+layout(binding = 3) readonly buffer ChannelBias4 { T4 cbias4[]; };
 layout(binding = 4) readonly buffer Residual { T res[]; };
+layout(binding = 4) readonly buffer Residual4 { T4 res4[]; };
 layout(binding = 5) writeonly buffer Out { T o[]; };
+layout(binding = 5) writeonly buffer Out4 { T4 o4[]; };
 
 layout(push_constant) uniform Params {
   uint m;        // output pixels in this dispatch
@@ -65,19 +69,61 @@ const uint FLAG_BIAS = 4u;
 const uint FLAG_CHANNEL_BIAS = 8u;
 const uint FLAG_RESIDUAL = 16u;
 
-// out = (act (acc + bias + channel_bias) + residual) * out_scale, the
-// order ops.h documents.  m: the output pixel in this dispatch; ch: the
-// output channel relative to the dispatch's first.
-float conv_epilogue(float acc, uint m, uint ch)
+// The epilogue works on up to 4 neighbouring channels at once: n of them
+// are real; `aligned` says the element offsets are multiples of 4 and
+// n == 4, so one vector access serves them all.
+
+vec4 conv_bias(uint ch, uint n, bool aligned)
 {
-  if ((p.flags & FLAG_BIAS) != 0u)
-    acc += float(bias[p.b_off + ch]);
+  vec4 v = vec4(0.0);
+
+  if ((p.flags & FLAG_BIAS) == 0u)
+    return v;
+  if (aligned)
+    return vec4(bias4[(p.b_off + ch) >> 2]);
+  [[unroll]] for (uint e = 0; e < 4; e++)
+    if (e < n)
+      v[e] = float(bias[p.b_off + ch + e]);
+  return v;
+}
+
+// out = (act (acc + channel_bias) + residual) * out_scale, the order ops.h
+// documents; acc already holds the bias.  m: the output pixel in this
+// dispatch; ch: the first channel, relative to the dispatch's first.
+void conv_store(uint m, uint ch, vec4 v, uint n, bool aligned)
+{
+  uint idx = m * p.cout + ch;
+
   if ((p.flags & FLAG_CHANNEL_BIAS) != 0u)
-    acc += float(cbias[p.cb_off + m / (p.rows * p.ow) * p.cout + ch]);
-  acc = drape_activate(acc, p.flags & 3u);
+    {
+      uint cb = p.cb_off + m / (p.rows * p.ow) * p.cout + ch;
+      if (aligned)
+        v += vec4(cbias4[cb >> 2]);
+      else
+        [[unroll]] for (uint e = 0; e < 4; e++)
+          if (e < n)
+            v[e] += float(cbias[cb + e]);
+    }
+  v = drape_activate(v, p.flags & 3u);
   if ((p.flags & FLAG_RESIDUAL) != 0u)
-    acc += float(res[p.r_off + m * p.cout + ch]);
-  return acc * p.out_scale;
+    {
+      if (aligned)
+        v += vec4(res4[(p.r_off + idx) >> 2]);
+      else
+        [[unroll]] for (uint e = 0; e < 4; e++)
+          if (e < n)
+            v[e] += float(res[p.r_off + idx + e]);
+    }
+  v *= p.out_scale;
+#if DRAPE_F16
+  v = clamp(v, -65504.0, 65504.0);
+#endif
+  if (aligned)
+    o4[(p.o_off + idx) >> 2] = T4(v);
+  else
+    [[unroll]] for (uint e = 0; e < 4; e++)
+      if (e < n)
+        o[p.o_off + idx + e] = T(v[e]);
 }
 
 // Where output pixel m of this dispatch reads its input: the element index
