@@ -468,6 +468,8 @@ read_caps (DrapeDevice *device)
   caps->max_storage_buffer_range = limits->maxStorageBufferRange;
   caps->max_allocation_size = maint3.maxMemoryAllocationSize;
   caps->storage_offset_alignment = MAX (limits->minStorageBufferOffsetAlignment, 4);
+  caps->texel_offset_alignment = MAX (limits->minTexelBufferOffsetAlignment, 4);
+  caps->max_texel_elements = limits->maxTexelBufferElements;
   caps->max_shared_memory = limits->maxComputeSharedMemorySize;
   for (guint i = 0; i < 3; i++)
     {

@@ -39,6 +39,9 @@ typedef struct {
   guint64 max_storage_buffer_range;
   guint64 max_allocation_size;
   guint64 storage_offset_alignment;
+  /* Uniform texel buffers: a view's offset alignment, its most texels. */
+  guint64 texel_offset_alignment;
+  guint64 max_texel_elements;
   guint64 device_local_bytes;
   guint32 max_shared_memory;
   guint32 max_workgroup_count[3];

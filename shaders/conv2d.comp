@@ -19,6 +19,12 @@
 //    one load per TM + TN values of each lane.
 // GEGLU: weights and bias come in two halves (h, and the gate g, bound
 // separately); every output channel accumulates both and stores h * gelu(g).
+//
+// Built twice per storage type: reading x and the weights from storage
+// buffers, and (DRAPE_TEXEL) from uniform texel buffers of 4 channels,
+// which CPU drivers fetch with vector gathers instead of a loop over the
+// lanes; the host picks the texel build for the subgroup algorithm with
+// 4-channel loads.
 #include "common.glsl"
 #include "conv_common.glsl"
 
@@ -37,8 +43,27 @@ layout(constant_id = 12) const bool GEGLU = false;
 // epilogue's accesses to 4 channels are aligned vectors.
 layout(constant_id = 13) const bool VEC_OUT = false;
 
+#if DRAPE_TEXEL
+layout(binding = 0) uniform samplerBuffer x_tex;
+layout(binding = 1) uniform samplerBuffer w_tex;
+layout(binding = 6) uniform samplerBuffer wg_tex;
+// Element i, and elements 4 q .. 4 q + 3.
+#define LOAD_X(i) texelFetch(x_tex, int((i) >> 2))[(i) & 3u]
+#define LOAD_X4(q) texelFetch(x_tex, int(q))
+#define LOAD_W(i) texelFetch(w_tex, int((i) >> 2))[(i) & 3u]
+#define LOAD_W4(q) texelFetch(w_tex, int(q))
+#define LOAD_WG(i) texelFetch(wg_tex, int((i) >> 2))[(i) & 3u]
+#define LOAD_WG4(q) texelFetch(wg_tex, int(q))
+#else
 layout(binding = 6) readonly buffer WG { T wg[]; };
 layout(binding = 6) readonly buffer WG4 { T4 wg4[]; };
+#define LOAD_X(i) float(x[i])
+#define LOAD_X4(q) vec4(x4[q])
+#define LOAD_W(i) float(w[i])
+#define LOAD_W4(q) vec4(w4[q])
+#define LOAD_WG(i) float(wg[i])
+#define LOAD_WG4(q) vec4(wg4[q])
+#endif
 layout(binding = 7) readonly buffer BG { T bg[]; };
 layout(binding = 7) readonly buffer BG4 { T4 bg4[]; };
 
@@ -147,14 +172,14 @@ void main_subgroup()
                 vec4 a[TM], b[TN], g[TN];
                 [[unroll]] for (uint i = 0; i < TM; i++)
                   {
-                    vec4 v = vec4(x4[(aidx[i] + c) >> 2]);
+                    vec4 v = LOAD_X4((aidx[i] + c) >> 2);
                     a[i] = ok[i] ? v : vec4(0.0);
                   }
                 [[unroll]] for (uint j = 0; j < TN; j++)
                   {
-                    b[j] = vec4(w4[(wrow[j] + koff + c) >> 2]);
+                    b[j] = LOAD_W4((wrow[j] + koff + c) >> 2);
                     if (GEGLU)
-                      g[j] = vec4(wg4[(grow[j] + koff + c) >> 2]);
+                      g[j] = LOAD_WG4((grow[j] + koff + c) >> 2);
                   }
                 [[unroll]] for (uint i = 0; i < TM; i++)
                   [[unroll]] for (uint r = 0; r < SG; r++)
@@ -177,14 +202,14 @@ void main_subgroup()
                 float a[TM], b[TN], g[TN];
                 [[unroll]] for (uint i = 0; i < TM; i++)
                   {
-                    float v = float(x[aidx[i] + c]);
+                    float v = LOAD_X(aidx[i] + c);
                     a[i] = ok[i] ? v : 0.0;
                   }
                 [[unroll]] for (uint j = 0; j < TN; j++)
                   {
-                    b[j] = float(w[wrow[j] + koff + c]);
+                    b[j] = LOAD_W(wrow[j] + koff + c);
                     if (GEGLU)
-                      g[j] = float(wg[grow[j] + koff + c]);
+                      g[j] = LOAD_WG(grow[j] + koff + c);
                   }
                 [[unroll]] for (uint i = 0; i < TM; i++)
                   [[unroll]] for (uint r = 0; r < SG; r++)
@@ -292,7 +317,7 @@ void main_tiled()
                   break;
                 if (VEC4)
                   {
-                    vec4 a = vec4(x4[live ? (aidx[q] + c0 + kk) >> 2 : p.x_off >> 2]);
+                    vec4 a = LOAD_X4(live ? (aidx[q] + c0 + kk) >> 2 : p.x_off >> 2);
                     a = live ? a : vec4(0.0);
                     As[(kk + 0) * BM + rl] = a.x;
                     As[(kk + 1) * BM + rl] = a.y;
@@ -301,7 +326,7 @@ void main_tiled()
                   }
                 else
                   {
-                    float a = float(x[live ? aidx[q] + c0 + kk : p.x_off]);
+                    float a = LOAD_X(live ? aidx[q] + c0 + kk : p.x_off);
                     As[kk * BM + rl] = live ? a : 0.0;
                   }
               }
@@ -316,14 +341,14 @@ void main_tiled()
                   break;
                 if (VEC4)
                   {
-                    vec4 b = live ? vec4(w4[(wrow[q] + k) >> 2]) : vec4(0.0);
+                    vec4 b = live ? LOAD_W4((wrow[q] + k) >> 2) : vec4(0.0);
                     Bs[(kk + 0) * BN + cl] = b.x;
                     Bs[(kk + 1) * BN + cl] = b.y;
                     Bs[(kk + 2) * BN + cl] = b.z;
                     Bs[(kk + 3) * BN + cl] = b.w;
                     if (GEGLU)
                       {
-                        vec4 g = live ? vec4(wg4[(grow[q] + k) >> 2]) : vec4(0.0);
+                        vec4 g = live ? LOAD_WG4((grow[q] + k) >> 2) : vec4(0.0);
                         Gs[(kk + 0) * BN + cl] = g.x;
                         Gs[(kk + 1) * BN + cl] = g.y;
                         Gs[(kk + 2) * BN + cl] = g.z;
@@ -332,11 +357,11 @@ void main_tiled()
                   }
                 else
                   {
-                    float b = float(w[wrow[q] + k]);
+                    float b = LOAD_W(wrow[q] + k);
                     Bs[kk * BN + cl] = live ? b : 0.0;
                     if (GEGLU)
                       {
-                        float g = float(wg[grow[q] + k]);
+                        float g = LOAD_WG(grow[q] + k);
                         Gs[kk * BN + cl] = live ? g : 0.0;
                       }
                   }

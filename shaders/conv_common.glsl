@@ -18,11 +18,15 @@
 #define T4 vec4
 #endif
 
-// Aliased vector views serve aligned accesses to 4 channels.
+// Aliased vector views serve aligned accesses to 4 channels.  A
+// DRAPE_TEXEL variant reads x and the weights through texel buffers
+// instead (conv2d.comp).
+#if !DRAPE_TEXEL
 layout(binding = 0) readonly buffer X { T x[]; };
 layout(binding = 0) readonly buffer X4 { T4 x4[]; };
 layout(binding = 1) readonly buffer W { T w[]; };
 layout(binding = 1) readonly buffer W4 { T4 w4[]; };
+#endif
 layout(binding = 2) readonly buffer Bias { T bias[]; };
 layout(binding = 2) readonly buffer Bias4 { T4 bias4[]; };
 layout(binding = 3) readonly buffer ChannelBias { T cbias[]; };

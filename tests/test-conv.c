@@ -6,7 +6,7 @@
  * use, groups and depthwise, every epilogue option; f32 and f16; each at
  * the device's binding limit and at 4096 bytes (so that column chunks and
  * row bands are taken); each with the GEMM algorithm the device gets by
- * default and with the tiled one.
+ * default and with the others (DRAPE_CONV_KERNEL).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -265,6 +265,16 @@ test_tiled_kernel (void)
   g_unsetenv ("DRAPE_CONV_KERNEL");
 }
 
+/* The subgroup kernel reading storage buffers (on lavapipe the default
+ * reads texel buffers where the channels allow). */
+static void
+test_subgroup_kernel (void)
+{
+  g_setenv ("DRAPE_CONV_KERNEL", "subgroup", TRUE);
+  run_all ();
+  g_unsetenv ("DRAPE_CONV_KERNEL");
+}
+
 /* A graph error that names the op and the problem. */
 static void
 expect_error (DrapeGraph *graph,
@@ -391,6 +401,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/conv/default-kernel", test_default_kernel);
   g_test_add_func ("/conv/tiled-kernel", test_tiled_kernel);
+  g_test_add_func ("/conv/subgroup-kernel", test_subgroup_kernel);
   g_test_add_func ("/conv/bad-shapes", test_bad_shapes);
   g_test_add_func ("/conv/large-grid", test_large_grid);
   return test_finish (g_test_run ());
