@@ -152,10 +152,11 @@ gemm_config (DrapeDevice *device,
 
       /* 2 x 4 per lane, 64 sums: measured on lavapipe, larger blocks
        * gain little and take LLVM many seconds to compile.  Narrow
-       * problems get narrower blocks. */
+       * problems get narrower blocks (short ones waste a few rows rather
+       * than compile another pipeline). */
       cfg.sg = sg;
       cfg.tn = n <= sg ? 1 : n <= 2 * sg || max_tn == 2 ? 2 : 4;
-      cfg.tm = m <= sg ? 1 : 2;
+      cfg.tm = 2;
       cfg.tiles_per_group = 4;
       cfg.tile_m = cfg.tm * sg;
       cfg.tile_n = cfg.tn * sg;
