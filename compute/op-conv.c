@@ -48,6 +48,9 @@ enum {
   FLAG_RESIDUAL = 16,
 };
 
+/* conv2d's epilogue constant: read the flags from the push constants. */
+#define FLAGS_DYNAMIC 0xffffffffu
+
 enum {
   BIND_X,
   BIND_W,
@@ -414,6 +417,14 @@ conv_plan (const Conv *c,
   return NULL;
 }
 
+/* The epilogue: activation | FLAG_*. */
+static guint32
+conv_flags (const Conv *c)
+{
+  return c->act | (c->bias ? FLAG_BIAS : 0) | (c->channel_bias ? FLAG_CHANNEL_BIAS : 0) |
+         (c->residual ? FLAG_RESIDUAL : 0);
+}
+
 /* Binds an optional operand, or a stand-in the shader does not read. */
 static guint32
 bind_optional (DrapeBinding       *binding,
@@ -485,8 +496,7 @@ conv_part_bind (const Conv     *c,
     .pad_l = c->pad_l,
     .kh = c->kh,
     .kw = c->kw,
-    .flags = c->act | (c->bias ? FLAG_BIAS : 0) | (c->channel_bias ? FLAG_CHANNEL_BIAS : 0) |
-             (c->residual ? FLAG_RESIDUAL : 0),
+    .flags = conv_flags (c),
     .out_scale = c->out_scale,
   };
 
@@ -580,6 +590,7 @@ conv_record (DrapeGraph *graph,
       guint32 spec[] = {
         cfg.local, 1, 1, cfg.kind == GEMM_SUBGROUP, cfg.tm, cfg.tn, cfg.bm, cfg.bn, cfg.bk, cfg.sg,
         cfg.vec4, cfg.pointwise, c->geglu, cfg.vec_out,
+        cfg.kind == GEMM_SUBGROUP ? conv_flags (c) : FLAGS_DYNAMIC,
       };
       variant = g_strdup_printf ("%s%s", drape_dtype_name (dtype), cfg.texel ? "_texel" : "");
       kernel = drape_graph_kernel_variant (graph, "conv2d", variant, N_BINDINGS,

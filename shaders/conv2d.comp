@@ -26,6 +26,14 @@
 // lanes; the host picks the texel build for the subgroup algorithm with
 // 4-channel loads.
 #include "common.glsl"
+
+// The epilogue (conv_common.glsl), or FLAGS_DYNAMIC to read it from the
+// push constants.  The subgroup algorithm fixes it per pipeline: its
+// epilogue, repeated for each of the TM * SG rows a lane holds, would
+// otherwise dominate the compile time on CPU drivers.
+const uint FLAGS_DYNAMIC = 0xffffffffu;
+layout(constant_id = 14) const uint FLAGS = FLAGS_DYNAMIC;
+#define CONV_FLAGS (FLAGS == FLAGS_DYNAMIC ? p.flags : FLAGS)
 #include "conv_common.glsl"
 
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;
@@ -75,7 +83,7 @@ vec4 gate_bias(uint ch, uint n, bool aligned)
 {
   vec4 v = vec4(0.0);
 
-  if ((p.flags & FLAG_BIAS) == 0u)
+  if ((CONV_FLAGS & FLAG_BIAS) == 0u)
     return v;
   if (aligned)
     return vec4(bg4[(p.bg_off + ch) >> 2]);

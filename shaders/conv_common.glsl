@@ -70,6 +70,13 @@ layout(push_constant) uniform Params {
   float out_scale;
 } p;
 
+// What the epilogue does: activation | FLAG_*.  A shader may fix it at
+// pipeline creation, so that only the code it needs is compiled, by
+// defining CONV_FLAGS before including this file.
+#ifndef CONV_FLAGS
+#define CONV_FLAGS p.flags
+#endif
+
 const uint FLAG_BIAS = 4u;
 const uint FLAG_CHANNEL_BIAS = 8u;
 const uint FLAG_RESIDUAL = 16u;
@@ -82,7 +89,7 @@ vec4 conv_bias(uint ch, uint n, bool aligned)
 {
   vec4 v = vec4(0.0);
 
-  if ((p.flags & FLAG_BIAS) == 0u)
+  if ((CONV_FLAGS & FLAG_BIAS) == 0u)
     return v;
   if (aligned)
     return vec4(bias4[(p.b_off + ch) >> 2]);
@@ -99,7 +106,7 @@ void conv_store(uint m, uint ch, vec4 v, uint n, bool aligned)
 {
   uint idx = m * p.cout + ch;
 
-  if ((p.flags & FLAG_CHANNEL_BIAS) != 0u)
+  if ((CONV_FLAGS & FLAG_CHANNEL_BIAS) != 0u)
     {
       uint cb = p.cb_off + m / (p.rows * p.ow) * p.cout + ch;
       if (aligned)
@@ -109,8 +116,8 @@ void conv_store(uint m, uint ch, vec4 v, uint n, bool aligned)
           if (e < n)
             v[e] += float(cbias[cb + e]);
     }
-  v = drape_activate(v, p.flags & 3u);
-  if ((p.flags & FLAG_RESIDUAL) != 0u)
+  v = drape_activate(v, CONV_FLAGS & 3u);
+  if ((CONV_FLAGS & FLAG_RESIDUAL) != 0u)
     {
       if (aligned)
         v += vec4(res4[(p.r_off + idx) >> 2]);
