@@ -151,14 +151,13 @@ gemm_config (DrapeDevice *device,
   if (cfg.kind == GEMM_SUBGROUP)
     {
       guint32 sg = caps->subgroup_size;
-      guint32 max_tn = c->geglu ? 2 : 4;
 
-      /* 2 x 4 per lane, 64 sums: measured on lavapipe, larger blocks
-       * gain little and take LLVM many seconds to compile.  Narrow
-       * problems get narrower blocks (short ones waste a few rows rather
-       * than compile another pipeline). */
+      /* 2 x 4 per lane (64 sums, twice that for GEGLU): measured on
+       * lavapipe, larger blocks gain little and take LLVM many seconds to
+       * compile.  Narrow problems get narrower blocks (short ones waste a
+       * few rows rather than compile another pipeline). */
       cfg.sg = sg;
-      cfg.tn = n <= sg ? 1 : n <= 2 * sg || max_tn == 2 ? 2 : 4;
+      cfg.tn = n <= sg ? 1 : n <= 2 * sg ? 2 : 4;
       cfg.tm = 2;
       cfg.tiles_per_group = 4;
       cfg.tile_m = cfg.tm * sg;
