@@ -36,7 +36,7 @@ typedef struct {
   guint32 cin, cin_g, cout, cout_g, ncols, g0;
   guint32 stride, pad_t, pad_l, kh, kw;
   guint32 x_off, w_off, b_off, cb_off, r_off, o_off, wg_off, bg_off;
-  guint32 tiles_m, flags;
+  guint32 tiles_n, flags;
   float out_scale;
 } ConvPush;
 
@@ -633,8 +633,8 @@ conv_record (DrapeGraph *graph,
               {
                 guint64 tiles;
 
-                p.tiles_m = drape_div_up (p.m, cfg.tile_m);
-                tiles = (guint64) p.tiles_m * drape_div_up (part.nc, cfg.tile_n);
+                p.tiles_n = drape_div_up (part.nc, cfg.tile_n);
+                tiles = (guint64) drape_div_up (p.m, cfg.tile_m) * p.tiles_n;
                 drape_graph_dispatch_flat (graph, kernel, bind, &p, sizeof p,
                                            drape_div_up (tiles, cfg.tiles_per_group),
                                            part.ng, c->op, flops);

@@ -123,9 +123,9 @@ void main_subgroup()
   const uint NACC = TM * SG * TN;
   const uint lane = gl_SubgroupInvocationID;
   const uint tile = drape_group_index() * (gl_WorkGroupSize.x / SG) + gl_SubgroupID;
-  const uint tn = tile / p.tiles_m;
-  const uint row0 = (tile - tn * p.tiles_m) * (TM * SG);
-  const uint col0 = tn * (TN * SG) + lane * TN;
+  const uint tm = tile / p.tiles_n;
+  const uint row0 = tm * (TM * SG);
+  const uint col0 = (tile - tm * p.tiles_n) * (TN * SG) + lane * TN;
   const uint ch0 = gl_WorkGroupID.z * p.cout_g;
   const uint gch = (p.g0 + gl_WorkGroupID.z) * p.cin_g;
   const uint K = p.kh * p.kw * p.cin_g;
@@ -263,9 +263,9 @@ void main_tiled()
   const uint LB = (BN * KV + NT - 1) / NT;
   const uint t = gl_LocalInvocationID.x;
   const uint tile = drape_group_index();
-  const uint tn = tile / p.tiles_m;
-  const uint row0 = (tile - tn * p.tiles_m) * BM;
-  const uint col0 = tn * BN;
+  const uint tm = tile / p.tiles_n;
+  const uint row0 = tm * BM;
+  const uint col0 = (tile - tm * p.tiles_n) * BN;
   const uint ch0 = gl_WorkGroupID.z * p.cout_g;
   const uint gch = (p.g0 + gl_WorkGroupID.z) * p.cin_g;
   const uint K = p.kh * p.kw * p.cin_g;

@@ -64,8 +64,7 @@ layout(push_constant) uniform Params {
   uint o_off;
   uint wg_off;   // GEGLU: the gate half's weights and bias
   uint bg_off;
-  uint tiles_m;  // row tiles of the grid: tiles go down the rows first, so
-                 // that the weights of a column of tiles stay in cache
+  uint tiles_n;  // column tiles of the grid
   uint flags;    // activation | FLAG_*
   float out_scale;
 } p;
