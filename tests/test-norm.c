@@ -28,6 +28,7 @@ static const NormCase group_cases[] = {
   { 1, 1, 11, 96, 32, TRUE },
   { 2, 3, 4, 20, 4, TRUE },
   { 1, 60, 50, 6, 3, TRUE },
+  { 2, 3, 5, 21, 3, TRUE },
   /* Many chunks per (image, group): the partial statistics path. */
   { 2, 40, 48, 64, 32, FALSE },
   { 1, 130, 70, 12, 3, FALSE },
