@@ -17,24 +17,27 @@ typedef struct {
   guint32 wg, bq, bk, tpq, rq, sq, sk, qs, ks, ps;
 } Tiles;
 
-/* How a device likes its work: threads per workgroup, and the registers a
- * thread may spend on its block of scores and on its outputs. */
+/* How a device likes its work: threads per workgroup, the registers a
+ * thread may spend on its block of scores and on its outputs, and what a
+ * vec4 load from shared memory costs in multiply-adds. */
 typedef struct {
   guint32 wg;
   guint32 max_scores;
   guint32 max_acc;
+  double load_cost;
 } Profile;
 
-/* A GPU keeps many threads resident only if each uses few registers. */
-static const Profile gpu_profile = { 128, 32, 40 };
+/* A GPU keeps many threads resident only if each uses few registers; a
+ * warp's broadcast vec4 load takes about the time of 4 multiply-adds. */
+static const Profile gpu_profile = { 128, 32, 40, 4 };
 /* On a CPU (lavapipe) every load from memory is a loop over the SIMD
  * lanes while registers spill cheaply to the stack, so large register
  * blocks pay: measured on lavapipe, 8 heads x 40 at 3,072 tokens, 3.1 s
  * of CPU with 32 threads and 8 x 8 blocks, 2.3 s with 8 threads and
  * 16 x 16.  But LLVM takes about 6 s to compile the latter (1.5 s the
  * former), which only large problems repay. */
-static const Profile cpu_light_profile = { 32, 64, 96 };
-static const Profile cpu_heavy_profile = { 8, 256, 320 };
+static const Profile cpu_light_profile = { 32, 64, 96, 16 };
+static const Profile cpu_heavy_profile = { 8, 256, 320, 16 };
 #define CPU_HEAVY_PAIRS (1u << 22) /* query-key pairs, over all heads */
 
 typedef struct {
@@ -45,13 +48,14 @@ typedef struct {
   float scale;
 } AttentionParams;
 
-/* Shared memory of the shader's four arrays: Q, K or V, P in vec4s and the
- * per-thread row maxima. */
+/* Shared memory of the shader's four arrays: Q and K or V in vec4s of
+ * their storage type, P in vec4s of f32, the per-thread row maxima. */
 static guint64
-shared_bytes (const Tiles *t)
+shared_bytes (const Tiles *t,
+              gsize        es)
 {
-  return 16 * ((guint64) t->bq * t->qs + (guint64) t->bk * t->ks + (guint64) t->bq * t->ps) +
-         4 * (guint64) t->bq * (t->bk / t->sk);
+  return 4 * es * ((guint64) t->bq * t->qs + (guint64) t->bk * t->ks) +
+         16 * (guint64) t->bq * t->ps + 4 * (guint64) t->bq * (t->bk / t->sk);
 }
 
 /* The S phase: an sq x sk block of scores per thread (sk a multiple of
@@ -77,37 +81,39 @@ choose_score_blocks (Tiles         *t,
 
 /* The PV phase: tpq threads share a block of rq rows, each owning
  * ceil (d4 / tpq) vec4s of every row's output.  Per 4 keys a thread
- * loads rq vec4s of P and 4 per owned vec4 of V; pick the split with the
- * most useful multiply-adds per load. */
+ * loads rq vec4s of P and 4 per owned vec4 of V and does 16 rq rd4
+ * multiply-adds, some on padding when tpq does not divide d4; pick the
+ * split that costs least per useful multiply-add. */
 static gboolean
 choose_output_blocks (Tiles         *t,
                       guint32        d4,
                       const Profile *profile)
 {
-  double best = 0;
+  double best = G_MAXDOUBLE;
 
   for (guint32 tpq = 1; tpq <= profile->wg; tpq *= 2)
     {
       guint32 row_blocks = profile->wg / tpq;
       guint32 rq = t->bq / MAX (row_blocks, 1);
       guint32 rd4 = drape_div_up (d4, tpq);
-      double score;
+      double cost;
 
       if (row_blocks > t->bq || rq * row_blocks != t->bq || rq * rd4 * 4 > profile->max_acc)
         continue;
-      score = 16.0 * rq * d4 / tpq / (rq + 4.0 * rd4);
-      if (score > best)
+      cost = (profile->load_cost * (rq + 4.0 * rd4) + 16.0 * rq * rd4) / (16.0 * rq * d4 / tpq);
+      if (cost < best)
         {
-          best = score;
+          best = cost;
           t->tpq = tpq;
           t->rq = rq;
         }
     }
-  return best > 0;
+  return best < G_MAXDOUBLE;
 }
 
 static gboolean
 choose_tiles (guint32        d,
+              gsize          es,
               guint32        shared_limit,
               const Profile *profile,
               Tiles         *best)
@@ -130,7 +136,7 @@ choose_tiles (guint32        d,
         };
 
         if (bq * bk <= best_area || !choose_score_blocks (&t, profile) ||
-            !choose_output_blocks (&t, d4, profile) || shared_bytes (&t) > shared_limit)
+            !choose_output_blocks (&t, d4, profile) || shared_bytes (&t, es) > shared_limit)
           continue;
         best_area = bq * bk;
         *best = t;
@@ -251,7 +257,7 @@ drape_op_attention (DrapeGraph        *graph,
   if (drape_device_get_info (device)->is_software)
     profile = (guint64) q->n * heads * tq * tk >= CPU_HEAVY_PAIRS ? &cpu_heavy_profile
                                                                    : &cpu_light_profile;
-  if (!choose_tiles (d, caps->max_shared_memory, profile, &tiles))
+  if (!choose_tiles (d, es, caps->max_shared_memory, profile, &tiles))
     {
       drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
                         "attention: head dim %u does not fit the device's %u bytes of shared "

@@ -19,8 +19,10 @@
 // Shared memory holds vec4s (4 dims of a row, or P for 4 keys), so that
 // every load feeds 4 to 16 multiply-adds: on a CPU device (lavapipe) each
 // memory access is a loop over the SIMD lanes, and register blocking is
-// what makes the arithmetic pay.  The host picks the tiles from the head
-// dim, the device's shared memory and whether it is a CPU.
+// what makes the arithmetic pay.  Q, K and V keep their storage type
+// there (f16 halves the space, losing nothing); P is f32.  The host picks
+// the tiles from the head dim, the device's shared memory and whether it
+// is a CPU.
 #include "common.glsl"
 
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;
@@ -72,8 +74,8 @@ layout(push_constant) uniform Params {
   float scale;                                 // softmax scale * log2 (e)
 } p;
 
-shared vec4 q_sh[BQ * QS];
-shared vec4 kv_sh[BK * KS];
+shared T4 q_sh[BQ * QS];
+shared T4 kv_sh[BK * KS];
 shared vec4 p_sh[BQ * PS];
 shared float pmax_sh[BQ * CT];
 
@@ -133,8 +135,8 @@ void main()
   for (uint i = t; i < BQ * D4; i += WG)
     {
       uint r = i / D4, e4 = i - r * D4;
-      q_sh[r * QS + e4] = q0 + r < p.tq ? load4_q(qb + (q0 + r) * p.q_stride + e4 * 4, e4 * 4)
-                                        : vec4(0.0);
+      q_sh[r * QS + e4] = T4(q0 + r < p.tq ? load4_q(qb + (q0 + r) * p.q_stride + e4 * 4, e4 * 4)
+                                           : vec4(0.0));
     }
 
   for (uint k0 = 0; k0 < p.tk; k0 += BK)
@@ -143,8 +145,8 @@ void main()
       for (uint i = t; i < BK * D4; i += WG)
         {
           uint r = i / D4, e4 = i - r * D4;
-          kv_sh[r * KS + e4] = k0 + r < p.tk ? load4_k(kb + (k0 + r) * p.k_stride + e4 * 4, e4 * 4)
-                                             : vec4(0.0);
+          kv_sh[r * KS + e4] = T4(k0 + r < p.tk ? load4_k(kb + (k0 + r) * p.k_stride + e4 * 4, e4 * 4)
+                                                : vec4(0.0));
         }
       barrier();
 
@@ -157,9 +159,9 @@ void main()
             {
               vec4 qv[SQ], kv[SK];
               [[unroll]] for (uint i = 0; i < SQ; i++)
-                qv[i] = q_sh[(sr + i * SR) * QS + e4];
+                qv[i] = vec4(q_sh[(sr + i * SR) * QS + e4]);
               [[unroll]] for (uint j = 0; j < SK; j++)
-                kv[j] = kv_sh[((sc + (j / 4) * CT) * 4 + j % 4) * KS + e4];
+                kv[j] = vec4(kv_sh[((sc + (j / 4) * CT) * 4 + j % 4) * KS + e4]);
               [[unroll]] for (uint i = 0; i < SQ; i++)
                 [[unroll]] for (uint j = 0; j < SK; j++)
                   s[i * SK + j] += dot(qv[i], kv[j]);
@@ -209,8 +211,8 @@ void main()
       for (uint i = t; i < BK * D4; i += WG)
         {
           uint r = i / D4, e4 = i - r * D4;
-          kv_sh[r * KS + e4] = k0 + r < p.tk ? load4_v(vb + (k0 + r) * p.v_stride + e4 * 4, e4 * 4)
-                                             : vec4(0.0);
+          kv_sh[r * KS + e4] = T4(k0 + r < p.tk ? load4_v(vb + (k0 + r) * p.v_stride + e4 * 4, e4 * 4)
+                                                : vec4(0.0));
         }
       barrier();
 
@@ -226,7 +228,7 @@ void main()
             {
               vec4 vv[RD4];
               [[unroll]] for (uint j = 0; j < RD4; j++)
-                vv[j] = kv_sh[(kg * 4 + c) * KS + min(pc + j * TPQ, D4 - 1)];
+                vv[j] = vec4(kv_sh[(kg * 4 + c) * KS + min(pc + j * TPQ, D4 - 1)]);
               [[unroll]] for (uint i = 0; i < RQ; i++)
                 [[unroll]] for (uint j = 0; j < RD4; j++)
                   acc[i * RD4 + j] += pv[i][c] * vv[j];
