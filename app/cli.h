@@ -10,9 +10,17 @@
 
 #include <glib.h>
 
+#include "tensor.h"
+
 G_BEGIN_DECLS
 
 int drape_cli_devices  (int argc, char **argv);
+int drape_cli_mask     (int argc, char **argv);
+int drape_cli_eval     (int argc, char **argv);
+int drape_cli_eval_segformer (int argc, char **argv);
+
+/* "f32" or "f16"; FALSE for anything else. */
+gboolean drape_cli_parse_dtype (const char *name, DrapeDType *dtype);
 
 /* Prints "drape-cli: <message>" on stderr and returns 1. */
 int drape_cli_fail     (const char *format, ...) G_GNUC_PRINTF (1, 2);

@@ -18,6 +18,8 @@ typedef struct {
 
 static const Command commands[] = {
   { "devices", drape_cli_devices, "list Vulkan devices, their limits and the shader variants in use" },
+  { "mask", drape_cli_mask, "predict the try-on mask of a photo with the SegFormer parser" },
+  { "eval", drape_cli_eval, "run a model on inputs from a safetensors file (for reference checks)" },
 };
 
 int
@@ -38,6 +40,19 @@ int
 drape_cli_fail_error (const GError *error)
 {
   return drape_cli_fail ("%s", error->message);
+}
+
+gboolean
+drape_cli_parse_dtype (const char *name,
+                       DrapeDType *dtype)
+{
+  if (g_strcmp0 (name, "f32") == 0)
+    *dtype = DRAPE_DTYPE_F32;
+  else if (g_strcmp0 (name, "f16") == 0)
+    *dtype = DRAPE_DTYPE_F16;
+  else
+    return FALSE;
+  return TRUE;
 }
 
 static void

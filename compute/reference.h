@@ -65,4 +65,8 @@ void drape_ref_timestep_embedding (const float *t, guint32 n, guint32 dim,
                            float *out);
 void drape_ref_argmax     (const float *x, DrapeShape xs, float *out);
 
+/* One pass of drape_op_resample with the filter's host taps. */
+void drape_ref_resample   (const float *x, DrapeShape xs, DrapeAxis axis,
+                           const DrapeResampleFilter *filter, float *out);
+
 G_END_DECLS
