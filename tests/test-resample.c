@@ -117,13 +117,14 @@ test_resample_taps (void)
   g_assert_no_error (error);
   g_assert_cmpuint (down->ksize, ==, 7);
   /* Output 0: inputs 0..3 (xmin = int (1.25 - 2.5 + 0.5) = 0, xmax =
-   * int (4.25) = 4); weights 1 - |x + 0.5 - 1.25| / 2.5 = 0.7, 0.9, 0.7,
-   * 0.3 over 2.6. */
+   * int (4.25) = 4); weights 1 - |x + 0.5 - 1.25| / 2.5 = 0.7, 0.9, 0.5,
+   * 0.1 over 2.2. */
   g_assert_cmpuint (down->first[0], ==, 0);
   g_assert_cmpuint (down->count[0], ==, 4);
-  g_assert_cmpint (down->taps[0], ==, (gint32) (0.5 + 0.7 / 2.6 * (1 << 22)));
-  g_assert_cmpint (down->taps[1], ==, (gint32) (0.5 + 0.9 / 2.6 * (1 << 22)));
-  g_assert_cmpint (down->taps[3], ==, (gint32) (0.5 + 0.3 / 2.6 * (1 << 22)));
+  g_assert_cmpint (down->taps[0], ==, (gint32) (0.5 + 0.7 / 2.2 * (1 << 22)));
+  g_assert_cmpint (down->taps[1], ==, (gint32) (0.5 + 0.9 / 2.2 * (1 << 22)));
+  g_assert_cmpint (down->taps[2], ==, (gint32) (0.5 + 0.5 / 2.2 * (1 << 22)));
+  g_assert_cmpint (down->taps[3], ==, (gint32) (0.5 + 0.1 / 2.2 * (1 << 22)));
   /* Output 1: xmin = int (1.75) = 1, xmax = min (int (6.75), 5) = 5. */
   g_assert_cmpuint (down->first[1], ==, 1);
   g_assert_cmpuint (down->count[1], ==, 4);
