@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "image.h"
 #include "ops.h"
 #include "reference.h"
 #include "test-common.h"
@@ -138,6 +139,55 @@ test_resample_taps (void)
   g_assert_cmpint (up->taps[up->ksize + 1], ==, 1 << 20);
 }
 
+/* Both passes against image.c's host version of Pillow's BILINEAR (tested
+ * there against Pillow itself): every level equal. */
+static void
+test_resample_vs_host (void)
+{
+  static const guint32 sizes[][4] = {
+    { 52, 70, 64, 64 }, { 700, 37, 512, 512 }, { 33, 1, 512, 512 }, { 512, 600, 512, 512 },
+    { 1031, 1543, 512, 512 },
+  };
+  DrapeDevice *device = test_device ();
+  g_autoptr(GRand) rand = g_rand_new_with_seed (7);
+
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+    {
+      guint32 w = sizes[i][0], h = sizes[i][1], ow = sizes[i][2], oh = sizes[i][3];
+      g_autoptr(DrapeImage) image = drape_image_new (w, h, 3);
+      g_autoptr(DrapeImage) want = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autoptr(DrapeResampleFilter) fw = drape_resample_filter_new_pil_bilinear (device, w, ow, &error);
+      g_autoptr(DrapeResampleFilter) fh = drape_resample_filter_new_pil_bilinear (device, h, oh, &error);
+      g_autoptr(DrapeGraph) graph = drape_graph_new (device, "resample");
+      g_autofree float *levels = g_new (float, (gsize) w * h * 3);
+      g_autoptr(DrapeTensor) x = NULL;
+      g_autofree float *got = NULL;
+      DrapeTensor *out;
+
+      g_assert_no_error (error);
+      /* Smooth gradients with noise: the rounding matters everywhere. */
+      for (gsize p = 0; p < (gsize) w * h * 3; p++)
+        {
+          gsize px = p / 3 % w, py = p / 3 / w;
+          image->pixels[p] = (guint8) CLAMP ((gint) ((px * 255) / MAX (w - 1, 1) + py % 17 * 3 +
+                                                     g_rand_int_range (rand, -20, 21)), 0, 255);
+          levels[p] = image->pixels[p];
+        }
+      want = drape_image_resize_bilinear (image, ow, oh);
+      x = test_tensor_from (DRAPE_DTYPE_F32, 1, h, w, 3, levels);
+      out = drape_op_resample (graph, drape_op_resample (graph, x, DRAPE_AXIS_W, fw), DRAPE_AXIS_H, fh);
+      g_assert_true (drape_graph_run (graph, &error));
+      g_assert_no_error (error);
+      got = test_download (out);
+      for (gsize p = 0; p < (gsize) ow * oh * 3; p++)
+        if (got[p] != want->pixels[p])
+          g_error ("%ux%u -> %ux%u: level %" G_GSIZE_FORMAT " is %g, Pillow's is %u",
+                   w, h, ow, oh, p, got[p], want->pixels[p]);
+    }
+  test_assert_no_validation_messages ();
+}
+
 static void
 test_resample_errors (void)
 {
@@ -248,6 +298,7 @@ main (int    argc,
   g_test_add_func ("/resample/pil", test_resample);
   g_test_add_func ("/resample/pil-split", test_resample_split);
   g_test_add_func ("/resample/pil-taps", test_resample_taps);
+  g_test_add_func ("/resample/pil-vs-host", test_resample_vs_host);
   g_test_add_func ("/resample/errors", test_resample_errors);
   g_test_add_func ("/resize-argmax/basic", test_resize_argmax);
   g_test_add_func ("/resize-argmax/split", test_resize_argmax_split);
