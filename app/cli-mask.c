@@ -46,7 +46,7 @@ drape_cli_mask (int    argc,
   g_autoptr(DrapeImage) mask = NULL;
   DrapeGarmentType type;
   DrapeDType dtype = DRAPE_DTYPE_F32;
-  gint64 t0, t1, t2;
+  gint64 t0, t1, t2, t3;
   guint64 covered = 0;
 
   g_option_context_add_main_entries (context, entries, NULL);
@@ -86,6 +86,7 @@ drape_cli_mask (int    argc,
   mask = drape_mask_build (labels, type, &error);
   if (mask == NULL)
     return drape_cli_fail_error (error);
+  t3 = g_get_monotonic_time ();
 
   if (!drape_image_save_png (mask, out, NULL, &error))
     return drape_cli_fail_error (error);
@@ -98,10 +99,10 @@ drape_cli_mask (int    argc,
 
   for (gsize i = 0; i < (gsize) mask->stride * mask->height; i++)
     covered += mask->pixels[i] != 0;
-  printf ("%ux%u photo: model loaded in %.2f s, parsed in %.2f s on %s (%s); "
-          "%s mask covers %.1f%% of it\n",
+  printf ("%ux%u photo: model loaded in %.2f s, parsed in %.2f s on %s (%s), mask built "
+          "in %.2f s; the %s mask covers %.1f%% of it\n",
           photo->width, photo->height, (t1 - t0) / 1e6, (t2 - t1) / 1e6,
-          drape_device_get_info (device)->name, drape_dtype_name (dtype), type_name,
+          drape_device_get_info (device)->name, drape_dtype_name (dtype), (t3 - t2) / 1e6, type_name,
           100.0 * covered / ((double) photo->width * photo->height));
   if (covered == 0)
     g_printerr ("drape-cli: the mask is empty: no %s garment was found; paint it by hand\n", type_name);
