@@ -430,33 +430,67 @@ test_dpm_orders (void)
 }
 
 static void
-assert_ddim_spacing (DrapeTimestepSpacing spacing,
-                     const double        *want)
+assert_spacing (DrapeSchedulerKind   kind,
+                DrapeTimestepSpacing spacing,
+                const double        *want)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(DrapeScheduler) s = NULL;
   DrapeSchedulerConfig config;
 
-  drape_scheduler_config_init (&config, DRAPE_SCHEDULER_DDIM);
+  drape_scheduler_config_init (&config, kind);
   config.spacing = spacing;
   s = drape_scheduler_new (&config, 10, 0.0, &error);
   g_assert_no_error (error);
   for (guint i = 0; i < 10; i++)
-    g_assert_cmpfloat (drape_scheduler_get_step (s, i)->timestep, ==, want[i]);
+    if (drape_scheduler_get_step (s, i)->timestep != want[i])
+      g_error ("kind %d, spacing %d: timestep %u is %g, want %g", kind, spacing, i,
+               drape_scheduler_get_step (s, i)->timestep, want[i]);
 }
 
 /* The three spacings of "Common Diffusion Noise Schedules and Sample
- * Steps are Flawed" (Lin et al. 2024, table 2), 0-based as diffusers. */
+ * Steps are Flawed" (Lin et al. 2024, table 2), 0-based as diffusers;
+ * DPM-Solver++ divides 'leading' by n + 1 and drops the last. */
 static void
 test_spacings (void)
 {
   const double leading[] = { 901, 801, 701, 601, 501, 401, 301, 201, 101, 1 };
   const double linspace[] = { 999, 888, 777, 666, 555, 444, 333, 222, 111, 0 };
   const double trailing[] = { 999, 899, 799, 699, 599, 499, 399, 299, 199, 99 };
+  const double dpm_leading[] = { 901, 811, 721, 631, 541, 451, 361, 271, 181, 91 };
+  const double dpm_linspace[] = { 999, 899, 799, 699, 599, 500, 400, 300, 200, 100 };
 
-  assert_ddim_spacing (DRAPE_SPACING_LEADING, leading);
-  assert_ddim_spacing (DRAPE_SPACING_LINSPACE, linspace);
-  assert_ddim_spacing (DRAPE_SPACING_TRAILING, trailing);
+  assert_spacing (DRAPE_SCHEDULER_DDIM, DRAPE_SPACING_LEADING, leading);
+  assert_spacing (DRAPE_SCHEDULER_DDIM, DRAPE_SPACING_LINSPACE, linspace);
+  assert_spacing (DRAPE_SCHEDULER_DDIM, DRAPE_SPACING_TRAILING, trailing);
+  assert_spacing (DRAPE_SCHEDULER_DPMPP_2M, DRAPE_SPACING_LEADING, dpm_leading);
+  assert_spacing (DRAPE_SCHEDULER_DPMPP_2M, DRAPE_SPACING_LINSPACE, dpm_linspace);
+  assert_spacing (DRAPE_SCHEDULER_DPMPP_2M, DRAPE_SPACING_TRAILING, trailing);
+  assert_spacing (DRAPE_SCHEDULER_EULER, DRAPE_SPACING_LEADING, leading);
+  assert_spacing (DRAPE_SCHEDULER_EULER, DRAPE_SPACING_LINSPACE, linspace);
+  assert_spacing (DRAPE_SCHEDULER_EULER, DRAPE_SPACING_TRAILING, trailing);
+}
+
+/* Euler's first sigma is its init noise sigma, except under 'leading'
+ * spacing, where it is sqrt (sigma_max^2 + 1). */
+static void
+test_euler_init_sigma (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeScheduler) linspace = scheduler_for (DRAPE_SCHEDULER_EULER, 10, 0.0);
+  g_autoptr(DrapeScheduler) leading = NULL;
+  DrapeSchedulerConfig config;
+  float sigma;
+
+  g_assert_cmpfloat (drape_scheduler_get_init_noise_sigma (linspace), ==,
+                     drape_scheduler_get_sigmas (linspace)[0]);
+  drape_scheduler_config_init (&config, DRAPE_SCHEDULER_EULER);
+  config.spacing = DRAPE_SPACING_LEADING;
+  leading = drape_scheduler_new (&config, 10, 0.0, &error);
+  g_assert_no_error (error);
+  sigma = drape_scheduler_get_sigmas (leading)[0];
+  g_assert_cmpfloat (fabs (drape_scheduler_get_init_noise_sigma (leading) -
+                           sqrt ((double) sigma * sigma + 1)), <, 1e-6 * sigma);
 }
 
 static void
@@ -613,6 +647,7 @@ main (int argc, char **argv)
   g_test_add_func ("/scheduler/sigmas", test_sigmas);
   g_test_add_func ("/scheduler/dpm-orders", test_dpm_orders);
   g_test_add_func ("/scheduler/spacings", test_spacings);
+  g_test_add_func ("/scheduler/euler-init-sigma", test_euler_init_sigma);
   g_test_add_func ("/scheduler/config/files", test_config_files);
   g_test_add_func ("/scheduler/config/errors", test_config_errors);
   g_test_add_func ("/scheduler/bad-arguments", test_bad_arguments);
