@@ -46,6 +46,26 @@
  * A DrapeModelStore is immutable and reference counted; every function may
  * be called from any thread.
  *
+ * A first-run page, in outline:
+ *
+ *     catalog = drape_catalog_load_default (&error);
+ *     store = drape_model_store_new (catalog, setting_or_NULL);
+ *     ids = drape_catalog_dup_default_ids (catalog);
+ *     for each id: drape_model_store_check (store, info, DRAPE_CHECK_QUICK,
+ *                                           NULL, NULL, NULL, &status, &error)
+ *       -> show info->name, info->licence_name/url/note, status.state and
+ *          status.bytes_present / bytes_total (QUICK never hashes: fine on
+ *          the main thread)
+ *     on "Download": drape_model_store_fetch_async (store, NULL, NULL,
+ *                       on_progress, self, NULL, cancellable, on_done, self);
+ *       on_progress: p->done / p->total, p->rate, p->eta_s, p->file
+ *       "Cancel": g_cancellable_cancel (cancellable); partial files stay,
+ *                 the next fetch resumes them
+ *       on_done: drape_model_store_fetch_finish (store, result, &error);
+ *                error->message is ready to show (it names model and file)
+ *     before loading: dir = drape_model_store_require (store, id, ...) on
+ *       the worker thread that loads the weights.
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #pragma once
