@@ -112,6 +112,8 @@ drape_downloader_new (const DrapeFetchOptions *options,
   downloader->session = soup_session_new_with_options ("user-agent", "drape/" PACKAGE_VERSION " ",
                                                        "timeout", downloader->options.timeout_s,
                                                        NULL);
+  /* Bytes as stored: sizes, ranges and hashes all refer to them. */
+  soup_session_remove_feature_by_type (downloader->session, SOUP_TYPE_CONTENT_DECODER);
   return g_steal_pointer (&downloader);
 }
 
@@ -239,16 +241,15 @@ read_hub_headers (SoupMessage *message,
   if (etag != NULL)
     {
       g_autofree char *hash = NULL;
+      gsize length;
 
       if (g_str_has_prefix (etag, "W/"))
         etag += 2;
-      hash = g_ascii_strdown (etag, -1);
-      g_strstrip (hash);
-      if (hash[0] == '"' && strlen (hash) == 66 && hash[65] == '"')
-        {
-          memmove (hash, hash + 1, 64);
-          hash[64] = '\0';
-        }
+      length = strlen (etag);
+      if (length >= 2 && etag[0] == '"' && etag[length - 1] == '"')
+        hash = g_ascii_strdown (etag + 1, (gssize) length - 2);
+      else
+        hash = g_ascii_strdown (etag, -1);
       if (strlen (hash) == 64 && strspn (hash, "0123456789abcdef") == 64)
         response->hub_sha256 = g_steal_pointer (&hash);
     }
@@ -574,6 +575,7 @@ attempt (Job       *job,
   g_autofree char *dir = NULL;
   guint64 offset = file_size_or_zero (job->part);
   guint64 done, total;
+  gboolean total_known;
   SoupMessageHeaders *headers;
   gboolean retry;
   guint status;
@@ -605,23 +607,26 @@ attempt (Job       *job,
           g_unlink (job->part);
           return ATTEMPT_RESTART;
         }
-      total = length >= 0 ? (guint64) length : (job->size >= 0 ? (guint64) job->size : 0);
+      total_known = length >= 0;
+      total = total_known ? (guint64) length : 0;
     }
   else
     {
       /* 200: the whole file, whether or not we asked for a range. */
       offset = 0;
-      total = soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH
-              ? (guint64) soup_message_headers_get_content_length (headers)
-              : (job->size >= 0 ? (guint64) job->size : 0);
+      total_known = soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH;
+      total = total_known ? (guint64) soup_message_headers_get_content_length (headers) : 0;
     }
-  if (job->size >= 0 && total != (guint64) job->size)
+  if (total_known && job->size >= 0 && total != (guint64) job->size)
     {
       g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_CORRUPT, "%s: the server offers %" G_GUINT64_FORMAT
                    " bytes, expected %" G_GINT64_FORMAT, job->expect->path, total, job->size);
       return ATTEMPT_FAILED;
     }
-  if (total > 0)
+  /* A chunked answer: hold it to the expected size, if any. */
+  if (!total_known && job->size >= 0)
+    total = (guint64) job->size;
+  if (total_known)
     job->size = (gint64) total;
 
   dir = g_path_get_dirname (job->dest);

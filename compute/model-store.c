@@ -322,6 +322,25 @@ record_set (Record     *record,
   g_hash_table_replace (record->files, g_strdup (path), entry);
 }
 
+/* Points the record at the catalog's revision; what it learnt of another
+ * revision's files, other than the catalog's own hashes, no longer holds. */
+static void
+record_adopt_revision (Record     *record,
+                       const char *revision)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  if (strcmp (record->revision, revision) == 0)
+    return;
+  g_hash_table_iter_init (&iter, record->files);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    if (strcmp (((RecordEntry *) value)->source, "catalog") != 0)
+      g_hash_table_iter_remove (&iter);
+  g_free (record->revision);
+  record->revision = g_strdup (revision);
+}
+
 /* Whether the file is, byte for byte, the one the entry was made for as
  * far as the file system can tell (the test git uses). */
 static gboolean
@@ -1018,10 +1037,9 @@ fetch_locked (DrapeModelStore         *store,
               g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_IO, "%s: %s", planned->path, g_strerror (saved));
               return prefix_error (error, info);
             }
+          record_adopt_revision (record, info->revision);
           record_set (record, file->path, &st, result.sha256,
                       result.checked_against != NULL ? result.checked_against : "download");
-          g_free (record->revision);
-          record->revision = g_strdup (info->revision);
           if (!record_save (store, info, record, error))
             return prefix_error (error, info);
           reporter->transferred_before = reporter->transferred;
@@ -1172,9 +1190,19 @@ async_fetch_progress (const DrapeFetchProgress *progress,
   queue = !fetch->idle_queued;
   fetch->idle_queued = TRUE;
   g_mutex_unlock (&fetch->lock);
+  /* An idle source, not g_main_context_invoke(): that would run the
+   * callback right here when this thread manages to acquire the context,
+   * as it may with the global default one. */
   if (queue)
-    g_main_context_invoke_full (fetch->context, G_PRIORITY_DEFAULT, async_fetch_idle,
-                                g_atomic_rc_box_acquire (fetch), async_fetch_release);
+    {
+      GSource *source = g_idle_source_new ();
+
+      g_source_set_priority (source, G_PRIORITY_DEFAULT);
+      g_source_set_callback (source, async_fetch_idle, g_atomic_rc_box_acquire (fetch), async_fetch_release);
+      g_source_set_static_name (source, "drape-fetch-progress");
+      g_source_attach (source, fetch->context);
+      g_source_unref (source);
+    }
 }
 
 static void

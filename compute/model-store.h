@@ -127,7 +127,8 @@ typedef struct {
   gboolean    total_exact;
   /* Bytes per second over the last few seconds; 0 until known. */
   double      rate;
-  /* Seconds left at that rate; < 0 when unknown. */
+  /* Seconds left at that rate; < 0 when unknown.  The current file's:
+   * (file_total - file_done) / rate. */
   double      eta_s;
 } DrapeFetchProgress;
 
