@@ -425,27 +425,33 @@ write_all (int           fd,
   return TRUE;
 }
 
-/* Feeds the first `length` bytes of the partial file into the checksum. */
-static gboolean
-hash_prefix (const char   *path,
-             guint64       length,
-             GChecksum    *checksum,
-             GCancellable *cancellable,
-             GError      **error)
+gboolean
+drape_checksum_file (const char        *path,
+                     guint64            length,
+                     GChecksum         *checksum,
+                     DrapeDownloadFunc  progress,
+                     gpointer           user_data,
+                     GCancellable      *cancellable,
+                     GError           **error)
 {
   g_autofree guint8 *buffer = g_malloc (BUFFER_SIZE);
+  gboolean to_end = length == G_MAXUINT64;
+  guint64 done = 0;
   int fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
 
   if (fd < 0)
     return set_io_error (error, errno, "reading", path);
-  while (length > 0)
+  while (to_end || done < length)
     {
-      gssize n = read (fd, buffer, MIN (length, BUFFER_SIZE));
+      gssize n = read (fd, buffer, to_end ? BUFFER_SIZE : MIN (length - done, BUFFER_SIZE));
 
       if (n < 0 && errno == EINTR)
         continue;
+      if (n == 0 && to_end)
+        break;
       if (n <= 0)
         {
+          /* A partial file shorter than it was a moment ago: EIO. */
           int saved = n < 0 ? errno : EIO;
           close (fd);
           return set_io_error (error, saved, "reading", path);
@@ -453,11 +459,13 @@ hash_prefix (const char   *path,
       if (g_cancellable_is_cancelled (cancellable))
         {
           close (fd);
-          g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_CANCELLED, "download cancelled");
+          g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_CANCELLED, "cancelled");
           return FALSE;
         }
       g_checksum_update (checksum, buffer, n);
-      length -= (guint64) n;
+      done += (guint64) n;
+      if (progress != NULL)
+        progress (done, to_end ? 0 : length, user_data);
     }
   close (fd);
   return TRUE;
@@ -645,7 +653,7 @@ attempt (Job       *job,
       close (fd);
       return ATTEMPT_FAILED;
     }
-  if (offset > 0 && !hash_prefix (job->part, offset, checksum, job->cancellable, error))
+  if (offset > 0 && !drape_checksum_file (job->part, offset, checksum, NULL, NULL, job->cancellable, error))
     {
       close (fd);
       return ATTEMPT_FAILED;

@@ -107,6 +107,16 @@ gboolean          drape_downloader_fetch_file     (DrapeDownloader         *down
                                                    GCancellable            *cancellable,
                                                    GError                 **error);
 
+/* Feeds the first `length` bytes of the file (G_MAXUINT64: all of it) into
+ * `checksum`; progress, if not NULL, gets the bytes read so far.
+ * DRAPE_ERROR_IO when the file is shorter, DRAPE_ERROR_CANCELLED. */
+gboolean          drape_checksum_file             (const char              *path,
+                                                   guint64                  length,
+                                                   GChecksum               *checksum,
+                                                   DrapeDownloadFunc        progress,
+                                                   gpointer                 user_data,
+                                                   GCancellable            *cancellable,
+                                                   GError                 **error);
 /* Where the partial download of `dest` lives. */
 char             *drape_download_dup_part_path    (const char              *dest);
 /* Fails with DRAPE_ERROR_NO_SPACE when `need` bytes do not fit in the file

@@ -17,7 +17,6 @@
 #include "error.h"
 
 #define STATE_DIR ".drape"
-#define HASH_BUFFER (1024 * 1024)
 #define PROGRESS_INTERVAL_US (100 * 1000)
 #define RATE_WINDOW_US (5 * G_USEC_PER_SEC)
 
@@ -386,6 +385,16 @@ typedef struct {
   guint64 total;
 } HashProgress;
 
+static void
+on_hash_chunk (guint64  done,
+               guint64  total,
+               gpointer user_data)
+{
+  HashProgress *progress = user_data;
+
+  progress->func (progress->base + done, progress->total, progress->data);
+}
+
 static char *
 hash_file (const char   *path,
            HashProgress *progress,
@@ -393,45 +402,14 @@ hash_file (const char   *path,
            GError      **error)
 {
   g_autoptr(GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
-  g_autofree guint8 *buffer = g_malloc (HASH_BUFFER);
-  guint64 done = 0;
-  int fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
+  gboolean report = progress != NULL && progress->func != NULL;
+  GStatBuf st;
 
-  if (fd < 0)
-    {
-      int saved = errno;
-      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_IO, "reading %s: %s", path, g_strerror (saved));
-      return NULL;
-    }
-  for (;;)
-    {
-      gssize n = read (fd, buffer, HASH_BUFFER);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          int saved = errno;
-          close (fd);
-          g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_IO, "reading %s: %s", path, g_strerror (saved));
-          return NULL;
-        }
-      if (n == 0)
-        break;
-      if (g_cancellable_set_error_if_cancelled (cancellable, NULL))
-        {
-          close (fd);
-          g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_CANCELLED, "cancelled");
-          return NULL;
-        }
-      g_checksum_update (checksum, buffer, n);
-      done += (guint64) n;
-      if (progress != NULL && progress->func != NULL)
-        progress->func (progress->base + done, progress->total, progress->data);
-    }
-  close (fd);
-  if (progress != NULL)
-    progress->base += done;
+  if (!drape_checksum_file (path, G_MAXUINT64, checksum, report ? on_hash_chunk : NULL, progress,
+                            cancellable, error))
+    return NULL;
+  if (progress != NULL && g_stat (path, &st) == 0)
+    progress->base += (guint64) st.st_size;
   return g_strdup (g_checksum_get_string (checksum));
 }
 
@@ -985,6 +963,9 @@ fetch_locked (DrapeModelStore         *store,
             }
           if (planned.needed && info->files[i].size_known)
             need += info->files[i].size - MIN (planned.present, info->files[i].size);
+          /* A size the catalog does not know, known from the file kept. */
+          if (!planned.needed && !info->files[i].size_known)
+            p->total += planned.present;
           p->done = reporter->base_done + planned.present;
           g_array_append_val (plan, planned);
         }

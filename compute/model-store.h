@@ -49,7 +49,8 @@
  * A first-run page, in outline:
  *
  *     catalog = drape_catalog_load_default (&error);
- *     store = drape_model_store_new (catalog, setting_or_NULL);
+ *     dir = drape_model_store_resolve_dir (setting);   (env wins over it)
+ *     store = drape_model_store_new (catalog, dir);
  *     ids = drape_catalog_dup_default_ids (catalog);
  *     for each id: drape_model_store_check (store, info, DRAPE_CHECK_QUICK,
  *                                           NULL, NULL, NULL, &status, &error)
