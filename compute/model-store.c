@@ -1011,7 +1011,11 @@ fetch_locked (DrapeModelStore         *store,
           if (!ensure_parent_dir (planned->path, error) ||
               !drape_downloader_fetch_file (downloader, info->repository, info->revision, file, planned->path,
                                             on_file_progress, reporter, &result, cancellable, error))
-            return prefix_error (error, info);
+            {
+              /* Folders made for a file that never came. */
+              prune_empty_dirs (store, planned->path);
+              return prefix_error (error, info);
+            }
           if (g_stat (planned->path, &st) != 0)
             {
               int saved = errno;

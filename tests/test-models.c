@@ -861,6 +861,11 @@ test_fetch_http_errors (Fixture       *fx,
   assert_message_has (error, "HF_TOKEN");
   g_clear_error (&error);
   g_assert_false (g_file_test (weights, G_FILE_TEST_EXISTS));
+  /* No empty folders left behind for the file that never came. */
+  {
+    g_autofree char *repo_dir = g_build_filename (fx->models_dir, "test", NULL);
+    g_assert_false (g_file_test (repo_dir, G_FILE_TEST_EXISTS));
+  }
 }
 
 static void
