@@ -25,8 +25,8 @@
  *   VERIFIED    every file matches the catalog's sha256, or, where the
  *               catalog has none, the sha256 recorded when Drape downloaded
  *               it (or that the hub announced then)
- *   CORRUPT     a file has the wrong size or the wrong sha256, or is not a
- *               regular file: fetch replaces it
+ *   CORRUPT     a file has the wrong size or the wrong sha256 (fetch
+ *               replaces it), or is not a regular file
  *   An unreadable path (permissions, a symlink loop) is an error, not a
  *   state.
  *
