@@ -9,17 +9,20 @@
 #include "cli.h"
 #include "device.h"
 #include "image.h"
+#include "model-store.h"
 #include "parser.h"
 
-/* Where `drape-cli models fetch` puts segformer_b2_clothes. */
+/* The parser's folder in the model store, once fetched and verified. */
 static char *
-default_model_dir (void)
+default_model_dir (GError **error)
 {
-  const char *models = g_getenv ("DRAPE_MODELS_DIR");
+  g_autoptr(DrapeCatalog) catalog = drape_catalog_load_default (error);
+  g_autoptr(DrapeModelStore) store = NULL;
 
-  if (models != NULL && models[0] != '\0')
-    return g_build_filename (models, "segformer-b2-clothes", NULL);
-  return g_build_filename (g_get_user_data_dir (), "drape", "models", "segformer-b2-clothes", NULL);
+  if (catalog == NULL)
+    return NULL;
+  store = drape_model_store_new (catalog, NULL);
+  return drape_model_store_require (store, "segformer-b2-clothes", NULL, error);
 }
 
 int
@@ -32,7 +35,7 @@ drape_cli_mask (int    argc,
     { "person", 0, 0, G_OPTION_ARG_FILENAME, &person, "Photo of the person", "PHOTO" },
     { "type", 0, 0, G_OPTION_ARG_STRING, &type_name, "Garment type: upper, lower or overall", "TYPE" },
     { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, "Where to write the mask (PNG, white = repaint)", "MASK.png" },
-    { "model", 0, 0, G_OPTION_ARG_FILENAME, &model, "SegFormer model folder (default: the downloaded segformer-b2-clothes)", "DIR" },
+    { "model", 0, 0, G_OPTION_ARG_FILENAME, &model, "SegFormer model folder (default: segformer-b2-clothes from drape-cli models fetch)", "DIR" },
     { "parse-out", 0, 0, G_OPTION_ARG_FILENAME, &parse_out, "Also write the parse in colour (legend in README.md)", "PARSE.png" },
     { "dtype", 0, 0, G_OPTION_ARG_STRING, &dtype_name, "f32 (default) or f16", "DTYPE" },
     { NULL },
@@ -62,8 +65,8 @@ drape_cli_mask (int    argc,
     return drape_cli_fail ("unknown garment type '%s'; use upper, lower or overall", type_name);
   if (dtype_name != NULL && !drape_cli_parse_dtype (dtype_name, &dtype))
     return drape_cli_fail ("unknown dtype '%s'; use f32 or f16", dtype_name);
-  if (model == NULL)
-    model = default_model_dir ();
+  if (model == NULL && (model = default_model_dir (&error)) == NULL)
+    return drape_cli_fail_error (error);
 
   photo = drape_image_load (person, 3, &note, &error);
   if (photo == NULL)

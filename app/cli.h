@@ -15,6 +15,7 @@
 G_BEGIN_DECLS
 
 int drape_cli_devices  (int argc, char **argv);
+int drape_cli_models   (int argc, char **argv);
 int drape_cli_mask     (int argc, char **argv);
 int drape_cli_eval     (int argc, char **argv);
 int drape_cli_eval_segformer (int argc, char **argv);

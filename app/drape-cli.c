@@ -18,6 +18,7 @@ typedef struct {
 
 static const Command commands[] = {
   { "devices", drape_cli_devices, "list Vulkan devices, their limits and the shader variants in use" },
+  { "models", drape_cli_models, "list, fetch, verify and remove the model weights" },
   { "mask", drape_cli_mask, "predict the try-on mask of a photo with the SegFormer parser" },
   { "eval", drape_cli_eval, "run a model on inputs from a safetensors file (for reference checks)" },
 };
