@@ -60,6 +60,15 @@ struct _DrapeParser
 };
 
 static gboolean
+is_number (JsonNode *node)
+{
+  return JSON_NODE_HOLDS_VALUE (node) &&
+         (json_node_get_value_type (node) == G_TYPE_INT64 ||
+          json_node_get_value_type (node) == G_TYPE_DOUBLE);
+}
+
+/* A number for all three channels, or one per channel. */
+static gboolean
 read_numbers (JsonObject  *root,
               const char  *path,
               const char  *key,
@@ -68,27 +77,24 @@ read_numbers (JsonObject  *root,
               GError     **error)
 {
   JsonNode *node = json_object_get_member (root, key);
+  JsonArray *array = node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
 
   memcpy (values, fallback, 3 * sizeof (double));
   if (node == NULL)
     return TRUE;
-  if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) != G_TYPE_STRING)
+  if (is_number (node))
     {
       values[0] = values[1] = values[2] = json_node_get_double (node);
       return TRUE;
     }
-  if (JSON_NODE_HOLDS_ARRAY (node) && json_array_get_length (json_node_get_array (node)) == 3)
+  if (array != NULL && json_array_get_length (array) == 3 &&
+      is_number (json_array_get_element (array, 0)) &&
+      is_number (json_array_get_element (array, 1)) &&
+      is_number (json_array_get_element (array, 2)))
     {
-      JsonArray *array = json_node_get_array (node);
       for (guint i = 0; i < 3; i++)
-        {
-          JsonNode *e = json_array_get_element (array, i);
-          if (!JSON_NODE_HOLDS_VALUE (e) || json_node_get_value_type (e) == G_TYPE_STRING)
-            break;
-          values[i] = json_node_get_double (e);
-          if (i == 2)
-            return TRUE;
-        }
+        values[i] = json_node_get_double (json_array_get_element (array, i));
+      return TRUE;
     }
   g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_FORMAT,
                "%s: '%s' must be a number or an array of 3 numbers", path, key);

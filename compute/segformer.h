@@ -35,11 +35,6 @@ typedef struct {
 
 typedef struct _DrapeSegformer DrapeSegformer;
 
-/* Reads and checks a transformers SegformerConfig (config.json). */
-gboolean        drape_segformer_config_load (const char            *path,
-                                             DrapeSegformerConfig  *config,
-                                             GError               **error);
-
 /* Loads model_dir/config.json and model_dir/model.safetensors onto the
  * device as dtype (f32 or f16). */
 DrapeSegformer *drape_segformer_new         (DrapeDevice           *device,
@@ -50,7 +45,6 @@ void            drape_segformer_free        (DrapeSegformer        *model);
 const DrapeSegformerConfig *
                 drape_segformer_get_config  (DrapeSegformer        *model);
 DrapeDType      drape_segformer_get_dtype   (DrapeSegformer        *model);
-guint64         drape_segformer_get_weight_bytes (DrapeSegformer   *model);
 
 /* Records the network on graph: pixels [n, h, w, in_channels], normalised,
  * in the model's dtype -> logits [n, h1, w1, n_labels], where h1 x w1 is

@@ -338,6 +338,55 @@ copy_file (const char *from_dir,
   g_assert_no_error (error);
 }
 
+/* Without preprocessor_config.json (the model catalog fetches none) the
+ * processor's defaults hold: 512 x 512; a resample other than bilinear is
+ * refused. */
+static void
+test_preprocessor_config (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *tmp = g_dir_make_tmp ("drape-segformer-XXXXXX", &error);
+  g_autofree char *pre = g_build_filename (tmp, "preprocessor_config.json", NULL);
+  g_autoptr(DrapeParser) parser = NULL;
+  g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "defaults");
+  g_autoptr(GPtrArray) filters = g_ptr_array_new_with_free_func ((GDestroyNotify) drape_resample_filter_free);
+  g_autoptr(DrapeTensor) photo = NULL;
+  DrapeTensor *resized, *pixels;
+  const char *const files[] = { "config.json", "model.safetensors", "preprocessor_config.json" };
+
+  g_assert_no_error (error);
+  copy_file (golden.model_dir, "config.json", tmp, G_MAXSIZE);
+  copy_file (golden.model_dir, "model.safetensors", tmp, G_MAXSIZE);
+  parser = drape_parser_new (test_device (), tmp, DRAPE_DTYPE_F32, &error);
+  g_assert_no_error (error);
+  photo = drape_tensor_new (test_device (), DRAPE_DTYPE_F32, 1, 70, 52, 3, &error);
+  pixels = drape_parser_record_input (parser, graph, photo, filters, &resized, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (resized->w, ==, 512);
+  g_assert_cmpuint (resized->h, ==, 512);
+  g_assert_cmpuint (pixels->c, ==, 3);
+  g_clear_pointer (&parser, drape_parser_free);
+
+  g_assert_true (g_file_set_contents (pre, "{\"resample\": 3, \"size\": 512}", -1, &error));
+  parser = drape_parser_new (test_device (), tmp, DRAPE_DTYPE_F32, &error);
+  g_assert_null (parser);
+  g_assert_error (error, DRAPE_ERROR, DRAPE_ERROR_UNSUPPORTED);
+  g_clear_error (&error);
+  g_assert_true (g_file_set_contents (pre, "{\"image_mean\": \"grey\"}", -1, &error));
+  parser = drape_parser_new (test_device (), tmp, DRAPE_DTYPE_F32, &error);
+  g_assert_null (parser);
+  g_assert_error (error, DRAPE_ERROR, DRAPE_ERROR_FORMAT);
+  g_assert_nonnull (strstr (error->message, "image_mean"));
+
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      g_autofree char *path = g_build_filename (tmp, files[i], NULL);
+      g_unlink (path);
+    }
+  g_rmdir (tmp);
+  test_assert_no_validation_messages ();
+}
+
 static void
 test_bad_folders (void)
 {
@@ -384,6 +433,7 @@ main (int    argc,
   g_test_add_data_func ("/segformer/parse/f32", GINT_TO_POINTER (DRAPE_DTYPE_F32), test_parse);
   g_test_add_data_func ("/segformer/parse/f16", GINT_TO_POINTER (DRAPE_DTYPE_F16), test_parse);
   g_test_add_func ("/segformer/parse-shapes", test_parse_shapes);
+  g_test_add_func ("/segformer/preprocessor-config", test_preprocessor_config);
   g_test_add_func ("/segformer/bad-folders", test_bad_folders);
   status = g_test_run ();
   drape_safetensors_free (golden.cases);
