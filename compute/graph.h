@@ -50,6 +50,20 @@ void         drape_graph_fail           (DrapeGraph   *graph,
 gboolean     drape_graph_ok             (DrapeGraph   *graph);
 gboolean     drape_graph_check          (DrapeGraph   *graph,
                                          GError      **error);
+/* Checks that a tensor can be used by this graph (same device, not yet
+ * released); records an error naming `op` and `what` if not. */
+gboolean     drape_graph_check_tensor   (DrapeGraph        *graph,
+                                         const char        *op,
+                                         const char        *what,
+                                         const DrapeTensor *tensor);
+/* A tensor to return after an error: right shape where known, never
+ * bound to memory. */
+DrapeTensor *drape_graph_placeholder    (DrapeGraph        *graph,
+                                         DrapeDType         dtype,
+                                         guint32            n,
+                                         guint32            h,
+                                         guint32            w,
+                                         guint32            c);
 void         drape_graph_set_profiling  (DrapeGraph   *graph,
                                          gboolean      profiling);
 gboolean     drape_graph_compile        (DrapeGraph   *graph,
