@@ -569,15 +569,12 @@ repaint (DrapeImage       *result,
     }
 }
 
-static gboolean
+static void
 write_floats (DrapeTensor *tensor,
               const float *values,
               guint        n)
 {
-  float *mapped = drape_tensor_get_mapped (tensor);
-
-  memcpy (mapped, values, n * sizeof (float));
-  return TRUE;
+  memcpy (drape_tensor_get_mapped (tensor), values, n * sizeof (float));
 }
 
 DrapeImage *
@@ -619,9 +616,7 @@ drape_pipeline_try_on (DrapePipeline          *pipeline,
 
   person_p = drape_image_resize_and_crop (person, params.width, params.height);
   garment_p = drape_image_resize_and_pad (garment, params.width, params.height, 255);
-  mask_p = drape_image_prepare_mask (mask, params.width, params.height, params.mask_blur, error);
-  if (mask_p == NULL)
-    return NULL;
+  mask_p = drape_image_prepare_mask (mask, params.width, params.height, params.mask_blur);
   for (gsize i = 0; i < (gsize) params.width * params.height && !any_masked; i++)
     any_masked = mask_p->pixels[i] >= DRAPE_MASK_THRESHOLD;
   if (!any_masked)
