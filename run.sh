@@ -18,7 +18,7 @@ BUILD_PACKAGES=(
   meson ninja-build pkg-config gcc
   libglib2.0-dev libjson-glib-dev libsoup-3.0-dev libpng-dev libgdk-pixbuf-2.0-dev
   libgtk-4-dev libadwaita-1-dev
-  libvulkan-dev glslang-tools mesa-vulkan-drivers
+  libvulkan-dev glslang-tools mesa-vulkan-drivers webp-pixbuf-loader
   gettext desktop-file-utils appstream
 )
 TEST_PACKAGES=(
