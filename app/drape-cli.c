@@ -21,6 +21,7 @@ static const Command commands[] = {
   { "tryon", drape_cli_tryon, "dress a person in a garment" },
   { "eval", drape_cli_eval, "run a model on reference cases (unet, vae)" },
   { "bench", drape_cli_bench, "time the UNet, the VAE and a try-on with random weights" },
+  { "selftest", drape_cli_selftest, "run every op once on the device against its reference" },
 };
 
 int

@@ -32,6 +32,14 @@ DrapeKernel *drape_graph_kernel       (DrapeGraph        *graph,
                                        guint              n_bindings,
                                        const guint32     *spec,
                                        guint              n_spec);
+/* The same for a variant named by the shader family itself, e.g. the
+ * copy family's "f32_f16" (see shaders/meson.build). */
+DrapeKernel *drape_graph_kernel_variant (DrapeGraph      *graph,
+                                       const char        *family,
+                                       const char        *variant,
+                                       guint              n_bindings,
+                                       const guint32     *spec,
+                                       guint              n_spec);
 /* Appends a dispatch of groups_x * groups_y * groups_z workgroups. */
 void         drape_graph_dispatch     (DrapeGraph        *graph,
                                        DrapeKernel       *kernel,

@@ -290,6 +290,25 @@ drape_bind_all (DrapeBinding      *binding,
 }
 
 DrapeKernel *
+drape_graph_kernel_variant (DrapeGraph    *graph,
+                            const char    *family,
+                            const char    *variant,
+                            guint          n_bindings,
+                            const guint32 *spec,
+                            guint          n_spec)
+{
+  g_autoptr(GError) error = NULL;
+  DrapeKernel *kernel;
+
+  if (graph->error != NULL)
+    return NULL;
+  kernel = drape_kernel_get (graph->device, family, variant, n_bindings, spec, n_spec, &error);
+  if (kernel == NULL)
+    drape_graph_fail (graph, error->code, "%s", error->message);
+  return kernel;
+}
+
+DrapeKernel *
 drape_graph_kernel (DrapeGraph    *graph,
                     const char    *family,
                     DrapeDType     dtype,
@@ -297,16 +316,8 @@ drape_graph_kernel (DrapeGraph    *graph,
                     const guint32 *spec,
                     guint          n_spec)
 {
-  g_autoptr(GError) error = NULL;
-  DrapeKernel *kernel;
-
-  if (graph->error != NULL)
-    return NULL;
-  kernel = drape_kernel_get (graph->device, family, drape_dtype_name (dtype),
-                             n_bindings, spec, n_spec, &error);
-  if (kernel == NULL)
-    drape_graph_fail (graph, error->code, "%s", error->message);
-  return kernel;
+  return drape_graph_kernel_variant (graph, family, drape_dtype_name (dtype),
+                                     n_bindings, spec, n_spec);
 }
 
 void
