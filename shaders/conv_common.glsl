@@ -74,7 +74,7 @@ float conv_epilogue(float acc, uint m, uint ch)
     acc += float(bias[p.b_off + ch]);
   if ((p.flags & FLAG_CHANNEL_BIAS) != 0u)
     acc += float(cbias[p.cb_off + m / (p.rows * p.ow) * p.cout + ch]);
-  acc = drape_activate(acc, p.flags & 3u);
+  acc = drape_activate(p.flags & 3u, acc);
   if ((p.flags & FLAG_RESIDUAL) != 0u)
     acc += float(res[p.r_off + m * p.cout + ch]);
   return acc * p.out_scale;
