@@ -22,6 +22,7 @@ static const Command commands[] = {
   { "eval", drape_cli_eval, "run a model on reference cases (unet, vae)" },
   { "bench", drape_cli_bench, "time the UNet, the VAE and a try-on with random weights" },
   { "selftest", drape_cli_selftest, "run every op once on the device against its reference" },
+  { "models", drape_cli_models, "list, fetch, verify and remove the model weights" },
 };
 
 int

@@ -97,6 +97,15 @@ drape_json_is_null (DrapeJson  *json,
   return node == NULL || JSON_NODE_HOLDS_NULL (node);
 }
 
+gboolean
+drape_json_is_array (DrapeJson  *json,
+                     const char *key)
+{
+  JsonNode *node = json_object_get_member (json->root, key);
+
+  return node != NULL && JSON_NODE_HOLDS_ARRAY (node);
+}
+
 static JsonNode *
 value_node (DrapeJson  *json,
             const char *key,

@@ -22,6 +22,8 @@ gboolean    drape_json_has           (DrapeJson  *json,
 /* Whether the key is absent or JSON null. */
 gboolean    drape_json_is_null       (DrapeJson  *json,
                                       const char *key);
+gboolean    drape_json_is_array      (DrapeJson  *json,
+                                      const char *key);
 guint32     drape_json_uint          (DrapeJson  *json,
                                       const char *key,
                                       guint32     fallback);

@@ -64,7 +64,7 @@ drape_unet_config_load (DrapeUNetConfig *config,
   g_auto(GStrv) up_types = NULL;
   guint32 heads[DRAPE_UNET_MAX_BLOCKS];
   guint n_heads;
-  const char *cls, *mid;
+  const char *cls, *mid, *heads_key;
 
   if (json == NULL)
     return FALSE;
@@ -89,22 +89,17 @@ drape_unet_config_load (DrapeUNetConfig *config,
   config->downsample_padding = drape_json_uint (json, "downsample_padding", 1);
 
   /* diffusers reads attention_head_dim as the number of heads when
-   * num_attention_heads is absent (a naming slip kept for SD1.x). */
-  if (!drape_json_is_null (json, "num_attention_heads"))
-    n_heads = drape_json_uint_array (json, "num_attention_heads", heads, DRAPE_UNET_MAX_BLOCKS);
+   * num_attention_heads is absent (a naming slip kept for SD1.x); either
+   * is one number or one per block. */
+  heads_key = drape_json_is_null (json, "num_attention_heads") ? "attention_head_dim"
+                                                               : "num_attention_heads";
+  n_heads = 0;
+  if (drape_json_is_array (json, heads_key))
+    n_heads = drape_json_uint_array (json, heads_key, heads, DRAPE_UNET_MAX_BLOCKS);
   else
-    n_heads = drape_json_uint_array (json, "attention_head_dim", heads, DRAPE_UNET_MAX_BLOCKS);
-  if (n_heads == 0)
-    {
-      guint32 h = drape_json_is_null (json, "num_attention_heads")
-                  ? drape_json_uint (json, "attention_head_dim", 8)
-                  : drape_json_uint (json, "num_attention_heads", 8);
-      for (guint i = 0; i < DRAPE_UNET_MAX_BLOCKS; i++)
-        config->heads[i] = h;
-    }
-  else
-    for (guint i = 0; i < DRAPE_UNET_MAX_BLOCKS; i++)
-      config->heads[i] = heads[MIN (i, n_heads - 1)];
+    heads[n_heads++] = drape_json_uint (json, heads_key, 8);
+  for (guint i = 0; i < DRAPE_UNET_MAX_BLOCKS; i++)
+    config->heads[i] = n_heads ? heads[MIN (i, n_heads - 1)] : 8;
 
   down_types = drape_json_string_array (json, "down_block_types");
   up_types = drape_json_string_array (json, "up_block_types");
