@@ -49,10 +49,13 @@ timeout 120 $cli selftest > "$out/selftest.txt" 2>&1; echo "selftest exit $?" >>
 
 # Speed: the PyTorch anchors are 66.3 ms (768x1024) and 29.5 ms (384x512)
 # per UNet step with guidance, on the same GPU.
+# BENCH_STEPS UNet steps are timed; E2E_STEPS is the length of the timed
+# whole try-on (CatVTON's default is 50).
 for size in 768x1024 384x512; do
-  timeout 200 $cli bench --size "$size" --steps 10 --profile --e2e 50 > "$out/bench-$size.txt" 2>&1
+  timeout 240 $cli bench --size "$size" --steps "${BENCH_STEPS:-10}" --profile \
+    --e2e "${E2E_STEPS:-50}" > "$out/bench-$size.txt" 2>&1
   echo "bench $size exit $?" >> "$out/tests.txt"
-  timeout 100 $cli bench --size "$size" --steps 10 --json > "$out/bench-$size.json" 2>&1
+  timeout 120 $cli bench --size "$size" --steps "${BENCH_STEPS:-10}" --json > "$out/bench-$size.json" 2>&1
 done
 tar czf "$OUT/results.tar.gz" -C "$out" .
 cat "$out/tests.txt" "$out"/bench-*.txt > "$OUT/summary.txt"
