@@ -775,7 +775,10 @@ drape_device_free (DrapeDevice *device)
             g_debug ("Pipeline cache not saved: %s", error->message);
           vkDestroyPipelineCache (device->device, device->pipeline_cache, NULL);
         }
-      g_clear_pointer (&device->memory, drape_memory_free);
+      /* Not g_clear_pointer: freeing the staging buffer still goes
+       * through device->memory. */
+      drape_memory_free (device->memory);
+      device->memory = NULL;
       if (device->fence != VK_NULL_HANDLE)
         vkDestroyFence (device->device, device->fence, NULL);
       if (device->command_pool != VK_NULL_HANDLE)

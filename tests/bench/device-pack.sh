@@ -26,4 +26,7 @@ done | sort -u | while read -r lib; do
 done
 cp -L /usr/lib/x86_64-linux-gnu/libvulkan.so.1 "$out/lib/"
 cp -L /lib64/ld-linux-x86-64.so.2 "$out/lib/"
+# Debian's gdk-pixbuf has PNG and JPEG built in but registers them only
+# once it has read a loaders cache.
+cp "$(pkg-config --variable=gdk_pixbuf_cache_file gdk-pixbuf-2.0)" "$out/loaders.cache"
 du -sh "$out"

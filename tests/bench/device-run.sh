@@ -17,17 +17,17 @@ icd=$(ls /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.js
          /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json 2>/dev/null | head -1)
 [ -n "$icd" ] && export VK_DRIVER_FILES=$icd
 export XDG_CACHE_HOME=/tmp/drape-cache
+export GDK_PIXBUF_MODULE_FILE=$root/loaders.cache
 export DRAPE_GOLDEN_DIR=$PWD/tests/golden
-libpath=$root/lib:/usr/lib/x86_64-linux-gnu:/usr/local/nvidia/lib64:/usr/local/nvidia/lib
 
-# Every binary runs through Debian's loader with Debian's libraries, so the
-# machine's own system libraries need not match.
+# Every binary runs with Debian's libraries first in the search path, but
+# on the machine's own C library: the GPU driver's libraries need that one
+# (it must be at least Debian 12's glibc 2.36).
+rm -f "$root"/lib/{ld-linux-x86-64.so.2,libc.so.6,libm.so.6,libpthread.so.0,libdl.so.2,librt.so.1}
 mkdir -p /tmp/drape-bin
 for b in "$root"/bin/*; do
-  name=$(basename "$b")
-  printf '#!/bin/sh\nexec %s --library-path %s %s "$@"\n' "$root/lib/ld-linux-x86-64.so.2" "$libpath" "$b" \
-    > /tmp/drape-bin/"$name"
-  chmod +x /tmp/drape-bin/"$name"
+  printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$root/lib" "$b" > /tmp/drape-bin/"$(basename "$b")"
+  chmod +x /tmp/drape-bin/"$(basename "$b")"
 done
 export DRAPE_CLI=/tmp/drape-bin/drape-cli
 cli=/tmp/drape-bin/drape-cli
