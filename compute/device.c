@@ -732,6 +732,7 @@ drape_device_new (const char *selector,
   device->caps.has_timestamps = families[device->queue_family].timestampValidBits > 0 &&
                                 device->caps.timestamp_period_ns > 0;
   device->binding_limit = device->caps.max_storage_buffer_range;
+  device->force_staging = g_strcmp0 (g_getenv ("DRAPE_FORCE_STAGING"), "1") == 0;
 
   if (!create_logical_device (device, error))
     return NULL;
