@@ -21,6 +21,7 @@
 
 #include "device.h"
 #include "error.h"
+#include "memory.h"
 #include "tensor.h"
 
 G_BEGIN_DECLS
@@ -67,6 +68,14 @@ DrapeTensor *drape_graph_placeholder    (DrapeGraph        *graph,
 void         drape_graph_set_profiling  (DrapeGraph   *graph,
                                          gboolean      profiling);
 gboolean     drape_graph_compile        (DrapeGraph   *graph,
+                                         GError      **error);
+/* Compiles into `arena`, a device buffer of at least
+ * drape_graph_get_arena_size() bytes owned by the caller.  Graphs that
+ * never run at once (every run waits for completion) can share one arena,
+ * so a pipeline needs its largest graph's activations, not their sum; an
+ * activation's contents are then valid only until another graph runs. */
+gboolean     drape_graph_compile_in     (DrapeGraph   *graph,
+                                         DrapeBuffer  *arena,
                                          GError      **error);
 gboolean     drape_graph_run            (DrapeGraph   *graph,
                                          GError      **error);

@@ -67,6 +67,7 @@ typedef struct {
   DrapeGraph *encode;
   DrapeGraph *step;
   DrapeGraph *decode;
+  DrapeBuffer *arena;     /* shared by the three graphs */
 } Shapes;
 
 struct _DrapePipeline
@@ -194,6 +195,7 @@ shapes_free (Shapes *s)
   g_clear_pointer (&s->encode, drape_graph_free);
   g_clear_pointer (&s->step, drape_graph_free);
   g_clear_pointer (&s->decode, drape_graph_free);
+  g_clear_pointer (&s->arena, drape_buffer_free);
   g_clear_pointer (&s->images, drape_tensor_free);
   g_clear_pointer (&s->eps, drape_tensor_free);
   g_clear_pointer (&s->latents, drape_tensor_free);
@@ -349,8 +351,6 @@ build_graphs (DrapePipeline *pipeline,
   u = drape_op_gaussian_sample (s->encode, t, s->eps, scaling);
   drape_tensor_release (t);
   drape_op_copy (s->encode, u, s->latents);
-  if (!drape_graph_compile (s->encode, error))
-    return FALSE;
 
   /* step: model input, UNet, guidance, scheduler update, preview */
   s->step = drape_graph_new (device, "UNet step");
@@ -373,8 +373,6 @@ build_graphs (DrapePipeline *pipeline,
   u = drape_op_linear (s->step, t, pipeline->preview_weight, NULL);
   drape_tensor_release (t);
   drape_op_copy (s->step, u, s->preview);
-  if (!drape_graph_compile (s->step, error))
-    return FALSE;
 
   /* decode: the person half, unscaled, to [0, 1] */
   s->decode = drape_graph_new (device, "VAE decode");
@@ -386,7 +384,20 @@ build_graphs (DrapePipeline *pipeline,
   u = drape_op_scale (s->decode, t, 0.5f, 0.5f);
   drape_tensor_release (t);
   drape_op_copy (s->decode, u, s->decoded);
-  return drape_graph_compile (s->decode, error);
+
+  /* The graphs run one after another: one arena serves all three. */
+  if (!drape_graph_check (s->encode, error) || !drape_graph_check (s->step, error) ||
+      !drape_graph_check (s->decode, error))
+    return FALSE;
+  s->arena = drape_buffer_new (device, DRAPE_MEMORY_DEVICE,
+                               MAX (drape_graph_get_arena_size (s->encode),
+                                    MAX (drape_graph_get_arena_size (s->step),
+                                         drape_graph_get_arena_size (s->decode))),
+                               error);
+  return s->arena != NULL &&
+         drape_graph_compile_in (s->encode, s->arena, error) &&
+         drape_graph_compile_in (s->step, s->arena, error) &&
+         drape_graph_compile_in (s->decode, s->arena, error);
 }
 
 static Shapes *
