@@ -30,14 +30,15 @@ drape_cli_mask (int    argc,
                 char **argv)
 {
   g_autofree char *person = NULL, *type_name = NULL, *out = NULL, *model = NULL;
-  g_autofree char *parse_out = NULL, *dtype_name = NULL, *note = NULL;
+  g_autofree char *parse_out = NULL, *precision = NULL, *device_name = NULL, *note = NULL;
   GOptionEntry entries[] = {
     { "person", 0, 0, G_OPTION_ARG_FILENAME, &person, "Photo of the person", "PHOTO" },
     { "type", 0, 0, G_OPTION_ARG_STRING, &type_name, "Garment type: upper, lower or overall", "TYPE" },
     { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, "Where to write the mask (PNG, white = repaint)", "MASK.png" },
     { "model", 0, 0, G_OPTION_ARG_FILENAME, &model, "SegFormer model folder (default: segformer-b2-clothes from drape-cli models fetch)", "DIR" },
     { "parse-out", 0, 0, G_OPTION_ARG_FILENAME, &parse_out, "Also write the parse in colour (legend in README.md)", "PARSE.png" },
-    { "dtype", 0, 0, G_OPTION_ARG_STRING, &dtype_name, "f32 (default) or f16", "DTYPE" },
+    { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, "f16 or f32 (f16 on GPUs, f32 on the CPU)", "P" },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &device_name, "Vulkan device (index or name)", "DEV" },
     { NULL },
   };
   g_autoptr(GOptionContext) context = g_option_context_new ("- predict the try-on mask of a photo");
@@ -48,7 +49,7 @@ drape_cli_mask (int    argc,
   g_autoptr(DrapeImage) labels = NULL;
   g_autoptr(DrapeImage) mask = NULL;
   DrapeGarmentType type;
-  DrapeDType dtype = DRAPE_DTYPE_F32;
+  DrapeDType dtype;
   gint64 t0, t1, t2, t3;
   guint64 covered = 0;
 
@@ -63,8 +64,6 @@ drape_cli_mask (int    argc,
     return drape_cli_fail ("mask needs --person, --type and --out");
   if (!drape_garment_type_from_string (type_name, &type))
     return drape_cli_fail ("unknown garment type '%s'; use upper, lower or overall", type_name);
-  if (dtype_name != NULL && !drape_cli_parse_dtype (dtype_name, &dtype))
-    return drape_cli_fail ("unknown dtype '%s'; use f32 or f16", dtype_name);
   if (model == NULL && (model = default_model_dir (&error)) == NULL)
     return drape_cli_fail_error (error);
 
@@ -73,9 +72,11 @@ drape_cli_mask (int    argc,
     return drape_cli_fail_error (error);
   if (note != NULL)
     g_printerr ("drape-cli: %s\n", note);
-  device = drape_device_new (NULL, &error);
+  device = drape_device_new (device_name, &error);
   if (device == NULL)
     return drape_cli_fail_error (error);
+  if (!drape_cli_parse_precision (precision, device, &dtype))
+    return drape_cli_fail ("--precision %s: expected f16 or f32 (f16 needs 16-bit storage)", precision);
 
   t0 = g_get_monotonic_time ();
   parser = drape_parser_new (device, model, dtype, &error);

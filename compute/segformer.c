@@ -39,9 +39,8 @@
 #include <math.h>
 #include <string.h>
 
-#include <json-glib/json-glib.h>
-
 #include "error.h"
+#include "json-config.h"
 #include "ops.h"
 #include "segformer.h"
 #include "weights.h"
@@ -82,163 +81,64 @@ struct _DrapeSegformer
 
 /* ---- config.json ------------------------------------------------------- */
 
-static gboolean
-read_uint (JsonObject  *root,
-           const char  *path,
-           const char  *key,
-           guint32      fallback,
-           guint32     *value,
-           GError     **error)
-{
-  JsonNode *node = json_object_get_member (root, key);
-
-  if (node == NULL)
-    {
-      *value = fallback;
-      return TRUE;
-    }
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64 ||
-      json_node_get_int (node) < 1 || json_node_get_int (node) > 65536)
-    {
-      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_FORMAT,
-                   "%s: '%s' must be a positive integer", path, key);
-      return FALSE;
-    }
-  *value = json_node_get_int (node);
-  return TRUE;
-}
-
-static gboolean
-read_uint_array (JsonObject  *root,
-                 const char  *path,
-                 const char  *key,
-                 guint        n,
-                 guint32     *values,
-                 GError     **error)
-{
-  JsonNode *node = json_object_get_member (root, key);
-  JsonArray *array;
-
-  if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node))
-    {
-      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_FORMAT,
-                   "%s: '%s' is missing or not an array", path, key);
-      return FALSE;
-    }
-  array = json_node_get_array (node);
-  if (json_array_get_length (array) != n)
-    {
-      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_FORMAT,
-                   "%s: '%s' has %u entries; num_encoder_blocks is %u",
-                   path, key, json_array_get_length (array), n);
-      return FALSE;
-    }
-  for (guint i = 0; i < n; i++)
-    {
-      JsonNode *e = json_array_get_element (array, i);
-      if (!JSON_NODE_HOLDS_VALUE (e) || json_node_get_value_type (e) != G_TYPE_INT64 ||
-          json_node_get_int (e) < 1 || json_node_get_int (e) > 65536)
-        {
-          g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_FORMAT,
-                       "%s: '%s' must hold positive integers", path, key);
-          return FALSE;
-        }
-      values[i] = json_node_get_int (e);
-    }
-  return TRUE;
-}
-
-/* Reads and checks a transformers SegformerConfig. */
+/* Reads and checks a transformers SegformerConfig.  The number of labels
+ * is the classifier's size, read with the weights. */
 static gboolean
 config_load (const char            *path,
              DrapeSegformerConfig  *config,
              GError               **error)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(GError) local = NULL;
-  JsonNode *root_node;
-  JsonObject *root;
+  g_autoptr(DrapeJson) json = drape_json_open (path, error);
+  static const char *const arrays[] = {
+    "depths", "hidden_sizes", "num_attention_heads", "sr_ratios", "patch_sizes", "strides",
+    "mlp_ratios",
+  };
+  guint32 *values[G_N_ELEMENTS (arrays)] = {
+    config->depths, config->hidden, config->heads, config->sr_ratios, config->patch_sizes,
+    config->strides, config->mlp_ratios,
+  };
   const char *model_type;
-  guint32 n_stages;
 
   memset (config, 0, sizeof *config);
-  if (!json_parser_load_from_file (parser, path, &local))
-    {
-      g_set_error (error, DRAPE_ERROR,
-                   local->domain == G_FILE_ERROR ? DRAPE_ERROR_IO : DRAPE_ERROR_FORMAT,
-                   "%s: %s", path, local->message);
-      return FALSE;
-    }
-  root_node = json_parser_get_root (parser);
-  if (root_node == NULL || !JSON_NODE_HOLDS_OBJECT (root_node))
-    {
-      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_FORMAT, "%s: not a JSON object", path);
-      return FALSE;
-    }
-  root = json_node_get_object (root_node);
-
-  model_type = json_object_get_string_member_with_default (root, "model_type", NULL);
+  if (json == NULL)
+    return FALSE;
+  model_type = drape_json_string (json, "model_type", NULL);
   if (g_strcmp0 (model_type, "segformer") != 0)
     {
-      const char *what = model_type != NULL ? model_type
-        : json_object_get_string_member_with_default (root, "_class_name", "an unknown model");
       g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_FORMAT,
-                   "%s describes %s, not a SegFormer (model_type 'segformer')", path, what);
+                   "%s describes %s, not a SegFormer (model_type 'segformer')", path,
+                   model_type ? model_type : drape_json_string (json, "_class_name", "an unknown model"));
       return FALSE;
     }
-  if (g_strcmp0 (json_object_get_string_member_with_default (root, "hidden_act", "gelu"), "gelu") != 0)
+  if (g_strcmp0 (drape_json_string (json, "hidden_act", "gelu"), "gelu") != 0 ||
+      !drape_json_bool (json, "reshape_last_stage", TRUE))
     {
       g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_UNSUPPORTED,
-                   "%s: hidden_act '%s' is not supported; SegFormer uses 'gelu'", path,
-                   json_object_get_string_member_with_default (root, "hidden_act", ""));
+                   "%s: only hidden_act 'gelu' with reshape_last_stage true is supported", path);
       return FALSE;
     }
-  if (!json_object_get_boolean_member_with_default (root, "reshape_last_stage", TRUE))
+  config->n_stages = drape_json_uint (json, "num_encoder_blocks", 4);
+  config->in_channels = drape_json_uint (json, "num_channels", 3);
+  config->decoder_hidden = drape_json_uint (json, "decoder_hidden_size", 256);
+  if (config->n_stages == 0 || config->n_stages > DRAPE_SEGFORMER_MAX_STAGES)
+    drape_json_fail (json, "num_encoder_blocks is %u; from 1 to %u are supported",
+                     config->n_stages, DRAPE_SEGFORMER_MAX_STAGES);
+  for (guint k = 0; k < G_N_ELEMENTS (arrays) && drape_json_check (json, NULL); k++)
     {
-      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_UNSUPPORTED,
-                   "%s: reshape_last_stage false is not supported", path);
-      return FALSE;
+      guint n = drape_json_uint_array (json, arrays[k], values[k], DRAPE_SEGFORMER_MAX_STAGES);
+      if (n != config->n_stages)
+        drape_json_fail (json, "'%s' has %u entries; num_encoder_blocks is %u",
+                         arrays[k], n, config->n_stages);
+      for (guint i = 0; i < n; i++)
+        if (values[k][i] == 0)
+          drape_json_fail (json, "'%s' holds a 0", arrays[k]);
     }
-
-  if (!read_uint (root, path, "num_encoder_blocks", 4, &n_stages, error))
-    return FALSE;
-  if (n_stages > DRAPE_SEGFORMER_MAX_STAGES)
-    {
-      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_UNSUPPORTED,
-                   "%s: %u encoder blocks; at most %u are supported", path, n_stages,
-                   DRAPE_SEGFORMER_MAX_STAGES);
-      return FALSE;
-    }
-  config->n_stages = n_stages;
-  if (!read_uint_array (root, path, "depths", n_stages, config->depths, error) ||
-      !read_uint_array (root, path, "hidden_sizes", n_stages, config->hidden, error) ||
-      !read_uint_array (root, path, "num_attention_heads", n_stages, config->heads, error) ||
-      !read_uint_array (root, path, "sr_ratios", n_stages, config->sr_ratios, error) ||
-      !read_uint_array (root, path, "patch_sizes", n_stages, config->patch_sizes, error) ||
-      !read_uint_array (root, path, "strides", n_stages, config->strides, error) ||
-      !read_uint_array (root, path, "mlp_ratios", n_stages, config->mlp_ratios, error) ||
-      !read_uint (root, path, "num_channels", 3, &config->in_channels, error) ||
-      !read_uint (root, path, "decoder_hidden_size", 256, &config->decoder_hidden, error))
+  if (config->in_channels == 0 || config->decoder_hidden == 0)
+    drape_json_fail (json, "num_channels and decoder_hidden_size must be positive");
+  if (!drape_json_check (json, error))
     return FALSE;
 
-  /* transformers derives num_labels from id2label (default 2). */
-  if (json_object_has_member (root, "num_labels"))
-    {
-      if (!read_uint (root, path, "num_labels", 2, &config->n_labels, error))
-        return FALSE;
-    }
-  else if (json_object_has_member (root, "id2label") &&
-           JSON_NODE_HOLDS_OBJECT (json_object_get_member (root, "id2label")))
-    config->n_labels = json_object_get_size (json_object_get_object_member (root, "id2label"));
-  else
-    config->n_labels = 2;
-  if (config->n_labels == 0)
-    {
-      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_FORMAT, "%s: id2label is empty", path);
-      return FALSE;
-    }
-
-  for (guint i = 0; i < n_stages; i++)
+  for (guint i = 0; i < config->n_stages; i++)
     {
       if (config->hidden[i] % config->heads[i] != 0)
         {
@@ -260,30 +160,6 @@ config_load (const char            *path,
 }
 
 /* ---- weights ----------------------------------------------------------- */
-
-/* Tensors of one shape stacked along the output dimension (Q, K, V as one
- * linear layer): a vector when in == 0. */
-static const DrapeTensor *
-load_stacked (DrapeWeights      *weights,
-              const char        *key,
-              const char *const *names,
-              guint              n,
-              guint32            out_each,
-              guint32            in)
-{
-  guint64 shape[2] = { out_each, in };
-  guint64 each = (guint64) out_each * MAX (in, 1);
-  g_autofree float *all = g_new (float, n * each);
-
-  for (guint i = 0; i < n; i++)
-    {
-      g_autofree float *part = drape_weights_read (weights, names[i], in ? 2 : 1, shape);
-      if (part == NULL)
-        return NULL;
-      memcpy (all + i * each, part, each * sizeof (float));
-    }
-  return drape_weights_conv_from_data (weights, key, all, n * out_each, MAX (in, 1), 1, 1, in == 0);
-}
 
 static void
 load_block (DrapeWeights *w,
@@ -316,8 +192,8 @@ load_block (DrapeWeights *w,
       const char *kv_names[] = { k_w, v_w }, *kv_bnames[] = { k_b, v_b };
       b->q_w = drape_weights_linear (w, q_w, c, c);
       b->q_b = drape_weights_vector (w, q_b, c);
-      b->kv_w = load_stacked (w, kv_key, kv_names, 2, c, c);
-      b->kv_b = load_stacked (w, kv_bkey, kv_bnames, 2, c, 0);
+      b->kv_w = drape_weights_linear_concat (w, kv_key, kv_names, 2, c, c);
+      b->kv_b = drape_weights_vector_concat (w, kv_bkey, kv_bnames, 2, c);
       b->sr_w = drape_weights_conv (w, sr_w, c, c, sr, sr);
       b->sr_b = drape_weights_vector (w, sr_b, c);
       b->sr_ln_g = drape_weights_vector (w, srn_w, c);
@@ -326,8 +202,8 @@ load_block (DrapeWeights *w,
   else
     {
       const char *names[] = { q_w, k_w, v_w }, *bnames[] = { q_b, k_b, v_b };
-      b->q_w = load_stacked (w, qkv_key, names, 3, c, c);
-      b->q_b = load_stacked (w, qkv_bkey, bnames, 3, c, 0);
+      b->q_w = drape_weights_linear_concat (w, qkv_key, names, 3, c, c);
+      b->q_b = drape_weights_vector_concat (w, qkv_bkey, bnames, 3, c);
     }
   b->out_w = drape_weights_linear (w, o_w, c, c);
   b->out_b = drape_weights_vector (w, o_b, c);
@@ -411,11 +287,22 @@ load_head (DrapeSegformer *model)
 }
 
 static void
-load_weights (DrapeSegformer *model)
+load_weights (DrapeSegformer *model,
+              const char     *path)
 {
-  const DrapeSegformerConfig *cfg = &model->config;
+  DrapeSegformerConfig *cfg = &model->config;
   DrapeWeights *w = model->weights;
+  const DrapeStTensor *cls = drape_weights_lookup (w, "decode_head.classifier.bias");
   guint32 c_in = cfg->in_channels;
+
+  /* As many labels as the classifier has outputs (id2label names them). */
+  if (cls == NULL || cls->n_dims != 1 || cls->shape[0] == 0 || cls->shape[0] > G_MAXUINT16)
+    {
+      drape_weights_fail (w, "%s: tensor 'decode_head.classifier.bias' is missing or not a "
+                          "vector of labels", path);
+      return;
+    }
+  cfg->n_labels = cls->shape[0];
 
   for (guint i = 0; i < cfg->n_stages; i++)
     {
@@ -484,7 +371,7 @@ drape_segformer_new (DrapeDevice *device,
   model->weights = drape_weights_new (device, dtype);
   if (!drape_weights_add_file (model->weights, weights_path, error))
     return NULL;
-  load_weights (model);
+  load_weights (model, weights_path);
   if (!drape_weights_check (model->weights, error))
     return NULL;
   return g_steal_pointer (&model);
@@ -602,16 +489,17 @@ drape_segformer_forward (DrapeSegformer     *model,
   const DrapeSegformerConfig *cfg = &model->config;
   DrapeTensor *stage_out[DRAPE_SEGFORMER_MAX_STAGES] = { NULL };
   const DrapeTensor *in = pixels;
-  DrapeTensor *acc = NULL, *y, *logits;
+  DrapeTensor *cast = NULL, *acc = NULL, *y, *logits;
 
-  if (pixels == NULL || pixels->c != cfg->in_channels || pixels->dtype != model->dtype)
+  if (pixels == NULL || pixels->c != cfg->in_channels)
     {
       g_autofree char *got = pixels ? drape_tensor_describe (pixels) : g_strdup ("nothing");
       drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
-                        "SegFormer: pixels must be [n, h, w, %u] %s; got %s",
-                        cfg->in_channels, drape_dtype_name (model->dtype), got);
+                        "SegFormer: pixels must be [n, h, w, %u]; got %s", cfg->in_channels, got);
       return drape_graph_tensor (graph, model->dtype, 1, 1, 1, cfg->n_labels);
     }
+  if (pixels->dtype != model->dtype)
+    in = cast = drape_op_cast (graph, pixels, model->dtype);
 
   for (guint i = 0; i < cfg->n_stages; i++)
     {
@@ -625,6 +513,8 @@ drape_segformer_forward (DrapeSegformer     *model,
       DrapeTensor *e, *x;
 
       e = drape_op_conv2d (graph, in, st->patch_w, &pp);
+      drape_tensor_release (cast);
+      cast = NULL;
       x = drape_op_layer_norm (graph, e, st->patch_ln_g, st->patch_ln_b, LN_EPS);
       drape_tensor_release (e);
       if (cfg->sr_ratios[i] > 1 && (x->h < cfg->sr_ratios[i] || x->w < cfg->sr_ratios[i]))

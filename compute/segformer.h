@@ -47,8 +47,9 @@ const DrapeSegformerConfig *
 DrapeDType      drape_segformer_get_dtype   (DrapeSegformer        *model);
 
 /* Records the network on graph: pixels [n, h, w, in_channels], normalised,
- * in the model's dtype -> logits [n, h1, w1, n_labels], where h1 x w1 is
- * the first stage's size (h / 4 x w / 4 for the usual patch embedding).
+ * f32 or f16 -> logits [n, h1, w1, n_labels] in the model's dtype, where
+ * h1 x w1 is the first stage's size (h / 4 x w / 4 for the usual patch
+ * embedding).
  * If hidden_states is not NULL it receives the encoder's stage outputs
  * (transformers' encoder_hidden_states, NHWC), which are then kept alive:
  * the caller reads them after the run. */
