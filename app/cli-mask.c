@@ -9,21 +9,7 @@
 #include "cli.h"
 #include "device.h"
 #include "image.h"
-#include "model-store.h"
 #include "parser.h"
-
-/* The parser's folder in the model store, once fetched and verified. */
-static char *
-default_model_dir (GError **error)
-{
-  g_autoptr(DrapeCatalog) catalog = drape_catalog_load_default (error);
-  g_autoptr(DrapeModelStore) store = NULL;
-
-  if (catalog == NULL)
-    return NULL;
-  store = drape_model_store_new (catalog, NULL);
-  return drape_model_store_require (store, "segformer-b2-clothes", NULL, error);
-}
 
 int
 drape_cli_mask (int    argc,
@@ -64,7 +50,7 @@ drape_cli_mask (int    argc,
     return drape_cli_fail ("mask needs --person, --type and --out");
   if (!drape_garment_type_from_string (type_name, &type))
     return drape_cli_fail ("unknown garment type '%s'; use upper, lower or overall", type_name);
-  if (model == NULL && (model = default_model_dir (&error)) == NULL)
+  if (model == NULL && (model = drape_cli_model_dir ("segformer-b2-clothes", &error)) == NULL)
     return drape_cli_fail_error (error);
 
   photo = drape_image_load (person, 3, &note, &error);

@@ -100,9 +100,9 @@ drape_cli_tryon (int    argc,
     { "garment", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &garment_paths, "Garment photo (repeat for several)", "FILE" },
     { "mask", 0, 0, G_OPTION_ARG_FILENAME, &mask_path, "Mask: white where the garment goes", "FILE" },
     { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, "Output PNG", "FILE" },
-    { "unet", 0, 0, G_OPTION_ARG_FILENAME, &unet_dir, "SD1.5-inpainting UNet folder (diffusers layout)", "DIR" },
-    { "vae", 0, 0, G_OPTION_ARG_FILENAME, &vae_dir, "VAE folder (diffusers layout)", "DIR" },
-    { "attention", 0, 0, G_OPTION_ARG_FILENAME, &attention, "CatVTON attention checkpoint", "FILE" },
+    { "unet", 0, 0, G_OPTION_ARG_FILENAME, &unet_dir, "SD1.5-inpainting UNet folder (default: from drape-cli models fetch)", "DIR" },
+    { "vae", 0, 0, G_OPTION_ARG_FILENAME, &vae_dir, "VAE folder (default: sd-vae-ft-mse from the model store)", "DIR" },
+    { "attention", 0, 0, G_OPTION_ARG_FILENAME, &attention, "CatVTON attention checkpoint (default: mix-48k-1024 with the store's UNet)", "FILE" },
     { "size", 0, 0, G_OPTION_ARG_STRING, &size, "Output size, width x height (384x512)", "WxH" },
     { "steps", 0, 0, G_OPTION_ARG_INT, &steps, "Denoising steps (50)", "N" },
     { "guidance", 0, 0, G_OPTION_ARG_DOUBLE, &guidance, "Classifier-free guidance (2.5)", "G" },
@@ -137,8 +137,24 @@ drape_cli_tryon (int    argc,
     return drape_cli_fail_error (error);
   if (person_path == NULL || garment_paths == NULL || mask_path == NULL || out == NULL)
     return drape_cli_fail ("tryon needs --person, --garment, --mask and --out");
-  if (unet_dir == NULL || vae_dir == NULL)
-    return drape_cli_fail ("tryon needs --unet and --vae (model folders in diffusers layout)");
+  /* Without folders, the catalog's models: CatVTON's attention only goes
+   * with the catalog's UNet (a UNet folder given alone runs as it is). */
+  if (unet_dir == NULL)
+    {
+      g_autofree char *attention_dir = NULL;
+      if ((unet_dir = drape_cli_model_dir ("sd15-inpainting-unet", &error)) == NULL)
+        return drape_cli_fail_error (error);
+      if (attention == NULL)
+        {
+          if ((attention_dir = drape_cli_model_dir ("catvton-mix-48k-1024", &error)) == NULL)
+            return drape_cli_fail_error (error);
+          attention = g_build_filename (attention_dir, "model.safetensors", NULL);
+        }
+    }
+  else if (attention == NULL)
+    g_printerr ("drape-cli: no --attention: the UNet runs with its own self-attention, not CatVTON's\n");
+  if (vae_dir == NULL && (vae_dir = drape_cli_model_dir ("sd-vae-ft-mse", &error)) == NULL)
+    return drape_cli_fail_error (error);
 
   drape_try_on_params_init (&params);
   if (size != NULL && !drape_cli_parse_size (size, &params.width, &params.height))

@@ -37,4 +37,9 @@ gboolean drape_cli_parse_precision (const char  *text,
                                     DrapeDevice *device,
                                     DrapeDType  *dtype);
 
+/* A model's folder in the model store, once fetched and verified; else an
+ * error saying how to get it. */
+char    *drape_cli_model_dir       (const char  *id,
+                                    GError     **error);
+
 G_END_DECLS

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "model-store.h"
 
 typedef struct {
   const char *name;
@@ -82,6 +83,19 @@ drape_cli_parse_precision (const char  *text,
   else
     return FALSE;
   return TRUE;
+}
+
+char *
+drape_cli_model_dir (const char *id,
+                     GError    **error)
+{
+  g_autoptr(DrapeCatalog) catalog = drape_catalog_load_default (error);
+  g_autoptr(DrapeModelStore) store = NULL;
+
+  if (catalog == NULL)
+    return NULL;
+  store = drape_model_store_new (catalog, NULL);
+  return drape_model_store_require (store, id, NULL, error);
 }
 
 static void

@@ -154,6 +154,14 @@ test_cli_bad_input (void)
   g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
   g_clear_pointer (&err, g_free);
 
+  /* No model folders given and none downloaded: say how to get them. */
+  g_setenv ("DRAPE_MODELS_DIR", dir, TRUE);
+  g_assert_cmpint (run_cli (&err, "tryon", "--person", person, "--garment", garment, "--mask", person,
+                            "--out", out, NULL), !=, 0);
+  g_unsetenv ("DRAPE_MODELS_DIR");
+  g_assert_nonnull (strstr (err, "drape-cli models fetch sd15-inpainting-unet"));
+  g_clear_pointer (&err, g_free);
+
   g_unlink (black);
   g_unlink (corrupt);
   g_rmdir (dir);
