@@ -41,6 +41,11 @@ DrapeTensor *drape_selftest_tensor    (DrapeSelftest *st,
                                        DrapeDType     dtype,
                                        DrapeShape     shape,
                                        const float   *data);
+/* Takes a tensor made elsewhere (an RNG key, a host-visible tensor) for
+ * the case's lifetime; NULL records `error` on the graph. */
+DrapeTensor *drape_selftest_adopt     (DrapeSelftest *st,
+                                       DrapeTensor   *tensor,
+                                       const GError  *error);
 /* Host memory that lives as long as the case. */
 float       *drape_selftest_alloc     (DrapeSelftest *st,
                                        guint64        n);
