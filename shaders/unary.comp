@@ -23,5 +23,5 @@ void main()
   uint i = drape_group_index() * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
   if (i >= p.count)
     return;
-  o[p.o_off + i] = STORE(drape_activate(ACT, p.scale * float(x[p.x_off + i]) + p.shift));
+  o[p.o_off + i] = STORE(drape_activate(p.scale * float(x[p.x_off + i]) + p.shift, ACT));
 }
