@@ -369,6 +369,16 @@ check_range (DrapeBuffer *buffer,
   return TRUE;
 }
 
+/* Where the host may write a buffer directly, or NULL to go through
+ * staging. */
+static guint8 *
+direct_address (DrapeBuffer *buffer)
+{
+  if (buffer->kind == DRAPE_MEMORY_DEVICE && buffer->device->force_staging)
+    return NULL;
+  return drape_buffer_get_mapped (buffer);
+}
+
 static DrapeBuffer *
 get_staging (DrapeDevice *device,
              GError     **error)
@@ -425,7 +435,7 @@ drape_buffer_fill (DrapeBuffer  *buffer,
   if (!check_range (buffer, offset, size, error))
     return FALSE;
 
-  direct = drape_buffer_get_mapped (buffer);
+  direct = direct_address (buffer);
   if (direct != NULL)
     {
       fill (direct + offset, 0, size, user_data);
@@ -479,7 +489,7 @@ drape_buffer_download (DrapeBuffer *buffer,
   if (!check_range (buffer, offset, size, error))
     return FALSE;
 
-  direct = drape_buffer_get_mapped (buffer);
+  direct = direct_address (buffer);
   if (direct != NULL)
     {
       memcpy (data, direct + offset, size);
