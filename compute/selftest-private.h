@@ -57,4 +57,13 @@ float       *drape_selftest_reference (DrapeSelftest *st,
 void         drape_selftest_set_tolerance (DrapeSelftest *st,
                                        double         tolerance);
 
+/* In selftest-cases-layers.c. */
+extern const DrapeSelftestCase drape_selftest_case_conv2d;
+extern const DrapeSelftestCase drape_selftest_case_linear;
+extern const DrapeSelftestCase drape_selftest_case_linear_geglu;
+extern const DrapeSelftestCase drape_selftest_case_group_norm;
+extern const DrapeSelftestCase drape_selftest_case_layer_norm;
+extern const DrapeSelftestCase drape_selftest_case_softmax;
+extern const DrapeSelftestCase drape_selftest_case_attention;
+
 G_END_DECLS

@@ -29,7 +29,7 @@ void main()
   vec4 v = vec4(0.0);
   for (uint k = 0; k < n; k++)
     v[k] = float(x[p.x_off + i + k]);
-  v = drape_activate(p.scale * v + p.shift, ACT);
+  v = drape_activate(ACT, p.scale * v + p.shift);
   for (uint k = 0; k < n; k++)
     o[p.o_off + i + k] = STORE(v[k]);
 }
