@@ -90,7 +90,8 @@ drape_cli_tryon (int    argc,
   g_autofree char *noise = NULL;
   g_autofree char *preview_dir = NULL;
   g_autofree char *device_name = NULL;
-  gint steps = 50, mask_blur = 0;
+  g_autofree char *vae_tiling = NULL;
+  gint steps = 50, mask_blur = 0, vae_tile = 0;
   double guidance = 2.5, eta = 1.0;
   gint64 seed = 42;
   gboolean repaint = FALSE;
@@ -112,6 +113,8 @@ drape_cli_tryon (int    argc,
     { "repaint", 0, 0, G_OPTION_ARG_NONE, &repaint, "Keep the photo outside the mask", NULL },
     { "mask-blur", 0, 0, G_OPTION_ARG_INT, &mask_blur, "Blur the mask before binarising (CatVTON's app: 9)", "R" },
     { "noise", 0, 0, G_OPTION_ARG_FILENAME, &noise, "Take every random draw from this safetensors file", "FILE" },
+    { "vae-tiling", 0, 0, G_OPTION_ARG_STRING, &vae_tiling, "VAE on tiles: auto (when memory is short), on, off", "MODE" },
+    { "vae-tile", 0, 0, G_OPTION_ARG_INT, &vae_tile, "VAE tile side in pixels (512)", "PX" },
     { "preview-dir", 0, 0, G_OPTION_ARG_FILENAME, &preview_dir, "Save each step's preview here", "DIR" },
     { "device", 0, 0, G_OPTION_ARG_STRING, &device_name, "Vulkan device (index or name)", "DEV" },
     { NULL }
@@ -151,6 +154,15 @@ drape_cli_tryon (int    argc,
   params.repaint = repaint;
   params.mask_blur = mask_blur;
   params.noise_path = noise;
+  params.vae_tile = MAX (vae_tile, 0);
+  if (vae_tiling == NULL || g_strcmp0 (vae_tiling, "auto") == 0)
+    params.vae_tiling = vae_tile > 0 ? DRAPE_VAE_TILING_ON : DRAPE_VAE_TILING_AUTO;
+  else if (g_strcmp0 (vae_tiling, "on") == 0)
+    params.vae_tiling = DRAPE_VAE_TILING_ON;
+  else if (g_strcmp0 (vae_tiling, "off") == 0)
+    params.vae_tiling = DRAPE_VAE_TILING_OFF;
+  else
+    return drape_cli_fail ("--vae-tiling %s: expected auto, on or off", vae_tiling);
   if (!drape_try_on_params_check (&params, &note, &error))
     return drape_cli_fail_error (error);
   if (note != NULL)

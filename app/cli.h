@@ -21,6 +21,7 @@ int drape_cli_eval     (int argc, char **argv);
 int drape_cli_bench    (int argc, char **argv);
 int drape_cli_selftest (int argc, char **argv);
 int drape_cli_models   (int argc, char **argv);
+int drape_cli_mask     (int argc, char **argv);
 
 /* Prints "drape-cli: <message>" on stderr and returns 1. */
 int drape_cli_fail     (const char *format, ...) G_GNUC_PRINTF (1, 2);

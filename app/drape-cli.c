@@ -19,10 +19,11 @@ typedef struct {
 static const Command commands[] = {
   { "devices", drape_cli_devices, "list Vulkan devices, their limits and the shader variants in use" },
   { "tryon", drape_cli_tryon, "dress a person in a garment" },
-  { "eval", drape_cli_eval, "run a model on reference cases (unet, vae)" },
+  { "eval", drape_cli_eval, "run a model on reference cases (unet, vae, segformer)" },
   { "bench", drape_cli_bench, "time the UNet, the VAE and a try-on with random weights" },
   { "selftest", drape_cli_selftest, "run every op once on the device against its reference" },
   { "models", drape_cli_models, "list, fetch, verify and remove the model weights" },
+  { "mask", drape_cli_mask, "predict the try-on mask of a photo with the SegFormer parser" },
 };
 
 int
