@@ -1,8 +1,12 @@
 /* op-attention.c: multi-head attention with an online softmax
  *
- * The tiles of shaders/attention.comp are chosen here from the head dim
- * and the device's shared memory: the larger the query block, the fewer
- * times K and V are read; the larger the key tile, the fewer barriers.
+ * The tiles of shaders/attention.comp are chosen here from the head dim,
+ * the storage type, the device's shared memory and its kind: the larger
+ * the query block, the fewer times K and V are read; the larger the key
+ * tile, the fewer barriers; the larger each thread's register blocks, the
+ * fewer loads per multiply-add, which matters most on a CPU device.
+ * Queries are split into dispatches whose Q and output ranges fit a
+ * binding; the keys and values of one image must fit one.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -11,6 +15,7 @@
 #include "graph-private.h"
 #include "ops.h"
 
+/* Queries per workgroup and keys per tile, at most. */
 #define MAX_BLOCK 64
 
 typedef struct {
