@@ -18,12 +18,13 @@
  * GPU has).  Larger tiles read each input fewer times but leave
  * workgroups idle on small problems and compute more padding, so each
  * candidate costs (its tiles, at least MIN_TILES of them) x (its area
- * over a measure of its efficiency), and the cheapest wins: the UNet's
- * 320-channel layers get 128 x 64, the 640 and 1280 ones 128 x 128, the
- * smallest latent 64 x 64.  Subgroups own 64 x 32 blocks where they can
- * (8 accumulators, with the loads in flight about 120 registers a lane).
- * GEGLU doubles the B tile and the accumulators, so its tiles are half
- * as wide.
+ * over a measure of its efficiency), and the cheapest wins: at 1024x768
+ * with guidance the UNet's 320-channel layers get 128 x 64, the 640 and
+ * 1280 ones 128 x 128, the smallest latent 64 x 64.  Subgroups own
+ * 64 x 32 blocks where they can: 8 accumulators, which with the loads in
+ * flight should stay near 128 registers a lane, so that two 256-lane
+ * workgroups fit an SM.  GEGLU doubles the B tile and the accumulators,
+ * so its tiles are half as wide.
  *
  * DRAPE_CONV_KERNEL=coopmat:BMxBN forces a tile (for tests and
  * measurements); any other value but "coopmat" forces a scalar kernel.
