@@ -1,4 +1,4 @@
-/* cli-eval.c: drape-cli eval unet|vae: reference runners
+/* cli-eval.c: drape-cli eval unet|vae|segformer: reference runners
  *
  * They read cases in the golden files' format (NCHW f32 safetensors) and
  * write our outputs in the same format, so anyone can compare Drape with
@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "safetensors.h"
+#include "segformer.h"
 #include "unet.h"
 #include "vae.h"
 
@@ -43,7 +44,7 @@ parse (int          *argc,
        GError      **error)
 {
   GOptionEntry entries[] = {
-    { "model", 0, 0, G_OPTION_ARG_FILENAME, &o->model, "Model folder (diffusers layout)", "DIR" },
+    { "model", 0, 0, G_OPTION_ARG_FILENAME, &o->model, "Model folder (diffusers or transformers layout)", "DIR" },
     { "cases", 0, 0, G_OPTION_ARG_FILENAME, &o->cases, "Input cases (safetensors)", "FILE" },
     { "out", 0, 0, G_OPTION_ARG_FILENAME, &o->out, "Where to write the outputs (safetensors)", "FILE" },
     { "precision", 0, 0, G_OPTION_ARG_STRING, &o->precision, "f16 or f32 (f32)", "P" },
@@ -281,15 +282,79 @@ eval_vae (int    argc,
   return 0;
 }
 
+/* For every caseN.pixel_values (normalised, NCHW): caseN.logits and the
+ * encoder's stages caseN.encoder_hidden_states.<i>, transformers' names,
+ * so a mismatch can be traced to its stage. */
+static int
+eval_segformer (int    argc,
+                char **argv)
+{
+  g_auto(EvalOptions) o = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeDevice) device = NULL;
+  g_autoptr(DrapeSegformer) model = NULL;
+  g_autoptr(DrapeSafetensors) cases = NULL;
+  g_autoptr(DrapeSafetensorsWriter) writer = drape_safetensors_writer_new ();
+  g_autoptr(GPtrArray) prefixes = NULL;
+  DrapeDType dtype;
+
+  if (!parse (&argc, &argv, "SegFormer", &o, &error))
+    return drape_cli_fail_error (error);
+  device = drape_device_new (o.device, &error);
+  if (device == NULL)
+    return drape_cli_fail_error (error);
+  if (!drape_cli_parse_precision (o.precision ? o.precision : "f32", device, &dtype))
+    return drape_cli_fail ("--precision %s: expected f16 or f32", o.precision);
+  cases = drape_safetensors_open (o.cases, &error);
+  if (cases == NULL)
+    return drape_cli_fail_error (error);
+  model = drape_segformer_new (device, o.model, dtype, &error);
+  if (model == NULL)
+    return drape_cli_fail_error (error);
+
+  prefixes = case_prefixes (cases, "pixel_values");
+  if (prefixes->len == 0)
+    return drape_cli_fail ("%s: no caseN.pixel_values tensors", o.cases);
+  for (guint i = 0; i < prefixes->len; i++)
+    {
+      const char *prefix = g_ptr_array_index (prefixes, i);
+      g_autofree char *in_name = g_strdup_printf ("%s.pixel_values", prefix);
+      g_autofree char *out_name = g_strdup_printf ("%s.logits", prefix);
+      g_autoptr(DrapeTensor) pixels = load_nchw (device, cases, in_name, &error);
+      g_autoptr(DrapeGraph) graph = NULL;
+      DrapeTensor *hidden[DRAPE_SEGFORMER_MAX_STAGES];
+      DrapeTensor *logits;
+
+      if (pixels == NULL)
+        return drape_cli_fail_error (error);
+      graph = drape_graph_new (device, prefix);
+      logits = drape_segformer_forward (model, graph, pixels, hidden);
+      if (!drape_graph_run (graph, &error) ||
+          !add_output (writer, out_name, logits, 0, logits->c, -G_MAXFLOAT, G_MAXFLOAT, &error))
+        return drape_cli_fail_error (error);
+      for (guint s = 0; s < drape_segformer_get_config (model)->n_stages; s++)
+        {
+          g_autofree char *name = g_strdup_printf ("%s.encoder_hidden_states.%u", prefix, s);
+          if (!add_output (writer, name, hidden[s], 0, hidden[s]->c, -G_MAXFLOAT, G_MAXFLOAT, &error))
+            return drape_cli_fail_error (error);
+        }
+    }
+  if (!drape_safetensors_writer_save (writer, o.out, &error))
+    return drape_cli_fail_error (error);
+  return 0;
+}
+
 int
 drape_cli_eval (int    argc,
                 char **argv)
 {
   if (argc < 2)
-    return drape_cli_fail ("usage: drape-cli eval unet|vae --model DIR --cases FILE --out FILE");
+    return drape_cli_fail ("usage: drape-cli eval unet|vae|segformer --model DIR --cases FILE --out FILE");
   if (strcmp (argv[1], "unet") == 0)
     return eval_unet (argc - 1, argv + 1);
   if (strcmp (argv[1], "vae") == 0)
     return eval_vae (argc - 1, argv + 1);
-  return drape_cli_fail ("eval %s: expected unet or vae", argv[1]);
+  if (strcmp (argv[1], "segformer") == 0)
+    return eval_segformer (argc - 1, argv + 1);
+  return drape_cli_fail ("eval %s: expected unet, vae or segformer", argv[1]);
 }

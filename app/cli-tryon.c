@@ -90,7 +90,8 @@ drape_cli_tryon (int    argc,
   g_autofree char *noise = NULL;
   g_autofree char *preview_dir = NULL;
   g_autofree char *device_name = NULL;
-  gint steps = 50, mask_blur = 0;
+  g_autofree char *vae_tiling = NULL;
+  gint steps = 50, mask_blur = 0, vae_tile = 0;
   double guidance = 2.5, eta = 1.0;
   gint64 seed = 42;
   gboolean repaint = FALSE;
@@ -99,9 +100,9 @@ drape_cli_tryon (int    argc,
     { "garment", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &garment_paths, "Garment photo (repeat for several)", "FILE" },
     { "mask", 0, 0, G_OPTION_ARG_FILENAME, &mask_path, "Mask: white where the garment goes", "FILE" },
     { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, "Output PNG", "FILE" },
-    { "unet", 0, 0, G_OPTION_ARG_FILENAME, &unet_dir, "SD1.5-inpainting UNet folder (diffusers layout)", "DIR" },
-    { "vae", 0, 0, G_OPTION_ARG_FILENAME, &vae_dir, "VAE folder (diffusers layout)", "DIR" },
-    { "attention", 0, 0, G_OPTION_ARG_FILENAME, &attention, "CatVTON attention checkpoint", "FILE" },
+    { "unet", 0, 0, G_OPTION_ARG_FILENAME, &unet_dir, "SD1.5-inpainting UNet folder (default: from drape-cli models fetch)", "DIR" },
+    { "vae", 0, 0, G_OPTION_ARG_FILENAME, &vae_dir, "VAE folder (default: sd-vae-ft-mse from the model store)", "DIR" },
+    { "attention", 0, 0, G_OPTION_ARG_FILENAME, &attention, "CatVTON attention checkpoint (default: mix-48k-1024 with the store's UNet)", "FILE" },
     { "size", 0, 0, G_OPTION_ARG_STRING, &size, "Output size, width x height (384x512)", "WxH" },
     { "steps", 0, 0, G_OPTION_ARG_INT, &steps, "Denoising steps (50)", "N" },
     { "guidance", 0, 0, G_OPTION_ARG_DOUBLE, &guidance, "Classifier-free guidance (2.5)", "G" },
@@ -112,6 +113,8 @@ drape_cli_tryon (int    argc,
     { "repaint", 0, 0, G_OPTION_ARG_NONE, &repaint, "Keep the photo outside the mask", NULL },
     { "mask-blur", 0, 0, G_OPTION_ARG_INT, &mask_blur, "Blur the mask before binarising (CatVTON's app: 9)", "R" },
     { "noise", 0, 0, G_OPTION_ARG_FILENAME, &noise, "Take every random draw from this safetensors file", "FILE" },
+    { "vae-tiling", 0, 0, G_OPTION_ARG_STRING, &vae_tiling, "VAE on tiles: auto (when memory is short), on, off", "MODE" },
+    { "vae-tile", 0, 0, G_OPTION_ARG_INT, &vae_tile, "VAE tile side in pixels (512)", "PX" },
     { "preview-dir", 0, 0, G_OPTION_ARG_FILENAME, &preview_dir, "Save each step's preview here", "DIR" },
     { "device", 0, 0, G_OPTION_ARG_STRING, &device_name, "Vulkan device (index or name)", "DEV" },
     { NULL }
@@ -134,8 +137,24 @@ drape_cli_tryon (int    argc,
     return drape_cli_fail_error (error);
   if (person_path == NULL || garment_paths == NULL || mask_path == NULL || out == NULL)
     return drape_cli_fail ("tryon needs --person, --garment, --mask and --out");
-  if (unet_dir == NULL || vae_dir == NULL)
-    return drape_cli_fail ("tryon needs --unet and --vae (model folders in diffusers layout)");
+  /* Without folders, the catalog's models: CatVTON's attention only goes
+   * with the catalog's UNet (a UNet folder given alone runs as it is). */
+  if (unet_dir == NULL)
+    {
+      g_autofree char *attention_dir = NULL;
+      if ((unet_dir = drape_cli_model_dir ("sd15-inpainting-unet", &error)) == NULL)
+        return drape_cli_fail_error (error);
+      if (attention == NULL)
+        {
+          if ((attention_dir = drape_cli_model_dir ("catvton-mix-48k-1024", &error)) == NULL)
+            return drape_cli_fail_error (error);
+          attention = g_build_filename (attention_dir, "model.safetensors", NULL);
+        }
+    }
+  else if (attention == NULL)
+    g_printerr ("drape-cli: no --attention: the UNet runs with its own self-attention, not CatVTON's\n");
+  if (vae_dir == NULL && (vae_dir = drape_cli_model_dir ("sd-vae-ft-mse", &error)) == NULL)
+    return drape_cli_fail_error (error);
 
   drape_try_on_params_init (&params);
   if (size != NULL && !drape_cli_parse_size (size, &params.width, &params.height))
@@ -151,6 +170,15 @@ drape_cli_tryon (int    argc,
   params.repaint = repaint;
   params.mask_blur = mask_blur;
   params.noise_path = noise;
+  params.vae_tile = MAX (vae_tile, 0);
+  if (vae_tiling == NULL || g_strcmp0 (vae_tiling, "auto") == 0)
+    params.vae_tiling = vae_tile > 0 ? DRAPE_VAE_TILING_ON : DRAPE_VAE_TILING_AUTO;
+  else if (g_strcmp0 (vae_tiling, "on") == 0)
+    params.vae_tiling = DRAPE_VAE_TILING_ON;
+  else if (g_strcmp0 (vae_tiling, "off") == 0)
+    params.vae_tiling = DRAPE_VAE_TILING_OFF;
+  else
+    return drape_cli_fail ("--vae-tiling %s: expected auto, on or off", vae_tiling);
   if (!drape_try_on_params_check (&params, &note, &error))
     return drape_cli_fail_error (error);
   if (note != NULL)

@@ -21,6 +21,7 @@ int drape_cli_eval     (int argc, char **argv);
 int drape_cli_bench    (int argc, char **argv);
 int drape_cli_selftest (int argc, char **argv);
 int drape_cli_models   (int argc, char **argv);
+int drape_cli_mask     (int argc, char **argv);
 
 /* Prints "drape-cli: <message>" on stderr and returns 1. */
 int drape_cli_fail     (const char *format, ...) G_GNUC_PRINTF (1, 2);
@@ -35,5 +36,10 @@ gboolean drape_cli_parse_size (const char *text,
 gboolean drape_cli_parse_precision (const char  *text,
                                     DrapeDevice *device,
                                     DrapeDType  *dtype);
+
+/* A model's folder in the model store, once fetched and verified; else an
+ * error saying how to get it. */
+char    *drape_cli_model_dir       (const char  *id,
+                                    GError     **error);
 
 G_END_DECLS

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "model-store.h"
 
 typedef struct {
   const char *name;
@@ -19,10 +20,11 @@ typedef struct {
 static const Command commands[] = {
   { "devices", drape_cli_devices, "list Vulkan devices, their limits and the shader variants in use" },
   { "tryon", drape_cli_tryon, "dress a person in a garment" },
-  { "eval", drape_cli_eval, "run a model on reference cases (unet, vae)" },
+  { "eval", drape_cli_eval, "run a model on reference cases (unet, vae, segformer)" },
   { "bench", drape_cli_bench, "time the UNet, the VAE and a try-on with random weights" },
   { "selftest", drape_cli_selftest, "run every op once on the device against its reference" },
   { "models", drape_cli_models, "list, fetch, verify and remove the model weights" },
+  { "mask", drape_cli_mask, "predict the try-on mask of a photo with the SegFormer parser" },
 };
 
 int
@@ -81,6 +83,19 @@ drape_cli_parse_precision (const char  *text,
   else
     return FALSE;
   return TRUE;
+}
+
+char *
+drape_cli_model_dir (const char *id,
+                     GError    **error)
+{
+  g_autoptr(DrapeCatalog) catalog = drape_catalog_load_default (error);
+  g_autoptr(DrapeModelStore) store = NULL;
+
+  if (catalog == NULL)
+    return NULL;
+  store = drape_model_store_new (catalog, NULL);
+  return drape_model_store_require (store, id, NULL, error);
 }
 
 static void

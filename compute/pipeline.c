@@ -27,9 +27,11 @@
 #include "error.h"
 #include "ops.h"
 #include "pipeline.h"
+#include "reference.h"
 #include "rng.h"
 #include "safetensors.h"
 #include "scheduler.h"
+#include "tiles.h"
 #include "unet.h"
 #include "vae.h"
 
@@ -43,16 +45,21 @@ static const float preview_matrix[3][4] = {
 
 #define LATENT_FACTOR 8
 
-/* Everything recorded for one (size, guidance on/off, noise source). */
+/* Everything recorded for one (size, guidance on/off, noise source, VAE
+ * tile).  The VAE always works on tiles, blended on the host with linear
+ * ramps across their overlap; an untiled run is one tile of the whole
+ * image, so the two share one path. */
 typedef struct {
   guint32 width, height;  /* pixels */
   gboolean guided;
   gboolean injected;
+  guint32 tile;           /* VAE tile side in pixels; 0: whole image */
   guint32 lh, lw;         /* one image's latent */
+  guint32 th, tw;         /* a VAE tile's latent */
+  guint32 overlap;        /* latent positions two tiles share */
 
-  DrapeTensor *images;    /* [2, H, W, 3] f32: masked person, garment */
-  DrapeTensor *eps;       /* [2, lh, lw, 4] f32: posterior noise */
-  DrapeTensor *latents;   /* [2, lh, lw, 4] f32: scaled posterior samples */
+  DrapeTensor *images;    /* [2, 8th, 8tw, 3] f32: masked person, garment tiles */
+  DrapeTensor *moments;   /* [2, th, tw, 8] f32: their posteriors */
   DrapeTensor *conditions;/* [B, 2lh, lw, 5] f32: mask, masked latents */
   DrapeTensor *sample;    /* [1, 2lh, lw, 4] f32 */
   DrapeTensor *x0;        /* [1, 2lh, lw, 4] f32 */
@@ -62,13 +69,17 @@ typedef struct {
   DrapeTensor *coeffs;    /* host [1, 1, 1, N] */
   DrapeTensor *key;       /* host RNG key of the step noise */
   DrapeTensor *preview;   /* host [1, lh, lw, 3] f32 */
-  DrapeTensor *decoded;   /* [1, H, W, 3] f32 in [0, 1] */
+  DrapeTensor *latent;    /* [1, th, tw, 4] f32: a tile to decode */
+  DrapeTensor *decoded;   /* [1, 8th, 8tw, 3] f32 in [0, 1] */
 
   DrapeGraph *encode;
   DrapeGraph *step;
   DrapeGraph *decode;
   DrapeBuffer *arena;     /* shared by the three graphs */
 } Shapes;
+
+/* Tiles overlap by this many pixels, or a quarter of a smaller tile. */
+#define TILE_OVERLAP 64
 
 struct _DrapePipeline
 {
@@ -170,6 +181,13 @@ drape_try_on_params_check (DrapeTryOnParams *params,
                    "eta applies to DDIM only");
       return FALSE;
     }
+  if (params->vae_tile != 0 && (params->vae_tile % LATENT_FACTOR != 0 || params->vae_tile < 32 ||
+                                params->vae_tile > 4096))
+    {
+      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_INVALID_ARGUMENT,
+                   "VAE tile %u: give a multiple of 8 from 32 to 4096", params->vae_tile);
+      return FALSE;
+    }
   if (params->mask_blur > 1000)
     {
       g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_INVALID_ARGUMENT,
@@ -197,8 +215,8 @@ shapes_free (Shapes *s)
   g_clear_pointer (&s->decode, drape_graph_free);
   g_clear_pointer (&s->arena, drape_buffer_free);
   g_clear_pointer (&s->images, drape_tensor_free);
-  g_clear_pointer (&s->eps, drape_tensor_free);
-  g_clear_pointer (&s->latents, drape_tensor_free);
+  g_clear_pointer (&s->moments, drape_tensor_free);
+  g_clear_pointer (&s->latent, drape_tensor_free);
   g_clear_pointer (&s->conditions, drape_tensor_free);
   g_clear_pointer (&s->sample, drape_tensor_free);
   g_clear_pointer (&s->x0, drape_tensor_free);
@@ -345,12 +363,10 @@ build_graphs (DrapePipeline *pipeline,
   float scaling = drape_vae_get_config (pipeline->vae)->scaling_factor;
   DrapeTensor *t, *u, *eps;
 
-  /* encode: both images in one batch, then their posterior samples */
+  /* encode: a tile of both images in one batch, to its posteriors */
   s->encode = drape_graph_new (device, "VAE encode");
   t = drape_vae_encode (pipeline->vae, s->encode, s->images, NULL);
-  u = drape_op_gaussian_sample (s->encode, t, s->eps, scaling);
-  drape_tensor_release (t);
-  drape_op_copy (s->encode, u, s->latents);
+  drape_op_copy (s->encode, t, s->moments);
 
   /* step: model input, UNet, guidance, scheduler update, preview */
   s->step = drape_graph_new (device, "UNet step");
@@ -374,11 +390,9 @@ build_graphs (DrapePipeline *pipeline,
   drape_tensor_release (t);
   drape_op_copy (s->step, u, s->preview);
 
-  /* decode: the person half, unscaled, to [0, 1] */
+  /* decode: a tile of the person half, unscaled, to [0, 1] */
   s->decode = drape_graph_new (device, "VAE decode");
-  t = drape_op_slice (s->decode, DRAPE_AXIS_H, s->sample, 0, s->lh);
-  u = drape_op_scale (s->decode, t, 1.0f / scaling, 0.0f);
-  drape_tensor_release (t);
+  u = drape_op_scale (s->decode, s->latent, 1.0f / scaling, 0.0f);
   t = drape_vae_decode (pipeline->vae, s->decode, u, NULL);
   drape_tensor_release (u);
   u = drape_op_scale (s->decode, t, 0.5f, 0.5f);
@@ -401,34 +415,30 @@ build_graphs (DrapePipeline *pipeline,
 }
 
 static Shapes *
-get_shapes (DrapePipeline *pipeline,
+shapes_new (DrapePipeline *pipeline,
             guint32        width,
             guint32        height,
             gboolean       guided,
             gboolean       injected,
+            guint32        tile,
             GError       **error)
 {
-  g_autoptr(Shapes) s = NULL;
+  g_autoptr(Shapes) s = g_new0 (Shapes, 1);
   guint32 batch = guided ? 2 : 1;
   guint32 lh = height / LATENT_FACTOR, lw = width / LATENT_FACTOR;
 
-  if (pipeline->shapes != NULL && pipeline->shapes->width == width &&
-      pipeline->shapes->height == height && pipeline->shapes->guided == guided &&
-      pipeline->shapes->injected == injected)
-    return pipeline->shapes;
-  /* One size at a time: free the old graphs before allocating new ones. */
-  g_clear_pointer (&pipeline->shapes, shapes_free);
-
-  s = g_new0 (Shapes, 1);
   s->width = width;
   s->height = height;
   s->guided = guided;
   s->injected = injected;
+  s->tile = tile;
   s->lh = lh;
   s->lw = lw;
-  if (!(s->images = new_tensor (pipeline, FALSE, 2, height, width, 3, error)) ||
-      !(s->eps = new_tensor (pipeline, FALSE, 2, lh, lw, 4, error)) ||
-      !(s->latents = new_tensor (pipeline, FALSE, 2, lh, lw, 4, error)) ||
+  s->th = tile ? MIN (lh, tile / LATENT_FACTOR) : lh;
+  s->tw = tile ? MIN (lw, tile / LATENT_FACTOR) : lw;
+  s->overlap = MAX (MIN (TILE_OVERLAP, tile / 4) / LATENT_FACTOR, 1);
+  if (!(s->images = new_tensor (pipeline, FALSE, 2, 8 * s->th, 8 * s->tw, 3, error)) ||
+      !(s->moments = new_tensor (pipeline, FALSE, 2, s->th, s->tw, 8, error)) ||
       !(s->conditions = new_tensor (pipeline, FALSE, batch, 2 * lh, lw, 5, error)) ||
       !(s->sample = new_tensor (pipeline, FALSE, 1, 2 * lh, lw, 4, error)) ||
       !(s->x0 = new_tensor (pipeline, FALSE, 1, 2 * lh, lw, 4, error)) ||
@@ -436,7 +446,8 @@ get_shapes (DrapePipeline *pipeline,
       !(s->input_scale = new_tensor (pipeline, TRUE, 1, 1, 1, 4, error)) ||
       !(s->coeffs = new_tensor (pipeline, TRUE, 1, 1, 1, DRAPE_DENOISE_N_COEFFS, error)) ||
       !(s->preview = new_tensor (pipeline, TRUE, 1, lh, lw, 3, error)) ||
-      !(s->decoded = new_tensor (pipeline, FALSE, 1, height, width, 3, error)))
+      !(s->latent = new_tensor (pipeline, FALSE, 1, s->th, s->tw, 4, error)) ||
+      !(s->decoded = new_tensor (pipeline, FALSE, 1, 8 * s->th, 8 * s->tw, 3, error)))
     return NULL;
   if (injected)
     s->noise = new_tensor (pipeline, FALSE, 1, 2 * lh, lw, 4, error);
@@ -446,8 +457,101 @@ get_shapes (DrapePipeline *pipeline,
     return NULL;
   if (!build_graphs (pipeline, s, error))
     return NULL;
-  pipeline->shapes = g_steal_pointer (&s);
+  return g_steal_pointer (&s);
+}
+
+/* The graphs for a run, recorded on first use and kept for the next run
+ * of the same kind.  With tiling left to Drape (tiling < 0), a whole-image
+ * VAE is tried first and 512, then 256 pixel tiles when device memory runs
+ * short; tiling > 0 asks for that tile size. */
+static Shapes *
+get_shapes (DrapePipeline *pipeline,
+            guint32        width,
+            guint32        height,
+            gboolean       guided,
+            gboolean       injected,
+            gint           tiling,
+            GError       **error)
+{
+  Shapes *old = pipeline->shapes;
+  const guint32 automatic[] = { 0, 512, 256 };
+
+  if (old != NULL && old->width == width && old->height == height && old->guided == guided &&
+      old->injected == injected && (tiling < 0 ? TRUE : old->tile == (guint32) tiling))
+    return old;
+  /* One size at a time: free the old graphs before allocating new ones. */
+  g_clear_pointer (&pipeline->shapes, shapes_free);
+
+  if (tiling >= 0)
+    pipeline->shapes = shapes_new (pipeline, width, height, guided, injected, tiling, error);
+  else
+    for (guint i = 0; i < G_N_ELEMENTS (automatic) && pipeline->shapes == NULL; i++)
+      {
+        g_autoptr(GError) local_error = NULL;
+        pipeline->shapes = shapes_new (pipeline, width, height, guided, injected,
+                                       automatic[i], &local_error);
+        if (pipeline->shapes == NULL &&
+            (!g_error_matches (local_error, DRAPE_ERROR, DRAPE_ERROR_OUT_OF_MEMORY) ||
+             i + 1 == G_N_ELEMENTS (automatic)))
+          {
+            g_propagate_error (error, g_steal_pointer (&local_error));
+            return NULL;
+          }
+      }
   return pipeline->shapes;
+}
+
+/* ---- VAE tiles ---------------------------------------------------------- */
+
+/* drape_tiles_run's callback for the pipeline's graphs. */
+typedef struct {
+  DrapePipeline *pipeline;
+  Shapes *s;
+  const float *source;
+} TileJob;
+
+/* One encode tile: the images' window at latent (y, x), to moments. */
+static gboolean
+encode_tile (guint32   y,
+             guint32   x,
+             float    *out,
+             gpointer  user_data,
+             GError  **error)
+{
+  TileJob *job = user_data;
+  Shapes *s = job->s;
+  const float *images = job->source;
+  guint32 H = s->height, W = s->width, th = 8 * s->th, tw = 8 * s->tw;
+  g_autofree float *window = g_new (float, (gsize) 2 * th * tw * 3);
+
+  for (guint32 n = 0; n < 2; n++)
+    for (guint32 r = 0; r < th; r++)
+      memcpy (window + ((gsize) n * th + r) * tw * 3,
+              images + (((gsize) n * H + 8 * y + r) * W + 8 * x) * 3, sizeof (float) * tw * 3);
+  return drape_tensor_upload (s->images, window, (gsize) 2 * th * tw * 3, error) &&
+         drape_graph_run (s->encode, error) &&
+         drape_tensor_download (s->moments, out, (gsize) 2 * s->th * s->tw * 8, error);
+}
+
+/* One decode tile: the latent's window at (y, x), to pixels. */
+static gboolean
+decode_tile (guint32   y,
+             guint32   x,
+             float    *out,
+             gpointer  user_data,
+             GError  **error)
+{
+  TileJob *job = user_data;
+  Shapes *s = job->s;
+  const float *latent = job->source;
+  g_autofree float *window = g_new (float, (gsize) s->th * s->tw * 4);
+
+  for (guint32 r = 0; r < s->th; r++)
+    memcpy (window + (gsize) r * s->tw * 4, latent + ((gsize) (y + r) * s->lw + x) * 4,
+            sizeof (float) * s->tw * 4);
+  return drape_tensor_upload (s->latent, window, (gsize) s->th * s->tw * 4, error) &&
+         drape_graph_run (s->decode, error) &&
+         drape_tensor_download (s->decoded, out, (gsize) 64 * s->th * s->tw * 3, error);
 }
 
 /* ---- a run ------------------------------------------------------------- */
@@ -607,12 +711,15 @@ drape_pipeline_try_on (DrapePipeline          *pipeline,
   g_autoptr(DrapeScheduler) scheduler = NULL;
   g_autofree float *images = NULL;
   g_autofree float *eps = NULL;
+  g_autofree float *moments = NULL;
   g_autofree float *latents = NULL;
   g_autofree float *conditions = NULL;
   g_autofree float *init = NULL;
   g_autofree float *decoded = NULL;
   g_autoptr(GTimer) timer = g_timer_new ();
   DrapeSchedulerConfig sched_config;
+  DrapeTileGrid grid;
+  TileJob job;
   DrapeImage *result;
   gboolean guided, any_masked = FALSE;
   gsize plane, latent_size;
@@ -651,11 +758,19 @@ drape_pipeline_try_on (DrapePipeline          *pipeline,
     return NULL;
 
   guided = params.guidance > 1.0f;
-  s = get_shapes (pipeline, params.width, params.height, guided, noise != NULL, error);
+  s = get_shapes (pipeline, params.width, params.height, guided, noise != NULL,
+                  params.vae_tiling == DRAPE_VAE_TILING_AUTO ? -1 :
+                  params.vae_tiling == DRAPE_VAE_TILING_OFF ? 0 :
+                  (gint) (params.vae_tile ? params.vae_tile : 512), error);
   if (s == NULL)
     return NULL;
   plane = (gsize) s->lh * s->lw;
   latent_size = 2 * plane * 4;
+  job.pipeline = pipeline;
+  job.s = s;
+  grid = (DrapeTileGrid) {
+    .height = s->lh, .width = s->lw, .tile_height = s->th, .tile_width = s->tw, .overlap = s->overlap,
+  };
 
   /* VAE posterior samples of the masked person and the garment. */
   images = prepare_images (person_p, garment_p, mask_p);
@@ -681,14 +796,13 @@ drape_pipeline_try_on (DrapePipeline          *pipeline,
       drape_rng_normal (params.seed, DRAPE_RNG_STREAM_POSTERIOR_PERSON, 0, eps, plane * 4);
       drape_rng_normal (params.seed, DRAPE_RNG_STREAM_POSTERIOR_GARMENT, 0, eps + plane * 4, plane * 4);
     }
-  if (!drape_tensor_upload (s->images, images, 2 * (gsize) params.width * params.height * 3, error) ||
-      !drape_tensor_upload (s->eps, eps, 2 * plane * 4, error) ||
-      !drape_graph_run (s->encode, error))
+  moments = g_new (float, 2 * plane * 8);
+  job.source = images;
+  if (!drape_tiles_run (&grid, 2, 1, 8, encode_tile, &job, moments, error))
     return NULL;
-
   latents = g_new (float, 2 * plane * 4);
-  if (!drape_tensor_download (s->latents, latents, 2 * plane * 4, error))
-    return NULL;
+  drape_ref_gaussian_sample (moments, (DrapeShape) { 2, s->lh, s->lw, 8 }, eps,
+                             drape_vae_get_config (pipeline->vae)->scaling_factor, latents);
   conditions = prepare_conditions (s, latents, mask_p);
   if (!drape_tensor_upload (s->conditions, conditions, (guided ? 2 : 1) * 2 * plane * 5, error))
     return NULL;
@@ -749,11 +863,13 @@ drape_pipeline_try_on (DrapePipeline          *pipeline,
         }
     }
 
+  /* The person half of the final latent, decoded tile by tile. */
   if (g_cancellable_set_error_if_cancelled (cancellable, error) ||
-      !drape_graph_run (s->decode, error))
+      !drape_tensor_download (s->sample, init, latent_size, error))
     return NULL;
   decoded = g_new (float, (gsize) params.width * params.height * 3);
-  if (!drape_tensor_download (s->decoded, decoded, (gsize) params.width * params.height * 3, error))
+  job.source = init;
+  if (!drape_tiles_run (&grid, 1, LATENT_FACTOR, 3, decode_tile, &job, decoded, error))
     return NULL;
   result = rgb_from_f32 (decoded, params.width, params.height, 1.0f, 0.0f);
   if (params.repaint)

@@ -35,6 +35,13 @@ typedef struct {
   DrapeDType dtype;           /* what weights and activations are on the GPU */
 } DrapePipelineConfig;
 
+typedef enum {
+  /* Whole images when device memory allows, else tiles. */
+  DRAPE_VAE_TILING_AUTO,
+  DRAPE_VAE_TILING_ON,
+  DRAPE_VAE_TILING_OFF,
+} DrapeVaeTiling;
+
 typedef struct {
   guint32 width;        /* output size; rounded down to a multiple of 8 */
   guint32 height;
@@ -46,6 +53,10 @@ typedef struct {
   gboolean repaint;     /* blend the result into the person outside the mask */
   guint32 mask_blur;    /* PIL Gaussian blur radius before binarising; 0 */
   const char *noise_path; /* every random draw from this safetensors file, or NULL */
+  /* The VAE on overlapping tiles (blended), to bound its memory.  Tiles
+   * see less context than the whole image, so results differ slightly. */
+  DrapeVaeTiling vae_tiling;
+  guint32 vae_tile;     /* tile side in pixels, a multiple of 8; 0: 512 */
 } DrapeTryOnParams;
 
 typedef struct {

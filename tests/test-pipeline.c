@@ -154,6 +154,14 @@ test_cli_bad_input (void)
   g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
   g_clear_pointer (&err, g_free);
 
+  /* No model folders given and none downloaded: say how to get them. */
+  g_setenv ("DRAPE_MODELS_DIR", dir, TRUE);
+  g_assert_cmpint (run_cli (&err, "tryon", "--person", person, "--garment", garment, "--mask", person,
+                            "--out", out, NULL), !=, 0);
+  g_unsetenv ("DRAPE_MODELS_DIR");
+  g_assert_nonnull (strstr (err, "drape-cli models fetch sd15-inpainting-unet"));
+  g_clear_pointer (&err, g_free);
+
   g_unlink (black);
   g_unlink (corrupt);
   g_rmdir (dir);
@@ -235,6 +243,43 @@ test_api_runs (void)
   g_assert_no_error (error);
   g_assert_cmpuint (c->width, ==, 56);
   g_assert_cmpuint (c->height, ==, 40);
+
+  /* The VAE on tiles: one tile as large as the image is the whole-image
+   * path exactly; 32-pixel tiles (overlapping by 8) give the picture up to
+   * the context each tile lacks, which a tiny random VAE feels strongly:
+   * the bound only catches tiles put in the wrong place. */
+  {
+    g_autoptr(DrapeImage) whole = NULL;
+    g_autoptr(DrapeImage) one_tile = NULL;
+    g_autoptr(DrapeImage) tiled = NULL;
+    double mean = 0;
+
+    params.width = 48;
+    params.height = 64;
+    params.scheduler = DRAPE_SCHEDULER_DDIM;
+    params.vae_tiling = DRAPE_VAE_TILING_OFF;
+    whole = drape_pipeline_try_on (pipeline, person, garment, mask, &params, NULL, NULL, NULL, &error);
+    g_assert_no_error (error);
+    params.vae_tiling = DRAPE_VAE_TILING_ON;
+    params.vae_tile = 64;
+    one_tile = drape_pipeline_try_on (pipeline, person, garment, mask, &params, NULL, NULL, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (max_difference (whole, one_tile), ==, 0);
+    params.vae_tile = 32;
+    tiled = drape_pipeline_try_on (pipeline, person, garment, mask, &params, NULL, NULL, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (tiled->width, ==, 48);
+    g_assert_cmpuint (tiled->height, ==, 64);
+    for (gsize i = 0; i < (gsize) 48 * 64 * 3; i++)
+      mean += ABS ((int) whole->pixels[i] - (int) tiled->pixels[i]);
+    mean /= 48 * 64 * 3;
+    if (g_test_verbose ())
+      g_printerr ("tiled VAE: mean difference %.2f levels, max %u\n", mean, max_difference (whole, tiled));
+    g_assert_cmpuint (max_difference (whole, tiled), >, 0);
+    g_assert_cmpfloat (mean, <, 40.0);
+    params.vae_tiling = DRAPE_VAE_TILING_AUTO;
+    params.vae_tile = 0;
+  }
 
   /* Cancel during step 2 of 5: no step 3. */
   params.width = 48;
