@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include "graph-private.h"
+#include "op-coopmat-private.h"
 #include "ops.h"
 
 /* Queries per workgroup and keys per tile, at most. */
@@ -254,6 +255,12 @@ drape_op_attention (DrapeGraph        *graph,
                         q->n, q->h, q->w, q->c, k->n, k->h, k->w, k->c, v->n, v->h, v->w, v->c);
       return drape_graph_placeholder (graph, dtype, q->n, q->h, q->w, channels);
     }
+
+  /* Tensor cores, where the device and the problem suit them. */
+  out = drape_attention_coopmat (graph, q, q_offset, k, k_offset, v, v_offset, channels, heads,
+                                 scale);
+  if (out != NULL)
+    return out;
 
   es = drape_dtype_size (dtype);
   d = channels / heads;
