@@ -637,10 +637,14 @@ create_logical_device (DrapeDevice *device,
   want.features.shaderInt64 = have.features.shaderInt64;
 
 #if DRAPE_HAVE_NV_COOPMAT
-  if (device->caps.has_f16 && has_extension (exts, n_ext, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) &&
+  /* glslang compiles GL_NV_cooperative_matrix shaders to the Vulkan
+   * memory model, a feature of its own. */
+  if (device->caps.has_f16 && have12.vulkanMemoryModel &&
+      has_extension (exts, n_ext, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) &&
       nv_coopmat_has_f16_tiles (device) && g_getenv ("DRAPE_NO_COOPMAT") == NULL)
     {
       enabled[n_enabled++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+      want12.vulkanMemoryModel = VK_TRUE;
       want_coopmat.pNext = want.pNext;
       want.pNext = &want_coopmat;
       device->caps.has_nv_coopmat = TRUE;
@@ -734,6 +738,7 @@ drape_device_new (const char *selector,
   device->caps.has_timestamps = families[device->queue_family].timestampValidBits > 0 &&
                                 device->caps.timestamp_period_ns > 0;
   device->binding_limit = device->caps.max_storage_buffer_range;
+  device->force_staging = g_strcmp0 (g_getenv ("DRAPE_FORCE_STAGING"), "1") == 0;
 
   if (!create_logical_device (device, error))
     return NULL;
@@ -777,7 +782,10 @@ drape_device_free (DrapeDevice *device)
             g_debug ("Pipeline cache not saved: %s", error->message);
           vkDestroyPipelineCache (device->device, device->pipeline_cache, NULL);
         }
-      g_clear_pointer (&device->memory, drape_memory_free);
+      /* Not g_clear_pointer: freeing the staging buffer still goes
+       * through device->memory. */
+      drape_memory_free (device->memory);
+      device->memory = NULL;
       if (device->fence != VK_NULL_HANDLE)
         vkDestroyFence (device->device, device->fence, NULL);
       if (device->command_pool != VK_NULL_HANDLE)

@@ -39,6 +39,7 @@ struct _DrapeGraph
   gboolean profiling;
 
   DrapeBuffer *arena;
+  gboolean arena_borrowed;
   VkDescriptorPool pool;
   GArray *views;        /* VkBufferView of texel bindings */
   GArray *command_buffers; /* VkCommandBuffer */
@@ -87,7 +88,8 @@ drape_graph_free (DrapeGraph *graph)
   if (graph->queries != VK_NULL_HANDLE)
     vkDestroyQueryPool (vk, graph->queries, NULL);
   g_clear_pointer (&graph->times_ms, g_array_unref);
-  drape_buffer_free (graph->arena);
+  if (!graph->arena_borrowed)
+    drape_buffer_free (graph->arena);
   drape_ranges_clear (&graph->arena_ranges);
   g_ptr_array_unref (graph->tensors);
   g_array_unref (graph->nodes);
@@ -344,13 +346,13 @@ drape_bind_all (DrapeBinding      *binding,
 }
 
 DrapeKernel *
-drape_graph_kernel_variant (DrapeGraph    *graph,
-                            const char    *family,
-                            const char    *variant,
-                            guint          n_bindings,
-                            guint32        texel_mask,
-                            const guint32 *spec,
-                            guint          n_spec)
+drape_graph_kernel_texel (DrapeGraph    *graph,
+                          const char    *family,
+                          const char    *variant,
+                          guint          n_bindings,
+                          guint32        texel_mask,
+                          const guint32 *spec,
+                          guint          n_spec)
 {
   g_autoptr(GError) error = NULL;
   DrapeKernel *kernel;
@@ -365,6 +367,17 @@ drape_graph_kernel_variant (DrapeGraph    *graph,
 }
 
 DrapeKernel *
+drape_graph_kernel_variant (DrapeGraph    *graph,
+                            const char    *family,
+                            const char    *variant,
+                            guint          n_bindings,
+                            const guint32 *spec,
+                            guint          n_spec)
+{
+  return drape_graph_kernel_texel (graph, family, variant, n_bindings, 0, spec, n_spec);
+}
+
+DrapeKernel *
 drape_graph_kernel (DrapeGraph    *graph,
                     const char    *family,
                     DrapeDType     dtype,
@@ -372,8 +385,8 @@ drape_graph_kernel (DrapeGraph    *graph,
                     const guint32 *spec,
                     guint          n_spec)
 {
-  return drape_graph_kernel_variant (graph, family, drape_dtype_name (dtype), n_bindings, 0,
-                                     spec, n_spec);
+  return drape_graph_kernel_variant (graph, family, drape_dtype_name (dtype),
+                                     n_bindings, spec, n_spec);
 }
 
 void
@@ -733,9 +746,38 @@ record (DrapeGraph      *graph,
   return TRUE;
 }
 
+static gboolean
+compile (DrapeGraph  *graph,
+         DrapeBuffer *arena,
+         GError     **error);
+
 gboolean
 drape_graph_compile (DrapeGraph *graph,
                      GError    **error)
+{
+  return compile (graph, NULL, error);
+}
+
+gboolean
+drape_graph_compile_in (DrapeGraph  *graph,
+                        DrapeBuffer *arena,
+                        GError     **error)
+{
+  if (arena == NULL || drape_buffer_get_size (arena) < graph->arena_ranges.high_water ||
+      drape_buffer_get_device (arena) != graph->device)
+    {
+      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_INVALID_ARGUMENT,
+                   "%s: the shared arena must be a buffer of this device of at least "
+                   "%" G_GUINT64_FORMAT " bytes", graph->name, graph->arena_ranges.high_water);
+      return FALSE;
+    }
+  return compile (graph, arena, error);
+}
+
+static gboolean
+compile (DrapeGraph  *graph,
+         DrapeBuffer *arena,
+         GError     **error)
 {
   g_autofree VkDescriptorSet *sets = NULL;
   guint64 arena_size;
@@ -746,7 +788,12 @@ drape_graph_compile (DrapeGraph *graph,
     return TRUE;
 
   arena_size = graph->arena_ranges.high_water;
-  if (arena_size > 0)
+  if (arena != NULL)
+    {
+      graph->arena = arena;
+      graph->arena_borrowed = TRUE;
+    }
+  else if (arena_size > 0)
     {
       graph->arena = drape_buffer_new (graph->device, DRAPE_MEMORY_DEVICE, arena_size, error);
       if (graph->arena == NULL)

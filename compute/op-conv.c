@@ -26,6 +26,7 @@
 #include "config.h"
 
 #include "graph-private.h"
+#include "op-coopmat-private.h"
 #include "ops.h"
 
 #define MAX_KERNEL 8
@@ -542,6 +543,7 @@ conv_record (DrapeGraph *graph,
   DrapeKernel *kernel;
   GemmConfig cfg = { 0 };
   ConvPlan plan;
+  DrapeConvCoopmat coop;
   const guint32 dw_px = 4, dw_local = 64;
 
   /* drape_bind widens a range by up to one alignment unit; texel
@@ -579,6 +581,19 @@ conv_record (DrapeGraph *graph,
       guint32 spec[] = { dw_local, 1, 1, dw_px, dw_vec4 };
       kernel = drape_graph_kernel (graph, "conv_depthwise", dtype, 6, spec, G_N_ELEMENTS (spec));
     }
+  /* Tensor cores, where the device and the problem suit them. */
+  else if (drape_conv_coopmat_select (graph, &(DrapeConvGemm) {
+                                        .op = c->op, .dtype = dtype, .cin_g = c->cin_g,
+                                        .geglu = c->geglu, .n = plan.nc, .n_bindings = N_BINDINGS,
+                                        .m = plan.whole ? c->n * c->oh * c->ow : plan.rows * c->ow,
+                                      }, &coop))
+    {
+      kernel = coop.kernel;
+      cfg.tile_m = coop.tile_m;
+      cfg.tile_n = coop.tile_n;
+      cfg.tiles_per_group = 1;
+      c->op = coop.label;
+    }
   else
     {
       guint64 m_max = plan.whole ? (guint64) c->n * c->oh * c->ow : (guint64) plan.rows * c->ow;
@@ -592,9 +607,9 @@ conv_record (DrapeGraph *graph,
         cfg.kind == GEMM_SUBGROUP ? conv_flags (c) : FLAGS_DYNAMIC,
       };
       variant = g_strdup_printf ("%s%s", drape_dtype_name (dtype), cfg.texel ? "_texel" : "");
-      kernel = drape_graph_kernel_variant (graph, "conv2d", variant, N_BINDINGS,
-                                           cfg.texel ? 1u << BIND_X | 1u << BIND_W | 1u << BIND_GATE_W : 0,
-                                           spec, G_N_ELEMENTS (spec));
+      kernel = drape_graph_kernel_texel (graph, "conv2d", variant, N_BINDINGS,
+                                         cfg.texel ? 1u << BIND_X | 1u << BIND_W | 1u << BIND_GATE_W : 0,
+                                         spec, G_N_ELEMENTS (spec));
     }
   if (kernel == NULL)
     return;

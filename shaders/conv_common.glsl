@@ -12,6 +12,10 @@
 
 #include "activation.glsl"
 
+#ifndef DRAPE_TEXEL
+#define DRAPE_TEXEL 0
+#endif
+
 #if DRAPE_F16
 #define T4 f16vec4
 #else
@@ -98,10 +102,10 @@ vec4 conv_bias(uint ch, uint n, bool aligned)
   return v;
 }
 
-// out = (act (acc + channel_bias) + residual) * out_scale, the order ops.h
-// documents; acc already holds the bias.  m: the output pixel in this
+// (act (acc + channel_bias) + residual) * out_scale, the order ops.h
+// documents; v already holds the bias.  m: the output pixel in this
 // dispatch; ch: the first channel, relative to the dispatch's first.
-void conv_store(uint m, uint ch, vec4 v, uint n, bool aligned)
+vec4 conv_finish(uint m, uint ch, vec4 v, uint n, bool aligned)
 {
   uint idx = m * p.cout + ch;
 
@@ -115,7 +119,7 @@ void conv_store(uint m, uint ch, vec4 v, uint n, bool aligned)
           if (e < n)
             v[e] += float(cbias[cb + e]);
     }
-  v = drape_activate(v, CONV_FLAGS & 3u);
+  v = drape_activate(CONV_FLAGS & 3u, v);
   if ((CONV_FLAGS & FLAG_RESIDUAL) != 0u)
     {
       if (aligned)
@@ -125,7 +129,15 @@ void conv_store(uint m, uint ch, vec4 v, uint n, bool aligned)
           if (e < n)
             v[e] += float(res[p.r_off + idx + e]);
     }
-  v *= p.out_scale;
+  return v * p.out_scale;
+}
+
+// conv_finish, and the store.
+void conv_store(uint m, uint ch, vec4 v, uint n, bool aligned)
+{
+  uint idx = m * p.cout + ch;
+
+  v = conv_finish(m, ch, v, n, aligned);
 #if DRAPE_F16
   v = clamp(v, -65504.0, 65504.0);
 #endif
@@ -135,6 +147,12 @@ void conv_store(uint m, uint ch, vec4 v, uint n, bool aligned)
     [[unroll]] for (uint e = 0; e < 4; e++)
       if (e < n)
         o[p.o_off + idx + e] = T(v[e]);
+}
+
+// One channel, from the sum without its bias.
+float conv_epilogue(float acc, uint m, uint ch)
+{
+  return conv_finish(m, ch, vec4(acc + conv_bias(ch, 1u, false).x), 1u, false).x;
 }
 
 // Where output pixel m of this dispatch reads its input: the element index

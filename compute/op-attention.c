@@ -1,0 +1,366 @@
+/* op-attention.c: multi-head attention with an online softmax
+ *
+ * The tiles of shaders/attention.comp are chosen here from the head dim,
+ * the storage type, the device's shared memory and its kind: the larger
+ * the query block, the fewer times K and V are read; the larger the key
+ * tile, the fewer barriers; the larger each thread's register blocks, the
+ * fewer loads per multiply-add, which matters most on a CPU device.
+ * Queries are split into dispatches whose Q and output ranges fit a
+ * binding; the keys and values of one image must fit one.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include "graph-private.h"
+#include "op-coopmat-private.h"
+#include "ops.h"
+
+/* Queries per workgroup and keys per tile, at most. */
+#define MAX_BLOCK 64
+
+typedef struct {
+  guint32 wg, bq, bk, tpq, rq, sq, sk, qs, ks, ps;
+} Tiles;
+
+/* How a device likes its work: threads per workgroup, the registers a
+ * thread may spend on its block of scores and on its outputs, and what a
+ * vec4 load from shared memory costs in multiply-adds. */
+typedef struct {
+  guint32 wg;
+  guint32 max_scores;
+  guint32 max_acc;
+  double load_cost;
+} Profile;
+
+/* A GPU keeps many threads resident only if each uses few registers; a
+ * warp's broadcast vec4 load takes about the time of 4 multiply-adds. */
+static const Profile gpu_profile = { 128, 32, 40, 4 };
+/* On a CPU (lavapipe) every load from memory is a loop over the SIMD
+ * lanes while registers spill cheaply to the stack, so large register
+ * blocks pay: measured on lavapipe, 8 heads x 40 at 3,072 tokens, 3.1 s
+ * of CPU with 32 threads and 8 x 8 blocks, 2.3 s with 8 threads and
+ * 16 x 16.  But LLVM takes about 6 s to compile the latter (1.5 s the
+ * former), which only large problems repay. */
+static const Profile cpu_light_profile = { 32, 64, 96, 16 };
+static const Profile cpu_heavy_profile = { 8, 256, 320, 16 };
+#define CPU_HEAVY_PAIRS (1u << 22) /* query-key pairs, over all heads */
+
+typedef struct {
+  guint32 q_off, k_off, v_off, o_off;
+  guint32 q_stride, k_stride, v_stride, o_stride;
+  guint32 tq, tk;
+  guint32 q_img, k_img, v_img, o_img;
+  float scale;
+} AttentionParams;
+
+/* Shared memory of the shader's four arrays: Q and K or V in vec4s of
+ * their storage type, P in vec4s of f32, the per-thread row maxima. */
+static guint64
+shared_bytes (const Tiles *t,
+              gsize        es)
+{
+  return 4 * es * ((guint64) t->bq * t->qs + (guint64) t->bk * t->ks) +
+         16 * (guint64) t->bq * t->ps + 4 * (guint64) t->bq * (t->bk / t->sk);
+}
+
+/* The S phase: an sq x sk block of scores per thread (sk a multiple of
+ * 4, as P is stored in vec4s), as square as it can be, with no more
+ * blocks than threads. */
+static gboolean
+choose_score_blocks (Tiles         *t,
+                     const Profile *profile)
+{
+  t->sq = 1;
+  t->sk = 4;
+  while ((t->bq / t->sq) * (t->bk / t->sk) > profile->wg)
+    {
+      if (t->sk < t->bk && (t->sk <= t->sq || t->sq == t->bq))
+        t->sk *= 2;
+      else if (t->sq < t->bq)
+        t->sq *= 2;
+      else
+        return FALSE;
+    }
+  return t->sq * t->sk <= profile->max_scores;
+}
+
+/* The PV phase: tpq threads share a block of rq rows, each owning
+ * ceil (d4 / tpq) vec4s of every row's output.  Per 4 keys a thread
+ * loads rq vec4s of P and 4 per owned vec4 of V and does 16 rq rd4
+ * multiply-adds, some on padding when tpq does not divide d4; pick the
+ * split that costs least per useful multiply-add. */
+static gboolean
+choose_output_blocks (Tiles         *t,
+                      guint32        d4,
+                      const Profile *profile)
+{
+  double best = G_MAXDOUBLE;
+
+  for (guint32 tpq = 1; tpq <= profile->wg; tpq *= 2)
+    {
+      guint32 row_blocks = profile->wg / tpq;
+      guint32 rq = t->bq / MAX (row_blocks, 1);
+      guint32 rd4 = drape_div_up (d4, tpq);
+      double cost;
+
+      if (row_blocks > t->bq || rq * row_blocks != t->bq || rq * rd4 * 4 > profile->max_acc)
+        continue;
+      cost = (profile->load_cost * (rq + 4.0 * rd4) + 16.0 * rq * rd4) / (16.0 * rq * d4 / tpq);
+      if (cost < best)
+        {
+          best = cost;
+          t->tpq = tpq;
+          t->rq = rq;
+        }
+    }
+  return best < G_MAXDOUBLE;
+}
+
+static gboolean
+choose_tiles (guint32        d,
+              gsize          es,
+              guint32        shared_limit,
+              const Profile *profile,
+              Tiles         *best)
+{
+  guint32 d4 = drape_div_up (d, 4);
+  guint32 best_area = 0;
+
+  for (guint32 bq = MAX_BLOCK; bq >= 1; bq /= 2)
+    for (guint32 bk = MAX_BLOCK; bk >= 4; bk /= 2)
+      {
+        /* Odd strides in vec4s: threads reading the same column of
+         * different rows hit different banks. */
+        Tiles t = {
+          .wg = profile->wg,
+          .bq = bq,
+          .bk = bk,
+          .qs = d4 | 1,
+          .ks = d4 | 1,
+          .ps = (bk / 4) | 1,
+        };
+
+        if (bq * bk <= best_area || !choose_score_blocks (&t, profile) ||
+            !choose_output_blocks (&t, d4, profile) || shared_bytes (&t, es) > shared_limit)
+          continue;
+        best_area = bq * bk;
+        *best = t;
+      }
+  return best_area > 0;
+}
+
+/* The rows of a tensor whose span, from a first row's channel offset to
+ * the end of `channels` channels in the last row, fits `limit` bytes. */
+static guint64
+rows_fitting (guint64 limit,
+              guint32 stride,
+              guint32 channels,
+              gsize   es)
+{
+  if ((guint64) channels * es > limit)
+    return 0;
+  return (limit / es - channels) / stride + 1;
+}
+
+/* Binds `rows` rows of a tensor from row `first`, channels [offset,
+ * offset + channels) of each; returns the element offset of the first. */
+static guint32
+bind_rows (DrapeBinding      *binding,
+           const DrapeTensor *tensor,
+           guint64            first,
+           guint64            rows,
+           guint32            offset,
+           guint32            channels)
+{
+  gsize es = drape_dtype_size (tensor->dtype);
+
+  return drape_bind (binding, tensor, (first * tensor->c + offset) * es,
+                     ((rows - 1) * tensor->c + channels) * es);
+}
+
+static gboolean
+check_operand (DrapeGraph        *graph,
+               const char        *what,
+               const DrapeTensor *t,
+               guint32            offset,
+               guint32            channels)
+{
+  if (!drape_graph_check_tensor (graph, "attention", what, t))
+    return FALSE;
+  if ((guint64) offset + channels > t->c)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "attention: %s channels [%u, %u) lie outside its %u channels",
+                        what, offset, offset + channels, t->c);
+      return FALSE;
+    }
+  if (drape_tensor_numel (t) > G_MAXUINT32)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED, "attention: %s has more than 2^32 values",
+                        what);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+DrapeTensor *
+drape_op_attention (DrapeGraph        *graph,
+                    const DrapeTensor *q,
+                    guint32            q_offset,
+                    const DrapeTensor *k,
+                    guint32            k_offset,
+                    const DrapeTensor *v,
+                    guint32            v_offset,
+                    guint32            channels,
+                    guint32            heads,
+                    float              scale)
+{
+  DrapeDevice *device = drape_graph_get_device (graph);
+  const DrapeDeviceCaps *caps = drape_device_get_caps (device);
+  const Profile *profile = &gpu_profile;
+  DrapeDType dtype = q ? q->dtype : DRAPE_DTYPE_F32;
+  guint32 spec[14], d, tq, tk;
+  guint64 limit, band;
+  DrapeTensor *out;
+  DrapeKernel *kernel;
+  Tiles tiles;
+  gsize es;
+
+  if (heads == 0 || channels == 0 || channels % heads != 0)
+    {
+      if (drape_graph_ok (graph))
+        drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                          "attention: %u channels do not split into %u heads", channels, heads);
+      return drape_graph_placeholder (graph, dtype, q ? q->n : 1, q ? q->h : 1, q ? q->w : 1,
+                                      MAX (channels, 1));
+    }
+  if (!check_operand (graph, "q", q, q_offset, channels) ||
+      !check_operand (graph, "k", k, k_offset, channels) ||
+      !check_operand (graph, "v", v, v_offset, channels))
+    return drape_graph_placeholder (graph, dtype, q ? q->n : 1, q ? q->h : 1, q ? q->w : 1,
+                                    channels);
+  if (k->dtype != dtype || v->dtype != dtype)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT, "attention: q is %s but k is %s and v %s",
+                        drape_dtype_name (dtype), drape_dtype_name (k->dtype),
+                        drape_dtype_name (v->dtype));
+      return drape_graph_placeholder (graph, dtype, q->n, q->h, q->w, channels);
+    }
+  if (k->n != q->n || v->n != q->n || v->h * v->w != k->h * k->w)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "attention: q [%u %u %u %u], k [%u %u %u %u] and v [%u %u %u %u] need "
+                        "the same batch, and k and v the same tokens",
+                        q->n, q->h, q->w, q->c, k->n, k->h, k->w, k->c, v->n, v->h, v->w, v->c);
+      return drape_graph_placeholder (graph, dtype, q->n, q->h, q->w, channels);
+    }
+
+  /* Tensor cores, where the device and the problem suit them. */
+  out = drape_attention_coopmat (graph, q, q_offset, k, k_offset, v, v_offset, channels, heads,
+                                 scale);
+  if (out != NULL)
+    return out;
+
+  es = drape_dtype_size (dtype);
+  d = channels / heads;
+  tq = q->h * q->w;
+  tk = k->h * k->w;
+  if (drape_device_get_info (device)->is_software)
+    profile = (guint64) q->n * heads * tq * tk >= CPU_HEAVY_PAIRS ? &cpu_heavy_profile
+                                                                   : &cpu_light_profile;
+  if (!choose_tiles (d, es, caps->max_shared_memory, profile, &tiles))
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
+                        "attention: head dim %u does not fit the device's %u bytes of shared "
+                        "memory", d, caps->max_shared_memory);
+      return drape_graph_placeholder (graph, dtype, q->n, q->h, q->w, channels);
+    }
+
+  limit = drape_graph_binding_limit (graph) - caps->storage_offset_alignment;
+  if (rows_fitting (limit, k->c, channels, es) < tk || rows_fitting (limit, v->c, channels, es) < tk)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
+                        "attention: the keys or values of one image (%u tokens of %u channels) "
+                        "exceed the device's binding limit", tk, MAX (k->c, v->c));
+      return drape_graph_placeholder (graph, dtype, q->n, q->h, q->w, channels);
+    }
+  /* Query rows per dispatch, as many as both Q and the output allow. */
+  band = MIN (rows_fitting (limit, q->c, channels, es), rows_fitting (limit, channels, channels, es));
+  band = MIN (band, (guint64) caps->max_workgroup_count[0] * tiles.bq);
+  if (band == 0)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
+                        "attention: one token of q exceeds the device's binding limit");
+      return drape_graph_placeholder (graph, dtype, q->n, q->h, q->w, channels);
+    }
+  if (band > tiles.bq)
+    band -= band % tiles.bq;
+
+  out = drape_graph_tensor (graph, dtype, q->n, q->h, q->w, channels);
+  spec[0] = tiles.wg;
+  spec[1] = spec[2] = 1;
+  spec[3] = d;
+  spec[4] = tiles.bq;
+  spec[5] = tiles.bk;
+  spec[6] = tiles.tpq;
+  spec[7] = tiles.rq;
+  spec[8] = tiles.sq;
+  spec[9] = tiles.sk;
+  spec[10] = tiles.qs;
+  spec[11] = tiles.ks;
+  spec[12] = tiles.ps;
+  /* Rows of whole vec4s: every row of every operand starts at a multiple
+   * of 4 elements, which drape_bind() keeps (its alignment is a power of
+   * two, in bytes). */
+  spec[13] = d % 4 == 0 && q->c % 4 == 0 && k->c % 4 == 0 && v->c % 4 == 0 &&
+             q_offset % 4 == 0 && k_offset % 4 == 0 && v_offset % 4 == 0;
+  kernel = drape_graph_kernel (graph, "attention", dtype, 4, spec, G_N_ELEMENTS (spec));
+
+  {
+    /* All images in one dispatch when every operand fits a binding whole;
+     * otherwise one image at a time, its queries in bands. */
+    gboolean whole = band >= tq &&
+                     rows_fitting (limit, q->c, channels, es) >= (guint64) q->n * tq &&
+                     rows_fitting (limit, channels, channels, es) >= (guint64) q->n * tq &&
+                     rows_fitting (limit, k->c, channels, es) >= (guint64) q->n * tk &&
+                     rows_fitting (limit, v->c, channels, es) >= (guint64) q->n * tk &&
+                     q->n <= caps->max_workgroup_count[2];
+    guint32 images = whole ? 1 : q->n;
+    guint32 per_dispatch = whole ? q->n : 1;
+
+    for (guint32 img = 0; img < images; img++)
+      for (guint64 t0 = 0; t0 < tq; t0 += band)
+        {
+          guint32 rows = MIN (band, tq - t0);
+          guint64 q_first = (guint64) img * tq + t0;
+          guint64 k_first = (guint64) img * tk;
+          guint64 q_rows = (guint64) (per_dispatch - 1) * tq + rows;
+          guint64 k_rows = (guint64) per_dispatch * tk;
+          DrapeBinding bind[4];
+          AttentionParams p = {
+            .q_stride = q->c,
+            .k_stride = k->c,
+            .v_stride = v->c,
+            .o_stride = channels,
+            .tq = rows,
+            .tk = tk,
+            .q_img = tq * q->c,
+            .k_img = tk * k->c,
+            .v_img = tk * v->c,
+            .o_img = tq * channels,
+            /* The shader works in base 2: exp (x) = exp2 (x log2 (e)). */
+            .scale = (float) (scale / G_LN2),
+          };
+
+          p.q_off = bind_rows (&bind[0], q, q_first, q_rows, q_offset, channels);
+          p.k_off = bind_rows (&bind[1], k, k_first, k_rows, k_offset, channels);
+          p.v_off = bind_rows (&bind[2], v, k_first, k_rows, v_offset, channels);
+          p.o_off = bind_rows (&bind[3], out, q_first, q_rows, 0, channels);
+          drape_graph_dispatch (graph, kernel, bind, &p, sizeof p,
+                                drape_div_up (rows, tiles.bq), heads, per_dispatch, "attention",
+                                4.0 * rows * tk * channels * per_dispatch);
+        }
+  }
+  return out;
+}
