@@ -72,9 +72,9 @@ drape_cli_selftest (int    argc,
         if (!drape_selftest_run (device, cases[i], dtype, &result, &run_error))
           {
             printf ("%-20s %s  FAIL  %s\n", name, drape_dtype_name (dtype), run_error->message);
-            failures++;
             if (drape_device_is_lost (device))
-              break;
+              return drape_cli_fail ("selftest: the device was lost; nothing more can run");
+            failures++;
             continue;
           }
         printf ("%-20s %s  %s  max error %8.2e (limit %.0e)", name, drape_dtype_name (dtype),

@@ -635,10 +635,14 @@ create_logical_device (DrapeDevice *device,
   want.features.shaderInt64 = have.features.shaderInt64;
 
 #if DRAPE_HAVE_NV_COOPMAT
-  if (device->caps.has_f16 && has_extension (exts, n_ext, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) &&
+  /* glslang compiles GL_NV_cooperative_matrix shaders to the Vulkan
+   * memory model, a feature of its own. */
+  if (device->caps.has_f16 && have12.vulkanMemoryModel &&
+      has_extension (exts, n_ext, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) &&
       nv_coopmat_has_f16_tiles (device) && g_getenv ("DRAPE_NO_COOPMAT") == NULL)
     {
       enabled[n_enabled++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+      want12.vulkanMemoryModel = VK_TRUE;
       want_coopmat.pNext = want.pNext;
       want.pNext = &want_coopmat;
       device->caps.has_nv_coopmat = TRUE;

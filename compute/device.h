@@ -48,8 +48,9 @@ typedef struct {
   guint32 max_push_constants;
   /* shaderFloat16 and storageBuffer16BitAccess: f16 tensors allowed. */
   gboolean has_f16;
-  /* VK_NV_cooperative_matrix with f16 16x16x16 tiles, and the build has
-   * the shaders for it. */
+  /* VK_NV_cooperative_matrix with f16 16x16x16 tiles and f32 sums, the
+   * Vulkan memory model its shaders need, and the build has the shaders
+   * for it (unless DRAPE_NO_COOPMAT is set). */
   gboolean has_nv_coopmat;
   gboolean has_timestamps;
   double timestamp_period_ns;

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "graph-private.h"
+#include "op-coopmat-private.h"
 #include "ops.h"
 
 #define MAX_KERNEL 8
@@ -517,6 +518,7 @@ conv_record (DrapeGraph *graph,
   gboolean whole;
   DrapeKernel *kernel;
   GemmConfig cfg = { 0 };
+  DrapeConvCoopmat coop;
   const guint32 dw_px = 4, dw_local = 64;
 
   if (!column_chunks (graph, c, room, dw_vec4 ? 4 : 1, &ng, &nc))
@@ -532,6 +534,19 @@ conv_record (DrapeGraph *graph,
     {
       guint32 spec[] = { dw_local, 1, 1, dw_px, dw_vec4 };
       kernel = drape_graph_kernel (graph, "conv_depthwise", c->x->dtype, 6, spec, G_N_ELEMENTS (spec));
+    }
+  /* Tensor cores, where the device and the problem suit them. */
+  else if (drape_conv_coopmat_select (graph, &(DrapeConvGemm) {
+                                        .op = c->op, .dtype = c->x->dtype, .cin_g = c->cin_g,
+                                        .geglu = c->geglu, .n = nc, .n_bindings = N_BINDINGS,
+                                        .m = whole ? c->n * c->oh * c->ow : rows * c->ow,
+                                      }, &coop))
+    {
+      kernel = coop.kernel;
+      cfg.tile_m = coop.tile_m;
+      cfg.tile_n = coop.tile_n;
+      cfg.tiles_per_group = 1;
+      c->op = coop.label;
     }
   else
     {

@@ -8,6 +8,8 @@
  */
 #include "config.h"
 
+#include <math.h>
+
 #include "graph-private.h"
 #include "ops.h"
 
@@ -39,14 +41,15 @@ source_window (gboolean  bilinear,
                guint32  *lo,
                guint32  *hi)
 {
+  /* As the shader and PyTorch: float maths. */
   if (!bilinear)
     {
-      *lo = (guint32) ((guint64) first * in / out);
-      *hi = (guint32) ((guint64) last * in / out);
+      *lo = MIN ((guint32) floorf ((float) first * scale), in - 1);
+      *hi = MIN ((guint32) floorf ((float) last * scale), in - 1);
     }
   else
     {
-      /* As the shader and PyTorch: float maths, clamped at 0, truncated. */
+      /* Clamped at 0, truncated. */
       float real_first = MAX (scale * ((float) first + 0.5f) - 0.5f, 0.0f);
       float real_last = MAX (scale * ((float) last + 0.5f) - 0.5f, 0.0f);
       guint32 i_last = MIN ((guint32) real_last, in - 1);
@@ -118,11 +121,11 @@ resize (DrapeGraph        *graph,
                         label, out_h, out_w);
       return drape_graph_placeholder (graph, x->dtype, x->n, out_h, out_w, x->c);
     }
-  /* Nearest computes dst * in in 32 bits. */
-  if ((guint64) out_h * x->h > G_MAXUINT32 || (guint64) out_w * x->w > G_MAXUINT32)
+  /* Indices are computed in float, exact below 2^24. */
+  if (MAX (MAX (out_h, out_w), MAX (x->h, x->w)) > (1u << 24))
     {
       drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
-                        "%s: resizing %u x %u to %u x %u is beyond 32-bit index maths",
+                        "%s: resizing %u x %u to %u x %u is beyond float index maths",
                         label, x->h, x->w, out_h, out_w);
       return drape_graph_placeholder (graph, x->dtype, x->n, out_h, out_w, x->c);
     }

@@ -77,7 +77,7 @@ drape_op_unary (DrapeGraph        *graph,
       p.x_off = drape_bind (&bind[0], x, start * es, count * es);
       p.o_off = drape_bind (&bind[1], out, start * es, count * es);
       drape_graph_dispatch_flat (graph, kernel, bind, &p, sizeof p,
-                                 drape_div_up (count, LOCAL_SIZE), 1, label, (double) count);
+                                 drape_div_up (count, 4 * LOCAL_SIZE), 1, label, (double) count);
     }
   return out;
 }

@@ -170,7 +170,9 @@ DrapeTensor *drape_op_attention   (DrapeGraph        *graph,
 
 /* ---- resampling -------------------------------------------------------- */
 
-/* PyTorch's legacy 'nearest': source index floor (dst * in / out). */
+/* PyTorch's legacy 'nearest': source index floor (dst * in / out), with
+ * PyTorch's float rounding: floor (dst * (float) in / out) (a few indices
+ * in 10^4 differ from exact division, e.g. in 2, out 82, dst 41 -> 0). */
 DrapeTensor *drape_op_upsample_nearest (DrapeGraph        *graph,
                                    const DrapeTensor *x,
                                    guint32            out_h,

@@ -98,12 +98,15 @@ drape_ref_upsample_nearest (const float *x,
                             guint32      out_w,
                             float       *out)
 {
+  /* PyTorch takes the scale, and the product, in float. */
+  float scale_h = (float) xs.h / (float) out_h, scale_w = (float) xs.w / (float) out_w;
+
   for (guint32 n = 0; n < xs.n; n++)
     for (guint32 y = 0; y < out_h; y++)
       for (guint32 xo = 0; xo < out_w; xo++)
         {
-          guint64 sy = (guint64) y * xs.h / out_h;
-          guint64 sx = (guint64) xo * xs.w / out_w;
+          guint64 sy = MIN ((guint32) floorf ((float) y * scale_h), xs.h - 1);
+          guint64 sx = MIN ((guint32) floorf ((float) xo * scale_w), xs.w - 1);
           const float *src = x + (((guint64) n * xs.h + sy) * xs.w + sx) * xs.c;
           float *dst = out + (((guint64) n * out_h + y) * out_w + xo) * xs.c;
 

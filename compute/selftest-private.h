@@ -41,6 +41,11 @@ DrapeTensor *drape_selftest_tensor    (DrapeSelftest *st,
                                        DrapeDType     dtype,
                                        DrapeShape     shape,
                                        const float   *data);
+/* Takes a tensor made elsewhere (an RNG key, a host-visible tensor) for
+ * the case's lifetime; NULL records `error` on the graph. */
+DrapeTensor *drape_selftest_adopt     (DrapeSelftest *st,
+                                       DrapeTensor   *tensor,
+                                       const GError  *error);
 /* Host memory that lives as long as the case. */
 float       *drape_selftest_alloc     (DrapeSelftest *st,
                                        guint64        n);
@@ -51,5 +56,14 @@ float       *drape_selftest_reference (DrapeSelftest *st,
  * test or the output is f16. */
 void         drape_selftest_set_tolerance (DrapeSelftest *st,
                                        double         tolerance);
+
+/* In selftest-cases-layers.c. */
+extern const DrapeSelftestCase drape_selftest_case_conv2d;
+extern const DrapeSelftestCase drape_selftest_case_linear;
+extern const DrapeSelftestCase drape_selftest_case_linear_geglu;
+extern const DrapeSelftestCase drape_selftest_case_group_norm;
+extern const DrapeSelftestCase drape_selftest_case_layer_norm;
+extern const DrapeSelftestCase drape_selftest_case_softmax;
+extern const DrapeSelftestCase drape_selftest_case_attention;
 
 G_END_DECLS

@@ -1,5 +1,5 @@
 /* selftest.c: the selftest harness, and the cases of the elementwise,
- * copy, resampling and small ops
+ * copy, resampling, small and sampling ops
  *
  * Shapes are moderate (about a million values) so that every case runs
  * in well under a second on lavapipe, references included, yet splits
@@ -14,6 +14,7 @@
 
 #include "half.h"
 #include "ops.h"
+#include "rng.h"
 #include "selftest-private.h"
 
 struct _DrapeSelftest
@@ -59,6 +60,21 @@ drape_selftest_alloc (DrapeSelftest *st,
   return data;
 }
 
+/* A failure is recorded on the graph, where the harness finds it. */
+DrapeTensor *
+drape_selftest_adopt (DrapeSelftest *st,
+                      DrapeTensor   *tensor,
+                      const GError  *error)
+{
+  if (tensor == NULL)
+    {
+      drape_graph_fail (st->graph, error->code, "%s", error->message);
+      return NULL;
+    }
+  g_ptr_array_add (st->tensors, tensor);
+  return tensor;
+}
+
 DrapeTensor *
 drape_selftest_tensor (DrapeSelftest *st,
                        DrapeDType     dtype,
@@ -68,18 +84,11 @@ drape_selftest_tensor (DrapeSelftest *st,
   g_autoptr(GError) error = NULL;
   DrapeTensor *t;
 
-  /* A failure here is recorded on the graph, where the harness finds it. */
   t = drape_tensor_new (st->device, dtype, shape.n, shape.h, shape.w, shape.c, &error);
   if (t != NULL && data != NULL &&
       !drape_tensor_upload (t, data, drape_shape_numel (shape), &error))
     g_clear_pointer (&t, drape_tensor_free);
-  if (t == NULL)
-    {
-      drape_graph_fail (st->graph, error->code, "%s", error->message);
-      return NULL;
-    }
-  g_ptr_array_add (st->tensors, t);
-  return t;
+  return drape_selftest_adopt (st, t, error);
 }
 
 float *
@@ -360,6 +369,71 @@ build_argmax (DrapeSelftest *st)
   return drape_op_argmax (drape_selftest_graph (st), tx);
 }
 
+/* The initial latent noise of a 1024 x 768 try-on, a quarter of it.  GPU
+ * normals equal the CPU's to within |r| 2^-11 where sin and cos are only
+ * as accurate as Vulkan demands (rng.h): about 5e-4 of the largest. */
+static const DrapeTensor *
+build_randn (DrapeSelftest *st)
+{
+  DrapeShape s = { 2, 64, 48, 4 };
+  const guint64 seed = 1234;
+  g_autoptr(GError) error = NULL;
+  DrapeTensor *key;
+
+  key = drape_selftest_adopt (st, drape_rng_key_new (st->device, seed,
+                                                      DRAPE_RNG_STREAM_INIT_NOISE, &error),
+                              error);
+  drape_rng_normal (seed, DRAPE_RNG_STREAM_INIT_NOISE, 0,
+                    drape_selftest_reference (st, drape_shape_numel (s)), drape_shape_numel (s));
+  if (drape_selftest_dtype (st) == DRAPE_DTYPE_F32)
+    drape_selftest_set_tolerance (st, 1e-3);
+  return drape_op_randn (drape_selftest_graph (st), key, s.n, s.h, s.w, s.c,
+                         drape_selftest_dtype (st));
+}
+
+/* The VAE posterior sample of two images' latents. */
+static const DrapeTensor *
+build_gaussian_sample (DrapeSelftest *st)
+{
+  DrapeShape ms = { 2, 128, 96, 8 }, es = { ms.n, ms.h, ms.w, ms.c / 2 };
+  const float *moments, *eps;
+  DrapeTensor *tm = drape_selftest_input (st, drape_selftest_dtype (st), ms, 3.0f, &moments);
+  DrapeTensor *te = drape_selftest_input (st, DRAPE_DTYPE_F32, es, 2.0f, &eps);
+
+  drape_ref_gaussian_sample (moments, ms, eps, 0.18215f,
+                             drape_selftest_reference (st, drape_shape_numel (es)));
+  return drape_op_gaussian_sample (drape_selftest_graph (st), tm, te, 0.18215f);
+}
+
+/* A guided DDIM-like step with noise, in place on sample and x0. */
+static const DrapeTensor *
+build_denoise_step (DrapeSelftest *st)
+{
+  DrapeShape s = { 1, 128, 96, 4 }, ps = { 2 * s.n, s.h, s.w, s.c };
+  DrapeShape ks = { 1, 1, 1, DRAPE_DENOISE_N_COEFFS };
+  const DrapeDenoiseCoeffs k = { 2.5f, 1.3f, -0.6f, 0.8f, 0.3f, 0.2f, -0.1f, 0.05f };
+  guint64 n = drape_shape_numel (s);
+  const float *pred, *sample, *x0, *noise;
+  g_autoptr(GError) error = NULL;
+  DrapeTensor *tp = drape_selftest_input (st, drape_selftest_dtype (st), ps, 2.0f, &pred);
+  DrapeTensor *ts = drape_selftest_input (st, DRAPE_DTYPE_F32, s, 2.0f, &sample);
+  DrapeTensor *tx = drape_selftest_input (st, DRAPE_DTYPE_F32, s, 2.0f, &x0);
+  DrapeTensor *tn = drape_selftest_input (st, DRAPE_DTYPE_F32, s, 2.0f, &noise);
+  DrapeTensor *tk = drape_selftest_adopt (st, drape_tensor_new_host (st->device, DRAPE_DTYPE_F32,
+                                                                     1, 1, 1, ks.c, &error),
+                                          error);
+  float *ref = drape_selftest_reference (st, n);
+  float *x0_ref = drape_selftest_alloc (st, n);
+
+  if (tk != NULL && !drape_tensor_upload (tk, (const float *) &k, ks.c, &error))
+    drape_graph_fail (drape_selftest_graph (st), error->code, "%s", error->message);
+  memcpy (ref, sample, n * sizeof (float));
+  memcpy (x0_ref, x0, n * sizeof (float));
+  drape_ref_denoise_step (pred, TRUE, ref, x0_ref, noise, &k, n);
+  drape_op_denoise_step (drape_selftest_graph (st), tp, ts, tx, tn, tk);
+  return ts;
+}
+
 static const DrapeSelftestCase case_binary = { "binary", build_binary };
 static const DrapeSelftestCase case_unary = { "unary", build_unary };
 static const DrapeSelftestCase case_cast = { "cast", build_cast };
@@ -370,6 +444,9 @@ static const DrapeSelftestCase case_upsample_nearest = { "upsample_nearest", bui
 static const DrapeSelftestCase case_resize_bilinear = { "resize_bilinear", build_resize_bilinear };
 static const DrapeSelftestCase case_timestep_embedding = { "timestep_embedding", build_timestep_embedding };
 static const DrapeSelftestCase case_argmax = { "argmax", build_argmax };
+static const DrapeSelftestCase case_randn = { "randn", build_randn };
+static const DrapeSelftestCase case_gaussian_sample = { "gaussian_sample", build_gaussian_sample };
+static const DrapeSelftestCase case_denoise_step = { "denoise_step", build_denoise_step };
 
 static const DrapeSelftestCase *const cases[] = {
   &case_binary,
@@ -378,10 +455,20 @@ static const DrapeSelftestCase *const cases[] = {
   &case_copy,
   &case_concat,
   &case_slice,
+  &drape_selftest_case_conv2d,
+  &drape_selftest_case_linear,
+  &drape_selftest_case_linear_geglu,
+  &drape_selftest_case_group_norm,
+  &drape_selftest_case_layer_norm,
+  &drape_selftest_case_softmax,
+  &drape_selftest_case_attention,
   &case_upsample_nearest,
   &case_resize_bilinear,
   &case_timestep_embedding,
   &case_argmax,
+  &case_randn,
+  &case_gaussian_sample,
+  &case_denoise_step,
 };
 
 const DrapeSelftestCase *const *

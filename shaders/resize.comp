@@ -1,12 +1,12 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-// Nearest (PyTorch's legacy rule, src = floor (dst * in / out)) or
+// Nearest (PyTorch's legacy rule, src = floor (dst * scale) in float) or
 // bilinear (align_corners false: half-pixel centres, source index clamped
 // at 0) resampling of a tile of the output.  The bound input window holds
 // the source rows iy0..iy1 and columns ix0..ix1 the host computed for the
-// tile; indices are clamped into it, which only matters where the GPU's
-// rounding puts a bilinear source index a hair across an integer (the
-// blend is continuous there).
+// tile with the same float maths; indices are clamped into it, which
+// could only matter where a GPU's rounding put a bilinear source index a
+// hair across an integer (the blend is continuous there).
 #include "common.glsl"
 
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;
@@ -24,7 +24,7 @@ layout(push_constant) uniform Params {
   uint x_off, o_off;      // alignment slack of the bound ranges
   uint c;                 // channels of both tensors
   uint x_img, o_img;      // elements per image
-  float scale_h, scale_w; // in / out
+  float scale_h, scale_w; // in / out, in float as PyTorch
 } p;
 
 // PyTorch computes the source coordinate in float and truncates it.
@@ -55,8 +55,8 @@ void main()
 
   if (MODE == 0)
     {
-      uint sy = gy * p.in_h / p.out_h;
-      uint sx = gx * p.in_w / p.out_w;
+      uint sy = clamp(uint(floor(float(gy) * p.scale_h)), p.iy0, p.iy1);
+      uint sx = clamp(uint(floor(float(gx) * p.scale_w)), p.ix0, p.ix1);
       v = float(x[base + (sy - p.iy0) * row + (sx - p.ix0) * p.c]);
     }
   else

@@ -18,10 +18,18 @@ layout(push_constant) uniform Params {
   float shift;
 } p;
 
+// Four consecutive elements per invocation: the activations are vector
+// code.
 void main()
 {
-  uint i = drape_group_index() * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
+  uint i = (drape_group_index() * gl_WorkGroupSize.x + gl_LocalInvocationID.x) * 4;
   if (i >= p.count)
     return;
-  o[p.o_off + i] = STORE(drape_activate(ACT, p.scale * float(x[p.x_off + i]) + p.shift));
+  uint n = min(p.count - i, 4u);
+  vec4 v = vec4(0.0);
+  for (uint k = 0; k < n; k++)
+    v[k] = float(x[p.x_off + i + k]);
+  v = drape_activate(ACT, p.scale * v + p.shift);
+  for (uint k = 0; k < n; k++)
+    o[p.o_off + i + k] = STORE(v[k]);
 }

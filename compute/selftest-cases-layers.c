@@ -1,8 +1,5 @@
-/* selftest-cases-pending.c: selftest cases of the convolution, linear,
- * normalisation and attention ops
- *
- * Built once those ops land; then these cases join the table in
- * selftest.c, in the order of ops.h.
+/* selftest-cases-layers.c: selftest cases of the convolution, linear,
+ * normalisation and attention ops (the table is in selftest.c)
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
