@@ -20,6 +20,7 @@ icd=$(ls /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.js
 [ -n "$icd" ] && export VK_DRIVER_FILES=$icd
 export XDG_CACHE_HOME=/tmp/drape-cache
 export GDK_PIXBUF_MODULE_FILE=$root/loaders.cache
+export XDG_DATA_DIRS=$root/share:/usr/share
 export DRAPE_GOLDEN_DIR=$PWD/tests/golden
 
 # Every binary runs with Debian's libraries first in the search path, but
