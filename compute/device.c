@@ -931,8 +931,16 @@ drape_device_submit (DrapeDevice           *device,
     }
 
   g_mutex_lock (&device->lock);
-  ok = drape_vk_check (device, vkQueueSubmit (device->queue, n_buffers, submits, device->fence),
-                       "vkQueueSubmit", error);
+  /* An injected fault stands for the submission's failure, so nothing is
+   * left pending (drape_vk_check would apply it after a real submit). */
+  if (device->injected_fault != VK_SUCCESS)
+    {
+      result = device->injected_fault;
+      device->injected_fault = VK_SUCCESS;
+    }
+  else
+    result = vkQueueSubmit (device->queue, n_buffers, submits, device->fence);
+  ok = drape_vk_check (device, result, "vkQueueSubmit", error);
   if (ok)
     {
       do
