@@ -59,8 +59,11 @@ bench () {
 for t in test-coopmat test-unet test-vae test-pipeline test-conv test-attention; do run_test "$t"; done
 bench 768x1024 $cli bench --size 768x1024 --steps 10 --profile --e2e 50
 bench 384x512 $cli bench --size 384x512 --steps 10 --profile --e2e 50
-DRAPE_NO_COOPMAT=1 bench 768x1024-scalar $cli bench --size 768x1024 --steps 2 --profile
-DRAPE_NO_COOPMAT=1 run_test test-unet 90 -scalar
+# The scalar kernels as a baseline (SCALAR=0 skips it).
+if [ "${SCALAR:-1}" = 1 ]; then
+  DRAPE_NO_COOPMAT=1 bench 768x1024-scalar $cli bench --size 768x1024 --steps 2 --profile
+  DRAPE_NO_COOPMAT=1 run_test test-unet 90 -scalar
+fi
 for t in /tmp/drape-bin/test-*; do
   name=$(basename "$t")
   case $name in test-coopmat|test-unet|test-vae|test-pipeline|test-conv|test-attention|test-models) continue ;; esac
