@@ -24,34 +24,63 @@ golden (const char *name)
   return g_build_filename (test_golden_dir (), name, NULL);
 }
 
-/* Runs drape-cli with the given arguments; returns its exit status and
- * its stderr through err. */
+/* Runs drape-cli with the given arguments, with `models_dir` as
+ * DRAPE_MODELS_DIR if not NULL; returns its exit status and its stderr
+ * through err. */
 static int
-run_cli (char **err,
-         ...)
+run_cli_in (const char *models_dir,
+            char      **err,
+            va_list     args)
 {
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
   g_autoptr(GSubprocess) proc = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *out = NULL;
-  va_list args;
   const char *arg;
 
   g_ptr_array_add (argv, (gpointer) g_getenv ("DRAPE_CLI"));
-  va_start (args, err);
   while ((arg = va_arg (args, const char *)) != NULL)
     g_ptr_array_add (argv, (gpointer) arg);
-  va_end (args);
   g_ptr_array_add (argv, NULL);
+  if (models_dir != NULL)
+    g_subprocess_launcher_setenv (launcher, "DRAPE_MODELS_DIR", models_dir, TRUE);
 
-  proc = g_subprocess_newv ((const char *const *) argv->pdata,
-                            G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+  proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
   g_assert_no_error (error);
   g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, err, &error);
   g_assert_no_error (error);
   if (g_test_verbose ())
     g_printerr ("%s", *err);
   return g_subprocess_get_exit_status (proc);
+}
+
+static int
+run_cli (char **err,
+         ...)
+{
+  va_list args;
+  int status;
+
+  va_start (args, err);
+  status = run_cli_in (NULL, err, args);
+  va_end (args);
+  return status;
+}
+
+static int
+run_cli_with_models (const char *models_dir,
+                     char      **err,
+                     ...)
+{
+  va_list args;
+  int status;
+
+  va_start (args, err);
+  status = run_cli_in (models_dir, err, args);
+  va_end (args);
+  return status;
 }
 
 static guint
@@ -155,10 +184,8 @@ test_cli_bad_input (void)
   g_clear_pointer (&err, g_free);
 
   /* No model folders given and none downloaded: say how to get them. */
-  g_setenv ("DRAPE_MODELS_DIR", dir, TRUE);
-  g_assert_cmpint (run_cli (&err, "tryon", "--person", person, "--garment", garment, "--mask", person,
-                            "--out", out, NULL), !=, 0);
-  g_unsetenv ("DRAPE_MODELS_DIR");
+  g_assert_cmpint (run_cli_with_models (dir, &err, "tryon", "--person", person, "--garment", garment,
+                                        "--mask", person, "--out", out, NULL), !=, 0);
   g_assert_nonnull (strstr (err, "drape-cli models fetch sd15-inpainting-unet"));
   g_clear_pointer (&err, g_free);
 

@@ -22,6 +22,8 @@ export XDG_CACHE_HOME=/tmp/drape-cache
 export GDK_PIXBUF_MODULE_FILE=$root/loaders.cache
 export XDG_DATA_DIRS=$root/share:/usr/share
 export DRAPE_GOLDEN_DIR=$PWD/tests/golden
+export DRAPE_CATALOG_DIR=$PWD/models
+export G_TEST_SRCDIR=$PWD/tests
 
 # Every binary runs with Debian's libraries first in the search path, but
 # on the machine's own C library: the GPU driver's libraries need that one
@@ -56,6 +58,12 @@ bench () {
   tail -n 22 "$log/bench-$name.txt" >> "$summary"
 }
 
+# ONLY="test-a test-b" runs just those tests and no benchmark.
+if [ -n "${ONLY:-}" ]; then
+  for t in $ONLY; do run_test "$t"; done
+  cat "$summary"
+  exit 0
+fi
 for t in test-coopmat test-unet test-vae test-pipeline test-conv test-attention; do run_test "$t"; done
 bench 768x1024 $cli bench --size 768x1024 --steps 10 --profile --e2e 50
 bench 384x512 $cli bench --size 384x512 --steps 10 --profile --e2e 50
