@@ -577,6 +577,7 @@ static void
 drape_garment_gallery_dispose (GObject *object)
 {
   DrapeGarmentGallery *self = DRAPE_GARMENT_GALLERY (object);
+  GtkWidget *child;
 
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->reload_source, g_source_remove);
@@ -588,6 +589,8 @@ drape_garment_gallery_dispose (GObject *object)
         g_clear_object (&self->monitors[i]);
       }
   gtk_widget_dispose_template (GTK_WIDGET (self), DRAPE_TYPE_GARMENT_GALLERY);
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
+    gtk_widget_unparent (child);
   g_clear_object (&self->settings);
   g_clear_object (&self->cancellable);
   g_clear_object (&self->pending_selection);

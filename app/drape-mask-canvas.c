@@ -133,6 +133,14 @@ on_mask_changed (DrapeMaskCanvas *self,
 }
 
 static void
+tile_free (gpointer texture)
+{
+  /* Empty tiles have no texture. */
+  if (texture != NULL)
+    g_object_unref (texture);
+}
+
+static void
 reset_tiles (DrapeMaskCanvas *self)
 {
   g_clear_pointer (&self->tiles, g_ptr_array_unref);
@@ -143,7 +151,7 @@ reset_tiles (DrapeMaskCanvas *self)
 
   self->tiles_x = (drape_mask_get_width (self->mask) + DRAPE_MASK_TILE_SIZE - 1) / DRAPE_MASK_TILE_SIZE;
   self->tiles_y = (drape_mask_get_height (self->mask) + DRAPE_MASK_TILE_SIZE - 1) / DRAPE_MASK_TILE_SIZE;
-  self->tiles = g_ptr_array_new_full (self->tiles_x * self->tiles_y, (GDestroyNotify) g_object_unref);
+  self->tiles = g_ptr_array_new_full (self->tiles_x * self->tiles_y, tile_free);
   g_ptr_array_set_size (self->tiles, self->tiles_x * self->tiles_y);
   self->tile_dirty = g_malloc (self->tiles_x * self->tiles_y);
   memset (self->tile_dirty, TRUE, self->tiles_x * self->tiles_y);

@@ -23,6 +23,7 @@ struct _DrapePanes
   GtkWidget *main_child;
   GtkWidget *side_child;
   gboolean narrow;
+  guint tick_id;
 };
 
 enum {
@@ -87,6 +88,25 @@ drape_panes_measure (GtkWidget      *widget,
     }
 }
 
+static gboolean
+apply_narrow (GtkWidget     *widget,
+              GdkFrameClock *clock,
+              gpointer       user_data)
+{
+  DrapePanes *self = DRAPE_PANES (widget);
+  gboolean narrow = gtk_widget_get_width (widget) < DRAPE_PANES_NARROW_WIDTH;
+
+  self->tick_id = 0;
+  if (narrow == self->narrow)
+    return G_SOURCE_REMOVE;
+  self->narrow = narrow;
+  /* The separator between the panes turns with them (style.css). */
+  gtk_widget_remove_css_class (widget, narrow ? "wide" : "narrow");
+  gtk_widget_add_css_class (widget, narrow ? "narrow" : "wide");
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_NARROW]);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 drape_panes_size_allocate (GtkWidget *widget,
                            int        width,
@@ -123,22 +143,10 @@ drape_panes_size_allocate (GtkWidget *widget,
   if (self->side_child != NULL && gtk_widget_should_layout (self->side_child))
     gtk_widget_size_allocate (self->side_child, &side_alloc, -1);
 
-  if (narrow != self->narrow)
-    {
-      self->narrow = narrow;
-      /* The separator between the panes turns with them (style.css). */
-      if (narrow)
-        {
-          gtk_widget_remove_css_class (widget, "wide");
-          gtk_widget_add_css_class (widget, "narrow");
-        }
-      else
-        {
-          gtk_widget_remove_css_class (widget, "narrow");
-          gtk_widget_add_css_class (widget, "wide");
-        }
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_NARROW]);
-    }
+  /* Restyling (and whoever listens to "narrow") may resize widgets that
+   * are already allocated: do it before the next layout, not in this one. */
+  if (narrow != self->narrow && self->tick_id == 0)
+    self->tick_id = gtk_widget_add_tick_callback (widget, apply_narrow, NULL, NULL);
 }
 
 static GtkSizeRequestMode
@@ -172,6 +180,11 @@ drape_panes_dispose (GObject *object)
 {
   DrapePanes *self = DRAPE_PANES (object);
 
+  if (self->tick_id != 0)
+    {
+      gtk_widget_remove_tick_callback (GTK_WIDGET (self), self->tick_id);
+      self->tick_id = 0;
+    }
   g_clear_pointer (&self->main_child, gtk_widget_unparent);
   g_clear_pointer (&self->side_child, gtk_widget_unparent);
 

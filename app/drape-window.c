@@ -98,8 +98,11 @@ toast_error (DrapeWindow  *self,
              const GError *error)
 {
   g_autofree char *message = drape_error_describe (error);
+  AdwToast *toast = adw_toast_new (message);
 
-  drape_window_add_toast (self, message);
+  /* An error is news: it goes before toasts already waiting. */
+  adw_toast_set_priority (toast, ADW_TOAST_PRIORITY_HIGH);
+  adw_toast_overlay_add_toast (self->toast_overlay, toast);
 }
 
 static void
@@ -1463,9 +1466,9 @@ drape_window_init (DrapeWindow *self)
   g_settings_bind (self->settings, "brush-size", self->brush_size_adjustment, "value", G_SETTINGS_BIND_DEFAULT);
   g_settings_bind (self->settings, "brush-hardness", self->brush_hardness_adjustment, "value", G_SETTINGS_BIND_DEFAULT);
   g_settings_bind (self->settings, "overlay-opacity", self->overlay_opacity_adjustment, "value", G_SETTINGS_BIND_DEFAULT);
-  g_object_bind_property (self->brush_size_adjustment, "value", self->canvas, "brush-size", G_BINDING_SYNC_CREATE);
-  g_object_bind_property (self->brush_hardness_adjustment, "value", self->canvas, "brush-hardness", G_BINDING_SYNC_CREATE);
-  g_object_bind_property (self->overlay_opacity_adjustment, "value", self->canvas, "overlay-opacity", G_BINDING_SYNC_CREATE);
+  g_object_bind_property (self->brush_size_adjustment, "value", self->canvas, "brush-size", G_BINDING_BIDIRECTIONAL | G_BINDING_SYNC_CREATE);
+  g_object_bind_property (self->brush_hardness_adjustment, "value", self->canvas, "brush-hardness", G_BINDING_BIDIRECTIONAL | G_BINDING_SYNC_CREATE);
+  g_object_bind_property (self->overlay_opacity_adjustment, "value", self->canvas, "overlay-opacity", G_BINDING_BIDIRECTIONAL | G_BINDING_SYNC_CREATE);
   g_signal_connect_object (self->canvas, "notify::tool", G_CALLBACK (on_tool_changed), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->panes, "notify::narrow", G_CALLBACK (on_narrow_changed), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->gallery, "notify::selected", G_CALLBACK (on_gallery_selected), self, G_CONNECT_SWAPPED);
