@@ -18,7 +18,7 @@ BUILD_PACKAGES=(
   meson ninja-build pkg-config gcc
   libglib2.0-dev libjson-glib-dev libsoup-3.0-dev libpng-dev libgdk-pixbuf-2.0-dev
   libgtk-4-dev libadwaita-1-dev
-  libvulkan-dev glslang-tools mesa-vulkan-drivers
+  libvulkan-dev glslang-tools mesa-vulkan-drivers webp-pixbuf-loader
   gettext desktop-file-utils appstream
 )
 TEST_PACKAGES=(
@@ -67,6 +67,27 @@ refresh_golden_hint() {
   fi
 }
 
+# The default models (about 2.4 GB), when they are not all there and the
+# hub answers within a few seconds.  Offline, or when the download fails,
+# the app still starts: its first-run page says what is missing.
+fetch_models_if_missing() {
+  local cli=./build/app/drape-cli status=0
+  if "$cli" models ready >/dev/null 2>&1; then
+    return 0
+  fi
+  echo "run.sh: fetching the default models (resumable; Ctrl-C stops)"
+  "$cli" models fetch --probe-timeout 5 || status=$?
+  case $status in
+    0) ;;
+    130) exit 130 ;;
+    3) echo "run.sh: the model hub does not answer; starting without models" >&2 ;;
+    *) echo "run.sh: fetching the models failed; starting anyway (retry: ./run.sh cli models fetch)" >&2 ;;
+  esac
+}
+
+# Uninstalled runs read the model catalog of this checkout.
+export DRAPE_CATALOG_DIR="$PWD/models"
+
 cmd=${1:-app}
 case "$cmd" in
   test)
@@ -95,6 +116,7 @@ case "$cmd" in
   app|"")
     install_packages "${BUILD_PACKAGES[@]}"
     build build
+    fetch_models_if_missing
     export GSETTINGS_SCHEMA_DIR="$PWD/build/data"
     exec ./build/app/drape "$@"
     ;;

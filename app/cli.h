@@ -13,6 +13,7 @@
 G_BEGIN_DECLS
 
 int drape_cli_devices  (int argc, char **argv);
+int drape_cli_models   (int argc, char **argv);
 
 /* Prints "drape-cli: <message>" on stderr and returns 1. */
 int drape_cli_fail     (const char *format, ...) G_GNUC_PRINTF (1, 2);

@@ -18,6 +18,7 @@ typedef struct {
 
 static const Command commands[] = {
   { "devices", drape_cli_devices, "list Vulkan devices, their limits and the shader variants in use" },
+  { "models", drape_cli_models, "list, fetch, verify and remove the model weights" },
 };
 
 int

@@ -29,6 +29,14 @@ typedef enum {
   DRAPE_ERROR_CANCELLED,
   /* A file or folder could not be read or written. */
   DRAPE_ERROR_IO,
+  /* A download failed: no connection, an HTTP error, too many redirects. */
+  DRAPE_ERROR_NETWORK,
+  /* Contents do not match their published size or sha256. */
+  DRAPE_ERROR_CORRUPT,
+  /* Not enough free disk space. */
+  DRAPE_ERROR_NO_SPACE,
+  /* Another process holds a lock the operation needs. */
+  DRAPE_ERROR_BUSY,
 } DrapeError;
 
 GQuark drape_error_quark (void);

@@ -197,4 +197,64 @@ DrapeTensor *drape_op_timestep_embedding (DrapeGraph        *graph,
 DrapeTensor *drape_op_argmax      (DrapeGraph        *graph,
                                    const DrapeTensor *x);
 
+/* ---- sampling ---------------------------------------------------------- */
+
+/* Standard normals from Drape's counter-based generator (rng.h): element
+ * i (NHWC order) of the result is normal i of the stream that `key`
+ * names.  key is a [1, 1, 1, 4] f32 tensor holding four raw 32-bit words,
+ * not float values: seed low, seed high, stream low, stream high
+ * (drape_rng_key_set() writes them); the host rewrites it between
+ * replays.  Equal to drape_rng_normal() on the CPU up to the GPU's
+ * log/sin/cos precision. */
+DrapeTensor *drape_op_randn       (DrapeGraph        *graph,
+                                   const DrapeTensor *key,
+                                   guint32            n,
+                                   guint32            h,
+                                   guint32            w,
+                                   guint32            c,
+                                   DrapeDType         dtype);
+/* A sample of a VAE posterior: moments [n, h, w, 2c] = [mean | logvar]
+ * along channels (quant_conv's output, f32 or f16), eps [n, h, w, c] f32
+ * standard normals or NULL (then the mean).  out [n, h, w, c] f32 =
+ * scale * (mean + exp (0.5 * clamp (logvar, -30, 20)) * eps). */
+DrapeTensor *drape_op_gaussian_sample (DrapeGraph        *graph,
+                                   const DrapeTensor *moments,
+                                   const DrapeTensor *eps,
+                                   float              scale);
+
+/* The coefficients drape_op_denoise_step reads, laid out in this order in
+ * its coeffs tensor: [1, 1, 1, DRAPE_DENOISE_N_COEFFS] f32, host-visible
+ * (drape_tensor_new_host) so that the host rewrites them before each
+ * replay.  scheduler.h fills one per step. */
+typedef struct {
+  float guidance;  /* classifier-free guidance scale */
+  float x0_sample; /* x0 = x0_sample sample + x0_eps eps */
+  float x0_eps;
+  float c_sample;  /* next = c_sample sample + c_eps eps + c_x0 x0 */
+  float c_eps;     /*      + c_prev_x0 x0_old + c_noise noise */
+  float c_x0;
+  float c_prev_x0;
+  float c_noise;
+} DrapeDenoiseCoeffs;
+
+#define DRAPE_DENOISE_N_COEFFS ((guint32) (sizeof (DrapeDenoiseCoeffs) / sizeof (float)))
+
+/* One sampler step, in place.  sample, x0 and noise are f32 [n, h, w, c];
+ * noise_pred is f32 or f16, either [n, h, w, c] (no guidance) or
+ * [2n, h, w, c] = [uncond; cond], guided as eps = u + g (c - u).  Then
+ * x0_new = x0_sample sample + x0_eps eps, sample becomes
+ * c_sample sample + c_eps eps + c_x0 x0_new + c_prev_x0 x0 + c_noise noise
+ * and x0 becomes x0_new: each element is read and written by the same
+ * invocation, so x0 carries DPM-Solver++'s history from step to step.  x0
+ * and noise are read only where their coefficient is not 0 (x0 needs no
+ * clearing before the first step).  noise may be NULL: no draw.  sample
+ * and x0 must outlive the graph's runs: tensors of their own, not
+ * activations. */
+void         drape_op_denoise_step (DrapeGraph       *graph,
+                                   const DrapeTensor *noise_pred,
+                                   DrapeTensor       *sample,
+                                   DrapeTensor       *x0,
+                                   const DrapeTensor *noise,
+                                   const DrapeTensor *coeffs);
+
 G_END_DECLS

@@ -64,5 +64,12 @@ void drape_ref_timestep_embedding (const float *t, guint32 n, guint32 dim,
                            gboolean flip_sin_to_cos, float freq_shift,
                            float *out);
 void drape_ref_argmax     (const float *x, DrapeShape xs, float *out);
+void drape_ref_gaussian_sample (const float *moments, DrapeShape ms, const float *eps,
+                           float scale, float *out);
+/* noise_pred holds 2 n_sample values when guided (coeffs->guidance is
+ * applied), else n_sample; noise may be NULL. */
+void drape_ref_denoise_step (const float *noise_pred, gboolean guided, float *sample,
+                           float *x0, const float *noise,
+                           const DrapeDenoiseCoeffs *coeffs, guint64 n_sample);
 
 G_END_DECLS

@@ -47,14 +47,15 @@ drape_tensor_describe (const DrapeTensor *tensor)
                           tensor->n, tensor->h, tensor->w, tensor->c);
 }
 
-DrapeTensor *
-drape_tensor_new (DrapeDevice *device,
-                  DrapeDType   dtype,
-                  guint32      n,
-                  guint32      h,
-                  guint32      w,
-                  guint32      c,
-                  GError     **error)
+static DrapeTensor *
+tensor_new (DrapeDevice     *device,
+            DrapeMemoryKind  kind,
+            DrapeDType       dtype,
+            guint32          n,
+            guint32          h,
+            guint32          w,
+            guint32          c,
+            GError         **error)
 {
   DrapeTensor *tensor;
   guint64 bytes;
@@ -80,13 +81,37 @@ drape_tensor_new (DrapeDevice *device,
   tensor->h = h;
   tensor->w = w;
   tensor->c = c;
-  tensor->buffer = drape_buffer_new (device, DRAPE_MEMORY_DEVICE, bytes, error);
+  tensor->buffer = drape_buffer_new (device, kind, bytes, error);
   if (tensor->buffer == NULL)
     {
       g_free (tensor);
       return NULL;
     }
   return tensor;
+}
+
+DrapeTensor *
+drape_tensor_new (DrapeDevice *device,
+                  DrapeDType   dtype,
+                  guint32      n,
+                  guint32      h,
+                  guint32      w,
+                  guint32      c,
+                  GError     **error)
+{
+  return tensor_new (device, DRAPE_MEMORY_DEVICE, dtype, n, h, w, c, error);
+}
+
+DrapeTensor *
+drape_tensor_new_host (DrapeDevice *device,
+                       DrapeDType   dtype,
+                       guint32      n,
+                       guint32      h,
+                       guint32      w,
+                       guint32      c,
+                       GError     **error)
+{
+  return tensor_new (device, DRAPE_MEMORY_HOST, dtype, n, h, w, c, error);
 }
 
 void
@@ -98,6 +123,19 @@ drape_tensor_free (DrapeTensor *tensor)
   g_return_if_fail (tensor->graph == NULL);
   drape_buffer_free (tensor->buffer);
   g_free (tensor);
+}
+
+gpointer
+drape_tensor_get_mapped (const DrapeTensor *tensor)
+{
+  DrapeBuffer *buffer;
+  guint64 offset;
+  guint8 *mapped;
+
+  if (!drape_tensor_storage (tensor, &buffer, &offset))
+    return NULL;
+  mapped = drape_buffer_get_mapped (buffer);
+  return mapped != NULL ? mapped + offset : NULL;
 }
 
 static gboolean

@@ -47,7 +47,23 @@ DrapeTensor *drape_tensor_new            (DrapeDevice       *device,
                                           guint32            w,
                                           guint32            c,
                                           GError           **error);
+/* A tensor in host-visible memory that shaders read directly: small
+ * per-run parameters (scheduler coefficients, RNG keys) that the host
+ * rewrites between graph runs without a transfer or a submission. */
+DrapeTensor *drape_tensor_new_host       (DrapeDevice       *device,
+                                          DrapeDType         dtype,
+                                          guint32            n,
+                                          guint32            h,
+                                          guint32            w,
+                                          guint32            c,
+                                          GError           **error);
 void         drape_tensor_free           (DrapeTensor       *tensor);
+/* The host address of a tensor's data (dtype, NHWC) when its memory is
+ * host-visible and coherent: always for drape_tensor_new_host(), for any
+ * tensor on a unified-memory device; else NULL.  Writes are seen by the
+ * next drape_graph_run(); runs wait for completion, so between two runs
+ * the host may write freely. */
+gpointer     drape_tensor_get_mapped     (const DrapeTensor *tensor);
 guint64      drape_tensor_numel          (const DrapeTensor *tensor);
 guint64      drape_tensor_bytes          (const DrapeTensor *tensor);
 gboolean     drape_tensor_same_shape     (const DrapeTensor *a,
