@@ -17,6 +17,7 @@
 #include "drape-file-chooser.h"
 #include "drape-garment-gallery.h"
 #include "drape-mask-canvas.h"
+#include "drape-models-page.h"
 #include "drape-panes.h"
 #include "drape-settings-panel.h"
 #include "drape-util.h"
@@ -36,6 +37,7 @@ struct _DrapeWindow
   GtkWidget *try_on_button;
   AdwButtonContent *open_button_content;
   GtkStack *main_stack;
+  DrapeModelsPage *models_page;
   AdwPreferencesGroup *recent_group;
   GtkListBox *recent_list;
   DrapePanes *panes;
@@ -66,6 +68,10 @@ struct _DrapeWindow
   GtkSingleSelection *history_selection;
   GBinding *garment_type_binding;
   GCancellable *cancellable;
+
+  /* The models page stays up until the models are there or the user
+   * chooses to go on without them. */
+  gboolean show_models;
 
   guint autosave_source;
   gboolean autosave_dirty;
@@ -124,7 +130,9 @@ update_try_on (DrapeWindow *self)
   DrapeMask *mask = drape_session_get_mask (self->session);
   const char *reason = NULL;
 
-  if (photo == NULL)
+  if (!drape_models_page_get_ready (self->models_page))
+    reason = _("Download the models first (Main Menu → Models)");
+  else if (photo == NULL)
     reason = _("Open a photo of a person first");
   else if (mask == NULL || drape_mask_get_empty (mask))
     reason = _("Paint the region to dress first");
@@ -181,6 +189,18 @@ update_title (DrapeWindow *self)
 }
 
 static void
+update_main_page (DrapeWindow *self)
+{
+  const char *page = "start";
+
+  if (self->show_models && !drape_models_page_get_ready (self->models_page))
+    page = "models";
+  else if (drape_session_get_photo (self->session) != NULL)
+    page = "edit";
+  gtk_stack_set_visible_child_name (self->main_stack, page);
+}
+
+static void
 update_photo (DrapeWindow *self)
 {
   DrapePicture *photo = drape_session_get_photo (self->session);
@@ -188,8 +208,38 @@ update_photo (DrapeWindow *self)
 
   drape_mask_canvas_set_photo (self->canvas, texture);
   drape_compare_view_set_before (self->compare_view, texture);
-  gtk_stack_set_visible_child_name (self->main_stack, photo != NULL ? "edit" : "start");
+  update_main_page (self);
   update_try_on (self);
+}
+
+static void
+on_models_ready (DrapeWindow *self)
+{
+  if (drape_models_page_get_ready (self->models_page))
+    self->show_models = FALSE;
+  update_main_page (self);
+  update_try_on (self);
+}
+
+static void
+on_models_skipped (DrapeWindow *self)
+{
+  self->show_models = FALSE;
+  update_main_page (self);
+}
+
+static void
+show_models_action (GSimpleAction *action,
+                    GVariant      *parameter,
+                    gpointer       user_data)
+{
+  DrapeWindow *self = user_data;
+
+  drape_models_page_refresh (self->models_page);
+  self->show_models = TRUE;
+  if (drape_models_page_get_ready (self->models_page))
+    drape_window_add_toast (self, _("Every model is downloaded"));
+  update_main_page (self);
 }
 
 static void
@@ -1340,6 +1390,7 @@ drape_window_class_init (DrapeWindowClass *klass)
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   g_type_ensure (DRAPE_TYPE_PANES);
+  g_type_ensure (DRAPE_TYPE_MODELS_PAGE);
   g_type_ensure (DRAPE_TYPE_MASK_CANVAS);
   g_type_ensure (DRAPE_TYPE_COMPARE_VIEW);
   g_type_ensure (DRAPE_TYPE_GARMENT_GALLERY);
@@ -1352,6 +1403,7 @@ drape_window_class_init (DrapeWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, DrapeWindow, try_on_button);
   gtk_widget_class_bind_template_child (widget_class, DrapeWindow, open_button_content);
   gtk_widget_class_bind_template_child (widget_class, DrapeWindow, main_stack);
+  gtk_widget_class_bind_template_child (widget_class, DrapeWindow, models_page);
   gtk_widget_class_bind_template_child (widget_class, DrapeWindow, recent_group);
   gtk_widget_class_bind_template_child (widget_class, DrapeWindow, recent_list);
   gtk_widget_class_bind_template_child (widget_class, DrapeWindow, panes);
@@ -1380,6 +1432,7 @@ drape_window_class_init (DrapeWindowClass *klass)
 
 static const GActionEntry win_actions[] = {
   { "open-photo", open_photo_action },
+  { "show-models", show_models_action },
   { "paste", paste_action },
   { "new-session", new_session_action },
   { "open-session", open_session_action },
@@ -1473,6 +1526,9 @@ drape_window_init (DrapeWindow *self)
   g_signal_connect_object (self->panes, "notify::narrow", G_CALLBACK (on_narrow_changed), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->gallery, "notify::selected", G_CALLBACK (on_gallery_selected), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->settings, "changed::recent-sessions", G_CALLBACK (update_recent), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->models_page, "notify::ready", G_CALLBACK (on_models_ready), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->models_page, "skipped", G_CALLBACK (on_models_skipped), self, G_CONNECT_SWAPPED);
+  self->show_models = !drape_models_page_get_ready (self->models_page);
 
   target = gtk_drop_target_new (G_TYPE_INVALID, GDK_ACTION_COPY);
   gtk_drop_target_set_gtypes (target, types, G_N_ELEMENTS (types));

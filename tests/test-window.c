@@ -9,12 +9,14 @@
 #include <gdk/x11/gdkx.h>
 #include <X11/extensions/XTest.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app-test-common.h"
 #include "drape-app-error.h"
 #include "drape-mask-canvas.h"
 #include "drape-panes.h"
 #include "drape-window.h"
+#include "model-store.h"
 
 static DrapeApplication *app;
 
@@ -145,10 +147,51 @@ test_window_opens (void)
   g_assert_true (gtk_widget_get_visible (GTK_WIDGET (window)));
   g_assert_true (gtk_widget_get_mapped (GTK_WIDGET (window)));
   g_assert_null (drape_session_get_photo (drape_window_get_session (window)));
+  /* A first run: no models yet, so the models page greets the user. */
   stack = find_stack (GTK_WIDGET (window), "start");
-  g_assert_cmpstr (gtk_stack_get_visible_child_name (stack), ==, "start");
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (stack), ==, "models");
+  g_assert_true (find_label_containing (GTK_WIDGET (window), "CC BY-NC-SA 4.0"));
   /* Nothing to try on yet, and the reason is on the button. */
   g_assert_false (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "try-on"));
+}
+
+/* Files of the right sizes (sparse: no disk used) are what a quick check
+ * accepts; loading would verify their hashes. */
+static void
+test_models_present (void)
+{
+  DrapeWindow *window = get_window ();
+  GtkStack *stack = find_stack (GTK_WIDGET (window), "start");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeCatalog) catalog = drape_catalog_load_default (&error);
+  g_autoptr(DrapeModelStore) store = NULL;
+  g_auto(GStrv) ids = NULL;
+
+  g_assert_no_error (error);
+  store = drape_model_store_new (catalog, NULL);
+  ids = drape_catalog_dup_default_ids (catalog);
+  for (guint i = 0; ids[i] != NULL; i++)
+    {
+      const DrapeModelInfo *info = drape_catalog_lookup (catalog, ids[i]);
+
+      for (guint f = 0; f < info->n_files; f++)
+        {
+          g_autofree char *path = drape_model_store_dup_file_path (store, info, f);
+          g_autofree char *dir = g_path_get_dirname (path);
+          FILE *file;
+
+          g_assert_true (info->files[f].size_known);
+          g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+          file = fopen (path, "w");
+          g_assert_nonnull (file);
+          g_assert_cmpint (ftruncate (fileno (file), (off_t) info->files[f].size), ==, 0);
+          fclose (file);
+        }
+    }
+
+  g_action_group_activate_action (G_ACTION_GROUP (window), "show-models", NULL);
+  settle ();
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (stack), ==, "start");
 }
 
 static void
@@ -645,6 +688,7 @@ main (int    argc,
   settle ();
 
   g_test_add_func ("/window/opens", test_window_opens);
+  g_test_add_func ("/window/models-present", test_models_present);
   g_test_add_func ("/window/open-photo-api", test_open_photo_api);
   g_test_add_func ("/window/open-photo-drop", test_open_photo_drop);
   g_test_add_func ("/window/paint-undo-redo", test_paint_undo_redo);
