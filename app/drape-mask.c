@@ -13,7 +13,6 @@
 
 #include <math.h>
 #include <string.h>
-#include <zlib.h>
 
 #include <glib/gi18n.h>
 
@@ -146,6 +145,78 @@ tile_recount (DrapeMask *self,
   self->tile_counts[tile] = n;
 }
 
+/* A byte-oriented run-length code: control c < 128 is followed by c + 1
+ * literal bytes, c >= 128 by one byte repeated c - 126 times. */
+static guint8 *
+rle_encode (const guint8 *src,
+            gsize         n,
+            gsize        *out_len)
+{
+  /* Runs shorter than 3 go into literals, so no input grows by more than
+   * one control byte per 128. */
+  guint8 *out = g_malloc (n + n / 128 + 2);
+  gsize i = 0, o = 0;
+
+  while (i < n)
+    {
+      gsize run = 1;
+
+      while (i + run < n && run < 129 && src[i + run] == src[i])
+        run++;
+      if (run >= 3)
+        {
+          out[o++] = (guint8) (run + 126);
+          out[o++] = src[i];
+          i += run;
+        }
+      else
+        {
+          gsize start = i, len = 0;
+
+          while (i < n && len < 128 &&
+                 !(i + 2 < n && src[i] == src[i + 1] && src[i] == src[i + 2]))
+            {
+              i++;
+              len++;
+            }
+          out[o++] = (guint8) (len - 1);
+          memcpy (out + o, src + start, len);
+          o += len;
+        }
+    }
+  *out_len = o;
+  return g_realloc (out, MAX (o, 1));
+}
+
+static void
+rle_decode (const guint8 *src,
+            gsize         len,
+            guint8       *dst,
+            gsize         n)
+{
+  gsize i = 0, o = 0;
+
+  while (i < len && o < n)
+    {
+      guint8 c = src[i++];
+
+      if (c < 128)
+        {
+          gsize count = MIN ((gsize) c + 1, MIN (n - o, len - i));
+          memcpy (dst + o, src + i, count);
+          i += count;
+          o += count;
+        }
+      else if (i < len)
+        {
+          gsize count = MIN ((gsize) c - 126, n - o);
+          memset (dst + o, src[i++], count);
+          o += count;
+        }
+    }
+  g_assert (o == n);
+}
+
 static TileSnapshot
 snapshot_compress (guint         tile,
                    const guint8 *raw,
@@ -157,13 +228,7 @@ snapshot_compress (guint         tile,
   for (gsize i = 1; i < n && uniform; i++)
     uniform = raw[i] == raw[0];
   if (!uniform)
-    {
-      uLongf len = compressBound (n);
-      snap.data = g_malloc (len);
-      compress2 (snap.data, &len, raw, n, 1);
-      snap.len = len;
-      snap.data = g_realloc (snap.data, len);
-    }
+    snap.data = rle_encode (raw, n, &snap.len);
   return snap;
 }
 
@@ -768,7 +833,7 @@ swap_step (DrapeMask *self,
 
       step_add (inverse, snapshot_compress (snap->tile, now, len));
       if (snap->data != NULL)
-        { uLongf l = len; uncompress (old, &l, snap->data, snap->len); }
+        rle_decode (snap->data, snap->len, old, len);
       else
         memset (old, snap->uniform, len);
       tile_scatter (self, snap->tile, old);

@@ -107,6 +107,9 @@ drape_models_page_refresh (DrapeModelsPage *self)
   g_autofree char *dir = NULL;
   g_auto(GStrv) ids = NULL;
   gboolean ready = TRUE;
+  guint64 total = 0;
+  g_autofree char *total_text = NULL;
+  g_autofree char *description = NULL;
 
   g_return_if_fail (DRAPE_IS_MODELS_PAGE (self));
 
@@ -124,7 +127,6 @@ drape_models_page_refresh (DrapeModelsPage *self)
   setting = g_settings_get_string (self->settings, "models-dir");
   dir = drape_model_store_resolve_dir (setting);
   self->store = drape_model_store_new (catalog, dir);
-  adw_preferences_group_set_description (self->models_group, dir);
 
   ids = drape_catalog_dup_default_ids (catalog);
   for (guint i = 0; ids[i] != NULL; i++)
@@ -138,6 +140,7 @@ drape_models_page_refresh (DrapeModelsPage *self)
 
       if (info == NULL)
         continue;
+      total += drape_model_info_get_size (info, &exact);
       size = g_format_size (drape_model_info_get_size (info, &exact));
       subtitle = g_strdup_printf ("%s%s · %s%s%s", exact ? "" : "≥ ", size, info->licence_name,
                                   info->licence_note != NULL ? "\n" : "",
@@ -168,6 +171,10 @@ drape_models_page_refresh (DrapeModelsPage *self)
       adw_preferences_group_add (self->models_group, row);
       g_ptr_array_add (self->rows, row);
     }
+  total_text = g_format_size (total);
+  /* Translators: the first is a size such as "2.4 GB", the second a folder. */
+  description = g_strdup_printf (_("%s in all, kept in %s"), total_text, dir);
+  adw_preferences_group_set_description (self->models_group, description);
   gtk_widget_set_sensitive (self->download_button, !ready);
   set_ready (self, ready);
 }
