@@ -13,7 +13,7 @@ cd "$(dirname "$0")"
 # libsoup 3, libpng, gdk-pixbuf, GTK >= 4.8, libadwaita >= 1.2, libarchive, the Vulkan
 # loader and headers, glslangValidator, a Vulkan driver (Mesa's lavapipe
 # runs on any CPU), and for the tests the Vulkan validation layers, Xvfb,
-# dbus, desktop-file-utils and appstream.
+# dbus, desktop-file-utils, appstream and libXtst.
 BUILD_PACKAGES=(
   meson ninja-build pkg-config gcc
   libglib2.0-dev libjson-glib-dev libsoup-3.0-dev libpng-dev libgdk-pixbuf-2.0-dev
