@@ -10,14 +10,36 @@
 
 #include <glib.h>
 
+#include "device.h"
+#include "tensor.h"
+
 G_BEGIN_DECLS
 
 int drape_cli_devices  (int argc, char **argv);
+int drape_cli_tryon    (int argc, char **argv);
+int drape_cli_eval     (int argc, char **argv);
+int drape_cli_bench    (int argc, char **argv);
+int drape_cli_selftest (int argc, char **argv);
 int drape_cli_models   (int argc, char **argv);
+int drape_cli_mask     (int argc, char **argv);
 
 /* Prints "drape-cli: <message>" on stderr and returns 1. */
 int drape_cli_fail     (const char *format, ...) G_GNUC_PRINTF (1, 2);
 /* Same, from an error. */
 int drape_cli_fail_error (const GError *error);
+
+/* "768x1024" -> width 768, height 1024. */
+gboolean drape_cli_parse_size (const char *text,
+                               guint32    *width,
+                               guint32    *height);
+/* "f16", "f32", or NULL: f16 where the device has it and is a GPU. */
+gboolean drape_cli_parse_precision (const char  *text,
+                                    DrapeDevice *device,
+                                    DrapeDType  *dtype);
+
+/* A model's folder in the model store, once fetched and verified; else an
+ * error saying how to get it. */
+char    *drape_cli_model_dir       (const char  *id,
+                                    GError     **error);
 
 G_END_DECLS

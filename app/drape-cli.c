@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "model-store.h"
 
 typedef struct {
   const char *name;
@@ -18,7 +19,12 @@ typedef struct {
 
 static const Command commands[] = {
   { "devices", drape_cli_devices, "list Vulkan devices, their limits and the shader variants in use" },
+  { "tryon", drape_cli_tryon, "dress a person in a garment" },
+  { "eval", drape_cli_eval, "run a model on reference cases (unet, vae, segformer)" },
+  { "bench", drape_cli_bench, "time the UNet, the VAE and a try-on with random weights" },
+  { "selftest", drape_cli_selftest, "run every op once on the device against its reference" },
   { "models", drape_cli_models, "list, fetch, verify and remove the model weights" },
+  { "mask", drape_cli_mask, "predict the try-on mask of a photo with the SegFormer parser" },
 };
 
 int
@@ -39,6 +45,57 @@ int
 drape_cli_fail_error (const GError *error)
 {
   return drape_cli_fail ("%s", error->message);
+}
+
+gboolean
+drape_cli_parse_size (const char *text,
+                      guint32    *width,
+                      guint32    *height)
+{
+  g_auto(GStrv) parts = g_strsplit (text, "x", 2);
+  guint64 w, h;
+
+  if (g_strv_length (parts) != 2 ||
+      !g_ascii_string_to_unsigned (parts[0], 10, 1, 65536, &w, NULL) ||
+      !g_ascii_string_to_unsigned (parts[1], 10, 1, 65536, &h, NULL))
+    return FALSE;
+  *width = w;
+  *height = h;
+  return TRUE;
+}
+
+gboolean
+drape_cli_parse_precision (const char  *text,
+                           DrapeDevice *device,
+                           DrapeDType  *dtype)
+{
+  gboolean has_f16 = drape_device_get_caps (device)->has_f16;
+
+  if (text == NULL)
+    {
+      *dtype = has_f16 && !drape_device_get_info (device)->is_software ? DRAPE_DTYPE_F16 : DRAPE_DTYPE_F32;
+      return TRUE;
+    }
+  if (g_strcmp0 (text, "f32") == 0)
+    *dtype = DRAPE_DTYPE_F32;
+  else if (g_strcmp0 (text, "f16") == 0 && has_f16)
+    *dtype = DRAPE_DTYPE_F16;
+  else
+    return FALSE;
+  return TRUE;
+}
+
+char *
+drape_cli_model_dir (const char *id,
+                     GError    **error)
+{
+  g_autoptr(DrapeCatalog) catalog = drape_catalog_load_default (error);
+  g_autoptr(DrapeModelStore) store = NULL;
+
+  if (catalog == NULL)
+    return NULL;
+  store = drape_model_store_new (catalog, NULL);
+  return drape_model_store_require (store, id, NULL, error);
 }
 
 static void

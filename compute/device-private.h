@@ -42,6 +42,10 @@ struct _DrapeDevice
   GHashTable *kernels;
   DrapeMemory *memory;
 
+  /* DRAPE_FORCE_STAGING: transfers to device memory go through the
+   * staging buffer even where it is mapped, as on a discrete GPU; lets
+   * tests on lavapipe cover that path. */
+  gboolean force_staging;
   gint validation_messages; /* atomic */
   gboolean lost;
   /* Test hook: the next checked Vulkan call fails with this result. */

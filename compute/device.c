@@ -732,6 +732,7 @@ drape_device_new (const char *selector,
   device->caps.has_timestamps = families[device->queue_family].timestampValidBits > 0 &&
                                 device->caps.timestamp_period_ns > 0;
   device->binding_limit = device->caps.max_storage_buffer_range;
+  device->force_staging = g_strcmp0 (g_getenv ("DRAPE_FORCE_STAGING"), "1") == 0;
 
   if (!create_logical_device (device, error))
     return NULL;
@@ -775,7 +776,10 @@ drape_device_free (DrapeDevice *device)
             g_debug ("Pipeline cache not saved: %s", error->message);
           vkDestroyPipelineCache (device->device, device->pipeline_cache, NULL);
         }
-      g_clear_pointer (&device->memory, drape_memory_free);
+      /* Not g_clear_pointer: freeing the staging buffer still goes
+       * through device->memory. */
+      drape_memory_free (device->memory);
+      device->memory = NULL;
       if (device->fence != VK_NULL_HANDLE)
         vkDestroyFence (device->device, device->fence, NULL);
       if (device->command_pool != VK_NULL_HANDLE)

@@ -32,6 +32,14 @@ DrapeKernel *drape_graph_kernel       (DrapeGraph        *graph,
                                        guint              n_bindings,
                                        const guint32     *spec,
                                        guint              n_spec);
+/* The same for a variant named by the shader family itself, e.g. the
+ * copy family's "f32_f16" (see shaders/meson.build). */
+DrapeKernel *drape_graph_kernel_variant (DrapeGraph      *graph,
+                                       const char        *family,
+                                       const char        *variant,
+                                       guint              n_bindings,
+                                       const guint32     *spec,
+                                       guint              n_spec);
 /* Appends a dispatch of groups_x * groups_y * groups_z workgroups. */
 void         drape_graph_dispatch     (DrapeGraph        *graph,
                                        DrapeKernel       *kernel,
@@ -57,21 +65,6 @@ void         drape_graph_dispatch_flat (DrapeGraph       *graph,
                                        double             flops);
 /* The most bytes one binding may span on this graph's device. */
 guint64      drape_graph_binding_limit (DrapeGraph       *graph);
-/* Checks that a tensor can be used by this graph (same device, not yet
- * released); records an error naming `op` and `what` if not. */
-gboolean     drape_graph_check_tensor (DrapeGraph        *graph,
-                                       const char        *op,
-                                       const char        *what,
-                                       const DrapeTensor *tensor);
-/* A tensor to return after an error: right shape where known, never
- * bound to memory. */
-DrapeTensor *drape_graph_placeholder  (DrapeGraph        *graph,
-                                       DrapeDType         dtype,
-                                       guint32            n,
-                                       guint32            h,
-                                       guint32            w,
-                                       guint32            c);
-
 /* Where a tensor's bytes are: its own buffer, or its graph's arena once
  * compiled.  FALSE when an activation has no memory yet or was released. */
 gboolean     drape_tensor_storage     (const DrapeTensor *tensor,

@@ -39,6 +39,7 @@ struct _DrapeGraph
   gboolean profiling;
 
   DrapeBuffer *arena;
+  gboolean arena_borrowed;
   VkDescriptorPool pool;
   GArray *command_buffers; /* VkCommandBuffer */
   VkQueryPool queries;
@@ -82,7 +83,8 @@ drape_graph_free (DrapeGraph *graph)
   if (graph->queries != VK_NULL_HANDLE)
     vkDestroyQueryPool (vk, graph->queries, NULL);
   g_clear_pointer (&graph->times_ms, g_array_unref);
-  drape_buffer_free (graph->arena);
+  if (!graph->arena_borrowed)
+    drape_buffer_free (graph->arena);
   drape_ranges_clear (&graph->arena_ranges);
   g_ptr_array_unref (graph->tensors);
   g_array_unref (graph->nodes);
@@ -290,6 +292,25 @@ drape_bind_all (DrapeBinding      *binding,
 }
 
 DrapeKernel *
+drape_graph_kernel_variant (DrapeGraph    *graph,
+                            const char    *family,
+                            const char    *variant,
+                            guint          n_bindings,
+                            const guint32 *spec,
+                            guint          n_spec)
+{
+  g_autoptr(GError) error = NULL;
+  DrapeKernel *kernel;
+
+  if (graph->error != NULL)
+    return NULL;
+  kernel = drape_kernel_get (graph->device, family, variant, n_bindings, spec, n_spec, &error);
+  if (kernel == NULL)
+    drape_graph_fail (graph, error->code, "%s", error->message);
+  return kernel;
+}
+
+DrapeKernel *
 drape_graph_kernel (DrapeGraph    *graph,
                     const char    *family,
                     DrapeDType     dtype,
@@ -297,16 +318,8 @@ drape_graph_kernel (DrapeGraph    *graph,
                     const guint32 *spec,
                     guint          n_spec)
 {
-  g_autoptr(GError) error = NULL;
-  DrapeKernel *kernel;
-
-  if (graph->error != NULL)
-    return NULL;
-  kernel = drape_kernel_get (graph->device, family, drape_dtype_name (dtype),
-                             n_bindings, spec, n_spec, &error);
-  if (kernel == NULL)
-    drape_graph_fail (graph, error->code, "%s", error->message);
-  return kernel;
+  return drape_graph_kernel_variant (graph, family, drape_dtype_name (dtype),
+                                     n_bindings, spec, n_spec);
 }
 
 void
@@ -615,9 +628,38 @@ record (DrapeGraph      *graph,
   return TRUE;
 }
 
+static gboolean
+compile (DrapeGraph  *graph,
+         DrapeBuffer *arena,
+         GError     **error);
+
 gboolean
 drape_graph_compile (DrapeGraph *graph,
                      GError    **error)
+{
+  return compile (graph, NULL, error);
+}
+
+gboolean
+drape_graph_compile_in (DrapeGraph  *graph,
+                        DrapeBuffer *arena,
+                        GError     **error)
+{
+  if (arena == NULL || drape_buffer_get_size (arena) < graph->arena_ranges.high_water ||
+      drape_buffer_get_device (arena) != graph->device)
+    {
+      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_INVALID_ARGUMENT,
+                   "%s: the shared arena must be a buffer of this device of at least "
+                   "%" G_GUINT64_FORMAT " bytes", graph->name, graph->arena_ranges.high_water);
+      return FALSE;
+    }
+  return compile (graph, arena, error);
+}
+
+static gboolean
+compile (DrapeGraph  *graph,
+         DrapeBuffer *arena,
+         GError     **error)
 {
   g_autofree VkDescriptorSet *sets = NULL;
   guint64 arena_size;
@@ -628,7 +670,12 @@ drape_graph_compile (DrapeGraph *graph,
     return TRUE;
 
   arena_size = graph->arena_ranges.high_water;
-  if (arena_size > 0)
+  if (arena != NULL)
+    {
+      graph->arena = arena;
+      graph->arena_borrowed = TRUE;
+    }
+  else if (arena_size > 0)
     {
       graph->arena = drape_buffer_new (graph->device, DRAPE_MEMORY_DEVICE, arena_size, error);
       if (graph->arena == NULL)

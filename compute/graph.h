@@ -21,6 +21,7 @@
 
 #include "device.h"
 #include "error.h"
+#include "memory.h"
 #include "tensor.h"
 
 G_BEGIN_DECLS
@@ -50,9 +51,31 @@ void         drape_graph_fail           (DrapeGraph   *graph,
 gboolean     drape_graph_ok             (DrapeGraph   *graph);
 gboolean     drape_graph_check          (DrapeGraph   *graph,
                                          GError      **error);
+/* Checks that a tensor can be used by this graph (same device, not yet
+ * released); records an error naming `op` and `what` if not. */
+gboolean     drape_graph_check_tensor   (DrapeGraph        *graph,
+                                         const char        *op,
+                                         const char        *what,
+                                         const DrapeTensor *tensor);
+/* A tensor to return after an error: right shape where known, never
+ * bound to memory. */
+DrapeTensor *drape_graph_placeholder    (DrapeGraph        *graph,
+                                         DrapeDType         dtype,
+                                         guint32            n,
+                                         guint32            h,
+                                         guint32            w,
+                                         guint32            c);
 void         drape_graph_set_profiling  (DrapeGraph   *graph,
                                          gboolean      profiling);
 gboolean     drape_graph_compile        (DrapeGraph   *graph,
+                                         GError      **error);
+/* Compiles into `arena`, a device buffer of at least
+ * drape_graph_get_arena_size() bytes owned by the caller.  Graphs that
+ * never run at once (every run waits for completion) can share one arena,
+ * so a pipeline needs its largest graph's activations, not their sum; an
+ * activation's contents are then valid only until another graph runs. */
+gboolean     drape_graph_compile_in     (DrapeGraph   *graph,
+                                         DrapeBuffer  *arena,
                                          GError      **error);
 gboolean     drape_graph_run            (DrapeGraph   *graph,
                                          GError      **error);

@@ -103,9 +103,12 @@ void
 drape_memory_free (DrapeMemory *memory)
 {
   g_clear_pointer (&memory->staging, drape_buffer_free);
-  if (memory->blocks->len > 0)
-    g_warning ("%u device memory blocks still in use at device destruction",
-               memory->blocks->len);
+  for (guint i = 0; i < memory->blocks->len; i++)
+    if (((DrapeBlock *) g_ptr_array_index (memory->blocks, i))->ranges.used > 0)
+      {
+        g_warning ("Device memory still in use at device destruction");
+        break;
+      }
   for (guint i = 0; i < memory->blocks->len; i++)
     block_free (memory, g_ptr_array_index (memory->blocks, i));
   g_ptr_array_unref (memory->blocks);
@@ -199,6 +202,24 @@ fail:
   return NULL;
 }
 
+/* One empty shared block of each kind is kept: a run that frees its
+ * graphs and makes new ones would otherwise return 256 MiB to the driver
+ * and ask for it again (on lavapipe: free, then malloc and touch it). */
+static gboolean
+keep_as_spare (DrapeMemory *memory,
+               DrapeBlock  *block)
+{
+  if (block->dedicated)
+    return FALSE;
+  for (guint i = 0; i < memory->blocks->len; i++)
+    {
+      DrapeBlock *other = g_ptr_array_index (memory->blocks, i);
+      if (other != block && other->kind == block->kind && !other->dedicated && other->ranges.used == 0)
+        return FALSE;
+    }
+  return TRUE;
+}
+
 DrapeBuffer *
 drape_buffer_new (DrapeDevice     *device,
                   DrapeMemoryKind  kind,
@@ -283,11 +304,8 @@ drape_buffer_free (DrapeBuffer *buffer)
   aligned = (buffer->size + RANGE_ALIGNMENT - 1) & ~(guint64) (RANGE_ALIGNMENT - 1);
   g_mutex_lock (&memory->lock);
   drape_ranges_give (&buffer->block->ranges, buffer->offset, aligned);
-  if (buffer->block->ranges.used == 0)
+  if (buffer->block->ranges.used == 0 && !keep_as_spare (memory, buffer->block))
     {
-      /* Work still queued could read it; the device is idle whenever a
-       * buffer is freed in this engine (all submissions wait), but a lost
-       * device may not be. */
       g_ptr_array_remove (memory->blocks, buffer->block);
       block_free (memory, buffer->block);
     }
@@ -369,6 +387,16 @@ check_range (DrapeBuffer *buffer,
   return TRUE;
 }
 
+/* Where the host may write a buffer directly, or NULL to go through
+ * staging. */
+static guint8 *
+direct_address (DrapeBuffer *buffer)
+{
+  if (buffer->kind == DRAPE_MEMORY_DEVICE && buffer->device->force_staging)
+    return NULL;
+  return drape_buffer_get_mapped (buffer);
+}
+
 static DrapeBuffer *
 get_staging (DrapeDevice *device,
              GError     **error)
@@ -425,7 +453,7 @@ drape_buffer_fill (DrapeBuffer  *buffer,
   if (!check_range (buffer, offset, size, error))
     return FALSE;
 
-  direct = drape_buffer_get_mapped (buffer);
+  direct = direct_address (buffer);
   if (direct != NULL)
     {
       fill (direct + offset, 0, size, user_data);
@@ -479,7 +507,7 @@ drape_buffer_download (DrapeBuffer *buffer,
   if (!check_range (buffer, offset, size, error))
     return FALSE;
 
-  direct = drape_buffer_get_mapped (buffer);
+  direct = direct_address (buffer);
   if (direct != NULL)
     {
       memcpy (data, direct + offset, size);

@@ -170,7 +170,9 @@ DrapeTensor *drape_op_attention   (DrapeGraph        *graph,
 
 /* ---- resampling -------------------------------------------------------- */
 
-/* PyTorch's legacy 'nearest': source index floor (dst * in / out). */
+/* PyTorch's legacy 'nearest': source index floor (dst * in / out), with
+ * PyTorch's float rounding: floor (dst * (float) in / out) (a few indices
+ * in 10^4 differ from exact division, e.g. in 2, out 82, dst 41 -> 0). */
 DrapeTensor *drape_op_upsample_nearest (DrapeGraph        *graph,
                                    const DrapeTensor *x,
                                    guint32            out_h,
@@ -197,6 +199,43 @@ DrapeTensor *drape_op_timestep_embedding (DrapeGraph        *graph,
 DrapeTensor *drape_op_argmax      (DrapeGraph        *graph,
                                    const DrapeTensor *x);
 
+/* ---- photos in, label maps out ------------------------------------------ */
+
+/* The taps of one axis of PIL's Image.resize (BILINEAR) on 8-bit images:
+ * the triangle filter, widened by the scale when downscaling, normalised
+ * and rounded to 22-bit fixed point in double as Pillow does them.  Kept
+ * for as long as the graphs that use it. */
+typedef struct {
+  guint32 in_size, out_size;
+  guint32 ksize;       /* taps per output, some unused */
+  guint32 *first;      /* the first input of every output */
+  guint32 *count;      /* the taps it uses */
+  gint32 *taps;        /* out_size x ksize */
+  DrapeTensor *tensor; /* the same on the device */
+} DrapeResampleFilter;
+
+DrapeResampleFilter *drape_resample_filter_new_pil_bilinear (DrapeDevice *device,
+                                   guint32            in_size,
+                                   guint32            out_size,
+                                   GError           **error);
+void         drape_resample_filter_free (DrapeResampleFilter *filter);
+/* One pass of PIL's 8-bit resampling along H or W: x holds levels 0..255
+ * and so does the result, rounded and clamped as Pillow's fixed-point code
+ * does, so both passes together (W, then H, as Pillow) give Pillow's image
+ * level for level. */
+DrapeTensor *drape_op_resample    (DrapeGraph        *graph,
+                                   const DrapeTensor *x,
+                                   DrapeAxis          axis,
+                                   const DrapeResampleFilter *filter);
+/* The index of the largest channel of x resized bilinearly to out_h x
+ * out_w (as drape_op_resize_bilinear), without holding the resized
+ * channels: [n, out_h, out_w, 1] f32.  Logits to a photo-sized label map. */
+DrapeTensor *drape_op_resize_argmax (DrapeGraph      *graph,
+                                   const DrapeTensor *x,
+                                   guint32            out_h,
+                                   guint32            out_w);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DrapeResampleFilter, drape_resample_filter_free)
 /* ---- sampling ---------------------------------------------------------- */
 
 /* Standard normals from Drape's counter-based generator (rng.h): element

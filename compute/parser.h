@@ -62,6 +62,8 @@ DrapeImage  *drape_parser_parse  (DrapeParser       *parser,
 DrapeImage  *drape_mask_build    (const DrapeImage  *labels,
                                   DrapeGarmentType   type,
                                   GError           **error);
+/* The label map drawn in the colours of the legend in README.md, as RGB. */
+DrapeImage  *drape_label_map_to_rgb (const DrapeImage *labels);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DrapeParser, drape_parser_free)
 

@@ -15,6 +15,8 @@
 #include "device.h"
 #include "image.h"
 #include "tensor.h"
+#include "unet.h"
+#include "vae.h"
 
 G_BEGIN_DECLS
 
@@ -33,6 +35,13 @@ typedef struct {
   DrapeDType dtype;           /* what weights and activations are on the GPU */
 } DrapePipelineConfig;
 
+typedef enum {
+  /* Whole images when device memory allows, else tiles. */
+  DRAPE_VAE_TILING_AUTO,
+  DRAPE_VAE_TILING_ON,
+  DRAPE_VAE_TILING_OFF,
+} DrapeVaeTiling;
+
 typedef struct {
   guint32 width;        /* output size; rounded down to a multiple of 8 */
   guint32 height;
@@ -44,6 +53,10 @@ typedef struct {
   gboolean repaint;     /* blend the result into the person outside the mask */
   guint32 mask_blur;    /* PIL Gaussian blur radius before binarising; 0 */
   const char *noise_path; /* every random draw from this safetensors file, or NULL */
+  /* The VAE on overlapping tiles (blended), to bound its memory.  Tiles
+   * see less context than the whole image, so results differ slightly. */
+  DrapeVaeTiling vae_tiling;
+  guint32 vae_tile;     /* tile side in pixels, a multiple of 8; 0: 512 */
 } DrapeTryOnParams;
 
 typedef struct {
@@ -62,6 +75,11 @@ gboolean       drape_scheduler_kind_from_string (const char        *name,
                                                  DrapeSchedulerKind *kind);
 
 void           drape_try_on_params_init   (DrapeTryOnParams          *params);
+/* Checks ranges, and rounds the size down to a multiple of 8, saying so
+ * in *note (NULL when nothing changed). */
+gboolean       drape_try_on_params_check  (DrapeTryOnParams          *params,
+                                           char                     **note,
+                                           GError                   **error);
 /* One line, as written to a result PNG's "parameters" chunk. */
 char          *drape_try_on_params_to_string (const DrapeTryOnParams *params);
 
@@ -69,7 +87,15 @@ DrapePipeline *drape_pipeline_new         (DrapeDevice               *device,
                                            const DrapePipelineConfig *config,
                                            GCancellable              *cancellable,
                                            GError                   **error);
+/* Random weights in the given configurations (benchmarks). */
+DrapePipeline *drape_pipeline_new_random  (DrapeDevice               *device,
+                                           const DrapeUNetConfig     *unet_config,
+                                           const DrapeVaeConfig      *vae_config,
+                                           DrapeDType                 dtype,
+                                           GError                   **error);
 void           drape_pipeline_free        (DrapePipeline             *pipeline);
+DrapeUNet     *drape_pipeline_get_unet    (DrapePipeline             *pipeline);
+DrapeVae      *drape_pipeline_get_vae     (DrapePipeline             *pipeline);
 /* person and garment RGB, mask 1-channel (>= 128 is the region to dress),
  * any sizes: they are prepared as CatVTON prepares them. */
 DrapeImage    *drape_pipeline_try_on      (DrapePipeline             *pipeline,

@@ -17,7 +17,9 @@ drape_ref_activate (DrapeActivation act,
     case DRAPE_ACT_SILU:
       return (float) (x / (1.0 + exp (-(double) x)));
     case DRAPE_ACT_GELU:
-      return (float) (0.5 * x * (1.0 + erf (x / G_SQRT2)));
+      /* 1 + erf (x / sqrt 2) written as erfc, which keeps its precision
+       * where GELU is tiny (x < -8 leaves 1 + erf at 0 in double). */
+      return (float) (0.5 * x * erfc (-x / G_SQRT2));
     case DRAPE_ACT_RELU:
       return x > 0 ? x : 0;
     case DRAPE_ACT_NONE:

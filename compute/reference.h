@@ -72,4 +72,8 @@ void drape_ref_denoise_step (const float *noise_pred, gboolean guided, float *sa
                            float *x0, const float *noise,
                            const DrapeDenoiseCoeffs *coeffs, guint64 n_sample);
 
+/* One pass of drape_op_resample with the filter's host taps. */
+void drape_ref_resample   (const float *x, DrapeShape xs, DrapeAxis axis,
+                           const DrapeResampleFilter *filter, float *out);
+
 G_END_DECLS

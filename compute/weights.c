@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "error.h"
@@ -19,6 +20,8 @@ struct _DrapeWeights
   GHashTable *tensors;   /* key -> DrapeTensor */
   GError *error;
   guint64 bytes;
+  gboolean random;
+  guint64 seed;
 };
 
 typedef struct {
@@ -47,6 +50,18 @@ drape_weights_new (DrapeDevice *device,
   weights->aliases = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, alias_free);
   weights->tensors = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                             (GDestroyNotify) drape_tensor_free);
+  return weights;
+}
+
+DrapeWeights *
+drape_weights_new_random (DrapeDevice *device,
+                          DrapeDType   dtype,
+                          guint64      seed)
+{
+  DrapeWeights *weights = drape_weights_new (device, dtype);
+
+  weights->random = TRUE;
+  weights->seed = seed;
   return weights;
 }
 
@@ -125,7 +140,7 @@ gboolean
 drape_weights_has (DrapeWeights *weights,
                    const char   *name)
 {
-  return drape_weights_lookup (weights, name) != NULL;
+  return weights->random || drape_weights_lookup (weights, name) != NULL;
 }
 
 void
@@ -160,9 +175,18 @@ drape_weights_get_bytes (DrapeWeights *weights)
 
 /* Source of a streamed upload: either a safetensors tensor or host f32,
  * in PyTorch order [cout, cin, kh, kw], written out as [cout, kh, kw, cin]. */
+#define MAX_CONCAT 4
+
 typedef struct {
-  const DrapeStTensor *st;
+  /* Sources stacked along cout, each of cout_each filters. */
+  const DrapeStTensor *st[MAX_CONCAT];
+  guint n_st;
+  guint32 cout_each;
   const float *data;
+  /* Neither: random values; state of a SplitMix64 generator, and the
+   * range and centre to draw in. */
+  guint64 state;
+  float spread, centre;
   guint32 cout, cin, kh, kw;
   DrapeDType dtype;
   float *row;     /* one output filter, f32, engine order */
@@ -175,10 +199,19 @@ read_filter (Upload  *u,
 {
   guint64 per = (guint64) u->cin * u->kh * u->kw;
 
-  if (u->st != NULL)
-    drape_st_tensor_read_f32 (u->st, co * per, per, u->src);
-  else
+  if (u->n_st > 0)
+    drape_st_tensor_read_f32 (u->st[co / u->cout_each], (co % u->cout_each) * per, per, u->src);
+  else if (u->data != NULL)
     memcpy (u->src, u->data + co * per, per * sizeof (float));
+  else
+    for (guint64 i = 0; i < per; i++)
+      {
+        guint64 z = (u->state += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        z ^= z >> 31;
+        u->src[i] = u->centre + u->spread * (float) ((double) (z >> 11) / (double) (1ull << 53) * 2.0 - 1.0);
+      }
   for (guint32 ci = 0; ci < u->cin; ci++)
     for (guint32 y = 0; y < u->kh; y++)
       for (guint32 x = 0; x < u->kw; x++)
@@ -215,24 +248,26 @@ fill_upload (guint8  *dst,
 }
 
 static const DrapeTensor *
-upload (DrapeWeights        *weights,
-        const char          *key,
-        const DrapeStTensor *st,
-        const float         *data,
-        guint32              cout,
-        guint32              cin,
-        guint32              kh,
-        guint32              kw,
-        gboolean             as_vector)
+upload_with (DrapeWeights *weights,
+             const char   *key,
+             Upload       *source,
+             guint32       cout,
+             guint32       cin,
+             guint32       kh,
+             guint32       kw,
+             gboolean      as_vector)
 {
   g_autoptr(GError) error = NULL;
   guint64 per = (guint64) cin * kh * kw;
-  Upload u = {
-    .st = st, .data = data, .cout = cout, .cin = cin, .kh = kh, .kw = kw,
-    .dtype = weights->dtype,
-  };
+  Upload u = *source;
   DrapeTensor *tensor;
   gboolean ok;
+
+  u.cout = cout;
+  u.cin = cin;
+  u.kh = kh;
+  u.kw = kw;
+  u.dtype = weights->dtype;
 
   tensor = as_vector
     ? drape_tensor_new (weights->device, weights->dtype, 1, 1, 1, cout, &error)
@@ -264,27 +299,58 @@ upload (DrapeWeights        *weights,
 }
 
 static const DrapeTensor *
-load (DrapeWeights  *weights,
-      const char    *name,
-      guint          n_dims,
-      const guint64 *shape,
-      guint32        cout,
-      guint32        cin,
-      guint32        kh,
-      guint32        kw,
-      gboolean       as_vector)
+upload (DrapeWeights        *weights,
+        const char          *key,
+        const DrapeStTensor *st,
+        const float         *data,
+        guint32              cout,
+        guint32              cin,
+        guint32              kh,
+        guint32              kw,
+        gboolean             as_vector)
+{
+  Upload u = { .st = { st }, .n_st = st != NULL, .cout_each = cout, .data = data };
+
+  return upload_with (weights, key, &u, cout, cin, kh, kw, as_vector);
+}
+
+/* Uniform values with the variance of N(0, 1/fan_in) for matrices, like
+ * PyTorch's default init, so activations keep their scale through a deep
+ * network; norm scales near 1, biases near 0. */
+static const DrapeTensor *
+upload_random (DrapeWeights *weights,
+               const char   *name,
+               guint32       cout,
+               guint32       cin,
+               guint32       kh,
+               guint32       kw,
+               gboolean      as_vector)
+{
+  g_autofree char *key = g_strdup (name);
+  Upload u = { 0 };
+
+  u.state = weights->seed ^ g_str_hash (name) * 0x2545f4914f6cdd1dull;
+  if (!as_vector)
+    u.spread = sqrtf (3.0f / (cin * kh * kw));
+  else if (g_str_has_suffix (name, "bias"))
+    u.spread = 0.05f;
+  else
+    {
+      u.centre = 1.0f;
+      u.spread = 0.1f;
+    }
+  return upload_with (weights, key, &u, cout, cin, kh, kw, as_vector);
+}
+
+static const DrapeStTensor *
+find_checked (DrapeWeights  *weights,
+              const char    *name,
+              guint          n_dims,
+              const guint64 *shape)
 {
   DrapeSafetensors *file;
-  const DrapeStTensor *st;
-  const DrapeTensor *cached;
+  const DrapeStTensor *st = lookup (weights, name, &file);
 
-  if (weights->error != NULL)
-    return NULL;
-  cached = g_hash_table_lookup (weights->tensors, name);
-  if (cached != NULL)
-    return cached;
-
-  st = lookup (weights, name, &file);
   if (st == NULL)
     {
       drape_weights_fail (weights, "%s: tensor '%s' is missing",
@@ -306,7 +372,52 @@ load (DrapeWeights  *weights,
                           drape_safetensors_get_path (file), st->name, have, want);
       return NULL;
     }
-  return upload (weights, name, st, NULL, cout, cin, kh, kw, as_vector);
+  return st;
+}
+
+/* Loads names[0..n) stacked along the output dimension under `key`. */
+static const DrapeTensor *
+load (DrapeWeights      *weights,
+      const char        *key,
+      const char *const *names,
+      guint              n_names,
+      guint              n_dims,
+      const guint64     *shape,
+      guint32            cout_each,
+      guint32            cin,
+      guint32            kh,
+      guint32            kw,
+      gboolean           as_vector)
+{
+  const DrapeTensor *cached;
+  Upload u = { .n_st = n_names, .cout_each = cout_each };
+
+  g_return_val_if_fail (n_names >= 1 && n_names <= MAX_CONCAT, NULL);
+  if (weights->error != NULL)
+    return NULL;
+  cached = g_hash_table_lookup (weights->tensors, key);
+  if (cached != NULL)
+    return cached;
+  if (weights->random)
+    return upload_random (weights, key, cout_each * n_names, cin, kh, kw, as_vector);
+
+  for (guint i = 0; i < n_names; i++)
+    {
+      u.st[i] = find_checked (weights, names[i], n_dims, shape);
+      if (u.st[i] == NULL)
+        return NULL;
+    }
+  return upload_with (weights, key, &u, cout_each * n_names, cin, kh, kw, as_vector);
+}
+
+static guint
+linear_dims (DrapeWeights *weights,
+             const char   *name)
+{
+  const DrapeStTensor *st = weights->random ? NULL : drape_weights_lookup (weights, name);
+
+  /* 1x1 convolutions stand in for linear layers in some checkpoints. */
+  return st != NULL && st->n_dims == 4 ? 4 : 2;
 }
 
 const DrapeTensor *
@@ -319,7 +430,7 @@ drape_weights_conv (DrapeWeights *weights,
 {
   guint64 shape[] = { cout, cin, kh, kw };
 
-  return load (weights, name, 4, shape, cout, cin, kh, kw, FALSE);
+  return load (weights, name, &name, 1, 4, shape, cout, cin, kh, kw, FALSE);
 }
 
 const DrapeTensor *
@@ -329,10 +440,8 @@ drape_weights_linear (DrapeWeights *weights,
                       guint32       in)
 {
   guint64 shape[] = { out, in, 1, 1 };
-  const DrapeStTensor *st = drape_weights_lookup (weights, name);
 
-  /* 1x1 convolutions stand in for linear layers in some checkpoints. */
-  return load (weights, name, st != NULL && st->n_dims == 4 ? 4 : 2, shape, out, in, 1, 1, FALSE);
+  return load (weights, name, &name, 1, linear_dims (weights, name), shape, out, in, 1, 1, FALSE);
 }
 
 const DrapeTensor *
@@ -342,7 +451,33 @@ drape_weights_vector (DrapeWeights *weights,
 {
   guint64 shape[] = { c };
 
-  return load (weights, name, 1, shape, c, 1, 1, 1, TRUE);
+  return load (weights, name, &name, 1, 1, shape, c, 1, 1, 1, TRUE);
+}
+
+const DrapeTensor *
+drape_weights_linear_concat (DrapeWeights      *weights,
+                             const char        *key,
+                             const char *const *names,
+                             guint              n_names,
+                             guint32            out_each,
+                             guint32            in)
+{
+  guint64 shape[] = { out_each, in, 1, 1 };
+
+  return load (weights, key, names, n_names, linear_dims (weights, names[0]), shape,
+               out_each, in, 1, 1, FALSE);
+}
+
+const DrapeTensor *
+drape_weights_vector_concat (DrapeWeights      *weights,
+                             const char        *key,
+                             const char *const *names,
+                             guint              n_names,
+                             guint32            c_each)
+{
+  guint64 shape[] = { c_each };
+
+  return load (weights, key, names, n_names, 1, shape, c_each, 1, 1, 1, TRUE);
 }
 
 const DrapeTensor *

@@ -24,6 +24,12 @@ typedef struct _DrapeWeights DrapeWeights;
 
 DrapeWeights      *drape_weights_new        (DrapeDevice       *device,
                                              DrapeDType         dtype);
+/* Weights that read no file: every lookup succeeds with random values of
+ * the asked shape (scaled by fan-in; norm scales near 1), so benchmarks
+ * run the real architecture with nothing downloaded. */
+DrapeWeights      *drape_weights_new_random (DrapeDevice       *device,
+                                             DrapeDType         dtype,
+                                             guint64            seed);
 void               drape_weights_free       (DrapeWeights      *weights);
 /* Adds a file to look names up in; later files take precedence. */
 gboolean           drape_weights_add_file   (DrapeWeights      *weights,
@@ -55,6 +61,20 @@ const DrapeTensor *drape_weights_linear     (DrapeWeights      *weights,
 const DrapeTensor *drape_weights_vector     (DrapeWeights      *weights,
                                              const char        *name,
                                              guint32            c);
+/* Several tensors of one shape stacked along the output dimension, kept
+ * under `key`: e.g. to_q, to_k, to_v as one fused QKV projection.  At most
+ * four. */
+const DrapeTensor *drape_weights_linear_concat (DrapeWeights   *weights,
+                                             const char        *key,
+                                             const char *const *names,
+                                             guint              n_names,
+                                             guint32            out_each,
+                                             guint32            in);
+const DrapeTensor *drape_weights_vector_concat (DrapeWeights   *weights,
+                                             const char        *key,
+                                             const char *const *names,
+                                             guint              n_names,
+                                             guint32            c_each);
 /* Host values in PyTorch layout, e.g. after folding a BatchNorm: uploaded
  * and kept under `key`.  shape is [cout, cin, kh, kw]; for a vector pass
  * cout = c and cin = kh = kw = 1 with as_vector. */

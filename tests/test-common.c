@@ -171,3 +171,92 @@ test_golden_dir (void)
   g_assert_nonnull (dir);
   return dir;
 }
+
+double
+test_std (const float *x,
+          gsize        n)
+{
+  double mean = 0, var = 0;
+
+  for (gsize i = 0; i < n; i++)
+    mean += x[i];
+  mean /= MAX (n, 1);
+  for (gsize i = 0; i < n; i++)
+    var += (x[i] - mean) * (x[i] - mean);
+  return sqrt (var / MAX (n, 1));
+}
+
+void
+test_assert_close_std (const char  *what,
+                       const float *got,
+                       const float *ref,
+                       gsize        n,
+                       double       rel)
+{
+  double std = test_std (ref, n);
+  double diff = test_max_abs_diff (got, ref, n);
+
+  if (g_test_verbose ())
+    g_printerr ("%s: max |diff| %.3g = %.3g x std %.3g (limit %.3g)\n",
+                what, diff, std > 0 ? diff / std : diff, std, rel);
+  if (!(diff <= rel * std))
+    g_error ("%s: max |diff| %.6g exceeds %.3g x std %.6g", what, diff, rel, std);
+}
+
+DrapeSafetensors *
+test_golden_open (const char *relative)
+{
+  g_autofree char *path = g_build_filename (test_golden_dir (), relative, NULL);
+  g_autoptr(GError) error = NULL;
+  DrapeSafetensors *st = drape_safetensors_open (path, &error);
+
+  g_assert_no_error (error);
+  return st;
+}
+
+float *
+test_golden_nhwc (DrapeSafetensors *st,
+                  const char       *name,
+                  guint32          *n,
+                  guint32          *h,
+                  guint32          *w,
+                  guint32          *c)
+{
+  const DrapeStTensor *t = drape_safetensors_lookup (st, name);
+  guint64 dims[4] = { 1, 1, 1, 1 };
+  g_autofree float *nchw = NULL;
+  float *nhwc;
+
+  if (t == NULL)
+    g_error ("golden tensor %s is missing", name);
+  g_assert_cmpuint (t->n_dims, <=, 4);
+  for (guint i = 0; i < t->n_dims; i++)
+    dims[4 - t->n_dims + i] = t->shape[i];
+  /* A 2-D [n, c] tensor (an embedding) is [n, c, 1, 1]. */
+  if (t->n_dims == 2)
+    {
+      dims[0] = t->shape[0];
+      dims[1] = t->shape[1];
+      dims[2] = dims[3] = 1;
+    }
+  nchw = g_new (float, t->numel);
+  drape_st_tensor_read_f32 (t, 0, t->numel, nchw);
+  nhwc = g_new (float, t->numel);
+  drape_nchw_to_nhwc (nchw, nhwc, dims[0], dims[1], dims[2], dims[3]);
+  *n = dims[0];
+  *c = dims[1];
+  *h = dims[2];
+  *w = dims[3];
+  return nhwc;
+}
+
+DrapeTensor *
+test_golden_tensor (DrapeSafetensors *st,
+                    const char       *name,
+                    DrapeDType        dtype)
+{
+  guint32 n, h, w, c;
+  g_autofree float *data = test_golden_nhwc (st, name, &n, &h, &w, &c);
+
+  return test_tensor_from (dtype, n, h, w, c, data);
+}

@@ -8,6 +8,7 @@
 
 #include "device.h"
 #include "graph.h"
+#include "safetensors.h"
 #include "tensor.h"
 
 G_BEGIN_DECLS
@@ -49,5 +50,33 @@ DrapeTensor *test_tensor_from         (DrapeDType   dtype,
                                        const float *data);
 float       *test_download            (const DrapeTensor *tensor);
 const char  *test_golden_dir          (void);
+
+G_END_DECLS
+
+G_BEGIN_DECLS
+
+/* Standard deviation (population) of a reference, the scale golden
+ * tolerances are relative to. */
+double       test_std                 (const float *x,
+                                       gsize        n);
+/* Asserts max |got - ref| <= rel * std (ref); names `what` on failure. */
+void         test_assert_close_std    (const char  *what,
+                                       const float *got,
+                                       const float *ref,
+                                       gsize        n,
+                                       double       rel);
+/* A golden tensor in NCHW (or any rank <= 4, padded in front with 1s)
+ * uploaded as an NHWC tensor of the given dtype. */
+DrapeTensor *test_golden_tensor       (DrapeSafetensors *st,
+                                       const char       *name,
+                                       DrapeDType        dtype);
+/* A golden tensor's values converted to NHWC order, and its shape. */
+float       *test_golden_nhwc         (DrapeSafetensors *st,
+                                       const char       *name,
+                                       guint32          *n,
+                                       guint32          *h,
+                                       guint32          *w,
+                                       guint32          *c);
+DrapeSafetensors *test_golden_open    (const char       *relative);
 
 G_END_DECLS

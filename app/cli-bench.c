@@ -1,0 +1,352 @@
+/* cli-bench.c: drape-cli bench: the real architecture, random weights
+ *
+ * Times what a try-on spends its time on: the UNet step with guidance
+ * (batch 2), the VAE encode of both images and the decode of the result,
+ * and optionally a whole try-on; prints the most expensive ops (GPU
+ * timestamps) and peak device memory.  Nothing to download.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <json-glib/json-glib.h>
+
+#include "cli.h"
+#include "pipeline.h"
+
+typedef struct {
+  const char *name;
+  double ms;        /* per run */
+  double flops;     /* per run */
+  double first_ms;  /* compile + first run */
+} Timing;
+
+static float *
+random_values (gsize   n,
+               guint32 seed)
+{
+  g_autoptr(GRand) rand = g_rand_new_with_seed (seed);
+  float *v = g_new (float, n);
+
+  for (gsize i = 0; i < n; i++)
+    v[i] = (float) g_rand_double_range (rand, -1.0, 1.0);
+  return v;
+}
+
+static DrapeTensor *
+random_tensor (DrapeDevice *device,
+               guint32      n,
+               guint32      h,
+               guint32      w,
+               guint32      c,
+               GError     **error)
+{
+  g_autofree float *v = random_values ((gsize) n * h * w * c, n * h + w * c);
+  DrapeTensor *t = drape_tensor_new (device, DRAPE_DTYPE_F32, n, h, w, c, error);
+
+  if (t != NULL && !drape_tensor_upload (t, v, drape_tensor_numel (t), error))
+    g_clear_pointer (&t, drape_tensor_free);
+  return t;
+}
+
+/* Compiles and runs a graph once (timed as first_ms), then `runs` times. */
+static gboolean
+time_graph (DrapeGraph *graph,
+            guint       runs,
+            Timing     *timing,
+            GError    **error)
+{
+  gint64 start = g_get_monotonic_time ();
+
+  if (!drape_graph_compile (graph, error) || !drape_graph_run (graph, error))
+    return FALSE;
+  timing->first_ms = (g_get_monotonic_time () - start) / 1000.0;
+  start = g_get_monotonic_time ();
+  for (guint i = 0; i < runs; i++)
+    if (!drape_graph_run (graph, error))
+      return FALSE;
+  timing->ms = (g_get_monotonic_time () - start) / 1000.0 / runs;
+  timing->flops = drape_graph_get_flops (graph);
+  return TRUE;
+}
+
+static void
+merge_profile (GHashTable *ops,
+               DrapeGraph *graph,
+               const char *prefix)
+{
+  g_autoptr(GArray) profile = drape_graph_get_profile (graph);
+
+  for (guint i = 0; i < profile->len; i++)
+    {
+      DrapeOpTime *t = &g_array_index (profile, DrapeOpTime, i);
+      char *key = g_strdup_printf ("%s %s", prefix, t->label);
+      DrapeOpTime *entry = g_hash_table_lookup (ops, key);
+      if (entry == NULL)
+        {
+          entry = g_new0 (DrapeOpTime, 1);
+          g_hash_table_insert (ops, key, entry);
+        }
+      else
+        g_free (key);
+      entry->count += t->count;
+      entry->total_ms += t->total_ms;
+      entry->flops += t->flops;
+    }
+}
+
+static gint
+compare_ops (gconstpointer a,
+             gconstpointer b,
+             gpointer      user_data)
+{
+  GHashTable *ops = user_data;
+  const DrapeOpTime *x = g_hash_table_lookup (ops, *(char **) a);
+  const DrapeOpTime *y = g_hash_table_lookup (ops, *(char **) b);
+
+  return x->total_ms < y->total_ms ? 1 : x->total_ms > y->total_ms ? -1 : 0;
+}
+
+int
+drape_cli_bench (int    argc,
+                 char **argv)
+{
+  g_autofree char *size = NULL;
+  g_autofree char *precision = NULL;
+  g_autofree char *device_name = NULL;
+  gint steps = 5, e2e_steps = 0;
+  gboolean json = FALSE, profile = FALSE;
+  GOptionEntry entries[] = {
+    { "size", 0, 0, G_OPTION_ARG_STRING, &size, "Image size, width x height (384x512)", "WxH" },
+    { "steps", 0, 0, G_OPTION_ARG_INT, &steps, "UNet steps to time (5)", "N" },
+    { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, "f16 or f32 (f16 on GPUs)", "P" },
+    { "e2e", 0, 0, G_OPTION_ARG_INT, &e2e_steps, "Also time a whole try-on of this many steps", "N" },
+    { "profile", 0, 0, G_OPTION_ARG_NONE, &profile, "Per-op GPU times (timestamps)", NULL },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Machine-readable output", NULL },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &device_name, "Vulkan device (index or name)", "DEV" },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) context = g_option_context_new ("- time the models with random weights");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeDevice) device = NULL;
+  g_autoptr(DrapePipeline) pipeline = NULL;
+  g_autoptr(GHashTable) ops = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  DrapeUNetConfig unet_config;
+  DrapeVaeConfig vae_config;
+  DrapeDType dtype;
+  guint32 width = 384, height = 512, lh, lw;
+  Timing unet = { "unet_step" }, encode = { "vae_encode" }, decode = { "vae_decode" };
+  double load_ms, e2e_s = 0;
+  guint64 weights_peak, peak, e2e_peak = 0;
+  gint64 start;
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return drape_cli_fail_error (error);
+  if (size != NULL && !drape_cli_parse_size (size, &width, &height))
+    return drape_cli_fail ("--size %s: expected WIDTHxHEIGHT, e.g. 768x1024", size);
+  if (width % 64 != 0 || height % 64 != 0 || steps <= 0 || e2e_steps < 0)
+    return drape_cli_fail ("--size must be multiples of 64, --steps positive");
+  lh = height / 8;
+  lw = width / 8;
+
+  device = drape_device_new (device_name, &error);
+  if (device == NULL)
+    return drape_cli_fail_error (error);
+  if (!drape_cli_parse_precision (precision, device, &dtype))
+    return drape_cli_fail ("--precision %s: expected f16 or f32", precision);
+
+  drape_unet_config_sd15_inpainting (&unet_config);
+  drape_vae_config_sd (&vae_config);
+  start = g_get_monotonic_time ();
+  pipeline = drape_pipeline_new_random (device, &unet_config, &vae_config, dtype, &error);
+  if (pipeline == NULL)
+    return drape_cli_fail_error (error);
+  load_ms = (g_get_monotonic_time () - start) / 1000.0;
+  drape_device_get_memory_usage (device, &weights_peak, NULL);
+
+  /* The UNet step as a try-on runs it: guidance batch 2, person and
+   * garment stacked along height, 9 input channels. */
+  {
+    g_autoptr(DrapeTensor) sample = random_tensor (device, 2, 2 * lh, lw, 9, &error);
+    g_autoptr(DrapeTensor) t = NULL;
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "UNet step");
+    float ts[2] = { 981, 981 };
+
+    t = drape_tensor_new (device, DRAPE_DTYPE_F32, 2, 1, 1, 1, &error);
+    if (sample == NULL || t == NULL || !drape_tensor_upload (t, ts, 2, &error))
+      return drape_cli_fail_error (error);
+    drape_graph_set_profiling (graph, profile);
+    drape_unet_forward (drape_pipeline_get_unet (pipeline), graph, sample, t, NULL);
+    if (!time_graph (graph, steps, &unet, &error))
+      return drape_cli_fail_error (error);
+    merge_profile (ops, graph, "unet");
+  }
+  {
+    g_autoptr(DrapeTensor) images = random_tensor (device, 2, height, width, 3, &error);
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "VAE encode");
+
+    if (images == NULL)
+      return drape_cli_fail_error (error);
+    drape_graph_set_profiling (graph, profile);
+    drape_vae_encode (drape_pipeline_get_vae (pipeline), graph, images, NULL);
+    if (!time_graph (graph, 2, &encode, &error))
+      return drape_cli_fail_error (error);
+    merge_profile (ops, graph, "vae-enc");
+  }
+  {
+    g_autoptr(DrapeTensor) latent = random_tensor (device, 1, lh, lw, 4, &error);
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "VAE decode");
+
+    if (latent == NULL)
+      return drape_cli_fail_error (error);
+    drape_graph_set_profiling (graph, profile);
+    drape_vae_decode (drape_pipeline_get_vae (pipeline), graph, latent, NULL);
+    if (!time_graph (graph, 2, &decode, &error))
+      return drape_cli_fail_error (error);
+    merge_profile (ops, graph, "vae-dec");
+  }
+  drape_device_get_memory_usage (device, NULL, &peak);
+
+  if (e2e_steps > 0)
+    {
+      g_autoptr(DrapeImage) person = drape_image_new (width, height, 3);
+      g_autoptr(DrapeImage) garment = drape_image_new (width, height, 3);
+      g_autoptr(DrapeImage) mask = drape_image_new (width, height, 1);
+      g_autoptr(DrapeImage) result = NULL;
+      g_autofree float *noise = random_values ((gsize) width * height * 3, 7);
+      DrapeTryOnParams params;
+
+      for (gsize i = 0; i < (gsize) width * height * 3; i++)
+        {
+          person->pixels[i] = (guint8) (127 + 120 * noise[i]);
+          garment->pixels[i] = (guint8) (127 - 120 * noise[i]);
+        }
+      for (guint32 y = height / 4; y < height * 3 / 4; y++)
+        memset (mask->pixels + (gsize) y * width + width / 4, 255, width / 2);
+      drape_try_on_params_init (&params);
+      params.width = width;
+      params.height = height;
+      /* A first run records the graphs; the second is what a user waits for. */
+      params.steps = 1;
+      result = drape_pipeline_try_on (pipeline, person, garment, mask, &params, NULL, NULL, NULL, &error);
+      if (result == NULL)
+        return drape_cli_fail_error (error);
+      g_clear_pointer (&result, drape_image_free);
+      params.steps = e2e_steps;
+      start = g_get_monotonic_time ();
+      result = drape_pipeline_try_on (pipeline, person, garment, mask, &params, NULL, NULL, NULL, &error);
+      if (result == NULL)
+        return drape_cli_fail_error (error);
+      e2e_s = (g_get_monotonic_time () - start) / 1e6;
+      drape_device_get_memory_usage (device, NULL, &e2e_peak);
+    }
+
+  if (json)
+    {
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+      g_autoptr(JsonGenerator) gen = json_generator_new ();
+      g_autoptr(JsonNode) root = NULL;
+      g_autofree char *text = NULL;
+      Timing *timings[] = { &unet, &encode, &decode };
+      g_autofree gpointer *keys = NULL;
+      guint n_keys;
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "device");
+      json_builder_add_string_value (b, drape_device_get_info (device)->name);
+      json_builder_set_member_name (b, "precision");
+      json_builder_add_string_value (b, drape_dtype_name (dtype));
+      json_builder_set_member_name (b, "width");
+      json_builder_add_int_value (b, width);
+      json_builder_set_member_name (b, "height");
+      json_builder_add_int_value (b, height);
+      json_builder_set_member_name (b, "load_ms");
+      json_builder_add_double_value (b, load_ms);
+      for (guint i = 0; i < G_N_ELEMENTS (timings); i++)
+        {
+          g_autofree char *ms = g_strdup_printf ("%s_ms", timings[i]->name);
+          g_autofree char *first = g_strdup_printf ("%s_first_ms", timings[i]->name);
+          g_autofree char *tflops = g_strdup_printf ("%s_tflops", timings[i]->name);
+          json_builder_set_member_name (b, ms);
+          json_builder_add_double_value (b, timings[i]->ms);
+          json_builder_set_member_name (b, first);
+          json_builder_add_double_value (b, timings[i]->first_ms);
+          json_builder_set_member_name (b, tflops);
+          json_builder_add_double_value (b, timings[i]->flops / timings[i]->ms / 1e9);
+        }
+      json_builder_set_member_name (b, "weights_mib");
+      json_builder_add_double_value (b, weights_peak / 1048576.0);
+      json_builder_set_member_name (b, "peak_mib");
+      json_builder_add_double_value (b, peak / 1048576.0);
+      if (e2e_steps > 0)
+        {
+          json_builder_set_member_name (b, "tryon_steps");
+          json_builder_add_int_value (b, e2e_steps);
+          json_builder_set_member_name (b, "tryon_s");
+          json_builder_add_double_value (b, e2e_s);
+          json_builder_set_member_name (b, "tryon_peak_mib");
+          json_builder_add_double_value (b, e2e_peak / 1048576.0);
+        }
+      json_builder_set_member_name (b, "ops");
+      json_builder_begin_array (b);
+      keys = g_hash_table_get_keys_as_array (ops, &n_keys);
+      g_qsort_with_data (keys, n_keys, sizeof (gpointer), compare_ops, ops);
+      for (guint i = 0; i < n_keys; i++)
+        {
+          const DrapeOpTime *t = g_hash_table_lookup (ops, keys[i]);
+          json_builder_begin_object (b);
+          json_builder_set_member_name (b, "op");
+          json_builder_add_string_value (b, keys[i]);
+          json_builder_set_member_name (b, "ms_per_run");
+          json_builder_add_double_value (b, t->total_ms / MAX (t->count, 1));
+          json_builder_set_member_name (b, "total_ms");
+          json_builder_add_double_value (b, t->total_ms);
+          json_builder_set_member_name (b, "tflops");
+          json_builder_add_double_value (b, t->total_ms > 0 ? t->flops / t->total_ms / 1e9 : 0);
+          json_builder_end_object (b);
+        }
+      json_builder_end_array (b);
+      json_builder_end_object (b);
+      root = json_builder_get_root (b);
+      json_generator_set_root (gen, root);
+      json_generator_set_pretty (gen, TRUE);
+      text = json_generator_to_data (gen, NULL);
+      printf ("%s\n", text);
+      return 0;
+    }
+
+  printf ("device      %s (%s)\n", drape_device_get_info (device)->name, drape_dtype_name (dtype));
+  printf ("size        %ux%u (latent %ux%u, guidance batch 2)\n", width, height, lw, 2 * lh);
+  printf ("load        %.0f ms (random weights, %.0f MiB)\n", load_ms, weights_peak / 1048576.0);
+  printf ("unet step   %.2f ms  (%.1f TFLOP/s; first run with recording %.0f ms)\n",
+          unet.ms, unet.flops / unet.ms / 1e9, unet.first_ms);
+  printf ("vae encode  %.2f ms  (both images; %.1f TFLOP/s)\n", encode.ms, encode.flops / encode.ms / 1e9);
+  printf ("vae decode  %.2f ms  (%.1f TFLOP/s)\n", decode.ms, decode.flops / decode.ms / 1e9);
+  if (e2e_steps > 0)
+    printf ("try-on      %.2f s for %d steps (peak %.0f MiB)\n", e2e_s, e2e_steps, e2e_peak / 1048576.0);
+  if (profile)
+    {
+      g_autofree gpointer *keys = NULL;
+      guint n_keys;
+      double total = 0;
+
+      keys = g_hash_table_get_keys_as_array (ops, &n_keys);
+      g_qsort_with_data (keys, n_keys, sizeof (gpointer), compare_ops, ops);
+      for (guint i = 0; i < n_keys; i++)
+        total += ((DrapeOpTime *) g_hash_table_lookup (ops, keys[i]))->total_ms;
+      printf ("\nmost expensive ops (GPU time over all timed runs):\n");
+      for (guint i = 0; i < MIN (n_keys, 10); i++)
+        {
+          const DrapeOpTime *t = g_hash_table_lookup (ops, keys[i]);
+          printf ("  %-28s %9.2f ms %5.1f%%  %7.2f TFLOP/s  (%u calls)\n", (char *) keys[i],
+                  t->total_ms, 100 * t->total_ms / MAX (total, 1e-9),
+                  t->total_ms > 0 ? t->flops / t->total_ms / 1e9 : 0, t->count);
+        }
+    }
+  printf ("\nstep_ms=%.2f encode_ms=%.2f decode_ms=%.2f peak_mib=%.0f\n",
+          unet.ms, encode.ms, decode.ms, MAX (peak, e2e_peak) / 1048576.0);
+  return 0;
+}

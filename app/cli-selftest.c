@@ -1,0 +1,99 @@
+/* cli-selftest.c: drape-cli selftest
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "device.h"
+#include "selftest.h"
+
+int
+drape_cli_selftest (int    argc,
+                    char **argv)
+{
+  g_autofree char *dtype_arg = NULL;
+  const GOptionEntry entries[] = {
+    { "dtype", 0, 0, G_OPTION_ARG_STRING, &dtype_arg, "Storage types to test: f32, f16 or all (default)", "DTYPE" },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) context = g_option_context_new ("- run every op once against its reference");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeDevice) device = NULL;
+  const DrapeSelftestCase *const *cases;
+  gboolean want[2] = { TRUE, TRUE };
+  guint n_cases, failures = 0, messages;
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_set_description (context,
+    "Each op runs once on random data at a moderate shape on the device Drape\n"
+    "uses (DRAPE_DEVICE chooses another), in f32 and, where the device has it,\n"
+    "f16 storage.  A line per op and dtype: PASS or FAIL, the largest error\n"
+    "relative to the largest reference value, and the GPU time.  The exit\n"
+    "status is 1 if any op failed.");
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return drape_cli_fail_error (error);
+  if (argc > 1)
+    return drape_cli_fail ("selftest: unexpected argument '%s'", argv[1]);
+  if (dtype_arg != NULL && strcmp (dtype_arg, "all") != 0)
+    {
+      if (strcmp (dtype_arg, "f32") != 0 && strcmp (dtype_arg, "f16") != 0)
+        return drape_cli_fail ("selftest: --dtype must be f32, f16 or all, not '%s'", dtype_arg);
+      want[DRAPE_DTYPE_F32] = strcmp (dtype_arg, "f32") == 0;
+      want[DRAPE_DTYPE_F16] = strcmp (dtype_arg, "f16") == 0;
+    }
+
+  device = drape_device_new (NULL, &error);
+  if (device == NULL)
+    return drape_cli_fail_error (error);
+  if (!drape_device_get_caps (device)->has_f16)
+    {
+      if (!want[DRAPE_DTYPE_F32])
+        return drape_cli_fail ("selftest: %s has no 16-bit float storage",
+                               drape_device_get_info (device)->name);
+      want[DRAPE_DTYPE_F16] = FALSE;
+      printf ("%s has no 16-bit float storage: f32 only\n", drape_device_get_info (device)->name);
+    }
+  printf ("Device: %s\n", drape_device_get_info (device)->name);
+
+  cases = drape_selftest_get_cases (&n_cases);
+  for (guint i = 0; i < n_cases; i++)
+    for (DrapeDType dtype = DRAPE_DTYPE_F32; dtype <= DRAPE_DTYPE_F16; dtype++)
+      {
+        const char *name = drape_selftest_case_get_name (cases[i]);
+        g_autoptr(GError) run_error = NULL;
+        DrapeSelftestResult result;
+
+        if (!want[dtype])
+          continue;
+        if (!drape_selftest_run (device, cases[i], dtype, &result, &run_error))
+          {
+            printf ("%-20s %s  FAIL  %s\n", name, drape_dtype_name (dtype), run_error->message);
+            if (drape_device_is_lost (device))
+              return drape_cli_fail ("selftest: the device was lost; nothing more can run");
+            failures++;
+            continue;
+          }
+        printf ("%-20s %s  %s  max error %8.2e (limit %.0e)", name, drape_dtype_name (dtype),
+                result.passed ? "PASS" : "FAIL", result.max_error, result.tolerance);
+        if (result.gpu_ms >= 0)
+          printf ("  %9.3f ms", result.gpu_ms);
+        printf ("\n");
+        fflush (stdout);
+        if (!result.passed)
+          failures++;
+      }
+
+  /* DRAPE_VALIDATION=1 counts the validation layer's messages: any is a
+   * failure, as in the tests. */
+  messages = drape_device_get_validation_messages (device);
+  if (messages > 0)
+    return drape_cli_fail ("selftest: %u Vulkan validation messages", messages);
+  if (failures > 0)
+    return drape_cli_fail ("selftest: %u of the runs failed", failures);
+  printf ("All ops passed.\n");
+  return 0;
+}

@@ -1,0 +1,198 @@
+/* layers.c
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <math.h>
+
+#include "layers.h"
+
+static const DrapeTensor *
+weight (DrapeLayers *l,
+        const char  *prefix,
+        const char  *leaf,
+        guint32      cout,
+        guint32      cin,
+        guint32      k)
+{
+  g_autofree char *name = g_strdup_printf ("%s.%s", prefix, leaf);
+
+  return k == 0 ? drape_weights_linear (l->weights, name, cout, cin)
+                : drape_weights_conv (l->weights, name, cout, cin, k, k);
+}
+
+static const DrapeTensor *
+vector (DrapeLayers *l,
+        const char  *prefix,
+        const char  *leaf,
+        guint32      c)
+{
+  g_autofree char *name = g_strdup_printf ("%s.%s", prefix, leaf);
+
+  return drape_weights_vector (l->weights, name, c);
+}
+
+DrapeTensor *
+drape_layer_conv (DrapeLayers           *l,
+                  const DrapeTensor     *x,
+                  const char            *prefix,
+                  guint32                cin,
+                  guint32                cout,
+                  guint32                k,
+                  guint32                stride,
+                  const DrapeConvParams *extra)
+{
+  const DrapeTensor *w = weight (l, prefix, "weight", cout, cin, k);
+  DrapeConvParams p = { 0 };
+
+  if (extra != NULL)
+    p = *extra;
+  p.bias = vector (l, prefix, "bias", cout);
+  p.stride = stride;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = k / 2;
+  if (l->graph == NULL)
+    return NULL;
+  return drape_op_conv2d (l->graph, x, w, &p);
+}
+
+DrapeTensor *
+drape_layer_linear (DrapeLayers           *l,
+                    const DrapeTensor     *x,
+                    const char            *prefix,
+                    guint32                cin,
+                    guint32                cout,
+                    gboolean               bias,
+                    const DrapeConvParams *extra)
+{
+  const DrapeTensor *w = weight (l, prefix, "weight", cout, cin, 0);
+  DrapeConvParams p = { 0 };
+
+  if (extra != NULL)
+    p = *extra;
+  p.bias = bias ? vector (l, prefix, "bias", cout) : NULL;
+  if (l->graph == NULL)
+    return NULL;
+  return drape_op_linear (l->graph, x, w, &p);
+}
+
+DrapeTensor *
+drape_layer_group_norm (DrapeLayers       *l,
+                        const DrapeTensor *x,
+                        const char        *prefix,
+                        guint32            c,
+                        float              eps,
+                        gboolean           silu)
+{
+  const DrapeTensor *g = vector (l, prefix, "weight", c);
+  const DrapeTensor *b = vector (l, prefix, "bias", c);
+
+  if (l->graph == NULL)
+    return NULL;
+  return drape_op_group_norm (l->graph, x, g, b, l->norm_groups, eps, silu);
+}
+
+DrapeTensor *
+drape_layer_layer_norm (DrapeLayers       *l,
+                        const DrapeTensor *x,
+                        const char        *prefix,
+                        guint32            c,
+                        float              eps)
+{
+  const DrapeTensor *g = vector (l, prefix, "weight", c);
+  const DrapeTensor *b = vector (l, prefix, "bias", c);
+
+  if (l->graph == NULL)
+    return NULL;
+  return drape_op_layer_norm (l->graph, x, g, b, eps);
+}
+
+void
+drape_layer_advance (DrapeTensor **h,
+                     DrapeTensor  *next)
+{
+  drape_tensor_release (*h);
+  *h = next;
+}
+
+DrapeTensor *
+drape_layer_resnet (DrapeLayers       *l,
+                    const DrapeTensor *x,
+                    const char        *prefix,
+                    guint32            cin,
+                    guint32            cout,
+                    float              eps,
+                    const DrapeTensor *temb_act,
+                    guint32            temb_dim)
+{
+  g_autofree char *norm1 = g_strdup_printf ("%s.norm1", prefix);
+  g_autofree char *conv1 = g_strdup_printf ("%s.conv1", prefix);
+  g_autofree char *temb_proj = g_strdup_printf ("%s.time_emb_proj", prefix);
+  g_autofree char *norm2 = g_strdup_printf ("%s.norm2", prefix);
+  g_autofree char *conv2 = g_strdup_printf ("%s.conv2", prefix);
+  g_autofree char *shortcut_name = g_strdup_printf ("%s.conv_shortcut", prefix);
+  DrapeConvParams p1 = { 0 }, p2 = { 0 };
+  DrapeTensor *h, *t = NULL, *shortcut = NULL, *out;
+
+  h = drape_layer_group_norm (l, x, norm1, cin, eps, TRUE);
+  /* The time embedding's projection is conv1's per-image channel bias. */
+  if (temb_dim > 0)
+    t = drape_layer_linear (l, temb_act, temb_proj, temb_dim, cout, TRUE, NULL);
+  p1.channel_bias = t;
+  out = drape_layer_conv (l, h, conv1, cin, cout, 3, 1, &p1);
+  drape_tensor_release (h);
+  drape_tensor_release (t);
+  h = drape_layer_group_norm (l, out, norm2, cout, eps, TRUE);
+  drape_tensor_release (out);
+  if (cin != cout)
+    shortcut = drape_layer_conv (l, x, shortcut_name, cin, cout, 1, 1, NULL);
+  p2.residual = shortcut ? shortcut : x;
+  out = drape_layer_conv (l, h, conv2, cout, cout, 3, 1, &p2);
+  drape_tensor_release (h);
+  drape_tensor_release (shortcut);
+  return out;
+}
+
+DrapeTensor *
+drape_layer_attention (DrapeLayers       *l,
+                       const DrapeTensor *n,
+                       const char        *prefix,
+                       guint32            c,
+                       guint32            heads,
+                       gboolean           qkv_bias,
+                       const DrapeTensor *residual)
+{
+  g_autofree char *to_q = g_strdup_printf ("%s.to_q.weight", prefix);
+  g_autofree char *to_k = g_strdup_printf ("%s.to_k.weight", prefix);
+  g_autofree char *to_v = g_strdup_printf ("%s.to_v.weight", prefix);
+  g_autofree char *to_qkv = g_strdup_printf ("%s.to_qkv.weight", prefix);
+  g_autofree char *bq = g_strdup_printf ("%s.to_q.bias", prefix);
+  g_autofree char *bk = g_strdup_printf ("%s.to_k.bias", prefix);
+  g_autofree char *bv = g_strdup_printf ("%s.to_v.bias", prefix);
+  g_autofree char *bqkv = g_strdup_printf ("%s.to_qkv.bias", prefix);
+  g_autofree char *to_out = g_strdup_printf ("%s.to_out.0", prefix);
+  const char *w_names[] = { to_q, to_k, to_v };
+  const char *b_names[] = { bq, bk, bv };
+  DrapeConvParams pq = { 0 }, po = { .residual = residual };
+  const DrapeTensor *w = drape_weights_linear_concat (l->weights, to_qkv, w_names, 3, c, c);
+  DrapeTensor *qkv, *a, *out;
+
+  pq.bias = qkv_bias ? drape_weights_vector_concat (l->weights, bqkv, b_names, 3, c) : NULL;
+  qkv = l->graph ? drape_op_linear (l->graph, n, w, &pq) : NULL;
+  a = l->graph ? drape_op_attention (l->graph, qkv, 0, qkv, c, qkv, 2 * c, c, heads,
+                                     1.0f / sqrtf ((float) (c / heads)))
+               : NULL;
+  drape_tensor_release (qkv);
+  out = drape_layer_linear (l, a, to_out, c, c, TRUE, &po);
+  drape_tensor_release (a);
+  return out;
+}
+
+void
+drape_layer_capture (DrapeLayers       *l,
+                     const char        *name,
+                     const DrapeTensor *t)
+{
+  if (l->graph != NULL)
+    drape_capture_take (l->capture, l->graph, name, t);
+}

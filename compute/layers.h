@@ -1,0 +1,84 @@
+/* layers.h: the building blocks the models share (resnets, attention,
+ * normalisation, convolution), each looking up its weights by diffusers'
+ * module names and appending its ops
+ *
+ * A model's forward function serves two purposes: with graph == NULL it
+ * only looks up (checks, uploads) every weight it would use; with a graph
+ * it also appends the ops.  Loading and running can thus never disagree
+ * about which tensors a model needs.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include "capture.h"
+#include "ops.h"
+#include "weights.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  DrapeWeights *weights;
+  DrapeGraph *graph;       /* NULL while loading */
+  DrapeCapture *capture;   /* or NULL */
+  guint32 norm_groups;
+} DrapeLayers;
+
+/* Conv2d named prefix.weight / prefix.bias, padding k / 2; `extra` (may be
+ * NULL) supplies the epilogue: channel_bias, act, residual, out_scale. */
+DrapeTensor *drape_layer_conv       (DrapeLayers           *l,
+                                     const DrapeTensor     *x,
+                                     const char            *prefix,
+                                     guint32                cin,
+                                     guint32                cout,
+                                     guint32                k,
+                                     guint32                stride,
+                                     const DrapeConvParams *extra);
+/* Linear named prefix.weight (and prefix.bias when bias). */
+DrapeTensor *drape_layer_linear     (DrapeLayers           *l,
+                                     const DrapeTensor     *x,
+                                     const char            *prefix,
+                                     guint32                cin,
+                                     guint32                cout,
+                                     gboolean               bias,
+                                     const DrapeConvParams *extra);
+DrapeTensor *drape_layer_group_norm (DrapeLayers           *l,
+                                     const DrapeTensor     *x,
+                                     const char            *prefix,
+                                     guint32                c,
+                                     float                  eps,
+                                     gboolean               silu);
+DrapeTensor *drape_layer_layer_norm (DrapeLayers           *l,
+                                     const DrapeTensor     *x,
+                                     const char            *prefix,
+                                     guint32                c,
+                                     float                  eps);
+/* diffusers' ResnetBlock2D (default time scale shift): norm1, SiLU, conv1
+ * (+ time_emb_proj (temb_act) when temb_act is not NULL), norm2, SiLU,
+ * conv2, + x or conv_shortcut (x). */
+DrapeTensor *drape_layer_resnet     (DrapeLayers           *l,
+                                     const DrapeTensor     *x,
+                                     const char            *prefix,
+                                     guint32                cin,
+                                     guint32                cout,
+                                     float                  eps,
+                                     const DrapeTensor     *temb_act,
+                                     guint32                temb_dim);
+/* diffusers' Attention as self-attention on already normalised n:
+ * to_q, to_k, to_v (fused into one projection; with biases when
+ * qkv_bias), heads, to_out.0, + residual. */
+DrapeTensor *drape_layer_attention  (DrapeLayers           *l,
+                                     const DrapeTensor     *n,
+                                     const char            *prefix,
+                                     guint32                c,
+                                     guint32                heads,
+                                     gboolean               qkv_bias,
+                                     const DrapeTensor     *residual);
+void         drape_layer_capture    (DrapeLayers           *l,
+                                     const char            *name,
+                                     const DrapeTensor     *t);
+/* Replaces *h with next, releasing the old activation. */
+void         drape_layer_advance    (DrapeTensor          **h,
+                                     DrapeTensor           *next);
+
+G_END_DECLS

@@ -1,0 +1,672 @@
+/* op-conv.c: convolutions, linear layers and GEGLU as implicit GEMMs
+ *
+ * One GEMM per convolution (shaders/conv2d.comp): M = output pixels,
+ * N = output channels of a group, K = kh * kw * input channels of a group;
+ * depthwise convolutions have a direct kernel (conv_depthwise.comp).
+ *
+ * Splitting.  No binding may exceed the device's binding limit, so a
+ * convolution is recorded as dispatches over (column chunk) x (row band):
+ *   - a column chunk is a run of output channels whose weight rows fit one
+ *     binding: all of them, whole groups, or part of one group;
+ *   - when the input or output is too large for one binding, the output
+ *     is cut into bands of rows of one image, each binding just the input
+ *     rows its taps reach (rows in the padding are never read).
+ *
+ * Kernel choice.  The GEMM's algorithm and tile sizes are picked per
+ * device and problem (gemm_config): a shared-memory tiled kernel for
+ * GPUs, and a subgroup-shuffle kernel for CPU drivers such as lavapipe,
+ * where each memory load costs a loop over the lanes.  DRAPE_CONV_KERNEL
+ * (tiled or subgroup) overrides the choice, for tests and measurements.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "graph-private.h"
+#include "ops.h"
+
+#define MAX_KERNEL 8
+
+/* The shaders' push constants (conv_common.glsl). */
+typedef struct {
+  guint32 m, ow, rows, oy0, in_h, in_w, in_rows, iy_lo;
+  guint32 cin, cin_g, cout, cout_g, ncols, g0;
+  guint32 stride, pad_t, pad_l, kh, kw;
+  guint32 x_off, w_off, b_off, cb_off, r_off, o_off, wg_off, bg_off;
+  guint32 tiles_n, flags;
+  float out_scale;
+} ConvPush;
+
+G_STATIC_ASSERT (sizeof (ConvPush) <= DRAPE_PUSH_SIZE);
+
+enum {
+  FLAG_BIAS = 4,
+  FLAG_CHANNEL_BIAS = 8,
+  FLAG_RESIDUAL = 16,
+};
+
+enum {
+  BIND_X,
+  BIND_W,
+  BIND_BIAS,
+  BIND_CHANNEL_BIAS,
+  BIND_RESIDUAL,
+  BIND_OUT,
+  BIND_GATE_W,
+  BIND_GATE_BIAS,
+  N_BINDINGS,
+};
+
+typedef enum {
+  GEMM_TILED,
+  GEMM_SUBGROUP,
+} GemmKind;
+
+/* A convolution after validation: shapes, operands, epilogue. */
+typedef struct {
+  const char *op;
+  guint32 n, ih, iw, cin, oh, ow, cout;
+  guint32 kh, kw, stride, pad_t, pad_l;
+  guint32 groups, cin_g, cout_g, k;
+  gboolean depthwise;
+  /* Weight rows [cout, 2 cout) are the gate half; the output has cout
+   * channels h * gelu (g). */
+  gboolean geglu;
+  const DrapeTensor *x, *weight, *bias, *channel_bias, *residual;
+  DrapeTensor *out;
+  DrapeActivation act;
+  float out_scale;
+} Conv;
+
+/* The GEMM kernel's specialisation: the shader's constants 3 to 12. */
+typedef struct {
+  GemmKind kind;
+  guint32 tm, tn, bm, bn, bk, sg;
+  gboolean vec4, pointwise;
+  guint32 local;     /* invocations per workgroup */
+  guint32 tile_m;    /* outputs per tile: a workgroup's (tiled) or a subgroup's */
+  guint32 tile_n;
+  guint32 tiles_per_group;
+} GemmConfig;
+
+/* The part of a convolution one dispatch computes. */
+typedef struct {
+  guint32 g0, ng;      /* groups */
+  guint32 c0, nc;      /* output channels within each group */
+  guint32 img, nimg;   /* images */
+  guint32 oy0, rows;   /* output rows of each image */
+} ConvPart;
+
+static GemmKind
+gemm_kind (DrapeDevice *device)
+{
+  const DrapeDeviceCaps *caps = drape_device_get_caps (device);
+  const char *forced = g_getenv ("DRAPE_CONV_KERNEL");
+  gboolean subgroup_ok = caps->subgroup_size >= 4 && caps->subgroup_size <= 16;
+
+  if (g_strcmp0 (forced, "tiled") == 0)
+    return GEMM_TILED;
+  if (g_strcmp0 (forced, "subgroup") == 0 && subgroup_ok)
+    return GEMM_SUBGROUP;
+  /* CPU drivers: loads are scalarised per lane, shuffles are cheap. */
+  if (drape_device_get_info (device)->is_software && subgroup_ok)
+    return GEMM_SUBGROUP;
+  return GEMM_TILED;
+}
+
+/* m: the most output pixels of one dispatch; n: its output channels per
+ * group. */
+static GemmConfig
+gemm_config (DrapeDevice *device,
+             const Conv  *c,
+             guint32      m,
+             guint32      n)
+{
+  const DrapeDeviceCaps *caps = drape_device_get_caps (device);
+  GemmConfig cfg = {
+    .kind = gemm_kind (device),
+    .vec4 = c->cin_g % 4 == 0,
+    .pointwise = c->kh == 1 && c->kw == 1 && c->stride == 1 && c->pad_t == 0 && c->pad_l == 0 &&
+                 c->ih == c->oh && c->iw == c->ow,
+  };
+
+  if (cfg.kind == GEMM_SUBGROUP)
+    {
+      guint32 sg = caps->subgroup_size;
+      guint32 max_tn = c->geglu ? 2 : 4;
+
+      cfg.sg = sg;
+      cfg.tn = n <= sg ? 1 : n <= 2 * sg || max_tn == 2 ? 2 : 4;
+      cfg.tm = m <= sg ? 1 : 2;
+      cfg.tile_m = cfg.tm * sg;
+      cfg.tile_n = cfg.tn * sg;
+      cfg.tiles_per_group = 4;
+      cfg.local = sg * cfg.tiles_per_group;
+      /* The shared tiles of the other algorithm stay minimal. */
+      cfg.bm = cfg.tm;
+      cfg.bn = cfg.tn;
+      cfg.bk = 4;
+    }
+  else
+    {
+      /* Largest first; the first that still gives the GPU enough
+       * workgroups and fits its shared memory wins. */
+      static const guint32 shapes[][4] = {
+        { 128, 128, 8, 8 }, { 128, 64, 8, 4 }, { 64, 128, 4, 8 }, { 64, 64, 4, 4 },
+        { 64, 32, 4, 2 }, { 32, 64, 2, 4 }, { 32, 32, 2, 2 },
+      };
+      guint32 bk = c->cin_g >= 16 ? 16 : c->cin_g >= 8 ? 8 : 4;
+      guint i;
+
+      for (i = 0; i < G_N_ELEMENTS (shapes); i++)
+        {
+          guint32 bm = shapes[i][0], bn = shapes[i][1], tm = shapes[i][2], tn = shapes[i][3];
+          guint64 tiles = (guint64) drape_div_up (m, bm) * drape_div_up (n, bn) * c->groups;
+          guint64 shared = (guint64) bk * (bm + 2 * bn) * sizeof (float);
+
+          if (shared > caps->max_shared_memory || (bm / tm) * (bn / tn) > caps->max_workgroup_invocations)
+            continue;
+          if (c->geglu && tm * tn > 32)
+            continue;
+          if (tiles >= 128 && bn <= 2 * n + 32)
+            break;
+        }
+      if (i == G_N_ELEMENTS (shapes))
+        i--;
+      cfg.bm = shapes[i][0];
+      cfg.bn = shapes[i][1];
+      cfg.tm = shapes[i][2];
+      cfg.tn = shapes[i][3];
+      cfg.bk = bk;
+      cfg.sg = caps->subgroup_size;
+      cfg.tile_m = cfg.bm;
+      cfg.tile_n = cfg.bn;
+      cfg.tiles_per_group = 1;
+      cfg.local = (cfg.bm / cfg.tm) * (cfg.bn / cfg.tn);
+    }
+  return cfg;
+}
+
+static gboolean
+check_vector (DrapeGraph        *graph,
+              const Conv        *c,
+              const char        *what,
+              const DrapeTensor *t,
+              guint32            n,
+              guint32            channels)
+{
+  if (t == NULL)
+    return TRUE;
+  if (!drape_graph_check_tensor (graph, c->op, what, t))
+    return FALSE;
+  if (t->dtype != c->x->dtype)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT, "%s: %s is %s but x is %s",
+                        c->op, what, drape_dtype_name (t->dtype), drape_dtype_name (c->x->dtype));
+      return FALSE;
+    }
+  if (t->n != n || t->h != 1 || t->w != 1 || t->c != channels)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "%s: %s is [%u %u %u %u], expected [%u 1 1 %u]",
+                        c->op, what, t->n, t->h, t->w, t->c, n, channels);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Fills in the geometry from x, weight and params, and checks them. */
+static gboolean
+conv_setup (DrapeGraph            *graph,
+            Conv                  *c,
+            const DrapeConvParams *params)
+{
+  const DrapeTensor *x = c->x, *weight = c->weight;
+  guint32 wrows;
+
+  if (!drape_graph_check_tensor (graph, c->op, "x", x) ||
+      !drape_graph_check_tensor (graph, c->op, "weight", weight))
+    return FALSE;
+  if (weight->dtype != x->dtype)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT, "%s: weight is %s but x is %s",
+                        c->op, drape_dtype_name (weight->dtype), drape_dtype_name (x->dtype));
+      return FALSE;
+    }
+
+  c->n = x->n;
+  c->ih = x->h;
+  c->iw = x->w;
+  c->cin = x->c;
+  c->kh = weight->h;
+  c->kw = weight->w;
+  c->stride = params->stride ? params->stride : 1;
+  c->pad_t = params->pad_top;
+  c->pad_l = params->pad_left;
+  c->groups = params->groups ? params->groups : 1;
+  c->act = params->act;
+  c->out_scale = params->out_scale != 0.0f ? params->out_scale : 1.0f;
+  wrows = weight->n;
+
+  if (c->kh > MAX_KERNEL || c->kw > MAX_KERNEL)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED, "%s: a %ux%u kernel is larger than %ux%u",
+                        c->op, c->kh, c->kw, MAX_KERNEL, MAX_KERNEL);
+      return FALSE;
+    }
+  if ((guint) c->act > DRAPE_ACT_RELU)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT, "%s: unknown activation %d",
+                        c->op, (int) c->act);
+      return FALSE;
+    }
+  if (c->cin % c->groups != 0 || wrows % c->groups != 0)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "%s: %u groups do not divide x's %u channels and the weight's %u outputs",
+                        c->op, c->groups, c->cin, wrows);
+      return FALSE;
+    }
+  c->cin_g = c->cin / c->groups;
+  if (weight->c != c->cin_g)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "%s: weight [%u %u %u %u] has %u input channels per group, x has %u "
+                        "(%u channels, %u groups)", c->op, weight->n, weight->h, weight->w,
+                        weight->c, weight->c, c->cin_g, c->cin, c->groups);
+      return FALSE;
+    }
+  if (c->geglu && wrows % 2 != 0)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "%s: weight has %u rows, not two equal halves", c->op, wrows);
+      return FALSE;
+    }
+  c->cout = c->geglu ? wrows / 2 : wrows;
+  c->cout_g = c->cout / c->groups;
+  c->k = c->kh * c->kw * c->cin_g;
+  c->depthwise = c->groups > 1 && c->cin_g == 1 && c->cout_g == 1;
+
+  if ((guint64) c->ih + c->pad_t + params->pad_bottom < c->kh ||
+      (guint64) c->iw + c->pad_l + params->pad_right < c->kw)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "%s: the padded input %ux%u is smaller than the %ux%u kernel", c->op,
+                        c->ih + c->pad_t + params->pad_bottom, c->iw + c->pad_l + params->pad_right,
+                        c->kh, c->kw);
+      return FALSE;
+    }
+  c->oh = (c->ih + c->pad_t + params->pad_bottom - c->kh) / c->stride + 1;
+  c->ow = (c->iw + c->pad_l + params->pad_right - c->kw) / c->stride + 1;
+
+  if (!check_vector (graph, c, "bias", c->bias, 1, wrows) ||
+      !check_vector (graph, c, "channel_bias", c->channel_bias, c->n, c->cout))
+    return FALSE;
+  if (c->residual != NULL)
+    {
+      const DrapeTensor *r = c->residual;
+
+      if (!drape_graph_check_tensor (graph, c->op, "residual", r))
+        return FALSE;
+      if (r->dtype != x->dtype)
+        {
+          drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT, "%s: residual is %s but x is %s",
+                            c->op, drape_dtype_name (r->dtype), drape_dtype_name (x->dtype));
+          return FALSE;
+        }
+      if (r->n != c->n || r->h != c->oh || r->w != c->ow || r->c != c->cout)
+        {
+          drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                            "%s: residual is [%u %u %u %u] but the output is [%u %u %u %u]",
+                            c->op, r->n, r->h, r->w, r->c, c->n, c->oh, c->ow, c->cout);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* Output channels per dispatch, from how many weight rows one binding
+ * holds: all, whole groups, or part of one group.  `align`: a chunk of
+ * whole groups is a multiple of this many groups. */
+static gboolean
+column_chunks (DrapeGraph *graph,
+               const Conv *c,
+               guint64     room,
+               guint32     align,
+               guint32    *ng,
+               guint32    *nc)
+{
+  guint64 wrows = room / c->k;
+
+  if (wrows == 0)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
+                        "%s: one output channel's weights (%u values) exceed the device's "
+                        "binding limit", c->op, c->k);
+      return FALSE;
+    }
+  if (wrows >= (guint64) c->groups * c->cout_g)
+    {
+      *ng = c->groups;
+      *nc = c->cout_g;
+    }
+  else if (wrows >= c->cout_g)
+    {
+      *ng = wrows / c->cout_g;
+      if (*ng >= align)
+        *ng -= *ng % align;
+      *nc = c->cout_g;
+    }
+  else
+    {
+      *ng = 1;
+      *nc = wrows;
+    }
+  return TRUE;
+}
+
+/* Output rows per band, or 0 (with the graph failed) when not even one
+ * row fits.  *whole: every image in one dispatch. */
+static guint32
+band_rows (DrapeGraph *graph,
+           const Conv *c,
+           guint64     room,
+           guint32     chunk_cols,
+           gboolean   *whole)
+{
+  guint64 in_row = (guint64) c->iw * c->cin;
+  guint64 out_row = (guint64) c->ow * c->cout;
+  guint64 in_fit = room / in_row;
+  guint64 rows_in, rows_out;
+
+  *whole = (guint64) c->n * c->ih * in_row <= room &&
+           ((guint64) c->n * c->oh * c->ow - 1) * c->cout + chunk_cols <= room;
+  if (*whole)
+    return c->oh;
+
+  if (in_fit >= c->ih)
+    rows_in = c->oh;
+  else if (in_fit >= c->kh)
+    rows_in = (in_fit - c->kh) / c->stride + 1;
+  else
+    rows_in = 0;
+  /* A band of R rows spans (R ow - 1) cout + chunk_cols output values. */
+  rows_out = room >= chunk_cols ? (room - chunk_cols + c->cout) / out_row : 0;
+  rows_in = MIN (MIN (rows_in, rows_out), c->oh);
+  if (rows_in == 0)
+    drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
+                      "%s: one output row of [%u %u %u %u] needs more than the device's "
+                      "binding limit of input or output", c->op, c->n, c->oh, c->ow, c->cout);
+  return (guint32) rows_in;
+}
+
+/* Binds an optional operand, or a stand-in the shader does not read. */
+static guint32
+bind_optional (DrapeBinding       *binding,
+               const DrapeTensor  *tensor,
+               guint64             offset,
+               guint64             count,
+               const DrapeBinding *stand_in)
+{
+  if (tensor == NULL)
+    {
+      *binding = *stand_in;
+      return 0;
+    }
+  return drape_bind (binding, tensor, offset * drape_dtype_size (tensor->dtype),
+                     count * drape_dtype_size (tensor->dtype));
+}
+
+/* Push constants and bindings of one dispatch. */
+static void
+conv_part_bind (const Conv     *c,
+                const ConvPart *part,
+                DrapeBinding   *bind,
+                ConvPush       *p)
+{
+  gsize es = drape_dtype_size (c->x->dtype);
+  guint32 oc0 = part->g0 * c->cout_g + part->c0;
+  guint32 chunk_cols = part->ng > 1 ? part->ng * c->cout_g : part->nc;
+  guint64 pix0 = ((guint64) part->img * c->oh + part->oy0) * c->ow;
+  guint64 m = (guint64) part->nimg * part->rows * c->ow;
+  guint64 out_count = (m - 1) * c->cout + chunk_cols;
+  guint32 iy_lo, iy_hi;
+
+  if (part->nimg > 1 || part->rows == c->oh)
+    {
+      iy_lo = 0;
+      iy_hi = c->ih;
+    }
+  else
+    {
+      gint64 lo = (gint64) part->oy0 * c->stride - c->pad_t;
+      gint64 hi = (gint64) (part->oy0 + part->rows - 1) * c->stride - c->pad_t + c->kh;
+
+      lo = CLAMP (lo, 0, (gint64) c->ih - 1);
+      hi = CLAMP (hi, lo + 1, (gint64) c->ih);
+      iy_lo = (guint32) lo;
+      iy_hi = (guint32) hi;
+    }
+
+  *p = (ConvPush) {
+    .m = (guint32) m,
+    .ow = c->ow,
+    .rows = part->rows,
+    .oy0 = part->oy0,
+    .in_h = c->ih,
+    .in_w = c->iw,
+    .in_rows = iy_hi - iy_lo,
+    .iy_lo = iy_lo,
+    .cin = c->cin,
+    .cin_g = c->cin_g,
+    .cout = c->cout,
+    .cout_g = c->cout_g,
+    .ncols = c->depthwise ? chunk_cols : part->nc,
+    .g0 = part->g0,
+    .stride = c->stride,
+    .pad_t = c->pad_t,
+    .pad_l = c->pad_l,
+    .kh = c->kh,
+    .kw = c->kw,
+    .flags = c->act | (c->bias ? FLAG_BIAS : 0) | (c->channel_bias ? FLAG_CHANNEL_BIAS : 0) |
+             (c->residual ? FLAG_RESIDUAL : 0),
+    .out_scale = c->out_scale,
+  };
+
+  p->x_off = drape_bind (&bind[BIND_X], c->x,
+                         ((guint64) part->img * c->ih + iy_lo) * c->iw * c->cin * es,
+                         ((guint64) (part->nimg - 1) * c->ih + iy_hi - iy_lo) * c->iw * c->cin * es);
+  p->w_off = drape_bind (&bind[BIND_W], c->weight, (guint64) oc0 * c->k * es,
+                         (guint64) chunk_cols * c->k * es);
+  p->b_off = bind_optional (&bind[BIND_BIAS], c->bias, oc0, chunk_cols, &bind[BIND_W]);
+  p->cb_off = bind_optional (&bind[BIND_CHANNEL_BIAS], c->channel_bias,
+                             (guint64) part->img * c->cout + oc0,
+                             (guint64) (part->nimg - 1) * c->cout + chunk_cols, &bind[BIND_W]);
+  p->r_off = bind_optional (&bind[BIND_RESIDUAL], c->residual, pix0 * c->cout + oc0, out_count,
+                            &bind[BIND_W]);
+  p->o_off = drape_bind (&bind[BIND_OUT], c->out, (pix0 * c->cout + oc0) * es, out_count * es);
+  if (c->geglu)
+    {
+      p->wg_off = drape_bind (&bind[BIND_GATE_W], c->weight, ((guint64) c->cout + oc0) * c->k * es,
+                              (guint64) chunk_cols * c->k * es);
+      p->bg_off = bind_optional (&bind[BIND_GATE_BIAS], c->bias, (guint64) c->cout + oc0,
+                                 chunk_cols, &bind[BIND_W]);
+    }
+  else
+    {
+      bind[BIND_GATE_W] = bind[BIND_W];
+      bind[BIND_GATE_BIAS] = bind[BIND_W];
+    }
+}
+
+static void
+conv_record (DrapeGraph *graph,
+             Conv       *c)
+{
+  DrapeDevice *device = drape_graph_get_device (graph);
+  const DrapeDeviceCaps *caps = drape_device_get_caps (device);
+  gsize es = drape_dtype_size (c->x->dtype);
+  guint64 limit = drape_graph_binding_limit (graph);
+  /* drape_bind widens a range by up to one alignment unit. */
+  guint64 room = limit > caps->storage_offset_alignment ?
+                 (limit - caps->storage_offset_alignment) / es : 0;
+  gboolean dw_vec4 = c->depthwise && c->cin % 4 == 0;
+  guint32 ng, nc, chunk_cols, rows;
+  gboolean whole;
+  DrapeKernel *kernel;
+  GemmConfig cfg = { 0 };
+  const guint32 dw_px = 4, dw_local = 64;
+
+  if (!column_chunks (graph, c, room, dw_vec4 ? 4 : 1, &ng, &nc))
+    return;
+  chunk_cols = ng > 1 ? ng * c->cout_g : nc;
+  rows = band_rows (graph, c, room, chunk_cols, &whole);
+  if (rows == 0)
+    return;
+  /* A chunk that is not whole vectors of channels loses the vector path. */
+  dw_vec4 = dw_vec4 && chunk_cols % 4 == 0;
+
+  if (c->depthwise)
+    {
+      guint32 spec[] = { dw_local, 1, 1, dw_px, dw_vec4 };
+      kernel = drape_graph_kernel (graph, "conv_depthwise", c->x->dtype, 6, spec, G_N_ELEMENTS (spec));
+    }
+  else
+    {
+      guint64 m_max = whole ? (guint64) c->n * c->oh * c->ow : (guint64) rows * c->ow;
+      cfg = gemm_config (device, c, (guint32) m_max, nc);
+      guint32 spec[] = {
+        cfg.local, 1, 1, cfg.kind == GEMM_SUBGROUP, cfg.tm, cfg.tn, cfg.bm, cfg.bn, cfg.bk, cfg.sg,
+        cfg.vec4, cfg.pointwise, c->geglu,
+      };
+      kernel = drape_graph_kernel (graph, "conv2d", c->x->dtype, N_BINDINGS, spec, G_N_ELEMENTS (spec));
+    }
+  if (kernel == NULL)
+    return;
+
+  for (guint32 g0 = 0; g0 < c->groups; g0 += ng)
+    for (guint32 c0 = 0; c0 < c->cout_g; c0 += nc)
+      for (guint32 img = 0; img < c->n; img += whole ? c->n : 1)
+        for (guint32 oy0 = 0; oy0 < c->oh; oy0 += rows)
+          {
+            ConvPart part = {
+              .g0 = g0,
+              .ng = MIN (ng, c->groups - g0),
+              .c0 = c0,
+              .nc = MIN (nc, c->cout_g - c0),
+              .img = img,
+              .nimg = whole ? c->n : 1,
+              .oy0 = oy0,
+              .rows = MIN (rows, c->oh - oy0),
+            };
+            DrapeBinding bind[N_BINDINGS];
+            ConvPush p;
+            guint32 cols = part.ng > 1 ? part.ng * c->cout_g : part.nc;
+            double flops;
+
+            conv_part_bind (c, &part, bind, &p);
+            flops = 2.0 * p.m * cols * c->k * (c->geglu ? 2 : 1);
+            if (c->depthwise)
+              {
+                guint32 cv = dw_vec4 ? 4 : 1;
+                guint64 groups = (guint64) drape_div_up (cols, cv) *
+                                 drape_div_up (c->ow, dw_px) * (p.m / c->ow);
+                drape_graph_dispatch_flat (graph, kernel, bind, &p, sizeof p,
+                                           drape_div_up (groups, dw_local), 1, c->op, flops);
+              }
+            else
+              {
+                guint64 tiles;
+
+                p.tiles_n = drape_div_up (part.nc, cfg.tile_n);
+                tiles = (guint64) drape_div_up (p.m, cfg.tile_m) * p.tiles_n;
+                drape_graph_dispatch_flat (graph, kernel, bind, &p, sizeof p,
+                                           drape_div_up (tiles, cfg.tiles_per_group),
+                                           part.ng, c->op, flops);
+              }
+            if (whole)
+              break;
+          }
+}
+
+static DrapeTensor *
+conv_op (DrapeGraph            *graph,
+         Conv                  *c,
+         const DrapeConvParams *params)
+{
+  DrapeDType dtype = c->x ? c->x->dtype : DRAPE_DTYPE_F32;
+
+  if (!conv_setup (graph, c, params))
+    return drape_graph_placeholder (graph, dtype, c->x ? c->x->n : 1, c->oh, c->ow, c->cout);
+  c->out = drape_graph_tensor (graph, dtype, c->n, c->oh, c->ow, c->cout);
+  conv_record (graph, c);
+  return c->out;
+}
+
+DrapeTensor *
+drape_op_conv2d (DrapeGraph            *graph,
+                 const DrapeTensor     *x,
+                 const DrapeTensor     *weight,
+                 const DrapeConvParams *params)
+{
+  static const DrapeConvParams defaults = { 0 };
+  Conv c = { .op = "conv2d", .x = x, .weight = weight };
+
+  if (params == NULL)
+    params = &defaults;
+  c.bias = params->bias;
+  c.channel_bias = params->channel_bias;
+  c.residual = params->residual;
+  return conv_op (graph, &c, params);
+}
+
+DrapeTensor *
+drape_op_linear (DrapeGraph            *graph,
+                 const DrapeTensor     *x,
+                 const DrapeTensor     *weight,
+                 const DrapeConvParams *params)
+{
+  DrapeConvParams lp = { 0 };
+  Conv c = { .op = "linear", .x = x, .weight = weight };
+
+  if (params != NULL)
+    {
+      lp.bias = params->bias;
+      lp.act = params->act;
+      lp.residual = params->residual;
+      lp.out_scale = params->out_scale;
+    }
+  c.bias = lp.bias;
+  c.residual = lp.residual;
+  if (weight != NULL && (weight->h != 1 || weight->w != 1))
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "linear: weight is [%u %u %u %u], expected [out 1 1 in]",
+                        weight->n, weight->h, weight->w, weight->c);
+      return drape_graph_placeholder (graph, x ? x->dtype : DRAPE_DTYPE_F32, x ? x->n : 1,
+                                      x ? x->h : 1, x ? x->w : 1, weight->n);
+    }
+  return conv_op (graph, &c, &lp);
+}
+
+DrapeTensor *
+drape_op_linear_geglu (DrapeGraph        *graph,
+                       const DrapeTensor *x,
+                       const DrapeTensor *weight,
+                       const DrapeTensor *bias)
+{
+  DrapeConvParams lp = { .bias = bias };
+  Conv c = { .op = "linear_geglu", .x = x, .weight = weight, .bias = bias, .geglu = TRUE };
+
+  if (weight != NULL && (weight->h != 1 || weight->w != 1))
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "linear_geglu: weight is [%u %u %u %u], expected [2F 1 1 in]",
+                        weight->n, weight->h, weight->w, weight->c);
+      return drape_graph_placeholder (graph, x ? x->dtype : DRAPE_DTYPE_F32, x ? x->n : 1,
+                                      x ? x->h : 1, x ? x->w : 1, MAX (weight->n / 2, 1));
+    }
+  return conv_op (graph, &c, &lp);
+}

@@ -1,0 +1,359 @@
+/* op-norm.c: group norm, layer norm and softmax over channels
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include "graph-private.h"
+#include "ops.h"
+
+#define STATS_LOCAL 256
+#define FINISH_LOCAL 128
+#define APPLY_LOCAL 256
+#define ROW_LOCAL 256
+/* Values one group-norm statistics workgroup reads: 16 per thread, so a
+ * UNet's 2 x 32 (image, group) pairs still make hundreds of workgroups. */
+#define CHUNK_VALUES (STATS_LOCAL * 16)
+
+typedef struct {
+  guint32 x_off, c, cpg, groups, hw, chunk, chunks, first, band_pos;
+} StatsParams;
+
+typedef struct {
+  guint32 c, cpg, groups, hw, chunk, chunks;
+  float eps;
+} FinishParams;
+
+typedef struct {
+  guint32 count, x_off, o_off, base, c, hwc;
+} ApplyParams;
+
+typedef struct {
+  guint32 rows, x_off, o_off, c;
+  float eps;
+} RowParams;
+
+/* The bytes a binding may span once drape_bind() has aligned its start
+ * down. */
+static guint64
+usable_limit (DrapeGraph *graph)
+{
+  const DrapeDeviceCaps *caps = drape_device_get_caps (drape_graph_get_device (graph));
+
+  return drape_graph_binding_limit (graph) - caps->storage_offset_alignment;
+}
+
+/* gamma and beta: x's dtype, c values, as [1, 1, 1, c]. */
+static gboolean
+check_affine (DrapeGraph        *graph,
+              const char        *op,
+              const DrapeTensor *x,
+              const DrapeTensor *gamma,
+              const DrapeTensor *beta)
+{
+  const DrapeTensor *params[] = { gamma, beta };
+  const char *names[] = { "gamma", "beta" };
+
+  for (guint i = 0; i < 2; i++)
+    {
+      const DrapeTensor *t = params[i];
+
+      if (!drape_graph_check_tensor (graph, op, names[i], t))
+        return FALSE;
+      if (t->dtype != x->dtype)
+        {
+          drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT, "%s: %s is %s but x is %s", op,
+                            names[i], drape_dtype_name (t->dtype), drape_dtype_name (x->dtype));
+          return FALSE;
+        }
+      if (t->n != 1 || t->h != 1 || t->w != 1 || t->c != x->c)
+        {
+          drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                            "%s: %s is [%u %u %u %u], expected [1 1 1 %u]", op, names[i],
+                            t->n, t->h, t->w, t->c, x->c);
+          return FALSE;
+        }
+      if (drape_tensor_bytes (t) > usable_limit (graph))
+        {
+          drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
+                            "%s: %s is larger than the device's binding limit", op, names[i]);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+check_x (DrapeGraph        *graph,
+         const char        *op,
+         const DrapeTensor *x)
+{
+  if (!drape_graph_check_tensor (graph, op, "x", x))
+    return FALSE;
+  if (drape_tensor_numel (x) > G_MAXUINT32)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED, "%s: x has more than 2^32 values", op);
+      return FALSE;
+    }
+  if ((guint64) x->c * drape_dtype_size (x->dtype) > usable_limit (graph))
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
+                        "%s: one position's %u channels exceed the device's binding limit",
+                        op, x->c);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static DrapeTensor *
+placeholder_like (DrapeGraph        *graph,
+                  const DrapeTensor *x)
+{
+  return drape_graph_placeholder (graph, x ? x->dtype : DRAPE_DTYPE_F32, x ? x->n : 1,
+                                  x ? x->h : 1, x ? x->w : 1, x ? x->c : 1);
+}
+
+/* Three passes: partial statistics per (image, group, chunk of positions),
+ * their merge into a mean and scale per (image, channel), and the
+ * elementwise apply.  The partials let many workgroups share the reading
+ * of one group, and both passes over x split it into bands that fit a
+ * binding (a VAE decoder's 128 x 1024 x 768 f32 activation is 400 MB). */
+DrapeTensor *
+drape_op_group_norm (DrapeGraph        *graph,
+                     const DrapeTensor *x,
+                     const DrapeTensor *gamma,
+                     const DrapeTensor *beta,
+                     guint32            groups,
+                     float              eps,
+                     gboolean           silu)
+{
+  const char *op = "group_norm";
+  guint32 stats_spec[] = { STATS_LOCAL, 1, 1 };
+  guint32 finish_spec[] = { FINISH_LOCAL, 1, 1 };
+  guint32 apply_spec[] = { APPLY_LOCAL, 1, 1, silu ? 1 : 0 };
+  DrapeKernel *stats_kernel, *finish_kernel, *apply_kernel;
+  DrapeTensor *out, *partial, *affine;
+  guint64 limit, pos_max, total, band;
+  guint32 hw, cpg, chunk, chunks, total_chunks, chunks_per_band;
+  gsize es;
+
+  if (!check_x (graph, op, x) || !check_affine (graph, op, x, gamma, beta))
+    return placeholder_like (graph, x);
+  if (groups == 0 || x->c % groups != 0)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "%s: %u channels do not split into %u groups", op, x->c, groups);
+      return placeholder_like (graph, x);
+    }
+  if (!(eps >= 0))
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT, "%s: eps %g is negative", op, eps);
+      return placeholder_like (graph, x);
+    }
+
+  es = drape_dtype_size (x->dtype);
+  limit = usable_limit (graph);
+  hw = x->h * x->w;
+  cpg = x->c / groups;
+  pos_max = limit / es / x->c;
+  chunk = MIN (MIN (hw, drape_div_up (CHUNK_VALUES, cpg)), pos_max);
+  chunks = drape_div_up (hw, chunk);
+  if ((guint64) x->n * groups * chunks * 8 > limit)
+    {
+      /* Fewer, larger chunks so that the partials fit one binding. */
+      guint64 max_chunks = limit / 8 / ((guint64) x->n * groups);
+      if (max_chunks > 0)
+        chunk = drape_div_up (hw, max_chunks);
+      if (max_chunks == 0 || chunk > pos_max)
+        {
+          drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
+                            "%s: the statistics of %u images x %u groups exceed the device's "
+                            "binding limit", op, x->n, groups);
+          return placeholder_like (graph, x);
+        }
+      chunks = drape_div_up (hw, chunk);
+    }
+  if ((guint64) x->n * x->c * 8 > limit)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
+                        "%s: the scales of %u images x %u channels exceed the device's binding "
+                        "limit", op, x->n, x->c);
+      return placeholder_like (graph, x);
+    }
+
+  out = drape_graph_tensor (graph, x->dtype, x->n, x->h, x->w, x->c);
+  partial = drape_graph_tensor (graph, DRAPE_DTYPE_F32, 1, 1, x->n * groups * chunks, 2);
+  affine = drape_graph_tensor (graph, DRAPE_DTYPE_F32, 1, 1, x->n * x->c, 2);
+  stats_kernel = drape_graph_kernel (graph, "group_norm_stats", x->dtype, 2, stats_spec,
+                                     G_N_ELEMENTS (stats_spec));
+  finish_kernel = drape_graph_kernel (graph, "group_norm_finish", x->dtype, 3, finish_spec,
+                                      G_N_ELEMENTS (finish_spec));
+  apply_kernel = drape_graph_kernel (graph, "group_norm_apply", x->dtype, 4, apply_spec,
+                                     G_N_ELEMENTS (apply_spec));
+
+  /* Pass 1, over bands of whole chunks; a band may cross images. */
+  total_chunks = x->n * chunks;
+  chunks_per_band = pos_max / chunk;
+  for (guint32 first = 0; first < total_chunks; first += chunks_per_band)
+    {
+      guint32 count = MIN (chunks_per_band, total_chunks - first);
+      guint32 last = first + count - 1;
+      guint64 pos0 = (guint64) (first / chunks) * hw + (guint64) (first % chunks) * chunk;
+      guint64 pos1 = (guint64) (last / chunks) * hw + MIN ((guint64) (last % chunks + 1) * chunk, hw);
+      DrapeBinding bind[2];
+      StatsParams p = {
+        .c = x->c,
+        .cpg = cpg,
+        .groups = groups,
+        .hw = hw,
+        .chunk = chunk,
+        .chunks = chunks,
+        .first = first,
+        .band_pos = pos0,
+      };
+
+      p.x_off = drape_bind (&bind[0], x, pos0 * x->c * es, (pos1 - pos0) * x->c * es);
+      drape_bind_all (&bind[1], partial);
+      drape_graph_dispatch_flat (graph, stats_kernel, bind, &p, sizeof p, count, groups,
+                                 "group_norm_stats", (double) (pos1 - pos0) * x->c * 3);
+    }
+
+  {
+    DrapeBinding bind[3];
+    FinishParams p = {
+      .c = x->c,
+      .cpg = cpg,
+      .groups = groups,
+      .hw = hw,
+      .chunk = chunk,
+      .chunks = chunks,
+      .eps = eps,
+    };
+
+    drape_bind_all (&bind[0], partial);
+    drape_bind_all (&bind[1], gamma);
+    drape_bind_all (&bind[2], affine);
+    drape_graph_dispatch (graph, finish_kernel, bind, &p, sizeof p, groups, x->n, 1,
+                          "group_norm_finish", (double) x->n * groups * chunks * 8);
+  }
+  drape_tensor_release (partial);
+
+  total = drape_tensor_numel (x);
+  band = limit / es;
+  band -= band % x->c;
+  for (guint64 start = 0; start < total; start += band)
+    {
+      guint64 count = MIN (band, total - start);
+      DrapeBinding bind[4];
+      ApplyParams p = {
+        .count = count,
+        .base = start,
+        .c = x->c,
+        .hwc = hw * x->c,
+      };
+
+      p.x_off = drape_bind (&bind[0], x, start * es, count * es);
+      drape_bind_all (&bind[1], affine);
+      drape_bind_all (&bind[2], beta);
+      p.o_off = drape_bind (&bind[3], out, start * es, count * es);
+      drape_graph_dispatch_flat (graph, apply_kernel, bind, &p, sizeof p,
+                                 drape_div_up (count, APPLY_LOCAL), 1, "group_norm",
+                                 (double) count * (silu ? 6 : 2));
+    }
+  drape_tensor_release (affine);
+  return out;
+}
+
+/* Threads per row: a power of two giving each about 8 channels. */
+static guint32
+threads_per_row (guint32 c)
+{
+  guint32 tpr = 1;
+
+  while (tpr < ROW_LOCAL && tpr * 8 < c)
+    tpr <<= 1;
+  return tpr;
+}
+
+/* Layer norm and softmax: rows of channels in bands that fit a binding. */
+static DrapeTensor *
+row_op (DrapeGraph        *graph,
+        const char        *op,
+        const DrapeTensor *x,
+        const DrapeTensor *gamma,
+        const DrapeTensor *beta,
+        float              eps)
+{
+  gboolean norm = gamma != NULL;
+  guint32 tpr, rows_per_group, spec[4];
+  guint64 rows, band;
+  DrapeTensor *out;
+  DrapeKernel *kernel;
+  gsize es;
+
+  if (!check_x (graph, op, x) || (norm && !check_affine (graph, op, x, gamma, beta)))
+    return placeholder_like (graph, x);
+  if (norm && !(eps >= 0))
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT, "%s: eps %g is negative", op, eps);
+      return placeholder_like (graph, x);
+    }
+
+  es = drape_dtype_size (x->dtype);
+  tpr = threads_per_row (x->c);
+  rows_per_group = ROW_LOCAL / tpr;
+  spec[0] = ROW_LOCAL;
+  spec[1] = spec[2] = 1;
+  spec[3] = tpr;
+  out = drape_graph_tensor (graph, x->dtype, x->n, x->h, x->w, x->c);
+  kernel = drape_graph_kernel (graph, norm ? "layer_norm" : "softmax", x->dtype,
+                               norm ? 4 : 2, spec, G_N_ELEMENTS (spec));
+  rows = (guint64) x->n * x->h * x->w;
+  band = usable_limit (graph) / es / x->c;
+  if (band > rows_per_group)
+    band -= band % rows_per_group;
+
+  for (guint64 start = 0; start < rows; start += band)
+    {
+      guint64 count = MIN (band, rows - start);
+      guint64 bytes = count * x->c * es;
+      DrapeBinding bind[4];
+      RowParams p = { .rows = count, .c = x->c, .eps = eps };
+
+      p.x_off = drape_bind (&bind[0], x, start * x->c * es, bytes);
+      if (norm)
+        {
+          drape_bind_all (&bind[1], gamma);
+          drape_bind_all (&bind[2], beta);
+        }
+      p.o_off = drape_bind (&bind[norm ? 3 : 1], out, start * x->c * es, bytes);
+      drape_graph_dispatch_flat (graph, kernel, bind, &p, sizeof p,
+                                 drape_div_up (count, rows_per_group), 1, op,
+                                 (double) count * x->c * (norm ? 8 : 5));
+    }
+  return out;
+}
+
+DrapeTensor *
+drape_op_layer_norm (DrapeGraph        *graph,
+                     const DrapeTensor *x,
+                     const DrapeTensor *gamma,
+                     const DrapeTensor *beta,
+                     float              eps)
+{
+  if (gamma == NULL || beta == NULL)
+    {
+      if (drape_graph_ok (graph))
+        drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT, "layer_norm: %s is missing",
+                          gamma == NULL ? "gamma" : "beta");
+      return placeholder_like (graph, x);
+    }
+  return row_op (graph, "layer_norm", x, gamma, beta, eps);
+}
+
+DrapeTensor *
+drape_op_softmax (DrapeGraph        *graph,
+                  const DrapeTensor *x)
+{
+  return row_op (graph, "softmax", x, NULL, NULL, 0);
+}

@@ -1,0 +1,357 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+// Convolution and linear layers as an implicit GEMM over NHWC tensors:
+// M = output pixels, N = output channels of one group, K = kh * kw * input
+// channels of one group.  Weights are [cout, kh, kw, cin / groups] and
+// activations channels-last, so K is contiguous in both operands.  The
+// K loop walks the kernel positions and, within each, the channels.
+//
+// Two algorithms, chosen per device by the host (op-conv.c):
+//  - TILED (GPUs): a workgroup stages BM x BK tiles of A and BN x BK tiles
+//    of B in shared memory; each invocation accumulates a TM x TN block.
+//  - SUBGROUP (CPU drivers such as lavapipe, where each load from memory
+//    is a loop over the lanes but a shuffle from a constant lane is one
+//    register broadcast): no shared memory; each lane loads TM rows of A
+//    and TN columns of B, and shuffles hand every lane the A values of
+//    all others, so a subgroup computes (SG * TM) x (SG * TN) outputs with
+//    one load per TM + TN values of each lane.
+// GEGLU: weights and bias come in two halves (h, and the gate g, bound
+// separately); every output channel accumulates both and stores h * gelu(g).
+#include "common.glsl"
+#include "conv_common.glsl"
+
+layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;
+layout(constant_id = 3) const uint VARIANT = 0;        // 0: tiled, 1: subgroup
+layout(constant_id = 4) const uint TM = 4;             // rows per invocation (subgroup: per lane, before shuffles)
+layout(constant_id = 5) const uint TN = 4;             // output channels per invocation
+layout(constant_id = 6) const uint BM = 64;            // tiled: rows of the workgroup's tile
+layout(constant_id = 7) const uint BN = 64;            // tiled: columns of the tile
+layout(constant_id = 8) const uint BK = 16;            // tiled: channels staged per step
+layout(constant_id = 9) const uint SG = 8;             // subgroup: the subgroup size
+layout(constant_id = 10) const bool VEC4 = false;      // cin_g % 4 == 0: load 4 channels at once
+layout(constant_id = 11) const bool POINTWISE = false; // 1x1, stride 1, no padding: A is x
+layout(constant_id = 12) const bool GEGLU = false;
+
+layout(binding = 6) readonly buffer WG { T wg[]; };
+layout(binding = 6) readonly buffer WG4 { T4 wg4[]; };
+layout(binding = 7) readonly buffer BG { T bg[]; };
+
+shared float As[BK * BM];
+shared float Bs[BK * BN];
+shared float Gs[BK * BN];
+
+void store_out(uint m, uint ch, float acc, float gacc)
+{
+  float v;
+
+  if (GEGLU)
+    {
+      if ((p.flags & FLAG_BIAS) != 0u)
+        {
+          acc += float(bias[p.b_off + ch]);
+          gacc += float(bg[p.bg_off + ch]);
+        }
+      v = acc * drape_gelu(gacc);
+    }
+  else
+    v = conv_epilogue(acc, m, ch);
+  o[p.o_off + m * p.cout + ch] = STORE(v);
+}
+
+// The input element offset of row m's pixel, channel 0 of its group, and
+// the input position of kernel tap (0, 0).
+void a_row(uint m, uint gch, out int base, out int iy0, out int ix0)
+{
+  if (POINTWISE)
+    {
+      base = int(p.x_off + m * p.cin + gch);
+      iy0 = 0;
+      ix0 = 0;
+    }
+  else
+    {
+      conv_pixel(m, base, iy0, ix0);
+      base += int(gch);
+    }
+}
+
+void main_subgroup()
+{
+  const uint NACC = TM * SG * TN;
+  const uint lane = gl_SubgroupInvocationID;
+  const uint tile = drape_group_index() * (gl_WorkGroupSize.x / SG) + gl_SubgroupID;
+  const uint tm = tile / p.tiles_n;
+  const uint row0 = tm * (TM * SG);
+  const uint col0 = (tile - tm * p.tiles_n) * (TN * SG) + lane * TN;
+  const uint ch0 = gl_WorkGroupID.z * p.cout_g;
+  const uint gch = (p.g0 + gl_WorkGroupID.z) * p.cin_g;
+  const uint K = p.kh * p.kw * p.cin_g;
+  int abase[TM], iy0[TM], ix0[TM];
+  uint wrow[TN], grow[TN];
+  float acc[NACC], gacc[NACC];
+
+  if (row0 >= p.m)
+    return;
+  // Rows and columns past the edge load the last real one; their results
+  // are not stored.
+  [[unroll]] for (uint i = 0; i < TM; i++)
+    a_row(min(row0 + lane + i * SG, p.m - 1), gch, abase[i], iy0[i], ix0[i]);
+  [[unroll]] for (uint j = 0; j < TN; j++)
+    {
+      uint col = ch0 + min(col0 + j, p.ncols - 1);
+      wrow[j] = p.w_off + col * K;
+      grow[j] = p.wg_off + col * K;
+    }
+  [[unroll]] for (uint i = 0; i < NACC; i++)
+    {
+      acc[i] = 0.0;
+      gacc[i] = 0.0;
+    }
+
+  for (uint ky = 0; ky < p.kh; ky++)
+    for (uint kx = 0; kx < p.kw; kx++)
+      {
+        const int shift = int((ky * p.in_w + kx) * p.cin);
+        const uint koff = (ky * p.kw + kx) * p.cin_g;
+        uint aidx[TM];
+        bool ok[TM];
+
+        // Taps in the padding read a harmless element and use zero.
+        [[unroll]] for (uint i = 0; i < TM; i++)
+          {
+            ok[i] = POINTWISE || conv_inside(iy0[i] + int(ky), ix0[i] + int(kx));
+            aidx[i] = ok[i] ? uint(abase[i] + shift) : p.x_off;
+          }
+        if (VEC4)
+          {
+            for (uint c = 0; c < p.cin_g; c += 4)
+              {
+                vec4 a[TM], b[TN], g[TN];
+                [[unroll]] for (uint i = 0; i < TM; i++)
+                  {
+                    vec4 v = vec4(x4[(aidx[i] + c) >> 2]);
+                    a[i] = ok[i] ? v : vec4(0.0);
+                  }
+                [[unroll]] for (uint j = 0; j < TN; j++)
+                  {
+                    b[j] = vec4(w4[(wrow[j] + koff + c) >> 2]);
+                    if (GEGLU)
+                      g[j] = vec4(wg4[(grow[j] + koff + c) >> 2]);
+                  }
+                [[unroll]] for (uint i = 0; i < TM; i++)
+                  [[unroll]] for (uint r = 0; r < SG; r++)
+                    {
+                      vec4 s = subgroupShuffle(a[i], r);
+                      [[unroll]] for (uint j = 0; j < TN; j++)
+                        {
+                          uint n = (i * SG + r) * TN + j;
+                          acc[n] = fma(s.w, b[j].w, fma(s.z, b[j].z, fma(s.y, b[j].y, fma(s.x, b[j].x, acc[n]))));
+                          if (GEGLU)
+                            gacc[n] = fma(s.w, g[j].w, fma(s.z, g[j].z, fma(s.y, g[j].y, fma(s.x, g[j].x, gacc[n]))));
+                        }
+                    }
+              }
+          }
+        else
+          {
+            for (uint c = 0; c < p.cin_g; c++)
+              {
+                float a[TM], b[TN], g[TN];
+                [[unroll]] for (uint i = 0; i < TM; i++)
+                  {
+                    float v = float(x[aidx[i] + c]);
+                    a[i] = ok[i] ? v : 0.0;
+                  }
+                [[unroll]] for (uint j = 0; j < TN; j++)
+                  {
+                    b[j] = float(w[wrow[j] + koff + c]);
+                    if (GEGLU)
+                      g[j] = float(wg[grow[j] + koff + c]);
+                  }
+                [[unroll]] for (uint i = 0; i < TM; i++)
+                  [[unroll]] for (uint r = 0; r < SG; r++)
+                    {
+                      float s = subgroupShuffle(a[i], r);
+                      [[unroll]] for (uint j = 0; j < TN; j++)
+                        {
+                          uint n = (i * SG + r) * TN + j;
+                          acc[n] = fma(s, b[j], acc[n]);
+                          if (GEGLU)
+                            gacc[n] = fma(s, g[j], gacc[n]);
+                        }
+                    }
+              }
+          }
+      }
+
+  [[unroll]] for (uint i = 0; i < TM; i++)
+    [[unroll]] for (uint r = 0; r < SG; r++)
+      {
+        uint row = row0 + i * SG + r;
+        if (row < p.m)
+          [[unroll]] for (uint j = 0; j < TN; j++)
+            if (col0 + j < p.ncols)
+              {
+                uint n = (i * SG + r) * TN + j;
+                store_out(row, ch0 + col0 + j, acc[n], gacc[n]);
+              }
+      }
+}
+
+void main_tiled()
+{
+  const uint NT = (BM / TM) * (BN / TN);
+  const uint LW = VEC4 ? 4u : 1u;  // channels per staging load
+  const uint KV = BK / LW;         // staging loads per tile row
+  const uint LA = (BM * KV + NT - 1) / NT;
+  const uint LB = (BN * KV + NT - 1) / NT;
+  const uint t = gl_LocalInvocationID.x;
+  const uint tile = drape_group_index();
+  const uint tm = tile / p.tiles_n;
+  const uint row0 = tm * BM;
+  const uint col0 = (tile - tm * p.tiles_n) * BN;
+  const uint ch0 = gl_WorkGroupID.z * p.cout_g;
+  const uint gch = (p.g0 + gl_WorkGroupID.z) * p.cin_g;
+  const uint K = p.kh * p.kw * p.cin_g;
+  const uint tx = t % (BN / TN);
+  const uint ty = t / (BN / TN);
+  // Staging slot q of this invocation: tile row (or column) v / KV,
+  // channels (v % KV) * LW of each step.
+  int abase[LA], aiy[LA], aix[LA];
+  uint wrow[LB], grow[LB];
+  float acc[TM * TN], gacc[TM * TN];
+
+  [[unroll]] for (uint q = 0; q < LA; q++)
+    a_row(min(row0 + (t + q * NT) / KV, p.m - 1), gch, abase[q], aiy[q], aix[q]);
+  [[unroll]] for (uint q = 0; q < LB; q++)
+    {
+      uint col = ch0 + min(col0 + (t + q * NT) / KV, p.ncols - 1);
+      wrow[q] = p.w_off + col * K;
+      grow[q] = p.wg_off + col * K;
+    }
+  [[unroll]] for (uint i = 0; i < TM * TN; i++)
+    {
+      acc[i] = 0.0;
+      gacc[i] = 0.0;
+    }
+
+  for (uint ky = 0; ky < p.kh; ky++)
+    for (uint kx = 0; kx < p.kw; kx++)
+      {
+        const int shift = int((ky * p.in_w + kx) * p.cin);
+        const uint koff = (ky * p.kw + kx) * p.cin_g;
+        uint aidx[LA];
+        bool ok[LA];
+
+        [[unroll]] for (uint q = 0; q < LA; q++)
+          {
+            ok[q] = POINTWISE || conv_inside(aiy[q] + int(ky), aix[q] + int(kx));
+            aidx[q] = ok[q] ? uint(abase[q] + shift) : p.x_off;
+          }
+        for (uint c0 = 0; c0 < p.cin_g; c0 += BK)
+          {
+            [[unroll]] for (uint q = 0; q < LA; q++)
+              {
+                uint v = t + q * NT;
+                uint kk = (v % KV) * LW;
+                uint rl = v / KV;
+                bool live = ok[q] && c0 + kk < p.cin_g;
+                if (LA * NT != BM * KV && v >= BM * KV)
+                  break;
+                if (VEC4)
+                  {
+                    vec4 a = vec4(x4[live ? (aidx[q] + c0 + kk) >> 2 : p.x_off >> 2]);
+                    a = live ? a : vec4(0.0);
+                    As[(kk + 0) * BM + rl] = a.x;
+                    As[(kk + 1) * BM + rl] = a.y;
+                    As[(kk + 2) * BM + rl] = a.z;
+                    As[(kk + 3) * BM + rl] = a.w;
+                  }
+                else
+                  {
+                    float a = float(x[live ? aidx[q] + c0 + kk : p.x_off]);
+                    As[kk * BM + rl] = live ? a : 0.0;
+                  }
+              }
+            [[unroll]] for (uint q = 0; q < LB; q++)
+              {
+                uint v = t + q * NT;
+                uint kk = (v % KV) * LW;
+                uint cl = v / KV;
+                bool live = c0 + kk < p.cin_g;
+                uint k = live ? koff + c0 + kk : 0u;
+                if (LB * NT != BN * KV && v >= BN * KV)
+                  break;
+                if (VEC4)
+                  {
+                    vec4 b = live ? vec4(w4[(wrow[q] + k) >> 2]) : vec4(0.0);
+                    Bs[(kk + 0) * BN + cl] = b.x;
+                    Bs[(kk + 1) * BN + cl] = b.y;
+                    Bs[(kk + 2) * BN + cl] = b.z;
+                    Bs[(kk + 3) * BN + cl] = b.w;
+                    if (GEGLU)
+                      {
+                        vec4 g = live ? vec4(wg4[(grow[q] + k) >> 2]) : vec4(0.0);
+                        Gs[(kk + 0) * BN + cl] = g.x;
+                        Gs[(kk + 1) * BN + cl] = g.y;
+                        Gs[(kk + 2) * BN + cl] = g.z;
+                        Gs[(kk + 3) * BN + cl] = g.w;
+                      }
+                  }
+                else
+                  {
+                    float b = float(w[wrow[q] + k]);
+                    Bs[kk * BN + cl] = live ? b : 0.0;
+                    if (GEGLU)
+                      {
+                        float g = float(wg[grow[q] + k]);
+                        Gs[kk * BN + cl] = live ? g : 0.0;
+                      }
+                  }
+              }
+            barrier();
+            for (uint kk = 0; kk < BK; kk++)
+              {
+                float a[TM], b[TN], g[TN];
+                [[unroll]] for (uint i = 0; i < TM; i++)
+                  a[i] = As[kk * BM + ty * TM + i];
+                [[unroll]] for (uint j = 0; j < TN; j++)
+                  {
+                    b[j] = Bs[kk * BN + tx * TN + j];
+                    if (GEGLU)
+                      g[j] = Gs[kk * BN + tx * TN + j];
+                  }
+                [[unroll]] for (uint i = 0; i < TM; i++)
+                  [[unroll]] for (uint j = 0; j < TN; j++)
+                    {
+                      acc[i * TN + j] = fma(a[i], b[j], acc[i * TN + j]);
+                      if (GEGLU)
+                        gacc[i * TN + j] = fma(a[i], g[j], gacc[i * TN + j]);
+                    }
+              }
+            barrier();
+          }
+      }
+
+  [[unroll]] for (uint i = 0; i < TM; i++)
+    {
+      uint row = row0 + ty * TM + i;
+      if (row < p.m)
+        [[unroll]] for (uint j = 0; j < TN; j++)
+          {
+            uint col = col0 + tx * TN + j;
+            if (col < p.ncols)
+              store_out(row, ch0 + col, acc[i * TN + j], gacc[i * TN + j]);
+          }
+    }
+}
+
+void main()
+{
+  if (VARIANT == 1u)
+    main_subgroup();
+  else
+    main_tiled();
+}

@@ -1,0 +1,81 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+// Depthwise convolution (groups == cin == cout): a direct kernel.  Each
+// invocation computes PX neighbouring output pixels of a row for CV
+// channels (4 when the channels allow aligned vector loads), so each
+// weight it loads serves PX pixels.  Weights are [c, kh, kw, 1].
+#include "common.glsl"
+#include "conv_common.glsl"
+
+layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;
+layout(constant_id = 3) const uint PX = 4;
+layout(constant_id = 4) const bool VEC4 = false;
+
+void main()
+{
+  const uint CV = VEC4 ? 4u : 1u;
+  const uint nq = (p.ncols + CV - 1) / CV;  // channel vectors in this dispatch
+  const uint owb = (p.ow + PX - 1) / PX;
+  const uint i = drape_group_index() * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
+  const uint q = i % nq;
+  const uint pb = i / nq;
+  const uint t = pb / owb;                 // output row within the dispatch
+  const uint ox0 = (pb - t * owb) * PX;
+  const uint ch = q * CV;                  // first channel, relative to the dispatch
+  const uint kk = p.kh * p.kw;
+  int base, iy0, ix0;
+  vec4 acc[PX];
+
+  if (t * p.ow >= p.m)
+    return;
+  conv_pixel(t * p.ow + ox0, base, iy0, ix0);
+  base += int(p.g0 + ch);
+  [[unroll]] for (uint px = 0; px < PX; px++)
+    acc[px] = vec4(0.0);
+
+  for (uint ky = 0; ky < p.kh; ky++)
+    {
+      int iy = iy0 + int(ky);
+      if (uint(iy) >= p.in_h)
+        continue;
+      for (uint kx = 0; kx < p.kw; kx++)
+        {
+          uint widx = p.w_off + ch * kk + ky * p.kw + kx;
+          vec4 wv;
+
+          if (VEC4)
+            wv = vec4(float(w[widx]), float(w[widx + kk]), float(w[widx + 2 * kk]),
+                      float(w[widx + 3 * kk]));
+          else
+            wv = vec4(float(w[widx]), 0.0, 0.0, 0.0);
+          [[unroll]] for (uint px = 0; px < PX; px++)
+            {
+              int ix = ix0 + int(px * p.stride + kx);
+              bool ok = conv_inside(iy, ix);
+              uint idx = ok ? uint(base + (int(ky) * int(p.in_w) + int(px * p.stride + kx)) * int(p.cin))
+                            : p.x_off;
+              if (VEC4)
+                {
+                  vec4 v = vec4(x4[idx >> 2]);
+                  acc[px] = fma(ok ? v : vec4(0.0), wv, acc[px]);
+                }
+              else
+                {
+                  float v = float(x[idx]);
+                  acc[px].x = fma(ok ? v : 0.0, wv.x, acc[px].x);
+                }
+            }
+        }
+    }
+
+  [[unroll]] for (uint px = 0; px < PX; px++)
+    {
+      uint ox = ox0 + px;
+      uint m = t * p.ow + ox;
+      if (ox >= p.ow)
+        break;
+      [[unroll]] for (uint e = 0; e < CV; e++)
+        if (ch + e < p.ncols)
+          o[p.o_off + m * p.cout + ch + e] = STORE(conv_epilogue(acc[px][e], m, ch + e));
+    }
+}

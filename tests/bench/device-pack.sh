@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Packs what the GPU machine needs to run Drape's binaries without building
+# anything there: the executables, every shared library they load (the
+# machine's own may be older or missing), Debian's dynamic loader to run
+# them with (Debian's gdk-pixbuf has PNG and JPEG built in).  Output: .gl/drape (ignored by
+# git: add `/.gl/` to .git/info/exclude), carried to the machine with
+# `carry: [".gl"]`; tests/bench/device-run.sh runs there.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=${1:-build}
+out=.gl/drape
+rm -rf "$out"
+mkdir -p "$out/bin" "$out/lib"
+
+bins=("$build/app/drape-cli")
+for t in "$build"/tests/test-*; do
+  [ -x "$t" ] && [ -f "$t" ] && bins+=("$t")
+done
+cp "${bins[@]}" "$out/bin/"
+strip --strip-debug "$out"/bin/*
+
+for f in "$out"/bin/* /usr/lib/x86_64-linux-gnu/libvulkan.so.1; do
+  ldd "$f" | awk '/=> \// { print $3 }'
+done | sort -u | while read -r lib; do
+  cp -L "$lib" "$out/lib/"
+done
+cp -L /usr/lib/x86_64-linux-gnu/libvulkan.so.1 "$out/lib/"
+cp -L /lib64/ld-linux-x86-64.so.2 "$out/lib/"
+# Debian's gdk-pixbuf has PNG and JPEG built in but registers them only
+# once it has read a loaders cache.
+cp "$(pkg-config --variable=gdk_pixbuf_cache_file gdk-pixbuf-2.0)" "$out/loaders.cache"
+du -sh "$out"

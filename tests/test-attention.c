@@ -1,0 +1,224 @@
+/* test-attention.c: flash attention against the naive reference
+ *
+ * Head dims from 4 to 512, 1 to 8 heads, fewer keys than queries, fused
+ * QKV channel ranges, batch 2, f32 and f16, one case above 8,192 tokens,
+ * and a case at a 4096-byte binding limit so the queries split into bands.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "test-common.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "ops.h"
+#include "reference.h"
+
+typedef struct {
+  guint32 n;
+  guint32 qh, qw;   /* query tokens qh * qw */
+  guint32 kh, kw;   /* key tokens; ignored when fused */
+  guint32 heads, d;
+  /* Fused: Q, K and V are channels [pad, pad + c), [pad + c, pad + 2c) and
+   * [pad + 2c, pad + 3c) of one tensor.  Otherwise three tensors with
+   * `pad` extra channels before and after their range. */
+  gboolean fused;
+  guint32 pad;
+  float magnitude;  /* of q and k: larger makes a peakier softmax */
+  guint64 limit;
+} AttnCase;
+
+static const AttnCase cases[] = {
+  { 2, 5, 7, 3, 4, 1, 8, FALSE, 3, 1.0f, G_MAXUINT64 },
+  { 1, 9, 7, 0, 0, 8, 40, TRUE, 0, 1.0f, G_MAXUINT64 },
+  { 2, 10, 7, 1, 17, 2, 64, FALSE, 5, 2.0f, G_MAXUINT64 },
+  { 1, 33, 1, 10, 10, 3, 80, FALSE, 0, 1.0f, G_MAXUINT64 },
+  { 1, 8, 5, 13, 5, 2, 160, TRUE, 7, 1.0f, G_MAXUINT64 },
+  { 1, 6, 5, 0, 0, 1, 512, TRUE, 0, 0.5f, G_MAXUINT64 },
+  { 2, 1, 9, 4, 3, 5, 12, FALSE, 1, 3.0f, G_MAXUINT64 },
+  { 1, 3, 11, 2, 2, 4, 4, FALSE, 2, 1.0f, G_MAXUINT64 },
+  { 2, 7, 9, 0, 0, 6, 33, TRUE, 2, 1.0f, G_MAXUINT64 },
+  /* Queries in bands of a 4096-byte binding, each image on its own. */
+  { 2, 6, 10, 3, 4, 2, 8, FALSE, 2, 1.0f, 4096 },
+};
+
+static void
+run_graph (DrapeGraph *graph)
+{
+  g_autoptr(GError) error = NULL;
+
+  drape_graph_compile (graph, &error);
+  g_assert_no_error (error);
+  drape_graph_run (graph, &error);
+  g_assert_no_error (error);
+}
+
+static float *
+random_tensor (guint64    n,
+               guint32    seed,
+               float      scale,
+               DrapeDType dtype)
+{
+  float *x = g_new (float, n);
+
+  test_fill_random (x, n, seed, scale);
+  test_quantize (x, n, dtype);
+  return x;
+}
+
+static void
+check_attention (DrapeDType      dtype,
+                 const AttnCase *s)
+{
+  DrapeDevice *device = test_device ();
+  guint32 c = s->heads * s->d;
+  guint32 tq = s->qh * s->qw;
+  guint32 kh = s->fused ? s->qh : s->kh, kw = s->fused ? s->qw : s->kw;
+  guint32 tk = kh * kw;
+  guint32 qc, kc, q_off, k_off, v_off;
+  float scale = 1.0f / sqrtf ((float) s->d);
+  guint64 n_out = (guint64) s->n * tq * c;
+  g_autofree float *q = NULL;
+  g_autofree float *k = NULL;
+  g_autofree float *v = NULL;
+  g_autofree float *ref = g_new (float, n_out);
+  g_autofree float *got = NULL;
+  g_autoptr(DrapeTensor) tq_ = NULL;
+  g_autoptr(DrapeTensor) tk_ = NULL;
+  g_autoptr(DrapeTensor) tv_ = NULL;
+  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "attention");
+  g_autofree char *what = g_strdup_printf ("attention %s n %u tokens %u/%u heads %u x %u%s limit %"
+                                           G_GUINT64_FORMAT, drape_dtype_name (dtype), s->n, tq, tk,
+                                           s->heads, s->d, s->fused ? " fused" : "", s->limit);
+  DrapeTensor *out;
+
+  if (s->fused)
+    {
+      qc = kc = 3 * c + 2 * s->pad;
+      q_off = s->pad;
+      k_off = s->pad + c;
+      v_off = s->pad + 2 * c;
+      q = random_tensor ((guint64) s->n * tq * qc, 31, s->magnitude, dtype);
+      /* V sees the same values as Q and K: scale them like V. */
+      for (guint64 i = 0; i < (guint64) s->n * tq; i++)
+        for (guint32 j = 0; j < c; j++)
+          q[i * qc + v_off + j] /= s->magnitude;
+      test_quantize (q, (guint64) s->n * tq * qc, dtype);
+      drape_ref_attention (q, (DrapeShape) { s->n, s->qh, s->qw, qc }, q_off,
+                           q, (DrapeShape) { s->n, kh, kw, kc }, k_off,
+                           q, (DrapeShape) { s->n, kh, kw, kc }, v_off, c, s->heads, scale, ref);
+      tq_ = test_tensor_from (dtype, s->n, s->qh, s->qw, qc, q);
+      out = drape_op_attention (graph, tq_, q_off, tq_, k_off, tq_, v_off, c, s->heads, scale);
+    }
+  else
+    {
+      qc = kc = c + 2 * s->pad;
+      q_off = k_off = v_off = s->pad;
+      q = random_tensor ((guint64) s->n * tq * qc, 32, s->magnitude, dtype);
+      k = random_tensor ((guint64) s->n * tk * kc, 33, s->magnitude, dtype);
+      v = random_tensor ((guint64) s->n * tk * kc, 34, 1.0f, dtype);
+      drape_ref_attention (q, (DrapeShape) { s->n, s->qh, s->qw, qc }, q_off,
+                           k, (DrapeShape) { s->n, kh, kw, kc }, k_off,
+                           v, (DrapeShape) { s->n, kh, kw, kc }, v_off, c, s->heads, scale, ref);
+      tq_ = test_tensor_from (dtype, s->n, s->qh, s->qw, qc, q);
+      tk_ = test_tensor_from (dtype, s->n, kh, kw, kc, k);
+      tv_ = test_tensor_from (dtype, s->n, kh, kw, kc, v);
+      drape_device_set_binding_limit (device, s->limit);
+      out = drape_op_attention (graph, tq_, q_off, tk_, k_off, tv_, v_off, c, s->heads, scale);
+      drape_device_set_binding_limit (device, G_MAXUINT64);
+    }
+  run_graph (graph);
+  got = test_download (out);
+  test_assert_close (what, got, ref, n_out, test_tolerance (dtype));
+}
+
+static void
+test_attention (void)
+{
+  for (guint d = 0; d < 2; d++)
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+      check_attention (d, &cases[i]);
+  test_assert_no_validation_messages ();
+}
+
+/* 8,192 queries and keys (a 128 x 64 latent) with few channels: many
+ * key tiles through the online softmax. */
+static void
+test_attention_long (void)
+{
+  static const AttnCase long_cases[] = {
+    { 1, 128, 64, 0, 0, 1, 8, TRUE, 0, 2.0f, G_MAXUINT64 },
+    { 1, 96, 96, 16, 16, 2, 4, FALSE, 0, 2.0f, G_MAXUINT64 },
+  };
+
+  for (guint d = 0; d < 2; d++)
+    for (guint i = 0; i < G_N_ELEMENTS (long_cases); i++)
+      check_attention (d, &long_cases[i]);
+  test_assert_no_validation_messages ();
+}
+
+static void
+expect_error (DrapeGraph *graph,
+              DrapeError  code)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (drape_graph_compile (graph, &error));
+  g_assert_error (error, DRAPE_ERROR, (gint) code);
+  if (strstr (error->message, "attention") == NULL)
+    g_error ("error \"%s\" does not name attention", error->message);
+}
+
+static void
+test_attention_bad_shapes (void)
+{
+  DrapeDevice *device = test_device ();
+  g_autoptr(DrapeTensor) q = test_tensor_from (DRAPE_DTYPE_F32, 2, 4, 4, 24, NULL);
+  g_autoptr(DrapeTensor) k = test_tensor_from (DRAPE_DTYPE_F32, 2, 3, 3, 24, NULL);
+  g_autoptr(DrapeTensor) v = test_tensor_from (DRAPE_DTYPE_F32, 2, 3, 2, 24, NULL);
+  g_autoptr(DrapeTensor) k1 = test_tensor_from (DRAPE_DTYPE_F32, 1, 3, 3, 24, NULL);
+  g_autoptr(DrapeTensor) big = test_tensor_from (DRAPE_DTYPE_F32, 1, 40, 40, 24, NULL);
+
+  {
+    /* 24 channels in 5 heads. */
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    drape_op_attention (graph, q, 0, q, 0, q, 0, 24, 5, 1.0f);
+    expect_error (graph, DRAPE_ERROR_INVALID_ARGUMENT);
+  }
+  {
+    /* K and V with different token counts. */
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    drape_op_attention (graph, q, 0, k, 0, v, 0, 24, 2, 1.0f);
+    expect_error (graph, DRAPE_ERROR_INVALID_ARGUMENT);
+  }
+  {
+    /* V's range past its channels. */
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    drape_op_attention (graph, q, 0, k, 0, k, 8, 24, 2, 1.0f);
+    expect_error (graph, DRAPE_ERROR_INVALID_ARGUMENT);
+  }
+  {
+    /* K with another batch. */
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    drape_op_attention (graph, q, 0, k1, 0, k1, 0, 24, 2, 1.0f);
+    expect_error (graph, DRAPE_ERROR_INVALID_ARGUMENT);
+  }
+  {
+    /* Keys of one image larger than a binding. */
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    drape_device_set_binding_limit (device, 4096);
+    drape_op_attention (graph, big, 0, big, 0, big, 0, 24, 2, 1.0f);
+    drape_device_set_binding_limit (device, G_MAXUINT64);
+    expect_error (graph, DRAPE_ERROR_UNSUPPORTED);
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/attention/shapes", test_attention);
+  g_test_add_func ("/attention/long", test_attention_long);
+  g_test_add_func ("/attention/bad-shapes", test_attention_bad_shapes);
+  return test_finish (g_test_run ());
+}

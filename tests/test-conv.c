@@ -1,0 +1,397 @@
+/* test-conv.c: convolutions, linear layers and GEGLU against the naive
+ * references
+ *
+ * Awkward shapes (channel counts that are no multiple of any tile, 1x1
+ * spatial, batch 2), every kernel size, stride and padding the models
+ * use, groups and depthwise, every epilogue option; f32 and f16; each at
+ * the device's binding limit and at 4096 bytes (so that column chunks and
+ * row bands are taken); each with the GEMM algorithm the device gets by
+ * default and with the tiled one.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "test-common.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "ops.h"
+#include "reference.h"
+
+typedef struct {
+  const char *name;
+  guint32 n, h, w, cin, cout, kh, kw, stride;
+  guint32 pad_top, pad_left, pad_bottom, pad_right, groups;
+  gboolean bias, channel_bias, residual;
+  DrapeActivation act;
+  float out_scale;
+} ConvCase;
+
+static const ConvCase conv_cases[] = {
+  { "1x1", 2, 5, 7, 13, 19, 1, 1, 1, 0, 0, 0, 0, 1, TRUE, FALSE, FALSE, DRAPE_ACT_NONE, 0 },
+  { "1x1 vec4", 2, 4, 3, 24, 36, 1, 1, 1, 0, 0, 0, 0, 1, FALSE, FALSE, TRUE, DRAPE_ACT_NONE, 0 },
+  { "3x3", 2, 9, 11, 20, 35, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, FALSE, FALSE, DRAPE_ACT_SILU, 0 },
+  { "3x3 odd channels", 1, 6, 5, 7, 9, 3, 3, 1, 1, 1, 1, 1, 1, FALSE, FALSE, FALSE, DRAPE_ACT_NONE, 0 },
+  { "3x3 rgb", 1, 8, 6, 3, 10, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, FALSE, FALSE, DRAPE_ACT_RELU, 0 },
+  { "3x3 on 1x1", 2, 1, 1, 48, 40, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, TRUE, FALSE, DRAPE_ACT_NONE, 0 },
+  { "7x7 stride 2", 1, 13, 12, 5, 17, 7, 7, 2, 3, 3, 3, 3, 1, TRUE, FALSE, FALSE, DRAPE_ACT_NONE, 0 },
+  { "2x2 stride 2", 2, 8, 10, 12, 24, 2, 2, 2, 0, 0, 0, 0, 1, FALSE, FALSE, FALSE, DRAPE_ACT_NONE, 0 },
+  { "3x3 stride 2 pad 0011", 2, 9, 10, 16, 24, 3, 3, 2, 0, 0, 1, 1, 1, TRUE, FALSE, FALSE,
+    DRAPE_ACT_NONE, 0 },
+  { "depthwise 3x3", 2, 9, 7, 24, 24, 3, 3, 1, 1, 1, 1, 1, 24, TRUE, FALSE, FALSE, DRAPE_ACT_GELU, 0 },
+  { "depthwise 3x3 stride 2", 1, 5, 6, 7, 7, 3, 3, 2, 1, 1, 1, 1, 7, FALSE, TRUE, TRUE,
+    DRAPE_ACT_NONE, 0.5f },
+  { "groups 2", 2, 6, 7, 16, 12, 3, 3, 1, 1, 1, 1, 1, 2, TRUE, FALSE, FALSE, DRAPE_ACT_NONE, 0 },
+  { "groups 3 1x1", 1, 5, 5, 9, 6, 1, 1, 1, 0, 0, 0, 0, 3, FALSE, FALSE, TRUE, DRAPE_ACT_RELU, 0 },
+  { "epilogue", 2, 7, 6, 32, 33, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, TRUE, TRUE, DRAPE_ACT_SILU, 0.7f },
+  { "epilogue gelu", 2, 4, 5, 8, 48, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, TRUE, TRUE, DRAPE_ACT_GELU, 1.5f },
+};
+
+static void
+run_graph (DrapeGraph *graph)
+{
+  g_autoptr(GError) error = NULL;
+
+  drape_graph_compile (graph, &error);
+  g_assert_no_error (error);
+  drape_graph_run (graph, &error);
+  g_assert_no_error (error);
+}
+
+/* Random values in [-scale, scale], rounded to what the dtype holds. */
+static float *
+random_data (guint64    n,
+             guint32    seed,
+             float      scale,
+             DrapeDType dtype)
+{
+  float *data = g_new (float, MAX (n, 1));
+
+  test_fill_random (data, n, seed, scale);
+  test_quantize (data, n, dtype);
+  return data;
+}
+
+static void
+check_conv (const ConvCase *cc,
+            DrapeDType      dtype,
+            guint64         binding_limit)
+{
+  DrapeDevice *device = test_device ();
+  guint32 cin_g = cc->cin / MAX (cc->groups, 1);
+  guint32 oh = (cc->h + cc->pad_top + cc->pad_bottom - cc->kh) / cc->stride + 1;
+  guint32 ow = (cc->w + cc->pad_left + cc->pad_right - cc->kw) / cc->stride + 1;
+  guint64 nx = (guint64) cc->n * cc->h * cc->w * cc->cin;
+  guint64 nw = (guint64) cc->cout * cc->kh * cc->kw * cin_g;
+  guint64 no = (guint64) cc->n * oh * ow * cc->cout;
+  g_autofree float *x = random_data (nx, 11, 1.0f, dtype);
+  g_autofree float *wt = random_data (nw, 12, 1.0f / sqrtf (cc->kh * cc->kw * cin_g), dtype);
+  g_autofree float *b = random_data (cc->cout, 13, 0.5f, dtype);
+  g_autofree float *cb = random_data ((guint64) cc->n * cc->cout, 14, 0.5f, dtype);
+  g_autofree float *r = random_data (no, 15, 1.0f, dtype);
+  g_autofree float *ref = g_new (float, no);
+  g_autofree float *got = NULL;
+  g_autoptr(DrapeTensor) tx = test_tensor_from (dtype, cc->n, cc->h, cc->w, cc->cin, x);
+  g_autoptr(DrapeTensor) tw = test_tensor_from (dtype, cc->cout, cc->kh, cc->kw, cin_g, wt);
+  g_autoptr(DrapeTensor) tb = test_tensor_from (dtype, 1, 1, 1, cc->cout, b);
+  g_autoptr(DrapeTensor) tcb = test_tensor_from (dtype, cc->n, 1, 1, cc->cout, cb);
+  g_autoptr(DrapeTensor) tr = test_tensor_from (dtype, cc->n, oh, ow, cc->cout, r);
+  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "conv");
+  g_autofree char *what = g_strdup_printf ("conv2d %s %s limit %" G_GUINT64_FORMAT " %s",
+                                           cc->name, drape_dtype_name (dtype), binding_limit,
+                                           g_getenv ("DRAPE_CONV_KERNEL"));
+  DrapeConvParams params = {
+    .stride = cc->stride,
+    .pad_top = cc->pad_top,
+    .pad_left = cc->pad_left,
+    .pad_bottom = cc->pad_bottom,
+    .pad_right = cc->pad_right,
+    .groups = cc->groups,
+    .bias = cc->bias ? tb : NULL,
+    .channel_bias = cc->channel_bias ? tcb : NULL,
+    .act = cc->act,
+    .residual = cc->residual ? tr : NULL,
+    .out_scale = cc->out_scale,
+  };
+  DrapeShape out_shape;
+  DrapeTensor *out;
+
+  drape_ref_conv2d (x, (DrapeShape) { cc->n, cc->h, cc->w, cc->cin }, wt, cc->cout, cc->kh, cc->kw,
+                    &params, cc->bias ? b : NULL, cc->channel_bias ? cb : NULL,
+                    cc->residual ? r : NULL, ref, &out_shape);
+  g_assert_cmpuint (out_shape.h, ==, oh);
+  g_assert_cmpuint (out_shape.w, ==, ow);
+
+  drape_device_set_binding_limit (device, binding_limit);
+  out = drape_op_conv2d (graph, tx, tw, &params);
+  if (binding_limit < G_MAXUINT64 && nx * drape_dtype_size (dtype) > binding_limit)
+    g_assert_cmpuint (drape_graph_get_n_nodes (graph), >, 1);
+  run_graph (graph);
+  drape_device_set_binding_limit (device, G_MAXUINT64);
+  g_assert_cmpuint (out->n, ==, cc->n);
+  g_assert_cmpuint (out->h, ==, oh);
+  g_assert_cmpuint (out->w, ==, ow);
+  g_assert_cmpuint (out->c, ==, cc->cout);
+  got = test_download (out);
+  test_assert_close (what, got, ref, no, test_tolerance (dtype));
+}
+
+typedef struct {
+  guint32 n, h, w, in, out;
+  gboolean bias, residual;
+  DrapeActivation act;
+  float out_scale;
+} LinearCase;
+
+static const LinearCase linear_cases[] = {
+  { 2, 3, 5, 33, 19, TRUE, FALSE, DRAPE_ACT_NONE, 0 },
+  { 1, 1, 1, 64, 40, TRUE, TRUE, DRAPE_ACT_GELU, 0.5f },
+  { 2, 7, 9, 48, 72, FALSE, TRUE, DRAPE_ACT_SILU, 0 },
+  { 1, 4, 4, 3, 5, TRUE, FALSE, DRAPE_ACT_RELU, 2.0f },
+};
+
+static void
+check_linear (const LinearCase *lc,
+              DrapeDType        dtype,
+              guint64           binding_limit)
+{
+  DrapeDevice *device = test_device ();
+  guint64 pos = (guint64) lc->n * lc->h * lc->w;
+  g_autofree float *x = random_data (pos * lc->in, 21, 1.0f, dtype);
+  g_autofree float *wt = random_data ((guint64) lc->out * lc->in, 22, 1.0f / sqrtf (lc->in), dtype);
+  g_autofree float *b = random_data (lc->out, 23, 0.5f, dtype);
+  g_autofree float *r = random_data (pos * lc->out, 24, 1.0f, dtype);
+  g_autofree float *ref = g_new (float, pos * lc->out);
+  g_autofree float *got = NULL;
+  g_autoptr(DrapeTensor) tx = test_tensor_from (dtype, lc->n, lc->h, lc->w, lc->in, x);
+  g_autoptr(DrapeTensor) tw = test_tensor_from (dtype, lc->out, 1, 1, lc->in, wt);
+  g_autoptr(DrapeTensor) tb = test_tensor_from (dtype, 1, 1, 1, lc->out, b);
+  g_autoptr(DrapeTensor) tr = test_tensor_from (dtype, lc->n, lc->h, lc->w, lc->out, r);
+  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "linear");
+  g_autofree char *what = g_strdup_printf ("linear %ux%u %s limit %" G_GUINT64_FORMAT, lc->in,
+                                           lc->out, drape_dtype_name (dtype), binding_limit);
+  DrapeConvParams params = {
+    .bias = lc->bias ? tb : NULL,
+    .act = lc->act,
+    .residual = lc->residual ? tr : NULL,
+    .out_scale = lc->out_scale,
+  };
+  DrapeShape out_shape;
+  DrapeTensor *out;
+
+  drape_ref_conv2d (x, (DrapeShape) { lc->n, lc->h, lc->w, lc->in }, wt, lc->out, 1, 1, &params,
+                    lc->bias ? b : NULL, NULL, lc->residual ? r : NULL, ref, &out_shape);
+  drape_device_set_binding_limit (device, binding_limit);
+  out = drape_op_linear (graph, tx, tw, &params);
+  run_graph (graph);
+  drape_device_set_binding_limit (device, G_MAXUINT64);
+  got = test_download (out);
+  test_assert_close (what, got, ref, pos * lc->out, test_tolerance (dtype));
+}
+
+typedef struct {
+  guint32 n, h, w, in, f;
+  gboolean bias;
+} GegluCase;
+
+static const GegluCase geglu_cases[] = {
+  { 2, 3, 5, 24, 20, TRUE },
+  { 1, 1, 1, 33, 13, TRUE },
+  { 1, 7, 9, 64, 72, FALSE },
+  { 2, 2, 3, 7, 3, TRUE },
+};
+
+static void
+check_geglu (const GegluCase *gc,
+             DrapeDType       dtype,
+             guint64          binding_limit)
+{
+  DrapeDevice *device = test_device ();
+  guint64 pos = (guint64) gc->n * gc->h * gc->w;
+  g_autofree float *x = random_data (pos * gc->in, 31, 1.0f, dtype);
+  g_autofree float *wt = random_data (2ull * gc->f * gc->in, 32, 2.0f / sqrtf (gc->in), dtype);
+  g_autofree float *b = random_data (2ull * gc->f, 33, 0.5f, dtype);
+  g_autofree float *ref = g_new (float, pos * gc->f);
+  g_autofree float *got = NULL;
+  g_autoptr(DrapeTensor) tx = test_tensor_from (dtype, gc->n, gc->h, gc->w, gc->in, x);
+  g_autoptr(DrapeTensor) tw = test_tensor_from (dtype, 2 * gc->f, 1, 1, gc->in, wt);
+  g_autoptr(DrapeTensor) tb = test_tensor_from (dtype, 1, 1, 1, 2 * gc->f, b);
+  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "geglu");
+  g_autofree char *what = g_strdup_printf ("linear_geglu %ux%u %s limit %" G_GUINT64_FORMAT,
+                                           gc->in, gc->f, drape_dtype_name (dtype), binding_limit);
+  DrapeTensor *out;
+
+  drape_ref_linear_geglu (x, (DrapeShape) { gc->n, gc->h, gc->w, gc->in }, wt, 2 * gc->f,
+                          gc->bias ? b : NULL, ref);
+  drape_device_set_binding_limit (device, binding_limit);
+  out = drape_op_linear_geglu (graph, tx, tw, gc->bias ? tb : NULL);
+  run_graph (graph);
+  drape_device_set_binding_limit (device, G_MAXUINT64);
+  g_assert_cmpuint (out->c, ==, gc->f);
+  got = test_download (out);
+  test_assert_close (what, got, ref, pos * gc->f, test_tolerance (dtype));
+}
+
+/* Every case in both dtypes and at both binding limits. */
+static void
+run_all (void)
+{
+  for (guint d = 0; d < 2; d++)
+    for (guint l = 0; l < 2; l++)
+      {
+        guint64 limit = l ? 4096 : G_MAXUINT64;
+        for (guint i = 0; i < G_N_ELEMENTS (conv_cases); i++)
+          check_conv (&conv_cases[i], d, limit);
+        for (guint i = 0; i < G_N_ELEMENTS (linear_cases); i++)
+          check_linear (&linear_cases[i], d, limit);
+        for (guint i = 0; i < G_N_ELEMENTS (geglu_cases); i++)
+          check_geglu (&geglu_cases[i], d, limit);
+      }
+  test_assert_no_validation_messages ();
+}
+
+static void
+test_default_kernel (void)
+{
+  g_unsetenv ("DRAPE_CONV_KERNEL");
+  run_all ();
+}
+
+static void
+test_tiled_kernel (void)
+{
+  g_setenv ("DRAPE_CONV_KERNEL", "tiled", TRUE);
+  run_all ();
+  g_unsetenv ("DRAPE_CONV_KERNEL");
+}
+
+/* A graph error that names the op and the problem. */
+static void
+expect_error (DrapeGraph *graph,
+              const char *op,
+              const char *needle)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (drape_graph_compile (graph, &error));
+  g_assert_nonnull (error);
+  if (strstr (error->message, op) == NULL || strstr (error->message, needle) == NULL)
+    g_error ("expected an error naming %s and %s, got: %s", op, needle, error->message);
+}
+
+static void
+test_bad_shapes (void)
+{
+  DrapeDevice *device = test_device ();
+  g_autoptr(DrapeTensor) x = test_tensor_from (DRAPE_DTYPE_F32, 1, 6, 6, 8, NULL);
+  g_autoptr(DrapeTensor) x16 = test_tensor_from (DRAPE_DTYPE_F16, 1, 6, 6, 8, NULL);
+  g_autoptr(DrapeTensor) w = test_tensor_from (DRAPE_DTYPE_F32, 4, 3, 3, 8, NULL);
+  g_autoptr(DrapeTensor) w_cin = test_tensor_from (DRAPE_DTYPE_F32, 4, 3, 3, 7, NULL);
+  g_autoptr(DrapeTensor) w_big = test_tensor_from (DRAPE_DTYPE_F32, 4, 9, 9, 8, NULL);
+  g_autoptr(DrapeTensor) bias5 = test_tensor_from (DRAPE_DTYPE_F32, 1, 1, 1, 5, NULL);
+  g_autoptr(DrapeTensor) res = test_tensor_from (DRAPE_DTYPE_F32, 1, 6, 5, 4, NULL);
+  g_autoptr(DrapeTensor) cb = test_tensor_from (DRAPE_DTYPE_F32, 2, 1, 1, 4, NULL);
+  g_autoptr(DrapeTensor) lw = test_tensor_from (DRAPE_DTYPE_F32, 5, 1, 1, 8, NULL);
+  g_autoptr(DrapeTensor) lw_in = test_tensor_from (DRAPE_DTYPE_F32, 6, 1, 1, 9, NULL);
+
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    drape_op_conv2d (graph, x, w_cin, &(DrapeConvParams) { .pad_top = 1, .pad_left = 1,
+                                                           .pad_bottom = 1, .pad_right = 1 });
+    expect_error (graph, "conv2d", "input channels");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    drape_op_conv2d (graph, x, w, &(DrapeConvParams) { .bias = bias5 });
+    expect_error (graph, "conv2d", "bias");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    drape_op_conv2d (graph, x, w, &(DrapeConvParams) { .pad_top = 1, .pad_left = 1,
+                                                       .pad_bottom = 1, .pad_right = 1,
+                                                       .residual = res });
+    expect_error (graph, "conv2d", "residual");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    drape_op_conv2d (graph, x, w, &(DrapeConvParams) { .channel_bias = cb });
+    expect_error (graph, "conv2d", "channel_bias");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    drape_op_conv2d (graph, x16, w, NULL);
+    expect_error (graph, "conv2d", "f32");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    drape_op_conv2d (graph, x, w_big, NULL);
+    expect_error (graph, "conv2d", "kernel");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    drape_op_conv2d (graph, x, w, &(DrapeConvParams) { .groups = 3 });
+    expect_error (graph, "conv2d", "groups");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    drape_op_linear (graph, x, lw_in, NULL);
+    expect_error (graph, "linear", "input channels");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    drape_op_linear (graph, x, w, NULL);
+    expect_error (graph, "linear", "weight");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    drape_op_linear_geglu (graph, x, lw, NULL);
+    expect_error (graph, "linear_geglu", "halves");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    drape_op_linear_geglu (graph, x16, lw_in, NULL);
+    expect_error (graph, "linear_geglu", "f16");
+  }
+  test_assert_no_validation_messages ();
+}
+
+/* More than 65,535 workgroups along a dimension, at the real binding
+ * limit: a 1x1 convolution over 4.3 M pixels. */
+static void
+test_large_grid (void)
+{
+  const guint32 h = 2048, w = 2100, c = 4;
+  guint64 n = (guint64) h * w * c;
+  g_autofree float *x = random_data (n, 41, 1.0f, DRAPE_DTYPE_F32);
+  g_autofree float *wt = random_data (c * c, 42, 0.5f, DRAPE_DTYPE_F32);
+  g_autofree float *got = NULL;
+  g_autoptr(DrapeTensor) tx = test_tensor_from (DRAPE_DTYPE_F32, 1, h, w, c, x);
+  g_autoptr(DrapeTensor) tw = test_tensor_from (DRAPE_DTYPE_F32, c, 1, 1, c, wt);
+  g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "large");
+  DrapeTensor *out = drape_op_conv2d (graph, tx, tw, NULL);
+  double worst = 0;
+
+  run_graph (graph);
+  got = test_download (out);
+  for (guint64 i = 0; i < (guint64) h * w; i++)
+    for (guint32 co = 0; co < c; co++)
+      {
+        double sum = 0;
+        for (guint32 ci = 0; ci < c; ci++)
+          sum += (double) x[i * c + ci] * wt[co * c + ci];
+        worst = MAX (worst, fabs (sum - got[i * c + co]));
+      }
+  g_assert_cmpfloat (worst, <=, 1e-5);
+  test_assert_no_validation_messages ();
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/conv/default-kernel", test_default_kernel);
+  g_test_add_func ("/conv/tiled-kernel", test_tiled_kernel);
+  g_test_add_func ("/conv/bad-shapes", test_bad_shapes);
+  g_test_add_func ("/conv/large-grid", test_large_grid);
+  return test_finish (g_test_run ());
+}

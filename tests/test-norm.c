@@ -1,0 +1,265 @@
+/* test-norm.c: group norm, layer norm and softmax against the reference
+ *
+ * Awkward shapes, f32 and f16, values with a large mean (100 + noise) so
+ * that a naive E[x^2] - E[x]^2 variance would fail, and each case once more
+ * with the binding limit lowered to 4096 bytes so the splitting runs.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "test-common.h"
+
+#include <string.h>
+
+#include "ops.h"
+#include "reference.h"
+
+typedef struct {
+  guint32 n, h, w, c, groups;
+  /* Also run at a 4096-byte binding limit: the case's statistics must
+   * fit such a binding. */
+  gboolean split;
+} NormCase;
+
+static const NormCase group_cases[] = {
+  { 1, 1, 1, 32, 32, TRUE },
+  { 2, 5, 7, 64, 32, TRUE },
+  { 1, 17, 13, 40, 8, TRUE },
+  { 2, 9, 1, 30, 1, TRUE },
+  { 1, 1, 11, 96, 32, TRUE },
+  { 2, 3, 4, 20, 4, TRUE },
+  { 1, 60, 50, 6, 3, TRUE },
+  /* Many chunks per (image, group): the partial statistics path. */
+  { 2, 40, 48, 64, 32, FALSE },
+  { 1, 130, 70, 12, 3, FALSE },
+};
+
+static const NormCase row_cases[] = {
+  { 1, 1, 1, 1, 0, TRUE },
+  { 2, 3, 5, 7, 0, TRUE },
+  { 1, 17, 13, 33, 0, TRUE },
+  { 2, 9, 1, 320, 0, TRUE },
+  { 1, 2, 3, 1280, 0, TRUE },
+  { 1, 3, 1, 3000, 0, FALSE },
+  { 2, 31, 17, 64, 0, TRUE },
+};
+
+/* Whether a row op's case can run at a 4096-byte binding limit: one
+ * position must fit. */
+static gboolean
+row_fits_small_limit (const NormCase *s,
+                      DrapeDType      dtype)
+{
+  return s->split && (guint64) s->c * (dtype == DRAPE_DTYPE_F16 ? 2 : 4) <= 4096 - 256;
+}
+
+static void
+run_graph (DrapeGraph *graph)
+{
+  g_autoptr(GError) error = NULL;
+
+  drape_graph_compile (graph, &error);
+  g_assert_no_error (error);
+  drape_graph_run (graph, &error);
+  g_assert_no_error (error);
+}
+
+/* 100 + noise, per-channel offsets on top, rounded to what the GPU sees. */
+static float *
+offset_data (const NormCase *s,
+             DrapeDType      dtype,
+             guint32         seed)
+{
+  guint64 n = (guint64) s->n * s->h * s->w * s->c;
+  float *x = g_new (float, n);
+
+  test_fill_random (x, n, seed, 1.0f);
+  for (guint64 i = 0; i < n; i++)
+    x[i] += 100.0f + 0.25f * (float) (i % s->c % 5);
+  test_quantize (x, n, dtype);
+  return x;
+}
+
+static void
+check_group_norm (DrapeDType      dtype,
+                  const NormCase *s,
+                  gboolean        silu,
+                  guint64         limit)
+{
+  DrapeDevice *device = test_device ();
+  guint64 n = (guint64) s->n * s->h * s->w * s->c;
+  g_autofree float *x = offset_data (s, dtype, 11);
+  g_autofree float *gamma = g_new (float, s->c);
+  g_autofree float *beta = g_new (float, s->c);
+  g_autofree float *ref = g_new (float, n);
+  g_autofree float *got = NULL;
+  g_autoptr(DrapeTensor) tx = NULL;
+  g_autoptr(DrapeTensor) tg = NULL;
+  g_autoptr(DrapeTensor) tb = NULL;
+  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "group_norm");
+  g_autofree char *what = g_strdup_printf ("group_norm %s [%u %u %u %u] / %u%s limit %" G_GUINT64_FORMAT,
+                                           drape_dtype_name (dtype), s->n, s->h, s->w, s->c,
+                                           s->groups, silu ? " silu" : "", limit);
+  DrapeTensor *out;
+
+  test_fill_random (gamma, s->c, 12, 1.5f);
+  test_fill_random (beta, s->c, 13, 0.5f);
+  test_quantize (gamma, s->c, dtype);
+  test_quantize (beta, s->c, dtype);
+  drape_ref_group_norm (x, (DrapeShape) { s->n, s->h, s->w, s->c }, gamma, beta, s->groups,
+                        1e-5f, silu, ref);
+
+  tx = test_tensor_from (dtype, s->n, s->h, s->w, s->c, x);
+  tg = test_tensor_from (dtype, 1, 1, 1, s->c, gamma);
+  tb = test_tensor_from (dtype, 1, 1, 1, s->c, beta);
+  drape_device_set_binding_limit (device, limit);
+  out = drape_op_group_norm (graph, tx, tg, tb, s->groups, 1e-5f, silu);
+  drape_device_set_binding_limit (device, G_MAXUINT64);
+  run_graph (graph);
+  got = test_download (out);
+  test_assert_close (what, got, ref, n, test_tolerance (dtype));
+}
+
+static void
+test_group_norm (void)
+{
+  for (guint d = 0; d < 2; d++)
+    for (guint i = 0; i < G_N_ELEMENTS (group_cases); i++)
+      for (guint silu = 0; silu < 2; silu++)
+        {
+          check_group_norm (d, &group_cases[i], silu, G_MAXUINT64);
+          if (group_cases[i].split)
+            check_group_norm (d, &group_cases[i], silu, 4096);
+        }
+  test_assert_no_validation_messages ();
+}
+
+static void
+check_row_op (DrapeDType      dtype,
+              const NormCase *s,
+              gboolean        norm,
+              guint64         limit)
+{
+  DrapeDevice *device = test_device ();
+  guint64 n = (guint64) s->n * s->h * s->w * s->c;
+  g_autofree float *x = offset_data (s, dtype, 21);
+  g_autofree float *gamma = g_new (float, s->c);
+  g_autofree float *beta = g_new (float, s->c);
+  g_autofree float *ref = g_new (float, n);
+  g_autofree float *got = NULL;
+  g_autoptr(DrapeTensor) tx = NULL;
+  g_autoptr(DrapeTensor) tg = NULL;
+  g_autoptr(DrapeTensor) tb = NULL;
+  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "rows");
+  g_autofree char *what = g_strdup_printf ("%s %s [%u %u %u %u] limit %" G_GUINT64_FORMAT,
+                                           norm ? "layer_norm" : "softmax", drape_dtype_name (dtype),
+                                           s->n, s->h, s->w, s->c, limit);
+  DrapeShape shape = { s->n, s->h, s->w, s->c };
+  DrapeTensor *out;
+
+  test_fill_random (gamma, s->c, 22, 1.5f);
+  test_fill_random (beta, s->c, 23, 0.5f);
+  test_quantize (gamma, s->c, dtype);
+  test_quantize (beta, s->c, dtype);
+  if (!norm)
+    {
+      /* Logits spread over a range where exp overflows without the max. */
+      for (guint64 i = 0; i < n; i++)
+        x[i] = (x[i] - 100.0f) * 8.0f + 100.0f;
+      test_quantize (x, n, dtype);
+    }
+  if (norm)
+    drape_ref_layer_norm (x, shape, gamma, beta, 1e-5f, ref);
+  else
+    drape_ref_softmax (x, shape, ref);
+
+  tx = test_tensor_from (dtype, s->n, s->h, s->w, s->c, x);
+  tg = test_tensor_from (dtype, 1, 1, 1, s->c, gamma);
+  tb = test_tensor_from (dtype, 1, 1, 1, s->c, beta);
+  drape_device_set_binding_limit (device, limit);
+  out = norm ? drape_op_layer_norm (graph, tx, tg, tb, 1e-5f) : drape_op_softmax (graph, tx);
+  drape_device_set_binding_limit (device, G_MAXUINT64);
+  run_graph (graph);
+  got = test_download (out);
+  test_assert_close (what, got, ref, n, test_tolerance (dtype));
+}
+
+static void
+test_layer_norm (void)
+{
+  for (guint d = 0; d < 2; d++)
+    for (guint i = 0; i < G_N_ELEMENTS (row_cases); i++)
+      {
+        check_row_op (d, &row_cases[i], TRUE, G_MAXUINT64);
+        if (row_fits_small_limit (&row_cases[i], d))
+          check_row_op (d, &row_cases[i], TRUE, 4096);
+      }
+  test_assert_no_validation_messages ();
+}
+
+static void
+test_softmax (void)
+{
+  for (guint d = 0; d < 2; d++)
+    for (guint i = 0; i < G_N_ELEMENTS (row_cases); i++)
+      {
+        check_row_op (d, &row_cases[i], FALSE, G_MAXUINT64);
+        if (row_fits_small_limit (&row_cases[i], d))
+          check_row_op (d, &row_cases[i], FALSE, 4096);
+      }
+  test_assert_no_validation_messages ();
+}
+
+/* Builds one op on bad input and checks the graph's error names it. */
+static void
+expect_error (const char *op,
+              DrapeError  code,
+              guint32     c,
+              guint32     gamma_c,
+              guint32     groups,
+              guint64     limit)
+{
+  DrapeDevice *device = test_device ();
+  g_autoptr(DrapeTensor) x = test_tensor_from (DRAPE_DTYPE_F32, 1, 4, 4, c, NULL);
+  g_autoptr(DrapeTensor) gamma = test_tensor_from (DRAPE_DTYPE_F32, 1, 1, 1, gamma_c, NULL);
+  g_autoptr(DrapeTensor) beta = test_tensor_from (DRAPE_DTYPE_F32, 1, 1, 1, gamma_c, NULL);
+  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+  g_autoptr(GError) error = NULL;
+
+  drape_device_set_binding_limit (device, limit);
+  if (strcmp (op, "group_norm") == 0)
+    drape_op_group_norm (graph, x, gamma, beta, groups, 1e-5f, FALSE);
+  else if (strcmp (op, "layer_norm") == 0)
+    drape_op_layer_norm (graph, x, gamma, beta, 1e-5f);
+  else
+    drape_op_softmax (graph, x);
+  drape_device_set_binding_limit (device, G_MAXUINT64);
+  g_assert_false (drape_graph_compile (graph, &error));
+  g_assert_error (error, DRAPE_ERROR, (gint) code);
+  if (strstr (error->message, op) == NULL)
+    g_error ("error \"%s\" does not name %s", error->message, op);
+}
+
+static void
+test_bad_shapes (void)
+{
+  /* 30 channels in 8 groups. */
+  expect_error ("group_norm", DRAPE_ERROR_INVALID_ARGUMENT, 30, 30, 8, G_MAXUINT64);
+  expect_error ("group_norm", DRAPE_ERROR_INVALID_ARGUMENT, 32, 32, 0, G_MAXUINT64);
+  /* gamma of the wrong size. */
+  expect_error ("group_norm", DRAPE_ERROR_INVALID_ARGUMENT, 32, 16, 8, G_MAXUINT64);
+  expect_error ("layer_norm", DRAPE_ERROR_INVALID_ARGUMENT, 32, 31, 0, G_MAXUINT64);
+  /* One position wider than a binding. */
+  expect_error ("softmax", DRAPE_ERROR_UNSUPPORTED, 2048, 2048, 0, 4096);
+  expect_error ("layer_norm", DRAPE_ERROR_UNSUPPORTED, 2048, 2048, 0, 4096);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/norm/group-norm", test_group_norm);
+  g_test_add_func ("/norm/layer-norm", test_layer_norm);
+  g_test_add_func ("/norm/softmax", test_softmax);
+  g_test_add_func ("/norm/bad-shapes", test_bad_shapes);
+  return test_finish (g_test_run ());
+}
