@@ -21,6 +21,7 @@ struct _DrapeApplication
   AdwApplication parent_instance;
 
   GSettings *settings;
+  DrapeEngine *engine;
 };
 
 G_DEFINE_FINAL_TYPE (DrapeApplication, drape_application, ADW_TYPE_APPLICATION)
@@ -227,6 +228,7 @@ drape_application_dispose (GObject *object)
   DrapeApplication *self = DRAPE_APPLICATION (object);
 
   g_clear_object (&self->settings);
+  g_clear_object (&self->engine);
 
   G_OBJECT_CLASS (drape_application_parent_class)->dispose (object);
 }
@@ -266,4 +268,24 @@ drape_application_get_settings (DrapeApplication *self)
 {
   g_return_val_if_fail (DRAPE_IS_APPLICATION (self), NULL);
   return self->settings;
+}
+
+DrapeEngine *
+drape_application_get_engine (DrapeApplication *self)
+{
+  g_return_val_if_fail (DRAPE_IS_APPLICATION (self), NULL);
+
+  if (self->engine == NULL)
+    self->engine = drape_engine_new ();
+  return self->engine;
+}
+
+void
+drape_application_set_engine (DrapeApplication *self,
+                              DrapeEngine      *engine)
+{
+  g_return_if_fail (DRAPE_IS_APPLICATION (self));
+  g_return_if_fail (DRAPE_IS_ENGINE (engine));
+
+  g_set_object (&self->engine, engine);
 }

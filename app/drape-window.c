@@ -22,6 +22,7 @@
 #include "drape-settings-panel.h"
 #include "drape-util.h"
 #include "drape-window.h"
+#include "error.h"
 
 /* Seconds without changes before the session is autosaved. */
 #define AUTOSAVE_DELAY 3
@@ -68,11 +69,15 @@ struct _DrapeWindow
   GtkSingleSelection *history_selection;
   GBinding *garment_type_binding;
   GCancellable *cancellable;
+  /* Set while a try-on or an auto-mask runs. */
+  GCancellable *try_on_cancellable;
+  gboolean auto_masking;
 
   /* The models page stays up until the models are there or the user
    * chooses to go on without them. */
   gboolean show_models;
 
+  guint select_source;
   guint autosave_source;
   gboolean autosave_dirty;
   gboolean autosaving;
@@ -130,7 +135,9 @@ update_try_on (DrapeWindow *self)
   DrapeMask *mask = drape_session_get_mask (self->session);
   const char *reason = NULL;
 
-  if (!drape_models_page_get_ready (self->models_page))
+  if (self->try_on_cancellable != NULL)
+    reason = _("A try-on is running");
+  else if (!drape_models_page_get_ready (self->models_page))
     reason = _("Download the models first (Main Menu → Models)");
   else if (photo == NULL)
     reason = _("Open a photo of a person first");
@@ -154,6 +161,8 @@ update_mask_actions (DrapeWindow *self)
   action_set_enabled (self, "mask-clear", has_mask);
   action_set_enabled (self, "mask-fill", has_mask);
   action_set_enabled (self, "mask-invert", has_mask);
+  action_set_enabled (self, "auto-mask", has_mask && !self->auto_masking &&
+                      drape_models_page_get_ready (self->models_page));
   update_try_on (self);
 }
 
@@ -218,7 +227,7 @@ on_models_ready (DrapeWindow *self)
   if (drape_models_page_get_ready (self->models_page))
     self->show_models = FALSE;
   update_main_page (self);
-  update_try_on (self);
+  update_mask_actions (self);
 }
 
 static void
@@ -286,6 +295,19 @@ update_garment (DrapeWindow *self)
   update_try_on (self);
 }
 
+static gboolean
+select_newest_result (gpointer data)
+{
+  DrapeWindow *self = data;
+  guint n = g_list_model_get_n_items (drape_session_get_results (self->session));
+
+  self->select_source = 0;
+  if (n > 0)
+    gtk_single_selection_set_selected (self->history_selection, n - 1);
+  update_result (self);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 on_results_changed (GListModel  *model,
                     guint        position,
@@ -293,9 +315,10 @@ on_results_changed (GListModel  *model,
                     guint        added,
                     DrapeWindow *self)
 {
-  /* A new result is the one to look at. */
-  if (added > 0)
-    gtk_single_selection_set_selected (self->history_selection, position + added - 1);
+  /* A new result is the one to look at; selected once the selection
+   * model and the history strip have seen the new item. */
+  if (added > 0 && self->select_source == 0)
+    self->select_source = g_idle_add_full (G_PRIORITY_DEFAULT, select_newest_result, self, NULL);
   update_result (self);
 }
 
@@ -1291,6 +1314,198 @@ reuse_settings_action (GSimpleAction *action,
   drape_window_add_toast (self, _("Settings of this result restored"));
 }
 
+/* ---- try-on --------------------------------------------------------------- */
+
+static DrapeEngine *
+get_engine (DrapeWindow *self)
+{
+  GtkApplication *application = gtk_window_get_application (GTK_WINDOW (self));
+
+  return drape_application_get_engine (DRAPE_APPLICATION (application));
+}
+
+static char *
+format_time_left (double seconds)
+{
+  if (seconds < 1)
+    return g_strdup (_("almost done"));
+  if (seconds < 60)
+    return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "about %u second left", "about %u seconds left",
+                                         (gulong) (seconds + 0.5)),
+                            (guint) (seconds + 0.5));
+  return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "about %u minute left", "about %u minutes left",
+                                       (gulong) (seconds / 60 + 0.5)),
+                          (guint) (seconds / 60 + 0.5));
+}
+
+static void
+on_try_on_progress (const DrapeEngineProgress *progress,
+                    gpointer                   user_data)
+{
+  DrapeWindow *self = user_data;
+
+  if (progress->status != NULL)
+    {
+      gtk_label_set_label (self->progress_label, progress->status);
+      gtk_progress_bar_pulse (self->progress_bar);
+      return;
+    }
+  if (progress->n_steps > 0)
+    {
+      double left = progress->step > 0
+                    ? progress->elapsed_s / progress->step * (progress->n_steps - progress->step) : -1;
+      g_autofree char *time_left = left >= 0 ? format_time_left (left) : NULL;
+      g_autofree char *text = NULL;
+
+      /* Translators: "Step 3 of 50 · about 2 minutes left" */
+      text = time_left != NULL ? g_strdup_printf (_("Step %u of %u · %s"), progress->step, progress->n_steps, time_left)
+                               : g_strdup_printf (_("Step %u of %u"), progress->step, progress->n_steps);
+      gtk_label_set_label (self->progress_label, text);
+      gtk_progress_bar_set_fraction (self->progress_bar, (double) progress->step / progress->n_steps);
+    }
+  /* Each step's prediction replaces the last, so the image forms. */
+  if (progress->preview != NULL)
+    {
+      drape_compare_view_set_after (self->compare_view, progress->preview);
+      gtk_stack_set_visible_child_name (self->result_stack, "compare");
+    }
+}
+
+static void
+end_try_on (DrapeWindow *self)
+{
+  g_clear_object (&self->try_on_cancellable);
+  gtk_revealer_set_reveal_child (self->progress_revealer, FALSE);
+  action_set_enabled (self, "cancel-try-on", FALSE);
+  update_try_on (self);
+}
+
+typedef struct {
+  DrapeWindow *window;
+  DrapeSession *session;
+} TryOn;
+
+static void
+try_on_done (GObject      *object,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  TryOn *data = user_data;
+  g_autoptr(DrapeWindow) self = data->window;
+  g_autoptr(DrapeSession) session = data->session;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeResult) outcome = drape_engine_try_on_finish (DRAPE_ENGINE (object), result, &error);
+
+  g_free (data);
+  end_try_on (self);
+  if (outcome == NULL)
+    {
+      update_result (self);
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
+          g_error_matches (error, DRAPE_ERROR, DRAPE_ERROR_CANCELLED))
+        drape_window_add_toast (self, _("Try-on cancelled"));
+      else
+        toast_error (self, error);
+      return;
+    }
+  /* The result belongs to the session it was made for, even if the
+   * window shows another one by now. */
+  drape_session_add_result (session, outcome);
+}
+
+static void
+try_on_action (GSimpleAction *action,
+               GVariant      *parameter,
+               gpointer       user_data)
+{
+  DrapeWindow *self = user_data;
+  DrapePicture *photo = drape_session_get_photo (self->session);
+  DrapePicture *garment = drape_session_get_garment (self->session);
+  DrapeMask *mask = drape_session_get_mask (self->session);
+  TryOn *data;
+
+  if (self->try_on_cancellable != NULL || photo == NULL || garment == NULL || mask == NULL)
+    return;
+  self->try_on_cancellable = g_cancellable_new ();
+  action_set_enabled (self, "cancel-try-on", TRUE);
+  update_try_on (self);
+
+  gtk_progress_bar_set_fraction (self->progress_bar, 0);
+  gtk_label_set_label (self->progress_label, _("Starting…"));
+  gtk_revealer_set_reveal_child (self->progress_revealer, TRUE);
+  set_view (self, "result");
+
+  data = g_new0 (TryOn, 1);
+  data->window = g_object_ref (self);
+  data->session = g_object_ref (self->session);
+  drape_engine_try_on_async (get_engine (self), photo, mask, garment, drape_session_get_settings (self->session),
+                             on_try_on_progress, g_object_ref (self), g_object_unref,
+                             self->try_on_cancellable, try_on_done, data);
+}
+
+static void
+cancel_try_on_action (GSimpleAction *action,
+                      GVariant      *parameter,
+                      gpointer       user_data)
+{
+  DrapeWindow *self = user_data;
+
+  g_cancellable_cancel (self->try_on_cancellable);
+  gtk_label_set_label (self->progress_label, _("Cancelling…"));
+}
+
+typedef struct {
+  DrapeWindow *window;
+  DrapeMask *mask;
+} AutoMask;
+
+static void
+auto_mask_done (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  AutoMask *data = user_data;
+  g_autoptr(DrapeWindow) self = data->window;
+  g_autoptr(DrapeMask) mask = data->mask;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) pixels = drape_engine_auto_mask_finish (DRAPE_ENGINE (object), result, &error);
+
+  g_free (data);
+  self->auto_masking = FALSE;
+  update_mask_actions (self);
+  if (pixels == NULL)
+    {
+      toast_error (self, error);
+      return;
+    }
+  /* One undo step, on the mask it was made for. */
+  if (!drape_mask_replace (mask, pixels, &error))
+    toast_error (self, error);
+  else if (mask == self->mask)
+    drape_window_add_toast (self, _("Mask made: paint over it to correct it"));
+}
+
+static void
+auto_mask_action (GSimpleAction *action,
+                  GVariant      *parameter,
+                  gpointer       user_data)
+{
+  DrapeWindow *self = user_data;
+  DrapePicture *photo = drape_session_get_photo (self->session);
+  AutoMask *data;
+
+  if (photo == NULL || self->mask == NULL || self->auto_masking)
+    return;
+  self->auto_masking = TRUE;
+  update_mask_actions (self);
+  drape_window_add_toast (self, _("Finding the clothes…"));
+  data = g_new0 (AutoMask, 1);
+  data->window = g_object_ref (self);
+  data->mask = g_object_ref (self->mask);
+  drape_engine_auto_mask_async (get_engine (self), photo, drape_session_get_garment_type (self->session),
+                                self->cancellable, auto_mask_done, data);
+}
+
 /* ---- GtkWindow ------------------------------------------------------------- */
 
 static gboolean
@@ -1317,7 +1532,10 @@ drape_window_dispose (GObject *object)
   DrapeWindow *self = DRAPE_WINDOW (object);
 
   g_cancellable_cancel (self->cancellable);
+  g_cancellable_cancel (self->try_on_cancellable);
+  g_clear_object (&self->try_on_cancellable);
   g_clear_handle_id (&self->autosave_source, g_source_remove);
+  g_clear_handle_id (&self->select_source, g_source_remove);
   if (self->session != NULL)
     {
       g_signal_handlers_disconnect_by_data (self->session, self);
@@ -1438,7 +1656,9 @@ static const GActionEntry win_actions[] = {
   { "open-session", open_session_action },
   { "save-session", save_session_action },
   { "save-session-as", save_session_as_action },
-  { "try-on" },
+  { "try-on", try_on_action },
+  { "cancel-try-on", cancel_try_on_action },
+  { "auto-mask", auto_mask_action },
   { "undo", undo_action },
   { "redo", redo_action },
   { "mask-clear", mask_clear_action },
@@ -1506,6 +1726,7 @@ drape_window_init (DrapeWindow *self)
 
   g_action_map_add_action_entries (G_ACTION_MAP (self), win_actions, G_N_ELEMENTS (win_actions), self);
   add_single_key_shortcuts (self);
+  action_set_enabled (self, "cancel-try-on", FALSE);
 
   if (DEVELOPMENT)
     gtk_widget_add_css_class (GTK_WIDGET (self), "devel");
