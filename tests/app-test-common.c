@@ -114,3 +114,57 @@ app_test_run_for (guint ms)
   while (!done)
     g_main_context_iteration (NULL, TRUE);
 }
+
+static void
+count_frame (GdkFrameClock *clock,
+             guint         *frames)
+{
+  (*frames)++;
+}
+
+void
+app_test_wait_for_frames (GtkWidget *window)
+{
+  GdkFrameClock *clock = gtk_widget_get_frame_clock (window);
+  guint frames = 0;
+  gulong id = g_signal_connect (clock, "after-paint", G_CALLBACK (count_frame), &frames);
+
+  for (guint i = 0; i < 100 && frames < 2; i++)
+    {
+      gtk_widget_queue_draw (window);
+      app_test_run_for (30);
+    }
+  g_signal_handler_disconnect (clock, id);
+  g_assert_cmpuint (frames, >=, 2);
+}
+
+GdkTexture *
+app_test_render (GtkWidget *window)
+{
+  g_autoptr(GdkPaintable) paintable = gtk_widget_paintable_new (window);
+  GtkSnapshot *snapshot = gtk_snapshot_new ();
+  g_autoptr(GskRenderNode) node = NULL;
+  int width = gtk_widget_get_width (window), height = gtk_widget_get_height (window);
+  GskRenderer *renderer = gtk_native_get_renderer (GTK_NATIVE (window));
+
+  gdk_paintable_snapshot (paintable, snapshot, width, height);
+  node = gtk_snapshot_free_to_node (snapshot);
+  g_assert_nonnull (node);
+  return gsk_renderer_render_texture (renderer, node, &GRAPHENE_RECT_INIT (0, 0, width, height));
+}
+
+void
+app_test_save_screenshot (GtkWidget  *window,
+                          const char *name)
+{
+  const char *dir = g_getenv ("DRAPE_TEST_OUTPUT_DIR");
+  g_autofree char *path = g_build_filename (dir != NULL ? dir : app_test_dir (), name, NULL);
+  g_autoptr(GdkTexture) texture = NULL;
+
+  app_test_wait_for_frames (window);
+  texture = app_test_render (window);
+  g_assert_cmpint (gdk_texture_get_width (texture), ==, gtk_widget_get_width (window));
+  g_assert_true (gdk_texture_save_to_png (texture, path));
+  g_test_message ("screenshot: %s", path);
+}
+

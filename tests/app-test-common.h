@@ -29,4 +29,12 @@ gboolean    app_test_wait_for         (gboolean    *flag,
 /* Iterates the default main context for ms milliseconds. */
 void        app_test_run_for          (guint        ms);
 
+/* Waits until the window has been laid out and painted at least twice. */
+void        app_test_wait_for_frames  (GtkWidget   *window);
+/* The window as its renderer draws it. */
+GdkTexture *app_test_render           (GtkWidget   *window);
+/* Renders the window into $DRAPE_TEST_OUTPUT_DIR/name (a PNG). */
+void        app_test_save_screenshot  (GtkWidget   *window,
+                                       const char  *name);
+
 G_END_DECLS

@@ -1,4 +1,4 @@
-/* test-try-on.c: a whole try-on through the window with the tiny golden
+/* test-try-on.c: a whole try-on and an auto-mask through the window with the tiny golden
  * models (tests/golden/unet, tests/golden/vae) at 96 x 128: previews replace each
  * other, the result joins the session's history, the UI stays live, and
  * Cancel stops within one step
@@ -133,7 +133,6 @@ prepared_window (void)
 
 typedef struct {
   guint previews;
-  guint cancel_at;
   DrapeWindow *window;
   gint64 last_frame;
   gint64 longest_gap;
@@ -150,8 +149,6 @@ on_after (DrapeCompareView *view,
       !g_action_group_get_action_enabled (G_ACTION_GROUP (watch->window), "cancel-try-on"))
     return;
   watch->previews++;
-  if (watch->previews == watch->cancel_at)
-    g_action_group_activate_action (G_ACTION_GROUP (watch->window), "cancel-try-on", NULL);
 }
 
 /* The main loop keeps turning while the worker computes. */
@@ -229,6 +226,9 @@ test_full_try_on (void)
   g_assert_true (drape_mask_equal_bytes (drape_session_get_mask (session), mask));
   /* The UI was never blocked for long (the worker did the work). */
   g_assert_cmpint (watch.longest_gap, <, 2 * G_USEC_PER_SEC);
+
+  g_action_group_activate_action (G_ACTION_GROUP (window), "zoom-fit", NULL);
+  app_test_save_screenshot (GTK_WIDGET (window), "screenshot-result.png");
 }
 
 static void
@@ -238,21 +238,71 @@ test_cancel (void)
   DrapeSession *session = drape_window_get_session (window);
   DrapeCompareView *view = find_child (GTK_WIDGET (window), DRAPE_TYPE_COMPARE_VIEW);
   guint before = g_list_model_get_n_items (drape_session_get_results (session));
-  Watch watch = { .window = window, .cancel_at = 2 };
+  Watch watch = { .window = window };
+  gint64 end = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
+  guint at_cancel;
 
-  drape_try_on_settings_set_steps (drape_session_get_settings (session), 20);
+  drape_try_on_settings_set_steps (drape_session_get_settings (session), 30);
   g_signal_connect (view, "notify::after", G_CALLBACK (on_after), &watch);
   g_action_group_activate_action (G_ACTION_GROUP (window), "try-on", NULL);
+  while (watch.previews < 2 && g_get_monotonic_time () < end)
+    app_test_run_for (20);
+  g_assert_cmpuint (watch.previews, >=, 2);
+  /* The window mid-run: the preview, "Step n of N", time left, Cancel. */
+  app_test_save_screenshot (GTK_WIDGET (window), "screenshot-progress.png");
+
+  at_cancel = watch.previews;
+  g_action_group_activate_action (G_ACTION_GROUP (window), "cancel-try-on", NULL);
   wait_until_idle (window, 300);
   g_signal_handlers_disconnect_by_data (view, &watch);
 
-  g_test_message ("previews before the end: %u (cancelled at %u)", watch.previews, watch.cancel_at);
-  /* Cancelled during step 2: at most that step's preview arrives, no
-   * more steps run, and no result is added. */
-  g_assert_cmpuint (watch.previews, >=, watch.cancel_at);
-  g_assert_cmpuint (watch.previews, <=, watch.cancel_at + 1);
+  g_test_message ("previews before the end: %u (cancelled after %u)", watch.previews, at_cancel);
+  /* At most the step under way when Cancel came finishes; no result. */
+  g_assert_cmpuint (watch.previews, <=, at_cancel + 1);
+  g_assert_cmpuint (watch.previews, <, 30);
   g_assert_cmpuint (g_list_model_get_n_items (drape_session_get_results (session)), ==, before);
   g_assert_true (find_label_containing (GTK_WIDGET (window), "cancelled"));
+}
+
+/* Auto Mask with the tiny golden SegFormer: the mask lands as one undo
+ * step on the photo's mask. */
+static void
+test_auto_mask (void)
+{
+  DrapeWindow *window = DRAPE_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app)));
+  g_autoptr(DrapeSession) session = drape_session_new ();
+  g_autoptr(DrapePicture) photo = load_golden ("segformer/image.png");
+  g_autoptr(GBytes) before = NULL;
+  DrapeMask *mask;
+  gint64 end = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
+  guint64 covered = 0;
+  gsize n;
+
+  drape_session_set_photo (session, photo);
+  drape_session_set_garment_type (session, DRAPE_GARMENT_UPPER);
+  drape_window_set_session (window, session);
+  app_test_run_for (200);
+  mask = drape_session_get_mask (session);
+  before = drape_mask_to_bytes (mask);
+  g_assert_true (drape_mask_get_empty (mask));
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "auto-mask"));
+
+  g_action_group_activate_action (G_ACTION_GROUP (window), "auto-mask", NULL);
+  g_assert_false (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "auto-mask"));
+  while (!g_action_group_get_action_enabled (G_ACTION_GROUP (window), "auto-mask") &&
+         g_get_monotonic_time () < end)
+    app_test_run_for (50);
+
+  g_assert_false (drape_mask_get_empty (mask));
+  n = (gsize) drape_mask_get_width (mask) * drape_mask_get_height (mask);
+  for (gsize i = 0; i < n; i++)
+    covered += drape_mask_get_data (mask)[i] >= 128;
+  g_test_message ("auto mask covers %.1f%% of the photo", 100.0 * covered / n);
+  g_assert_cmpuint (covered, >, n / 20);
+  g_assert_cmpuint (covered, <, n * 3 / 4);
+
+  g_action_group_activate_action (G_ACTION_GROUP (window), "undo", NULL);
+  g_assert_true (drape_mask_equal_bytes (mask, before));
 }
 
 int
@@ -262,6 +312,7 @@ main (int    argc,
   g_autoptr(DrapeEngine) engine = NULL;
   g_autofree char *unet = NULL;
   g_autofree char *vae = NULL;
+  g_autofree char *parser = NULL;
   int status;
 
   app_test_isolate ();
@@ -273,7 +324,8 @@ main (int    argc,
   vae = golden ("vae");
   app = drape_application_new ("app.drape.Drape.TryOnTest", G_APPLICATION_NON_UNIQUE);
   g_assert_true (g_application_register (G_APPLICATION (app), NULL, NULL));
-  engine = drape_engine_new_for_models (unet, vae, NULL, NULL);
+  parser = golden ("segformer");
+  engine = drape_engine_new_for_models (unet, vae, NULL, parser);
   drape_engine_set_output_size (engine, 96, 128);
   drape_application_set_engine (app, engine);
   g_application_activate (G_APPLICATION (app));
@@ -281,6 +333,7 @@ main (int    argc,
 
   g_test_add_func ("/try-on/full", test_full_try_on);
   g_test_add_func ("/try-on/cancel", test_cancel);
+  g_test_add_func ("/try-on/auto-mask", test_auto_mask);
 
   status = g_test_run ();
   gtk_window_destroy (GTK_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app))));

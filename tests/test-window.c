@@ -538,60 +538,6 @@ test_autosave_and_restore (void)
 
 /* ---- screenshots -------------------------------------------------------- */
 
-static void
-count_frame (GdkFrameClock *clock,
-             guint         *frames)
-{
-  (*frames)++;
-}
-
-/* Waits until the window has been laid out and painted at its new size. */
-static void
-wait_for_frames (GtkWidget *window)
-{
-  GdkFrameClock *clock = gtk_widget_get_frame_clock (window);
-  guint frames = 0;
-  gulong id = g_signal_connect (clock, "after-paint", G_CALLBACK (count_frame), &frames);
-
-  for (guint i = 0; i < 100 && frames < 2; i++)
-    {
-      gtk_widget_queue_draw (window);
-      app_test_run_for (30);
-    }
-  g_signal_handler_disconnect (clock, id);
-  g_assert_cmpuint (frames, >=, 2);
-}
-
-static GdkTexture *
-render_window (GtkWidget *window)
-{
-  g_autoptr(GdkPaintable) paintable = gtk_widget_paintable_new (window);
-  GtkSnapshot *snapshot = gtk_snapshot_new ();
-  g_autoptr(GskRenderNode) node = NULL;
-  int width = gtk_widget_get_width (window), height = gtk_widget_get_height (window);
-  GskRenderer *renderer = gtk_native_get_renderer (GTK_NATIVE (window));
-
-  gdk_paintable_snapshot (paintable, snapshot, width, height);
-  node = gtk_snapshot_free_to_node (snapshot);
-  g_assert_nonnull (node);
-  return gsk_renderer_render_texture (renderer, node, &GRAPHENE_RECT_INIT (0, 0, width, height));
-}
-
-static void
-save_screenshot (GtkWidget  *window,
-                 const char *name)
-{
-  const char *dir = g_getenv ("DRAPE_TEST_OUTPUT_DIR");
-  g_autofree char *path = g_build_filename (dir != NULL ? dir : app_test_dir (), name, NULL);
-  g_autoptr(GdkTexture) texture = NULL;
-
-  wait_for_frames (window);
-  texture = render_window (window);
-  g_assert_cmpint (gdk_texture_get_width (texture), ==, gtk_widget_get_width (window));
-  g_assert_true (gdk_texture_save_to_png (texture, path));
-  g_test_message ("screenshot: %s", path);
-}
-
 /* Samples the rendered window where the canvas shows photo pixel (x, y). */
 static void
 pixel_of_render (GdkTexture      *texture,
@@ -637,11 +583,11 @@ test_screenshots (void)
   gtk_window_set_default_size (GTK_WINDOW (window), 1200, 800);
   settle ();
   g_assert_false (drape_panes_get_narrow (panes));
-  save_screenshot (GTK_WIDGET (window), "screenshot-window.png");
+  app_test_save_screenshot (GTK_WIDGET (window), "screenshot-window.png");
 
   /* The mask tints the photo red where it is painted, and only there. */
-  wait_for_frames (GTK_WIDGET (window));
-  texture = render_window (GTK_WIDGET (window));
+  app_test_wait_for_frames (GTK_WIDGET (window));
+  texture = app_test_render (GTK_WIDGET (window));
   g_assert_cmpuint (drape_mask_get_data (mask)[(gsize) 300 * drape_mask_get_width (mask) + 250], ==, 255);
   pixel_of_render (texture, canvas, GTK_WIDGET (window), 250, 300, masked);
   pixel_of_render (texture, canvas, GTK_WIDGET (window), 450, 60, clear);
@@ -650,7 +596,7 @@ test_screenshots (void)
 
   adw_style_manager_set_color_scheme (style, ADW_COLOR_SCHEME_FORCE_DARK);
   settle ();
-  save_screenshot (GTK_WIDGET (window), "screenshot-window-dark.png");
+  app_test_save_screenshot (GTK_WIDGET (window), "screenshot-window-dark.png");
   adw_style_manager_set_color_scheme (style, ADW_COLOR_SCHEME_DEFAULT);
 
   /* A phone-sized window (phones show only a close button) stacks the
@@ -659,15 +605,15 @@ test_screenshots (void)
   g_object_set (gtk_settings_get_default (), "gtk-decoration-layout", ":close", NULL);
   gtk_window_set_default_size (GTK_WINDOW (window), 360, 720);
   settle ();
-  wait_for_frames (GTK_WIDGET (window));
+  app_test_wait_for_frames (GTK_WIDGET (window));
   gtk_window_set_default_size (GTK_WINDOW (window), 360, 720);
   settle ();
-  wait_for_frames (GTK_WIDGET (window));
+  app_test_wait_for_frames (GTK_WIDGET (window));
   g_test_message ("narrow window: %d x %d", gtk_widget_get_width (GTK_WIDGET (window)),
                   gtk_widget_get_height (GTK_WIDGET (window)));
   g_assert_cmpint (gtk_widget_get_width (GTK_WIDGET (window)), <=, 370);
   g_assert_true (drape_panes_get_narrow (panes));
-  save_screenshot (GTK_WIDGET (window), "screenshot-window-narrow.png");
+  app_test_save_screenshot (GTK_WIDGET (window), "screenshot-window-narrow.png");
   gtk_window_set_default_size (GTK_WINDOW (window), 1200, 800);
   settle ();
 }
