@@ -15,6 +15,7 @@ drape_widget_show_toast (GtkWidget  *widget,
                          const char *message)
 {
   GtkWidget *overlay;
+  AdwToast *toast;
 
   g_return_if_fail (GTK_IS_WIDGET (widget));
 
@@ -24,7 +25,10 @@ drape_widget_show_toast (GtkWidget  *widget,
       g_message ("%s", message);
       return;
     }
-  adw_toast_overlay_add_toast (ADW_TOAST_OVERLAY (overlay), adw_toast_new (message));
+  toast = adw_toast_new (message);
+  /* What widgets report this way is trouble: it goes before other toasts. */
+  adw_toast_set_priority (toast, ADW_TOAST_PRIORITY_HIGH);
+  adw_toast_overlay_add_toast (ADW_TOAST_OVERLAY (overlay), toast);
 }
 
 char *

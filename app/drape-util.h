@@ -8,7 +8,8 @@
 
 G_BEGIN_DECLS
 
-/* Shows a toast in the AdwToastOverlay above widget, if there is one. */
+/* Shows an error as a toast in the AdwToastOverlay above widget, if there
+ * is one, before the toasts already waiting. */
 void      drape_widget_show_toast  (GtkWidget  *widget,
                                     const char *message);
 /* The error's message, or a sentence saying what to do for the errors a

@@ -13,6 +13,7 @@
 
 #include "app-test-common.h"
 #include "drape-app-error.h"
+#include "drape-garment-gallery.h"
 #include "drape-mask-canvas.h"
 #include "drape-panes.h"
 #include "drape-window.h"
@@ -536,6 +537,58 @@ test_autosave_and_restore (void)
   settle ();
 }
 
+/* Garments added to the gallery are copied into Drape's folder, get a
+ * thumbnail made off the main thread, become the session's garment when
+ * chosen, and go away when removed; a file that is not an image is
+ * refused with a toast. */
+static void
+test_garment_gallery (void)
+{
+  DrapeWindow *window = get_window ();
+  DrapeGarmentGallery *gallery = find_child (GTK_WIDGET (window), DRAPE_TYPE_GARMENT_GALLERY);
+  GListModel *garments = drape_garment_gallery_get_garments (gallery);
+  g_autoptr(GFile) shirt = write_photo ("red shirt.jpg", 300, 400, 11, "jpeg");
+  g_autoptr(GBytes) text = g_bytes_new_static ("not an image", 12);
+  g_autoptr(GFile) notes = app_test_write_file ("notes.png", text);
+  g_autoptr(GListStore) files = g_list_store_new (G_TYPE_FILE);
+  g_autoptr(DrapeGarment) garment = NULL;
+  g_autoptr(GFile) copy = NULL;
+  DrapeSession *session = drape_window_get_session (window);
+  guint before = g_list_model_get_n_items (garments);
+
+  g_list_store_append (files, shirt);
+  g_list_store_append (files, notes);
+  drape_garment_gallery_add_files (gallery, G_LIST_MODEL (files));
+  for (guint i = 0; i < 200 && drape_garment_gallery_get_selected (gallery) == NULL; i++)
+    app_test_run_for (50);
+  g_assert_cmpuint (g_list_model_get_n_items (garments), ==, before + 1);
+  g_assert_true (find_label_containing (GTK_WIDGET (window), "notes.png"));
+
+  /* The new garment is selected, its thumbnail made, and it is the
+   * session's garment once loaded. */
+  garment = g_object_ref (drape_garment_gallery_get_selected (gallery));
+  g_assert_cmpstr (drape_garment_get_name (garment), ==, "red shirt.jpg");
+  g_assert_true (drape_garment_get_owned (garment));
+  copy = g_object_ref (drape_garment_get_file (garment));
+  g_assert_false (g_file_equal (copy, shirt));
+  for (guint i = 0; i < 200 && (drape_garment_get_thumbnail (garment) == NULL ||
+                                drape_session_get_garment (session) == NULL ||
+                                g_strcmp0 (drape_picture_get_name (drape_session_get_garment (session)),
+                                           "red shirt.jpg") != 0); i++)
+    app_test_run_for (50);
+  g_assert_nonnull (drape_garment_get_thumbnail (garment));
+  g_assert_cmpint (MAX (gdk_texture_get_width (drape_garment_get_thumbnail (garment)),
+                        gdk_texture_get_height (drape_garment_get_thumbnail (garment))), <=, 224);
+  g_assert_cmpstr (drape_picture_get_name (drape_session_get_garment (session)), ==, "red shirt.jpg");
+
+  /* Removing deletes Drape's copy, never the user's file. */
+  drape_garment_gallery_remove (gallery, garment);
+  g_assert_cmpuint (g_list_model_get_n_items (garments), ==, before);
+  g_assert_false (g_file_query_exists (copy, NULL));
+  g_assert_true (g_file_query_exists (shirt, NULL));
+  settle ();
+}
+
 /* ---- screenshots -------------------------------------------------------- */
 
 /* Samples the rendered window where the canvas shows photo pixel (x, y). */
@@ -643,6 +696,7 @@ main (int    argc,
   g_test_add_func ("/window/session-round-trip", test_session_round_trip);
   g_test_add_func ("/window/corrupt-session-keeps-state", test_corrupt_session_keeps_state);
   g_test_add_func ("/window/autosave-and-restore", test_autosave_and_restore);
+  g_test_add_func ("/window/garment-gallery", test_garment_gallery);
   g_test_add_func ("/window/screenshots", test_screenshots);
 
   status = g_test_run ();
