@@ -957,9 +957,9 @@ drape_session_new_from_bytes (GBytes      *bytes,
   if (version > DRAPE_SESSION_FORMAT_VERSION)
     {
       g_set_error (error, DRAPE_APP_ERROR, DRAPE_APP_ERROR_NEWER_SESSION,
-                   _("“%s” was saved by a newer version of Drape (session format %" G_GINT64_FORMAT
-                     "; this version reads up to %d). Update Drape to open it."),
-                   name, version, DRAPE_SESSION_FORMAT_VERSION);
+                   _("“%s” was saved by a newer version of Drape (session format %lld; "
+                     "this version reads up to %d). Update Drape to open it."),
+                   name, (long long) version, DRAPE_SESSION_FORMAT_VERSION);
       return NULL;
     }
   if (version < 1)
