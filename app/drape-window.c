@@ -464,6 +464,8 @@ restore_done (GObject      *object,
     }
   /* The autosave is not a file the user chose: Save asks where. */
   drape_session_set_file (session, NULL);
+  if (!drape_session_is_blank (session))
+    self->show_models = FALSE;
   drape_window_set_session (self, session);
   if (!drape_session_is_blank (session))
     {
@@ -657,6 +659,8 @@ static void
 set_photo (DrapeWindow  *self,
            DrapePicture *photo)
 {
+  /* A photo the user opened is what they want to see now. */
+  self->show_models = FALSE;
   drape_session_set_photo (self->session, photo);
   if (drape_picture_get_note (photo) != NULL)
     drape_window_add_toast (self, drape_picture_get_note (photo));
@@ -896,6 +900,7 @@ session_loaded (GObject      *object,
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
+  self->show_models = FALSE;
   drape_window_set_session (self, session);
   add_recent (self, drape_session_get_file (session));
   g_task_return_boolean (task, TRUE);

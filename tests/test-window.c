@@ -8,6 +8,8 @@
 
 #include <gdk/x11/gdkx.h>
 #include <X11/extensions/XTest.h>
+#include <X11/keysym.h>
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -383,6 +385,100 @@ test_paint_undo_redo (void)
 }
 
 static void
+pointer_to (int root_x,
+            int root_y)
+{
+  XTestFakeMotionEvent (xdisplay (), -1, root_x, root_y, CurrentTime);
+  XFlush (xdisplay ());
+  app_test_run_for (60);
+}
+
+static void
+photo_to_root (DrapeMaskCanvas *canvas,
+               double           x,
+               double           y,
+               int             *root_x,
+               int             *root_y)
+{
+  double wx, wy;
+
+  drape_mask_canvas_photo_to_widget (canvas, x, y, &wx, &wy);
+  canvas_to_root (canvas, wx, wy, root_x, root_y);
+}
+
+/* Space + drag and the middle button pan, Ctrl + wheel zooms: the view
+ * moves, the mask does not. */
+static void
+test_pan_and_zoom (void)
+{
+  DrapeWindow *window = get_window ();
+  DrapeMaskCanvas *canvas = find_child (GTK_WIDGET (window), DRAPE_TYPE_MASK_CANVAS);
+  DrapeMask *mask = drape_session_get_mask (drape_window_get_session (window));
+  g_autoptr(GBytes) before = drape_mask_to_bytes (mask);
+  Display *display = xdisplay ();
+  KeyCode space = XKeysymToKeycode (display, XK_space);
+  KeyCode control = XKeysymToKeycode (display, XK_Control_L);
+  double x0, y0, x1, y1, zoom;
+  int rx, ry;
+
+  g_action_group_activate_action (G_ACTION_GROUP (window), "zoom-in", NULL);
+  g_action_group_activate_action (G_ACTION_GROUP (window), "zoom-in", NULL);
+  settle ();
+  gtk_widget_grab_focus (GTK_WIDGET (canvas));
+  drape_mask_canvas_photo_to_widget (canvas, 250, 300, &x0, &y0);
+
+  photo_to_root (canvas, 250, 300, &rx, &ry);
+  pointer_to (rx, ry);
+  XTestFakeKeyEvent (display, space, True, CurrentTime);
+  XFlush (display);
+  app_test_run_for (60);
+  XTestFakeButtonEvent (display, 1, True, CurrentTime);
+  pointer_to (rx + 30, ry + 20);
+  pointer_to (rx + 60, ry + 40);
+  XTestFakeButtonEvent (display, 1, False, CurrentTime);
+  XTestFakeKeyEvent (display, space, False, CurrentTime);
+  XFlush (display);
+  app_test_run_for (100);
+  drape_mask_canvas_photo_to_widget (canvas, 250, 300, &x1, &y1);
+  g_test_message ("space-drag moved the photo by %.1f, %.1f", x1 - x0, y1 - y0);
+  g_assert_cmpfloat (fabs (x1 - x0 - 60), <, 3);
+  g_assert_cmpfloat (fabs (y1 - y0 - 40), <, 3);
+  g_assert_true (drape_mask_equal_bytes (mask, before));
+
+  photo_to_root (canvas, 250, 300, &rx, &ry);
+  pointer_to (rx, ry);
+  XTestFakeButtonEvent (display, 2, True, CurrentTime);
+  pointer_to (rx - 25, ry - 10);
+  pointer_to (rx - 50, ry - 20);
+  XTestFakeButtonEvent (display, 2, False, CurrentTime);
+  XFlush (display);
+  app_test_run_for (100);
+  drape_mask_canvas_photo_to_widget (canvas, 250, 300, &x0, &y0);
+  g_assert_cmpfloat (fabs (x0 - x1 + 50), <, 3);
+  g_assert_cmpfloat (fabs (y0 - y1 + 20), <, 3);
+  g_assert_true (drape_mask_equal_bytes (mask, before));
+
+  /* Ctrl + wheel up zooms in about the pointer. */
+  zoom = drape_mask_canvas_get_zoom (canvas);
+  photo_to_root (canvas, 250, 300, &rx, &ry);
+  pointer_to (rx, ry);
+  XTestFakeKeyEvent (display, control, True, CurrentTime);
+  XTestFakeButtonEvent (display, 4, True, CurrentTime);
+  XTestFakeButtonEvent (display, 4, False, CurrentTime);
+  XTestFakeKeyEvent (display, control, False, CurrentTime);
+  XFlush (display);
+  app_test_run_for (150);
+  g_assert_cmpfloat (drape_mask_canvas_get_zoom (canvas), >, zoom * 1.1);
+  drape_mask_canvas_photo_to_widget (canvas, 250, 300, &x1, &y1);
+  g_assert_cmpfloat (fabs (x1 - x0), <, 3);
+  g_assert_cmpfloat (fabs (y1 - y0), <, 3);
+  g_assert_true (drape_mask_equal_bytes (mask, before));
+
+  g_action_group_activate_action (G_ACTION_GROUP (window), "zoom-fit", NULL);
+  settle ();
+}
+
+static void
 test_brush_keys (void)
 {
   DrapeWindow *window = get_window ();
@@ -691,6 +787,7 @@ main (int    argc,
   g_test_add_func ("/window/open-photo-api", test_open_photo_api);
   g_test_add_func ("/window/open-photo-drop", test_open_photo_drop);
   g_test_add_func ("/window/paint-undo-redo", test_paint_undo_redo);
+  g_test_add_func ("/window/pan-and-zoom", test_pan_and_zoom);
   g_test_add_func ("/window/brush-keys", test_brush_keys);
   g_test_add_func ("/window/corrupt-photo-keeps-state", test_corrupt_photo_keeps_state);
   g_test_add_func ("/window/session-round-trip", test_session_round_trip);
