@@ -6,6 +6,8 @@
  * rebuilt at the next frame, so painting costs the same on a 40-megapixel
  * photo as on a small one.  The tint is premultiplied into the tiles and
  * the opacity is applied when drawing, so changing it rebuilds nothing.
+ * Zoomed out, both the photo (its preview copy) and the tiles (built at a
+ * lower level) are drawn from smaller textures.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -32,6 +34,7 @@ struct _DrapeMaskCanvas
   GtkWidget parent_instance;
 
   GdkTexture *photo;
+  GdkTexture *photo_preview;
   DrapeMask *mask;
   DrapeBrushMode tool;
   double brush_size;
@@ -45,6 +48,9 @@ struct _DrapeMaskCanvas
   guint8 *tile_dirty;
   guint tiles_x;
   guint tiles_y;
+  /* Zoomed out, tiles are built at 1/2^level of the mask's resolution:
+   * the renderer then samples a few megabytes instead of 48. */
+  guint tile_level;
   guint32 tint_lut[256];
 
   gboolean space_held;
@@ -64,6 +70,7 @@ struct _DrapeMaskCanvas
 enum {
   PROP_0,
   PROP_PHOTO,
+  PROP_PHOTO_PREVIEW,
   PROP_MASK,
   PROP_TOOL,
   PROP_BRUSH_SIZE,
@@ -166,6 +173,8 @@ build_tile (DrapeMaskCanvas *self,
   guint x = tx * DRAPE_MASK_TILE_SIZE, y = ty * DRAPE_MASK_TILE_SIZE;
   guint w = MIN (DRAPE_MASK_TILE_SIZE, width - x);
   guint h = MIN (DRAPE_MASK_TILE_SIZE, drape_mask_get_height (self->mask) - y);
+  guint f = 1u << self->tile_level;
+  guint ow = (w + f - 1) / f, oh = (h + f - 1) / f;
   const guint8 *src = drape_mask_get_data (self->mask) + (gsize) y * width + x;
   g_autoptr(GBytes) bytes = NULL;
   gboolean any = FALSE;
@@ -181,17 +190,41 @@ build_tile (DrapeMaskCanvas *self,
   if (!any)
     return NULL;
 
-  rgba = g_malloc ((gsize) w * h * 4);
-  for (guint row = 0; row < h; row++)
+  rgba = g_malloc ((gsize) ow * oh * 4);
+  for (guint oy = 0; oy < oh; oy++)
     {
-      const guint8 *s = src + (gsize) row * width;
-      guint32 *d = rgba + (gsize) row * w;
+      guint32 *d = rgba + (gsize) oy * ow;
 
-      for (guint col = 0; col < w; col++)
-        d[col] = self->tint_lut[s[col]];
+      for (guint ox = 0; ox < ow; ox++)
+        {
+          guint y1 = MIN ((oy + 1) * f, h), x1 = MIN ((ox + 1) * f, w);
+          guint sum = 0, count = 0;
+
+          /* The average of the f x f block (clipped at the tile's edge). */
+          for (guint sy = oy * f; sy < y1; sy++)
+            for (guint sx = ox * f; sx < x1; sx++)
+              {
+                sum += src[(gsize) sy * width + sx];
+                count++;
+              }
+          d[ox] = self->tint_lut[(sum + count / 2) / count];
+        }
     }
-  bytes = g_bytes_new_take (rgba, (gsize) w * h * 4);
-  return gdk_memory_texture_new (w, h, GDK_MEMORY_R8G8B8A8_PREMULTIPLIED, bytes, w * 4);
+  bytes = g_bytes_new_take (rgba, (gsize) ow * oh * 4);
+  return gdk_memory_texture_new (ow, oh, GDK_MEMORY_R8G8B8A8_PREMULTIPLIED, bytes, ow * 4);
+}
+
+/* 0 at 1:1 and closer, 1 when a screen pixel spans 2 mask pixels or
+ * more, and so on up to 3. */
+static guint
+wanted_tile_level (DrapeMaskCanvas *self)
+{
+  double device_scale = self->view.scale * gtk_widget_get_scale_factor (GTK_WIDGET (self));
+  guint level = 0;
+
+  while (level < 3 && device_scale * (2u << level) <= 1.0)
+    level++;
+  return level;
 }
 
 static void
@@ -605,6 +638,11 @@ snapshot_overlay (DrapeMaskCanvas *self,
 
   if (self->tiles == NULL || self->overlay_opacity <= 0.0)
     return;
+  if (wanted_tile_level (self) != self->tile_level)
+    {
+      self->tile_level = wanted_tile_level (self);
+      memset (self->tile_dirty, TRUE, self->tiles_x * self->tiles_y);
+    }
 
   /* Only the tiles in sight are rebuilt and drawn. */
   drape_viewport_to_image (&self->view, 0, 0, &vx0, &vy0);
@@ -629,8 +667,9 @@ snapshot_overlay (DrapeMaskCanvas *self,
         texture = g_ptr_array_index (self->tiles, tile);
         if (texture != NULL)
           append_photo (self, snapshot, texture,
-                        &GRAPHENE_RECT_INIT (x, y, gdk_texture_get_width (texture),
-                                             gdk_texture_get_height (texture)));
+                        &GRAPHENE_RECT_INIT (x, y,
+                                             MIN (DRAPE_MASK_TILE_SIZE, drape_mask_get_width (self->mask) - x),
+                                             MIN (DRAPE_MASK_TILE_SIZE, drape_mask_get_height (self->mask) - y)));
       }
   gtk_snapshot_pop (snapshot);
 }
@@ -662,6 +701,18 @@ snapshot_brush (DrapeMaskCanvas *self,
   gtk_snapshot_append_border (snapshot, &inner, widths, light);
 }
 
+/* The smaller copy while it has at least a texel per device pixel. */
+static GdkTexture *
+choose_photo_texture (DrapeMaskCanvas *self)
+{
+  double on_screen = gdk_texture_get_width (self->photo) * self->view.scale *
+                     gtk_widget_get_scale_factor (GTK_WIDGET (self));
+
+  if (self->photo_preview != NULL && on_screen <= gdk_texture_get_width (self->photo_preview))
+    return self->photo_preview;
+  return self->photo;
+}
+
 static void
 drape_mask_canvas_snapshot (GtkWidget   *widget,
                             GtkSnapshot *snapshot)
@@ -678,7 +729,7 @@ drape_mask_canvas_snapshot (GtkWidget   *widget,
   gtk_snapshot_translate (snapshot, &GRAPHENE_POINT_INIT (self->view.x, self->view.y));
   gtk_snapshot_scale (snapshot, self->view.scale, self->view.scale);
   bounds = GRAPHENE_RECT_INIT (0, 0, gdk_texture_get_width (self->photo), gdk_texture_get_height (self->photo));
-  append_photo (self, snapshot, self->photo, &bounds);
+  append_photo (self, snapshot, choose_photo_texture (self), &bounds);
   snapshot_overlay (self, snapshot);
   gtk_snapshot_restore (snapshot);
   snapshot_brush (self, snapshot);
@@ -707,6 +758,7 @@ drape_mask_canvas_dispose (GObject *object)
     g_signal_handlers_disconnect_by_data (self->mask, self);
   g_clear_object (&self->mask);
   g_clear_object (&self->photo);
+  g_clear_object (&self->photo_preview);
   g_clear_pointer (&self->tiles, g_ptr_array_unref);
   g_clear_pointer (&self->tile_dirty, g_free);
 
@@ -725,6 +777,9 @@ drape_mask_canvas_get_property (GObject    *object,
     {
     case PROP_PHOTO:
       g_value_set_object (value, self->photo);
+      break;
+    case PROP_PHOTO_PREVIEW:
+      g_value_set_object (value, self->photo_preview);
       break;
     case PROP_MASK:
       g_value_set_object (value, self->mask);
@@ -761,6 +816,9 @@ drape_mask_canvas_set_property (GObject      *object,
     {
     case PROP_PHOTO:
       drape_mask_canvas_set_photo (self, g_value_get_object (value));
+      break;
+    case PROP_PHOTO_PREVIEW:
+      drape_mask_canvas_set_photo_preview (self, g_value_get_object (value));
       break;
     case PROP_MASK:
       drape_mask_canvas_set_mask (self, g_value_get_object (value));
@@ -799,6 +857,8 @@ drape_mask_canvas_class_init (DrapeMaskCanvasClass *klass)
 
   properties[PROP_PHOTO] =
     g_param_spec_object ("photo", NULL, NULL, GDK_TYPE_TEXTURE, flags);
+  properties[PROP_PHOTO_PREVIEW] =
+    g_param_spec_object ("photo-preview", NULL, NULL, GDK_TYPE_TEXTURE, flags);
   properties[PROP_MASK] =
     g_param_spec_object ("mask", NULL, NULL, DRAPE_TYPE_MASK, flags);
   properties[PROP_TOOL] =
@@ -906,6 +966,26 @@ drape_mask_canvas_set_photo (DrapeMaskCanvas *self,
   update_view (self);
   gtk_widget_queue_draw (GTK_WIDGET (self));
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PHOTO]);
+}
+
+GdkTexture *
+drape_mask_canvas_get_photo_preview (DrapeMaskCanvas *self)
+{
+  g_return_val_if_fail (DRAPE_IS_MASK_CANVAS (self), NULL);
+  return self->photo_preview;
+}
+
+void
+drape_mask_canvas_set_photo_preview (DrapeMaskCanvas *self,
+                                     GdkTexture      *preview)
+{
+  g_return_if_fail (DRAPE_IS_MASK_CANVAS (self));
+  g_return_if_fail (preview == NULL || GDK_IS_TEXTURE (preview));
+
+  if (!g_set_object (&self->photo_preview, preview))
+    return;
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PHOTO_PREVIEW]);
 }
 
 DrapeMask *

@@ -19,6 +19,10 @@ GtkWidget      *drape_mask_canvas_new                 (void);
 GdkTexture     *drape_mask_canvas_get_photo           (DrapeMaskCanvas *self);
 void            drape_mask_canvas_set_photo           (DrapeMaskCanvas *self,
                                                        GdkTexture      *photo);
+/* A smaller copy of the photo drawn while zoomed out (optional). */
+GdkTexture     *drape_mask_canvas_get_photo_preview   (DrapeMaskCanvas *self);
+void            drape_mask_canvas_set_photo_preview   (DrapeMaskCanvas *self,
+                                                       GdkTexture      *preview);
 DrapeMask      *drape_mask_canvas_get_mask            (DrapeMaskCanvas *self);
 void            drape_mask_canvas_set_mask            (DrapeMaskCanvas *self,
                                                        DrapeMask       *mask);

@@ -16,6 +16,11 @@
 #include "drape-picture.h"
 #include "image.h"
 
+/* Photos larger than this on their long side also get a smaller copy for
+ * drawing when zoomed out: sampling a 12-megapixel texture for a window
+ * a tenth its size costs the renderer much and shimmers (no mipmaps). */
+#define PREVIEW_SIZE 1600
+
 struct _DrapePicture
 {
   GObject parent_instance;
@@ -25,6 +30,7 @@ struct _DrapePicture
   char *format;
   GdkPixbuf *pixbuf;
   GdkTexture *texture;
+  GdkTexture *preview;
   char *note;
 };
 
@@ -51,6 +57,7 @@ drape_picture_finalize (GObject *object)
   g_clear_pointer (&self->format, g_free);
   g_clear_object (&self->pixbuf);
   g_clear_object (&self->texture);
+  g_clear_object (&self->preview);
   g_clear_pointer (&self->note, g_free);
 
   G_OBJECT_CLASS (drape_picture_parent_class)->finalize (object);
@@ -164,6 +171,22 @@ is_accepted (GdkPixbufFormat *format)
   return name != NULL && g_strv_contains (accepted_formats, name);
 }
 
+static GdkTexture *
+make_preview (GdkPixbuf *pixbuf)
+{
+  int width = gdk_pixbuf_get_width (pixbuf), height = gdk_pixbuf_get_height (pixbuf);
+  double shrink = (double) PREVIEW_SIZE / MAX (width, height);
+  g_autoptr(GdkPixbuf) small = NULL;
+
+  if (shrink >= 1.0)
+    return NULL;
+  /* gdk-pixbuf's bilinear averages the source pixels each target pixel
+   * covers when shrinking. */
+  small = gdk_pixbuf_scale_simple (pixbuf, MAX (1, (int) (width * shrink)), MAX (1, (int) (height * shrink)),
+                                   GDK_INTERP_BILINEAR);
+  return small != NULL ? drape_texture_new_for_pixbuf (small) : NULL;
+}
+
 DrapePicture *
 drape_picture_new_from_bytes (GBytes      *bytes,
                               const char  *name,
@@ -226,6 +249,7 @@ drape_picture_new_from_bytes (GBytes      *bytes,
   self->format = g_steal_pointer (&format);
   self->pixbuf = gdk_pixbuf_apply_embedded_orientation (decoded);
   self->texture = drape_texture_new_for_pixbuf (self->pixbuf);
+  self->preview = make_preview (self->pixbuf);
   if (limit.width != limit.original_width)
     self->note = g_strdup_printf (_("“%s” was scaled down from %d × %d to %d × %d pixels"),
                                   name, limit.original_width, limit.original_height,
@@ -364,6 +388,13 @@ drape_picture_get_texture (DrapePicture *self)
 {
   g_return_val_if_fail (DRAPE_IS_PICTURE (self), NULL);
   return self->texture;
+}
+
+GdkTexture *
+drape_picture_get_preview (DrapePicture *self)
+{
+  g_return_val_if_fail (DRAPE_IS_PICTURE (self), NULL);
+  return self->preview;
 }
 
 int

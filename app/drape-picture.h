@@ -40,6 +40,9 @@ GBytes       *drape_picture_get_bytes        (DrapePicture         *self);
 const char   *drape_picture_get_format       (DrapePicture         *self);
 GdkPixbuf    *drape_picture_get_pixbuf       (DrapePicture         *self);
 GdkTexture   *drape_picture_get_texture      (DrapePicture         *self);
+/* A copy at most 1600 pixels on its long side, for drawing small, or
+ * NULL when the picture is no larger. */
+GdkTexture   *drape_picture_get_preview      (DrapePicture         *self);
 int           drape_picture_get_width        (DrapePicture         *self);
 int           drape_picture_get_height       (DrapePicture         *self);
 /* A sentence for the user about the decoding (a downscale), or NULL. */

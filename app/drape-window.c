@@ -216,6 +216,7 @@ update_photo (DrapeWindow *self)
   GdkTexture *texture = photo != NULL ? drape_picture_get_texture (photo) : NULL;
 
   drape_mask_canvas_set_photo (self->canvas, texture);
+  drape_mask_canvas_set_photo_preview (self->canvas, photo != NULL ? drape_picture_get_preview (photo) : NULL);
   drape_compare_view_set_before (self->compare_view, texture);
   update_main_page (self);
   update_try_on (self);

@@ -767,6 +767,42 @@ test_screenshots (void)
   settle ();
 }
 
+/* Zoomed out on a large photo the canvas draws the photo's preview copy
+ * and the mask from tiles built at a lower level: the tint must still
+ * land where the mask is. */
+static void
+test_large_photo (void)
+{
+  DrapeWindow *window = get_window ();
+  DrapeMaskCanvas *canvas = find_child (GTK_WIDGET (window), DRAPE_TYPE_MASK_CANVAS);
+  g_autoptr(GFile) file = write_photo ("large.jpg", 3600, 2400, 5, "jpeg");
+  g_autoptr(GdkTexture) texture = NULL;
+  DrapeSession *session;
+  DrapeMask *mask;
+  guint8 masked[4], clear[4];
+
+  open_photo (window, file);
+  session = drape_window_get_session (window);
+  g_assert_nonnull (drape_picture_get_preview (drape_session_get_photo (session)));
+  g_assert_cmpint (gdk_texture_get_width (drape_picture_get_preview (drape_session_get_photo (session))), ==, 1600);
+  g_assert_true (drape_mask_canvas_get_photo_preview (canvas) == drape_picture_get_preview (drape_session_get_photo (session)));
+  g_assert_cmpfloat (drape_mask_canvas_get_zoom (canvas), <, 0.5);
+
+  mask = drape_session_get_mask (session);
+  drape_mask_begin_stroke (mask, DRAPE_BRUSH_MODE_PAINT, 200, 1.0);
+  drape_mask_stroke_to (mask, 1000, 1200, 1.0);
+  drape_mask_stroke_to (mask, 2600, 1200, 1.0);
+  drape_mask_end_stroke (mask);
+  drape_mask_canvas_set_overlay_opacity (canvas, 0.8);
+  app_test_wait_for_frames (GTK_WIDGET (window));
+  texture = app_test_render (GTK_WIDGET (window));
+  pixel_of_render (texture, canvas, GTK_WIDGET (window), 1800, 1200, masked);
+  pixel_of_render (texture, canvas, GTK_WIDGET (window), 1800, 300, clear);
+  g_test_message ("large photo: masked %u %u %u, clear %u %u %u", masked[0], masked[1], masked[2],
+                  clear[0], clear[1], clear[2]);
+  g_assert_cmpint ((int) masked[0] - masked[2], >, (int) clear[0] - clear[2] + 40);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -795,6 +831,7 @@ main (int    argc,
   g_test_add_func ("/window/autosave-and-restore", test_autosave_and_restore);
   g_test_add_func ("/window/garment-gallery", test_garment_gallery);
   g_test_add_func ("/window/screenshots", test_screenshots);
+  g_test_add_func ("/window/large-photo", test_large_photo);
 
   status = g_test_run ();
   gtk_window_destroy (GTK_WINDOW (get_window ()));
