@@ -1386,6 +1386,25 @@ end_try_on (DrapeWindow *self)
   update_try_on (self);
 }
 
+/* A model the engine could not use (missing, damaged) sends the user to
+ * the models page, which says which and offers to fetch it again. */
+static void
+engine_failed (DrapeWindow  *self,
+               const GError *error)
+{
+  toast_error (self, error);
+  if (g_error_matches (error, DRAPE_ERROR, DRAPE_ERROR_IO) ||
+      g_error_matches (error, DRAPE_ERROR, DRAPE_ERROR_CORRUPT))
+    {
+      drape_models_page_refresh (self->models_page);
+      if (!drape_models_page_get_ready (self->models_page))
+        {
+          self->show_models = TRUE;
+          update_main_page (self);
+        }
+    }
+}
+
 typedef struct {
   DrapeWindow *window;
   DrapeSession *session;
@@ -1411,7 +1430,7 @@ try_on_done (GObject      *object,
           g_error_matches (error, DRAPE_ERROR, DRAPE_ERROR_CANCELLED))
         drape_window_add_toast (self, _("Try-on cancelled"));
       else
-        toast_error (self, error);
+        engine_failed (self, error);
       return;
     }
   /* The result belongs to the session it was made for, even if the
@@ -1481,7 +1500,7 @@ auto_mask_done (GObject      *object,
   update_mask_actions (self);
   if (pixels == NULL)
     {
-      toast_error (self, error);
+      engine_failed (self, error);
       return;
     }
   /* One undo step, on the mask it was made for. */
