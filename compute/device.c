@@ -468,6 +468,8 @@ read_caps (DrapeDevice *device)
   caps->max_storage_buffer_range = limits->maxStorageBufferRange;
   caps->max_allocation_size = maint3.maxMemoryAllocationSize;
   caps->storage_offset_alignment = MAX (limits->minStorageBufferOffsetAlignment, 4);
+  caps->texel_offset_alignment = MAX (limits->minTexelBufferOffsetAlignment, 4);
+  caps->max_texel_elements = limits->maxTexelBufferElements;
   caps->max_shared_memory = limits->maxComputeSharedMemorySize;
   for (guint i = 0; i < 3; i++)
     {
@@ -635,10 +637,14 @@ create_logical_device (DrapeDevice *device,
   want.features.shaderInt64 = have.features.shaderInt64;
 
 #if DRAPE_HAVE_NV_COOPMAT
-  if (device->caps.has_f16 && has_extension (exts, n_ext, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) &&
+  /* glslang compiles GL_NV_cooperative_matrix shaders to the Vulkan
+   * memory model, a feature of its own. */
+  if (device->caps.has_f16 && have12.vulkanMemoryModel &&
+      has_extension (exts, n_ext, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) &&
       nv_coopmat_has_f16_tiles (device) && g_getenv ("DRAPE_NO_COOPMAT") == NULL)
     {
       enabled[n_enabled++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+      want12.vulkanMemoryModel = VK_TRUE;
       want_coopmat.pNext = want.pNext;
       want.pNext = &want_coopmat;
       device->caps.has_nv_coopmat = TRUE;
@@ -925,8 +931,16 @@ drape_device_submit (DrapeDevice           *device,
     }
 
   g_mutex_lock (&device->lock);
-  ok = drape_vk_check (device, vkQueueSubmit (device->queue, n_buffers, submits, device->fence),
-                       "vkQueueSubmit", error);
+  /* An injected fault stands for the submission's failure, so nothing is
+   * left pending (drape_vk_check would apply it after a real submit). */
+  if (device->injected_fault != VK_SUCCESS)
+    {
+      result = device->injected_fault;
+      device->injected_fault = VK_SUCCESS;
+    }
+  else
+    result = vkQueueSubmit (device->queue, n_buffers, submits, device->fence);
+  ok = drape_vk_check (device, result, "vkQueueSubmit", error);
   if (ok)
     {
       do

@@ -39,6 +39,9 @@ typedef struct {
   guint64 max_storage_buffer_range;
   guint64 max_allocation_size;
   guint64 storage_offset_alignment;
+  /* Uniform texel buffers: a view's offset alignment, its most texels. */
+  guint64 texel_offset_alignment;
+  guint64 max_texel_elements;
   guint64 device_local_bytes;
   guint32 max_shared_memory;
   guint32 max_workgroup_count[3];
@@ -48,8 +51,9 @@ typedef struct {
   guint32 max_push_constants;
   /* shaderFloat16 and storageBuffer16BitAccess: f16 tensors allowed. */
   gboolean has_f16;
-  /* VK_NV_cooperative_matrix with f16 16x16x16 tiles, and the build has
-   * the shaders for it. */
+  /* VK_NV_cooperative_matrix with f16 16x16x16 tiles and f32 sums, the
+   * Vulkan memory model its shaders need, and the build has the shaders
+   * for it (unless DRAPE_NO_COOPMAT is set). */
   gboolean has_nv_coopmat;
   gboolean has_timestamps;
   double timestamp_period_ns;

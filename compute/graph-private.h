@@ -13,6 +13,8 @@ typedef struct {
   const DrapeTensor *tensor;
   guint64 offset; /* bytes from the tensor's start, aligned */
   guint64 range;  /* bytes */
+  /* Read as a uniform texel buffer (drape_bind_texel). */
+  gboolean texel;
 } DrapeBinding;
 
 /* Binds `bytes` bytes of a tensor from byte `offset`.  Descriptor offsets
@@ -26,6 +28,21 @@ guint32      drape_bind               (DrapeBinding      *binding,
 /* Binds the whole tensor. */
 void         drape_bind_all           (DrapeBinding      *binding,
                                        const DrapeTensor *tensor);
+/* Like drape_bind, for a binding the kernel reads as a uniform texel
+ * buffer of 4-channel texels in the tensor's dtype (RGBA32F or RGBA16F:
+ * texelFetch gives 4 values at once; on CPU drivers this is a vector
+ * gather where a storage-buffer load is a loop over the lanes).  offset
+ * and bytes must be whole texels; the range is at most
+ * drape_graph_texel_limit() bytes. */
+guint32      drape_bind_texel         (DrapeBinding      *binding,
+                                       const DrapeTensor *tensor,
+                                       guint64            offset,
+                                       guint64            bytes);
+/* The most bytes a texel binding of this dtype may span (also within the
+ * binding limit), and the alignment drape_bind_texel() rounds down to. */
+guint64      drape_graph_texel_limit  (DrapeGraph        *graph,
+                                       DrapeDType         dtype);
+guint64      drape_graph_texel_alignment (DrapeGraph     *graph);
 DrapeKernel *drape_graph_kernel       (DrapeGraph        *graph,
                                        const char        *family,
                                        DrapeDType         dtype,
@@ -38,6 +55,15 @@ DrapeKernel *drape_graph_kernel_variant (DrapeGraph      *graph,
                                        const char        *family,
                                        const char        *variant,
                                        guint              n_bindings,
+                                       const guint32     *spec,
+                                       guint              n_spec);
+/* The same again, with the bindings in texel_mask (bit i: binding i)
+ * read as uniform texel buffers (drape_bind_texel). */
+DrapeKernel *drape_graph_kernel_texel (DrapeGraph        *graph,
+                                       const char        *family,
+                                       const char        *variant,
+                                       guint              n_bindings,
+                                       guint32            texel_mask,
                                        const guint32     *spec,
                                        guint              n_spec);
 /* Appends a dispatch of groups_x * groups_y * groups_z workgroups. */

@@ -41,6 +41,7 @@ struct _DrapeGraph
   DrapeBuffer *arena;
   gboolean arena_borrowed;
   VkDescriptorPool pool;
+  GArray *views;        /* VkBufferView of texel bindings */
   GArray *command_buffers; /* VkCommandBuffer */
   VkQueryPool queries;
   GArray *times_ms;     /* double per node, summed over runs */
@@ -58,6 +59,7 @@ drape_graph_new (DrapeDevice *device,
   graph->nodes = g_array_new (FALSE, TRUE, sizeof (DrapeNode));
   graph->tensors = g_ptr_array_new_with_free_func (g_free);
   graph->command_buffers = g_array_new (FALSE, FALSE, sizeof (VkCommandBuffer));
+  graph->views = g_array_new (FALSE, FALSE, sizeof (VkBufferView));
   drape_ranges_init (&graph->arena_ranges, G_MAXUINT64 / 4);
   return graph;
 }
@@ -78,6 +80,9 @@ drape_graph_free (DrapeGraph *graph)
       g_mutex_unlock (&graph->device->lock);
     }
   g_array_unref (graph->command_buffers);
+  for (guint i = 0; i < graph->views->len; i++)
+    vkDestroyBufferView (vk, g_array_index (graph->views, VkBufferView, i), NULL);
+  g_array_unref (graph->views);
   if (graph->pool != VK_NULL_HANDLE)
     vkDestroyDescriptorPool (vk, graph->pool, NULL);
   if (graph->queries != VK_NULL_HANDLE)
@@ -281,6 +286,55 @@ drape_bind (DrapeBinding      *binding,
   binding->tensor = tensor;
   binding->offset = aligned;
   binding->range = bytes + (offset - aligned);
+  binding->texel = FALSE;
+  return (guint32) ((offset - aligned) / drape_dtype_size (tensor->dtype));
+}
+
+static guint64
+texel_bytes (DrapeDType dtype)
+{
+  return 4 * drape_dtype_size (dtype);
+}
+
+static guint64
+texel_alignment (DrapeDevice *device)
+{
+  const DrapeDeviceCaps *caps = &device->caps;
+
+  /* All three are powers of two. */
+  return MAX (MAX (caps->storage_offset_alignment, caps->texel_offset_alignment), 16);
+}
+
+guint64
+drape_graph_texel_alignment (DrapeGraph *graph)
+{
+  return texel_alignment (graph->device);
+}
+
+guint64
+drape_graph_texel_limit (DrapeGraph *graph,
+                         DrapeDType  dtype)
+{
+  return MIN (graph->device->binding_limit,
+              graph->device->caps.max_texel_elements * texel_bytes (dtype));
+}
+
+guint32
+drape_bind_texel (DrapeBinding      *binding,
+                  const DrapeTensor *tensor,
+                  guint64            offset,
+                  guint64            bytes)
+{
+  guint64 align = texel_alignment (tensor->device);
+  guint64 aligned;
+
+  g_return_val_if_fail (offset % texel_bytes (tensor->dtype) == 0, 0);
+  g_return_val_if_fail (bytes % texel_bytes (tensor->dtype) == 0, 0);
+  aligned = offset - offset % align;
+  binding->tensor = tensor;
+  binding->offset = aligned;
+  binding->range = bytes + (offset - aligned);
+  binding->texel = TRUE;
   return (guint32) ((offset - aligned) / drape_dtype_size (tensor->dtype));
 }
 
@@ -292,6 +346,27 @@ drape_bind_all (DrapeBinding      *binding,
 }
 
 DrapeKernel *
+drape_graph_kernel_texel (DrapeGraph    *graph,
+                          const char    *family,
+                          const char    *variant,
+                          guint          n_bindings,
+                          guint32        texel_mask,
+                          const guint32 *spec,
+                          guint          n_spec)
+{
+  g_autoptr(GError) error = NULL;
+  DrapeKernel *kernel;
+
+  if (graph->error != NULL)
+    return NULL;
+  kernel = drape_kernel_get (graph->device, family, variant, n_bindings, texel_mask,
+                             spec, n_spec, &error);
+  if (kernel == NULL)
+    drape_graph_fail (graph, error->code, "%s", error->message);
+  return kernel;
+}
+
+DrapeKernel *
 drape_graph_kernel_variant (DrapeGraph    *graph,
                             const char    *family,
                             const char    *variant,
@@ -299,15 +374,7 @@ drape_graph_kernel_variant (DrapeGraph    *graph,
                             const guint32 *spec,
                             guint          n_spec)
 {
-  g_autoptr(GError) error = NULL;
-  DrapeKernel *kernel;
-
-  if (graph->error != NULL)
-    return NULL;
-  kernel = drape_kernel_get (graph->device, family, variant, n_bindings, spec, n_spec, &error);
-  if (kernel == NULL)
-    drape_graph_fail (graph, error->code, "%s", error->message);
-  return kernel;
+  return drape_graph_kernel_texel (graph, family, variant, n_bindings, 0, spec, n_spec);
 }
 
 DrapeKernel *
@@ -365,6 +432,22 @@ drape_graph_dispatch (DrapeGraph         *graph,
                                        : drape_tensor_bytes (b->tensor);
       if (!drape_graph_check_tensor (graph, label, "an operand", b->tensor))
         return;
+      if (!b->texel != !((kernel->texel_mask >> i) & 1))
+        {
+          drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                            "%s: binding %u is %sa texel buffer but the kernel reads it as %s",
+                            label, i, b->texel ? "" : "not ",
+                            b->texel ? "a storage buffer" : "a texel buffer");
+          return;
+        }
+      if (b->texel && b->range > drape_graph_texel_limit (graph, b->tensor->dtype))
+        {
+          drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
+                            "%s: texel binding %u spans %" G_GUINT64_FORMAT " bytes, more than the "
+                            "device's %" G_GUINT64_FORMAT, label, i, b->range,
+                            drape_graph_texel_limit (graph, b->tensor->dtype));
+          return;
+        }
       if (b->range > graph->device->binding_limit)
         {
           drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
@@ -481,21 +564,37 @@ write_descriptors (DrapeGraph       *graph,
 {
   VkDevice vk = graph->device->device;
   guint n_nodes = graph->nodes->len;
-  guint n_descriptors = 0;
+  guint n_descriptors = 0, n_texels = 0;
 
   for (guint i = 0; i < n_nodes; i++)
-    n_descriptors += g_array_index (graph->nodes, DrapeNode, i).kernel->n_bindings;
+    {
+      const DrapeKernel *kernel = g_array_index (graph->nodes, DrapeNode, i).kernel;
+
+      for (guint b = 0; b < kernel->n_bindings; b++)
+        {
+          if ((kernel->texel_mask >> b) & 1)
+            n_texels++;
+          else
+            n_descriptors++;
+        }
+    }
 
   {
-    VkDescriptorPoolSize size = {
-      .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-      .descriptorCount = MAX (n_descriptors, 1),
+    VkDescriptorPoolSize sizes[] = {
+      {
+        .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+        .descriptorCount = MAX (n_descriptors, 1),
+      },
+      {
+        .type = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER,
+        .descriptorCount = MAX (n_texels, 1),
+      },
     };
     VkDescriptorPoolCreateInfo info = {
       .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
       .maxSets = MAX (n_nodes, 1),
-      .poolSizeCount = 1,
-      .pPoolSizes = &size,
+      .poolSizeCount = G_N_ELEMENTS (sizes),
+      .pPoolSizes = sizes,
     };
     if (!drape_vk_check (graph->device, vkCreateDescriptorPool (vk, &info, NULL, &graph->pool),
                          "vkCreateDescriptorPool", error))
@@ -506,6 +605,7 @@ write_descriptors (DrapeGraph       *graph,
     {
       DrapeNode *node = &g_array_index (graph->nodes, DrapeNode, i);
       VkDescriptorBufferInfo infos[DRAPE_MAX_BINDINGS];
+      VkBufferView views[DRAPE_MAX_BINDINGS];
       VkWriteDescriptorSet writes[DRAPE_MAX_BINDINGS];
       VkDescriptorSetAllocateInfo alloc = {
         .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
@@ -528,6 +628,24 @@ write_descriptors (DrapeGraph       *graph,
             .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
             .pBufferInfo = &infos[b],
           };
+          if (node->bindings[b].texel)
+            {
+              VkBufferViewCreateInfo info = {
+                .sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO,
+                .buffer = infos[b].buffer,
+                .format = node->bindings[b].tensor->dtype == DRAPE_DTYPE_F16 ?
+                          VK_FORMAT_R16G16B16A16_SFLOAT : VK_FORMAT_R32G32B32A32_SFLOAT,
+                .offset = infos[b].offset,
+                .range = infos[b].range,
+              };
+              if (!drape_vk_check (graph->device, vkCreateBufferView (vk, &info, NULL, &views[b]),
+                                   "vkCreateBufferView", error))
+                return FALSE;
+              g_array_append_val (graph->views, views[b]);
+              writes[b].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
+              writes[b].pBufferInfo = NULL;
+              writes[b].pTexelBufferView = &views[b];
+            }
         }
       vkUpdateDescriptorSets (vk, node->kernel->n_bindings, writes, 0, NULL);
     }

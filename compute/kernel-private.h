@@ -3,8 +3,9 @@
  * A kernel is one shader family in one storage variant with one set of
  * specialisation constants.  Constant ids 0, 1 and 2 are always the
  * workgroup size; an op's own constants follow from id 3.  Every kernel
- * binds `n_bindings` storage buffers at set 0, bindings 0..n-1, and takes
- * at most 128 bytes of push constants.
+ * binds `n_bindings` buffers at set 0, bindings 0..n-1: storage buffers,
+ * except those in `texel_mask`, which are uniform texel buffers (bit i:
+ * binding i); it takes at most 128 bytes of push constants.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -27,6 +28,7 @@ typedef struct {
   VkPipelineLayout layout;
   VkPipeline pipeline;
   guint n_bindings;
+  guint32 texel_mask;
   guint32 local_size[3];
 } DrapeKernel;
 
@@ -35,6 +37,7 @@ DrapeKernel *drape_kernel_get  (DrapeDevice    *device,
                                 const char     *family,
                                 const char     *variant,
                                 guint           n_bindings,
+                                guint32         texel_mask,
                                 const guint32  *spec,
                                 guint           n_spec,
                                 GError        **error);

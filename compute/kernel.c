@@ -90,7 +90,8 @@ build (DrapeKernel   *kernel,
   for (guint i = 0; i < kernel->n_bindings; i++)
     bindings[i] = (VkDescriptorSetLayoutBinding) {
       .binding = i,
-      .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+      .descriptorType = (kernel->texel_mask >> i) & 1 ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
+                                                      : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
       .descriptorCount = 1,
       .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
     };
@@ -157,6 +158,7 @@ drape_kernel_get (DrapeDevice   *device,
                   const char    *family,
                   const char    *variant,
                   guint          n_bindings,
+                  guint32        texel_mask,
                   const guint32 *spec,
                   guint          n_spec,
                   GError       **error)
@@ -167,7 +169,7 @@ drape_kernel_get (DrapeDevice   *device,
   g_return_val_if_fail (n_bindings <= DRAPE_MAX_BINDINGS, NULL);
   g_return_val_if_fail (n_spec >= 3 && n_spec <= DRAPE_MAX_SPEC, NULL);
 
-  g_string_printf (key, "%s.%s/%u", family, variant, n_bindings);
+  g_string_printf (key, "%s.%s/%u/%x", family, variant, n_bindings, texel_mask);
   for (guint i = 0; i < n_spec; i++)
     g_string_append_printf (key, "%c%u", i ? ',' : ':', spec[i]);
 
@@ -189,6 +191,7 @@ drape_kernel_get (DrapeDevice   *device,
   kernel = g_new0 (DrapeKernel, 1);
   kernel->device = device;
   kernel->n_bindings = n_bindings;
+  kernel->texel_mask = texel_mask;
   kernel->local_size[0] = spec[0];
   kernel->local_size[1] = spec[1];
   kernel->local_size[2] = spec[2];

@@ -1,25 +1,50 @@
 /* op-attention.c: multi-head attention with an online softmax
  *
- * The tiles of shaders/attention.comp are chosen here from the head dim
- * and the device's shared memory: the larger the query block, the fewer
- * times K and V are read; the larger the key tile, the fewer barriers.
+ * The tiles of shaders/attention.comp are chosen here from the head dim,
+ * the storage type, the device's shared memory and its kind: the larger
+ * the query block, the fewer times K and V are read; the larger the key
+ * tile, the fewer barriers; the larger each thread's register blocks, the
+ * fewer loads per multiply-add, which matters most on a CPU device.
+ * Queries are split into dispatches whose Q and output ranges fit a
+ * binding; the keys and values of one image must fit one.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include "config.h"
 
 #include "graph-private.h"
+#include "op-coopmat-private.h"
 #include "ops.h"
 
-#define LOCAL_SIZE 128
+/* Queries per workgroup and keys per tile, at most. */
 #define MAX_BLOCK 64
-/* Output dims and query rows one thread accumulates at most: 8 x 8
- * registers. */
-#define MAX_PER_THREAD 8
 
 typedef struct {
-  guint32 bq, bk, tpq, rq, sq, sk, qs, ks, ps;
+  guint32 wg, bq, bk, tpq, rq, sq, sk, qs, ks, ps;
 } Tiles;
+
+/* How a device likes its work: threads per workgroup, the registers a
+ * thread may spend on its block of scores and on its outputs, and what a
+ * vec4 load from shared memory costs in multiply-adds. */
+typedef struct {
+  guint32 wg;
+  guint32 max_scores;
+  guint32 max_acc;
+  double load_cost;
+} Profile;
+
+/* A GPU keeps many threads resident only if each uses few registers; a
+ * warp's broadcast vec4 load takes about the time of 4 multiply-adds. */
+static const Profile gpu_profile = { 128, 32, 40, 4 };
+/* On a CPU (lavapipe) every load from memory is a loop over the SIMD
+ * lanes while registers spill cheaply to the stack, so large register
+ * blocks pay: measured on lavapipe, 8 heads x 40 at 3,072 tokens, 3.1 s
+ * of CPU with 32 threads and 8 x 8 blocks, 2.3 s with 8 threads and
+ * 16 x 16.  But LLVM takes about 6 s to compile the latter (1.5 s the
+ * former), which only large problems repay. */
+static const Profile cpu_light_profile = { 32, 64, 96, 16 };
+static const Profile cpu_heavy_profile = { 8, 256, 320, 16 };
+#define CPU_HEAVY_PAIRS (1u << 22) /* query-key pairs, over all heads */
 
 typedef struct {
   guint32 q_off, k_off, v_off, o_off;
@@ -29,87 +54,100 @@ typedef struct {
   float scale;
 } AttentionParams;
 
-static guint32
-pow2_ceil (guint32 x)
-{
-  guint32 p = 1;
-
-  while (p < x)
-    p <<= 1;
-  return p;
-}
-
-/* A row stride of an odd number of 32-bit words, so that threads reading
- * the same column of different rows hit different banks. */
-static guint32
-padded_stride (guint32 n,
-               gsize   es)
-{
-  if (es == 4)
-    return n | 1;
-  return (((n + 1) / 2) | 1) * 2;
-}
-
+/* Shared memory of the shader's four arrays: Q and K or V in vec4s of
+ * their storage type, P in vec4s of f32, the per-thread row maxima. */
 static guint64
 shared_bytes (const Tiles *t,
               gsize        es)
 {
-  return es * ((guint64) t->bq * t->qs + (guint64) t->bk * t->ks) +
-         4 * ((guint64) t->bq * t->ps + (guint64) t->bq * (t->bk / t->sk));
+  return 4 * es * ((guint64) t->bq * t->qs + (guint64) t->bk * t->ks) +
+         16 * (guint64) t->bq * t->ps + 4 * (guint64) t->bq * (t->bk / t->sk);
+}
+
+/* The S phase: an sq x sk block of scores per thread (sk a multiple of
+ * 4, as P is stored in vec4s), as square as it can be, with no more
+ * blocks than threads. */
+static gboolean
+choose_score_blocks (Tiles         *t,
+                     const Profile *profile)
+{
+  t->sq = 1;
+  t->sk = 4;
+  while ((t->bq / t->sq) * (t->bk / t->sk) > profile->wg)
+    {
+      if (t->sk < t->bk && (t->sk <= t->sq || t->sq == t->bq))
+        t->sk *= 2;
+      else if (t->sq < t->bq)
+        t->sq *= 2;
+      else
+        return FALSE;
+    }
+  return t->sq * t->sk <= profile->max_scores;
+}
+
+/* The PV phase: tpq threads share a block of rq rows, each owning
+ * ceil (d4 / tpq) vec4s of every row's output.  Per 4 keys a thread
+ * loads rq vec4s of P and 4 per owned vec4 of V and does 16 rq rd4
+ * multiply-adds, some on padding when tpq does not divide d4; pick the
+ * split that costs least per useful multiply-add. */
+static gboolean
+choose_output_blocks (Tiles         *t,
+                      guint32        d4,
+                      const Profile *profile)
+{
+  double best = G_MAXDOUBLE;
+
+  for (guint32 tpq = 1; tpq <= profile->wg; tpq *= 2)
+    {
+      guint32 row_blocks = profile->wg / tpq;
+      guint32 rq = t->bq / MAX (row_blocks, 1);
+      guint32 rd4 = drape_div_up (d4, tpq);
+      double cost;
+
+      if (row_blocks > t->bq || rq * row_blocks != t->bq || rq * rd4 * 4 > profile->max_acc)
+        continue;
+      cost = (profile->load_cost * (rq + 4.0 * rd4) + 16.0 * rq * rd4) / (16.0 * rq * d4 / tpq);
+      if (cost < best)
+        {
+          best = cost;
+          t->tpq = tpq;
+          t->rq = rq;
+        }
+    }
+  return best < G_MAXDOUBLE;
 }
 
 static gboolean
-choose_tiles (guint32  d,
-              gsize    es,
-              guint32  shared_limit,
-              Tiles   *best)
+choose_tiles (guint32        d,
+              gsize          es,
+              guint32        shared_limit,
+              const Profile *profile,
+              Tiles         *best)
 {
-  /* PV phase: TPQ threads share a block of rows, each owning at most
-   * MAX_PER_THREAD of the d output dims. */
-  guint32 tpq = MIN (MAX (pow2_ceil (drape_div_up (d, MAX_PER_THREAD)), LOCAL_SIZE / MAX_BLOCK),
-                     LOCAL_SIZE);
-  guint32 row_blocks = LOCAL_SIZE / tpq;
-  guint32 best_score = 0;
+  guint32 d4 = drape_div_up (d, 4);
+  guint32 best_area = 0;
 
-  for (guint32 bq = MAX_BLOCK; bq >= row_blocks; bq /= 2)
-    {
-      if (bq / row_blocks > MAX_PER_THREAD)
-        continue;
-      for (guint32 bk = MAX_BLOCK; bk >= 1; bk /= 2)
-        {
-          Tiles t = {
-            .bq = bq,
-            .bk = bk,
-            .tpq = tpq,
-            .rq = bq / row_blocks,
-            .sq = MIN (bq, 4),
-            .qs = padded_stride (d, es),
-            .ks = padded_stride (d, es),
-            .ps = bk | 1,
-          };
+  for (guint32 bq = MAX_BLOCK; bq >= 1; bq /= 2)
+    for (guint32 bk = MAX_BLOCK; bk >= 4; bk /= 2)
+      {
+        /* Odd strides in vec4s: threads reading the same column of
+         * different rows hit different banks. */
+        Tiles t = {
+          .wg = profile->wg,
+          .bq = bq,
+          .bk = bk,
+          .qs = d4 | 1,
+          .ks = d4 | 1,
+          .ps = (bk / 4) | 1,
+        };
 
-          /* S phase: an sq x sk block of scores per thread, with as
-           * many threads busy as there are blocks. */
-          t.sk = CLAMP (bq * bk / (LOCAL_SIZE * t.sq), 1, bk);
-          while ((bq / t.sq) * (bk / t.sk) > LOCAL_SIZE)
-            {
-              if (t.sk < bk)
-                t.sk *= 2;
-              else
-                t.sq *= 2;
-            }
-          if (shared_bytes (&t, es) <= shared_limit)
-            {
-              if (bq * bk > best_score)
-                {
-                  best_score = bq * bk;
-                  *best = t;
-                }
-              break;
-            }
-        }
-    }
-  return best_score > 0;
+        if (bq * bk <= best_area || !choose_score_blocks (&t, profile) ||
+            !choose_output_blocks (&t, d4, profile) || shared_bytes (&t, es) > shared_limit)
+          continue;
+        best_area = bq * bk;
+        *best = t;
+      }
+  return best_area > 0;
 }
 
 /* The rows of a tensor whose span, from a first row's channel offset to
@@ -178,9 +216,11 @@ drape_op_attention (DrapeGraph        *graph,
                     guint32            heads,
                     float              scale)
 {
-  const DrapeDeviceCaps *caps = drape_device_get_caps (drape_graph_get_device (graph));
+  DrapeDevice *device = drape_graph_get_device (graph);
+  const DrapeDeviceCaps *caps = drape_device_get_caps (device);
+  const Profile *profile = &gpu_profile;
   DrapeDType dtype = q ? q->dtype : DRAPE_DTYPE_F32;
-  guint32 spec[13], d, tq, tk;
+  guint32 spec[14], d, tq, tk;
   guint64 limit, band;
   DrapeTensor *out;
   DrapeKernel *kernel;
@@ -216,9 +256,20 @@ drape_op_attention (DrapeGraph        *graph,
       return drape_graph_placeholder (graph, dtype, q->n, q->h, q->w, channels);
     }
 
+  /* Tensor cores, where the device and the problem suit them. */
+  out = drape_attention_coopmat (graph, q, q_offset, k, k_offset, v, v_offset, channels, heads,
+                                 scale);
+  if (out != NULL)
+    return out;
+
   es = drape_dtype_size (dtype);
   d = channels / heads;
-  if (!choose_tiles (d, es, caps->max_shared_memory, &tiles))
+  tq = q->h * q->w;
+  tk = k->h * k->w;
+  if (drape_device_get_info (device)->is_software)
+    profile = (guint64) q->n * heads * tq * tk >= CPU_HEAVY_PAIRS ? &cpu_heavy_profile
+                                                                   : &cpu_light_profile;
+  if (!choose_tiles (d, es, caps->max_shared_memory, profile, &tiles))
     {
       drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
                         "attention: head dim %u does not fit the device's %u bytes of shared "
@@ -226,8 +277,6 @@ drape_op_attention (DrapeGraph        *graph,
       return drape_graph_placeholder (graph, dtype, q->n, q->h, q->w, channels);
     }
 
-  tq = q->h * q->w;
-  tk = k->h * k->w;
   limit = drape_graph_binding_limit (graph) - caps->storage_offset_alignment;
   if (rows_fitting (limit, k->c, channels, es) < tk || rows_fitting (limit, v->c, channels, es) < tk)
     {
@@ -249,7 +298,7 @@ drape_op_attention (DrapeGraph        *graph,
     band -= band % tiles.bq;
 
   out = drape_graph_tensor (graph, dtype, q->n, q->h, q->w, channels);
-  spec[0] = LOCAL_SIZE;
+  spec[0] = tiles.wg;
   spec[1] = spec[2] = 1;
   spec[3] = d;
   spec[4] = tiles.bq;
@@ -261,6 +310,11 @@ drape_op_attention (DrapeGraph        *graph,
   spec[10] = tiles.qs;
   spec[11] = tiles.ks;
   spec[12] = tiles.ps;
+  /* Rows of whole vec4s: every row of every operand starts at a multiple
+   * of 4 elements, which drape_bind() keeps (its alignment is a power of
+   * two, in bytes). */
+  spec[13] = d % 4 == 0 && q->c % 4 == 0 && k->c % 4 == 0 && v->c % 4 == 0 &&
+             q_offset % 4 == 0 && k_offset % 4 == 0 && v_offset % 4 == 0;
   kernel = drape_graph_kernel (graph, "attention", dtype, 4, spec, G_N_ELEMENTS (spec));
 
   {

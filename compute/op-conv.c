@@ -13,18 +13,20 @@
  *     rows its taps reach (rows in the padding are never read).
  *
  * Kernel choice.  The GEMM's algorithm and tile sizes are picked per
- * device and problem (gemm_config): a shared-memory tiled kernel for
- * GPUs, and a subgroup-shuffle kernel for CPU drivers such as lavapipe,
- * where each memory load costs a loop over the lanes.  DRAPE_CONV_KERNEL
- * (tiled or subgroup) overrides the choice, for tests and measurements.
+ * device and problem (gemm_kind, gemm_config): a shared-memory tiled
+ * kernel for GPUs, and for CPU drivers such as lavapipe, where each load
+ * from a storage buffer is a loop over the lanes, a subgroup-shuffle
+ * kernel that reads its operands through texel buffers (vector gathers)
+ * when their channels come in fours.  DRAPE_CONV_KERNEL overrides the
+ * choice, for tests and measurements: "tiled", "subgroup" (storage
+ * buffers) or "subgroup-texel".
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include "config.h"
 
-#include <string.h>
-
 #include "graph-private.h"
+#include "op-coopmat-private.h"
 #include "ops.h"
 
 #define MAX_KERNEL 8
@@ -47,6 +49,9 @@ enum {
   FLAG_RESIDUAL = 16,
 };
 
+/* conv2d's epilogue constant: read the flags from the push constants. */
+#define FLAGS_DYNAMIC 0xffffffffu
+
 enum {
   BIND_X,
   BIND_W,
@@ -62,6 +67,7 @@ enum {
 typedef enum {
   GEMM_TILED,
   GEMM_SUBGROUP,
+  GEMM_SUBGROUP_TEXEL,
 } GemmKind;
 
 /* A convolution after validation: shapes, operands, epilogue. */
@@ -80,11 +86,13 @@ typedef struct {
   float out_scale;
 } Conv;
 
-/* The GEMM kernel's specialisation: the shader's constants 3 to 12. */
+/* The GEMM kernel's specialisation: the shader's constants 3 to 13. */
 typedef struct {
   GemmKind kind;
   guint32 tm, tn, bm, bn, bk, sg;
-  gboolean vec4, pointwise;
+  gboolean vec4, pointwise, vec_out;
+  /* x and the weights are read as texel buffers (the *_texel shaders). */
+  gboolean texel;
   guint32 local;     /* invocations per workgroup */
   guint32 tile_m;    /* outputs per tile: a workgroup's (tiled) or a subgroup's */
   guint32 tile_n;
@@ -100,19 +108,24 @@ typedef struct {
 } ConvPart;
 
 static GemmKind
-gemm_kind (DrapeDevice *device)
+gemm_kind (DrapeDevice *device,
+           const Conv  *c)
 {
   const DrapeDeviceCaps *caps = drape_device_get_caps (device);
   const char *forced = g_getenv ("DRAPE_CONV_KERNEL");
   gboolean subgroup_ok = caps->subgroup_size >= 4 && caps->subgroup_size <= 16;
+  /* Texel buffers hold whole 4-channel texels. */
+  gboolean texel_ok = subgroup_ok && c->cin_g % 4 == 0;
 
   if (g_strcmp0 (forced, "tiled") == 0)
     return GEMM_TILED;
   if (g_strcmp0 (forced, "subgroup") == 0 && subgroup_ok)
     return GEMM_SUBGROUP;
+  if (g_strcmp0 (forced, "subgroup-texel") == 0 && texel_ok)
+    return GEMM_SUBGROUP_TEXEL;
   /* CPU drivers: loads are scalarised per lane, shuffles are cheap. */
   if (drape_device_get_info (device)->is_software && subgroup_ok)
-    return GEMM_SUBGROUP;
+    return texel_ok ? GEMM_SUBGROUP_TEXEL : GEMM_SUBGROUP;
   return GEMM_TILED;
 }
 
@@ -121,13 +134,17 @@ gemm_kind (DrapeDevice *device)
 static GemmConfig
 gemm_config (DrapeDevice *device,
              const Conv  *c,
+             GemmKind     kind,
              guint32      m,
-             guint32      n)
+             guint32      n,
+             gboolean     vec_out)
 {
   const DrapeDeviceCaps *caps = drape_device_get_caps (device);
   GemmConfig cfg = {
-    .kind = gemm_kind (device),
+    .kind = kind == GEMM_SUBGROUP_TEXEL ? GEMM_SUBGROUP : kind,
+    .texel = kind == GEMM_SUBGROUP_TEXEL,
     .vec4 = c->cin_g % 4 == 0,
+    .vec_out = vec_out,
     .pointwise = c->kh == 1 && c->kw == 1 && c->stride == 1 && c->pad_t == 0 && c->pad_l == 0 &&
                  c->ih == c->oh && c->iw == c->ow,
   };
@@ -135,14 +152,17 @@ gemm_config (DrapeDevice *device,
   if (cfg.kind == GEMM_SUBGROUP)
     {
       guint32 sg = caps->subgroup_size;
-      guint32 max_tn = c->geglu ? 2 : 4;
 
+      /* 2 x 4 per lane (64 sums, twice that for GEGLU): measured on
+       * lavapipe, larger blocks gain little and take LLVM many seconds to
+       * compile.  Narrow problems get narrower blocks (short ones waste a
+       * few rows rather than compile another pipeline). */
       cfg.sg = sg;
-      cfg.tn = n <= sg ? 1 : n <= 2 * sg || max_tn == 2 ? 2 : 4;
-      cfg.tm = m <= sg ? 1 : 2;
+      cfg.tn = n <= sg ? 1 : n <= 2 * sg ? 2 : 4;
+      cfg.tm = 2;
+      cfg.tiles_per_group = 4;
       cfg.tile_m = cfg.tm * sg;
       cfg.tile_n = cfg.tn * sg;
-      cfg.tiles_per_group = 4;
       cfg.local = sg * cfg.tiles_per_group;
       /* The shared tiles of the other algorithm stay minimal. */
       cfg.bm = cfg.tm;
@@ -155,7 +175,7 @@ gemm_config (DrapeDevice *device,
        * workgroups and fits its shared memory wins. */
       static const guint32 shapes[][4] = {
         { 128, 128, 8, 8 }, { 128, 64, 8, 4 }, { 64, 128, 4, 8 }, { 64, 64, 4, 4 },
-        { 64, 32, 4, 2 }, { 32, 64, 2, 4 }, { 32, 32, 2, 2 },
+        { 64, 32, 4, 2 }, { 32, 64, 2, 4 }, { 32, 32, 4, 4 },
       };
       guint32 bk = c->cin_g >= 16 ? 16 : c->cin_g >= 8 ? 8 : 4;
       guint i;
@@ -327,79 +347,82 @@ conv_setup (DrapeGraph            *graph,
   return TRUE;
 }
 
-/* Output channels per dispatch, from how many weight rows one binding
- * holds: all, whole groups, or part of one group.  `align`: a chunk of
- * whole groups is a multiple of this many groups. */
-static gboolean
-column_chunks (DrapeGraph *graph,
-               const Conv *c,
-               guint64     room,
-               guint32     align,
-               guint32    *ng,
-               guint32    *nc)
+/* How a convolution is cut into dispatches (see the top of this file). */
+typedef struct {
+  guint32 ng, nc;      /* groups per column chunk, channels of each group */
+  guint32 chunk_cols;  /* output channels per column chunk */
+  guint32 rows;        /* output rows per band */
+  gboolean whole;      /* every image in one dispatch */
+} ConvPlan;
+
+/* Plans dispatches whose bindings each span at most `room` elements.
+ * `align`: a chunk of whole groups is a multiple of this many groups.
+ * Returns NULL, or why no plan fits. */
+static char *
+conv_plan (const Conv *c,
+           guint64     room,
+           guint32     align,
+           ConvPlan   *plan)
 {
   guint64 wrows = room / c->k;
-
-  if (wrows == 0)
-    {
-      drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
-                        "%s: one output channel's weights (%u values) exceed the device's "
-                        "binding limit", c->op, c->k);
-      return FALSE;
-    }
-  if (wrows >= (guint64) c->groups * c->cout_g)
-    {
-      *ng = c->groups;
-      *nc = c->cout_g;
-    }
-  else if (wrows >= c->cout_g)
-    {
-      *ng = wrows / c->cout_g;
-      if (*ng >= align)
-        *ng -= *ng % align;
-      *nc = c->cout_g;
-    }
-  else
-    {
-      *ng = 1;
-      *nc = wrows;
-    }
-  return TRUE;
-}
-
-/* Output rows per band, or 0 (with the graph failed) when not even one
- * row fits.  *whole: every image in one dispatch. */
-static guint32
-band_rows (DrapeGraph *graph,
-           const Conv *c,
-           guint64     room,
-           guint32     chunk_cols,
-           gboolean   *whole)
-{
   guint64 in_row = (guint64) c->iw * c->cin;
-  guint64 out_row = (guint64) c->ow * c->cout;
   guint64 in_fit = room / in_row;
   guint64 rows_in, rows_out;
 
-  *whole = (guint64) c->n * c->ih * in_row <= room &&
-           ((guint64) c->n * c->oh * c->ow - 1) * c->cout + chunk_cols <= room;
-  if (*whole)
-    return c->oh;
+  /* Columns: as many weight rows as one binding holds. */
+  if (wrows == 0)
+    return g_strdup_printf ("%s: one output channel's weights (%u values) exceed the device's "
+                            "binding limit", c->op, c->k);
+  if (wrows >= (guint64) c->groups * c->cout_g)
+    {
+      plan->ng = c->groups;
+      plan->nc = c->cout_g;
+    }
+  else if (wrows >= c->cout_g)
+    {
+      plan->ng = wrows / c->cout_g;
+      if (plan->ng >= align)
+        plan->ng -= plan->ng % align;
+      plan->nc = c->cout_g;
+    }
+  else
+    {
+      /* Whole vectors of 4 channels keep the epilogue's accesses aligned. */
+      plan->ng = 1;
+      plan->nc = wrows >= 4 ? wrows - wrows % 4 : wrows;
+    }
+  plan->chunk_cols = plan->ng > 1 ? plan->ng * c->cout_g : plan->nc;
 
+  /* Rows: a band of R output rows reads at most (R - 1) stride + kh input
+   * rows and spans (R ow - 1) cout + chunk_cols output values. */
+  plan->whole = (guint64) c->n * c->ih * in_row <= room &&
+                ((guint64) c->n * c->oh * c->ow - 1) * c->cout + plan->chunk_cols <= room;
+  if (plan->whole)
+    {
+      plan->rows = c->oh;
+      return NULL;
+    }
   if (in_fit >= c->ih)
     rows_in = c->oh;
   else if (in_fit >= c->kh)
     rows_in = (in_fit - c->kh) / c->stride + 1;
   else
     rows_in = 0;
-  /* A band of R rows spans (R ow - 1) cout + chunk_cols output values. */
-  rows_out = room >= chunk_cols ? (room - chunk_cols + c->cout) / out_row : 0;
-  rows_in = MIN (MIN (rows_in, rows_out), c->oh);
-  if (rows_in == 0)
-    drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
-                      "%s: one output row of [%u %u %u %u] needs more than the device's "
-                      "binding limit of input or output", c->op, c->n, c->oh, c->ow, c->cout);
-  return (guint32) rows_in;
+  rows_out = room >= plan->chunk_cols ?
+             (room - plan->chunk_cols + c->cout) / ((guint64) c->ow * c->cout) : 0;
+  plan->rows = (guint32) MIN (MIN (rows_in, rows_out), c->oh);
+  if (plan->rows == 0)
+    return g_strdup_printf ("%s: one output row of [%u %u %u %u] needs more than the device's "
+                            "binding limit of input or output", c->op, c->n, c->oh, c->ow, c->cout);
+  return NULL;
+}
+
+/* The epilogue: activation | FLAG_*. */
+static guint32
+conv_flags (const Conv *c)
+{
+  return c->act | (c->bias ? FLAG_BIAS : 0) | (c->channel_bias ? FLAG_CHANNEL_BIAS : 0) |
+         (c->residual ? FLAG_RESIDUAL : 0);
 }
 
 /* Binds an optional operand, or a stand-in the shader does not read. */
@@ -423,9 +446,12 @@ bind_optional (DrapeBinding       *binding,
 static void
 conv_part_bind (const Conv     *c,
                 const ConvPart *part,
+                gboolean        texel,
                 DrapeBinding   *bind,
                 ConvPush       *p)
 {
+  guint32 (*bind_in) (DrapeBinding *, const DrapeTensor *, guint64, guint64) =
+    texel ? drape_bind_texel : drape_bind;
   gsize es = drape_dtype_size (c->x->dtype);
   guint32 oc0 = part->g0 * c->cout_g + part->c0;
   guint32 chunk_cols = part->ng > 1 ? part->ng * c->cout_g : part->nc;
@@ -470,34 +496,35 @@ conv_part_bind (const Conv     *c,
     .pad_l = c->pad_l,
     .kh = c->kh,
     .kw = c->kw,
-    .flags = c->act | (c->bias ? FLAG_BIAS : 0) | (c->channel_bias ? FLAG_CHANNEL_BIAS : 0) |
-             (c->residual ? FLAG_RESIDUAL : 0),
+    .flags = conv_flags (c),
     .out_scale = c->out_scale,
   };
 
-  p->x_off = drape_bind (&bind[BIND_X], c->x,
-                         ((guint64) part->img * c->ih + iy_lo) * c->iw * c->cin * es,
-                         ((guint64) (part->nimg - 1) * c->ih + iy_hi - iy_lo) * c->iw * c->cin * es);
-  p->w_off = drape_bind (&bind[BIND_W], c->weight, (guint64) oc0 * c->k * es,
-                         (guint64) chunk_cols * c->k * es);
-  p->b_off = bind_optional (&bind[BIND_BIAS], c->bias, oc0, chunk_cols, &bind[BIND_W]);
+  p->o_off = drape_bind (&bind[BIND_OUT], c->out, (pix0 * c->cout + oc0) * es, out_count * es);
+  p->x_off = bind_in (&bind[BIND_X], c->x,
+                      ((guint64) part->img * c->ih + iy_lo) * c->iw * c->cin * es,
+                      ((guint64) (part->nimg - 1) * c->ih + iy_hi - iy_lo) * c->iw * c->cin * es);
+  p->w_off = bind_in (&bind[BIND_W], c->weight, (guint64) oc0 * c->k * es,
+                      (guint64) chunk_cols * c->k * es);
+  /* Absent operands are bound to the output, which the shader does not
+   * read through them. */
+  p->b_off = bind_optional (&bind[BIND_BIAS], c->bias, oc0, chunk_cols, &bind[BIND_OUT]);
   p->cb_off = bind_optional (&bind[BIND_CHANNEL_BIAS], c->channel_bias,
                              (guint64) part->img * c->cout + oc0,
-                             (guint64) (part->nimg - 1) * c->cout + chunk_cols, &bind[BIND_W]);
+                             (guint64) (part->nimg - 1) * c->cout + chunk_cols, &bind[BIND_OUT]);
   p->r_off = bind_optional (&bind[BIND_RESIDUAL], c->residual, pix0 * c->cout + oc0, out_count,
-                            &bind[BIND_W]);
-  p->o_off = drape_bind (&bind[BIND_OUT], c->out, (pix0 * c->cout + oc0) * es, out_count * es);
+                            &bind[BIND_OUT]);
   if (c->geglu)
     {
-      p->wg_off = drape_bind (&bind[BIND_GATE_W], c->weight, ((guint64) c->cout + oc0) * c->k * es,
-                              (guint64) chunk_cols * c->k * es);
+      p->wg_off = bind_in (&bind[BIND_GATE_W], c->weight, ((guint64) c->cout + oc0) * c->k * es,
+                           (guint64) chunk_cols * c->k * es);
       p->bg_off = bind_optional (&bind[BIND_GATE_BIAS], c->bias, (guint64) c->cout + oc0,
-                                 chunk_cols, &bind[BIND_W]);
+                                 chunk_cols, &bind[BIND_OUT]);
     }
   else
     {
       bind[BIND_GATE_W] = bind[BIND_W];
-      bind[BIND_GATE_BIAS] = bind[BIND_W];
+      bind[BIND_GATE_BIAS] = bind[BIND_OUT];
     }
 }
 
@@ -506,67 +533,108 @@ conv_record (DrapeGraph *graph,
              Conv       *c)
 {
   DrapeDevice *device = drape_graph_get_device (graph);
-  const DrapeDeviceCaps *caps = drape_device_get_caps (device);
-  gsize es = drape_dtype_size (c->x->dtype);
+  DrapeDType dtype = c->x->dtype;
+  gsize es = drape_dtype_size (dtype);
   guint64 limit = drape_graph_binding_limit (graph);
-  /* drape_bind widens a range by up to one alignment unit. */
-  guint64 room = limit > caps->storage_offset_alignment ?
-                 (limit - caps->storage_offset_alignment) / es : 0;
+  guint64 align = drape_device_get_caps (device)->storage_offset_alignment;
+  GemmKind kind = c->depthwise ? GEMM_TILED : gemm_kind (device, c);
   gboolean dw_vec4 = c->depthwise && c->cin % 4 == 0;
-  guint32 ng, nc, chunk_cols, rows;
-  gboolean whole;
+  g_autofree char *why = NULL;
   DrapeKernel *kernel;
   GemmConfig cfg = { 0 };
+  ConvPlan plan;
+  DrapeConvCoopmat coop;
   const guint32 dw_px = 4, dw_local = 64;
 
-  if (!column_chunks (graph, c, room, dw_vec4 ? 4 : 1, &ng, &nc))
-    return;
-  chunk_cols = ng > 1 ? ng * c->cout_g : nc;
-  rows = band_rows (graph, c, room, chunk_cols, &whole);
-  if (rows == 0)
-    return;
+  /* drape_bind widens a range by up to one alignment unit; texel
+   * bindings have a limit and an alignment of their own. */
+  if (kind == GEMM_SUBGROUP_TEXEL)
+    {
+      guint64 texel_limit = drape_graph_texel_limit (graph, dtype);
+      guint64 texel_align = drape_graph_texel_alignment (graph);
+
+      if (texel_limit > texel_align)
+        why = conv_plan (c, (texel_limit - texel_align) / es, 1, &plan);
+      if (texel_limit <= texel_align || why != NULL)
+        {
+          g_clear_pointer (&why, g_free);
+          kind = GEMM_SUBGROUP;
+        }
+    }
+  if (kind != GEMM_SUBGROUP_TEXEL)
+    {
+      if (limit <= align)
+        why = g_strdup_printf ("%s: the device's binding limit is too small", c->op);
+      else
+        why = conv_plan (c, (limit - align) / es, dw_vec4 ? 4 : 1, &plan);
+    }
+  if (why != NULL)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED, "%s", why);
+      return;
+    }
   /* A chunk that is not whole vectors of channels loses the vector path. */
-  dw_vec4 = dw_vec4 && chunk_cols % 4 == 0;
+  dw_vec4 = dw_vec4 && plan.chunk_cols % 4 == 0;
 
   if (c->depthwise)
     {
       guint32 spec[] = { dw_local, 1, 1, dw_px, dw_vec4 };
-      kernel = drape_graph_kernel (graph, "conv_depthwise", c->x->dtype, 6, spec, G_N_ELEMENTS (spec));
+      kernel = drape_graph_kernel (graph, "conv_depthwise", dtype, 6, spec, G_N_ELEMENTS (spec));
+    }
+  /* Tensor cores, where the device and the problem suit them. */
+  else if (drape_conv_coopmat_select (graph, &(DrapeConvGemm) {
+                                        .op = c->op, .dtype = dtype, .cin_g = c->cin_g,
+                                        .geglu = c->geglu, .n = plan.nc, .n_bindings = N_BINDINGS,
+                                        .m = plan.whole ? c->n * c->oh * c->ow : plan.rows * c->ow,
+                                      }, &coop))
+    {
+      kernel = coop.kernel;
+      cfg.tile_m = coop.tile_m;
+      cfg.tile_n = coop.tile_n;
+      cfg.tiles_per_group = 1;
+      c->op = coop.label;
     }
   else
     {
-      guint64 m_max = whole ? (guint64) c->n * c->oh * c->ow : (guint64) rows * c->ow;
-      cfg = gemm_config (device, c, (guint32) m_max, nc);
+      guint64 m_max = plan.whole ? (guint64) c->n * c->oh * c->ow : (guint64) plan.rows * c->ow;
+      g_autofree char *variant = NULL;
+
+      cfg = gemm_config (device, c, kind, (guint32) m_max, plan.nc,
+                         c->cout_g % 4 == 0 && plan.nc % 4 == 0);
       guint32 spec[] = {
         cfg.local, 1, 1, cfg.kind == GEMM_SUBGROUP, cfg.tm, cfg.tn, cfg.bm, cfg.bn, cfg.bk, cfg.sg,
-        cfg.vec4, cfg.pointwise, c->geglu,
+        cfg.vec4, cfg.pointwise, c->geglu, cfg.vec_out,
+        cfg.kind == GEMM_SUBGROUP ? conv_flags (c) : FLAGS_DYNAMIC,
       };
-      kernel = drape_graph_kernel (graph, "conv2d", c->x->dtype, N_BINDINGS, spec, G_N_ELEMENTS (spec));
+      variant = g_strdup_printf ("%s%s", drape_dtype_name (dtype), cfg.texel ? "_texel" : "");
+      kernel = drape_graph_kernel_texel (graph, "conv2d", variant, N_BINDINGS,
+                                         cfg.texel ? 1u << BIND_X | 1u << BIND_W | 1u << BIND_GATE_W : 0,
+                                         spec, G_N_ELEMENTS (spec));
     }
   if (kernel == NULL)
     return;
 
-  for (guint32 g0 = 0; g0 < c->groups; g0 += ng)
-    for (guint32 c0 = 0; c0 < c->cout_g; c0 += nc)
-      for (guint32 img = 0; img < c->n; img += whole ? c->n : 1)
-        for (guint32 oy0 = 0; oy0 < c->oh; oy0 += rows)
+  for (guint32 g0 = 0; g0 < c->groups; g0 += plan.ng)
+    for (guint32 c0 = 0; c0 < c->cout_g; c0 += plan.nc)
+      for (guint32 img = 0; img < c->n; img += plan.whole ? c->n : 1)
+        for (guint32 oy0 = 0; oy0 < c->oh; oy0 += plan.rows)
           {
             ConvPart part = {
               .g0 = g0,
-              .ng = MIN (ng, c->groups - g0),
+              .ng = MIN (plan.ng, c->groups - g0),
               .c0 = c0,
-              .nc = MIN (nc, c->cout_g - c0),
+              .nc = MIN (plan.nc, c->cout_g - c0),
               .img = img,
-              .nimg = whole ? c->n : 1,
+              .nimg = plan.whole ? c->n : 1,
               .oy0 = oy0,
-              .rows = MIN (rows, c->oh - oy0),
+              .rows = MIN (plan.rows, c->oh - oy0),
             };
             DrapeBinding bind[N_BINDINGS];
             ConvPush p;
             guint32 cols = part.ng > 1 ? part.ng * c->cout_g : part.nc;
             double flops;
 
-            conv_part_bind (c, &part, bind, &p);
+            conv_part_bind (c, &part, cfg.texel, bind, &p);
             flops = 2.0 * p.m * cols * c->k * (c->geglu ? 2 : 1);
             if (c->depthwise)
               {
@@ -586,7 +654,7 @@ conv_record (DrapeGraph *graph,
                                            drape_div_up (tiles, cfg.tiles_per_group),
                                            part.ng, c->op, flops);
               }
-            if (whole)
+            if (plan.whole)
               break;
           }
 }

@@ -19,7 +19,21 @@
 //    one load per TM + TN values of each lane.
 // GEGLU: weights and bias come in two halves (h, and the gate g, bound
 // separately); every output channel accumulates both and stores h * gelu(g).
+//
+// Built twice per storage type: reading x and the weights from storage
+// buffers, and (DRAPE_TEXEL) from uniform texel buffers of 4 channels,
+// which CPU drivers fetch with vector gathers instead of a loop over the
+// lanes; the host picks the texel build for the subgroup algorithm with
+// 4-channel loads.
 #include "common.glsl"
+
+// The epilogue (conv_common.glsl), or FLAGS_DYNAMIC to read it from the
+// push constants.  The subgroup algorithm fixes it per pipeline: its
+// epilogue, repeated for each of the TM * SG rows a lane holds, would
+// otherwise dominate the compile time on CPU drivers.
+const uint FLAGS_DYNAMIC = 0xffffffffu;
+layout(constant_id = 14) const uint FLAGS = FLAGS_DYNAMIC;
+#define CONV_FLAGS (FLAGS == FLAGS_DYNAMIC ? p.flags : FLAGS)
 #include "conv_common.glsl"
 
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;
@@ -33,31 +47,58 @@ layout(constant_id = 9) const uint SG = 8;             // subgroup: the subgroup
 layout(constant_id = 10) const bool VEC4 = false;      // cin_g % 4 == 0: load 4 channels at once
 layout(constant_id = 11) const bool POINTWISE = false; // 1x1, stride 1, no padding: A is x
 layout(constant_id = 12) const bool GEGLU = false;
+// Output channels per group and per dispatch are multiples of 4: the
+// epilogue's accesses to 4 channels are aligned vectors.
+layout(constant_id = 13) const bool VEC_OUT = false;
 
+#if DRAPE_TEXEL
+layout(binding = 0) uniform samplerBuffer x_tex;
+layout(binding = 1) uniform samplerBuffer w_tex;
+layout(binding = 6) uniform samplerBuffer wg_tex;
+// Element i, and elements 4 q .. 4 q + 3.
+#define LOAD_X(i) texelFetch(x_tex, int((i) >> 2))[(i) & 3u]
+#define LOAD_X4(q) texelFetch(x_tex, int(q))
+#define LOAD_W(i) texelFetch(w_tex, int((i) >> 2))[(i) & 3u]
+#define LOAD_W4(q) texelFetch(w_tex, int(q))
+#define LOAD_WG(i) texelFetch(wg_tex, int((i) >> 2))[(i) & 3u]
+#define LOAD_WG4(q) texelFetch(wg_tex, int(q))
+#else
 layout(binding = 6) readonly buffer WG { T wg[]; };
 layout(binding = 6) readonly buffer WG4 { T4 wg4[]; };
+#define LOAD_X(i) float(x[i])
+#define LOAD_X4(q) vec4(x4[q])
+#define LOAD_W(i) float(w[i])
+#define LOAD_W4(q) vec4(w4[q])
+#define LOAD_WG(i) float(wg[i])
+#define LOAD_WG4(q) vec4(wg4[q])
+#endif
 layout(binding = 7) readonly buffer BG { T bg[]; };
+layout(binding = 7) readonly buffer BG4 { T4 bg4[]; };
 
 shared float As[BK * BM];
 shared float Bs[BK * BN];
 shared float Gs[BK * BN];
 
-void store_out(uint m, uint ch, float acc, float gacc)
+vec4 gate_bias(uint ch, uint n, bool aligned)
 {
-  float v;
+  vec4 v = vec4(0.0);
 
+  if ((CONV_FLAGS & FLAG_BIAS) == 0u)
+    return v;
+  if (aligned)
+    return vec4(bg4[(p.bg_off + ch) >> 2]);
+  [[unroll]] for (uint e = 0; e < 4; e++)
+    if (e < n)
+      v[e] = float(bg[p.bg_off + ch + e]);
+  return v;
+}
+
+// Up to 4 neighbouring output channels of row m, biases included.
+void store_out(uint m, uint ch, vec4 v, vec4 g, uint n, bool aligned)
+{
   if (GEGLU)
-    {
-      if ((p.flags & FLAG_BIAS) != 0u)
-        {
-          acc += float(bias[p.b_off + ch]);
-          gacc += float(bg[p.bg_off + ch]);
-        }
-      v = acc * drape_gelu(gacc);
-    }
-  else
-    v = conv_epilogue(acc, m, ch);
-  o[p.o_off + m * p.cout + ch] = STORE(v);
+    v *= drape_gelu(g);
+  conv_store(m, ch, v, n, aligned);
 }
 
 // The input element offset of row m's pixel, channel 0 of its group, and
@@ -88,6 +129,9 @@ void main_subgroup()
   const uint ch0 = gl_WorkGroupID.z * p.cout_g;
   const uint gch = (p.g0 + gl_WorkGroupID.z) * p.cin_g;
   const uint K = p.kh * p.kw * p.cin_g;
+  // This lane's columns col0 .. col0 + TN - 1; ncol of them are real.
+  const uint ncol = col0 < p.ncols ? min(TN, p.ncols - col0) : 0u;
+  const bool aligned = VEC_OUT && TN == 4;
   int abase[TM], iy0[TM], ix0[TM];
   uint wrow[TN], grow[TN];
   float acc[NACC], gacc[NACC];
@@ -104,11 +148,16 @@ void main_subgroup()
       wrow[j] = p.w_off + col * K;
       grow[j] = p.wg_off + col * K;
     }
-  [[unroll]] for (uint i = 0; i < NACC; i++)
-    {
-      acc[i] = 0.0;
-      gacc[i] = 0.0;
-    }
+  {
+    // The sums start from the bias.
+    vec4 b = conv_bias(ch0 + col0, ncol, aligned);
+    vec4 g = GEGLU ? gate_bias(ch0 + col0, ncol, aligned) : vec4(0.0);
+    [[unroll]] for (uint i = 0; i < NACC; i++)
+      {
+        acc[i] = b[i % TN];
+        gacc[i] = g[i % TN];
+      }
+  }
 
   for (uint ky = 0; ky < p.kh; ky++)
     for (uint kx = 0; kx < p.kw; kx++)
@@ -131,14 +180,14 @@ void main_subgroup()
                 vec4 a[TM], b[TN], g[TN];
                 [[unroll]] for (uint i = 0; i < TM; i++)
                   {
-                    vec4 v = vec4(x4[(aidx[i] + c) >> 2]);
+                    vec4 v = LOAD_X4((aidx[i] + c) >> 2);
                     a[i] = ok[i] ? v : vec4(0.0);
                   }
                 [[unroll]] for (uint j = 0; j < TN; j++)
                   {
-                    b[j] = vec4(w4[(wrow[j] + koff + c) >> 2]);
+                    b[j] = LOAD_W4((wrow[j] + koff + c) >> 2);
                     if (GEGLU)
-                      g[j] = vec4(wg4[(grow[j] + koff + c) >> 2]);
+                      g[j] = LOAD_WG4((grow[j] + koff + c) >> 2);
                   }
                 [[unroll]] for (uint i = 0; i < TM; i++)
                   [[unroll]] for (uint r = 0; r < SG; r++)
@@ -147,9 +196,9 @@ void main_subgroup()
                       [[unroll]] for (uint j = 0; j < TN; j++)
                         {
                           uint n = (i * SG + r) * TN + j;
-                          acc[n] = fma(s.w, b[j].w, fma(s.z, b[j].z, fma(s.y, b[j].y, fma(s.x, b[j].x, acc[n]))));
+                          acc[n] += dot(s, b[j]);
                           if (GEGLU)
-                            gacc[n] = fma(s.w, g[j].w, fma(s.z, g[j].z, fma(s.y, g[j].y, fma(s.x, g[j].x, gacc[n]))));
+                            gacc[n] += dot(s, g[j]);
                         }
                     }
               }
@@ -161,14 +210,14 @@ void main_subgroup()
                 float a[TM], b[TN], g[TN];
                 [[unroll]] for (uint i = 0; i < TM; i++)
                   {
-                    float v = float(x[aidx[i] + c]);
+                    float v = LOAD_X(aidx[i] + c);
                     a[i] = ok[i] ? v : 0.0;
                   }
                 [[unroll]] for (uint j = 0; j < TN; j++)
                   {
-                    b[j] = float(w[wrow[j] + koff + c]);
+                    b[j] = LOAD_W(wrow[j] + koff + c);
                     if (GEGLU)
-                      g[j] = float(wg[grow[j] + koff + c]);
+                      g[j] = LOAD_WG(grow[j] + koff + c);
                   }
                 [[unroll]] for (uint i = 0; i < TM; i++)
                   [[unroll]] for (uint r = 0; r < SG; r++)
@@ -186,17 +235,22 @@ void main_subgroup()
           }
       }
 
+  if (ncol == 0u)
+    return;
   [[unroll]] for (uint i = 0; i < TM; i++)
     [[unroll]] for (uint r = 0; r < SG; r++)
       {
         uint row = row0 + i * SG + r;
+        uint n = (i * SG + r) * TN;
+        vec4 v = vec4(0.0), g = vec4(0.0);
+
+        [[unroll]] for (uint j = 0; j < TN; j++)
+          {
+            v[j] = acc[n + j];
+            g[j] = gacc[n + j];
+          }
         if (row < p.m)
-          [[unroll]] for (uint j = 0; j < TN; j++)
-            if (col0 + j < p.ncols)
-              {
-                uint n = (i * SG + r) * TN + j;
-                store_out(row, ch0 + col0 + j, acc[n], gacc[n]);
-              }
+          store_out(row, ch0 + col0, v, g, ncol, aligned);
       }
 }
 
@@ -231,10 +285,19 @@ void main_tiled()
       wrow[q] = p.w_off + col * K;
       grow[q] = p.wg_off + col * K;
     }
-  [[unroll]] for (uint i = 0; i < TM * TN; i++)
+  // The sums start from the bias.
+  [[unroll]] for (uint j4 = 0; j4 < TN; j4 += 4)
     {
-      acc[i] = 0.0;
-      gacc[i] = 0.0;
+      uint col = col0 + tx * TN + j4;
+      uint n = col < p.ncols ? min(min(TN - j4, 4u), p.ncols - col) : 0u;
+      vec4 b = conv_bias(ch0 + col, n, VEC_OUT && TN >= 4);
+      vec4 g = GEGLU ? gate_bias(ch0 + col, n, VEC_OUT && TN >= 4) : vec4(0.0);
+      [[unroll]] for (uint i = 0; i < TM; i++)
+        [[unroll]] for (uint j = j4; j < min(TN, j4 + 4); j++)
+          {
+            acc[i * TN + j] = b[j - j4];
+            gacc[i * TN + j] = g[j - j4];
+          }
     }
 
   for (uint ky = 0; ky < p.kh; ky++)
@@ -262,7 +325,7 @@ void main_tiled()
                   break;
                 if (VEC4)
                   {
-                    vec4 a = vec4(x4[live ? (aidx[q] + c0 + kk) >> 2 : p.x_off >> 2]);
+                    vec4 a = LOAD_X4(live ? (aidx[q] + c0 + kk) >> 2 : p.x_off >> 2);
                     a = live ? a : vec4(0.0);
                     As[(kk + 0) * BM + rl] = a.x;
                     As[(kk + 1) * BM + rl] = a.y;
@@ -271,7 +334,7 @@ void main_tiled()
                   }
                 else
                   {
-                    float a = float(x[live ? aidx[q] + c0 + kk : p.x_off]);
+                    float a = LOAD_X(live ? aidx[q] + c0 + kk : p.x_off);
                     As[kk * BM + rl] = live ? a : 0.0;
                   }
               }
@@ -286,14 +349,14 @@ void main_tiled()
                   break;
                 if (VEC4)
                   {
-                    vec4 b = live ? vec4(w4[(wrow[q] + k) >> 2]) : vec4(0.0);
+                    vec4 b = live ? LOAD_W4((wrow[q] + k) >> 2) : vec4(0.0);
                     Bs[(kk + 0) * BN + cl] = b.x;
                     Bs[(kk + 1) * BN + cl] = b.y;
                     Bs[(kk + 2) * BN + cl] = b.z;
                     Bs[(kk + 3) * BN + cl] = b.w;
                     if (GEGLU)
                       {
-                        vec4 g = live ? vec4(wg4[(grow[q] + k) >> 2]) : vec4(0.0);
+                        vec4 g = live ? LOAD_WG4((grow[q] + k) >> 2) : vec4(0.0);
                         Gs[(kk + 0) * BN + cl] = g.x;
                         Gs[(kk + 1) * BN + cl] = g.y;
                         Gs[(kk + 2) * BN + cl] = g.z;
@@ -302,11 +365,11 @@ void main_tiled()
                   }
                 else
                   {
-                    float b = float(w[wrow[q] + k]);
+                    float b = LOAD_W(wrow[q] + k);
                     Bs[kk * BN + cl] = live ? b : 0.0;
                     if (GEGLU)
                       {
-                        float g = float(wg[grow[q] + k]);
+                        float g = LOAD_WG(grow[q] + k);
                         Gs[kk * BN + cl] = live ? g : 0.0;
                       }
                   }
@@ -339,11 +402,19 @@ void main_tiled()
     {
       uint row = row0 + ty * TM + i;
       if (row < p.m)
-        [[unroll]] for (uint j = 0; j < TN; j++)
+        [[unroll]] for (uint j4 = 0; j4 < TN; j4 += 4)
           {
-            uint col = col0 + tx * TN + j;
-            if (col < p.ncols)
-              store_out(row, ch0 + col, acc[i * TN + j], gacc[i * TN + j]);
+            uint col = col0 + tx * TN + j4;
+            uint n = col < p.ncols ? min(min(TN - j4, 4u), p.ncols - col) : 0u;
+            vec4 v = vec4(0.0), g = vec4(0.0);
+
+            [[unroll]] for (uint j = j4; j < min(TN, j4 + 4); j++)
+              {
+                v[j - j4] = acc[i * TN + j];
+                g[j - j4] = gacc[i * TN + j];
+              }
+            if (n > 0u)
+              store_out(row, ch0 + col, v, g, n, VEC_OUT && TN >= 4);
           }
     }
 }

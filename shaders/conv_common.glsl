@@ -12,21 +12,33 @@
 
 #include "activation.glsl"
 
+#ifndef DRAPE_TEXEL
+#define DRAPE_TEXEL 0
+#endif
+
 #if DRAPE_F16
 #define T4 f16vec4
 #else
 #define T4 vec4
 #endif
 
-// Aliased vector views serve aligned loads of 4 channels.
+// Aliased vector views serve aligned accesses to 4 channels.  A
+// DRAPE_TEXEL variant reads x and the weights through texel buffers
+// instead (conv2d.comp).
+#if !DRAPE_TEXEL
 layout(binding = 0) readonly buffer X { T x[]; };
 layout(binding = 0) readonly buffer X4 { T4 x4[]; };
 layout(binding = 1) readonly buffer W { T w[]; };
 layout(binding = 1) readonly buffer W4 { T4 w4[]; };
+#endif
 layout(binding = 2) readonly buffer Bias { T bias[]; };
+layout(binding = 2) readonly buffer Bias4 { T4 bias4[]; };
 layout(binding = 3) readonly buffer ChannelBias { T cbias[]; };
+layout(binding = 3) readonly buffer ChannelBias4 { T4 cbias4[]; };
 layout(binding = 4) readonly buffer Residual { T res[]; };
+layout(binding = 4) readonly buffer Residual4 { T4 res4[]; };
 layout(binding = 5) writeonly buffer Out { T o[]; };
+layout(binding = 5) writeonly buffer Out4 { T4 o4[]; };
 
 layout(push_constant) uniform Params {
   uint m;        // output pixels in this dispatch
@@ -61,23 +73,86 @@ layout(push_constant) uniform Params {
   float out_scale;
 } p;
 
+// What the epilogue does: activation | FLAG_*.  A shader may fix it at
+// pipeline creation, so that only the code it needs is compiled, by
+// defining CONV_FLAGS before including this file.
+#ifndef CONV_FLAGS
+#define CONV_FLAGS p.flags
+#endif
+
 const uint FLAG_BIAS = 4u;
 const uint FLAG_CHANNEL_BIAS = 8u;
 const uint FLAG_RESIDUAL = 16u;
 
-// out = (act (acc + bias + channel_bias) + residual) * out_scale, the
-// order ops.h documents.  m: the output pixel in this dispatch; ch: the
-// output channel relative to the dispatch's first.
+// The epilogue works on up to 4 neighbouring channels at once: n of them
+// are real; `aligned` says the element offsets are multiples of 4 and
+// n == 4, so one vector access serves them all.
+
+vec4 conv_bias(uint ch, uint n, bool aligned)
+{
+  vec4 v = vec4(0.0);
+
+  if ((CONV_FLAGS & FLAG_BIAS) == 0u)
+    return v;
+  if (aligned)
+    return vec4(bias4[(p.b_off + ch) >> 2]);
+  [[unroll]] for (uint e = 0; e < 4; e++)
+    if (e < n)
+      v[e] = float(bias[p.b_off + ch + e]);
+  return v;
+}
+
+// (act (acc + channel_bias) + residual) * out_scale, the order ops.h
+// documents; v already holds the bias.  m: the output pixel in this
+// dispatch; ch: the first channel, relative to the dispatch's first.
+vec4 conv_finish(uint m, uint ch, vec4 v, uint n, bool aligned)
+{
+  uint idx = m * p.cout + ch;
+
+  if ((CONV_FLAGS & FLAG_CHANNEL_BIAS) != 0u)
+    {
+      uint cb = p.cb_off + m / (p.rows * p.ow) * p.cout + ch;
+      if (aligned)
+        v += vec4(cbias4[cb >> 2]);
+      else
+        [[unroll]] for (uint e = 0; e < 4; e++)
+          if (e < n)
+            v[e] += float(cbias[cb + e]);
+    }
+  v = drape_activate(CONV_FLAGS & 3u, v);
+  if ((CONV_FLAGS & FLAG_RESIDUAL) != 0u)
+    {
+      if (aligned)
+        v += vec4(res4[(p.r_off + idx) >> 2]);
+      else
+        [[unroll]] for (uint e = 0; e < 4; e++)
+          if (e < n)
+            v[e] += float(res[p.r_off + idx + e]);
+    }
+  return v * p.out_scale;
+}
+
+// conv_finish, and the store.
+void conv_store(uint m, uint ch, vec4 v, uint n, bool aligned)
+{
+  uint idx = m * p.cout + ch;
+
+  v = conv_finish(m, ch, v, n, aligned);
+#if DRAPE_F16
+  v = clamp(v, -65504.0, 65504.0);
+#endif
+  if (aligned)
+    o4[(p.o_off + idx) >> 2] = T4(v);
+  else
+    [[unroll]] for (uint e = 0; e < 4; e++)
+      if (e < n)
+        o[p.o_off + idx + e] = T(v[e]);
+}
+
+// One channel, from the sum without its bias.
 float conv_epilogue(float acc, uint m, uint ch)
 {
-  if ((p.flags & FLAG_BIAS) != 0u)
-    acc += float(bias[p.b_off + ch]);
-  if ((p.flags & FLAG_CHANNEL_BIAS) != 0u)
-    acc += float(cbias[p.cb_off + m / (p.rows * p.ow) * p.cout + ch]);
-  acc = drape_activate(p.flags & 3u, acc);
-  if ((p.flags & FLAG_RESIDUAL) != 0u)
-    acc += float(res[p.r_off + m * p.cout + ch]);
-  return acc * p.out_scale;
+  return conv_finish(m, ch, vec4(acc + conv_bias(ch, 1u, false).x), 1u, false).x;
 }
 
 // Where output pixel m of this dispatch reads its input: the element index

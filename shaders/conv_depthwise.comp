@@ -30,8 +30,11 @@ void main()
     return;
   conv_pixel(t * p.ow + ox0, base, iy0, ix0);
   base += int(p.g0 + ch);
-  [[unroll]] for (uint px = 0; px < PX; px++)
-    acc[px] = vec4(0.0);
+  {
+    vec4 b = conv_bias(ch, min(CV, p.ncols - ch), VEC4);
+    [[unroll]] for (uint px = 0; px < PX; px++)
+      acc[px] = b;
+  }
 
   for (uint ky = 0; ky < p.kh; ky++)
     {
@@ -71,11 +74,8 @@ void main()
   [[unroll]] for (uint px = 0; px < PX; px++)
     {
       uint ox = ox0 + px;
-      uint m = t * p.ow + ox;
       if (ox >= p.ow)
         break;
-      [[unroll]] for (uint e = 0; e < CV; e++)
-        if (ch + e < p.ncols)
-          o[p.o_off + m * p.cout + ch + e] = STORE(conv_epilogue(acc[px][e], m, ch + e));
+      conv_store(t * p.ow + ox, ch, acc[px], min(CV, p.ncols - ch), VEC4);
     }
 }

@@ -6,7 +6,7 @@
  * use, groups and depthwise, every epilogue option; f32 and f16; each at
  * the device's binding limit and at 4096 bytes (so that column chunks and
  * row bands are taken); each with the GEMM algorithm the device gets by
- * default and with the tiled one.
+ * default and with the others (DRAPE_CONV_KERNEL).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -41,7 +41,11 @@ static const ConvCase conv_cases[] = {
   { "depthwise 3x3", 2, 9, 7, 24, 24, 3, 3, 1, 1, 1, 1, 1, 24, TRUE, FALSE, FALSE, DRAPE_ACT_GELU, 0 },
   { "depthwise 3x3 stride 2", 1, 5, 6, 7, 7, 3, 3, 2, 1, 1, 1, 1, 7, FALSE, TRUE, TRUE,
     DRAPE_ACT_NONE, 0.5f },
+  { "depthwise 3x3 120 channels", 1, 5, 2, 120, 120, 3, 3, 1, 1, 1, 1, 1, 120, TRUE, FALSE, TRUE,
+    DRAPE_ACT_NONE, 0 },
+  { "1x1 stride 2", 1, 7, 6, 8, 12, 1, 1, 2, 0, 0, 0, 0, 1, TRUE, FALSE, FALSE, DRAPE_ACT_NONE, 0 },
   { "groups 2", 2, 6, 7, 16, 12, 3, 3, 1, 1, 1, 1, 1, 2, TRUE, FALSE, FALSE, DRAPE_ACT_NONE, 0 },
+  { "groups 4", 1, 5, 6, 32, 16, 3, 3, 1, 1, 1, 1, 1, 4, TRUE, TRUE, FALSE, DRAPE_ACT_NONE, 0 },
   { "groups 3 1x1", 1, 5, 5, 9, 6, 1, 1, 1, 0, 0, 0, 0, 3, FALSE, FALSE, TRUE, DRAPE_ACT_RELU, 0 },
   { "epilogue", 2, 7, 6, 32, 33, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, TRUE, TRUE, DRAPE_ACT_SILU, 0.7f },
   { "epilogue gelu", 2, 4, 5, 8, 48, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, TRUE, TRUE, DRAPE_ACT_GELU, 1.5f },
@@ -124,9 +128,9 @@ check_conv (const ConvCase *cc,
 
   drape_device_set_binding_limit (device, binding_limit);
   out = drape_op_conv2d (graph, tx, tw, &params);
+  run_graph (graph);
   if (binding_limit < G_MAXUINT64 && nx * drape_dtype_size (dtype) > binding_limit)
     g_assert_cmpuint (drape_graph_get_n_nodes (graph), >, 1);
-  run_graph (graph);
   drape_device_set_binding_limit (device, G_MAXUINT64);
   g_assert_cmpuint (out->n, ==, cc->n);
   g_assert_cmpuint (out->h, ==, oh);
@@ -232,11 +236,11 @@ check_geglu (const GegluCase *gc,
   test_assert_close (what, got, ref, pos * gc->f, test_tolerance (dtype));
 }
 
-/* Every case in both dtypes and at both binding limits. */
+/* Every case in the dtypes up to last_dtype and at both binding limits. */
 static void
-run_all (void)
+run_all (DrapeDType last_dtype)
 {
-  for (guint d = 0; d < 2; d++)
+  for (guint d = 0; d <= last_dtype; d++)
     for (guint l = 0; l < 2; l++)
       {
         guint64 limit = l ? 4096 : G_MAXUINT64;
@@ -254,14 +258,25 @@ static void
 test_default_kernel (void)
 {
   g_unsetenv ("DRAPE_CONV_KERNEL");
-  run_all ();
+  run_all (DRAPE_DTYPE_F16);
 }
 
 static void
 test_tiled_kernel (void)
 {
   g_setenv ("DRAPE_CONV_KERNEL", "tiled", TRUE);
-  run_all ();
+  run_all (DRAPE_DTYPE_F16);
+  g_unsetenv ("DRAPE_CONV_KERNEL");
+}
+
+/* The subgroup kernel reading storage buffers: on lavapipe the default
+ * reads texel buffers where the channels allow, and storage buffers
+ * (also in f16) where they do not. */
+static void
+test_subgroup_kernel (void)
+{
+  g_setenv ("DRAPE_CONV_KERNEL", "subgroup", TRUE);
+  run_all (DRAPE_DTYPE_F32);
   g_unsetenv ("DRAPE_CONV_KERNEL");
 }
 
@@ -391,6 +406,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/conv/default-kernel", test_default_kernel);
   g_test_add_func ("/conv/tiled-kernel", test_tiled_kernel);
+  g_test_add_func ("/conv/subgroup-kernel", test_subgroup_kernel);
   g_test_add_func ("/conv/bad-shapes", test_bad_shapes);
   g_test_add_func ("/conv/large-grid", test_large_grid);
   return test_finish (g_test_run ());

@@ -28,6 +28,7 @@ static const NormCase group_cases[] = {
   { 1, 1, 11, 96, 32, TRUE },
   { 2, 3, 4, 20, 4, TRUE },
   { 1, 60, 50, 6, 3, TRUE },
+  { 2, 3, 5, 21, 3, TRUE },
   /* Many chunks per (image, group): the partial statistics path. */
   { 2, 40, 48, 64, 32, FALSE },
   { 1, 130, 70, 12, 3, FALSE },
@@ -209,6 +210,48 @@ test_softmax (void)
   test_assert_no_validation_messages ();
 }
 
+/* A tensor above 128 MiB, so that at the device's own binding limit the
+ * statistics and the apply pass both split it, the latter over more than
+ * 65,535 workgroups. */
+static void
+test_group_norm_large (void)
+{
+  DrapeDevice *device = test_device ();
+  const NormCase s = { 1, 1024, 1024, 36, 4, FALSE };
+  guint64 n = (guint64) s.h * s.w * s.c;
+  g_autofree float *x = g_new (float, n);
+  g_autofree float *ref = g_new (float, n);
+  g_autofree float *got = NULL;
+  g_autoptr(DrapeTensor) tx = NULL;
+  g_autoptr(DrapeTensor) tg = NULL;
+  g_autoptr(DrapeTensor) tb = NULL;
+  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "group_norm_large");
+  float gamma[36], beta[36];
+  DrapeTensor *out;
+
+  /* 128 MiB, as on lavapipe, whatever this device allows. */
+  drape_device_set_binding_limit (device, 128u << 20);
+  g_assert_cmpuint (n * 4, >, drape_device_get_binding_limit (device));
+  for (guint64 i = 0; i < n; i++)
+    x[i] = 100.0f + (float) ((i * 7919) % 1000) / 500.0f + (float) (i % s.c) * 0.1f;
+  for (guint i = 0; i < s.c; i++)
+    {
+      gamma[i] = 1.0f + 0.05f * i;
+      beta[i] = 0.25f - 0.01f * i;
+    }
+  drape_ref_group_norm (x, (DrapeShape) { s.n, s.h, s.w, s.c }, gamma, beta, s.groups, 1e-5f,
+                        TRUE, ref);
+  tx = test_tensor_from (DRAPE_DTYPE_F32, s.n, s.h, s.w, s.c, x);
+  tg = test_tensor_from (DRAPE_DTYPE_F32, 1, 1, 1, s.c, gamma);
+  tb = test_tensor_from (DRAPE_DTYPE_F32, 1, 1, 1, s.c, beta);
+  out = drape_op_group_norm (graph, tx, tg, tb, s.groups, 1e-5f, TRUE);
+  drape_device_set_binding_limit (device, G_MAXUINT64);
+  run_graph (graph);
+  got = test_download (out);
+  test_assert_close ("group_norm large", got, ref, n, test_tolerance (DRAPE_DTYPE_F32));
+  test_assert_no_validation_messages ();
+}
+
 /* Builds one op on bad input and checks the graph's error names it. */
 static void
 expect_error (const char *op,
@@ -258,6 +301,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/norm/group-norm", test_group_norm);
+  g_test_add_func ("/norm/group-norm/large", test_group_norm_large);
   g_test_add_func ("/norm/layer-norm", test_layer_norm);
   g_test_add_func ("/norm/softmax", test_softmax);
   g_test_add_func ("/norm/bad-shapes", test_bad_shapes);

@@ -29,4 +29,8 @@ cp -L /lib64/ld-linux-x86-64.so.2 "$out/lib/"
 # Debian's gdk-pixbuf has PNG and JPEG built in but registers them only
 # once it has read a loaders cache.
 cp "$(pkg-config --variable=gdk_pixbuf_cache_file gdk-pixbuf-2.0)" "$out/loaders.cache"
+# ...and tells formats apart through GIO's content types, which need the
+# shared MIME database.
+mkdir -p "$out/share/mime"
+cp /usr/share/mime/mime.cache "$out/share/mime/"
 du -sh "$out"

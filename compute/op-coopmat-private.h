@@ -1,0 +1,61 @@
+/* op-coopmat-private.h: tensor-core (cooperative matrix) variants of ops
+ *
+ * op-conv.c and op-attention.c ask here first; where the device, dtype
+ * and problem suit a tensor-core kernel they get it, otherwise they run
+ * their own.  Today that is GL_NV_cooperative_matrix with f16 16x16x16
+ * tiles and f32 sums (DrapeDeviceCaps.has_nv_coopmat; DRAPE_NO_COOPMAT=1
+ * turns it off) on f16 tensors.  Profiles show these kernels as
+ * "<op>.coopmat".
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include "graph-private.h"
+
+G_BEGIN_DECLS
+
+/* The GEMM of one convolution's dispatches (shaders/conv2d.comp's
+ * geometry: M = output pixels, N = output channels of a group). */
+typedef struct {
+  const char *op;   /* "conv2d", "linear" or "linear_geglu" */
+  DrapeDType dtype;
+  guint32 cin_g;    /* input channels per group */
+  gboolean geglu;
+  guint32 m;        /* the most output pixels of one dispatch */
+  guint32 n;        /* output channels per group of one dispatch */
+  guint n_bindings; /* the scalar kernel's */
+} DrapeConvGemm;
+
+/* What replaces conv2d.comp: a kernel that takes its bindings and push
+ * constants, tile_m x tile_n outputs per workgroup, one tile per
+ * workgroup on the same grid, and the label for its dispatches. */
+typedef struct {
+  DrapeKernel *kernel;
+  guint32 tile_m, tile_n;
+  const char *label;
+} DrapeConvCoopmat;
+
+/* FALSE when the scalar kernel should run: no tensor cores, not f16,
+ * cin_g not a multiple of 8, DRAPE_CONV_KERNEL naming another kernel, or
+ * the graph already failed. */
+gboolean     drape_conv_coopmat_select (DrapeGraph          *graph,
+                                        const DrapeConvGemm *gemm,
+                                        DrapeConvCoopmat    *out);
+
+/* drape_op_attention() on tensor cores, for operands it has already
+ * checked; NULL (and nothing recorded) when the scalar kernel should
+ * run: no tensor cores, not f16, a head dim over 160, or operands that
+ * need the scalar kernel's splitting or its error messages. */
+DrapeTensor *drape_attention_coopmat   (DrapeGraph        *graph,
+                                        const DrapeTensor *q,
+                                        guint32            q_offset,
+                                        const DrapeTensor *k,
+                                        guint32            k_offset,
+                                        const DrapeTensor *v,
+                                        guint32            v_offset,
+                                        guint32            channels,
+                                        guint32            heads,
+                                        float              scale);
+
+G_END_DECLS

@@ -1,0 +1,300 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+#extension GL_KHR_shader_subgroup_vote : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_NV_cooperative_matrix : require
+// Flash attention on tensor cores (GL_NV_cooperative_matrix, f16 in, f32
+// sums), with attention.comp's bindings, push constants and semantics.
+//
+// A workgroup owns BR queries of one head of one image; each subgroup RT
+// tiles of 16 of them, whose Q stays in registers as 16x16 f16 matrices
+// (the head dim zero-padded to DP, a multiple of 16), and whose output
+// accumulates in 16x16 f32 matrices.  Per block of BC keys, the
+// workgroup stages K and V in shared memory, then each subgroup
+//   - computes S = Q K^T into shared memory (column-major 16 x BC);
+//   - runs the online softmax in f32 with every lane on one row and
+//     every other column: row max (lanes l and l ^ 16 share a row), the
+//     running max m, P = exp2 (S scale - m) as f16 to shared memory, the
+//     running sum l of the rounded P;
+//   - rescales O by exp2 (m_old - m_new) where m moved, as O / R with R a
+//     16x16 matrix of the inverse factors per row (component-wise ops
+//     are all the extension gives: an element's lane and slot are the
+//     implementation's), skipped when no row of the tile moved; m moves
+//     only when a block's max passes it by TAU, so P stays below 2^TAU
+//     and most blocks skip;
+//   - O += P V.
+// At the end each output tile goes through shared memory, divided by l,
+// to the output.
+//
+// The host (op-attention-coopmat.c) guarantees: f16 storage, a subgroup
+// size of 32, BC a multiple of 16; VEC8 only when every row and offset
+// of Q, K, V and the output is a multiple of 8 elements (16 bytes).
+#include "common.glsl"
+
+layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;
+layout(constant_id = 3) const uint D = 64;       // head dim
+layout(constant_id = 4) const uint BC = 32;      // keys per block
+layout(constant_id = 5) const uint RT = 1;       // 16-query tiles per subgroup
+layout(constant_id = 6) const bool VEC8 = false; // 16-byte global loads and stores
+
+const uint WG = gl_WorkGroupSize.x;
+const uint NW = WG / 32;                 // subgroups
+const uint DP = (D + 15) / 16 * 16;
+const uint DT = DP / 16;
+const uint D8 = DP / 8;                  // 16-byte chunks of a padded row
+// Rows of Q, K and V tiles are 16 (2 D8 + 1) bytes apart: the 8 rows of
+// 16 bytes that one 8x8 piece of a matrix load reads hit 8 different
+// bank groups.
+const uint RS = D8 + 1;
+const uint KT = BC / 16;
+const uint SR = RT * 16;                 // queries per subgroup
+const uint BR = NW * SR;                 // queries per workgroup
+const uint SBLK = 16 * BC;               // S or P of one query tile
+// Masked keys score this: exp2 of it minus any real maximum is 0, and
+// unlike -inf it cannot make inf - inf.
+const float MASKED = -1.0e30;
+const float TAU = 8.0;
+
+#define ACC fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
+#define HALF16 fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
+
+layout(binding = 0) readonly buffer Q { T q[]; };
+layout(binding = 0) readonly buffer Q16 { uvec4 q16[]; };
+layout(binding = 1) readonly buffer K { T k[]; };
+layout(binding = 1) readonly buffer K16 { uvec4 k16[]; };
+layout(binding = 2) readonly buffer V { T v[]; };
+layout(binding = 2) readonly buffer V16 { uvec4 v16[]; };
+layout(binding = 3) writeonly buffer O { T o[]; };
+layout(binding = 3) writeonly buffer O16 { uvec4 o16[]; };
+
+layout(push_constant) uniform Params {
+  uint q_off, k_off, v_off, o_off;             // element offset of row 0, head 0
+  uint q_stride, k_stride, v_stride, o_stride; // elements per token
+  uint tq;                                     // query rows in this dispatch
+  uint tk;                                     // keys per image
+  uint q_img, k_img, v_img, o_img;             // elements per image (z)
+  float scale;                                 // softmax scale * log2 (e)
+} p;
+
+// K rows [0, BC) then V rows [BC, 2 BC); Q before the first block.
+shared uvec4 kv_sh[2 * BC * RS];
+// Per query tile: S (column-major, 16 rows), then the rescale matrix.
+shared float s_sh[NW * RT * SBLK];
+// Per query tile: P (column-major, 16 rows).
+shared float16_t p_sh[NW * RT * SBLK];
+
+float16_t load_elem(uint which, uint i)
+{
+  return which == 0u ? q[i] : which == 1u ? k[i] : v[i];
+}
+
+// Dims [8 c8, 8 c8 + 8) of row r of Q (which 0), K (1) or V (2) from
+// element `base`: zero past the head dim and for rows past `rows`.
+uvec4 chunk(uint which, uint base, uint stride, uint r, uint rows, uint c8)
+{
+  uvec4 val = uvec4(0);
+  uint e0 = base + r * stride + c8 * 8u;
+
+  if (r >= rows || c8 * 8u >= D)
+    return val;
+  if (VEC8)
+    return which == 0u ? q16[e0 >> 3] : which == 1u ? k16[e0 >> 3] : v16[e0 >> 3];
+  [[unroll]] for (uint e = 0; e < 8; e += 2)
+    {
+      f16vec2 pair = f16vec2(0.0);
+      if (c8 * 8u + e < D)
+        pair.x = load_elem(which, e0 + e);
+      if (c8 * 8u + e + 1u < D)
+        pair.y = load_elem(which, e0 + e + 1u);
+      val[e / 2] = packFloat2x16(pair);
+    }
+  return val;
+}
+
+// Rows [r0, r0 + n) of a tile into kv_sh rows [dst, dst + n).
+void stage(uint which, uint base, uint stride, uint r0, uint rows, uint dst, uint n)
+{
+  for (uint i = gl_LocalInvocationID.x; i < n * D8; i += WG)
+    {
+      uint r = i / D8, c8 = i - r * D8;
+      kv_sh[(dst + r) * RS + c8] = chunk(which, base, stride, r0 + r, rows, c8);
+    }
+}
+
+void main()
+{
+  const uint w = gl_SubgroupID;
+  const uint lane = gl_SubgroupInvocationID;
+  const uint head = gl_WorkGroupID.y;
+  const uint img = gl_WorkGroupID.z;
+  const uint q0 = gl_WorkGroupID.x * BR;
+  const uint qb = p.q_off + img * p.q_img + head * D;
+  const uint kb = p.k_off + img * p.k_img + head * D;
+  const uint vb = p.v_off + img * p.v_img + head * D;
+  // Softmax and output: this lane's row of each query tile, and which
+  // half of the columns it takes (h, h + 2, ...; 8 h to 8 h + 7 at the
+  // end).
+  const uint r = lane & 15u;
+  const uint h = lane >> 4;
+  HALF16 qa[RT * DT];
+  ACC oacc[RT * DT];
+  float m[RT], l[RT];
+
+  [[unroll]] for (uint i = 0; i < RT * DT; i++)
+    oacc[i] = ACC(0.0);
+  [[unroll]] for (uint t = 0; t < RT; t++)
+    {
+      m[t] = MASKED;
+      l[t] = 0.0;
+    }
+
+  // Q, through kv_sh 2 BC rows at a time (query tiles never straddle).
+  for (uint c0 = 0; c0 < BR; c0 += 2u * BC)
+    {
+      barrier();
+      stage(0u, qb, p.q_stride, q0 + c0, p.tq, 0u, min(2u * BC, BR - c0));
+      barrier();
+      [[unroll]] for (uint t = 0; t < RT; t++)
+        {
+          const uint row = w * SR + t * 16u;
+          if (row >= c0 && row < c0 + 2u * BC)
+            [[unroll]] for (uint dt = 0; dt < DT; dt++)
+              coopMatLoadNV(qa[t * DT + dt], kv_sh, (row - c0) * RS + dt * 2u, RS, false);
+        }
+    }
+
+  for (uint k0 = 0; k0 < p.tk; k0 += BC)
+    {
+      bool moved[RT];
+
+      barrier(); // every subgroup is done with kv_sh
+      stage(1u, kb, p.k_stride, k0, p.tk, 0u, BC);
+      stage(2u, vb, p.v_stride, k0, p.tk, BC, BC);
+      barrier();
+
+      // S = Q K^T: K as a column-major B (dims x keys).
+      [[unroll]] for (uint j = 0; j < KT; j++)
+        {
+          ACC s[RT];
+
+          [[unroll]] for (uint t = 0; t < RT; t++)
+            s[t] = ACC(0.0);
+          [[unroll]] for (uint dt = 0; dt < DT; dt++)
+            {
+              HALF16 kmat;
+
+              coopMatLoadNV(kmat, kv_sh, j * 16u * RS + dt * 2u, RS, true);
+              [[unroll]] for (uint t = 0; t < RT; t++)
+                s[t] = coopMatMulAddNV(qa[t * DT + dt], kmat, s[t]);
+            }
+          [[unroll]] for (uint t = 0; t < RT; t++)
+            coopMatStoreNV(s[t], s_sh, (w * RT + t) * SBLK + j * 256u, 16u, true);
+        }
+      // subgroupBarrier() also makes the subgroup's shared-memory writes
+      // visible to all of its lanes.
+      subgroupBarrier();
+
+      [[unroll]] for (uint t = 0; t < RT; t++)
+        {
+          const uint sb = (w * RT + t) * SBLK;
+          float sv[BC / 2];
+          float mx = MASKED, sum = 0.0;
+
+          [[unroll]] for (uint jj = 0; jj < BC / 2; jj++)
+            {
+              uint c = 2u * jj + h;
+              float x = s_sh[sb + c * 16u + r] * p.scale;
+              sv[jj] = k0 + c < p.tk ? x : MASKED;
+              mx = max(mx, sv[jj]);
+            }
+          mx = max(mx, subgroupShuffleXor(mx, 16u));
+          const float m_new = mx > m[t] + TAU ? mx : m[t];
+          [[unroll]] for (uint jj = 0; jj < BC / 2; jj++)
+            {
+              float16_t ph = float16_t(exp2(sv[jj] - m_new));
+              sum += float(ph);
+              p_sh[sb + (2u * jj + h) * 16u + r] = ph;
+            }
+          sum += subgroupShuffleXor(sum, 16u);
+          l[t] = l[t] * exp2(m[t] - m_new) + sum;
+          moved[t] = subgroupAny(m_new != m[t]);
+          if (moved[t])
+            {
+              // Row-major R: row r holds exp2 (m_new - m_old), inf on the
+              // first block, where O is 0 and 0 / inf is 0.  Every lane
+              // has read its S before R overwrites it.
+              const float inv = exp2(m_new - m[t]);
+              subgroupBarrier();
+              [[unroll]] for (uint e = 0; e < 8; e++)
+                s_sh[sb + r * 16u + h * 8u + e] = inv;
+            }
+          m[t] = m_new;
+        }
+      subgroupBarrier();
+
+      [[unroll]] for (uint t = 0; t < RT; t++)
+        if (moved[t])
+          {
+            ACC rm;
+
+            coopMatLoadNV(rm, s_sh, (w * RT + t) * SBLK, 16u, false);
+            [[unroll]] for (uint dt = 0; dt < DT; dt++)
+              oacc[t * DT + dt] = oacc[t * DT + dt] / rm;
+          }
+
+      // O += P V: P as a column-major A, V as a row-major B (keys x dims).
+      [[unroll]] for (uint kt = 0; kt < KT; kt++)
+        {
+          HALF16 pa[RT];
+
+          [[unroll]] for (uint t = 0; t < RT; t++)
+            coopMatLoadNV(pa[t], p_sh, (w * RT + t) * SBLK + kt * 256u, 16u, true);
+          [[unroll]] for (uint dt = 0; dt < DT; dt++)
+            {
+              HALF16 vmat;
+
+              coopMatLoadNV(vmat, kv_sh, (BC + kt * 16u) * RS + dt * 2u, RS, false);
+              [[unroll]] for (uint t = 0; t < RT; t++)
+                oacc[t * DT + dt] = coopMatMulAddNV(pa[t], vmat, oacc[t * DT + dt]);
+            }
+        }
+    }
+
+  // Each output tile through this subgroup's S space (column-major):
+  // lane (r, h) writes dims 8 h to 8 h + 7 of its row, divided by l.
+  [[unroll]] for (uint t = 0; t < RT; t++)
+    {
+      const uint sb = (w * RT + t) * SBLK;
+      const uint row = q0 + w * SR + t * 16u + r;
+      const float inv_l = 1.0 / l[t];
+
+      [[unroll]] for (uint dt = 0; dt < DT; dt++)
+        {
+          const uint col = dt * 16u + h * 8u;
+          float val[8];
+
+          coopMatStoreNV(oacc[t * DT + dt], s_sh, sb, 16u, true);
+          subgroupBarrier();
+          [[unroll]] for (uint e = 0; e < 8; e++)
+            val[e] = s_sh[sb + (h * 8u + e) * 16u + r] * inv_l;
+          subgroupBarrier();
+          if (row < p.tq && col < D)
+            {
+              uint ob = p.o_off + img * p.o_img + head * D + row * p.o_stride + col;
+              if (VEC8)
+                {
+                  uvec4 packed;
+                  [[unroll]] for (uint e = 0; e < 8; e += 2)
+                    packed[e / 2] = packFloat2x16(f16vec2(STORE(val[e]), STORE(val[e + 1u])));
+                  o16[ob >> 3] = packed;
+                }
+              else
+                [[unroll]] for (uint e = 0; e < 8; e++)
+                  if (col + e < D)
+                    o[ob + e] = STORE(val[e]);
+            }
+        }
+    }
+}

@@ -1,0 +1,286 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_NV_cooperative_matrix : require
+// Convolution and linear layers as an implicit GEMM on tensor cores
+// (GL_NV_cooperative_matrix, f16 in, f32 sums): M = output pixels, N =
+// output channels of one group, K = kh * kw * input channels of one
+// group, walked as one flat range (tap by tap, channels within a tap),
+// so that any cin_g that is a multiple of 8 fills whole stages.
+//
+// A workgroup owns a BM x BN tile of the output; each of its subgroups a
+// WM x WN block of it, as (WM / 16) x (WN / 16) 16x16 f32 accumulators.
+// Per stage of BK = 32 values of K, every invocation reads its share of
+// the A tile (im2col: each 16-byte chunk is 8 channels of one tap of one
+// pixel, zero in the padding) and of the B tile (weight rows, contiguous
+// in K) into registers, and stores them into the other half of a
+// double-buffered shared-memory tile while the subgroups multiply the
+// half the previous stage filled: one barrier per stage.
+//
+// The epilogue is the scalar kernel's (conv_common.glsl): each
+// accumulator goes through a per-subgroup f32 staging tile in shared
+// memory, whose rows every lane then finishes (bias, channel bias,
+// activation, residual, scale, clamp to f16) and stores.  GEGLU: the
+// gate half of the weights gets B tiles and accumulators of its own.
+//
+// The host (op-conv-coopmat.c) guarantees: f16 storage, a subgroup size
+// of 32, cin_g % 8 == 0 and every element offset and row stride of x and
+// the weights a multiple of 8 (16 bytes).  Bindings and push constants
+// are the scalar kernel's.
+#include "common.glsl"
+#include "conv_common.glsl"
+
+layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;
+layout(constant_id = 3) const uint BM = 128;          // output pixels per workgroup
+layout(constant_id = 4) const uint BN = 64;           // output channels per workgroup
+layout(constant_id = 5) const uint WM = 64;           // of them, per subgroup
+layout(constant_id = 6) const uint WN = 32;
+layout(constant_id = 7) const bool GEGLU = false;
+
+const uint NT = gl_WorkGroupSize.x;  // 32 * (BM / WM) * (BN / WN)
+const uint BK = 32;
+const uint CPR = BK / 8;             // 16-byte chunks per tile row and stage
+// Tile rows are 80 bytes apart: the 8 rows of 16 bytes that one 8x8
+// piece of a matrix load reads start in 8 different bank groups.
+const uint RS = CPR + 1;             // row stride, in 16-byte units
+const uint A_SIZE = BM * RS;
+const uint B_SIZE = BN * RS;
+const uint STAGE = A_SIZE + (GEGLU ? 2u : 1u) * B_SIZE;
+const uint LA = BM * CPR / NT;       // A chunks each invocation stages
+const uint LB = BN * CPR / NT;       // B (and gate) chunks
+const uint ROW_STEP = NT / CPR;      // tile rows between one invocation's chunks
+const uint MI = WM / 16;             // accumulator tiles of a subgroup
+const uint NJ = WN / 16;
+// Epilogue staging: a 16x16 f32 tile (and its gate tile), rows padded
+// to 20 floats.
+const uint EP_RS = 5;
+const uint EP_TILE = 16 * EP_RS;
+const uint EP_SIZE = (NT / 32) * EP_TILE * (GEGLU ? 2u : 1u);
+const uint SMEM = 2u * STAGE > EP_SIZE ? 2u * STAGE : EP_SIZE;
+
+#define ACC fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
+#define HALF16 fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
+
+layout(binding = 0) readonly buffer X16 { uvec4 x16[]; };
+layout(binding = 1) readonly buffer W16 { uvec4 w16[]; };
+layout(binding = 6) readonly buffer WG16 { uvec4 wg16[]; };
+layout(binding = 7) readonly buffer BG { T bg[]; };
+
+shared uvec4 smem[SMEM];
+
+// Per invocation: the rows of A and B it stages, the chunks in flight,
+// and where its chunk of the current stage lies in K: flat index kpos,
+// channel kc of tap (ky, kx).  A chunk never spans two taps (cin_g % 8
+// == 0), and lies wholly before or after K's end.
+int abase[LA], aiy[LA], aix[LA];
+uint brow[LB], grow[LB];
+uvec4 ra[LA], rb[LB], rg[LB];
+uint kpos, kc, ky, kx;
+
+void store_out(uint m, uint ch, float acc, float gacc)
+{
+  float v;
+
+  if (GEGLU)
+    {
+      if ((p.flags & FLAG_BIAS) != 0u)
+        {
+          acc += float(bias[p.b_off + ch]);
+          gacc += float(bg[p.bg_off + ch]);
+        }
+      v = acc * drape_gelu(gacc);
+    }
+  else
+    v = conv_epilogue(acc, m, ch);
+  o[p.o_off + m * p.cout + ch] = STORE(v);
+}
+
+// The input element offset of row m's pixel, channel 0 of its group, and
+// the input position of kernel tap (0, 0).
+void a_row(uint m, uint gch, out int base, out int iy0, out int ix0)
+{
+  conv_pixel(m, base, iy0, ix0);
+  base += int(gch);
+}
+
+// Global memory to registers: this invocation's chunks at kpos.
+void load_stage(uint K)
+{
+  const bool kok = kpos < K;
+  const int shift = int((ky * p.in_w + kx) * p.cin + kc);
+
+  // Chunks in the padding or past K read a harmless element and use zero.
+  [[unroll]] for (uint q = 0; q < LA; q++)
+    {
+      bool ok = kok && conv_inside(aiy[q] + int(ky), aix[q] + int(kx));
+      uvec4 v = x16[(ok ? uint(abase[q] + shift) : p.x_off) >> 3];
+      ra[q] = ok ? v : uvec4(0);
+    }
+  [[unroll]] for (uint q = 0; q < LB; q++)
+    {
+      uint k = kok ? kpos : 0u;
+      uvec4 v = w16[(brow[q] + k) >> 3];
+      rb[q] = kok ? v : uvec4(0);
+      if (GEGLU)
+        {
+          uvec4 g = wg16[(grow[q] + k) >> 3];
+          rg[q] = kok ? g : uvec4(0);
+        }
+    }
+}
+
+// Registers to the shared tiles at `base` (16-byte units).
+void store_stage(uint base, uint rl0, uint cc)
+{
+  [[unroll]] for (uint q = 0; q < LA; q++)
+    smem[base + (rl0 + q * ROW_STEP) * RS + cc] = ra[q];
+  [[unroll]] for (uint q = 0; q < LB; q++)
+    {
+      smem[base + A_SIZE + (rl0 + q * ROW_STEP) * RS + cc] = rb[q];
+      if (GEGLU)
+        smem[base + A_SIZE + B_SIZE + (rl0 + q * ROW_STEP) * RS + cc] = rg[q];
+    }
+}
+
+void next_stage()
+{
+  kpos += BK;
+  kc += BK;
+  while (kc >= p.cin_g)
+    {
+      kc -= p.cin_g;
+      kx++;
+      if (kx == p.kw)
+        {
+          kx = 0;
+          ky++;
+        }
+    }
+}
+
+void main()
+{
+  const uint t = gl_LocalInvocationID.x;
+  const uint sg = gl_SubgroupID;
+  const uint lane = gl_SubgroupInvocationID;
+  const uint tile = drape_group_index();
+  const uint tm = tile / p.tiles_n;
+  const uint row0 = tm * BM;
+  const uint col0 = (tile - tm * p.tiles_n) * BN;
+  const uint ch0 = gl_WorkGroupID.z * p.cout_g;
+  const uint gch = (p.g0 + gl_WorkGroupID.z) * p.cin_g;
+  const uint K = p.kh * p.kw * p.cin_g;
+  const uint stages = (K + BK - 1) / BK;
+  const uint cc = t % CPR;   // this invocation's chunk of each staged row
+  const uint rl0 = t / CPR;  // and its first staged row
+  const uint wm0 = (sg / (BN / WN)) * WM;
+  const uint wn0 = (sg % (BN / WN)) * WN;
+  ACC acc[MI * NJ], gacc[MI * NJ];
+
+  // Folding the grid into (x, y) may add workgroups past the last tile.
+  if (row0 >= p.m)
+    return;
+
+  // Rows and columns past the edge stage the last real one; their
+  // results are not stored.
+  [[unroll]] for (uint q = 0; q < LA; q++)
+    a_row(min(row0 + rl0 + q * ROW_STEP, p.m - 1), gch, abase[q], aiy[q], aix[q]);
+  [[unroll]] for (uint q = 0; q < LB; q++)
+    {
+      uint col = ch0 + min(col0 + rl0 + q * ROW_STEP, p.ncols - 1);
+      brow[q] = p.w_off + col * K;
+      grow[q] = p.wg_off + col * K;
+    }
+  [[unroll]] for (uint i = 0; i < MI * NJ; i++)
+    {
+      acc[i] = ACC(0.0);
+      gacc[i] = ACC(0.0);
+    }
+
+  kpos = cc * 8u;
+  {
+    uint tap = kpos / p.cin_g;
+    kc = kpos - tap * p.cin_g;
+    ky = tap / p.kw;
+    kx = tap - ky * p.kw;
+  }
+  load_stage(K);
+  store_stage(0, rl0, cc);
+  barrier();
+
+  for (uint s = 0; s < stages; s++)
+    {
+      const uint cur = (s & 1u) * STAGE;
+      const bool more = s + 1 < stages;
+
+      // The next stage's loads are in flight while this one multiplies.
+      if (more)
+        {
+          next_stage();
+          load_stage(K);
+        }
+      [[unroll]] for (uint kk = 0; kk < BK / 16; kk++)
+        {
+          HALF16 a[MI], b[NJ];
+
+          [[unroll]] for (uint i = 0; i < MI; i++)
+            coopMatLoadNV(a[i], smem, cur + (wm0 + i * 16) * RS + kk * 2, RS, false);
+          [[unroll]] for (uint j = 0; j < NJ; j++)
+            coopMatLoadNV(b[j], smem, cur + A_SIZE + (wn0 + j * 16) * RS + kk * 2, RS, true);
+          [[unroll]] for (uint i = 0; i < MI; i++)
+            [[unroll]] for (uint j = 0; j < NJ; j++)
+              acc[i * NJ + j] = coopMatMulAddNV(a[i], b[j], acc[i * NJ + j]);
+          if (GEGLU)
+            {
+              [[unroll]] for (uint j = 0; j < NJ; j++)
+                coopMatLoadNV(b[j], smem, cur + A_SIZE + B_SIZE + (wn0 + j * 16) * RS + kk * 2,
+                              RS, true);
+              [[unroll]] for (uint i = 0; i < MI; i++)
+                [[unroll]] for (uint j = 0; j < NJ; j++)
+                  gacc[i * NJ + j] = coopMatMulAddNV(a[i], b[j], gacc[i * NJ + j]);
+            }
+        }
+      // The other half was last read before the previous barrier.
+      if (more)
+        store_stage(STAGE - cur, rl0, cc);
+      barrier();
+    }
+
+  // Epilogue, one 16x16 tile at a time through this subgroup's staging
+  // tile: lane l finishes row l / 2, channels 8 (l % 2) to 8 (l % 2) + 7.
+  const uint ebase = sg * EP_TILE * (GEGLU ? 2u : 1u);
+  const uint er = lane >> 1;
+  const uint ec = (lane & 1u) * 8u;
+
+  [[unroll]] for (uint i = 0; i < MI; i++)
+    [[unroll]] for (uint j = 0; j < NJ; j++)
+      {
+        const uint row = row0 + wm0 + i * 16 + er;
+        const uint col = col0 + wn0 + j * 16 + ec;
+        float v[8], g[8];
+
+        coopMatStoreNV(acc[i * NJ + j], smem, ebase, EP_RS, false);
+        if (GEGLU)
+          coopMatStoreNV(gacc[i * NJ + j], smem, ebase + EP_TILE, EP_RS, false);
+        // subgroupBarrier() also makes the subgroup's shared-memory
+        // writes visible to all of its lanes.
+        subgroupBarrier();
+        [[unroll]] for (uint h = 0; h < 2; h++)
+          {
+            vec4 a = uintBitsToFloat(smem[ebase + er * EP_RS + ec / 4 + h]);
+            vec4 b = GEGLU ? uintBitsToFloat(smem[ebase + EP_TILE + er * EP_RS + ec / 4 + h])
+                           : vec4(0.0);
+            [[unroll]] for (uint e = 0; e < 4; e++)
+              {
+                v[h * 4 + e] = a[e];
+                g[h * 4 + e] = b[e];
+              }
+          }
+        subgroupBarrier();
+        if (row < p.m)
+          [[unroll]] for (uint e = 0; e < 8; e++)
+            if (col + e < p.ncols)
+              store_out(row, ch0 + col + e, v[e], g[e]);
+      }
+}

@@ -1,0 +1,154 @@
+/* bench-conv.c: throughput of the convolution and linear kernels on the
+ * shapes that dominate the UNet (not run as a test)
+ *
+ *   bench-conv [--f16] [--runs N] [--only NAME]
+ *
+ * Prints, for each shape, the best wall-clock time of a run and the CPU
+ * time per run (all threads; on a CPU driver, GFLOP/s per busy core),
+ * each with its GFLOP/s.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <glib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ops.h"
+
+typedef enum {
+  SHAPE_CONV,
+  SHAPE_LINEAR,
+  SHAPE_GEGLU,
+} ShapeKind;
+
+typedef struct {
+  const char *name;
+  ShapeKind kind;
+  guint32 n, h, w, cin, cout, k;
+} Shape;
+
+static const Shape shapes[] = {
+  { "conv3x3 320->320 2x64x24", SHAPE_CONV, 2, 64, 24, 320, 320, 3 },
+  { "conv3x3 640->640 2x32x12", SHAPE_CONV, 2, 32, 12, 640, 640, 3 },
+  { "linear 3072x320->1280", SHAPE_LINEAR, 1, 1, 3072, 320, 1280, 1 },
+  { "geglu 3072x320->2x1280", SHAPE_GEGLU, 1, 1, 3072, 320, 1280, 1 },
+};
+
+static double
+cpu_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static DrapeTensor *
+random_tensor (DrapeDevice *device,
+               DrapeDType   dtype,
+               guint32      n,
+               guint32      h,
+               guint32      w,
+               guint32      c,
+               float        scale)
+{
+  g_autoptr(GError) error = NULL;
+  guint64 count = (guint64) n * h * w * c;
+  g_autofree float *data = g_new (float, count);
+  g_autoptr(GRand) rand = g_rand_new_with_seed (7);
+  DrapeTensor *t;
+
+  for (guint64 i = 0; i < count; i++)
+    data[i] = (float) g_rand_double_range (rand, -scale, scale);
+  t = drape_tensor_new (device, dtype, n, h, w, c, &error);
+  if (t == NULL || !drape_tensor_upload (t, data, count, &error))
+    g_error ("bench-conv: %s", error->message);
+  return t;
+}
+
+static void
+bench (DrapeDevice *device,
+       const Shape *s,
+       DrapeDType   dtype,
+       guint        runs)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeGraph) graph = drape_graph_new (device, s->name);
+  guint32 wrows = s->kind == SHAPE_GEGLU ? 2 * s->cout : s->cout;
+  g_autoptr(DrapeTensor) x = random_tensor (device, dtype, s->n, s->h, s->w, s->cin, 1.0f);
+  g_autoptr(DrapeTensor) w = random_tensor (device, dtype, wrows, s->k, s->k, s->cin,
+                                            1.0f / sqrtf (s->k * s->k * s->cin));
+  g_autoptr(DrapeTensor) b = random_tensor (device, dtype, 1, 1, 1, wrows, 0.1f);
+  DrapeConvParams params = { .bias = b, .pad_top = s->k / 2, .pad_left = s->k / 2,
+                             .pad_bottom = s->k / 2, .pad_right = s->k / 2 };
+  gint64 start;
+  double ms = 0, cpu_start, cpu, flops;
+
+  if (s->kind == SHAPE_CONV)
+    drape_op_conv2d (graph, x, w, &params);
+  else if (s->kind == SHAPE_LINEAR)
+    drape_op_linear (graph, x, w, &params);
+  else
+    drape_op_linear_geglu (graph, x, w, b);
+  if (!drape_graph_compile (graph, &error) || !drape_graph_run (graph, &error))
+    g_error ("bench-conv: %s", error->message);
+
+  /* The best run: the machine may be shared, and others' load only ever
+   * slows a run down.  CPU time (of all the driver's threads) says what
+   * the run would take with the cores to itself, on a CPU driver. */
+  cpu_start = cpu_ms ();
+  for (guint i = 0; i < runs; i++)
+    {
+      double t;
+
+      start = g_get_monotonic_time ();
+      if (!drape_graph_run (graph, &error))
+        g_error ("bench-conv: %s", error->message);
+      t = (g_get_monotonic_time () - start) / 1e3;
+      ms = i == 0 ? t : MIN (ms, t);
+    }
+  cpu = (cpu_ms () - cpu_start) / runs;
+  flops = drape_graph_get_flops (graph);
+  printf ("%-26s %s  best %8.2f ms %6.1f GFLOP/s   cpu %8.2f ms/run %6.1f GFLOP/s per core\n",
+          s->name, drape_dtype_name (dtype), ms, flops / (ms * 1e6), cpu, flops / (cpu * 1e6));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeDevice) device = NULL;
+  gboolean f16 = FALSE;
+  gint runs = 3;
+  g_autofree char *only = NULL;
+  GOptionEntry entries[] = {
+    { "f16", 0, 0, G_OPTION_ARG_NONE, &f16, "f16 storage", NULL },
+    { "runs", 0, 0, G_OPTION_ARG_INT, &runs, "timed runs per shape", "N" },
+    { "only", 0, 0, G_OPTION_ARG_STRING, &only, "shapes whose name contains this", "TEXT" },
+    { NULL },
+  };
+  g_autoptr(GOptionContext) context = g_option_context_new ("- convolution throughput");
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      g_printerr ("%s\n", error->message);
+      return 2;
+    }
+  device = drape_device_new (NULL, &error);
+  if (device == NULL)
+    {
+      g_printerr ("bench-conv: %s\n", error->message);
+      return 1;
+    }
+  printf ("device: %s\n", drape_device_get_info (device)->name);
+  for (guint i = 0; i < G_N_ELEMENTS (shapes); i++)
+    if (only == NULL || strstr (shapes[i].name, only) != NULL)
+      bench (device, &shapes[i], f16 ? DRAPE_DTYPE_F16 : DRAPE_DTYPE_F32, MAX (runs, 1));
+  return 0;
+}
