@@ -10,19 +10,19 @@ cd "$(dirname "$0")"
 
 # Debian / Ubuntu package names.  Elsewhere install the equivalents:
 # meson, ninja, a C11 compiler, pkg-config, GLib >= 2.74, json-glib,
-# libsoup 3, libpng, gdk-pixbuf, GTK >= 4.8, libadwaita >= 1.2, the Vulkan
+# libsoup 3, libpng, gdk-pixbuf, GTK >= 4.8, libadwaita >= 1.2, libarchive, the Vulkan
 # loader and headers, glslangValidator, a Vulkan driver (Mesa's lavapipe
 # runs on any CPU), and for the tests the Vulkan validation layers, Xvfb,
-# dbus, desktop-file-utils and appstream.
+# dbus, desktop-file-utils, appstream and libXtst.
 BUILD_PACKAGES=(
   meson ninja-build pkg-config gcc
   libglib2.0-dev libjson-glib-dev libsoup-3.0-dev libpng-dev libgdk-pixbuf-2.0-dev
-  libgtk-4-dev libadwaita-1-dev
+  libgtk-4-dev libadwaita-1-dev libarchive-dev
   libvulkan-dev glslang-tools mesa-vulkan-drivers webp-pixbuf-loader
   gettext desktop-file-utils appstream
 )
 TEST_PACKAGES=(
-  vulkan-validationlayers vulkan-tools xvfb xauth dbus dbus-x11 imagemagick
+  vulkan-validationlayers vulkan-tools xvfb xauth dbus dbus-x11 imagemagick libxtst-dev
   clang libclang-rt-14-dev
 )
 

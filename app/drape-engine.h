@@ -1,0 +1,79 @@
+/* drape-engine.h: the app's door to libdrape-compute: try-on and
+ * auto-mask on one worker thread, results and progress on the main loop
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <gtk/gtk.h>
+
+#include "drape-mask.h"
+#include "drape-picture.h"
+#include "drape-result.h"
+#include "drape-try-on-settings.h"
+#include "parser.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  /* A sentence about what the worker does before the first step
+   * ("Loading the models…"), or NULL once steps run. */
+  const char *status;
+  guint step;           /* steps done, 0 before the first */
+  guint n_steps;
+  double elapsed_s;     /* since the first step began */
+  /* The predicted result after this step, or NULL. */
+  GdkTexture *preview;
+} DrapeEngineProgress;
+
+/* Called on the main context of the caller, never after the callback. */
+typedef void (*DrapeEngineProgressFunc) (const DrapeEngineProgress *progress,
+                                         gpointer                   user_data);
+
+#define DRAPE_TYPE_ENGINE (drape_engine_get_type ())
+
+G_DECLARE_FINAL_TYPE (DrapeEngine, drape_engine, DRAPE, ENGINE, GObject)
+
+/* Models from the model store (the "models-dir" setting), GPU and
+ * precision from the "device" and "precision" settings, read when a job
+ * starts. */
+DrapeEngine *drape_engine_new              (void);
+/* Fixed model folders, for tests and tools; NULLs fall back to the store. */
+DrapeEngine *drape_engine_new_for_models   (const char               *unet_dir,
+                                            const char               *vae_dir,
+                                            const char               *attention_path,
+                                            const char               *parser_dir);
+
+/* Runs at this size whatever the settings say (0, 0: as they say): for
+ * tools and tests with small models, where 384 x 512 would be slow. */
+void         drape_engine_set_output_size  (DrapeEngine              *self,
+                                            guint                     width,
+                                            guint                     height);
+
+/* photo, mask and garment are copied: the user may go on editing. */
+void         drape_engine_try_on_async     (DrapeEngine              *self,
+                                            DrapePicture             *photo,
+                                            DrapeMask                *mask,
+                                            DrapePicture             *garment,
+                                            DrapeTryOnSettings       *settings,
+                                            DrapeEngineProgressFunc   progress,
+                                            gpointer                  progress_data,
+                                            GDestroyNotify            progress_notify,
+                                            GCancellable             *cancellable,
+                                            GAsyncReadyCallback       callback,
+                                            gpointer                  user_data);
+DrapeResult *drape_engine_try_on_finish    (DrapeEngine              *self,
+                                            GAsyncResult             *result,
+                                            GError                  **error);
+/* The mask for a garment type, photo-sized, 255 inside. */
+void         drape_engine_auto_mask_async  (DrapeEngine              *self,
+                                            DrapePicture             *photo,
+                                            DrapeGarmentType          type,
+                                            GCancellable             *cancellable,
+                                            GAsyncReadyCallback       callback,
+                                            gpointer                  user_data);
+GBytes      *drape_engine_auto_mask_finish (DrapeEngine              *self,
+                                            GAsyncResult             *result,
+                                            GError                  **error);
+
+G_END_DECLS

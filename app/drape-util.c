@@ -1,0 +1,81 @@
+/* drape-util.c: small helpers the widgets share
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <adwaita.h>
+#include <glib/gi18n.h>
+
+#include "drape-util.h"
+#include "error.h"
+
+void
+drape_widget_show_toast (GtkWidget  *widget,
+                         const char *message)
+{
+  GtkWidget *overlay;
+  AdwToast *toast;
+
+  g_return_if_fail (GTK_IS_WIDGET (widget));
+
+  overlay = gtk_widget_get_ancestor (widget, ADW_TYPE_TOAST_OVERLAY);
+  if (overlay == NULL)
+    {
+      g_message ("%s", message);
+      return;
+    }
+  toast = adw_toast_new (message);
+  /* What widgets report this way is trouble: it goes before other toasts. */
+  adw_toast_set_priority (toast, ADW_TOAST_PRIORITY_HIGH);
+  adw_toast_overlay_add_toast (ADW_TOAST_OVERLAY (overlay), toast);
+}
+
+char *
+drape_error_describe (const GError *error)
+{
+  g_return_val_if_fail (error != NULL, NULL);
+
+  if (error->domain == DRAPE_ERROR)
+    switch (error->code)
+      {
+      case DRAPE_ERROR_NO_DEVICE:
+        return g_strdup_printf (_("No GPU that Drape can use was found (%s). "
+                                  "Install your GPU’s Vulkan driver, or Mesa’s lavapipe "
+                                  "to run on the processor."), error->message);
+      case DRAPE_ERROR_OUT_OF_MEMORY:
+        return g_strdup_printf (_("The GPU ran out of memory (%s). Choose the smaller size, "
+                                  "half precision in Preferences, or close other programs "
+                                  "that use the GPU."), error->message);
+      case DRAPE_ERROR_DEVICE_LOST:
+        return g_strdup_printf (_("The GPU stopped responding (%s). Try again; if it happens "
+                                  "again, update the GPU driver or choose another GPU in "
+                                  "Preferences."), error->message);
+      default:
+        break;
+      }
+  return g_strdup (error->message);
+}
+
+GFile *
+drape_data_file (const char *name)
+{
+  return g_file_new_build_filename (g_get_user_data_dir (), "drape", name, NULL);
+}
+
+gboolean
+drape_is_image_type (const char *content_type)
+{
+  static const char *const types[] = { "image/png", "image/jpeg", "image/webp" };
+
+  if (content_type == NULL)
+    return FALSE;
+  for (guint i = 0; i < G_N_ELEMENTS (types); i++)
+    {
+      g_autofree char *type = g_content_type_from_mime_type (types[i]);
+
+      if (type != NULL && g_content_type_is_a (content_type, type))
+        return TRUE;
+    }
+  return FALSE;
+}

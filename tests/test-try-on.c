@@ -1,0 +1,342 @@
+/* test-try-on.c: a whole try-on and an auto-mask through the window with the tiny golden
+ * models (tests/golden/unet, tests/golden/vae) at 96 x 128: previews replace each
+ * other, the result joins the session's history, the UI stays live, and
+ * Cancel stops within one step
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "app-test-common.h"
+#include "drape-compare-view.h"
+#include "drape-window.h"
+#include "model-store.h"
+
+static DrapeApplication *app;
+
+static gpointer
+find_child (GtkWidget *widget,
+            GType      type)
+{
+  if (G_TYPE_CHECK_INSTANCE_TYPE (widget, type))
+    return widget;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      gpointer found = find_child (child, type);
+
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+static gboolean
+find_label_containing (GtkWidget  *widget,
+                       const char *text)
+{
+  if (GTK_IS_LABEL (widget) && strstr (gtk_label_get_label (GTK_LABEL (widget)), text) != NULL)
+    return TRUE;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    if (find_label_containing (child, text))
+      return TRUE;
+  return FALSE;
+}
+
+static char *
+golden (const char *name)
+{
+  const char *dir = g_getenv ("DRAPE_GOLDEN_DIR");
+
+  g_assert_nonnull (dir);
+  return g_build_filename (dir, name, NULL);
+}
+
+/* The window offers Try On once the catalog's models are on disk: sizes
+ * are what its quick check looks at, so sparse files of the right sizes
+ * stand for them; the engine itself runs the tiny golden models. */
+static void
+fake_store_models (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeCatalog) catalog = drape_catalog_load_default (&error);
+  g_autoptr(DrapeModelStore) store = NULL;
+  g_auto(GStrv) ids = NULL;
+
+  g_assert_no_error (error);
+  store = drape_model_store_new (catalog, NULL);
+  ids = drape_catalog_dup_default_ids (catalog);
+  for (guint i = 0; ids[i] != NULL; i++)
+    {
+      const DrapeModelInfo *info = drape_catalog_lookup (catalog, ids[i]);
+
+      for (guint f = 0; f < info->n_files; f++)
+        {
+          g_autofree char *path = drape_model_store_dup_file_path (store, info, f);
+          g_autofree char *dir = g_path_get_dirname (path);
+          FILE *file;
+
+          g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+          file = fopen (path, "w");
+          g_assert_nonnull (file);
+          g_assert_cmpint (ftruncate (fileno (file), (off_t) info->files[f].size), ==, 0);
+          fclose (file);
+        }
+    }
+}
+
+static DrapePicture *
+load_golden (const char *name)
+{
+  g_autofree char *path = golden (name);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *contents = NULL;
+  gsize length;
+  g_autoptr(GBytes) bytes = NULL;
+  DrapePicture *picture;
+
+  g_file_get_contents (path, &contents, &length, &error);
+  g_assert_no_error (error);
+  bytes = g_bytes_new_take (g_steal_pointer (&contents), length);
+  picture = drape_picture_new_from_bytes (bytes, name, &error);
+  g_assert_no_error (error);
+  return picture;
+}
+
+static DrapeWindow *
+prepared_window (void)
+{
+  DrapeWindow *window = DRAPE_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app)));
+  DrapeSession *session = drape_window_get_session (window);
+  g_autoptr(DrapePicture) person = load_golden ("pipeline/person.png");
+  g_autoptr(DrapePicture) garment = load_golden ("pipeline/garment.png");
+  DrapeTryOnSettings *settings = drape_session_get_settings (session);
+
+  if (drape_session_get_photo (session) == NULL)
+    {
+      drape_session_set_photo (session, person);
+      drape_session_set_garment (session, garment);
+      /* The lower half of the photo is the region to dress. */
+      drape_mask_begin_stroke (drape_session_get_mask (session), DRAPE_BRUSH_MODE_PAINT, 14, 1.0);
+      drape_mask_stroke_to (drape_session_get_mask (session), 24, 44, 1.0);
+      drape_mask_end_stroke (drape_session_get_mask (session));
+      drape_try_on_settings_set_size (settings, DRAPE_TRY_ON_SIZE_384X512);
+      drape_try_on_settings_set_seed (settings, 7);
+    }
+  app_test_run_for (200);
+  return window;
+}
+
+typedef struct {
+  guint previews;
+  DrapeWindow *window;
+  gint64 last_frame;
+  gint64 longest_gap;
+} Watch;
+
+static void
+on_after (DrapeCompareView *view,
+          GParamSpec       *pspec,
+          Watch            *watch)
+{
+  /* Only what arrives while the run is on: after it, the view shows the
+   * chosen result again. */
+  if (drape_compare_view_get_after (view) == NULL ||
+      !g_action_group_get_action_enabled (G_ACTION_GROUP (watch->window), "cancel-try-on"))
+    return;
+  watch->previews++;
+}
+
+/* The main loop keeps turning while the worker computes. */
+static gboolean
+tick (gpointer data)
+{
+  Watch *watch = data;
+  gint64 now = g_get_monotonic_time ();
+
+  if (watch->last_frame != 0)
+    watch->longest_gap = MAX (watch->longest_gap, now - watch->last_frame);
+  watch->last_frame = now;
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+wait_until_idle (DrapeWindow *window,
+                 guint        timeout_s)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) timeout_s * G_USEC_PER_SEC;
+
+  /* Try On is enabled again once the run has ended. */
+  app_test_run_for (100);
+  while (!g_action_group_get_action_enabled (G_ACTION_GROUP (window), "try-on") &&
+         g_get_monotonic_time () < end)
+    app_test_run_for (50);
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "try-on"));
+  app_test_run_for (200);
+}
+
+static void
+test_full_try_on (void)
+{
+  DrapeWindow *window = prepared_window ();
+  DrapeSession *session = drape_window_get_session (window);
+  DrapeCompareView *view = find_child (GTK_WIDGET (window), DRAPE_TYPE_COMPARE_VIEW);
+  GListModel *results = drape_session_get_results (session);
+  Watch watch = { .window = window };
+  g_autoptr(DrapeResult) result = NULL;
+  g_autoptr(GBytes) mask = drape_mask_to_bytes (drape_session_get_mask (session));
+  g_autoptr(GdkPixbuf) saved = NULL;
+  g_autoptr(GInputStream) stream = NULL;
+  guint source;
+
+  drape_try_on_settings_set_steps (drape_session_get_settings (session), 3);
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "try-on"));
+  g_signal_connect (view, "notify::after", G_CALLBACK (on_after), &watch);
+  source = g_timeout_add (20, tick, &watch);
+
+  g_action_group_activate_action (G_ACTION_GROUP (window), "try-on", NULL);
+  /* While it runs: no second run, a way to cancel. */
+  g_assert_false (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "try-on"));
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "cancel-try-on"));
+  wait_until_idle (window, 300);
+  g_source_remove (source);
+  g_signal_handlers_disconnect_by_data (view, &watch);
+
+  g_test_message ("previews %u, longest main-loop gap %.1f ms", watch.previews, watch.longest_gap / 1000.0);
+  /* One preview per step, then the result. */
+  g_assert_cmpuint (watch.previews, >=, 3);
+  g_assert_cmpuint (g_list_model_get_n_items (results), ==, 1);
+  result = g_list_model_get_item (results, 0);
+  g_assert_cmpint (gdk_texture_get_width (drape_result_get_texture (result)), ==, 96);
+  g_assert_cmpint (gdk_texture_get_height (drape_result_get_texture (result)), ==, 128);
+  g_assert_true (drape_compare_view_get_after (view) == drape_result_get_texture (result));
+  g_assert_nonnull (drape_result_get_parameters (result));
+  g_assert_nonnull (strstr (drape_result_get_parameters (result), "96"));
+  g_assert_cmpuint (drape_try_on_settings_get_steps (drape_result_get_settings (result)), ==, 3);
+  /* The saved PNG carries the parameters. */
+  stream = g_memory_input_stream_new_from_bytes (drape_result_get_png (result));
+  saved = gdk_pixbuf_new_from_stream (stream, NULL, NULL);
+  g_assert_nonnull (saved);
+  g_assert_cmpstr (gdk_pixbuf_get_option (saved, "tEXt::parameters"), ==, drape_result_get_parameters (result));
+  /* The photo's mask is as it was. */
+  g_assert_true (drape_mask_equal_bytes (drape_session_get_mask (session), mask));
+  /* The UI was never blocked for long (the worker did the work). */
+  g_assert_cmpint (watch.longest_gap, <, 2 * G_USEC_PER_SEC);
+
+  g_action_group_activate_action (G_ACTION_GROUP (window), "zoom-fit", NULL);
+  app_test_save_screenshot (GTK_WIDGET (window), "screenshot-result.png");
+}
+
+static void
+test_cancel (void)
+{
+  DrapeWindow *window = prepared_window ();
+  DrapeSession *session = drape_window_get_session (window);
+  DrapeCompareView *view = find_child (GTK_WIDGET (window), DRAPE_TYPE_COMPARE_VIEW);
+  guint before = g_list_model_get_n_items (drape_session_get_results (session));
+  Watch watch = { .window = window };
+  gint64 end = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
+  guint at_cancel;
+
+  drape_try_on_settings_set_steps (drape_session_get_settings (session), 30);
+  g_signal_connect (view, "notify::after", G_CALLBACK (on_after), &watch);
+  g_action_group_activate_action (G_ACTION_GROUP (window), "try-on", NULL);
+  while (watch.previews < 2 && g_get_monotonic_time () < end)
+    app_test_run_for (20);
+  g_assert_cmpuint (watch.previews, >=, 2);
+  /* The window mid-run: the preview, "Step n of N", time left, Cancel. */
+  app_test_save_screenshot (GTK_WIDGET (window), "screenshot-progress.png");
+
+  at_cancel = watch.previews;
+  g_action_group_activate_action (G_ACTION_GROUP (window), "cancel-try-on", NULL);
+  wait_until_idle (window, 300);
+  g_signal_handlers_disconnect_by_data (view, &watch);
+
+  g_test_message ("previews before the end: %u (cancelled after %u)", watch.previews, at_cancel);
+  /* At most the step under way when Cancel came finishes; no result. */
+  g_assert_cmpuint (watch.previews, <=, at_cancel + 1);
+  g_assert_cmpuint (watch.previews, <, 30);
+  g_assert_cmpuint (g_list_model_get_n_items (drape_session_get_results (session)), ==, before);
+  g_assert_true (find_label_containing (GTK_WIDGET (window), "cancelled"));
+}
+
+/* Auto Mask with the tiny golden SegFormer: the mask lands as one undo
+ * step on the photo's mask. */
+static void
+test_auto_mask (void)
+{
+  DrapeWindow *window = DRAPE_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app)));
+  g_autoptr(DrapeSession) session = drape_session_new ();
+  g_autoptr(DrapePicture) photo = load_golden ("segformer/image.png");
+  g_autoptr(GBytes) before = NULL;
+  DrapeMask *mask;
+  gint64 end = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
+  guint64 covered = 0;
+  gsize n;
+
+  drape_session_set_photo (session, photo);
+  drape_session_set_garment_type (session, DRAPE_GARMENT_UPPER);
+  drape_window_set_session (window, session);
+  app_test_run_for (200);
+  mask = drape_session_get_mask (session);
+  before = drape_mask_to_bytes (mask);
+  g_assert_true (drape_mask_get_empty (mask));
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "auto-mask"));
+
+  g_action_group_activate_action (G_ACTION_GROUP (window), "auto-mask", NULL);
+  g_assert_false (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "auto-mask"));
+  while (!g_action_group_get_action_enabled (G_ACTION_GROUP (window), "auto-mask") &&
+         g_get_monotonic_time () < end)
+    app_test_run_for (50);
+
+  g_assert_false (drape_mask_get_empty (mask));
+  n = (gsize) drape_mask_get_width (mask) * drape_mask_get_height (mask);
+  for (gsize i = 0; i < n; i++)
+    covered += drape_mask_get_data (mask)[i] >= 128;
+  g_test_message ("auto mask covers %.1f%% of the photo", 100.0 * covered / n);
+  g_assert_cmpuint (covered, >, n / 20);
+  g_assert_cmpuint (covered, <, n * 3 / 4);
+
+  g_action_group_activate_action (G_ACTION_GROUP (window), "undo", NULL);
+  g_assert_true (drape_mask_equal_bytes (mask, before));
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_autoptr(DrapeEngine) engine = NULL;
+  g_autofree char *unet = NULL;
+  g_autofree char *vae = NULL;
+  g_autofree char *parser = NULL;
+  int status;
+
+  app_test_isolate ();
+  gtk_test_init (&argc, &argv, NULL);
+  adw_init ();
+  fake_store_models ();
+
+  unet = golden ("unet");
+  vae = golden ("vae");
+  app = drape_application_new ("app.drape.Drape.TryOnTest", G_APPLICATION_NON_UNIQUE);
+  g_assert_true (g_application_register (G_APPLICATION (app), NULL, NULL));
+  parser = golden ("segformer");
+  engine = drape_engine_new_for_models (unet, vae, NULL, parser);
+  drape_engine_set_output_size (engine, 96, 128);
+  drape_application_set_engine (app, engine);
+  g_application_activate (G_APPLICATION (app));
+  app_test_run_for (300);
+
+  g_test_add_func ("/try-on/full", test_full_try_on);
+  g_test_add_func ("/try-on/cancel", test_cancel);
+  g_test_add_func ("/try-on/auto-mask", test_auto_mask);
+
+  status = g_test_run ();
+  gtk_window_destroy (GTK_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app))));
+  g_clear_object (&app);
+  return status;
+}
