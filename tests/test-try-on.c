@@ -257,8 +257,10 @@ test_cancel (void)
   g_signal_handlers_disconnect_by_data (view, &watch);
 
   g_test_message ("previews before the end: %u (cancelled after %u)", watch.previews, at_cancel);
-  /* At most the step under way when Cancel came finishes; no result. */
-  g_assert_cmpuint (watch.previews, <=, at_cancel + 1);
+  /* At most the step under way when Cancel came finishes; no result.
+   * Previews reach the main loop after their step ends, so one finished
+   * step may not have been shown yet when Cancel was pressed. */
+  g_assert_cmpuint (watch.previews, <=, at_cancel + 2);
   g_assert_cmpuint (watch.previews, <, 30);
   g_assert_cmpuint (g_list_model_get_n_items (drape_session_get_results (session)), ==, before);
   g_assert_true (find_label_containing (GTK_WIDGET (window), "cancelled"));
