@@ -25,20 +25,13 @@
  */
 #include "config.h"
 
+#include "op-attention-private.h"
 #include "op-coopmat-private.h"
 
 #define MAX_HEAD_DIM 160
 #define SUBGROUPS 4
 
 /* The shader's push constants (as attention.comp's). */
-typedef struct {
-  guint32 q_off, k_off, v_off, o_off;
-  guint32 q_stride, k_stride, v_stride, o_stride;
-  guint32 tq, tk;
-  guint32 q_img, k_img, v_img, o_img;
-  float scale;
-} Push;
-
 typedef struct {
   guint32 bc;  /* keys per block */
   guint32 rt;  /* 16-query tiles per subgroup */
@@ -69,36 +62,6 @@ choose_tiles (guint32  d,
   return FALSE;
 }
 
-/* The rows of a tensor whose span, from a first row's channel offset to
- * the end of `channels` channels in the last row, fits `limit` bytes. */
-static guint64
-rows_fitting (guint64 limit,
-              guint32 stride,
-              guint32 channels)
-{
-  gsize es = drape_dtype_size (DRAPE_DTYPE_F16);
-
-  if ((guint64) channels * es > limit)
-    return 0;
-  return (limit / es - channels) / stride + 1;
-}
-
-/* Binds `rows` rows of a tensor from row `first`, channels [offset,
- * offset + channels) of each; returns the element offset of the first. */
-static guint32
-bind_rows (DrapeBinding      *binding,
-           const DrapeTensor *tensor,
-           guint64            first,
-           guint64            rows,
-           guint32            offset,
-           guint32            channels)
-{
-  gsize es = drape_dtype_size (tensor->dtype);
-
-  return drape_bind (binding, tensor, (first * tensor->c + offset) * es,
-                     ((rows - 1) * tensor->c + channels) * es);
-}
-
 DrapeTensor *
 drape_attention_coopmat (DrapeGraph        *graph,
                          const DrapeTensor *q,
@@ -113,9 +76,8 @@ drape_attention_coopmat (DrapeGraph        *graph,
 {
   const DrapeDeviceCaps *caps = drape_device_get_caps (drape_graph_get_device (graph));
   guint32 d = channels / heads;
-  guint32 tq = q->h * q->w, tk = k->h * k->w;
-  guint64 limit, band;
-  gboolean whole, vec8;
+  DrapeAttentionSplit split;
+  gboolean vec8;
   DrapeTensor *out;
   DrapeKernel *kernel;
   Tiles tiles;
@@ -126,25 +88,10 @@ drape_attention_coopmat (DrapeGraph        *graph,
       !choose_tiles (d, caps->max_shared_memory, &tiles))
     return NULL;
 
-  limit = drape_graph_binding_limit (graph);
-  if (limit <= caps->storage_offset_alignment)
+  /* Operands the scalar kernel must split differently, or refuse with
+   * its own message, go to it. */
+  if (!drape_attention_split (graph, q, k, v, channels, tiles.br, &split))
     return NULL;
-  limit -= caps->storage_offset_alignment;
-  if (rows_fitting (limit, k->c, channels) < tk || rows_fitting (limit, v->c, channels) < tk)
-    return NULL;
-  /* Query rows per dispatch, as many as both Q and the output allow. */
-  band = MIN (rows_fitting (limit, q->c, channels), rows_fitting (limit, channels, channels));
-  band = MIN (band, (guint64) caps->max_workgroup_count[0] * tiles.br);
-  if (band == 0)
-    return NULL;
-  if (band > tiles.br)
-    band -= band % tiles.br;
-  whole = band >= tq &&
-          rows_fitting (limit, q->c, channels) >= (guint64) q->n * tq &&
-          rows_fitting (limit, channels, channels) >= (guint64) q->n * tq &&
-          rows_fitting (limit, k->c, channels) >= (guint64) q->n * tk &&
-          rows_fitting (limit, v->c, channels) >= (guint64) q->n * tk &&
-          q->n <= caps->max_workgroup_count[2];
 
   /* 16-byte loads and stores: every row and channel offset a multiple
    * of 8 halves, which the bound ranges keep (tensors start 256-byte
@@ -160,42 +107,7 @@ drape_attention_coopmat (DrapeGraph        *graph,
     return NULL;
 
   out = drape_graph_tensor (graph, DRAPE_DTYPE_F16, q->n, q->h, q->w, channels);
-  {
-    guint32 images = whole ? 1 : q->n;
-    guint32 per_dispatch = whole ? q->n : 1;
-
-    for (guint32 img = 0; img < images; img++)
-      for (guint64 t0 = 0; t0 < tq; t0 += band)
-        {
-          guint32 rows = MIN (band, tq - t0);
-          guint64 q_first = (guint64) img * tq + t0;
-          guint64 k_first = (guint64) img * tk;
-          guint64 q_rows = (guint64) (per_dispatch - 1) * tq + rows;
-          guint64 k_rows = (guint64) per_dispatch * tk;
-          DrapeBinding bind[4];
-          Push p = {
-            .q_stride = q->c,
-            .k_stride = k->c,
-            .v_stride = v->c,
-            .o_stride = channels,
-            .tq = rows,
-            .tk = tk,
-            .q_img = tq * q->c,
-            .k_img = tk * k->c,
-            .v_img = tk * v->c,
-            .o_img = tq * channels,
-            /* The shader works in base 2: exp (x) = exp2 (x log2 (e)). */
-            .scale = (float) (scale / G_LN2),
-          };
-
-          p.q_off = bind_rows (&bind[0], q, q_first, q_rows, q_offset, channels);
-          p.k_off = bind_rows (&bind[1], k, k_first, k_rows, k_offset, channels);
-          p.v_off = bind_rows (&bind[2], v, k_first, k_rows, v_offset, channels);
-          p.o_off = bind_rows (&bind[3], out, q_first, q_rows, 0, channels);
-          drape_graph_dispatch (graph, kernel, bind, &p, sizeof p, drape_div_up (rows, tiles.br),
-                                heads, per_dispatch, "attention.coopmat",
-                                4.0 * rows * tk * channels * per_dispatch);
-        }
-  }
+  drape_attention_record (graph, kernel, &split, q, q_offset, k, k_offset, v, v_offset, out,
+                          channels, heads, scale, tiles.br, "attention.coopmat");
   return out;
 }

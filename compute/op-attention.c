@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include "graph-private.h"
+#include "op-attention-private.h"
 #include "op-coopmat-private.h"
 #include "ops.h"
 
@@ -46,6 +47,8 @@ static const Profile cpu_light_profile = { 32, 64, 96, 16 };
 static const Profile cpu_heavy_profile = { 8, 256, 320, 16 };
 #define CPU_HEAVY_PAIRS (1u << 22) /* query-key pairs, over all heads */
 
+/* The push constants of both attention kernels (attention.comp and
+ * attention_coopmat.comp). */
 typedef struct {
   guint32 q_off, k_off, v_off, o_off;
   guint32 q_stride, k_stride, v_stride, o_stride;
@@ -179,6 +182,107 @@ bind_rows (DrapeBinding      *binding,
                      ((rows - 1) * tensor->c + channels) * es);
 }
 
+gboolean
+drape_attention_split (DrapeGraph         *graph,
+                       const DrapeTensor  *q,
+                       const DrapeTensor  *k,
+                       const DrapeTensor  *v,
+                       guint32             channels,
+                       guint32             rows_per_group,
+                       DrapeAttentionSplit *split)
+{
+  const DrapeDeviceCaps *caps = drape_device_get_caps (drape_graph_get_device (graph));
+  gsize es = drape_dtype_size (q->dtype);
+  guint32 tq = q->h * q->w, tk = k->h * k->w;
+  guint64 limit = drape_graph_binding_limit (graph);
+
+  split->reason = NULL;
+  if (limit <= caps->storage_offset_alignment)
+    split->reason = "the device's binding limit is too small";
+  else
+    {
+      limit -= caps->storage_offset_alignment;
+      if (rows_fitting (limit, k->c, channels, es) < tk || rows_fitting (limit, v->c, channels, es) < tk)
+        split->reason = "the keys or values of one image exceed the device's binding limit";
+    }
+  if (split->reason != NULL)
+    return FALSE;
+
+  /* Query rows per dispatch, as many as both Q and the output allow. */
+  split->band = MIN (rows_fitting (limit, q->c, channels, es), rows_fitting (limit, channels, channels, es));
+  split->band = MIN (split->band, (guint64) caps->max_workgroup_count[0] * rows_per_group);
+  if (split->band == 0)
+    {
+      split->reason = "one token of q exceeds the device's binding limit";
+      return FALSE;
+    }
+  if (split->band > rows_per_group)
+    split->band -= split->band % rows_per_group;
+  /* All images in one dispatch when every operand fits a binding whole;
+   * otherwise one image at a time, its queries in bands. */
+  split->whole = split->band >= tq &&
+                 rows_fitting (limit, q->c, channels, es) >= (guint64) q->n * tq &&
+                 rows_fitting (limit, channels, channels, es) >= (guint64) q->n * tq &&
+                 rows_fitting (limit, k->c, channels, es) >= (guint64) q->n * tk &&
+                 rows_fitting (limit, v->c, channels, es) >= (guint64) q->n * tk &&
+                 q->n <= caps->max_workgroup_count[2];
+  return TRUE;
+}
+
+void
+drape_attention_record (DrapeGraph                *graph,
+                        DrapeKernel               *kernel,
+                        const DrapeAttentionSplit *split,
+                        const DrapeTensor         *q,
+                        guint32                    q_offset,
+                        const DrapeTensor         *k,
+                        guint32                    k_offset,
+                        const DrapeTensor         *v,
+                        guint32                    v_offset,
+                        const DrapeTensor         *out,
+                        guint32                    channels,
+                        guint32                    heads,
+                        float                      scale,
+                        guint32                    rows_per_group,
+                        const char                *label)
+{
+  guint32 tq = q->h * q->w, tk = k->h * k->w;
+  guint32 images = split->whole ? 1 : q->n;
+  guint32 per_dispatch = split->whole ? q->n : 1;
+
+  for (guint32 img = 0; img < images; img++)
+    for (guint64 t0 = 0; t0 < tq; t0 += split->band)
+      {
+        guint32 rows = MIN (split->band, tq - t0);
+        guint64 q_first = (guint64) img * tq + t0;
+        guint64 k_first = (guint64) img * tk;
+        guint64 q_rows = (guint64) (per_dispatch - 1) * tq + rows;
+        guint64 k_rows = (guint64) per_dispatch * tk;
+        DrapeBinding bind[4];
+        AttentionParams p = {
+          .q_stride = q->c,
+          .k_stride = k->c,
+          .v_stride = v->c,
+          .o_stride = channels,
+          .tq = rows,
+          .tk = tk,
+          .q_img = tq * q->c,
+          .k_img = tk * k->c,
+          .v_img = tk * v->c,
+          .o_img = tq * channels,
+          /* The shaders work in base 2: exp (x) = exp2 (x log2 (e)). */
+          .scale = (float) (scale / G_LN2),
+        };
+
+        p.q_off = bind_rows (&bind[0], q, q_first, q_rows, q_offset, channels);
+        p.k_off = bind_rows (&bind[1], k, k_first, k_rows, k_offset, channels);
+        p.v_off = bind_rows (&bind[2], v, k_first, k_rows, v_offset, channels);
+        p.o_off = bind_rows (&bind[3], out, q_first, q_rows, 0, channels);
+        drape_graph_dispatch (graph, kernel, bind, &p, sizeof p, drape_div_up (rows, rows_per_group),
+                              heads, per_dispatch, label, 4.0 * rows * tk * channels * per_dispatch);
+      }
+}
+
 static gboolean
 check_operand (DrapeGraph        *graph,
                const char        *what,
@@ -221,7 +325,7 @@ drape_op_attention (DrapeGraph        *graph,
   const Profile *profile = &gpu_profile;
   DrapeDType dtype = q ? q->dtype : DRAPE_DTYPE_F32;
   guint32 spec[14], d, tq, tk;
-  guint64 limit, band;
+  DrapeAttentionSplit split;
   DrapeTensor *out;
   DrapeKernel *kernel;
   Tiles tiles;
@@ -277,25 +381,12 @@ drape_op_attention (DrapeGraph        *graph,
       return drape_graph_placeholder (graph, dtype, q->n, q->h, q->w, channels);
     }
 
-  limit = drape_graph_binding_limit (graph) - caps->storage_offset_alignment;
-  if (rows_fitting (limit, k->c, channels, es) < tk || rows_fitting (limit, v->c, channels, es) < tk)
+  if (!drape_attention_split (graph, q, k, v, channels, tiles.bq, &split))
     {
-      drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
-                        "attention: the keys or values of one image (%u tokens of %u channels) "
-                        "exceed the device's binding limit", tk, MAX (k->c, v->c));
+      drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED, "attention: %s (%u tokens of %u channels)",
+                        split.reason, MAX (tq, tk), MAX (q->c, MAX (k->c, v->c)));
       return drape_graph_placeholder (graph, dtype, q->n, q->h, q->w, channels);
     }
-  /* Query rows per dispatch, as many as both Q and the output allow. */
-  band = MIN (rows_fitting (limit, q->c, channels, es), rows_fitting (limit, channels, channels, es));
-  band = MIN (band, (guint64) caps->max_workgroup_count[0] * tiles.bq);
-  if (band == 0)
-    {
-      drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
-                        "attention: one token of q exceeds the device's binding limit");
-      return drape_graph_placeholder (graph, dtype, q->n, q->h, q->w, channels);
-    }
-  if (band > tiles.bq)
-    band -= band % tiles.bq;
 
   out = drape_graph_tensor (graph, dtype, q->n, q->h, q->w, channels);
   spec[0] = tiles.wg;
@@ -317,50 +408,7 @@ drape_op_attention (DrapeGraph        *graph,
              q_offset % 4 == 0 && k_offset % 4 == 0 && v_offset % 4 == 0;
   kernel = drape_graph_kernel (graph, "attention", dtype, 4, spec, G_N_ELEMENTS (spec));
 
-  {
-    /* All images in one dispatch when every operand fits a binding whole;
-     * otherwise one image at a time, its queries in bands. */
-    gboolean whole = band >= tq &&
-                     rows_fitting (limit, q->c, channels, es) >= (guint64) q->n * tq &&
-                     rows_fitting (limit, channels, channels, es) >= (guint64) q->n * tq &&
-                     rows_fitting (limit, k->c, channels, es) >= (guint64) q->n * tk &&
-                     rows_fitting (limit, v->c, channels, es) >= (guint64) q->n * tk &&
-                     q->n <= caps->max_workgroup_count[2];
-    guint32 images = whole ? 1 : q->n;
-    guint32 per_dispatch = whole ? q->n : 1;
-
-    for (guint32 img = 0; img < images; img++)
-      for (guint64 t0 = 0; t0 < tq; t0 += band)
-        {
-          guint32 rows = MIN (band, tq - t0);
-          guint64 q_first = (guint64) img * tq + t0;
-          guint64 k_first = (guint64) img * tk;
-          guint64 q_rows = (guint64) (per_dispatch - 1) * tq + rows;
-          guint64 k_rows = (guint64) per_dispatch * tk;
-          DrapeBinding bind[4];
-          AttentionParams p = {
-            .q_stride = q->c,
-            .k_stride = k->c,
-            .v_stride = v->c,
-            .o_stride = channels,
-            .tq = rows,
-            .tk = tk,
-            .q_img = tq * q->c,
-            .k_img = tk * k->c,
-            .v_img = tk * v->c,
-            .o_img = tq * channels,
-            /* The shader works in base 2: exp (x) = exp2 (x log2 (e)). */
-            .scale = (float) (scale / G_LN2),
-          };
-
-          p.q_off = bind_rows (&bind[0], q, q_first, q_rows, q_offset, channels);
-          p.k_off = bind_rows (&bind[1], k, k_first, k_rows, k_offset, channels);
-          p.v_off = bind_rows (&bind[2], v, k_first, k_rows, v_offset, channels);
-          p.o_off = bind_rows (&bind[3], out, q_first, q_rows, 0, channels);
-          drape_graph_dispatch (graph, kernel, bind, &p, sizeof p,
-                                drape_div_up (rows, tiles.bq), heads, per_dispatch, "attention",
-                                4.0 * rows * tk * channels * per_dispatch);
-        }
-  }
+  drape_attention_record (graph, kernel, &split, q, q_offset, k, k_offset, v, v_offset, out,
+                          channels, heads, scale, tiles.bq, "attention");
   return out;
 }
