@@ -39,6 +39,12 @@ typedef enum {
   DRAPE_ERROR_BUSY,
 } DrapeError;
 
-GQuark drape_error_quark (void);
+GQuark   drape_error_quark      (void);
+/* Sets a DRAPE_ERROR_FORMAT error "<file>: <message>" and returns FALSE:
+ * what every reader of a malformed file says. */
+gboolean drape_set_format_error (GError    **error,
+                                 const char *file,
+                                 const char *format,
+                                 ...) G_GNUC_PRINTF (3, 4);
 
 G_END_DECLS

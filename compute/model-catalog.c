@@ -81,28 +81,6 @@ is_sha256 (const char *s)
   return TRUE;
 }
 
-static gboolean
-fail (GError    **error,
-      const char *name,
-      const char *format,
-      ...) G_GNUC_PRINTF (3, 4);
-
-static gboolean
-fail (GError    **error,
-      const char *name,
-      const char *format,
-      ...)
-{
-  g_autofree char *message = NULL;
-  va_list args;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_FORMAT, "%s: %s", name, message);
-  return FALSE;
-}
-
 static JsonNode *
 member (JsonObject *object,
         const char *field,
@@ -113,7 +91,7 @@ member (JsonObject *object,
   JsonNode *node = json_object_get_member (object, field);
 
   if (node == NULL)
-    fail (error, name, "missing field '%s%s'", where, field);
+    drape_set_format_error (error, name, "missing field '%s%s'", where, field);
   return node;
 }
 
@@ -131,7 +109,7 @@ get_string (JsonObject *object,
   if (JSON_NODE_TYPE (node) != JSON_NODE_VALUE || json_node_get_value_type (node) != G_TYPE_STRING ||
       json_node_get_string (node)[0] == '\0')
     {
-      fail (error, name, "field '%s%s' must be a non-empty string", where, field);
+      drape_set_format_error (error, name, "field '%s%s' must be a non-empty string", where, field);
       return NULL;
     }
   return g_strdup (json_node_get_string (node));
@@ -149,7 +127,7 @@ get_object (JsonObject *object,
     return NULL;
   if (!JSON_NODE_HOLDS_OBJECT (node))
     {
-      fail (error, name, "field '%s' must be an object", field);
+      drape_set_format_error (error, name, "field '%s' must be an object", field);
       return NULL;
     }
   return json_node_get_object (node);
@@ -191,14 +169,14 @@ parse_file (JsonNode       *node,
   JsonNode *size;
 
   if (!JSON_NODE_HOLDS_OBJECT (node))
-    return fail (error, name, "files[%u] must be an object", index);
+    return drape_set_format_error (error, name, "files[%u] must be an object", index);
   object = json_node_get_object (node);
 
   file->path = get_string (object, "path", where, name, error);
   if (file->path == NULL)
     return FALSE;
   if (!drape_model_path_is_safe (file->path))
-    return fail (error, name, "files[%u].path '%s' is not a safe relative path "
+    return drape_set_format_error (error, name, "files[%u].path '%s' is not a safe relative path "
                  "(absolute, empty, '.' or '..' components, or backslashes)", index, file->path);
 
   size = member (object, "size", where, name, error);
@@ -214,7 +192,7 @@ parse_file (JsonNode       *node,
            strcmp (json_node_get_string (size), UNVERIFIED) == 0)
     file->size_known = FALSE;
   else
-    return fail (error, name, "files[%u].size must be a byte count or \"" UNVERIFIED "\"", index);
+    return drape_set_format_error (error, name, "files[%u].size must be a byte count or \"" UNVERIFIED "\"", index);
 
   sha = get_string (object, "sha256", where, name, error);
   if (sha == NULL)
@@ -222,7 +200,7 @@ parse_file (JsonNode       *node,
   if (strcmp (sha, UNVERIFIED) != 0)
     {
       if (!is_sha256 (sha))
-        return fail (error, name, "files[%u].sha256 must be 64 lowercase hex digits or \"" UNVERIFIED "\"", index);
+        return drape_set_format_error (error, name, "files[%u].sha256 must be 64 lowercase hex digits or \"" UNVERIFIED "\"", index);
       file->sha256 = g_steal_pointer (&sha);
     }
   return TRUE;
@@ -245,7 +223,7 @@ parse_manifest (JsonObject     *root,
     return FALSE;
   if (JSON_NODE_TYPE (node) != JSON_NODE_VALUE || json_node_get_value_type (node) != G_TYPE_INT64 ||
       json_node_get_int (node) != 1)
-    return fail (error, name, "field 'format' must be 1 (a newer Drape may read this manifest)");
+    return drape_set_format_error (error, name, "field 'format' must be 1 (a newer Drape may read this manifest)");
 
   if ((info->id = get_string (root, "id", "", name, error)) == NULL ||
       (info->name = get_string (root, "name", "", name, error)) == NULL ||
@@ -253,19 +231,19 @@ parse_manifest (JsonObject     *root,
       (role = get_string (root, "role", "", name, error)) == NULL)
     return FALSE;
   if (!is_name (info->id, FALSE))
-    return fail (error, name, "id '%s' may only hold lowercase letters, digits, '-', '_' and '.'", info->id);
+    return drape_set_format_error (error, name, "id '%s' may only hold lowercase letters, digits, '-', '_' and '.'", info->id);
   for (r = 0; r < G_N_ELEMENTS (role_names); r++)
     if (strcmp (role, role_names[r]) == 0)
       break;
   if (r == G_N_ELEMENTS (role_names))
-    return fail (error, name, "unknown role '%s' (expected unet, vae, attention or parser)", role);
+    return drape_set_format_error (error, name, "unknown role '%s' (expected unet, vae, attention or parser)", role);
   info->role = (DrapeModelRole) r;
 
   node = member (root, "default", "", name, error);
   if (node == NULL)
     return FALSE;
   if (JSON_NODE_TYPE (node) != JSON_NODE_VALUE || json_node_get_value_type (node) != G_TYPE_BOOLEAN)
-    return fail (error, name, "field 'default' must be true or false");
+    return drape_set_format_error (error, name, "field 'default' must be true or false");
   info->is_default = json_node_get_boolean (node);
 
   if ((source = get_object (root, "source", name, error)) == NULL ||
@@ -273,9 +251,9 @@ parse_manifest (JsonObject     *root,
       (info->revision = get_string (source, "revision", "source.", name, error)) == NULL)
     return FALSE;
   if (!is_repository (info->repository))
-    return fail (error, name, "source.repository '%s' is not of the form owner/name", info->repository);
+    return drape_set_format_error (error, name, "source.repository '%s' is not of the form owner/name", info->repository);
   if (!is_name (info->revision, TRUE))
-    return fail (error, name, "source.revision '%s' is not a commit or branch name", info->revision);
+    return drape_set_format_error (error, name, "source.revision '%s' is not a commit or branch name", info->revision);
 
   if ((licence = get_object (root, "licence", name, error)) == NULL ||
       (info->licence_name = get_string (licence, "name", "licence.", name, error)) == NULL ||
@@ -289,7 +267,7 @@ parse_manifest (JsonObject     *root,
   if (node == NULL)
     return FALSE;
   if (!JSON_NODE_HOLDS_ARRAY (node) || json_array_get_length (json_node_get_array (node)) == 0)
-    return fail (error, name, "field 'files' must be a non-empty array");
+    return drape_set_format_error (error, name, "field 'files' must be a non-empty array");
   files = json_node_get_array (node);
   info->n_files = json_array_get_length (files);
   info->files = g_new0 (DrapeModelFile, info->n_files);
@@ -299,7 +277,7 @@ parse_manifest (JsonObject     *root,
         return FALSE;
       for (guint j = 0; j < i; j++)
         if (strcmp (info->files[i].path, info->files[j].path) == 0)
-          return fail (error, name, "files[%u].path '%s' is listed twice", i, info->files[i].path);
+          return drape_set_format_error (error, name, "files[%u].path '%s' is listed twice", i, info->files[i].path);
     }
   return TRUE;
 }
@@ -317,13 +295,13 @@ drape_model_info_new_from_data (const char *data,
 
   if (!json_parser_load_from_data (parser, data, length, &local_error))
     {
-      fail (error, name, "not valid JSON: %s", local_error->message);
+      drape_set_format_error (error, name, "not valid JSON: %s", local_error->message);
       return NULL;
     }
   root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     {
-      fail (error, name, "a manifest must be a JSON object");
+      drape_set_format_error (error, name, "a manifest must be a JSON object");
       return NULL;
     }
   if (!parse_manifest (json_node_get_object (root), info, name, error))

@@ -100,28 +100,6 @@ drape_safetensors_free (DrapeSafetensors *st)
 }
 
 static gboolean
-fail (GError    **error,
-      const char *path,
-      const char *format,
-      ...) G_GNUC_PRINTF (3, 4);
-
-static gboolean
-fail (GError    **error,
-      const char *path,
-      const char *format,
-      ...)
-{
-  g_autofree char *message = NULL;
-  va_list args;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_FORMAT, "%s: %s", path, message);
-  return FALSE;
-}
-
-static gboolean
 read_uint (JsonNode   *node,
            guint64    *value)
 {
@@ -163,18 +141,18 @@ parse_entry (DrapeSafetensors *st,
   gboolean known = FALSE;
 
   if (!JSON_NODE_HOLDS_OBJECT (node))
-    return fail (error, st->path, "tensor '%s' is not a JSON object", name);
+    return drape_set_format_error (error, st->path, "tensor '%s' is not a JSON object", name);
   obj = json_node_get_object (node);
   dtype_node = json_object_get_member (obj, "dtype");
   shape_node = json_object_get_member (obj, "shape");
   offsets_node = json_object_get_member (obj, "data_offsets");
   if (dtype_node == NULL || !JSON_NODE_HOLDS_VALUE (dtype_node) ||
       json_node_get_value_type (dtype_node) != G_TYPE_STRING)
-    return fail (error, st->path, "tensor '%s' has no dtype string", name);
+    return drape_set_format_error (error, st->path, "tensor '%s' has no dtype string", name);
   if (shape_node == NULL || !JSON_NODE_HOLDS_ARRAY (shape_node))
-    return fail (error, st->path, "tensor '%s' has no shape array", name);
+    return drape_set_format_error (error, st->path, "tensor '%s' has no shape array", name);
   if (offsets_node == NULL || !JSON_NODE_HOLDS_ARRAY (offsets_node))
-    return fail (error, st->path, "tensor '%s' has no data_offsets array", name);
+    return drape_set_format_error (error, st->path, "tensor '%s' has no data_offsets array", name);
 
   dtype_name = json_node_get_string (dtype_node);
   for (guint i = 0; i < G_N_ELEMENTS (dtypes); i++)
@@ -184,36 +162,36 @@ parse_entry (DrapeSafetensors *st,
         known = TRUE;
       }
   if (!known)
-    return fail (error, st->path, "tensor '%s' has unknown dtype '%s'", name, dtype_name);
+    return drape_set_format_error (error, st->path, "tensor '%s' has unknown dtype '%s'", name, dtype_name);
 
   shape = json_node_get_array (shape_node);
   t.n_dims = json_array_get_length (shape);
   if (t.n_dims > DRAPE_SAFETENSORS_MAX_DIMS)
-    return fail (error, st->path, "tensor '%s' has %u dimensions (at most %u supported)",
+    return drape_set_format_error (error, st->path, "tensor '%s' has %u dimensions (at most %u supported)",
                  name, t.n_dims, DRAPE_SAFETENSORS_MAX_DIMS);
   t.numel = 1;
   for (guint i = 0; i < t.n_dims; i++)
     {
       if (!read_uint (json_array_get_element (shape, i), &t.shape[i]))
-        return fail (error, st->path, "tensor '%s' has a shape entry that is not a "
+        return drape_set_format_error (error, st->path, "tensor '%s' has a shape entry that is not a "
                      "non-negative integer", name);
       if (!g_uint64_checked_mul (&t.numel, t.numel, t.shape[i]))
-        return fail (error, st->path, "tensor '%s' has a shape too large to address", name);
+        return drape_set_format_error (error, st->path, "tensor '%s' has a shape too large to address", name);
     }
 
   offsets = json_node_get_array (offsets_node);
   if (json_array_get_length (offsets) != 2 ||
       !read_uint (json_array_get_element (offsets, 0), &begin) ||
       !read_uint (json_array_get_element (offsets, 1), &end) || begin > end)
-    return fail (error, st->path, "tensor '%s' has malformed data_offsets", name);
+    return drape_set_format_error (error, st->path, "tensor '%s' has malformed data_offsets", name);
   if (end > data_len)
-    return fail (error, st->path, "tensor '%s' data [%" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT
+    return drape_set_format_error (error, st->path, "tensor '%s' data [%" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT
                  ") lies past the end of the file's %" G_GUINT64_FORMAT " data bytes",
                  name, begin, end, data_len);
   if (!g_uint64_checked_mul (&bytes, t.numel, drape_st_dtype_size (t.dtype)) || bytes != end - begin)
     {
       g_autofree char *shape_str = drape_st_shape_to_string (t.n_dims, t.shape);
-      return fail (error, st->path, "tensor '%s' is %s %s (%" G_GUINT64_FORMAT " values) but "
+      return drape_set_format_error (error, st->path, "tensor '%s' is %s %s (%" G_GUINT64_FORMAT " values) but "
                    "spans %" G_GUINT64_FORMAT " bytes", name, dtype_name, shape_str,
                    t.numel, end - begin);
     }
@@ -246,25 +224,25 @@ parse (DrapeSafetensors *st,
   st->metadata = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 
   if (size < 8)
-    return fail (error, st->path, "file of %" G_GSIZE_FORMAT " bytes is too short for a "
+    return drape_set_format_error (error, st->path, "file of %" G_GSIZE_FORMAT " bytes is too short for a "
                  "safetensors header", size);
   for (guint i = 0; i < 8; i++)
     header_len |= (guint64) file[i] << (8 * i);
   if (header_len > DRAPE_SAFETENSORS_MAX_HEADER)
-    return fail (error, st->path, "header of %" G_GUINT64_FORMAT " bytes exceeds the "
+    return drape_set_format_error (error, st->path, "header of %" G_GUINT64_FORMAT " bytes exceeds the "
                  "100 MB limit", header_len);
   if (header_len > size - 8)
-    return fail (error, st->path, "header length %" G_GUINT64_FORMAT " runs past the end "
+    return drape_set_format_error (error, st->path, "header length %" G_GUINT64_FORMAT " runs past the end "
                  "of the file (%" G_GSIZE_FORMAT " bytes)", header_len, size);
   if (header_len < 2)
-    return fail (error, st->path, "header is empty");
+    return drape_set_format_error (error, st->path, "header is empty");
   if (!g_utf8_validate ((const char *) file + 8, header_len, NULL))
-    return fail (error, st->path, "header is not valid UTF-8");
+    return drape_set_format_error (error, st->path, "header is not valid UTF-8");
   if (!json_parser_load_from_data (parser, (const char *) file + 8, header_len, &json_error))
-    return fail (error, st->path, "header is not valid JSON: %s", json_error->message);
+    return drape_set_format_error (error, st->path, "header is not valid JSON: %s", json_error->message);
   root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
-    return fail (error, st->path, "header is not a JSON object");
+    return drape_set_format_error (error, st->path, "header is not a JSON object");
 
   data = file + 8 + header_len;
   data_len = size - 8 - header_len;
@@ -280,14 +258,14 @@ parse (DrapeSafetensors *st,
           JsonObject *meta;
           g_autoptr(GList) keys = NULL;
           if (!JSON_NODE_HOLDS_OBJECT (node))
-            return fail (error, st->path, "__metadata__ is not an object");
+            return drape_set_format_error (error, st->path, "__metadata__ is not an object");
           meta = json_node_get_object (node);
           keys = json_object_get_members (meta);
           for (GList *k = keys; k != NULL; k = k->next)
             {
               JsonNode *v = json_object_get_member (meta, k->data);
               if (!JSON_NODE_HOLDS_VALUE (v) || json_node_get_value_type (v) != G_TYPE_STRING)
-                return fail (error, st->path, "__metadata__ value '%s' is not a string",
+                return drape_set_format_error (error, st->path, "__metadata__ value '%s' is not a string",
                              (const char *) k->data);
               g_hash_table_insert (st->metadata, g_strdup (k->data),
                                    g_strdup (json_node_get_string (v)));
@@ -306,7 +284,7 @@ parse (DrapeSafetensors *st,
         {
           DrapeStTensor *prev = &g_array_index (st->tensors, DrapeStTensor, i - 1);
           if (t->data < prev->data + prev->n_bytes)
-            return fail (error, st->path, "tensors '%s' and '%s' overlap", prev->name, t->name);
+            return drape_set_format_error (error, st->path, "tensors '%s' and '%s' overlap", prev->name, t->name);
         }
       g_hash_table_insert (st->by_name, t->name, GUINT_TO_POINTER (i + 1));
     }
