@@ -194,6 +194,56 @@ test_cli_bad_input (void)
   g_rmdir (dir);
 }
 
+/* The reference runners write what the golden files hold, in their layout
+ * (NCHW), for every case. */
+static void
+check_eval (const char        *model,
+            const char        *cases_name,
+            const char *const *outputs)
+{
+  g_autofree char *dir = g_dir_make_tmp ("drape-eval-XXXXXX", NULL);
+  g_autofree char *out = g_build_filename (dir, "ours.safetensors", NULL);
+  g_autofree char *model_dir = golden (model);
+  g_autofree char *cases_path = g_build_filename (model_dir, cases_name, NULL);
+  g_autofree char *err = NULL;
+  g_autoptr(DrapeSafetensors) ours = NULL;
+  g_autoptr(DrapeSafetensors) ref = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (run_cli (&err, "eval", model, "--model", model_dir, "--cases", cases_path, "--out", out,
+               "--precision", "f32", NULL) != 0)
+    g_error ("drape-cli eval %s failed: %s", model, err);
+  ours = drape_safetensors_open (out, &error);
+  g_assert_no_error (error);
+  ref = drape_safetensors_open (cases_path, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; outputs[i] != NULL; i++)
+    {
+      const DrapeStTensor *want = drape_safetensors_lookup (ref, outputs[i]);
+      g_autofree float *got = drape_safetensors_read_f32 (ours, outputs[i], want->n_dims, want->shape, &error);
+      g_autofree float *values = g_new (float, want->numel);
+
+      g_assert_no_error (error);
+      drape_st_tensor_read_f32 (want, 0, want->numel, values);
+      test_assert_close_std (outputs[i], got, values, want->numel, 1e-3);
+    }
+  g_unlink (out);
+  g_rmdir (dir);
+}
+
+static void
+test_cli_eval (void)
+{
+  const char *const unet[] = { "case0.noise_pred", "case1.noise_pred", "case2.noise_pred", NULL };
+  const char *const vae[] = {
+    "case0.posterior_mean", "case0.posterior_logvar", "case0.decoded",
+    "case1.posterior_mean", "case1.posterior_logvar", "case1.decoded", NULL,
+  };
+
+  check_eval ("unet", "unet_cases.safetensors", unet);
+  check_eval ("vae", "vae_cases.safetensors", vae);
+}
+
 typedef struct {
   GCancellable *cancellable;
   guint calls;
@@ -330,6 +380,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pipeline/golden/eta1", test_golden_eta1);
   g_test_add_func ("/pipeline/golden/eta0", test_golden_eta0);
   g_test_add_func ("/pipeline/cli-bad-input", test_cli_bad_input);
+  g_test_add_func ("/pipeline/cli-eval", test_cli_eval);
   g_test_add_func ("/pipeline/api-runs", test_api_runs);
   return test_finish (g_test_run ());
 }
