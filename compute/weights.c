@@ -136,13 +136,6 @@ drape_weights_lookup (DrapeWeights *weights,
   return lookup (weights, name, &file);
 }
 
-gboolean
-drape_weights_has (DrapeWeights *weights,
-                   const char   *name)
-{
-  return weights->random || drape_weights_lookup (weights, name) != NULL;
-}
-
 void
 drape_weights_fail (DrapeWeights *weights,
                     const char   *format,
@@ -281,8 +274,8 @@ upload_with (DrapeWeights *weights,
     }
   u.row = g_new (float, per);
   u.src = g_new (float, per);
-  /* Fill in whole filters per chunk boundary is not guaranteed: read_filter
-   * reloads whenever a chunk starts mid-filter. */
+  /* Staging chunks need not end on a filter: fill_upload reloads the
+   * filter a chunk starts in. */
   ok = drape_buffer_fill (tensor->buffer, 0, drape_tensor_bytes (tensor), fill_upload, &u, &error);
   g_free (u.row);
   g_free (u.src);

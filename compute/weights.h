@@ -39,8 +39,6 @@ gboolean           drape_weights_add_file   (DrapeWeights      *weights,
 void               drape_weights_alias      (DrapeWeights      *weights,
                                              const char        *name,
                                              const char        *file_name);
-gboolean           drape_weights_has        (DrapeWeights      *weights,
-                                             const char        *name);
 /* The raw tensor behind a name (after aliases), or NULL. */
 const DrapeStTensor *drape_weights_lookup   (DrapeWeights      *weights,
                                              const char        *name);
