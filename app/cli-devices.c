@@ -59,7 +59,8 @@ drape_cli_devices (int    argc,
           printf ("    unified memory        %s\n", caps->unified_memory ? "yes" : "no");
           printf ("    timestamps            %s\n", caps->has_timestamps ? "yes" : "no");
           printf ("    shader variants       f32%s%s\n", caps->has_f16 ? ", f16" : "",
-                  caps->has_nv_coopmat ? ", f16 tensor cores (NV cooperative matrix)" : "");
+                  caps->coopmat == DRAPE_COOPMAT_NV ? ", f16 tensor cores (NV cooperative matrix)" :
+                  caps->coopmat == DRAPE_COOPMAT_KHR ? ", f16 tensor cores (KHR cooperative matrix)" : "");
         }
     }
   if (chosen == NULL)

@@ -401,9 +401,9 @@ choose_device (DrapeDeviceInfo *infos,
 }
 
 static gboolean
-has_extension (VkExtensionProperties *exts,
-               guint32                n,
-               const char            *name)
+has_extension (const VkExtensionProperties *exts,
+               guint32                      n,
+               const char                  *name)
 {
   for (guint i = 0; i < n; i++)
     if (strcmp (exts[i].extensionName, name) == 0)
@@ -411,10 +411,12 @@ has_extension (VkExtensionProperties *exts,
   return FALSE;
 }
 
+/* Whether the device lists f16 16x16x16 tiles with f32 sums in subgroup
+ * scope among its cooperative-matrix shapes: what the tensor-core kernels
+ * are written for.  One query per extension; their structures differ. */
 static gboolean
 nv_coopmat_has_f16_tiles (DrapeDevice *device)
 {
-#if DRAPE_HAVE_NV_COOPMAT
   PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV get =
     (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)
       vkGetInstanceProcAddr (device->instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
@@ -438,9 +440,82 @@ nv_coopmat_has_f16_tiles (DrapeDevice *device)
         props[i].scope == VK_SCOPE_SUBGROUP_NV)
       found = TRUE;
   return found;
-#else
-  return FALSE;
-#endif
+}
+
+static gboolean
+khr_coopmat_has_f16_tiles (DrapeDevice *device)
+{
+  PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR get =
+    (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR)
+      vkGetInstanceProcAddr (device->instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR");
+  guint32 n = 0;
+  g_autofree VkCooperativeMatrixPropertiesKHR *props = NULL;
+  gboolean found = FALSE;
+
+  if (get == NULL || get (device->physical, &n, NULL) != VK_SUCCESS || n == 0)
+    return FALSE;
+  props = g_new0 (VkCooperativeMatrixPropertiesKHR, n);
+  for (guint i = 0; i < n; i++)
+    props[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR;
+  if (get (device->physical, &n, props) != VK_SUCCESS)
+    return FALSE;
+  for (guint i = 0; i < n; i++)
+    if (props[i].MSize == 16 && props[i].NSize == 16 && props[i].KSize == 16 &&
+        props[i].AType == VK_COMPONENT_TYPE_FLOAT16_KHR &&
+        props[i].BType == VK_COMPONENT_TYPE_FLOAT16_KHR &&
+        props[i].CType == VK_COMPONENT_TYPE_FLOAT32_KHR &&
+        props[i].ResultType == VK_COMPONENT_TYPE_FLOAT32_KHR &&
+        props[i].scope == VK_SCOPE_SUBGROUP_KHR)
+      found = TRUE;
+  return found;
+}
+
+/* Whether compute pipelines can ask for subgroups of 32 (Vulkan 1.3's
+ * subgroup size control), for devices whose default width differs. */
+static gboolean
+can_pin_subgroup_32 (DrapeDevice                            *device,
+                     const VkPhysicalDeviceVulkan13Features *have13)
+{
+  VkPhysicalDeviceVulkan13Properties props13 = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_PROPERTIES,
+  };
+  VkPhysicalDeviceProperties2 props = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
+    .pNext = &props13,
+  };
+
+  if (device->info.api_version < VK_API_VERSION_1_3 || !have13->subgroupSizeControl)
+    return FALSE;
+  vkGetPhysicalDeviceProperties2 (device->physical, &props);
+  return props13.minSubgroupSize <= 32 && props13.maxSubgroupSize >= 32 &&
+         (props13.requiredSubgroupSizeStages & VK_SHADER_STAGE_COMPUTE_BIT);
+}
+
+/* Which cooperative-matrix extension the tensor-core kernels use here
+ * (DrapeDeviceCaps.coopmat says when). */
+static DrapeCoopmat
+choose_coopmat (DrapeDevice                 *device,
+                const VkExtensionProperties *exts,
+                guint32                      n_ext,
+                gboolean                     memory_model,
+                gboolean                     can_pin)
+{
+  const char *only = g_getenv ("DRAPE_COOPMAT");
+  gboolean width_32 = device->caps.subgroup_size == 32;
+
+  if (only != NULL && g_strcmp0 (only, "nv") != 0 && g_strcmp0 (only, "khr") != 0)
+    g_warning ("DRAPE_COOPMAT=%s: expected nv or khr; ignored", only);
+  if (!device->caps.has_f16 || !memory_model || g_getenv ("DRAPE_NO_COOPMAT") != NULL)
+    return DRAPE_COOPMAT_NONE;
+  if (DRAPE_HAVE_NV_COOPMAT && g_strcmp0 (only, "khr") != 0 && width_32 &&
+      has_extension (exts, n_ext, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) &&
+      nv_coopmat_has_f16_tiles (device))
+    return DRAPE_COOPMAT_NV;
+  if (DRAPE_HAVE_KHR_COOPMAT && g_strcmp0 (only, "nv") != 0 && (width_32 || can_pin) &&
+      has_extension (exts, n_ext, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME) &&
+      khr_coopmat_has_f16_tiles (device))
+    return DRAPE_COOPMAT_KHR;
+  return DRAPE_COOPMAT_NONE;
 }
 
 static void
@@ -595,17 +670,21 @@ create_logical_device (DrapeDevice *device,
   const char *enabled[4];
   guint n_enabled = 0;
   float priority = 1.0f;
+  VkPhysicalDeviceVulkan13Features have13 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES };
   VkPhysicalDeviceVulkan11Features have11 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES };
   VkPhysicalDeviceVulkan12Features have12 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, .pNext = &have11 };
   VkPhysicalDeviceFeatures2 have = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &have12 };
+  VkPhysicalDeviceVulkan13Features want13 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES };
   VkPhysicalDeviceVulkan11Features want11 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES };
   VkPhysicalDeviceVulkan12Features want12 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, .pNext = &want11 };
-#if DRAPE_HAVE_NV_COOPMAT
-  VkPhysicalDeviceCooperativeMatrixFeaturesNV want_coopmat = {
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV want_nv_coopmat = {
     .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
     .cooperativeMatrix = VK_TRUE,
   };
-#endif
+  VkPhysicalDeviceCooperativeMatrixFeaturesKHR want_khr_coopmat = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR,
+    .cooperativeMatrix = VK_TRUE,
+  };
   VkPhysicalDeviceFeatures2 want = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &want12 };
   VkDeviceQueueCreateInfo queue = {
     .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
@@ -620,6 +699,9 @@ create_logical_device (DrapeDevice *device,
     .pQueueCreateInfos = &queue,
   };
 
+  /* Vulkan 1.3's features may only be asked of a 1.3 device. */
+  if (device->info.api_version >= VK_API_VERSION_1_3)
+    have11.pNext = &have13;
   vkGetPhysicalDeviceFeatures2 (device->physical, &have);
   if (!drape_vk_check (device, vkEnumerateDeviceExtensionProperties (device->physical, NULL, &n_ext, NULL),
                        "vkEnumerateDeviceExtensionProperties", error))
@@ -636,23 +718,31 @@ create_logical_device (DrapeDevice *device,
   want12.shaderInt8 = have12.shaderInt8;
   want.features.shaderInt64 = have.features.shaderInt64;
 
-#if DRAPE_HAVE_NV_COOPMAT
-  /* glslang compiles GL_NV_cooperative_matrix shaders to the Vulkan
-   * memory model, a feature of its own. */
-  if (device->caps.has_f16 && have12.vulkanMemoryModel &&
-      has_extension (exts, n_ext, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) &&
-      nv_coopmat_has_f16_tiles (device) && g_getenv ("DRAPE_NO_COOPMAT") == NULL)
+  /* glslang compiles cooperative-matrix shaders to the Vulkan memory
+   * model, a feature of its own. */
+  device->caps.coopmat = choose_coopmat (device, exts, n_ext, have12.vulkanMemoryModel,
+                                         can_pin_subgroup_32 (device, &have13));
+  if (device->caps.coopmat != DRAPE_COOPMAT_NONE)
+    want12.vulkanMemoryModel = VK_TRUE;
+  if (device->caps.coopmat == DRAPE_COOPMAT_NV)
     {
       enabled[n_enabled++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
-      want12.vulkanMemoryModel = VK_TRUE;
-      want_coopmat.pNext = want.pNext;
-      want.pNext = &want_coopmat;
-      device->caps.has_nv_coopmat = TRUE;
+      want_nv_coopmat.pNext = want.pNext;
+      want.pNext = &want_nv_coopmat;
     }
-#else
-  (void) nv_coopmat_has_f16_tiles;
-  (void) has_extension;
-#endif
+  else if (device->caps.coopmat == DRAPE_COOPMAT_KHR)
+    {
+      enabled[n_enabled++] = VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME;
+      want_khr_coopmat.pNext = want.pNext;
+      want.pNext = &want_khr_coopmat;
+      if (device->caps.subgroup_size != 32)
+        {
+          want13.subgroupSizeControl = VK_TRUE;
+          want13.pNext = want.pNext;
+          want.pNext = &want13;
+          device->caps.coopmat_pins_subgroup = TRUE;
+        }
+    }
 
   info.enabledExtensionCount = n_enabled;
   info.ppEnabledExtensionNames = n_enabled ? enabled : NULL;

@@ -34,6 +34,12 @@ typedef struct {
   gboolean usable;
 } DrapeDeviceInfo;
 
+typedef enum {
+  DRAPE_COOPMAT_NONE,
+  DRAPE_COOPMAT_NV,   /* VK_NV_cooperative_matrix */
+  DRAPE_COOPMAT_KHR,  /* VK_KHR_cooperative_matrix */
+} DrapeCoopmat;
+
 /* Features and limits, read once when the device is created. */
 typedef struct {
   guint64 max_storage_buffer_range;
@@ -51,10 +57,16 @@ typedef struct {
   guint32 max_push_constants;
   /* shaderFloat16 and storageBuffer16BitAccess: f16 tensors allowed. */
   gboolean has_f16;
-  /* VK_NV_cooperative_matrix with f16 16x16x16 tiles and f32 sums, the
-   * Vulkan memory model its shaders need, and the build has the shaders
-   * for it (unless DRAPE_NO_COOPMAT is set). */
-  gboolean has_nv_coopmat;
+  /* Tensor cores: the cooperative-matrix extension the tensor-core
+   * kernels use, where the device has f16 16x16x16 tiles with f32 sums in
+   * subgroups of 32, the Vulkan memory model their shaders need, and the
+   * build has the shaders for it.  NV where a device has both;
+   * DRAPE_COOPMAT=nv or khr allows only that one, DRAPE_NO_COOPMAT=1
+   * neither. */
+  DrapeCoopmat coopmat;
+  /* The device's subgroups are not 32 wide by default, so tensor-core
+   * pipelines ask for 32 (subgroup size control). */
+  gboolean coopmat_pins_subgroup;
   gboolean has_timestamps;
   double timestamp_period_ns;
   /* Device-local memory the host can map: uploads skip staging copies. */

@@ -5,7 +5,10 @@
  * workgroup size; an op's own constants follow from id 3.  Every kernel
  * binds `n_bindings` buffers at set 0, bindings 0..n-1: storage buffers,
  * except those in `texel_mask`, which are uniform texel buffers (bit i:
- * binding i); it takes at most 128 bytes of push constants.
+ * binding i); it takes at most 128 bytes of push constants.  Families
+ * named "*_coopmat" are the tensor-core kernels, written for subgroups of
+ * 32: their pipelines ask for that width where the device's default
+ * differs (DrapeDeviceCaps.coopmat_pins_subgroup).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */

@@ -131,10 +131,16 @@ build (DrapeKernel   *kernel,
       .dataSize = n_spec * sizeof (guint32),
       .pData = spec,
     };
+    VkPipelineShaderStageRequiredSubgroupSizeCreateInfo width_32 = {
+      .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO,
+      .requiredSubgroupSize = 32,
+    };
     VkComputePipelineCreateInfo info = {
       .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
       .stage = {
         .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+        .pNext = device->caps.coopmat_pins_subgroup && g_str_has_suffix (family, "_coopmat")
+                   ? &width_32 : NULL,
         .stage = VK_SHADER_STAGE_COMPUTE_BIT,
         .module = kernel->module,
         .pName = "main",

@@ -1,8 +1,8 @@
 /* op-attention-coopmat.c: flash attention on tensor cores
  *
  * shaders/attention_coopmat.comp replaces attention.comp where the
- * device has NV cooperative matrices (f16 16x16x16, f32 sums) and a
- * subgroup size of 32, the tensors are f16 and the head dim is at most
+ * device has cooperative matrices (DrapeDeviceCaps.coopmat: f16 16x16x16
+ * tiles, f32 sums, subgroups of 32), the tensors are f16 and the head dim is at most
  * 160 (every head of SD1.5's UNet: 40, 80, 160; and SegFormer's 64).
  * Larger heads would hold more Q and O matrices in registers than a lane
  * has.
@@ -82,7 +82,7 @@ drape_attention_coopmat (DrapeGraph        *graph,
   DrapeKernel *kernel;
   Tiles tiles;
 
-  if (!caps->has_nv_coopmat || caps->subgroup_size != 32 || q->dtype != DRAPE_DTYPE_F16 ||
+  if (caps->coopmat == DRAPE_COOPMAT_NONE || q->dtype != DRAPE_DTYPE_F16 ||
       d > MAX_HEAD_DIM || !drape_graph_ok (graph) ||
       caps->max_workgroup_invocations < SUBGROUPS * 32 ||
       !choose_tiles (d, caps->max_shared_memory, &tiles))
@@ -100,8 +100,8 @@ drape_attention_coopmat (DrapeGraph        *graph,
          q_offset % 8 == 0 && k_offset % 8 == 0 && v_offset % 8 == 0;
   {
     guint32 spec[] = { SUBGROUPS * 32, 1, 1, d, tiles.bc, tiles.rt, vec8 };
-    kernel = drape_graph_kernel (graph, "attention_coopmat", DRAPE_DTYPE_F16, 4, spec,
-                                 G_N_ELEMENTS (spec));
+    kernel = drape_graph_kernel_variant (graph, "attention_coopmat", drape_coopmat_variant (caps), 4,
+                                         spec, G_N_ELEMENTS (spec));
   }
   if (kernel == NULL)
     return NULL;

@@ -1,8 +1,8 @@
 /* op-conv-coopmat.c: which convolutions run on tensor cores, and how
  *
  * shaders/conv2d_coopmat.comp replaces conv2d.comp where
- *   - the device has NV cooperative matrices (f16 16x16x16, f32 sums)
- *     and a subgroup size of 32, and the tensors are f16;
+ *   - the device has cooperative matrices (DrapeDeviceCaps.coopmat: f16
+ *     16x16x16 tiles, f32 sums, subgroups of 32) and the tensors are f16;
  *   - cin_g is a multiple of 8: the kernel stages A and B in 16-byte
  *     chunks of 8 channels, which then never span two kernel taps, and
  *     every offset op-conv.c binds (rows of cin and K = kh kw cin_g
@@ -137,7 +137,7 @@ drape_conv_coopmat_select (DrapeGraph          *graph,
   g_autofree char *label = NULL;
   const Tile *tile;
 
-  if (!caps->has_nv_coopmat || caps->subgroup_size != 32 || gemm->dtype != DRAPE_DTYPE_F16 ||
+  if (caps->coopmat == DRAPE_COOPMAT_NONE || gemm->dtype != DRAPE_DTYPE_F16 ||
       gemm->cin_g == 0 || gemm->cin_g % 8 != 0 || !drape_graph_ok (graph))
     return FALSE;
   if (forced != NULL && !g_str_has_prefix (forced, "coopmat"))
@@ -150,8 +150,8 @@ drape_conv_coopmat_select (DrapeGraph          *graph,
     guint32 spec[] = {
       tile_invocations (tile), 1, 1, tile->bm, tile->bn, tile->wm, tile->wn, gemm->geglu,
     };
-    out->kernel = drape_graph_kernel (graph, "conv2d_coopmat", gemm->dtype, gemm->n_bindings,
-                                      spec, G_N_ELEMENTS (spec));
+    out->kernel = drape_graph_kernel_variant (graph, "conv2d_coopmat", drape_coopmat_variant (caps),
+                                              gemm->n_bindings, spec, G_N_ELEMENTS (spec));
   }
   if (out->kernel == NULL)
     return FALSE;

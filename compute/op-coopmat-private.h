@@ -2,10 +2,10 @@
  *
  * op-conv.c and op-attention.c ask here first; where the device, dtype
  * and problem suit a tensor-core kernel they get it, otherwise they run
- * their own.  Today that is GL_NV_cooperative_matrix with f16 16x16x16
- * tiles and f32 sums (DrapeDeviceCaps.has_nv_coopmat; DRAPE_NO_COOPMAT=1
- * turns it off) on f16 tensors.  Profiles show these kernels as
- * "<op>.coopmat".
+ * their own: f16 16x16x16 tiles with f32 sums on f16 tensors, through
+ * VK_NV_cooperative_matrix or VK_KHR_cooperative_matrix, one shader
+ * source for both (DrapeDeviceCaps.coopmat says which; DRAPE_NO_COOPMAT=1
+ * turns them off).  Profiles show these kernels as "<op>.coopmat".
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -14,6 +14,14 @@
 #include "graph-private.h"
 
 G_BEGIN_DECLS
+
+/* The shader variant of a tensor-core family for this device's
+ * extension (shaders/meson.build builds both from one source). */
+static inline const char *
+drape_coopmat_variant (const DrapeDeviceCaps *caps)
+{
+  return caps->coopmat == DRAPE_COOPMAT_KHR ? "f16_khr" : "f16";
+}
 
 /* The GEMM of one convolution's dispatches (shaders/conv2d.comp's
  * geometry: M = output pixels, N = output channels of a group). */

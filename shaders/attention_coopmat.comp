@@ -4,8 +4,8 @@
 #extension GL_KHR_shader_subgroup_shuffle : require
 #extension GL_KHR_shader_subgroup_vote : require
 #extension GL_KHR_memory_scope_semantics : require
-#extension GL_NV_cooperative_matrix : require
-// Flash attention on tensor cores (GL_NV_cooperative_matrix, f16 in, f32
+#include "coopmat.glsl"
+// Flash attention on tensor cores (cooperative matrices, f16 in, f32
 // sums), with attention.comp's bindings, push constants and semantics.
 //
 // A workgroup owns BR queries of one head of one image; each subgroup RT
@@ -56,9 +56,6 @@ const uint SBLK = 16 * BC;               // S or P of one query tile
 // unlike -inf it cannot make inf - inf.
 const float MASKED = -1.0e30;
 const float TAU = 8.0;
-
-#define ACC fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
-#define HALF16 fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
 
 layout(binding = 0) readonly buffer Q { T q[]; };
 layout(binding = 0) readonly buffer Q16 { uvec4 q16[]; };
@@ -138,12 +135,12 @@ void main()
   // end).
   const uint r = lane & 15u;
   const uint h = lane >> 4;
-  HALF16 qa[RT * DT];
-  ACC oacc[RT * DT];
+  CM_A qa[RT * DT];
+  CM_ACC oacc[RT * DT];
   float m[RT], l[RT];
 
   [[unroll]] for (uint i = 0; i < RT * DT; i++)
-    oacc[i] = ACC(0.0);
+    oacc[i] = CM_ACC(0.0);
   [[unroll]] for (uint t = 0; t < RT; t++)
     {
       m[t] = MASKED;
@@ -161,7 +158,7 @@ void main()
           const uint row = w * SR + t * 16u;
           if (row >= c0 && row < c0 + 2u * BC)
             [[unroll]] for (uint dt = 0; dt < DT; dt++)
-              coopMatLoadNV(qa[t * DT + dt], kv_sh, (row - c0) * RS + dt * 2u, RS, false);
+              cm_load(qa[t * DT + dt], kv_sh, (row - c0) * RS + dt * 2u, RS, false);
         }
     }
 
@@ -177,20 +174,20 @@ void main()
       // S = Q K^T: K as a column-major B (dims x keys).
       [[unroll]] for (uint j = 0; j < KT; j++)
         {
-          ACC s[RT];
+          CM_ACC s[RT];
 
           [[unroll]] for (uint t = 0; t < RT; t++)
-            s[t] = ACC(0.0);
+            s[t] = CM_ACC(0.0);
           [[unroll]] for (uint dt = 0; dt < DT; dt++)
             {
-              HALF16 kmat;
+              CM_B kmat;
 
-              coopMatLoadNV(kmat, kv_sh, j * 16u * RS + dt * 2u, RS, true);
+              cm_load(kmat, kv_sh, j * 16u * RS + dt * 2u, RS, true);
               [[unroll]] for (uint t = 0; t < RT; t++)
-                s[t] = coopMatMulAddNV(qa[t * DT + dt], kmat, s[t]);
+                s[t] = cm_mul_add(qa[t * DT + dt], kmat, s[t]);
             }
           [[unroll]] for (uint t = 0; t < RT; t++)
-            coopMatStoreNV(s[t], s_sh, (w * RT + t) * SBLK + j * 256u, 16u, true);
+            cm_store(s[t], s_sh, (w * RT + t) * SBLK + j * 256u, 16u, true);
         }
       // subgroupBarrier() also makes the subgroup's shared-memory writes
       // visible to all of its lanes.
@@ -237,9 +234,9 @@ void main()
       [[unroll]] for (uint t = 0; t < RT; t++)
         if (moved[t])
           {
-            ACC rm;
+            CM_ACC rm;
 
-            coopMatLoadNV(rm, s_sh, (w * RT + t) * SBLK, 16u, false);
+            cm_load(rm, s_sh, (w * RT + t) * SBLK, 16u, false);
             [[unroll]] for (uint dt = 0; dt < DT; dt++)
               oacc[t * DT + dt] = oacc[t * DT + dt] / rm;
           }
@@ -247,17 +244,17 @@ void main()
       // O += P V: P as a column-major A, V as a row-major B (keys x dims).
       [[unroll]] for (uint kt = 0; kt < KT; kt++)
         {
-          HALF16 pa[RT];
+          CM_A pa[RT];
 
           [[unroll]] for (uint t = 0; t < RT; t++)
-            coopMatLoadNV(pa[t], p_sh, (w * RT + t) * SBLK + kt * 256u, 16u, true);
+            cm_load(pa[t], p_sh, (w * RT + t) * SBLK + kt * 256u, 16u, true);
           [[unroll]] for (uint dt = 0; dt < DT; dt++)
             {
-              HALF16 vmat;
+              CM_B vmat;
 
-              coopMatLoadNV(vmat, kv_sh, (BC + kt * 16u) * RS + dt * 2u, RS, false);
+              cm_load(vmat, kv_sh, (BC + kt * 16u) * RS + dt * 2u, RS, false);
               [[unroll]] for (uint t = 0; t < RT; t++)
-                oacc[t * DT + dt] = coopMatMulAddNV(pa[t], vmat, oacc[t * DT + dt]);
+                oacc[t * DT + dt] = cm_mul_add(pa[t], vmat, oacc[t * DT + dt]);
             }
         }
     }
@@ -275,7 +272,7 @@ void main()
           const uint col = dt * 16u + h * 8u;
           float val[8];
 
-          coopMatStoreNV(oacc[t * DT + dt], s_sh, sb, 16u, true);
+          cm_store(oacc[t * DT + dt], s_sh, sb, 16u, true);
           subgroupBarrier();
           [[unroll]] for (uint e = 0; e < 8; e++)
             val[e] = s_sh[sb + (h * 8u + e) * 16u + r] * inv_l;

@@ -2,9 +2,9 @@
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_memory_scope_semantics : require
-#extension GL_NV_cooperative_matrix : require
+#include "coopmat.glsl"
 // Convolution and linear layers as an implicit GEMM on tensor cores
-// (GL_NV_cooperative_matrix, f16 in, f32 sums): M = output pixels, N =
+// (cooperative matrices, f16 in, f32 sums): M = output pixels, N =
 // output channels of one group, K = kh * kw * input channels of one
 // group, walked as one flat range (tap by tap, channels within a tap),
 // so that any cin_g that is a multiple of 8 fills whole stages.
@@ -58,9 +58,6 @@ const uint EP_RS = 5;
 const uint EP_TILE = 16 * EP_RS;
 const uint EP_SIZE = (NT / 32) * EP_TILE * (GEGLU ? 2u : 1u);
 const uint SMEM = 2u * STAGE > EP_SIZE ? 2u * STAGE : EP_SIZE;
-
-#define ACC fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
-#define HALF16 fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
 
 layout(binding = 0) readonly buffer X16 { uvec4 x16[]; };
 layout(binding = 1) readonly buffer W16 { uvec4 w16[]; };
@@ -176,7 +173,7 @@ void main()
   const uint rl0 = t / CPR;  // and its first staged row
   const uint wm0 = (sg / (BN / WN)) * WM;
   const uint wn0 = (sg % (BN / WN)) * WN;
-  ACC acc[MI * NJ], gacc[MI * NJ];
+  CM_ACC acc[MI * NJ], gacc[MI * NJ];
 
   // Folding the grid into (x, y) may add workgroups past the last tile.
   if (row0 >= p.m)
@@ -194,8 +191,8 @@ void main()
     }
   [[unroll]] for (uint i = 0; i < MI * NJ; i++)
     {
-      acc[i] = ACC(0.0);
-      gacc[i] = ACC(0.0);
+      acc[i] = CM_ACC(0.0);
+      gacc[i] = CM_ACC(0.0);
     }
 
   kpos = cc * 8u;
@@ -222,23 +219,23 @@ void main()
         }
       [[unroll]] for (uint kk = 0; kk < BK / 16; kk++)
         {
-          HALF16 a[MI], b[NJ];
+          CM_A a[MI];
+          CM_B b[NJ];
 
           [[unroll]] for (uint i = 0; i < MI; i++)
-            coopMatLoadNV(a[i], smem, cur + (wm0 + i * 16) * RS + kk * 2, RS, false);
+            cm_load(a[i], smem, cur + (wm0 + i * 16) * RS + kk * 2, RS, false);
           [[unroll]] for (uint j = 0; j < NJ; j++)
-            coopMatLoadNV(b[j], smem, cur + A_SIZE + (wn0 + j * 16) * RS + kk * 2, RS, true);
+            cm_load(b[j], smem, cur + A_SIZE + (wn0 + j * 16) * RS + kk * 2, RS, true);
           [[unroll]] for (uint i = 0; i < MI; i++)
             [[unroll]] for (uint j = 0; j < NJ; j++)
-              acc[i * NJ + j] = coopMatMulAddNV(a[i], b[j], acc[i * NJ + j]);
+              acc[i * NJ + j] = cm_mul_add(a[i], b[j], acc[i * NJ + j]);
           if (GEGLU)
             {
               [[unroll]] for (uint j = 0; j < NJ; j++)
-                coopMatLoadNV(b[j], smem, cur + A_SIZE + B_SIZE + (wn0 + j * 16) * RS + kk * 2,
-                              RS, true);
+                cm_load(b[j], smem, cur + A_SIZE + B_SIZE + (wn0 + j * 16) * RS + kk * 2, RS, true);
               [[unroll]] for (uint i = 0; i < MI; i++)
                 [[unroll]] for (uint j = 0; j < NJ; j++)
-                  gacc[i * NJ + j] = coopMatMulAddNV(a[i], b[j], gacc[i * NJ + j]);
+                  gacc[i * NJ + j] = cm_mul_add(a[i], b[j], gacc[i * NJ + j]);
             }
         }
       // The other half was last read before the previous barrier.
@@ -260,9 +257,9 @@ void main()
         const uint col = col0 + wn0 + j * 16 + ec;
         float v[8], g[8];
 
-        coopMatStoreNV(acc[i * NJ + j], smem, ebase, EP_RS, false);
+        cm_store(acc[i * NJ + j], smem, ebase, EP_RS, false);
         if (GEGLU)
-          coopMatStoreNV(gacc[i * NJ + j], smem, ebase + EP_TILE, EP_RS, false);
+          cm_store(gacc[i * NJ + j], smem, ebase + EP_TILE, EP_RS, false);
         // subgroupBarrier() also makes the subgroup's shared-memory
         // writes visible to all of its lanes.
         subgroupBarrier();

@@ -1,4 +1,4 @@
-/* test-coopmat.c: the tensor-core (NV cooperative matrix) kernels against
+/* test-coopmat.c: the tensor-core (cooperative matrix) kernels against
  * the naive references
  *
  * f16 convolutions (3x3 and 1x1, strides 1 and 2, every epilogue, groups,
@@ -9,7 +9,9 @@
  * 160 (and 8 and 33), 1 and 8 heads, 77, 1000 and 4096 tokens, fused QKV,
  * fewer or more keys than queries, unaligned channel offsets.  Every
  * graph is profiled and must have run the ".coopmat" kernel and not the
- * scalar one.  A device without NV cooperative matrices skips all of it.
+ * scalar one.  The kernels run through the extension the device picked
+ * (NV where it has both; DRAPE_COOPMAT=khr tests the KHR build of the same
+ * shaders).  A device without cooperative matrices skips all of it.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -34,11 +36,15 @@ have_coopmat (void)
 {
   const DrapeDeviceCaps *caps = drape_device_get_caps (test_device ());
 
-  if (!caps->has_nv_coopmat)
+  if (caps->coopmat == DRAPE_COOPMAT_NONE)
     {
-      g_test_skip ("device has no NV cooperative matrix");
+      g_test_skip (g_getenv ("DRAPE_COOPMAT") != NULL
+                   ? "device has no cooperative matrix of the extension DRAPE_COOPMAT names"
+                   : "device has no cooperative matrix");
       return FALSE;
     }
+  g_test_message ("tensor cores through VK_%s_cooperative_matrix",
+                  caps->coopmat == DRAPE_COOPMAT_KHR ? "KHR" : "NV");
   /* The profile is how the tests see which kernel ran. */
   g_assert_true (caps->has_timestamps);
   return TRUE;

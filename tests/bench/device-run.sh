@@ -2,8 +2,9 @@
 # Runs on the GPU machine (the device tool), builds nothing: the tensor-core
 # and golden tests on the real GPU, drape-cli bench at CatVTON's two trained
 # sizes (next to DESIGN.md §5's PyTorch anchors: 66.3 ms and 29.5 ms per
-# UNet step with guidance), the scalar kernels as a baseline, then the rest
-# of the tests.  Results accumulate in $OUT/summary.txt as they come (so a
+# UNet step with guidance), the KHR tensor-core shaders where the packed
+# build has them, the scalar kernels as a baseline, then the rest of the
+# tests.  Results accumulate in $OUT/summary.txt as they come (so a
 # run cut short still reports), logs in $OUT/logs.tar.gz at the end.
 # Prepare with tests/bench/device-pack.sh and carry .gl.
 set -uo pipefail
@@ -67,6 +68,12 @@ fi
 for t in test-coopmat test-unet test-vae test-pipeline test-conv test-attention; do run_test "$t"; done
 bench 768x1024 $cli bench --size 768x1024 --steps 10 --profile --e2e 50
 bench 384x512 $cli bench --size 384x512 --steps 10 --profile --e2e 50
+# The KHR build of the tensor-core shaders (packed from a build whose
+# glslang has GL_KHR_cooperative_matrix; skipped by the test otherwise).
+DRAPE_COOPMAT=khr $cli devices >> "$summary" 2>&1
+DRAPE_COOPMAT=khr run_test test-coopmat 90 -khr
+DRAPE_COOPMAT=khr run_test test-unet 90 -khr
+DRAPE_COOPMAT=khr bench 768x1024-khr $cli bench --size 768x1024 --steps 3 --profile
 # The scalar kernels as a baseline (SCALAR=0 skips it).
 if [ "${SCALAR:-1}" = 1 ]; then
   DRAPE_NO_COOPMAT=1 bench 768x1024-scalar $cli bench --size 768x1024 --steps 2 --profile

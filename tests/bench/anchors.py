@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Runs drape-cli bench at the shapes of DESIGN.md §5's PyTorch anchors and
+prints our numbers beside theirs and beside issue 7's targets.
+
+    tests/bench/anchors.py [--cli build/app/drape-cli] [--cpu] [--json FILE]
+
+On a GPU (f16): the UNet step with guidance at 768x1024, 384x512 and
+512x512, the VAE encode of both images and the decode at 768x1024, a
+50-step try-on at 768x1024, and the try-on's device memory (whole-image
+and tiled VAE).  With --cpu (lavapipe, f32): the UNet step at 192x256
+against PyTorch 1.13 on the same CPU.  Anchors are DESIGN.md's numbers,
+measured on an NVIDIA H200 (GPU) and on this project's 2-core machines
+(CPU); compare only on the same hardware.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+# (what, our key, PyTorch eager, PyTorch tuned, target), times in ms.
+GPU_ROWS = [
+    ("UNet step, guidance, 768x1024", ("768x1024", "unet_step_ms"), 66.3, 52.1, 40.0),
+    ("UNet step, guidance, 384x512", ("384x512", "unet_step_ms"), 29.5, 12.6, 10.0),
+    ("UNet step, guidance, 512x512", ("512x512", "unet_step_ms"), 30.3, None, None),
+    ("VAE encode, 2 images, 768x1024", ("768x1024", "vae_encode_ms"), 52.3, None, 30.0),
+    ("VAE decode, 768x1024", ("768x1024", "vae_decode_ms"), 64.8, None, 35.0),
+    ("50-step try-on, 768x1024 (s)", ("768x1024", "tryon_s"), 3.4, None, 2.2),
+]
+MEMORY_ROWS = [
+    ("try-on peak, whole-image VAE (MiB)", "tryon_peak_mib_whole", 2.6 * 1024, 2.2 * 1024),
+    ("try-on peak, 512-px VAE tiles (MiB)", "tryon_peak_mib_tiles512", 2.6 * 1024, 2.2 * 1024),
+]
+CPU_ANCHOR_S = 63.6
+
+
+def bench(cli, *args):
+    cmd = [cli, "bench", "--json", *args]
+    print("running:", " ".join(cmd), file=sys.stderr, flush=True)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def cell(value, unit=""):
+    return "-" if value is None else f"{value:.1f}{unit}"
+
+
+def verdict(ours, target):
+    if target is None or ours is None:
+        return ""
+    return "met" if ours <= target else f"{ours / target:.1f}x over"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cli", default=os.environ.get("DRAPE_CLI", "build/app/drape-cli"))
+    parser.add_argument("--cpu", action="store_true", help="lavapipe: the 192x256 f32 anchor")
+    parser.add_argument("--json", metavar="FILE", help="also write every bench result here")
+    args = parser.parse_args()
+
+    results = {}
+    if args.cpu:
+        results["192x256"] = bench(args.cli, "--size", "192x256", "--precision", "f32", "--steps", "1")
+        ours = results["192x256"]["unet_step_ms"] / 1000
+        print(f"{'work':<40} {'Drape':>10} {'PyTorch 1.13 CPU':>18}  verdict")
+        print(f"{'UNet step, guidance, 192x256, f32 (s)':<40} {ours:>10.1f} {CPU_ANCHOR_S:>18.1f}  "
+              f"{verdict(ours, CPU_ANCHOR_S)}")
+    else:
+        results["768x1024"] = bench(args.cli, "--size", "768x1024", "--steps", "10", "--e2e", "50")
+        results["384x512"] = bench(args.cli, "--size", "384x512", "--steps", "10")
+        results["512x512"] = bench(args.cli, "--size", "512x512", "--steps", "10")
+        results["memory"] = bench(args.cli, "--size", "768x1024", "--memory")
+        print(f"device: {results['768x1024']['device']} ({results['768x1024']['precision']})")
+        print(f"{'work':<40} {'Drape':>9} {'eager':>9} {'tuned':>9} {'target':>9}  verdict")
+        for what, (size, key), eager, tuned, target in GPU_ROWS:
+            ours = results[size].get(key)
+            print(f"{what:<40} {cell(ours):>9} {cell(eager):>9} {cell(tuned):>9} {cell(target):>9}  "
+                  f"{verdict(ours, target)}")
+        for what, key, eager, target in MEMORY_ROWS:
+            ours = results["memory"][key]
+            ours = None if ours < 0 else ours
+            print(f"{what:<40} {cell(ours):>9} {cell(eager):>9} {'-':>9} {cell(target):>9}  "
+                  f"{verdict(ours, target)}")
+        print("(PyTorch's 2.6 GiB is its UNet step alone; ours is the whole try-on)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
