@@ -470,8 +470,8 @@ khr_coopmat_has_f16_tiles (DrapeDevice *device)
   return found;
 }
 
-/* Whether compute pipelines can ask for subgroups of 32 (Vulkan 1.3's
- * subgroup size control), for devices whose default width differs. */
+/* Whether compute pipelines can ask for full subgroups of 32 (Vulkan
+ * 1.3's subgroup size control), for devices whose default width differs. */
 static gboolean
 can_pin_subgroup_32 (DrapeDevice                            *device,
                      const VkPhysicalDeviceVulkan13Features *have13)
@@ -484,7 +484,8 @@ can_pin_subgroup_32 (DrapeDevice                            *device,
     .pNext = &props13,
   };
 
-  if (device->info.api_version < VK_API_VERSION_1_3 || !have13->subgroupSizeControl)
+  if (device->info.api_version < VK_API_VERSION_1_3 || !have13->subgroupSizeControl ||
+      !have13->computeFullSubgroups)
     return FALSE;
   vkGetPhysicalDeviceProperties2 (device->physical, &props);
   return props13.minSubgroupSize <= 32 && props13.maxSubgroupSize >= 32 &&
@@ -738,6 +739,7 @@ create_logical_device (DrapeDevice *device,
       if (device->caps.subgroup_size != 32)
         {
           want13.subgroupSizeControl = VK_TRUE;
+          want13.computeFullSubgroups = VK_TRUE;
           want13.pNext = want.pNext;
           want.pNext = &want13;
           device->caps.coopmat_pins_subgroup = TRUE;

@@ -7,8 +7,8 @@
  * except those in `texel_mask`, which are uniform texel buffers (bit i:
  * binding i); it takes at most 128 bytes of push constants.  Families
  * named "*_coopmat" are the tensor-core kernels, written for subgroups of
- * 32: their pipelines ask for that width where the device's default
- * differs (DrapeDeviceCaps.coopmat_pins_subgroup).
+ * 32: their pipelines ask for full subgroups of that width where the
+ * device's default differs (DrapeDeviceCaps.coopmat_pins_subgroup).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */

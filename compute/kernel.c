@@ -135,12 +135,13 @@ build (DrapeKernel   *kernel,
       .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO,
       .requiredSubgroupSize = 32,
     };
+    gboolean pin = device->caps.coopmat_pins_subgroup && g_str_has_suffix (family, "_coopmat");
     VkComputePipelineCreateInfo info = {
       .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
       .stage = {
         .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
-        .pNext = device->caps.coopmat_pins_subgroup && g_str_has_suffix (family, "_coopmat")
-                   ? &width_32 : NULL,
+        .pNext = pin ? &width_32 : NULL,
+        .flags = pin ? VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT : 0,
         .stage = VK_SHADER_STAGE_COMPUTE_BIT,
         .module = kernel->module,
         .pName = "main",
