@@ -7,6 +7,10 @@
  * Larger heads would hold more Q and O matrices in registers than a lane
  * has.
  *
+ * DRAPE_ATTENTION_TILE=BCxRTxNW forces a tile: keys per block, 16-query
+ * tiles per subgroup, subgroups per workgroup (tests and measurements);
+ * one the device cannot hold leaves attention to the scalar kernel.
+ *
  * Tiles.  Four subgroups of 32 per workgroup.  Heads of up to 64 dims
  * give each subgroup two 16-query tiles, so K and V are staged for 128
  * queries at once and every K or V matrix loaded from shared memory
@@ -25,39 +29,66 @@
  */
 #include "config.h"
 
+#include <stdio.h>
+
 #include "op-attention-private.h"
 #include "op-coopmat-private.h"
 
 #define MAX_HEAD_DIM 160
 #define SUBGROUPS 4
 
-/* The shader's push constants (as attention.comp's). */
+/* The shader's specialisation (and the grid's rows per workgroup). */
 typedef struct {
   guint32 bc;  /* keys per block */
   guint32 rt;  /* 16-query tiles per subgroup */
+  guint32 nw;  /* subgroups per workgroup */
   guint32 br;  /* queries per workgroup */
 } Tiles;
 
 static guint64
-shared_bytes (guint32 dp,
-              guint32 bc,
-              guint32 rt)
+shared_bytes (guint32      dp,
+              const Tiles *t)
 {
   /* K and V rows of dp + 8 halves; S (f32) and P (f16) per query tile. */
-  return 2ull * bc * (dp + 8) * 2 + (guint64) SUBGROUPS * rt * 16 * bc * (4 + 2);
+  return 2ull * t->bc * (dp + 8) * 2 + (guint64) t->nw * t->rt * 16 * t->bc * (4 + 2);
 }
 
 static gboolean
-choose_tiles (guint32  d,
-              guint32  shared_limit,
-              Tiles   *t)
+tiles_fit (const DrapeDeviceCaps *caps,
+           guint32                dp,
+           const Tiles           *t)
 {
+  return t->nw * 32 <= caps->max_workgroup_invocations &&
+         shared_bytes (dp, t) <= caps->max_shared_memory;
+}
+
+/* The tile DRAPE_ATTENTION_TILE names, else the largest key block that
+ * fits the default shape; FALSE when none fits. */
+static gboolean
+choose_tiles (const DrapeDeviceCaps *caps,
+              guint32                d,
+              Tiles                 *t)
+{
+  const char *forced = g_getenv ("DRAPE_ATTENTION_TILE");
   guint32 dp = (d + 15) / 16 * 16;
 
+  if (forced != NULL)
+    {
+      if (sscanf (forced, "%ux%ux%u", &t->bc, &t->rt, &t->nw) != 3 || t->bc % 16 != 0 ||
+          t->bc < 16 || t->bc > 128 || t->rt < 1 || t->rt > 4 || t->nw < 1 || t->nw > 8)
+        {
+          g_warning ("DRAPE_ATTENTION_TILE=%s: expected BCxRTxNW, BC a multiple of 16 up to 128, "
+                     "RT 1 to 4, NW 1 to 8", forced);
+          return FALSE;
+        }
+      t->br = t->nw * t->rt * 16;
+      return tiles_fit (caps, dp, t);
+    }
   t->rt = dp <= 64 ? 2 : 1;
-  t->br = SUBGROUPS * t->rt * 16;
+  t->nw = SUBGROUPS;
+  t->br = t->nw * t->rt * 16;
   for (t->bc = 64; t->bc >= 16; t->bc /= 2)
-    if (shared_bytes (dp, t->bc, t->rt) <= shared_limit)
+    if (tiles_fit (caps, dp, t))
       return TRUE;
   return FALSE;
 }
@@ -83,9 +114,7 @@ drape_attention_coopmat (DrapeGraph        *graph,
   Tiles tiles;
 
   if (caps->coopmat == DRAPE_COOPMAT_NONE || q->dtype != DRAPE_DTYPE_F16 ||
-      d > MAX_HEAD_DIM || !drape_graph_ok (graph) ||
-      caps->max_workgroup_invocations < SUBGROUPS * 32 ||
-      !choose_tiles (d, caps->max_shared_memory, &tiles))
+      d > MAX_HEAD_DIM || !drape_graph_ok (graph) || !choose_tiles (caps, d, &tiles))
     return NULL;
 
   /* Operands the scalar kernel must split differently, or refuse with
@@ -99,7 +128,7 @@ drape_attention_coopmat (DrapeGraph        *graph,
   vec8 = d % 8 == 0 && q->c % 8 == 0 && k->c % 8 == 0 && v->c % 8 == 0 &&
          q_offset % 8 == 0 && k_offset % 8 == 0 && v_offset % 8 == 0;
   {
-    guint32 spec[] = { SUBGROUPS * 32, 1, 1, d, tiles.bc, tiles.rt, vec8 };
+    guint32 spec[] = { tiles.nw * 32, 1, 1, d, tiles.bc, tiles.rt, vec8 };
     kernel = drape_graph_kernel_variant (graph, "attention_coopmat", drape_coopmat_variant (caps), 4,
                                          spec, G_N_ELEMENTS (spec));
   }

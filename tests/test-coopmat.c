@@ -7,7 +7,8 @@
  * each with the tile the host picks and with every other tile forced
  * (DRAPE_CONV_KERNEL=coopmat:BMxBN); attention with head dims 40, 80 and
  * 160 (and 8 and 33), 1 and 8 heads, 77, 1000 and 4096 tokens, fused QKV,
- * fewer or more keys than queries, unaligned channel offsets.  Every
+ * fewer or more keys than queries, unaligned channel offsets, with the
+ * default tiles and forced ones (DRAPE_ATTENTION_TILE).  Every
  * graph is profiled and must have run the ".coopmat" kernel and not the
  * scalar one.  The kernels run through the extension the device picked
  * (NV where it has both; DRAPE_COOPMAT=khr tests the KHR build of the same
@@ -348,8 +349,16 @@ static const AttnCase attn_cases[] = {
   { 2, 10, 20, 3, 4, 2, 8, FALSE, 0, 1.0f, 4096 },
 };
 
+/* Forced attention tiles (DRAPE_ATTENTION_TILE=BCxRTxNW) other than the
+ * default shapes, each within 48 KiB of shared memory for every head dim
+ * of the cases. */
+static const char *const attn_tiles[] = {
+  "16x2x4", "32x1x8", "32x2x2", "16x1x1",
+};
+
 static void
-check_attention (const AttnCase *s)
+check_attention (const AttnCase *s,
+                 const char     *tile)
 {
   DrapeDevice *device = test_device ();
   const DrapeDType dt = DRAPE_DTYPE_F16;
@@ -370,11 +379,14 @@ check_attention (const AttnCase *s)
   g_autoptr(DrapeTensor) tv_ = NULL;
   g_autoptr(DrapeGraph) graph = drape_graph_new (device, "attention");
   g_autofree char *what = g_strdup_printf ("attention n %u tokens %u/%u heads %u x %u%s pad %u "
-                                           "limit %" G_GUINT64_FORMAT, s->n, tq, tk, s->heads,
-                                           s->d, s->fused ? " fused" : "", s->pad, s->limit);
+                                           "limit %" G_GUINT64_FORMAT " tile %s", s->n, tq, tk,
+                                           s->heads, s->d, s->fused ? " fused" : "", s->pad, s->limit,
+                                           tile ? tile : "default");
   DrapeTensor *out;
 
   drape_graph_set_profiling (graph, TRUE);
+  if (tile != NULL)
+    g_setenv ("DRAPE_ATTENTION_TILE", tile, TRUE);
   drape_device_set_binding_limit (device, s->limit);
   if (s->fused)
     {
@@ -408,6 +420,7 @@ check_attention (const AttnCase *s)
       out = drape_op_attention (graph, tq_, s->pad, tk_, s->pad, tv_, s->pad, c, s->heads, scale);
     }
   drape_device_set_binding_limit (device, G_MAXUINT64);
+  g_unsetenv ("DRAPE_ATTENTION_TILE");
   if (s->limit < G_MAXUINT64)
     g_assert_cmpuint (drape_graph_get_n_nodes (graph), >, 1);
   run_expecting (graph, "attention");
@@ -421,7 +434,11 @@ test_attention (void)
   if (!have_coopmat ())
     return;
   for (guint i = 0; i < G_N_ELEMENTS (attn_cases); i++)
-    check_attention (&attn_cases[i]);
+    check_attention (&attn_cases[i], NULL);
+  /* Every forced tile on head dims 40, 80, 160 and 33, and on bands. */
+  for (guint t = 0; t < G_N_ELEMENTS (attn_tiles); t++)
+    for (guint i = 0; i < G_N_ELEMENTS (attn_cases); i += 2)
+      check_attention (&attn_cases[i], attn_tiles[t]);
   test_assert_no_validation_messages ();
 }
 
