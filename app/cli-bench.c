@@ -97,6 +97,96 @@ merge_profile (GHashTable *ops,
     }
 }
 
+/* The device memory a guided try-on of this size holds with each VAE
+ * tiling, from its recorded graphs: nothing runs, so this is quick on any
+ * device.  A tiling whose memory the device cannot give is reported as
+ * such (-1). */
+static int
+report_memory (DrapeDevice   *device,
+               DrapePipeline *pipeline,
+               guint32        width,
+               guint32        height,
+               double         weights_mib,
+               gboolean       json)
+{
+  static const struct { const char *name; DrapeVaeTiling tiling; guint32 tile; } kinds[] = {
+    { "whole", DRAPE_VAE_TILING_OFF, 0 },
+    { "tiles512", DRAPE_VAE_TILING_ON, 512 },
+    { "tiles256", DRAPE_VAE_TILING_ON, 256 },
+  };
+  double peak_mib[G_N_ELEMENTS (kinds)];
+
+  for (guint i = 0; i < G_N_ELEMENTS (kinds); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      DrapeTryOnParams params;
+      guint64 peak;
+
+      drape_try_on_params_init (&params);
+      params.width = width;
+      params.height = height;
+      params.vae_tiling = kinds[i].tiling;
+      params.vae_tile = kinds[i].tile;
+      drape_pipeline_release_graphs (pipeline);
+      drape_device_reset_peak_memory (device);
+      if (drape_pipeline_prepare (pipeline, &params, &error))
+        {
+          drape_device_get_memory_usage (device, NULL, &peak);
+          peak_mib[i] = peak / 1048576.0;
+        }
+      else if (g_error_matches (error, DRAPE_ERROR, DRAPE_ERROR_OUT_OF_MEMORY))
+        peak_mib[i] = -1;
+      else
+        return drape_cli_fail_error (error);
+    }
+  drape_pipeline_release_graphs (pipeline);
+
+  if (json)
+    {
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+      g_autoptr(JsonGenerator) gen = json_generator_new ();
+      g_autoptr(JsonNode) root = NULL;
+      g_autofree char *text = NULL;
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "device");
+      json_builder_add_string_value (b, drape_device_get_info (device)->name);
+      json_builder_set_member_name (b, "width");
+      json_builder_add_int_value (b, width);
+      json_builder_set_member_name (b, "height");
+      json_builder_add_int_value (b, height);
+      json_builder_set_member_name (b, "weights_mib");
+      json_builder_add_double_value (b, weights_mib);
+      for (guint i = 0; i < G_N_ELEMENTS (kinds); i++)
+        {
+          g_autofree char *key = g_strdup_printf ("tryon_peak_mib_%s", kinds[i].name);
+          json_builder_set_member_name (b, key);
+          json_builder_add_double_value (b, peak_mib[i]);
+        }
+      json_builder_end_object (b);
+      root = json_builder_get_root (b);
+      json_generator_set_root (gen, root);
+      json_generator_set_pretty (gen, TRUE);
+      text = json_generator_to_data (gen, NULL);
+      printf ("%s\n", text);
+      return 0;
+    }
+
+  printf ("device      %s\n", drape_device_get_info (device)->name);
+  printf ("size        %ux%u, guidance on\n", width, height);
+  printf ("weights     %.0f MiB\n", weights_mib);
+  for (guint i = 0; i < G_N_ELEMENTS (kinds); i++)
+    {
+      g_autofree char *label = kinds[i].tile ? g_strdup_printf ("VAE on %u-px tiles", kinds[i].tile)
+                                             : g_strdup ("VAE on whole images");
+      if (peak_mib[i] < 0)
+        printf ("try-on peak %-20s  does not fit in this device's memory\n", label);
+      else
+        printf ("try-on peak %-20s  %.0f MiB\n", label, peak_mib[i]);
+    }
+  return 0;
+}
+
 static gint
 compare_ops (gconstpointer a,
              gconstpointer b,
@@ -117,7 +207,7 @@ drape_cli_bench (int    argc,
   g_autofree char *precision = NULL;
   g_autofree char *device_name = NULL;
   gint steps = 5, e2e_steps = 0;
-  gboolean json = FALSE, profile = FALSE;
+  gboolean json = FALSE, profile = FALSE, memory_only = FALSE;
   GOptionEntry entries[] = {
     { "size", 0, 0, G_OPTION_ARG_STRING, &size, "Image size, width x height (384x512)", "WxH" },
     { "steps", 0, 0, G_OPTION_ARG_INT, &steps, "UNet steps to time (5)", "N" },
@@ -125,6 +215,8 @@ drape_cli_bench (int    argc,
     { "e2e", 0, 0, G_OPTION_ARG_INT, &e2e_steps, "Also time a whole try-on of this many steps", "N" },
     { "profile", 0, 0, G_OPTION_ARG_NONE, &profile, "Per-op GPU times (timestamps)", NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Machine-readable output", NULL },
+    { "memory", 0, 0, G_OPTION_ARG_NONE, &memory_only,
+      "Only the device memory of a try-on, whole-image and tiled VAE (runs nothing)", NULL },
     { "device", 0, 0, G_OPTION_ARG_STRING, &device_name, "Vulkan device (index or name)", "DEV" },
     { NULL }
   };
@@ -166,6 +258,8 @@ drape_cli_bench (int    argc,
     return drape_cli_fail_error (error);
   load_ms = (g_get_monotonic_time () - start) / 1000.0;
   drape_device_get_memory_usage (device, &weights_peak, NULL);
+  if (memory_only)
+    return report_memory (device, pipeline, width, height, weights_peak / 1048576.0, json);
 
   /* The UNet step as a try-on runs it: guidance batch 2, person and
    * garment stacked along height, 9 input channels. */

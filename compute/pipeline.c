@@ -11,14 +11,15 @@
  *   the scheduler loop; the top (person) half decoded; (x / 2 + 0.5)
  *   clamped, x 255, rounded.
  *
- * Per output size four graphs are recorded once and cached: encode (both
- * images in one batch), two step graphs (the UNet, guidance, the scheduler
- * update and the preview, replayed for even and odd steps with their
- * scalars rewritten in host-visible tensors of their own), and decode.
- * Step i + 1 is prepared and submitted before step i is waited for, and
- * step i's preview is made while step i + 1 runs: the GPU does not idle
- * on the host between steps.  Random draws come from rng.h's streams
- * (reproducible from the seed), or every one from a noise file.
+ * Per output size four graphs are recorded once and cached: encode (one
+ * image, run for the person and then the garment), two step graphs (the
+ * UNet, guidance, the scheduler update and the preview, replayed for even
+ * and odd steps with their scalars rewritten in host-visible tensors of
+ * their own), and decode.  Step i + 1 is prepared and submitted before
+ * step i is waited for, and step i's preview is made while step i + 1
+ * runs: the GPU does not idle on the host between steps.  Random draws
+ * come from rng.h's streams (reproducible from the seed), or every one
+ * from a noise file.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -75,8 +76,8 @@ typedef struct {
   guint32 th, tw;         /* a VAE tile's latent */
   guint32 overlap;        /* latent positions two tiles share */
 
-  DrapeTensor *images;    /* [2, 8th, 8tw, 3] f32: masked person, garment tiles */
-  DrapeTensor *moments;   /* [2, th, tw, 8] f32: their posteriors */
+  DrapeTensor *images;    /* [1, 8th, 8tw, 3] f32: a masked person or garment tile */
+  DrapeTensor *moments;   /* [1, th, tw, 8] f32: its posterior */
   DrapeTensor *conditions;/* [B, 2lh, lw, 5] f32: mask, masked latents */
   DrapeTensor *sample;    /* [1, 2lh, lw, 4] f32 */
   DrapeTensor *x0;        /* [1, 2lh, lw, 4] f32 */
@@ -426,7 +427,9 @@ build_graphs (DrapePipeline *pipeline,
   float scaling = drape_vae_get_config (pipeline->vae)->scaling_factor;
   DrapeTensor *t, *u;
 
-  /* encode: a tile of both images in one batch, to its posteriors */
+  /* encode: a tile of one image to its posterior; the person and the
+   * garment one after the other, which halves the encoder's activations
+   * (the largest of a whole-image run) for a few more dispatches */
   s->encode = drape_graph_new (device, "VAE encode");
   t = drape_vae_encode (pipeline->vae, s->encode, s->images, NULL);
   drape_op_copy (s->encode, t, s->moments);
@@ -483,8 +486,8 @@ shapes_new (DrapePipeline *pipeline,
   s->th = tile ? MIN (lh, tile / LATENT_FACTOR) : lh;
   s->tw = tile ? MIN (lw, tile / LATENT_FACTOR) : lw;
   s->overlap = MAX (MIN (TILE_OVERLAP, tile / 4) / LATENT_FACTOR, 1);
-  if (!(s->images = new_tensor (pipeline, FALSE, 2, 8 * s->th, 8 * s->tw, 3, error)) ||
-      !(s->moments = new_tensor (pipeline, FALSE, 2, s->th, s->tw, 8, error)) ||
+  if (!(s->images = new_tensor (pipeline, FALSE, 1, 8 * s->th, 8 * s->tw, 3, error)) ||
+      !(s->moments = new_tensor (pipeline, FALSE, 1, s->th, s->tw, 8, error)) ||
       !(s->conditions = new_tensor (pipeline, FALSE, batch, 2 * lh, lw, 5, error)) ||
       !(s->sample = new_tensor (pipeline, FALSE, 1, 2 * lh, lw, 4, error)) ||
       !(s->x0 = new_tensor (pipeline, FALSE, 1, 2 * lh, lw, 4, error)) ||
@@ -537,6 +540,47 @@ get_shapes (DrapePipeline *pipeline,
   return pipeline->shapes;
 }
 
+/* get_shapes' tiling for these parameters. */
+static gint
+requested_tile (const DrapeTryOnParams *params)
+{
+  switch (params->vae_tiling)
+    {
+    case DRAPE_VAE_TILING_OFF:
+      return 0;
+    case DRAPE_VAE_TILING_ON:
+      return (gint) (params->vae_tile ? params->vae_tile : 512);
+    case DRAPE_VAE_TILING_AUTO:
+    default:
+      return -1;
+    }
+}
+
+gboolean
+drape_pipeline_prepare (DrapePipeline          *pipeline,
+                        const DrapeTryOnParams *params_in,
+                        GError                **error)
+{
+  DrapeTryOnParams params = *params_in;
+
+  if (!drape_try_on_params_check (&params, NULL, error))
+    return FALSE;
+  return get_shapes (pipeline, params.width, params.height, params.guidance > 1.0f,
+                     params.noise_path != NULL, requested_tile (&params), error) != NULL;
+}
+
+void
+drape_pipeline_release_graphs (DrapePipeline *pipeline)
+{
+  g_clear_pointer (&pipeline->shapes, shapes_free);
+}
+
+guint32
+drape_pipeline_get_vae_tile (DrapePipeline *pipeline)
+{
+  return pipeline->shapes != NULL ? pipeline->shapes->tile : 0;
+}
+
 /* ---- VAE tiles ---------------------------------------------------------- */
 
 /* drape_tiles_run's callback for the pipeline's graphs. */
@@ -558,15 +602,20 @@ encode_tile (guint32   y,
   Shapes *s = job->s;
   const float *images = job->source;
   guint32 H = s->height, W = s->width, th = 8 * s->th, tw = 8 * s->tw;
-  g_autofree float *window = g_new (float, (gsize) 2 * th * tw * 3);
+  g_autofree float *window = g_new (float, (gsize) th * tw * 3);
 
   for (guint32 n = 0; n < 2; n++)
-    for (guint32 r = 0; r < th; r++)
-      memcpy (window + ((gsize) n * th + r) * tw * 3,
-              images + (((gsize) n * H + 8 * y + r) * W + 8 * x) * 3, sizeof (float) * tw * 3);
-  return drape_tensor_upload (s->images, window, (gsize) 2 * th * tw * 3, error) &&
-         drape_graph_run (s->encode, error) &&
-         drape_tensor_download (s->moments, out, (gsize) 2 * s->th * s->tw * 8, error);
+    {
+      for (guint32 r = 0; r < th; r++)
+        memcpy (window + (gsize) r * tw * 3,
+                images + (((gsize) n * H + 8 * y + r) * W + 8 * x) * 3, sizeof (float) * tw * 3);
+      if (!drape_tensor_upload (s->images, window, (gsize) th * tw * 3, error) ||
+          !drape_graph_run (s->encode, error) ||
+          !drape_tensor_download (s->moments, out + (gsize) n * s->th * s->tw * 8,
+                                  (gsize) s->th * s->tw * 8, error))
+        return FALSE;
+    }
+  return TRUE;
 }
 
 /* One decode tile: the latent's window at (y, x), to pixels. */
@@ -839,9 +888,7 @@ drape_pipeline_try_on (DrapePipeline          *pipeline,
 
   guided = params.guidance > 1.0f;
   s = get_shapes (pipeline, params.width, params.height, guided, noise != NULL,
-                  params.vae_tiling == DRAPE_VAE_TILING_AUTO ? -1 :
-                  params.vae_tiling == DRAPE_VAE_TILING_OFF ? 0 :
-                  (gint) (params.vae_tile ? params.vae_tile : 512), error);
+                  requested_tile (&params), error);
   if (s == NULL)
     return NULL;
   plane = (gsize) s->lh * s->lw;

@@ -96,6 +96,19 @@ DrapePipeline *drape_pipeline_new_random  (DrapeDevice               *device,
                                            DrapeDType                 dtype,
                                            GError                   **error);
 void           drape_pipeline_free        (DrapePipeline             *pipeline);
+/* Records the graphs of a try-on with these parameters and allocates their
+ * device memory, as the first such drape_pipeline_try_on() would (it then
+ * finds them ready): what a run will hold can be read from the device
+ * without running anything. */
+gboolean       drape_pipeline_prepare     (DrapePipeline             *pipeline,
+                                           const DrapeTryOnParams    *params,
+                                           GError                   **error);
+/* Frees the recorded graphs and the memory they hold (the weights stay);
+ * the next run records them again. */
+void           drape_pipeline_release_graphs (DrapePipeline          *pipeline);
+/* The VAE tile side in pixels that the last prepared size uses; 0: whole
+ * images. */
+guint32        drape_pipeline_get_vae_tile (DrapePipeline            *pipeline);
 DrapeUNet     *drape_pipeline_get_unet    (DrapePipeline             *pipeline);
 DrapeVae      *drape_pipeline_get_vae     (DrapePipeline             *pipeline);
 /* person and garment RGB, mask 1-channel (>= 128 is the region to dress),

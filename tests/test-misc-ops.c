@@ -703,7 +703,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   /* The engine returns a device memory block as soon as it is empty, and
    * lavapipe's blocks are malloc'd: under meson's MALLOC_PERTURB_ every
-   * case would memset a fresh 256 MiB block twice.  One small tensor
+   * case would memset a fresh block twice.  One small tensor
    * alive throughout keeps the block. */
   keep_block = test_tensor_from (DRAPE_DTYPE_F32, 1, 1, 1, 1, NULL);
   g_test_add_func ("/misc/unary", test_unary);

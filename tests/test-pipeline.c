@@ -388,6 +388,51 @@ test_api_runs (void)
     params.vae_tile = 0;
   }
 
+  /* Preparing records and allocates all that a run of that kind holds:
+   * the run then takes no more device memory.  Releasing the graphs
+   * gives their memory back (a large size, whose activations take blocks
+   * of their own, shows it). */
+  {
+    DrapeDevice *device = test_device ();
+    guint64 base, prepared, peak, released;
+
+    params.width = 1024;
+    params.height = 1024;
+    params.vae_tiling = DRAPE_VAE_TILING_OFF;
+    drape_pipeline_release_graphs (pipeline);
+    drape_device_get_memory_usage (device, &base, NULL);
+    g_assert_true (drape_pipeline_prepare (pipeline, &params, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (drape_pipeline_get_vae_tile (pipeline), ==, 0);
+    drape_device_get_memory_usage (device, &prepared, NULL);
+    g_assert_cmpuint (prepared, >, base);
+    drape_pipeline_release_graphs (pipeline);
+    drape_device_get_memory_usage (device, &released, NULL);
+    g_assert_cmpuint (released, <, prepared);
+
+    params.width = 48;
+    params.height = 64;
+    params.vae_tiling = DRAPE_VAE_TILING_ON;
+    params.vae_tile = 32;
+    g_assert_true (drape_pipeline_prepare (pipeline, &params, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (drape_pipeline_get_vae_tile (pipeline), ==, 32);
+    drape_device_reset_peak_memory (device);
+    drape_device_get_memory_usage (device, &prepared, NULL);
+    g_clear_pointer (&c, drape_image_free);
+    c = drape_pipeline_try_on (pipeline, person, garment, mask, &params, NULL, NULL, NULL, &error);
+    g_assert_no_error (error);
+    drape_device_get_memory_usage (device, NULL, &peak);
+    g_assert_cmpuint (peak, ==, prepared);
+
+    params.width = 0;
+    g_assert_false (drape_pipeline_prepare (pipeline, &params, &error));
+    g_assert_error (error, DRAPE_ERROR, DRAPE_ERROR_INVALID_ARGUMENT);
+    g_clear_error (&error);
+    params.vae_tiling = DRAPE_VAE_TILING_AUTO;
+    params.vae_tile = 0;
+  }
+
   /* Cancel during step 2 of 5: step 3, in flight by then, is waited for
    * but not reported, and nothing is left running for the next run. */
   params.width = 48;
