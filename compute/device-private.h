@@ -57,6 +57,8 @@ struct _DrapeDevice
   VkQueue queue;
   guint32 queue_family;
   VkCommandPool command_pool;
+  /* For one-off transfers (drape_device_end_commands_and_submit); each
+   * graph has a fence of its own. */
   VkFence fence;
   VkPipelineCache pipeline_cache;
   char *pipeline_cache_path;
@@ -96,9 +98,17 @@ gboolean drape_vk_check          (DrapeDevice      *device,
                                   GError          **error);
 void     drape_device_inject_fault (DrapeDevice    *device,
                                   VkResult          result);
+/* Submits without waiting; `fence` is signalled when the buffers (and
+ * everything submitted before them) are done.  On failure nothing is
+ * pending and the fence stays unsignalled. */
 gboolean drape_device_submit     (DrapeDevice      *device,
                                   const VkCommandBuffer *buffers,
                                   guint             n_buffers,
+                                  VkFence           fence,
+                                  GError          **error);
+/* Waits for a fence given to drape_device_submit, then resets it. */
+gboolean drape_device_wait       (DrapeDevice      *device,
+                                  VkFence           fence,
                                   GError          **error);
 VkCommandBuffer drape_device_begin_commands (DrapeDevice *device,
                                   GError          **error);

@@ -989,25 +989,27 @@ drape_device_end_commands_and_submit (DrapeDevice    *device,
   gboolean ok;
 
   ok = drape_vk_check (device, vkEndCommandBuffer (buffer), "vkEndCommandBuffer", error) &&
-       drape_device_submit (device, &buffer, 1, error);
+       drape_device_submit (device, &buffer, 1, device->fence, error) &&
+       drape_device_wait (device, device->fence, error);
   g_mutex_lock (&device->lock);
   vkFreeCommandBuffers (device->device, device->command_pool, 1, &buffer);
   g_mutex_unlock (&device->lock);
   return ok;
 }
 
-/* Submits and waits.  Each buffer is its own submission so that a long
- * graph split across buffers never runs as one job long enough to trip a
- * desktop driver's watchdog. */
+/* Each buffer is its own submission so that a long graph split across
+ * buffers never runs as one job long enough to trip a desktop driver's
+ * watchdog.  Only vkQueueSubmit holds the lock: the queue needs external
+ * synchronisation, a fence wait does not. */
 gboolean
 drape_device_submit (DrapeDevice           *device,
                      const VkCommandBuffer *buffers,
                      guint                  n_buffers,
+                     VkFence                fence,
                      GError               **error)
 {
   g_autofree VkSubmitInfo *submits = g_new0 (VkSubmitInfo, MAX (n_buffers, 1));
   VkResult result;
-  gboolean ok;
 
   if (device->lost)
     {
@@ -1031,16 +1033,23 @@ drape_device_submit (DrapeDevice           *device,
       device->injected_fault = VK_SUCCESS;
     }
   else
-    result = vkQueueSubmit (device->queue, n_buffers, submits, device->fence);
-  ok = drape_vk_check (device, result, "vkQueueSubmit", error);
-  if (ok)
-    {
-      do
-        result = vkWaitForFences (device->device, 1, &device->fence, VK_TRUE, 10ull * 1000 * 1000 * 1000);
-      while (result == VK_TIMEOUT);
-      ok = drape_vk_check (device, result, "vkWaitForFences", error);
-      vkResetFences (device->device, 1, &device->fence);
-    }
+    result = vkQueueSubmit (device->queue, n_buffers, submits, fence);
   g_mutex_unlock (&device->lock);
+  return drape_vk_check (device, result, "vkQueueSubmit", error);
+}
+
+gboolean
+drape_device_wait (DrapeDevice *device,
+                   VkFence      fence,
+                   GError     **error)
+{
+  VkResult result;
+  gboolean ok;
+
+  do
+    result = vkWaitForFences (device->device, 1, &fence, VK_TRUE, 10ull * 1000 * 1000 * 1000);
+  while (result == VK_TIMEOUT);
+  ok = drape_vk_check (device, result, "vkWaitForFences", error);
+  vkResetFences (device->device, 1, &fence);
   return ok;
 }

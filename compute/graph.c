@@ -43,6 +43,8 @@ struct _DrapeGraph
   VkDescriptorPool pool;
   GArray *views;        /* VkBufferView of texel bindings */
   GArray *command_buffers; /* VkCommandBuffer */
+  VkFence fence;        /* signalled when a submission is done */
+  gboolean pending;     /* submitted, not yet waited for */
   VkQueryPool queries;
   GArray *times_ms;     /* double per node, summed over runs */
   guint runs;
@@ -72,6 +74,11 @@ drape_graph_free (DrapeGraph *graph)
   if (graph == NULL)
     return;
   vk = graph->device->device;
+  /* Its buffers and descriptors may still be in use: wait.  An error
+   * (the device lost) leaves nothing running either. */
+  drape_graph_wait (graph, NULL);
+  if (graph->fence != VK_NULL_HANDLE)
+    vkDestroyFence (vk, graph->fence, NULL);
   if (graph->command_buffers->len > 0)
     {
       g_mutex_lock (&graph->device->lock);
@@ -678,6 +685,14 @@ begin_buffer (DrapeGraph *graph,
   return buffer;
 }
 
+/* Every dispatch is followed by a barrier.  A barrier's scopes reach
+ * every command before and after it in submission order on the queue,
+ * across submissions, so graphs submitted one after another (even before
+ * the first is done) each see what the one before wrote and never
+ * overwrite a shared arena under it: no semaphores needed.  Host writes
+ * made before vkQueueSubmit are visible to what it submits.  A last
+ * barrier makes the graph's writes visible to host reads of mapped
+ * tensors after drape_graph_wait(). */
 static gboolean
 record (DrapeGraph      *graph,
         VkDescriptorSet *sets,
@@ -687,6 +702,11 @@ record (DrapeGraph      *graph,
     .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
     .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT,
     .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT,
+  };
+  VkMemoryBarrier to_host = {
+    .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+    .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+    .dstAccessMask = VK_ACCESS_HOST_READ_BIT,
   };
   VkCommandBuffer cmd = VK_NULL_HANDLE;
   double flops_in_buffer = 0;
@@ -736,6 +756,9 @@ record (DrapeGraph      *graph,
 
       flops_in_buffer += node->flops;
       nodes_in_buffer++;
+      if (i + 1 == n_nodes)
+        vkCmdPipelineBarrier (cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT,
+                              0, 1, &to_host, 0, NULL, 0, NULL);
       if (i + 1 == n_nodes || flops_in_buffer >= SUBMIT_FLOPS || nodes_in_buffer >= SUBMIT_NODES)
         {
           if (!drape_vk_check (graph->device, vkEndCommandBuffer (cmd), "vkEndCommandBuffer", error))
@@ -818,6 +841,13 @@ compile (DrapeGraph  *graph,
       g_array_set_size (graph->times_ms, graph->nodes->len);
     }
 
+  {
+    VkFenceCreateInfo info = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
+    if (!drape_vk_check (graph->device, vkCreateFence (graph->device->device, &info, NULL, &graph->fence),
+                         "vkCreateFence", error))
+      return FALSE;
+  }
+
   sets = g_new0 (VkDescriptorSet, MAX (graph->nodes->len, 1));
   if (!write_descriptors (graph, sets, error) || !record (graph, sets, error))
     return FALSE;
@@ -848,15 +878,38 @@ read_timestamps (DrapeGraph *graph,
 }
 
 gboolean
-drape_graph_run (DrapeGraph *graph,
-                 GError    **error)
+drape_graph_submit (DrapeGraph *graph,
+                    GError    **error)
 {
   if (!graph->compiled && !drape_graph_compile (graph, error))
     return FALSE;
+  /* Its command buffers are not recorded for simultaneous use. */
+  if (graph->pending)
+    {
+      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_INVALID_ARGUMENT,
+                   "%s: submitted again while still running; wait for it first", graph->name);
+      return FALSE;
+    }
   if (graph->command_buffers->len == 0)
     return TRUE;
   if (!drape_device_submit (graph->device, (VkCommandBuffer *) (void *) graph->command_buffers->data,
-                            graph->command_buffers->len, error))
+                            graph->command_buffers->len, graph->fence, error))
+    {
+      g_prefix_error (error, "%s: ", graph->name);
+      return FALSE;
+    }
+  graph->pending = TRUE;
+  return TRUE;
+}
+
+gboolean
+drape_graph_wait (DrapeGraph *graph,
+                  GError    **error)
+{
+  if (!graph->pending)
+    return TRUE;
+  graph->pending = FALSE;
+  if (!drape_device_wait (graph->device, graph->fence, error))
     {
       g_prefix_error (error, "%s: ", graph->name);
       return FALSE;
@@ -865,6 +918,13 @@ drape_graph_run (DrapeGraph *graph,
   if (graph->profiling && !read_timestamps (graph, error))
     return FALSE;
   return TRUE;
+}
+
+gboolean
+drape_graph_run (DrapeGraph *graph,
+                 GError    **error)
+{
+  return drape_graph_submit (graph, error) && drape_graph_wait (graph, error);
 }
 
 static gint

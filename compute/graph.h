@@ -7,7 +7,9 @@
  * most memory live at once, not the sum of all activations.
  * drape_graph_compile() then allocates the arena, writes every descriptor
  * and records the command buffers; drape_graph_run() replays them, with
- * no host work beyond the submission.
+ * no host work beyond the submission.  drape_graph_submit() and
+ * drape_graph_wait() are its two halves, so the host can work (or submit
+ * another graph) while one runs.
  *
  * Errors are sticky: an op given a wrong shape or dtype records the first
  * error on the graph and returns a placeholder tensor, so model code reads
@@ -70,14 +72,29 @@ void         drape_graph_set_profiling  (DrapeGraph   *graph,
 gboolean     drape_graph_compile        (DrapeGraph   *graph,
                                          GError      **error);
 /* Compiles into `arena`, a device buffer of at least
- * drape_graph_get_arena_size() bytes owned by the caller.  Graphs that
- * never run at once (every run waits for completion) can share one arena,
- * so a pipeline needs its largest graph's activations, not their sum; an
- * activation's contents are then valid only until another graph runs. */
+ * drape_graph_get_arena_size() bytes owned by the caller.  Graphs can
+ * share one arena, even while in flight together: the queue runs them one
+ * after another in submission order.  A pipeline then needs its largest
+ * graph's activations, not their sum; an activation's contents are valid
+ * only until another graph sharing the arena runs. */
 gboolean     drape_graph_compile_in     (DrapeGraph   *graph,
                                          DrapeBuffer  *arena,
                                          GError      **error);
+/* drape_graph_submit() then drape_graph_wait(). */
 gboolean     drape_graph_run            (DrapeGraph   *graph,
+                                         GError      **error);
+/* Compiles if needed and submits without waiting (a fence of the graph's
+ * own); graphs submitted one after another run in that order, each seeing
+ * what the ones before wrote.  Until drape_graph_wait(), the host must not
+ * write a tensor the graph reads nor read one it writes.  A graph still in
+ * flight is refused (DRAPE_ERROR_INVALID_ARGUMENT): wait for it first.
+ * On failure nothing is in flight. */
+gboolean     drape_graph_submit         (DrapeGraph   *graph,
+                                         GError      **error);
+/* Waits for the last submission to finish and, when profiling, adds its
+ * timestamps; TRUE at once when nothing is in flight.  Either way the
+ * graph is no longer in flight afterwards.  drape_graph_free() waits too. */
+gboolean     drape_graph_wait           (DrapeGraph   *graph,
                                          GError      **error);
 guint        drape_graph_get_n_nodes    (DrapeGraph   *graph);
 guint64      drape_graph_get_arena_size (DrapeGraph   *graph);

@@ -11,11 +11,15 @@
  *   the scheduler loop; the top (person) half decoded; (x / 2 + 0.5)
  *   clamped, x 255, rounded.
  *
- * Per output size three graphs are recorded once and cached: encode (one
- * image, run for the person and then the garment), step (the UNet, guidance, the scheduler update and
- * the preview, replayed every step with its scalars rewritten in host-
- * visible tensors), and decode.  Random draws come from rng.h's streams
- * (reproducible from the seed), or every one from a noise file.
+ * Per output size four graphs are recorded once and cached: encode (one
+ * image, run for the person and then the garment), two step graphs (the
+ * UNet, guidance, the scheduler update and the preview, replayed for even
+ * and odd steps with their scalars rewritten in host-visible tensors of
+ * their own), and decode.  Step i + 1 is prepared and submitted before
+ * step i is waited for, and step i's preview is made while step i + 1
+ * runs: the GPU does not idle on the host between steps.  Random draws
+ * come from rng.h's streams (reproducible from the seed), or every one
+ * from a noise file.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -45,6 +49,20 @@ static const float preview_matrix[3][4] = {
 
 #define LATENT_FACTOR 8
 
+/* One of the two step graphs, with what the host writes before it runs
+ * and reads after: step i + 1's inputs are written while step i runs on
+ * the other graph.  The injected noise is read per step from a file, so
+ * it is per graph too. */
+typedef struct {
+  DrapeGraph *graph;
+  DrapeTensor *timestep;  /* host [B, 1, 1, 1] */
+  DrapeTensor *input_scale; /* host [1, 1, 1, 4] */
+  DrapeTensor *coeffs;    /* host [1, 1, 1, N] */
+  DrapeTensor *key;       /* host RNG key of the step noise */
+  DrapeTensor *noise;     /* [1, 2lh, lw, 4] f32, injected noise */
+  DrapeTensor *preview;   /* host [1, lh, lw, 3] f32 */
+} StepGraph;
+
 /* Everything recorded for one (size, guidance on/off, noise source, VAE
  * tile).  The VAE always works on tiles, blended on the host with linear
  * ramps across their overlap; an untiled run is one tile of the whole
@@ -63,19 +81,13 @@ typedef struct {
   DrapeTensor *conditions;/* [B, 2lh, lw, 5] f32: mask, masked latents */
   DrapeTensor *sample;    /* [1, 2lh, lw, 4] f32 */
   DrapeTensor *x0;        /* [1, 2lh, lw, 4] f32 */
-  DrapeTensor *noise;     /* [1, 2lh, lw, 4] f32, injected noise */
-  DrapeTensor *timestep;  /* host [B, 1, 1, 1] */
-  DrapeTensor *input_scale; /* host [1, 1, 1, 4] */
-  DrapeTensor *coeffs;    /* host [1, 1, 1, N] */
-  DrapeTensor *key;       /* host RNG key of the step noise */
-  DrapeTensor *preview;   /* host [1, lh, lw, 3] f32 */
   DrapeTensor *latent;    /* [1, th, tw, 4] f32: a tile to decode */
   DrapeTensor *decoded;   /* [1, 8th, 8tw, 3] f32 in [0, 1] */
 
   DrapeGraph *encode;
-  DrapeGraph *step;
+  StepGraph steps[2];     /* even and odd steps */
   DrapeGraph *decode;
-  DrapeBuffer *arena;     /* shared by the three graphs */
+  DrapeBuffer *arena;     /* shared by the four graphs */
 } Shapes;
 
 /* Tiles overlap by this many pixels, or a quarter of a smaller tile. */
@@ -211,7 +223,18 @@ shapes_free (Shapes *s)
   if (s == NULL)
     return;
   g_clear_pointer (&s->encode, drape_graph_free);
-  g_clear_pointer (&s->step, drape_graph_free);
+  for (guint k = 0; k < G_N_ELEMENTS (s->steps); k++)
+    {
+      StepGraph *g = &s->steps[k];
+
+      g_clear_pointer (&g->graph, drape_graph_free);
+      g_clear_pointer (&g->timestep, drape_tensor_free);
+      g_clear_pointer (&g->input_scale, drape_tensor_free);
+      g_clear_pointer (&g->coeffs, drape_tensor_free);
+      g_clear_pointer (&g->key, drape_tensor_free);
+      g_clear_pointer (&g->noise, drape_tensor_free);
+      g_clear_pointer (&g->preview, drape_tensor_free);
+    }
   g_clear_pointer (&s->decode, drape_graph_free);
   g_clear_pointer (&s->arena, drape_buffer_free);
   g_clear_pointer (&s->images, drape_tensor_free);
@@ -220,12 +243,6 @@ shapes_free (Shapes *s)
   g_clear_pointer (&s->conditions, drape_tensor_free);
   g_clear_pointer (&s->sample, drape_tensor_free);
   g_clear_pointer (&s->x0, drape_tensor_free);
-  g_clear_pointer (&s->noise, drape_tensor_free);
-  g_clear_pointer (&s->timestep, drape_tensor_free);
-  g_clear_pointer (&s->input_scale, drape_tensor_free);
-  g_clear_pointer (&s->coeffs, drape_tensor_free);
-  g_clear_pointer (&s->key, drape_tensor_free);
-  g_clear_pointer (&s->preview, drape_tensor_free);
   g_clear_pointer (&s->decoded, drape_tensor_free);
   g_free (s);
 }
@@ -354,6 +371,53 @@ new_tensor (DrapePipeline *pipeline,
               : drape_tensor_new (pipeline->device, DRAPE_DTYPE_F32, n, h, w, c, error);
 }
 
+/* A step graph's own tensors, then its ops: model input, UNet, guidance,
+ * scheduler update, preview. */
+static gboolean
+build_step_graph (DrapePipeline *pipeline,
+                  Shapes        *s,
+                  StepGraph     *g,
+                  const char    *name,
+                  GError       **error)
+{
+  DrapeGraph *graph;
+  DrapeTensor *t, *u, *eps;
+
+  if (!(g->timestep = new_tensor (pipeline, TRUE, s->guided ? 2 : 1, 1, 1, 1, error)) ||
+      !(g->input_scale = new_tensor (pipeline, TRUE, 1, 1, 1, 4, error)) ||
+      !(g->coeffs = new_tensor (pipeline, TRUE, 1, 1, 1, DRAPE_DENOISE_N_COEFFS, error)) ||
+      !(g->preview = new_tensor (pipeline, TRUE, 1, s->lh, s->lw, 3, error)))
+    return FALSE;
+  if (s->injected)
+    g->noise = new_tensor (pipeline, FALSE, 1, 2 * s->lh, s->lw, 4, error);
+  else
+    g->key = drape_rng_key_new (pipeline->device, 0, 0, error);
+  if ((s->injected ? g->noise : g->key) == NULL)
+    return FALSE;
+
+  graph = g->graph = drape_graph_new (pipeline->device, name);
+  t = drape_op_mul (graph, s->sample, g->input_scale);
+  if (s->guided)
+    {
+      u = drape_op_concat (graph, DRAPE_AXIS_N, t, t);
+      drape_tensor_release (t);
+      t = u;
+    }
+  u = drape_op_concat (graph, DRAPE_AXIS_C, t, s->conditions);
+  drape_tensor_release (t);
+  t = drape_unet_forward (pipeline->unet, graph, u, g->timestep, NULL);
+  drape_tensor_release (u);
+  eps = s->injected ? NULL : drape_op_randn (graph, g->key, 1, 2 * s->lh, s->lw, 4, DRAPE_DTYPE_F32);
+  drape_op_denoise_step (graph, t, s->sample, s->x0, s->injected ? g->noise : eps, g->coeffs);
+  drape_tensor_release (t);
+  drape_tensor_release (eps);
+  t = drape_op_slice (graph, DRAPE_AXIS_H, s->x0, 0, s->lh);
+  u = drape_op_linear (graph, t, pipeline->preview_weight, NULL);
+  drape_tensor_release (t);
+  drape_op_copy (graph, u, g->preview);
+  return drape_graph_check (graph, error);
+}
+
 static gboolean
 build_graphs (DrapePipeline *pipeline,
               Shapes        *s,
@@ -361,7 +425,7 @@ build_graphs (DrapePipeline *pipeline,
 {
   DrapeDevice *device = pipeline->device;
   float scaling = drape_vae_get_config (pipeline->vae)->scaling_factor;
-  DrapeTensor *t, *u, *eps;
+  DrapeTensor *t, *u;
 
   /* encode: a tile of one image to its posterior; the person and the
    * garment one after the other, which halves the encoder's activations
@@ -370,27 +434,9 @@ build_graphs (DrapePipeline *pipeline,
   t = drape_vae_encode (pipeline->vae, s->encode, s->images, NULL);
   drape_op_copy (s->encode, t, s->moments);
 
-  /* step: model input, UNet, guidance, scheduler update, preview */
-  s->step = drape_graph_new (device, "UNet step");
-  t = drape_op_mul (s->step, s->sample, s->input_scale);
-  if (s->guided)
-    {
-      u = drape_op_concat (s->step, DRAPE_AXIS_N, t, t);
-      drape_tensor_release (t);
-      t = u;
-    }
-  u = drape_op_concat (s->step, DRAPE_AXIS_C, t, s->conditions);
-  drape_tensor_release (t);
-  t = drape_unet_forward (pipeline->unet, s->step, u, s->timestep, NULL);
-  drape_tensor_release (u);
-  eps = s->injected ? NULL : drape_op_randn (s->step, s->key, 1, 2 * s->lh, s->lw, 4, DRAPE_DTYPE_F32);
-  drape_op_denoise_step (s->step, t, s->sample, s->x0, s->injected ? s->noise : eps, s->coeffs);
-  drape_tensor_release (t);
-  drape_tensor_release (eps);
-  t = drape_op_slice (s->step, DRAPE_AXIS_H, s->x0, 0, s->lh);
-  u = drape_op_linear (s->step, t, pipeline->preview_weight, NULL);
-  drape_tensor_release (t);
-  drape_op_copy (s->step, u, s->preview);
+  if (!build_step_graph (pipeline, s, &s->steps[0], "UNet step (even)", error) ||
+      !build_step_graph (pipeline, s, &s->steps[1], "UNet step (odd)", error))
+    return FALSE;
 
   /* decode: a tile of the person half, unscaled, to [0, 1] */
   s->decode = drape_graph_new (device, "VAE decode");
@@ -401,18 +447,19 @@ build_graphs (DrapePipeline *pipeline,
   drape_tensor_release (t);
   drape_op_copy (s->decode, u, s->decoded);
 
-  /* The graphs run one after another: one arena serves all three. */
-  if (!drape_graph_check (s->encode, error) || !drape_graph_check (s->step, error) ||
-      !drape_graph_check (s->decode, error))
+  /* The graphs run one after another, even the two step graphs in flight
+   * together: one arena serves all four. */
+  if (!drape_graph_check (s->encode, error) || !drape_graph_check (s->decode, error))
     return FALSE;
   s->arena = drape_buffer_new (device, DRAPE_MEMORY_DEVICE,
                                MAX (drape_graph_get_arena_size (s->encode),
-                                    MAX (drape_graph_get_arena_size (s->step),
+                                    MAX (drape_graph_get_arena_size (s->steps[0].graph),
                                          drape_graph_get_arena_size (s->decode))),
                                error);
   return s->arena != NULL &&
          drape_graph_compile_in (s->encode, s->arena, error) &&
-         drape_graph_compile_in (s->step, s->arena, error) &&
+         drape_graph_compile_in (s->steps[0].graph, s->arena, error) &&
+         drape_graph_compile_in (s->steps[1].graph, s->arena, error) &&
          drape_graph_compile_in (s->decode, s->arena, error);
 }
 
@@ -444,18 +491,8 @@ shapes_new (DrapePipeline *pipeline,
       !(s->conditions = new_tensor (pipeline, FALSE, batch, 2 * lh, lw, 5, error)) ||
       !(s->sample = new_tensor (pipeline, FALSE, 1, 2 * lh, lw, 4, error)) ||
       !(s->x0 = new_tensor (pipeline, FALSE, 1, 2 * lh, lw, 4, error)) ||
-      !(s->timestep = new_tensor (pipeline, TRUE, batch, 1, 1, 1, error)) ||
-      !(s->input_scale = new_tensor (pipeline, TRUE, 1, 1, 1, 4, error)) ||
-      !(s->coeffs = new_tensor (pipeline, TRUE, 1, 1, 1, DRAPE_DENOISE_N_COEFFS, error)) ||
-      !(s->preview = new_tensor (pipeline, TRUE, 1, lh, lw, 3, error)) ||
       !(s->latent = new_tensor (pipeline, FALSE, 1, s->th, s->tw, 4, error)) ||
       !(s->decoded = new_tensor (pipeline, FALSE, 1, 8 * s->th, 8 * s->tw, 3, error)))
-    return NULL;
-  if (injected)
-    s->noise = new_tensor (pipeline, FALSE, 1, 2 * lh, lw, 4, error);
-  else
-    s->key = drape_rng_key_new (pipeline->device, 0, 0, error);
-  if ((injected ? s->noise : s->key) == NULL)
     return NULL;
   if (!build_graphs (pipeline, s, error))
     return NULL;
@@ -740,6 +777,50 @@ write_floats (DrapeTensor *tensor,
   memcpy (drape_tensor_get_mapped (tensor), values, n * sizeof (float));
 }
 
+/* Writes step i's inputs into its graph's tensors and submits it.  The
+ * graph's previous step (i - 2) was waited for, and the step in flight
+ * (i - 1) reads nothing of this graph's own. */
+static gboolean
+submit_step (Shapes                 *s,
+             DrapeScheduler         *scheduler,
+             const DrapeTryOnParams *params,
+             DrapeSafetensors       *noise,
+             guint                   i,
+             GError                **error)
+{
+  StepGraph *g = &s->steps[i % 2];
+  const DrapeSchedulerStep *step = drape_scheduler_get_step (scheduler, i);
+  DrapeDenoiseCoeffs coeffs;
+  float t[2] = { step->timestep, step->timestep };
+  float scale[4] = { step->input_scale, step->input_scale, step->input_scale, step->input_scale };
+
+  drape_scheduler_get_coeffs (scheduler, i, params->guidance, &coeffs);
+  write_floats (g->timestep, t, s->guided ? 2 : 1);
+  write_floats (g->input_scale, scale, 4);
+  write_floats (g->coeffs, (const float *) &coeffs, DRAPE_DENOISE_N_COEFFS);
+  if (noise == NULL)
+    drape_rng_key_set (g->key, params->seed, drape_rng_step_stream (i), NULL);
+  else if (step->c_noise != 0)
+    {
+      /* Where uploads go through a staging copy on the queue, waiting for
+       * it waits for step i - 1 too: the noise file (tests, comparisons)
+       * costs the overlap there, not correctness. */
+      g_autofree char *name = g_strdup_printf ("noise.ddim_variance_noise_step%u", i);
+      g_autofree float *z = read_noise (noise, name, 2 * s->lh, s->lw, TRUE, error);
+      if (z == NULL || !drape_tensor_upload (g->noise, z, (gsize) 2 * s->lh * s->lw * 4, error))
+        return FALSE;
+    }
+  return drape_graph_submit (g->graph, error);
+}
+
+/* After an error or a cancellation: nothing may stay in flight. */
+static void
+wait_steps (Shapes *s)
+{
+  for (guint k = 0; k < G_N_ELEMENTS (s->steps); k++)
+    drape_graph_wait (s->steps[k].graph, NULL);
+}
+
 DrapeImage *
 drape_pipeline_try_on (DrapePipeline          *pipeline,
                        const DrapeImage       *person,
@@ -869,34 +950,31 @@ drape_pipeline_try_on (DrapePipeline          *pipeline,
   if (!drape_tensor_upload (s->sample, init, latent_size, error))
     return NULL;
 
+  /* At most two steps in flight: step i + 1 is submitted before step i
+   * is waited for, and step i's preview made while step i + 1 runs. */
+  if (g_cancellable_set_error_if_cancelled (cancellable, error) ||
+      !submit_step (s, scheduler, &params, noise, 0, error))
+    return NULL;
   for (guint i = 0; i < params.steps; i++)
     {
-      const DrapeSchedulerStep *step = drape_scheduler_get_step (scheduler, i);
-      DrapeDenoiseCoeffs coeffs;
-      float t[2] = { step->timestep, step->timestep };
-      float scale[4] = { step->input_scale, step->input_scale, step->input_scale, step->input_scale };
+      StepGraph *g = &s->steps[i % 2];
 
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        return NULL;
-      drape_scheduler_get_coeffs (scheduler, i, params.guidance, &coeffs);
-      write_floats (s->timestep, t, guided ? 2 : 1);
-      write_floats (s->input_scale, scale, 4);
-      write_floats (s->coeffs, (const float *) &coeffs, DRAPE_DENOISE_N_COEFFS);
-      if (noise == NULL)
-        drape_rng_key_set (s->key, params.seed, drape_rng_step_stream (i), NULL);
-      else if (step->c_noise != 0)
+      if (i + 1 < params.steps &&
+          (g_cancellable_set_error_if_cancelled (cancellable, error) ||
+           !submit_step (s, scheduler, &params, noise, i + 1, error)))
         {
-          g_autofree char *name = g_strdup_printf ("noise.ddim_variance_noise_step%u", i);
-          g_autofree float *z = read_noise (noise, name, 2 * s->lh, s->lw, TRUE, error);
-          if (z == NULL || !drape_tensor_upload (s->noise, z, latent_size, error))
-            return NULL;
+          wait_steps (s);
+          return NULL;
         }
-      if (!drape_graph_run (s->step, error))
-        return NULL;
+      if (!drape_graph_wait (g->graph, error))
+        {
+          wait_steps (s);
+          return NULL;
+        }
 
       if (progress != NULL)
         {
-          g_autoptr(DrapeImage) small = rgb_from_f32 (drape_tensor_get_mapped (s->preview),
+          g_autoptr(DrapeImage) small = rgb_from_f32 (drape_tensor_get_mapped (g->preview),
                                                       s->lw, s->lh, 0.5f, 0.5f);
           g_autoptr(DrapeImage) preview = drape_image_resize_bilinear (small, params.width, params.height);
           DrapeProgress p = {

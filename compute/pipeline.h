@@ -4,7 +4,9 @@
  * A DrapePipeline holds the loaded UNet and VAE on a device and serves any
  * number of runs; graphs are recorded once per output size and replayed
  * every step.  Runs may be made from any one thread at a time (the app
- * uses a worker thread); the progress callback is called on that thread.
+ * uses a worker thread); the progress callback is called on that thread,
+ * while the next step already runs on the device, so up to a step's time
+ * spent in it costs nothing.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */

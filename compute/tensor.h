@@ -61,8 +61,9 @@ void         drape_tensor_free           (DrapeTensor       *tensor);
 /* The host address of a tensor's data (dtype, NHWC) when its memory is
  * host-visible and coherent: always for drape_tensor_new_host(), for any
  * tensor on a unified-memory device; else NULL.  Writes are seen by the
- * next drape_graph_run(); runs wait for completion, so between two runs
- * the host may write freely. */
+ * next drape_graph_submit() (or run); while a graph is in flight the host
+ * must not write what it reads, nor read what it writes until
+ * drape_graph_wait(). */
 gpointer     drape_tensor_get_mapped     (const DrapeTensor *tensor);
 guint64      drape_tensor_numel          (const DrapeTensor *tensor);
 guint64      drape_tensor_bytes          (const DrapeTensor *tensor);

@@ -134,6 +134,131 @@ test_device_lost (void)
   g_assert_false (drape_device_is_lost (fresh));
 }
 
+/* Two graphs sharing an arena, the second reading what the first writes,
+ * submitted back to back before either is waited for: the queue runs
+ * them in order.  A graph in flight is refused a second submission, and
+ * freeing one in flight waits (the validation layer would object to
+ * freeing buffers in use). */
+static void
+test_submit_wait (void)
+{
+  DrapeDevice *device = test_device ();
+  const guint32 n = 64 * 64 * 4;
+  g_autofree float *data = g_new (float, n);
+  g_autofree float *want = g_new (float, n);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeTensor) a = test_tensor_from (DRAPE_DTYPE_F32, 1, 64, 64, 4, NULL);
+  g_autoptr(DrapeTensor) mid = test_tensor_from (DRAPE_DTYPE_F32, 1, 64, 64, 4, NULL);
+  g_autoptr(DrapeTensor) out = drape_tensor_new_host (device, DRAPE_DTYPE_F32, 1, 64, 64, 4, &error);
+  g_autoptr(DrapeBuffer) arena = NULL;
+  g_autoptr(DrapeGraph) first = drape_graph_new (device, "first");
+  g_autoptr(DrapeGraph) second = drape_graph_new (device, "second");
+  g_autoptr(GArray) profile = NULL;
+  DrapeTensor *t, *u;
+
+  g_assert_no_error (error);
+  /* first: mid = a + 16 x 0.25, through arena activations */
+  t = drape_op_scale (first, a, 1.0f, 0.25f);
+  for (guint k = 1; k < 16; k++)
+    {
+      u = drape_op_scale (first, t, 1.0f, 0.25f);
+      drape_tensor_release (t);
+      t = u;
+    }
+  drape_op_copy (first, t, mid);
+  /* second: out = mid * mid, its activation where first's were */
+  t = drape_op_mul (second, mid, mid);
+  drape_op_copy (second, t, out);
+  drape_graph_set_profiling (second, TRUE);
+  arena = drape_buffer_new (device, DRAPE_MEMORY_DEVICE,
+                            MAX (drape_graph_get_arena_size (first), drape_graph_get_arena_size (second)),
+                            &error);
+  g_assert_no_error (error);
+  g_assert_true (drape_graph_compile_in (first, arena, &error));
+  g_assert_true (drape_graph_compile_in (second, arena, &error));
+  g_assert_no_error (error);
+
+  /* New input every run, so that out from stale values would show. */
+  for (guint run = 1; run <= 2; run++)
+    {
+      test_fill_random (data, n, run, 1.0f);
+      g_assert_true (drape_tensor_upload (a, data, n, &error));
+      for (guint i = 0; i < n; i++)
+        {
+          float x = data[i];
+          for (guint k = 0; k < 16; k++)
+            x = x + 0.25f;
+          want[i] = x * x;
+        }
+      memset (drape_tensor_get_mapped (out), 0, n * sizeof (float));
+      g_assert_true (drape_graph_submit (first, &error));
+      g_assert_true (drape_graph_submit (second, &error));
+      g_assert_no_error (error);
+
+      g_assert_false (drape_graph_submit (first, &error));
+      g_assert_error (error, DRAPE_ERROR, DRAPE_ERROR_INVALID_ARGUMENT);
+      g_assert_nonnull (strstr (error->message, "first"));
+      g_assert_nonnull (strstr (error->message, "still running"));
+      g_clear_error (&error);
+
+      g_assert_true (drape_graph_wait (second, &error));
+      g_assert_true (drape_graph_wait (first, &error));
+      g_assert_no_error (error);
+      test_assert_close ("second after first", drape_tensor_get_mapped (out), want, n, 1e-6);
+      /* Nothing in flight: nothing to wait for. */
+      g_assert_true (drape_graph_wait (first, &error));
+      g_assert_no_error (error);
+    }
+
+  /* Timestamps are read at the wait, once per run. */
+  profile = drape_graph_get_profile (second);
+  if (drape_device_get_caps (device)->has_timestamps)
+    {
+      g_assert_cmpuint (profile->len, >, 0);
+      for (guint i = 0; i < profile->len; i++)
+        g_assert_cmpuint (g_array_index (profile, DrapeOpTime, i).count, ==, 2);
+    }
+
+  g_assert_true (drape_graph_submit (first, &error));
+  g_assert_no_error (error);
+  g_clear_pointer (&first, drape_graph_free);
+  test_assert_no_validation_messages ();
+}
+
+/* A submission that fails leaves nothing in flight: the graph is not
+ * refused as still running, and runs right the next time. */
+static void
+test_failed_submit (void)
+{
+  DrapeDevice *device = test_device ();
+  const float data[4] = { 1, 2, 3, 4 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeTensor) a = test_tensor_from (DRAPE_DTYPE_F32, 1, 1, 1, 4, data);
+  g_autoptr(DrapeTensor) out = drape_tensor_new_host (device, DRAPE_DTYPE_F32, 1, 1, 1, 4, &error);
+  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "failing submit");
+  const float *got;
+
+  g_assert_no_error (error);
+  drape_op_copy (graph, drape_op_add (graph, a, a), out);
+  g_assert_true (drape_graph_compile (graph, &error));
+  g_assert_no_error (error);
+
+  drape_device_inject_fault (device, VK_ERROR_OUT_OF_DEVICE_MEMORY);
+  g_assert_false (drape_graph_submit (graph, &error));
+  g_assert_error (error, DRAPE_ERROR, DRAPE_ERROR_OUT_OF_MEMORY);
+  g_assert_nonnull (strstr (error->message, "vkQueueSubmit"));
+  g_clear_error (&error);
+  g_assert_false (drape_device_is_lost (device));
+
+  g_assert_true (drape_graph_wait (graph, &error));
+  g_assert_true (drape_graph_run (graph, &error));
+  g_assert_no_error (error);
+  got = drape_tensor_get_mapped (out);
+  for (guint i = 0; i < 4; i++)
+    g_assert_cmpfloat (got[i], ==, 2 * data[i]);
+  test_assert_no_validation_messages ();
+}
+
 /* A failing Vulkan call during recording: an error naming the call. */
 static void
 test_vulkan_failure (void)
@@ -164,5 +289,7 @@ main (int argc, char **argv)
   g_test_add_func ("/device/out-of-memory", test_out_of_memory);
   g_test_add_func ("/device/lost", test_device_lost);
   g_test_add_func ("/device/vulkan-failure", test_vulkan_failure);
+  g_test_add_func ("/device/submit-wait", test_submit_wait);
+  g_test_add_func ("/device/failed-submit", test_failed_submit);
   return test_finish (g_test_run ());
 }

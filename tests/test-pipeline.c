@@ -248,9 +248,12 @@ typedef struct {
   GCancellable *cancellable;
   guint calls;
   guint cancel_at;
+  guint n_steps;
   guint32 width, height;
+  GPtrArray *previews; /* DrapeImage, one per call */
 } Watch;
 
+/* Every step 1..n, in order, each with a preview at the output size. */
 static void
 on_progress (const DrapeProgress *p,
              gpointer             user_data)
@@ -259,14 +262,26 @@ on_progress (const DrapeProgress *p,
 
   watch->calls++;
   g_assert_cmpuint (p->step, ==, watch->calls);
+  g_assert_cmpuint (p->n_steps, ==, watch->n_steps);
+  g_assert_nonnull (p->preview);
   g_assert_cmpuint (p->preview->width, ==, watch->width);
   g_assert_cmpuint (p->preview->height, ==, watch->height);
+  g_ptr_array_add (watch->previews, drape_image_copy (p->preview));
   if (watch->calls == watch->cancel_at)
     g_cancellable_cancel (watch->cancellable);
 }
 
+static void
+watch_reset (Watch *watch,
+             guint  n_steps)
+{
+  watch->calls = 0;
+  watch->n_steps = n_steps;
+  g_ptr_array_set_size (watch->previews, 0);
+}
+
 /* Models load once and serve runs of different sizes and settings; a
- * cancelled run stops within the step it was cancelled in. */
+ * cancelled run stops after the step in flight when it was cancelled. */
 static void
 test_api_runs (void)
 {
@@ -286,7 +301,9 @@ test_api_runs (void)
   g_autoptr(DrapeImage) b = NULL;
   g_autoptr(DrapeImage) c = NULL;
   g_autofree char *note = NULL;
-  Watch watch = { .cancellable = cancellable, .width = 48, .height = 64 };
+  g_autoptr(GPtrArray) first_previews = g_ptr_array_new_with_free_func ((GDestroyNotify) drape_image_free);
+  g_autoptr(GPtrArray) previews = g_ptr_array_new_with_free_func ((GDestroyNotify) drape_image_free);
+  Watch watch = { .cancellable = cancellable, .width = 48, .height = 64, .previews = previews };
   DrapeTryOnParams params;
 
   g_assert_no_error (error);
@@ -295,14 +312,27 @@ test_api_runs (void)
   params.height = 64;
   params.steps = 3;
 
-  /* The same seed gives the same image; another seed another one. */
+  /* The same seed gives the same image; another seed another one.  Each
+   * step's preview is its own (the sample moves every step), the same in
+   * both runs: read after its step finished, not while the next one (in
+   * flight meanwhile) writes. */
+  watch_reset (&watch, 3);
   a = drape_pipeline_try_on (pipeline, person, garment, mask, &params, on_progress, &watch, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (watch.calls, ==, 3);
-  watch.calls = 0;
+  for (guint i = 0; i < 3; i++)
+    g_ptr_array_add (first_previews, drape_image_copy (g_ptr_array_index (previews, i)));
+  for (guint i = 1; i < 3; i++)
+    g_assert_cmpuint (max_difference (g_ptr_array_index (previews, i - 1),
+                                      g_ptr_array_index (previews, i)), >, 0);
+  watch_reset (&watch, 3);
   b = drape_pipeline_try_on (pipeline, person, garment, mask, &params, on_progress, &watch, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (max_difference (a, b), ==, 0);
+  g_assert_cmpuint (watch.calls, ==, 3);
+  for (guint i = 0; i < 3; i++)
+    g_assert_cmpuint (max_difference (g_ptr_array_index (first_previews, i),
+                                      g_ptr_array_index (previews, i)), ==, 0);
   params.seed++;
   g_clear_pointer (&b, drape_image_free);
   b = drape_pipeline_try_on (pipeline, person, garment, mask, &params, NULL, NULL, NULL, &error);
@@ -403,11 +433,12 @@ test_api_runs (void)
     params.vae_tile = 0;
   }
 
-  /* Cancel during step 2 of 5: no step 3. */
+  /* Cancel during step 2 of 5: step 3, in flight by then, is waited for
+   * but not reported, and nothing is left running for the next run. */
   params.width = 48;
   params.height = 64;
   params.steps = 5;
-  watch.calls = 0;
+  watch_reset (&watch, 5);
   watch.cancel_at = 2;
   g_clear_pointer (&c, drape_image_free);
   c = drape_pipeline_try_on (pipeline, person, garment, mask, &params, on_progress, &watch,
@@ -415,6 +446,11 @@ test_api_runs (void)
   g_assert_null (c);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_cmpuint (watch.calls, ==, 2);
+  g_clear_error (&error);
+  params.steps = 2;
+  c = drape_pipeline_try_on (pipeline, person, garment, mask, &params, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (c);
   test_assert_no_validation_messages ();
 }
 
