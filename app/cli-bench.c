@@ -97,6 +97,23 @@ merge_profile (GHashTable *ops,
     }
 }
 
+/* Ends the builder's root object and prints it, pretty. */
+static int
+print_json (JsonBuilder *b)
+{
+  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *text = NULL;
+
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  json_generator_set_pretty (gen, TRUE);
+  text = json_generator_to_data (gen, NULL);
+  printf ("%s\n", text);
+  return 0;
+}
+
 /* The device memory a guided try-on of this size holds with each VAE
  * tiling, from its recorded graphs: nothing runs, so this is quick on any
  * device.  A tiling whose memory the device cannot give is reported as
@@ -144,9 +161,6 @@ report_memory (DrapeDevice   *device,
   if (json)
     {
       g_autoptr(JsonBuilder) b = json_builder_new ();
-      g_autoptr(JsonGenerator) gen = json_generator_new ();
-      g_autoptr(JsonNode) root = NULL;
-      g_autofree char *text = NULL;
 
       json_builder_begin_object (b);
       json_builder_set_member_name (b, "device");
@@ -163,13 +177,7 @@ report_memory (DrapeDevice   *device,
           json_builder_set_member_name (b, key);
           json_builder_add_double_value (b, peak_mib[i]);
         }
-      json_builder_end_object (b);
-      root = json_builder_get_root (b);
-      json_generator_set_root (gen, root);
-      json_generator_set_pretty (gen, TRUE);
-      text = json_generator_to_data (gen, NULL);
-      printf ("%s\n", text);
-      return 0;
+      return print_json (b);
     }
 
   printf ("device      %s\n", drape_device_get_info (device)->name);
@@ -344,9 +352,6 @@ drape_cli_bench (int    argc,
   if (json)
     {
       g_autoptr(JsonBuilder) b = json_builder_new ();
-      g_autoptr(JsonGenerator) gen = json_generator_new ();
-      g_autoptr(JsonNode) root = NULL;
-      g_autofree char *text = NULL;
       Timing *timings[] = { &unet, &encode, &decode };
       g_autofree gpointer *keys = NULL;
       guint n_keys;
@@ -406,13 +411,7 @@ drape_cli_bench (int    argc,
           json_builder_end_object (b);
         }
       json_builder_end_array (b);
-      json_builder_end_object (b);
-      root = json_builder_get_root (b);
-      json_generator_set_root (gen, root);
-      json_generator_set_pretty (gen, TRUE);
-      text = json_generator_to_data (gen, NULL);
-      printf ("%s\n", text);
-      return 0;
+      return print_json (b);
     }
 
   printf ("device      %s (%s)\n", drape_device_get_info (device)->name, drape_dtype_name (dtype));
