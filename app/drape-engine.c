@@ -386,6 +386,11 @@ run_try_on (DrapeEngine  *self,
 
   if (!ensure_device (self, job, error) || !ensure_pipeline (self, job, error))
     return NULL;
+  /* Recording the graphs of a new size (and, the first time, compiling
+   * the shaders) can take a while: say so apart from the photos. */
+  post_status (job, _("Getting the GPU ready…"));
+  if (!drape_pipeline_prepare (self->pipeline, &job->params, error))
+    return NULL;
   post_status (job, _("Preparing the photos…"));
   image = drape_pipeline_try_on (self->pipeline, job->person, job->garment, job->mask, &job->params,
                                  on_pipeline_progress, job, cancellable, error);

@@ -1,7 +1,8 @@
 /* test-try-on.c: a whole try-on and an auto-mask through the window with the tiny golden
  * models (tests/golden/unet, tests/golden/vae) at 96 x 128: previews replace each
  * other, the result joins the session's history, the UI stays live, and
- * Cancel stops within one step
+ * Cancel stops within one step; and what the engine says before the first
+ * step
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -16,6 +17,7 @@
 #include "model-store.h"
 
 static DrapeApplication *app;
+static DrapeEngine *engine;
 
 static gpointer
 find_child (GtkWidget *widget,
@@ -266,6 +268,77 @@ test_cancel (void)
   g_assert_true (find_label_containing (GTK_WIDGET (window), "cancelled"));
 }
 
+typedef struct {
+  GPtrArray *statuses;
+  guint steps;
+  gboolean done;
+  DrapeResult *result;
+  GError *error;
+} EngineRun;
+
+static void
+on_engine_progress (const DrapeEngineProgress *progress,
+                    gpointer                   user_data)
+{
+  EngineRun *run = user_data;
+
+  if (progress->status != NULL)
+    g_ptr_array_add (run->statuses, g_strdup (progress->status));
+  run->steps = MAX (run->steps, progress->step);
+}
+
+static void
+on_engine_done (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  EngineRun *run = user_data;
+
+  run->result = drape_engine_try_on_finish (DRAPE_ENGINE (source), result, &run->error);
+  run->done = TRUE;
+}
+
+static guint
+status_index (GPtrArray  *statuses,
+              const char *status)
+{
+  for (guint i = 0; i < statuses->len; i++)
+    if (g_strcmp0 (g_ptr_array_index (statuses, i), status) == 0)
+      return i;
+  g_error ("the engine never said \"%s\"", status);
+}
+
+/* Before its first step a try-on says what it waits for, in order: the
+ * GPU (the graphs of its size, recorded once) and then the photos. */
+static void
+test_engine_statuses (void)
+{
+  g_autoptr(DrapePicture) person = load_golden ("pipeline/person.png");
+  g_autoptr(DrapePicture) garment = load_golden ("pipeline/garment.png");
+  g_autoptr(DrapeMask) mask = drape_mask_new (drape_picture_get_width (person),
+                                              drape_picture_get_height (person));
+  g_autoptr(DrapeTryOnSettings) settings = drape_try_on_settings_new ();
+  g_autoptr(GPtrArray) statuses = g_ptr_array_new_with_free_func (g_free);
+  gint64 end = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
+  EngineRun run = { .statuses = statuses };
+
+  drape_mask_begin_stroke (mask, DRAPE_BRUSH_MODE_PAINT, 14, 1.0);
+  drape_mask_stroke_to (mask, 24, 44, 1.0);
+  drape_mask_end_stroke (mask);
+  drape_try_on_settings_set_steps (settings, 2);
+  drape_engine_try_on_async (engine, person, mask, garment, settings, on_engine_progress, &run, NULL,
+                             NULL, on_engine_done, &run);
+  while (!run.done && g_get_monotonic_time () < end)
+    app_test_run_for (50);
+  g_assert_true (run.done);
+  g_assert_no_error (run.error);
+  g_assert_nonnull (run.result);
+  g_clear_object (&run.result);
+  g_assert_cmpuint (run.steps, ==, 2);
+  g_assert_cmpuint (status_index (statuses, "Getting the GPU ready…"), <,
+                    status_index (statuses, "Preparing the photos…"));
+}
+
 /* Auto Mask with the tiny golden SegFormer: the mask lands as one undo
  * step on the photo's mask. */
 static void
@@ -311,7 +384,6 @@ int
 main (int    argc,
       char **argv)
 {
-  g_autoptr(DrapeEngine) engine = NULL;
   g_autofree char *unet = NULL;
   g_autofree char *vae = NULL;
   g_autofree char *parser = NULL;
@@ -336,9 +408,11 @@ main (int    argc,
   g_test_add_func ("/try-on/full", test_full_try_on);
   g_test_add_func ("/try-on/cancel", test_cancel);
   g_test_add_func ("/try-on/auto-mask", test_auto_mask);
+  g_test_add_func ("/try-on/engine-statuses", test_engine_statuses);
 
   status = g_test_run ();
   gtk_window_destroy (GTK_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app))));
   g_clear_object (&app);
+  g_clear_object (&engine);
   return status;
 }
