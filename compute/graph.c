@@ -1,5 +1,13 @@
 /* graph.c: node list, arena planning, descriptor sets, command recording
  *
+ * The arena is planned once the graph is recorded, from every
+ * activation's lifetime (the allocation and release events that model
+ * code makes as it records ops): largest first, each at the lowest offset
+ * clear of the activations already placed whose lifetimes overlap its own
+ * (greedy by size, as TFLite's arena planner does).  Placing as ops come
+ * (first fit) leaves holes between mismatched sizes; planning the whole
+ * graph gets within a few percent of its largest set of live activations.
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include "config.h"
@@ -8,7 +16,6 @@
 
 #include "graph-private.h"
 #include "memory-private.h"
-#include "ranges.h"
 
 #define ARENA_ALIGNMENT 256
 /* A submission is cut after this much arithmetic so that no single job
@@ -33,7 +40,9 @@ struct _DrapeGraph
   char *name;
   GArray *nodes;        /* DrapeNode */
   GPtrArray *tensors;   /* arena tensors and placeholders, owned */
-  DrapeRanges arena_ranges;
+  guint32 events;       /* activations allocated and released so far */
+  guint32 planned_at;   /* `events` when the arena was last planned */
+  guint64 arena_size;   /* what that plan needs */
   GError *error;        /* the first error, sticky */
   gboolean compiled;
   gboolean profiling;
@@ -62,7 +71,7 @@ drape_graph_new (DrapeDevice *device,
   graph->tensors = g_ptr_array_new_with_free_func (g_free);
   graph->command_buffers = g_array_new (FALSE, FALSE, sizeof (VkCommandBuffer));
   graph->views = g_array_new (FALSE, FALSE, sizeof (VkBufferView));
-  drape_ranges_init (&graph->arena_ranges, G_MAXUINT64 / 4);
+  graph->planned_at = G_MAXUINT32;
   return graph;
 }
 
@@ -97,7 +106,6 @@ drape_graph_free (DrapeGraph *graph)
   g_clear_pointer (&graph->times_ms, g_array_unref);
   if (!graph->arena_borrowed)
     drape_buffer_free (graph->arena);
-  drape_ranges_clear (&graph->arena_ranges);
   g_ptr_array_unref (graph->tensors);
   g_array_unref (graph->nodes);
   g_clear_error (&graph->error);
@@ -187,7 +195,6 @@ drape_graph_tensor (DrapeGraph *graph,
                     guint32     c)
 {
   DrapeTensor *tensor;
-  guint64 bytes;
 
   if (graph->compiled)
     drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
@@ -202,25 +209,18 @@ drape_graph_tensor (DrapeGraph *graph,
     return drape_graph_placeholder (graph, dtype, n, h, w, c);
 
   tensor = tensor_alloc (graph, dtype, n, h, w, c);
-  bytes = drape_tensor_bytes (tensor);
-  bytes = (bytes + ARENA_ALIGNMENT - 1) & ~(guint64) (ARENA_ALIGNMENT - 1);
-  drape_ranges_take (&graph->arena_ranges, bytes, &tensor->arena_offset);
+  tensor->born = graph->events++;
+  tensor->died = G_MAXUINT32;
   return tensor;
 }
 
 void
 drape_tensor_release (DrapeTensor *tensor)
 {
-  DrapeGraph *graph;
-  guint64 bytes;
-
   if (tensor == NULL || tensor->graph == NULL || tensor->released)
     return;
-  graph = tensor->graph;
   tensor->released = TRUE;
-  bytes = drape_tensor_bytes (tensor);
-  bytes = (bytes + ARENA_ALIGNMENT - 1) & ~(guint64) (ARENA_ALIGNMENT - 1);
-  drape_ranges_give (&graph->arena_ranges, tensor->arena_offset, bytes);
+  tensor->died = tensor->graph->events++;
 }
 
 gboolean
@@ -515,10 +515,87 @@ drape_graph_get_n_nodes (DrapeGraph *graph)
   return graph->nodes->len;
 }
 
+static guint64
+arena_bytes (const DrapeTensor *t)
+{
+  return (drape_tensor_bytes (t) + ARENA_ALIGNMENT - 1) & ~(guint64) (ARENA_ALIGNMENT - 1);
+}
+
+static gint
+larger_first (gconstpointer a,
+              gconstpointer b)
+{
+  const DrapeTensor *x = *(DrapeTensor * const *) a;
+  const DrapeTensor *y = *(DrapeTensor * const *) b;
+  guint64 bx = arena_bytes (x), by = arena_bytes (y);
+
+  if (bx != by)
+    return bx > by ? -1 : 1;
+  return x->born < y->born ? -1 : x->born > y->born;
+}
+
+static gint
+lower_offset_first (gconstpointer a,
+                    gconstpointer b)
+{
+  const DrapeTensor *x = *(DrapeTensor * const *) a;
+  const DrapeTensor *y = *(DrapeTensor * const *) b;
+
+  return x->arena_offset < y->arena_offset ? -1 : x->arena_offset > y->arena_offset;
+}
+
+/* Gives every activation its arena offset (see the top of this file). */
+static void
+plan_arena (DrapeGraph *graph)
+{
+  g_autoptr(GPtrArray) order = g_ptr_array_new ();
+  g_autoptr(GPtrArray) placed = g_ptr_array_new ();
+  g_autoptr(GPtrArray) overlapping = g_ptr_array_new ();
+
+  if (graph->planned_at == graph->events)
+    return;
+  for (guint i = 0; i < graph->tensors->len; i++)
+    {
+      DrapeTensor *t = g_ptr_array_index (graph->tensors, i);
+      /* Placeholders stand in after an error and hold nothing. */
+      if (t->born < t->died)
+        g_ptr_array_add (order, t);
+    }
+  g_ptr_array_sort (order, larger_first);
+
+  graph->arena_size = 0;
+  for (guint i = 0; i < order->len; i++)
+    {
+      DrapeTensor *t = g_ptr_array_index (order, i);
+      guint64 bytes = arena_bytes (t), offset = 0;
+
+      g_ptr_array_set_size (overlapping, 0);
+      for (guint j = 0; j < placed->len; j++)
+        {
+          DrapeTensor *o = g_ptr_array_index (placed, j);
+          if (o->born < t->died && t->born < o->died)
+            g_ptr_array_add (overlapping, o);
+        }
+      g_ptr_array_sort (overlapping, lower_offset_first);
+      for (guint j = 0; j < overlapping->len; j++)
+        {
+          DrapeTensor *o = g_ptr_array_index (overlapping, j);
+          if (offset + bytes <= o->arena_offset)
+            break;
+          offset = MAX (offset, o->arena_offset + arena_bytes (o));
+        }
+      t->arena_offset = offset;
+      graph->arena_size = MAX (graph->arena_size, offset + bytes);
+      g_ptr_array_add (placed, t);
+    }
+  graph->planned_at = graph->events;
+}
+
 guint64
 drape_graph_get_arena_size (DrapeGraph *graph)
 {
-  return graph->arena_ranges.high_water;
+  plan_arena (graph);
+  return graph->arena_size;
 }
 
 double
@@ -786,12 +863,14 @@ drape_graph_compile_in (DrapeGraph  *graph,
                         DrapeBuffer *arena,
                         GError     **error)
 {
-  if (arena == NULL || drape_buffer_get_size (arena) < graph->arena_ranges.high_water ||
+  guint64 size = drape_graph_get_arena_size (graph);
+
+  if (arena == NULL || drape_buffer_get_size (arena) < size ||
       drape_buffer_get_device (arena) != graph->device)
     {
       g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_INVALID_ARGUMENT,
                    "%s: the shared arena must be a buffer of this device of at least "
-                   "%" G_GUINT64_FORMAT " bytes", graph->name, graph->arena_ranges.high_water);
+                   "%" G_GUINT64_FORMAT " bytes", graph->name, size);
       return FALSE;
     }
   return compile (graph, arena, error);
@@ -810,7 +889,7 @@ compile (DrapeGraph  *graph,
   if (graph->compiled)
     return TRUE;
 
-  arena_size = graph->arena_ranges.high_water;
+  arena_size = drape_graph_get_arena_size (graph);
   if (arena != NULL)
     {
       graph->arena = arena;

@@ -93,6 +93,22 @@ drape_layer_group_norm (DrapeLayers       *l,
 }
 
 DrapeTensor *
+drape_layer_group_norm_in_place (DrapeLayers *l,
+                                 DrapeTensor *x,
+                                 const char  *prefix,
+                                 guint32      c,
+                                 float        eps,
+                                 gboolean     silu)
+{
+  const DrapeTensor *g = vector (l, prefix, "weight", c);
+  const DrapeTensor *b = vector (l, prefix, "bias", c);
+
+  if (l->graph == NULL)
+    return NULL;
+  return drape_op_group_norm_in_place (l->graph, x, g, b, l->norm_groups, eps, silu);
+}
+
+DrapeTensor *
 drape_layer_layer_norm (DrapeLayers       *l,
                         const DrapeTensor *x,
                         const char        *prefix,
@@ -115,6 +131,57 @@ drape_layer_advance (DrapeTensor **h,
   *h = next;
 }
 
+/* `owned` is x when the caller gives it up (else NULL): a shortcut
+ * convolution reads it first, then norm1 overwrites it, so the block never
+ * holds x, its normalised copy and conv1's output at once (a VAE
+ * decoder's widest activations).  norm2 always overwrites conv1's output. */
+static DrapeTensor *
+resnet (DrapeLayers       *l,
+        const DrapeTensor *x,
+        DrapeTensor       *owned,
+        const char        *prefix,
+        guint32            cin,
+        guint32            cout,
+        float              eps,
+        const DrapeTensor *temb_act,
+        guint32            temb_dim)
+{
+  g_autofree char *norm1 = g_strdup_printf ("%s.norm1", prefix);
+  g_autofree char *conv1 = g_strdup_printf ("%s.conv1", prefix);
+  g_autofree char *temb_proj = g_strdup_printf ("%s.time_emb_proj", prefix);
+  g_autofree char *norm2 = g_strdup_printf ("%s.norm2", prefix);
+  g_autofree char *conv2 = g_strdup_printf ("%s.conv2", prefix);
+  g_autofree char *shortcut_name = g_strdup_printf ("%s.conv_shortcut", prefix);
+  gboolean in_place = owned != NULL && cin != cout;
+  DrapeConvParams p1 = { 0 }, p2 = { 0 };
+  DrapeTensor *h, *t = NULL, *shortcut = NULL, *out;
+
+  if (in_place)
+    {
+      shortcut = drape_layer_conv (l, x, shortcut_name, cin, cout, 1, 1, NULL);
+      h = drape_layer_group_norm_in_place (l, owned, norm1, cin, eps, TRUE);
+    }
+  else
+    h = drape_layer_group_norm (l, x, norm1, cin, eps, TRUE);
+  /* The time embedding's projection is conv1's per-image channel bias. */
+  if (temb_dim > 0)
+    t = drape_layer_linear (l, temb_act, temb_proj, temb_dim, cout, TRUE, NULL);
+  p1.channel_bias = t;
+  out = drape_layer_conv (l, h, conv1, cin, cout, 3, 1, &p1);
+  drape_tensor_release (h);
+  drape_tensor_release (t);
+  h = drape_layer_group_norm_in_place (l, out, norm2, cout, eps, TRUE);
+  if (cin != cout && shortcut == NULL)
+    shortcut = drape_layer_conv (l, x, shortcut_name, cin, cout, 1, 1, NULL);
+  p2.residual = shortcut ? shortcut : x;
+  out = drape_layer_conv (l, h, conv2, cout, cout, 3, 1, &p2);
+  drape_tensor_release (h);
+  drape_tensor_release (shortcut);
+  if (!in_place)
+    drape_tensor_release (owned);
+  return out;
+}
+
 DrapeTensor *
 drape_layer_resnet (DrapeLayers       *l,
                     const DrapeTensor *x,
@@ -125,32 +192,20 @@ drape_layer_resnet (DrapeLayers       *l,
                     const DrapeTensor *temb_act,
                     guint32            temb_dim)
 {
-  g_autofree char *norm1 = g_strdup_printf ("%s.norm1", prefix);
-  g_autofree char *conv1 = g_strdup_printf ("%s.conv1", prefix);
-  g_autofree char *temb_proj = g_strdup_printf ("%s.time_emb_proj", prefix);
-  g_autofree char *norm2 = g_strdup_printf ("%s.norm2", prefix);
-  g_autofree char *conv2 = g_strdup_printf ("%s.conv2", prefix);
-  g_autofree char *shortcut_name = g_strdup_printf ("%s.conv_shortcut", prefix);
-  DrapeConvParams p1 = { 0 }, p2 = { 0 };
-  DrapeTensor *h, *t = NULL, *shortcut = NULL, *out;
+  return resnet (l, x, NULL, prefix, cin, cout, eps, temb_act, temb_dim);
+}
 
-  h = drape_layer_group_norm (l, x, norm1, cin, eps, TRUE);
-  /* The time embedding's projection is conv1's per-image channel bias. */
-  if (temb_dim > 0)
-    t = drape_layer_linear (l, temb_act, temb_proj, temb_dim, cout, TRUE, NULL);
-  p1.channel_bias = t;
-  out = drape_layer_conv (l, h, conv1, cin, cout, 3, 1, &p1);
-  drape_tensor_release (h);
-  drape_tensor_release (t);
-  h = drape_layer_group_norm (l, out, norm2, cout, eps, TRUE);
-  drape_tensor_release (out);
-  if (cin != cout)
-    shortcut = drape_layer_conv (l, x, shortcut_name, cin, cout, 1, 1, NULL);
-  p2.residual = shortcut ? shortcut : x;
-  out = drape_layer_conv (l, h, conv2, cout, cout, 3, 1, &p2);
-  drape_tensor_release (h);
-  drape_tensor_release (shortcut);
-  return out;
+void
+drape_layer_advance_resnet (DrapeLayers       *l,
+                            DrapeTensor      **h,
+                            const char        *prefix,
+                            guint32            cin,
+                            guint32            cout,
+                            float              eps,
+                            const DrapeTensor *temb_act,
+                            guint32            temb_dim)
+{
+  *h = resnet (l, *h, *h, prefix, cin, cout, eps, temb_act, temb_dim);
 }
 
 DrapeTensor *

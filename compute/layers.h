@@ -48,6 +48,13 @@ DrapeTensor *drape_layer_group_norm (DrapeLayers           *l,
                                      guint32                c,
                                      float                  eps,
                                      gboolean               silu);
+/* drape_layer_group_norm() written over x (drape_op_group_norm_in_place). */
+DrapeTensor *drape_layer_group_norm_in_place (DrapeLayers *l,
+                                              DrapeTensor *x,
+                                              const char  *prefix,
+                                              guint32      c,
+                                              float        eps,
+                                              gboolean     silu);
 DrapeTensor *drape_layer_layer_norm (DrapeLayers           *l,
                                      const DrapeTensor     *x,
                                      const char            *prefix,
@@ -64,6 +71,16 @@ DrapeTensor *drape_layer_resnet     (DrapeLayers           *l,
                                      float                  eps,
                                      const DrapeTensor     *temb_act,
                                      guint32                temb_dim);
+/* drape_layer_resnet() on *h, which it releases (as early as it can:
+ * see layers.c) and replaces with the block's output. */
+void         drape_layer_advance_resnet (DrapeLayers       *l,
+                                         DrapeTensor      **h,
+                                         const char        *prefix,
+                                         guint32            cin,
+                                         guint32            cout,
+                                         float              eps,
+                                         const DrapeTensor *temb_act,
+                                         guint32            temb_dim);
 /* diffusers' Attention as self-attention on already normalised n:
  * to_q, to_k, to_v (fused into one projection; with biases when
  * qkv_bias), heads, to_out.0, + residual. */

@@ -132,15 +132,18 @@ vector_width (guint32 n)
  * their merge into a mean and scale per (image, channel), and the
  * elementwise apply.  The partials let many workgroups share the reading
  * of one group, and both passes over x split it into bands that fit a
- * binding (a VAE decoder's 128 x 1024 x 768 f32 activation is 400 MB). */
-DrapeTensor *
-drape_op_group_norm (DrapeGraph        *graph,
-                     const DrapeTensor *x,
-                     const DrapeTensor *gamma,
-                     const DrapeTensor *beta,
-                     guint32            groups,
-                     float              eps,
-                     gboolean           silu)
+ * binding (a VAE decoder's 128 x 1024 x 768 f32 activation is 400 MB).
+ * The apply pass reads each element before writing the same element, so
+ * `out` may be x itself. */
+static DrapeTensor *
+group_norm (DrapeGraph        *graph,
+            const DrapeTensor *x,
+            const DrapeTensor *gamma,
+            const DrapeTensor *beta,
+            guint32            groups,
+            float              eps,
+            gboolean           silu,
+            DrapeTensor       *in_place)
 {
   const char *op = "group_norm";
   guint32 stats_spec[] = { STATS_LOCAL, 1, 1, 1 };
@@ -201,7 +204,7 @@ drape_op_group_norm (DrapeGraph        *graph,
       return placeholder_like (graph, x);
     }
 
-  out = drape_graph_tensor (graph, x->dtype, x->n, x->h, x->w, x->c);
+  out = in_place != NULL ? in_place : drape_graph_tensor (graph, x->dtype, x->n, x->h, x->w, x->c);
   partial = drape_graph_tensor (graph, DRAPE_DTYPE_F32, 1, 1, x->n * groups * chunks, 2);
   affine = drape_graph_tensor (graph, DRAPE_DTYPE_F32, 1, 1, x->n * x->c, 2);
   stats_kernel = drape_graph_kernel (graph, "group_norm_stats", x->dtype, 2, stats_spec,
@@ -282,6 +285,30 @@ drape_op_group_norm (DrapeGraph        *graph,
       }
   drape_tensor_release (affine);
   return out;
+}
+
+DrapeTensor *
+drape_op_group_norm (DrapeGraph        *graph,
+                     const DrapeTensor *x,
+                     const DrapeTensor *gamma,
+                     const DrapeTensor *beta,
+                     guint32            groups,
+                     float              eps,
+                     gboolean           silu)
+{
+  return group_norm (graph, x, gamma, beta, groups, eps, silu, NULL);
+}
+
+DrapeTensor *
+drape_op_group_norm_in_place (DrapeGraph        *graph,
+                              DrapeTensor       *x,
+                              const DrapeTensor *gamma,
+                              const DrapeTensor *beta,
+                              guint32            groups,
+                              float              eps,
+                              gboolean           silu)
+{
+  return group_norm (graph, x, gamma, beta, groups, eps, silu, x);
 }
 
 /* Layer norm and softmax: threads per row (a power of two) and loads per

@@ -141,6 +141,15 @@ DrapeTensor *drape_op_group_norm  (DrapeGraph        *graph,
                                    guint32            groups,
                                    float              eps,
                                    gboolean           silu);
+/* drape_op_group_norm() written over x, which the caller no longer needs
+ * as it was: returns x.  Saves an activation's memory where it peaks. */
+DrapeTensor *drape_op_group_norm_in_place (DrapeGraph        *graph,
+                                           DrapeTensor       *x,
+                                           const DrapeTensor *gamma,
+                                           const DrapeTensor *beta,
+                                           guint32            groups,
+                                           float              eps,
+                                           gboolean           silu);
 /* Over the channel dimension of every position. */
 DrapeTensor *drape_op_layer_norm  (DrapeGraph        *graph,
                                    const DrapeTensor *x,

@@ -35,6 +35,10 @@ struct _DrapeTensor
   DrapeGraph *graph;
   guint64 arena_offset;
   gboolean released;
+  /* An activation's lifetime in the graph's allocation events, from which
+   * the graph plans its arena: [born, died), died G_MAXUINT32 while it
+   * is not released. */
+  guint32 born, died;
 };
 
 gsize        drape_dtype_size            (DrapeDType         dtype);

@@ -459,6 +459,20 @@ resnet (Forward           *f,
                              f->temb_act, config->block_out_channels[0] * 4);
 }
 
+/* A resnet on *h, which it consumes. */
+static void
+advance_resnet (Forward      *f,
+                DrapeTensor **h,
+                const char   *prefix,
+                guint32       cin,
+                guint32       cout)
+{
+  const DrapeUNetConfig *config = &f->unet->config;
+
+  drape_layer_advance_resnet (&f->l, h, prefix, cin, cout, config->norm_eps,
+                              f->temb_act, config->block_out_channels[0] * 4);
+}
+
 static DrapeTensor *
 forward (Forward           *f,
          const DrapeTensor *sample,
@@ -530,7 +544,7 @@ forward (Forward           *f,
     guint32 c = config->block_out_channels[nb - 1];
     h = resnet (f, h, "mid_block.resnets.0", c, c);
     drape_layer_advance (&h, transformer (f, h, "mid_block.attentions.0", c, config->heads[nb - 1]));
-    drape_layer_advance (&h, resnet (f, h, "mid_block.resnets.1", c, c));
+    advance_resnet (f, &h, "mid_block.resnets.1", c, c);
     drape_layer_capture (l, "mid_block", h);
   }
 
@@ -553,7 +567,7 @@ forward (Forward           *f,
 
           drape_layer_advance (&h, g ? drape_op_concat (g, DRAPE_AXIS_C, h, skip) : NULL);
           drape_tensor_release (skip);
-          drape_layer_advance (&h, resnet (f, h, rn, ch + skip_c, cout));
+          advance_resnet (f, &h, rn, ch + skip_c, cout);
           ch = cout;
           if (config->block_has_attention[down])
             drape_layer_advance (&h, transformer (f, h, an, ch, config->heads[down]));

@@ -126,7 +126,7 @@ mid_block (DrapeLayers       *l,
   n = drape_layer_group_norm (l, h, norm, c, VAE_EPS, FALSE);
   drape_layer_advance (&h, drape_layer_attention (l, n, attn, c, 1, TRUE, h));
   drape_tensor_release (n);
-  drape_layer_advance (&h, drape_layer_resnet (l, h, r1, c, c, VAE_EPS, NULL, 0));
+  drape_layer_advance_resnet (l, &h, r1, c, c, VAE_EPS, NULL, 0);
   return h;
 }
 
@@ -153,7 +153,7 @@ encode (DrapeVae          *vae,
       for (guint j = 0; j < config->layers_per_block; j++)
         {
           g_autofree char *rn = g_strdup_printf ("%s.resnets.%u", bn, j);
-          drape_layer_advance (&h, drape_layer_resnet (l, h, rn, ch, cout, VAE_EPS, NULL, 0));
+          drape_layer_advance_resnet (l, &h, rn, ch, cout, VAE_EPS, NULL, 0);
           ch = cout;
         }
       if (i + 1 < nb)
@@ -218,7 +218,7 @@ decode (DrapeVae          *vae,
       for (guint j = 0; j <= config->layers_per_block; j++)
         {
           g_autofree char *rn = g_strdup_printf ("%s.resnets.%u", bn, j);
-          drape_layer_advance (&h, drape_layer_resnet (l, h, rn, ch, cout, VAE_EPS, NULL, 0));
+          drape_layer_advance_resnet (l, &h, rn, ch, cout, VAE_EPS, NULL, 0);
           ch = cout;
         }
       if (i + 1 < nb)

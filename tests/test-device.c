@@ -1,4 +1,5 @@
-/* test-device.c: device choice, limits, and failures that must not abort
+/* test-device.c: device choice, limits, failures that must not abort,
+ * and a graph's arena plan
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -279,6 +280,92 @@ test_vulkan_failure (void)
   g_assert_false (drape_device_is_lost (device));
 }
 
+/* An f32 activation of `units` x 256 bytes (the arena's alignment). */
+static DrapeTensor *
+activation (DrapeGraph *graph,
+            guint32     units)
+{
+  return drape_graph_tensor (graph, DRAPE_DTYPE_F32, 1, 1, units, 64);
+}
+
+static gboolean
+lifetimes_overlap (const DrapeTensor *a,
+                   const DrapeTensor *b)
+{
+  return a->born < b->died && b->born < a->died;
+}
+
+/* The arena is planned from lifetimes once the graph is recorded: where
+ * placing activations as they come would leave a hole (A, B, A released,
+ * then C larger than A: first fit ends at A + B + C), the plan needs only
+ * the largest set of activations alive at once (B + C). */
+static void
+test_arena_plan (void)
+{
+  g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "arena");
+  DrapeTensor *a = activation (graph, 100);
+  DrapeTensor *b = activation (graph, 50);
+  DrapeTensor *c;
+
+  drape_tensor_release (a);
+  c = activation (graph, 150);
+  g_assert_cmpuint (drape_graph_get_arena_size (graph), ==, 200 * 256);
+  g_assert_true (b->arena_offset >= c->arena_offset + 150 * 256 ||
+                 c->arena_offset >= b->arena_offset + 50 * 256);
+  /* More activations: the plan is made again. */
+  drape_tensor_release (b);
+  activation (graph, 300);
+  g_assert_cmpuint (drape_graph_get_arena_size (graph), ==, 450 * 256);
+}
+
+/* Random lifetimes: activations alive at the same time never share
+ * bytes, and the arena is at least, and close to, the most bytes alive
+ * at once. */
+static void
+test_arena_plan_random (void)
+{
+  g_autoptr(GRand) rand = g_rand_new_with_seed (5);
+  g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "arena");
+  g_autoptr(GPtrArray) all = g_ptr_array_new ();
+  g_autoptr(GPtrArray) live = g_ptr_array_new ();
+  guint64 live_bytes = 0, most_live = 0, size;
+
+  for (guint step = 0; step < 600; step++)
+    {
+      if (live->len > 0 && g_rand_int_range (rand, 0, 3) == 0)
+        {
+          DrapeTensor *t = g_ptr_array_steal_index_fast (live, g_rand_int_range (rand, 0, live->len));
+          live_bytes -= drape_tensor_bytes (t);
+          drape_tensor_release (t);
+        }
+      else
+        {
+          DrapeTensor *t = activation (graph, g_rand_int_range (rand, 1, 400));
+          g_ptr_array_add (live, t);
+          g_ptr_array_add (all, t);
+          live_bytes += drape_tensor_bytes (t);
+          most_live = MAX (most_live, live_bytes);
+        }
+    }
+  size = drape_graph_get_arena_size (graph);
+  for (guint i = 0; i < all->len; i++)
+    {
+      const DrapeTensor *x = g_ptr_array_index (all, i);
+      g_assert_cmpuint (x->arena_offset + drape_tensor_bytes (x), <=, size);
+      for (guint j = i + 1; j < all->len; j++)
+        {
+          const DrapeTensor *y = g_ptr_array_index (all, j);
+          if (lifetimes_overlap (x, y))
+            g_assert_true (x->arena_offset >= y->arena_offset + drape_tensor_bytes (y) ||
+                           y->arena_offset >= x->arena_offset + drape_tensor_bytes (x));
+        }
+    }
+  g_test_message ("arena %" G_GUINT64_FORMAT " bytes, most alive at once %" G_GUINT64_FORMAT,
+                  size, most_live);
+  g_assert_cmpuint (size, >=, most_live);
+  g_assert_cmpuint (size, <=, most_live + most_live / 20);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -291,5 +378,7 @@ main (int argc, char **argv)
   g_test_add_func ("/device/vulkan-failure", test_vulkan_failure);
   g_test_add_func ("/device/submit-wait", test_submit_wait);
   g_test_add_func ("/device/failed-submit", test_failed_submit);
+  g_test_add_func ("/graph/arena-plan", test_arena_plan);
+  g_test_add_func ("/graph/arena-plan/random", test_arena_plan_random);
   return test_finish (g_test_run ());
 }
