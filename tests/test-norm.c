@@ -84,7 +84,8 @@ static void
 check_group_norm (DrapeDType      dtype,
                   const NormCase *s,
                   gboolean        silu,
-                  guint64         limit)
+                  guint64         limit,
+                  gboolean        in_place)
 {
   DrapeDevice *device = test_device ();
   guint64 n = (guint64) s->n * s->h * s->w * s->c;
@@ -97,9 +98,10 @@ check_group_norm (DrapeDType      dtype,
   g_autoptr(DrapeTensor) tg = NULL;
   g_autoptr(DrapeTensor) tb = NULL;
   g_autoptr(DrapeGraph) graph = drape_graph_new (device, "group_norm");
-  g_autofree char *what = g_strdup_printf ("group_norm %s [%u %u %u %u] / %u%s limit %" G_GUINT64_FORMAT,
+  g_autofree char *what = g_strdup_printf ("group_norm %s [%u %u %u %u] / %u%s%s limit %" G_GUINT64_FORMAT,
                                            drape_dtype_name (dtype), s->n, s->h, s->w, s->c,
-                                           s->groups, silu ? " silu" : "", limit);
+                                           s->groups, silu ? " silu" : "",
+                                           in_place ? " in place" : "", limit);
   DrapeTensor *out;
 
   test_fill_random (gamma, s->c, 12, 1.5f);
@@ -113,7 +115,13 @@ check_group_norm (DrapeDType      dtype,
   tg = test_tensor_from (dtype, 1, 1, 1, s->c, gamma);
   tb = test_tensor_from (dtype, 1, 1, 1, s->c, beta);
   drape_device_set_binding_limit (device, limit);
-  out = drape_op_group_norm (graph, tx, tg, tb, s->groups, 1e-5f, silu);
+  if (in_place)
+    {
+      out = drape_op_group_norm_in_place (graph, tx, tg, tb, s->groups, 1e-5f, silu);
+      g_assert_true (out == tx);
+    }
+  else
+    out = drape_op_group_norm (graph, tx, tg, tb, s->groups, 1e-5f, silu);
   drape_device_set_binding_limit (device, G_MAXUINT64);
   run_graph (graph);
   got = test_download (out);
@@ -127,10 +135,19 @@ test_group_norm (void)
     for (guint i = 0; i < G_N_ELEMENTS (group_cases); i++)
       for (guint silu = 0; silu < 2; silu++)
         {
-          check_group_norm (d, &group_cases[i], silu, G_MAXUINT64);
+          check_group_norm (d, &group_cases[i], silu, G_MAXUINT64, FALSE);
           if (group_cases[i].split)
-            check_group_norm (d, &group_cases[i], silu, 4096);
+            check_group_norm (d, &group_cases[i], silu, 4096, FALSE);
         }
+  /* Written over the input: every element is read before it is written,
+   * also in bands. */
+  for (guint d = 0; d < 2; d++)
+    for (guint i = 0; i < G_N_ELEMENTS (group_cases); i += 3)
+      {
+        check_group_norm (d, &group_cases[i], TRUE, G_MAXUINT64, TRUE);
+        if (group_cases[i].split)
+          check_group_norm (d, &group_cases[i], FALSE, 4096, TRUE);
+      }
   test_assert_no_validation_messages ();
 }
 
