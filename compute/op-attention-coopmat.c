@@ -137,6 +137,6 @@ drape_attention_coopmat (DrapeGraph        *graph,
 
   out = drape_graph_tensor (graph, DRAPE_DTYPE_F16, q->n, q->h, q->w, channels);
   drape_attention_record (graph, kernel, &split, q, q_offset, k, k_offset, v, v_offset, out,
-                          channels, heads, scale, tiles.br, "attention.coopmat");
+                          channels, heads, scale, tiles.br, FALSE, "attention.coopmat");
   return out;
 }

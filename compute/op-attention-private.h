@@ -1,6 +1,7 @@
 /* op-attention-private.h: what the attention kernels share
  *
- * The scalar kernel (op-attention.c) and the tensor-core one
+ * The scalar kernels (op-attention.c: shared-memory tiles, or subgroup
+ * shuffles on CPU devices) and the tensor-core one
  * (op-attention-coopmat.c) take the same bindings and push constants and
  * split their queries the same way; only tiles and shaders differ.
  *
@@ -30,7 +31,8 @@ gboolean drape_attention_split  (DrapeGraph                *graph,
                                  guint32                    rows_per_group,
                                  DrapeAttentionSplit       *split);
 /* Appends the dispatches: per dispatch, ceil (rows / rows_per_group) x
- * heads x images workgroups, labelled `label` for the profiler. */
+ * heads x images workgroups, labelled `label` for the profiler.  K and V
+ * are bound as texel buffers where `texel_kv`. */
 void     drape_attention_record (DrapeGraph                *graph,
                                  DrapeKernel               *kernel,
                                  const DrapeAttentionSplit *split,
@@ -45,6 +47,7 @@ void     drape_attention_record (DrapeGraph                *graph,
                                  guint32                    heads,
                                  float                      scale,
                                  guint32                    rows_per_group,
+                                 gboolean                   texel_kv,
                                  const char                *label);
 
 G_END_DECLS

@@ -2,7 +2,8 @@
  *
  * Head dims from 4 to 512, 1 to 8 heads, fewer keys than queries, fused
  * QKV channel ranges, batch 2, f32 and f16, one case above 8,192 tokens,
- * and a case at a 4096-byte binding limit so the queries split into bands.
+ * and a case at a 4096-byte binding limit so the queries split into bands;
+ * the shared-memory kernel and the subgroup one of CPU devices each.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -70,9 +71,26 @@ random_tensor (guint64    n,
   return x;
 }
 
+/* Which kernels the profile of a graph shows ran. */
+static gboolean
+ran (DrapeGraph *graph,
+     const char *label)
+{
+  g_autoptr(GArray) profile = drape_graph_get_profile (graph);
+
+  for (guint i = 0; i < profile->len; i++)
+    if (g_strcmp0 (g_array_index (profile, DrapeOpTime, i).label, label) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* kernel: NULL for the engine's choice, or DRAPE_ATTENTION_KERNEL's
+ * "tiled" or "subgroup", which the profile must then show (tensor cores,
+ * where a device has them, still take f16). */
 static void
 check_attention (DrapeDType      dtype,
-                 const AttnCase *s)
+                 const AttnCase *s,
+                 const char     *kernel)
 {
   DrapeDevice *device = test_device ();
   guint32 c = s->heads * s->d;
@@ -91,11 +109,15 @@ check_attention (DrapeDType      dtype,
   g_autoptr(DrapeTensor) tk_ = NULL;
   g_autoptr(DrapeTensor) tv_ = NULL;
   g_autoptr(DrapeGraph) graph = drape_graph_new (device, "attention");
-  g_autofree char *what = g_strdup_printf ("attention %s n %u tokens %u/%u heads %u x %u%s limit %"
-                                           G_GUINT64_FORMAT, drape_dtype_name (dtype), s->n, tq, tk,
-                                           s->heads, s->d, s->fused ? " fused" : "", s->limit);
+  g_autofree char *what = g_strdup_printf ("attention %s %s n %u tokens %u/%u heads %u x %u%s limit %"
+                                           G_GUINT64_FORMAT, kernel ? kernel : "default",
+                                           drape_dtype_name (dtype), s->n, tq, tk, s->heads, s->d,
+                                           s->fused ? " fused" : "", s->limit);
   DrapeTensor *out;
 
+  drape_graph_set_profiling (graph, TRUE);
+  if (kernel != NULL)
+    g_setenv ("DRAPE_ATTENTION_KERNEL", kernel, TRUE);
   if (s->fused)
     {
       qc = kc = 3 * c + 2 * s->pad;
@@ -131,19 +153,57 @@ check_attention (DrapeDType      dtype,
       out = drape_op_attention (graph, tq_, q_off, tk_, k_off, tv_, v_off, c, s->heads, scale);
       drape_device_set_binding_limit (device, G_MAXUINT64);
     }
+  g_unsetenv ("DRAPE_ATTENTION_KERNEL");
   run_graph (graph);
+  if (g_strcmp0 (kernel, "subgroup") == 0)
+    g_assert_true (ran (graph, "attention.subgroup"));
+  else if (kernel != NULL)
+    g_assert_false (ran (graph, "attention.subgroup"));
   got = test_download (out);
   test_assert_close (what, got, ref, n_out, test_tolerance (dtype));
 }
 
+/* The shared-memory kernel (every device's fallback). */
 static void
 test_attention (void)
 {
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
-      check_attention (DRAPE_DTYPE_F32, &cases[i]);
+      check_attention (DRAPE_DTYPE_F32, &cases[i], "tiled");
       if (cases[i].f16)
-        check_attention (DRAPE_DTYPE_F16, &cases[i]);
+        check_attention (DRAPE_DTYPE_F16, &cases[i], "tiled");
+    }
+  test_assert_no_validation_messages ();
+}
+
+/* The subgroup-shuffle kernel of CPU devices: head dims from 8 to 160,
+ * key counts that end inside a block, queries over several workgroups,
+ * fused QKV, batch 2, bands of a 4096-byte binding (its K and V are
+ * texel buffers). */
+static void
+test_attention_subgroup (void)
+{
+  static const AttnCase subgroup_cases[] = {
+    { 2, 5, 7, 3, 4, 1, 8, FALSE, 4, 1.0f, G_MAXUINT64, TRUE },
+    { 1, 9, 7, 0, 0, 8, 40, TRUE, 0, 1.0f, G_MAXUINT64, TRUE },
+    { 2, 10, 7, 1, 37, 2, 64, FALSE, 4, 2.0f, G_MAXUINT64, FALSE },
+    { 1, 33, 5, 10, 10, 3, 80, FALSE, 0, 1.0f, G_MAXUINT64, FALSE },
+    { 1, 8, 5, 0, 0, 2, 160, TRUE, 4, 1.0f, G_MAXUINT64, TRUE },
+    { 2, 20, 20, 0, 0, 2, 12, TRUE, 0, 3.0f, G_MAXUINT64, FALSE },
+    { 2, 6, 10, 3, 4, 2, 8, FALSE, 4, 1.0f, 4096, FALSE },
+  };
+  guint32 sg = drape_device_get_caps (test_device ())->subgroup_size;
+
+  if (sg < 4 || sg > 16)
+    {
+      g_test_skip ("the subgroup kernel takes subgroups of 4 to 16 lanes");
+      return;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (subgroup_cases); i++)
+    {
+      check_attention (DRAPE_DTYPE_F32, &subgroup_cases[i], "subgroup");
+      if (subgroup_cases[i].f16 && drape_device_get_caps (test_device ())->coopmat == DRAPE_COOPMAT_NONE)
+        check_attention (DRAPE_DTYPE_F16, &subgroup_cases[i], "subgroup");
     }
   test_assert_no_validation_messages ();
 }
@@ -160,9 +220,9 @@ test_attention_long (void)
 
   for (guint i = 0; i < G_N_ELEMENTS (long_cases); i++)
     {
-      check_attention (DRAPE_DTYPE_F32, &long_cases[i]);
+      check_attention (DRAPE_DTYPE_F32, &long_cases[i], NULL);
       if (long_cases[i].f16)
-        check_attention (DRAPE_DTYPE_F16, &long_cases[i]);
+        check_attention (DRAPE_DTYPE_F16, &long_cases[i], NULL);
     }
   test_assert_no_validation_messages ();
 }
@@ -228,6 +288,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/attention/shapes", test_attention);
+  g_test_add_func ("/attention/subgroup", test_attention_subgroup);
   g_test_add_func ("/attention/long", test_attention_long);
   g_test_add_func ("/attention/bad-shapes", test_attention_bad_shapes);
   return test_finish (g_test_run ());

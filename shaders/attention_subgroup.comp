@@ -1,0 +1,173 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+// Flash attention for CPU devices (lavapipe), with no shared memory.
+//
+// Each lane owns RQ queries whole: their rows of Q (scaled) and of the
+// output stay in its registers, and it runs the online softmax of its
+// own rows.  A subgroup takes BK = SG x KL keys at a time: every lane
+// fetches KL rows of K (then of V) through a texel buffer, which a CPU
+// driver turns into one vector gather, and the subgroup passes them
+// round with shuffles whose source lane is a constant after unrolling (a
+// register permute), so each vec4 of K or V feeds SG x RQ dot products
+// or multiply-adds.  On lavapipe every storage-buffer or shared-memory
+// access is a loop over the SIMD lanes; this kernel makes none inside
+// its loops, and needs no barrier.
+//
+// Bindings and push constants are attention.comp's, K and V read as
+// texel buffers of 4-channel texels.  The host (op-attention.c)
+// guarantees subgroups of SG lanes, whole subgroups per workgroup, and
+// the head dim, every row stride and every offset a multiple of 4
+// elements.
+#include "common.glsl"
+
+layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;
+layout(constant_id = 3) const uint D = 40;  // head dim
+layout(constant_id = 4) const uint SG = 8;  // subgroup size
+layout(constant_id = 5) const uint RQ = 4;  // queries per lane
+layout(constant_id = 6) const uint KL = 2;  // keys per lane and block
+layout(constant_id = 7) const uint EB = 1;  // vec4s of a row per loop turn, a divisor of D / 4
+
+const uint D4 = D / 4;
+const uint BK = SG * KL;
+// Masked keys score this: exp2 of it minus any real maximum is 0, and
+// unlike -inf it cannot make inf - inf.
+const float MASKED = -1.0e30;
+
+#if DRAPE_F16
+#define T4 f16vec4
+#else
+#define T4 vec4
+#endif
+layout(binding = 0) readonly buffer Q4 { T4 q4[]; };
+layout(binding = 1) uniform samplerBuffer k_tex;
+layout(binding = 2) uniform samplerBuffer v_tex;
+layout(binding = 3) writeonly buffer O4 { T4 o4[]; };
+
+layout(push_constant) uniform Params {
+  uint q_off, k_off, v_off, o_off;             // element offset of row 0, head 0
+  uint q_stride, k_stride, v_stride, o_stride; // elements per token
+  uint tq;                                     // query rows in this dispatch
+  uint tk;                                     // keys per image
+  uint q_img, k_img, v_img, o_img;             // elements per image (z)
+  float scale;                                 // softmax scale * log2 (e)
+} p;
+
+void main()
+{
+  const uint lane = gl_SubgroupInvocationID;
+  const uint head = gl_WorkGroupID.y;
+  const uint img = gl_WorkGroupID.z;
+  // This lane's queries: q0 + i SG + lane, for i < RQ.
+  const uint q0 = (gl_WorkGroupID.x * gl_NumSubgroups + gl_SubgroupID) * SG * RQ;
+  const uint qb = (p.q_off + img * p.q_img + head * D) / 4;
+  const uint ob = (p.o_off + img * p.o_img + head * D) / 4;
+  // K and V in texels.
+  const uint kb = (p.k_off + img * p.k_img + head * D) / 4;
+  const uint vb = (p.v_off + img * p.v_img + head * D) / 4;
+  const uint ks = p.k_stride / 4, vs = p.v_stride / 4;
+  vec4 qv[RQ * D4];
+  vec4 acc[RQ * D4];
+  float m[RQ], l[RQ];
+
+  [[unroll]] for (uint i = 0; i < RQ; i++)
+    {
+      uint row = q0 + i * SG + lane;
+
+      for (uint e4 = 0; e4 < D4; e4++)
+        {
+          qv[i * D4 + e4] = row < p.tq ? vec4(q4[qb + row * (p.q_stride / 4) + e4]) * p.scale : vec4(0.0);
+          acc[i * D4 + e4] = vec4(0.0);
+        }
+      m[i] = MASKED;
+      l[i] = 0.0;
+    }
+
+  for (uint k0 = 0; k0 < p.tk; k0 += BK)
+    {
+      // Key k0 + kk is lane kk % SG's (kk / SG)-th.
+      float s[RQ * BK];
+
+      [[unroll]] for (uint x = 0; x < RQ * BK; x++)
+        s[x] = 0.0;
+      [[dont_unroll]] for (uint e0 = 0; e0 < D4; e0 += EB)
+        [[unroll]] for (uint e4 = e0; e4 < e0 + EB; e4++)
+          {
+            vec4 kv[KL], qe[RQ];
+
+            [[unroll]] for (uint j = 0; j < KL; j++)
+              {
+                uint key = k0 + j * SG + lane;
+                kv[j] = key < p.tk ? texelFetch(k_tex, int(kb + key * ks + e4)) : vec4(0.0);
+              }
+            [[unroll]] for (uint i = 0; i < RQ; i++)
+              qe[i] = qv[i * D4 + e4];
+            [[unroll]] for (uint kk = 0; kk < BK; kk++)
+              {
+                vec4 key4 = subgroupShuffle(kv[kk / SG], kk % SG);
+                [[unroll]] for (uint i = 0; i < RQ; i++)
+                  s[i * BK + kk] += dot(qe[i], key4);
+              }
+          }
+
+      // Online softmax of each row: P = exp2 (S - m), O and l rescaled.
+      [[unroll]] for (uint i = 0; i < RQ; i++)
+        {
+          float mx = m[i], sum = 0.0, alpha;
+
+          [[unroll]] for (uint kk = 0; kk < BK; kk++)
+            {
+              if (k0 + kk >= p.tk)
+                s[i * BK + kk] = MASKED;
+              mx = max(mx, s[i * BK + kk]);
+            }
+          [[unroll]] for (uint kk = 0; kk < BK; kk++)
+            {
+              s[i * BK + kk] = exp2(s[i * BK + kk] - mx);
+              sum += s[i * BK + kk];
+            }
+          alpha = exp2(m[i] - mx);
+          m[i] = mx;
+          l[i] = l[i] * alpha + sum;
+          for (uint e4 = 0; e4 < D4; e4++)
+            acc[i * D4 + e4] *= alpha;
+        }
+
+      // O += P V.
+      [[dont_unroll]] for (uint e0 = 0; e0 < D4; e0 += EB)
+        [[unroll]] for (uint e4 = e0; e4 < e0 + EB; e4++)
+          {
+            vec4 vv[KL], a[RQ];
+
+            [[unroll]] for (uint j = 0; j < KL; j++)
+              {
+                uint key = k0 + j * SG + lane;
+                vv[j] = key < p.tk ? texelFetch(v_tex, int(vb + key * vs + e4)) : vec4(0.0);
+              }
+            [[unroll]] for (uint i = 0; i < RQ; i++)
+              a[i] = acc[i * D4 + e4];
+            [[unroll]] for (uint kk = 0; kk < BK; kk++)
+              {
+                vec4 value = subgroupShuffle(vv[kk / SG], kk % SG);
+                [[unroll]] for (uint i = 0; i < RQ; i++)
+                  a[i] += s[i * BK + kk] * value;
+              }
+            [[unroll]] for (uint i = 0; i < RQ; i++)
+              acc[i * D4 + e4] = a[i];
+          }
+    }
+
+  [[unroll]] for (uint i = 0; i < RQ; i++)
+    {
+      uint row = q0 + i * SG + lane;
+      float inv = 1.0 / l[i];
+
+      if (row < p.tq)
+        for (uint e4 = 0; e4 < D4; e4++)
+          {
+            vec4 x = acc[i * D4 + e4] * inv;
+            o4[ob + row * (p.o_stride / 4) + e4] = T4(STORE(x.x), STORE(x.y), STORE(x.z), STORE(x.w));
+          }
+    }
+}
