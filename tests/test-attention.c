@@ -176,7 +176,7 @@ test_attention (void)
   test_assert_no_validation_messages ();
 }
 
-/* The subgroup-shuffle kernel of CPU devices: head dims from 8 to 160,
+/* The subgroup-shuffle kernel of CPU devices: head dims from 8 to 512,
  * key counts that end inside a block, queries over several workgroups,
  * fused QKV, batch 2, bands of a 4096-byte binding (its K and V are
  * texel buffers). */
@@ -190,6 +190,7 @@ test_attention_subgroup (void)
     { 1, 33, 5, 10, 10, 3, 80, FALSE, 0, 1.0f, G_MAXUINT64, FALSE },
     { 1, 8, 5, 0, 0, 2, 160, TRUE, 4, 1.0f, G_MAXUINT64, TRUE },
     { 2, 20, 20, 0, 0, 2, 12, TRUE, 0, 3.0f, G_MAXUINT64, FALSE },
+    { 1, 6, 5, 0, 0, 1, 512, TRUE, 0, 0.5f, G_MAXUINT64, FALSE },
     { 2, 6, 10, 3, 4, 2, 8, FALSE, 4, 1.0f, 4096, FALSE },
   };
   guint32 sg = drape_device_get_caps (test_device ())->subgroup_size;
