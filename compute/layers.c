@@ -76,6 +76,26 @@ drape_layer_linear (DrapeLayers           *l,
   return drape_op_linear (l->graph, x, w, &p);
 }
 
+/* `owned` is x when the result may overwrite it, else NULL. */
+static DrapeTensor *
+group_norm (DrapeLayers       *l,
+            const DrapeTensor *x,
+            DrapeTensor       *owned,
+            const char        *prefix,
+            guint32            c,
+            float              eps,
+            gboolean           silu)
+{
+  const DrapeTensor *g = vector (l, prefix, "weight", c);
+  const DrapeTensor *b = vector (l, prefix, "bias", c);
+
+  if (l->graph == NULL)
+    return NULL;
+  if (owned != NULL)
+    return drape_op_group_norm_in_place (l->graph, owned, g, b, l->norm_groups, eps, silu);
+  return drape_op_group_norm (l->graph, x, g, b, l->norm_groups, eps, silu);
+}
+
 DrapeTensor *
 drape_layer_group_norm (DrapeLayers       *l,
                         const DrapeTensor *x,
@@ -84,12 +104,7 @@ drape_layer_group_norm (DrapeLayers       *l,
                         float              eps,
                         gboolean           silu)
 {
-  const DrapeTensor *g = vector (l, prefix, "weight", c);
-  const DrapeTensor *b = vector (l, prefix, "bias", c);
-
-  if (l->graph == NULL)
-    return NULL;
-  return drape_op_group_norm (l->graph, x, g, b, l->norm_groups, eps, silu);
+  return group_norm (l, x, NULL, prefix, c, eps, silu);
 }
 
 DrapeTensor *
@@ -100,12 +115,7 @@ drape_layer_group_norm_in_place (DrapeLayers *l,
                                  float        eps,
                                  gboolean     silu)
 {
-  const DrapeTensor *g = vector (l, prefix, "weight", c);
-  const DrapeTensor *b = vector (l, prefix, "bias", c);
-
-  if (l->graph == NULL)
-    return NULL;
-  return drape_op_group_norm_in_place (l->graph, x, g, b, l->norm_groups, eps, silu);
+  return group_norm (l, x, x, prefix, c, eps, silu);
 }
 
 DrapeTensor *

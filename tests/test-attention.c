@@ -163,17 +163,27 @@ check_attention (DrapeDType      dtype,
   test_assert_close (what, got, ref, n_out, test_tolerance (dtype));
 }
 
+/* Every case in f32, those marked so in f16 as well. */
+static void
+check_cases (const AttnCase *list,
+             guint           n,
+             const char     *kernel,
+             gboolean        f16)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      check_attention (DRAPE_DTYPE_F32, &list[i], kernel);
+      if (f16 && list[i].f16)
+        check_attention (DRAPE_DTYPE_F16, &list[i], kernel);
+    }
+  test_assert_no_validation_messages ();
+}
+
 /* The shared-memory kernel (every device's fallback). */
 static void
 test_attention (void)
 {
-  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
-    {
-      check_attention (DRAPE_DTYPE_F32, &cases[i], "tiled");
-      if (cases[i].f16)
-        check_attention (DRAPE_DTYPE_F16, &cases[i], "tiled");
-    }
-  test_assert_no_validation_messages ();
+  check_cases (cases, G_N_ELEMENTS (cases), "tiled", TRUE);
 }
 
 /* The subgroup-shuffle kernel of CPU devices: head dims from 8 to 512,
@@ -200,13 +210,9 @@ test_attention_subgroup (void)
       g_test_skip ("the subgroup kernel takes subgroups of 4 to 16 lanes");
       return;
     }
-  for (guint i = 0; i < G_N_ELEMENTS (subgroup_cases); i++)
-    {
-      check_attention (DRAPE_DTYPE_F32, &subgroup_cases[i], "subgroup");
-      if (subgroup_cases[i].f16 && drape_device_get_caps (test_device ())->coopmat == DRAPE_COOPMAT_NONE)
-        check_attention (DRAPE_DTYPE_F16, &subgroup_cases[i], "subgroup");
-    }
-  test_assert_no_validation_messages ();
+  /* Tensor cores, where a device has them, take f16 first. */
+  check_cases (subgroup_cases, G_N_ELEMENTS (subgroup_cases), "subgroup",
+               drape_device_get_caps (test_device ())->coopmat == DRAPE_COOPMAT_NONE);
 }
 
 /* 8,192 queries and keys (a 128 x 64 latent) with few channels: many
@@ -219,13 +225,7 @@ test_attention_long (void)
     { 1, 96, 96, 16, 16, 2, 4, FALSE, 0, 2.0f, G_MAXUINT64, FALSE },
   };
 
-  for (guint i = 0; i < G_N_ELEMENTS (long_cases); i++)
-    {
-      check_attention (DRAPE_DTYPE_F32, &long_cases[i], NULL);
-      if (long_cases[i].f16)
-        check_attention (DRAPE_DTYPE_F16, &long_cases[i], NULL);
-    }
-  test_assert_no_validation_messages ();
+  check_cases (long_cases, G_N_ELEMENTS (long_cases), NULL, TRUE);
 }
 
 static void
