@@ -142,13 +142,24 @@ GdkTexture *
 app_test_render (GtkWidget *window)
 {
   g_autoptr(GdkPaintable) paintable = gtk_widget_paintable_new (window);
-  GtkSnapshot *snapshot = gtk_snapshot_new ();
   g_autoptr(GskRenderNode) node = NULL;
-  int width = gtk_widget_get_width (window), height = gtk_widget_get_height (window);
   GskRenderer *renderer = gtk_native_get_renderer (GTK_NATIVE (window));
+  int width = 0, height = 0;
 
-  gdk_paintable_snapshot (paintable, snapshot, width, height);
-  node = gtk_snapshot_free_to_node (snapshot);
+  /* A window whose layout an update has just invalidated (a try-on's
+   * progress arrives between frames) snapshots to nothing until its next
+   * frame: take the first frame that has a picture. */
+  for (guint attempt = 0; attempt < 20 && node == NULL; attempt++)
+    {
+      GtkSnapshot *snapshot = gtk_snapshot_new ();
+
+      if (attempt > 0)
+        app_test_wait_for_frames (window);
+      width = gtk_widget_get_width (window);
+      height = gtk_widget_get_height (window);
+      gdk_paintable_snapshot (paintable, snapshot, width, height);
+      node = gtk_snapshot_free_to_node (snapshot);
+    }
   g_assert_nonnull (node);
   return gsk_renderer_render_texture (renderer, node, &GRAPHENE_RECT_INIT (0, 0, width, height));
 }
