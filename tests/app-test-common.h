@@ -29,6 +29,14 @@ gboolean    app_test_wait_for         (gboolean    *flag,
 /* Iterates the default main context for ms milliseconds. */
 void        app_test_run_for          (guint        ms);
 
+/* The first widget of `type` in the tree under widget (itself first), or
+ * NULL. */
+gpointer    app_test_find_child       (GtkWidget   *widget,
+                                       GType        type);
+/* Whether a label in the tree under widget shows text. */
+gboolean    app_test_find_label       (GtkWidget   *widget,
+                                       const char  *text);
+
 /* Waits until the window has been laid out and painted at least twice. */
 void        app_test_wait_for_frames  (GtkWidget   *window);
 /* The window as its renderer draws it. */

@@ -64,23 +64,6 @@ compare_double (gconstpointer a,
   return x < y ? -1 : x > y;
 }
 
-static gpointer
-find_child (GtkWidget *widget,
-            GType      type)
-{
-  if (G_TYPE_CHECK_INSTANCE_TYPE (widget, type))
-    return widget;
-  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
-       child = gtk_widget_get_next_sibling (child))
-    {
-      gpointer found = find_child (child, type);
-
-      if (found != NULL)
-        return found;
-    }
-  return NULL;
-}
-
 static void
 to_root (GtkWidget *widget,
          double     x,
@@ -137,7 +120,7 @@ report (const char *what,
 static void
 bench_frames (DrapeWindow *window)
 {
-  DrapeMaskCanvas *canvas = find_child (GTK_WIDGET (window), DRAPE_TYPE_MASK_CANVAS);
+  DrapeMaskCanvas *canvas = app_test_find_child (GTK_WIDGET (window), DRAPE_TYPE_MASK_CANVAS);
   Display *display = gdk_x11_display_get_xdisplay (gtk_widget_get_display (GTK_WIDGET (window)));
   GdkFrameClock *clock = gtk_widget_get_frame_clock (GTK_WIDGET (window));
   Frames frames = { 0, g_array_new (FALSE, FALSE, sizeof (double)), FALSE };
@@ -205,7 +188,7 @@ bench_frames (DrapeWindow *window)
 static void
 bench_app_work (DrapeWindow *window)
 {
-  DrapeMaskCanvas *canvas = find_child (GTK_WIDGET (window), DRAPE_TYPE_MASK_CANVAS);
+  DrapeMaskCanvas *canvas = app_test_find_child (GTK_WIDGET (window), DRAPE_TYPE_MASK_CANVAS);
   DrapeMask *mask = drape_mask_canvas_get_mask (canvas);
   GtkWidgetClass *canvas_class = GTK_WIDGET_GET_CLASS (canvas);
   g_autoptr(GArray) paint = g_array_new (FALSE, FALSE, sizeof (double));
@@ -332,7 +315,7 @@ main (int    argc,
   window = DRAPE_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app)));
   gtk_window_set_default_size (GTK_WINDOW (window), 1400, 900);
   /* No models here: go past the first-run page. */
-  gtk_widget_activate_action (find_child (GTK_WIDGET (window), DRAPE_TYPE_MODELS_PAGE), "models.skip", NULL);
+  gtk_widget_activate_action (app_test_find_child (GTK_WIDGET (window), DRAPE_TYPE_MODELS_PAGE), "models.skip", NULL);
 
   pixbuf = app_test_make_pixbuf (PHOTO_WIDTH, PHOTO_HEIGHT, 3);
   bytes = app_test_encode (pixbuf, "jpeg");

@@ -19,36 +19,6 @@
 static DrapeApplication *app;
 static DrapeEngine *engine;
 
-static gpointer
-find_child (GtkWidget *widget,
-            GType      type)
-{
-  if (G_TYPE_CHECK_INSTANCE_TYPE (widget, type))
-    return widget;
-  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
-       child = gtk_widget_get_next_sibling (child))
-    {
-      gpointer found = find_child (child, type);
-
-      if (found != NULL)
-        return found;
-    }
-  return NULL;
-}
-
-static gboolean
-find_label_containing (GtkWidget  *widget,
-                       const char *text)
-{
-  if (GTK_IS_LABEL (widget) && strstr (gtk_label_get_label (GTK_LABEL (widget)), text) != NULL)
-    return TRUE;
-  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
-       child = gtk_widget_get_next_sibling (child))
-    if (find_label_containing (child, text))
-      return TRUE;
-  return FALSE;
-}
-
 static char *
 golden (const char *name)
 {
@@ -186,7 +156,7 @@ test_full_try_on (void)
 {
   DrapeWindow *window = prepared_window ();
   DrapeSession *session = drape_window_get_session (window);
-  DrapeCompareView *view = find_child (GTK_WIDGET (window), DRAPE_TYPE_COMPARE_VIEW);
+  DrapeCompareView *view = app_test_find_child (GTK_WIDGET (window), DRAPE_TYPE_COMPARE_VIEW);
   GListModel *results = drape_session_get_results (session);
   Watch watch = { .window = window };
   g_autoptr(DrapeResult) result = NULL;
@@ -238,7 +208,7 @@ test_cancel (void)
 {
   DrapeWindow *window = prepared_window ();
   DrapeSession *session = drape_window_get_session (window);
-  DrapeCompareView *view = find_child (GTK_WIDGET (window), DRAPE_TYPE_COMPARE_VIEW);
+  DrapeCompareView *view = app_test_find_child (GTK_WIDGET (window), DRAPE_TYPE_COMPARE_VIEW);
   guint before = g_list_model_get_n_items (drape_session_get_results (session));
   Watch watch = { .window = window };
   gint64 end = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
@@ -265,7 +235,7 @@ test_cancel (void)
   g_assert_cmpuint (watch.previews, <=, at_cancel + 2);
   g_assert_cmpuint (watch.previews, <, 30);
   g_assert_cmpuint (g_list_model_get_n_items (drape_session_get_results (session)), ==, before);
-  g_assert_true (find_label_containing (GTK_WIDGET (window), "cancelled"));
+  g_assert_true (app_test_find_label (GTK_WIDGET (window), "cancelled"));
 }
 
 typedef struct {

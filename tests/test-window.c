@@ -60,23 +60,6 @@ get_window (void)
   return DRAPE_WINDOW (window);
 }
 
-static gpointer
-find_child (GtkWidget *widget,
-            GType      type)
-{
-  if (G_TYPE_CHECK_INSTANCE_TYPE (widget, type))
-    return widget;
-  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
-       child = gtk_widget_get_next_sibling (child))
-    {
-      gpointer found = find_child (child, type);
-
-      if (found != NULL)
-        return found;
-    }
-  return NULL;
-}
-
 /* The stack that has a page of this name. */
 static GtkStack *
 find_stack (GtkWidget  *widget,
@@ -93,19 +76,6 @@ find_stack (GtkWidget  *widget,
         return found;
     }
   return NULL;
-}
-
-static gboolean
-find_label_containing (GtkWidget  *widget,
-                       const char *text)
-{
-  if (GTK_IS_LABEL (widget) && strstr (gtk_label_get_label (GTK_LABEL (widget)), text) != NULL)
-    return TRUE;
-  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
-       child = gtk_widget_get_next_sibling (child))
-    if (find_label_containing (child, text))
-      return TRUE;
-  return FALSE;
 }
 
 /* Lets layout and drawing settle. */
@@ -153,7 +123,7 @@ test_window_opens (void)
   /* A first run: no models yet, so the models page greets the user. */
   stack = find_stack (GTK_WIDGET (window), "start");
   g_assert_cmpstr (gtk_stack_get_visible_child_name (stack), ==, "models");
-  g_assert_true (find_label_containing (GTK_WIDGET (window), "CC BY-NC-SA 4.0"));
+  g_assert_true (app_test_find_label (GTK_WIDGET (window), "CC BY-NC-SA 4.0"));
   /* Nothing to try on yet, and the reason is on the button. */
   g_assert_false (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "try-on"));
 }
@@ -213,7 +183,7 @@ test_open_photo_api (void)
   g_assert_cmpint (drape_picture_get_height (photo), ==, 800);
   stack = find_stack (GTK_WIDGET (window), "start");
   g_assert_cmpstr (gtk_stack_get_visible_child_name (stack), ==, "edit");
-  canvas = find_child (GTK_WIDGET (window), DRAPE_TYPE_MASK_CANVAS);
+  canvas = app_test_find_child (GTK_WIDGET (window), DRAPE_TYPE_MASK_CANVAS);
   g_assert_true (drape_mask_canvas_get_photo (canvas) == drape_picture_get_texture (photo));
   g_assert_true (drape_mask_canvas_get_mask (canvas) == drape_session_get_mask (drape_window_get_session (window)));
 }
@@ -330,7 +300,7 @@ static void
 test_paint_undo_redo (void)
 {
   DrapeWindow *window = get_window ();
-  DrapeMaskCanvas *canvas = find_child (GTK_WIDGET (window), DRAPE_TYPE_MASK_CANVAS);
+  DrapeMaskCanvas *canvas = app_test_find_child (GTK_WIDGET (window), DRAPE_TYPE_MASK_CANVAS);
   DrapeMask *mask = drape_session_get_mask (drape_window_get_session (window));
   const double first[] = { 100, 200, 250, 220, 400, 240 };
   const double second[] = { 250, 100, 250, 300, 250, 600 };
@@ -412,7 +382,7 @@ static void
 test_pan_and_zoom (void)
 {
   DrapeWindow *window = get_window ();
-  DrapeMaskCanvas *canvas = find_child (GTK_WIDGET (window), DRAPE_TYPE_MASK_CANVAS);
+  DrapeMaskCanvas *canvas = app_test_find_child (GTK_WIDGET (window), DRAPE_TYPE_MASK_CANVAS);
   DrapeMask *mask = drape_session_get_mask (drape_window_get_session (window));
   g_autoptr(GBytes) before = drape_mask_to_bytes (mask);
   Display *display = xdisplay ();
@@ -482,7 +452,7 @@ static void
 test_brush_keys (void)
 {
   DrapeWindow *window = get_window ();
-  DrapeMaskCanvas *canvas = find_child (GTK_WIDGET (window), DRAPE_TYPE_MASK_CANVAS);
+  DrapeMaskCanvas *canvas = app_test_find_child (GTK_WIDGET (window), DRAPE_TYPE_MASK_CANVAS);
   double size = drape_mask_canvas_get_brush_size (canvas);
   double zoom = drape_mask_canvas_get_zoom (canvas);
 
@@ -515,7 +485,7 @@ test_corrupt_photo_keeps_state (void)
   settle ();
 
   /* A toast names the file, and nothing else changed. */
-  g_assert_true (find_label_containing (GTK_WIDGET (window), "broken-photo.png"));
+  g_assert_true (app_test_find_label (GTK_WIDGET (window), "broken-photo.png"));
   g_assert_true (drape_session_get_photo (session) == photo);
   g_assert_true (drape_mask_equal_bytes (drape_session_get_mask (session), mask));
 }
@@ -569,7 +539,7 @@ test_session_round_trip (void)
 
   /* The canvas edits the reopened mask, and undo works on it. */
   {
-    DrapeMaskCanvas *canvas = find_child (GTK_WIDGET (window), DRAPE_TYPE_MASK_CANVAS);
+    DrapeMaskCanvas *canvas = app_test_find_child (GTK_WIDGET (window), DRAPE_TYPE_MASK_CANVAS);
 
     g_assert_true (drape_mask_canvas_get_mask (canvas) == drape_session_get_mask (reopened));
   }
@@ -596,7 +566,7 @@ test_corrupt_session_keeps_state (void)
   g_clear_error (&wait.error);
   settle ();
 
-  g_assert_true (find_label_containing (GTK_WIDGET (window), "truncated.drape"));
+  g_assert_true (app_test_find_label (GTK_WIDGET (window), "truncated.drape"));
   g_assert_true (drape_window_get_session (window) == session);
   /* The broken file is left as it was. */
   after = g_file_load_bytes (truncated, NULL, NULL, &error);
@@ -641,7 +611,7 @@ static void
 test_garment_gallery (void)
 {
   DrapeWindow *window = get_window ();
-  DrapeGarmentGallery *gallery = find_child (GTK_WIDGET (window), DRAPE_TYPE_GARMENT_GALLERY);
+  DrapeGarmentGallery *gallery = app_test_find_child (GTK_WIDGET (window), DRAPE_TYPE_GARMENT_GALLERY);
   GListModel *garments = drape_garment_gallery_get_garments (gallery);
   g_autoptr(GFile) shirt = write_photo ("red shirt.jpg", 300, 400, 11, "jpeg");
   g_autoptr(GBytes) text = g_bytes_new_static ("not an image", 12);
@@ -658,7 +628,7 @@ test_garment_gallery (void)
   for (guint i = 0; i < 200 && drape_garment_gallery_get_selected (gallery) == NULL; i++)
     app_test_run_for (50);
   g_assert_cmpuint (g_list_model_get_n_items (garments), ==, before + 1);
-  g_assert_true (find_label_containing (GTK_WIDGET (window), "notes.png"));
+  g_assert_true (app_test_find_label (GTK_WIDGET (window), "notes.png"));
 
   /* The new garment is selected, its thumbnail made, and it is the
    * session's garment once loaded. */
@@ -720,8 +690,8 @@ static void
 test_screenshots (void)
 {
   DrapeWindow *window = get_window ();
-  DrapeMaskCanvas *canvas = find_child (GTK_WIDGET (window), DRAPE_TYPE_MASK_CANVAS);
-  DrapePanes *panes = find_child (GTK_WIDGET (window), DRAPE_TYPE_PANES);
+  DrapeMaskCanvas *canvas = app_test_find_child (GTK_WIDGET (window), DRAPE_TYPE_MASK_CANVAS);
+  DrapePanes *panes = app_test_find_child (GTK_WIDGET (window), DRAPE_TYPE_PANES);
   DrapeMask *mask = drape_session_get_mask (drape_window_get_session (window));
   g_autoptr(GdkTexture) texture = NULL;
   AdwStyleManager *style = adw_style_manager_get_default ();
@@ -774,7 +744,7 @@ static void
 test_large_photo (void)
 {
   DrapeWindow *window = get_window ();
-  DrapeMaskCanvas *canvas = find_child (GTK_WIDGET (window), DRAPE_TYPE_MASK_CANVAS);
+  DrapeMaskCanvas *canvas = app_test_find_child (GTK_WIDGET (window), DRAPE_TYPE_MASK_CANVAS);
   g_autoptr(GFile) file = write_photo ("large.jpg", 3600, 2400, 5, "jpeg");
   g_autoptr(GdkTexture) texture = NULL;
   DrapeSession *session;
