@@ -5,9 +5,12 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app-test-common.h"
+#include "model-store.h"
 
 static char *test_dir;
 
@@ -114,6 +117,37 @@ app_test_run_for (guint ms)
   g_timeout_add (ms, set_flag, &done);
   while (!done)
     g_main_context_iteration (NULL, TRUE);
+}
+
+void
+app_test_fake_store_models (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeCatalog) catalog = drape_catalog_load_default (&error);
+  g_autoptr(DrapeModelStore) store = NULL;
+  g_auto(GStrv) ids = NULL;
+
+  g_assert_no_error (error);
+  store = drape_model_store_new (catalog, NULL);
+  ids = drape_catalog_dup_default_ids (catalog);
+  for (guint i = 0; ids[i] != NULL; i++)
+    {
+      const DrapeModelInfo *info = drape_catalog_lookup (catalog, ids[i]);
+
+      for (guint f = 0; f < info->n_files; f++)
+        {
+          g_autofree char *path = drape_model_store_dup_file_path (store, info, f);
+          g_autofree char *dir = g_path_get_dirname (path);
+          FILE *file;
+
+          g_assert_true (info->files[f].size_known);
+          g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+          file = fopen (path, "w");
+          g_assert_nonnull (file);
+          g_assert_cmpint (ftruncate (fileno (file), (off_t) info->files[f].size), ==, 0);
+          fclose (file);
+        }
+    }
 }
 
 gpointer

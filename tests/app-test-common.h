@@ -22,6 +22,10 @@ GBytes     *app_test_encode           (GdkPixbuf   *pixbuf,
 /* Writes bytes to a file in app_test_dir () and returns it. */
 GFile      *app_test_write_file       (const char  *name,
                                        GBytes      *bytes);
+/* Files of the catalog's default models in the model store, of the
+ * right sizes (sparse: no disk used): what the app's quick check accepts
+ * (loading them would verify their hashes, and fail). */
+void        app_test_fake_store_models (void);
 /* Iterates the default main context until *flag is TRUE or timeout_ms
  * pass; returns *flag. */
 gboolean    app_test_wait_for         (gboolean    *flag,

@@ -28,39 +28,6 @@ golden (const char *name)
   return g_build_filename (dir, name, NULL);
 }
 
-/* The window offers Try On once the catalog's models are on disk: sizes
- * are what its quick check looks at, so sparse files of the right sizes
- * stand for them; the engine itself runs the tiny golden models. */
-static void
-fake_store_models (void)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(DrapeCatalog) catalog = drape_catalog_load_default (&error);
-  g_autoptr(DrapeModelStore) store = NULL;
-  g_auto(GStrv) ids = NULL;
-
-  g_assert_no_error (error);
-  store = drape_model_store_new (catalog, NULL);
-  ids = drape_catalog_dup_default_ids (catalog);
-  for (guint i = 0; ids[i] != NULL; i++)
-    {
-      const DrapeModelInfo *info = drape_catalog_lookup (catalog, ids[i]);
-
-      for (guint f = 0; f < info->n_files; f++)
-        {
-          g_autofree char *path = drape_model_store_dup_file_path (store, info, f);
-          g_autofree char *dir = g_path_get_dirname (path);
-          FILE *file;
-
-          g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
-          file = fopen (path, "w");
-          g_assert_nonnull (file);
-          g_assert_cmpint (ftruncate (fileno (file), (off_t) info->files[f].size), ==, 0);
-          fclose (file);
-        }
-    }
-}
-
 static DrapePicture *
 load_golden (const char *name)
 {
@@ -362,7 +329,9 @@ main (int    argc,
   app_test_isolate ();
   gtk_test_init (&argc, &argv, NULL);
   adw_init ();
-  fake_store_models ();
+  /* The window offers Try On once the catalog's models are on disk; the
+   * engine itself runs the tiny golden models. */
+  app_test_fake_store_models ();
 
   unet = golden ("unet");
   vae = golden ("vae");
