@@ -58,9 +58,12 @@ drape_cli_devices (int    argc,
                   caps->max_workgroup_count[1], caps->max_workgroup_count[2]);
           printf ("    unified memory        %s\n", caps->unified_memory ? "yes" : "no");
           printf ("    timestamps            %s\n", caps->has_timestamps ? "yes" : "no");
-          printf ("    shader variants       f32%s%s\n", caps->has_f16 ? ", f16" : "",
-                  caps->coopmat == DRAPE_COOPMAT_NV ? ", f16 tensor cores (NV cooperative matrix)" :
-                  caps->coopmat == DRAPE_COOPMAT_KHR ? ", f16 tensor cores (KHR cooperative matrix)" : "");
+          printf ("    shader variants       f32%s", caps->has_f16 ? ", f16" : "");
+          if (caps->coopmat != DRAPE_COOPMAT_NONE)
+            printf (", f16 tensor cores (%s cooperative matrix, %ux%ux%u in subgroups of %u)",
+                    caps->coopmat == DRAPE_COOPMAT_NV ? "NV" : "KHR", caps->coopmat_m, caps->coopmat_n,
+                    caps->coopmat_k, caps->coopmat_subgroup_size);
+          printf ("\n");
         }
     }
   if (chosen == NULL)

@@ -411,63 +411,108 @@ has_extension (const VkExtensionProperties *exts,
   return FALSE;
 }
 
-/* Whether the device lists f16 16x16x16 tiles with f32 sums in subgroup
- * scope among its cooperative-matrix shapes: what the tensor-core kernels
- * are written for.  One query per extension; their structures differ. */
+/* Takes a cooperative-matrix shape into caps->coopmat_m, _n and _k if it
+ * suits the tensor-core kernels (f16 operands, f32 sums, subgroup scope,
+ * each side 8 or 16: they stage operands in 16-byte pieces of 8 halves)
+ * and beats the one there (more work per multiply-add, then wider). */
+static void
+coopmat_consider_shape (DrapeDeviceCaps *caps,
+                        guint32          m,
+                        guint32          n,
+                        guint32          k,
+                        gboolean         f16_f32,
+                        gboolean         subgroup_scope)
+{
+  guint32 size = m * n * k, best_size = caps->coopmat_m * caps->coopmat_n * caps->coopmat_k;
+
+  if (!f16_f32 || !subgroup_scope || (m != 8 && m != 16) || (n != 8 && n != 16) ||
+      (k != 8 && k != 16))
+    return;
+  if (size > best_size || (size == best_size && n > caps->coopmat_n))
+    {
+      caps->coopmat_m = m;
+      caps->coopmat_n = n;
+      caps->coopmat_k = k;
+    }
+}
+
+/* The best shape the tensor-core kernels can take from the device's list
+ * into caps->coopmat_m, _n and _k; FALSE when none suits, or when the
+ * device lists the extension but has its feature off (lavapipe below
+ * 256-bit vectors).  One query per extension: their structures
+ * differ. */
 static gboolean
-nv_coopmat_has_f16_tiles (DrapeDevice *device)
+nv_coopmat_choose_shape (DrapeDevice *device)
 {
   PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV get =
     (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)
       vkGetInstanceProcAddr (device->instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
   guint32 n = 0;
   g_autofree VkCooperativeMatrixPropertiesNV *props = NULL;
-  gboolean found = FALSE;
+  DrapeDeviceCaps *caps = &device->caps;
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV feature = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
+  };
+  VkPhysicalDeviceFeatures2 features = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+    .pNext = &feature,
+  };
 
-  if (get == NULL || get (device->physical, &n, NULL) != VK_SUCCESS || n == 0)
+  vkGetPhysicalDeviceFeatures2 (device->physical, &features);
+  if (!feature.cooperativeMatrix || get == NULL ||
+      get (device->physical, &n, NULL) != VK_SUCCESS || n == 0)
     return FALSE;
   props = g_new0 (VkCooperativeMatrixPropertiesNV, n);
   for (guint i = 0; i < n; i++)
     props[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
   if (get (device->physical, &n, props) != VK_SUCCESS)
     return FALSE;
+  caps->coopmat_m = caps->coopmat_n = caps->coopmat_k = 0;
   for (guint i = 0; i < n; i++)
-    if (props[i].MSize == 16 && props[i].NSize == 16 && props[i].KSize == 16 &&
-        props[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
-        props[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
-        props[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
-        props[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV &&
-        props[i].scope == VK_SCOPE_SUBGROUP_NV)
-      found = TRUE;
-  return found;
+    coopmat_consider_shape (caps, props[i].MSize, props[i].NSize, props[i].KSize,
+                            props[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+                              props[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+                              props[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+                              props[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV,
+                            props[i].scope == VK_SCOPE_SUBGROUP_NV);
+  return caps->coopmat_m != 0;
 }
 
 static gboolean
-khr_coopmat_has_f16_tiles (DrapeDevice *device)
+khr_coopmat_choose_shape (DrapeDevice *device)
 {
   PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR get =
     (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR)
       vkGetInstanceProcAddr (device->instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR");
   guint32 n = 0;
   g_autofree VkCooperativeMatrixPropertiesKHR *props = NULL;
-  gboolean found = FALSE;
+  DrapeDeviceCaps *caps = &device->caps;
+  VkPhysicalDeviceCooperativeMatrixFeaturesKHR feature = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR,
+  };
+  VkPhysicalDeviceFeatures2 features = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+    .pNext = &feature,
+  };
 
-  if (get == NULL || get (device->physical, &n, NULL) != VK_SUCCESS || n == 0)
+  vkGetPhysicalDeviceFeatures2 (device->physical, &features);
+  if (!feature.cooperativeMatrix || get == NULL ||
+      get (device->physical, &n, NULL) != VK_SUCCESS || n == 0)
     return FALSE;
   props = g_new0 (VkCooperativeMatrixPropertiesKHR, n);
   for (guint i = 0; i < n; i++)
     props[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR;
   if (get (device->physical, &n, props) != VK_SUCCESS)
     return FALSE;
+  caps->coopmat_m = caps->coopmat_n = caps->coopmat_k = 0;
   for (guint i = 0; i < n; i++)
-    if (props[i].MSize == 16 && props[i].NSize == 16 && props[i].KSize == 16 &&
-        props[i].AType == VK_COMPONENT_TYPE_FLOAT16_KHR &&
-        props[i].BType == VK_COMPONENT_TYPE_FLOAT16_KHR &&
-        props[i].CType == VK_COMPONENT_TYPE_FLOAT32_KHR &&
-        props[i].ResultType == VK_COMPONENT_TYPE_FLOAT32_KHR &&
-        props[i].scope == VK_SCOPE_SUBGROUP_KHR)
-      found = TRUE;
-  return found;
+    coopmat_consider_shape (caps, props[i].MSize, props[i].NSize, props[i].KSize,
+                            props[i].AType == VK_COMPONENT_TYPE_FLOAT16_KHR &&
+                              props[i].BType == VK_COMPONENT_TYPE_FLOAT16_KHR &&
+                              props[i].CType == VK_COMPONENT_TYPE_FLOAT32_KHR &&
+                              props[i].ResultType == VK_COMPONENT_TYPE_FLOAT32_KHR,
+                            props[i].scope == VK_SCOPE_SUBGROUP_KHR);
+  return caps->coopmat_m != 0;
 }
 
 /* Whether compute pipelines can ask for full subgroups of 32 (Vulkan
@@ -502,19 +547,28 @@ choose_coopmat (DrapeDevice                 *device,
                 gboolean                     can_pin)
 {
   const char *only = g_getenv ("DRAPE_COOPMAT");
-  gboolean width_32 = device->caps.subgroup_size == 32;
+  guint32 width = device->caps.subgroup_size;
+  gboolean width_32 = width == 32;
+  /* The kernels take any power-of-two width their tiles divide into;
+   * tensor cores are known to run well at 32, so that is asked for
+   * where the device can (AMD's default is 64). */
+  gboolean width_ok = width_32 || can_pin || (width >= 4 && width <= 64 && (width & (width - 1)) == 0);
 
   if (only != NULL && g_strcmp0 (only, "nv") != 0 && g_strcmp0 (only, "khr") != 0)
     g_warning ("DRAPE_COOPMAT=%s: expected nv or khr; ignored", only);
   if (!device->caps.has_f16 || !memory_model || g_getenv ("DRAPE_NO_COOPMAT") != NULL)
     return DRAPE_COOPMAT_NONE;
+  /* A CPU driver's cooperative matrices (lavapipe's) are emulated, slower
+   * than the kernels written for CPUs: only for testing, when asked. */
+  if (device->info.is_software && only == NULL)
+    return DRAPE_COOPMAT_NONE;
   if (DRAPE_HAVE_NV_COOPMAT && g_strcmp0 (only, "khr") != 0 && width_32 &&
       has_extension (exts, n_ext, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) &&
-      nv_coopmat_has_f16_tiles (device))
+      nv_coopmat_choose_shape (device))
     return DRAPE_COOPMAT_NV;
-  if (DRAPE_HAVE_KHR_COOPMAT && g_strcmp0 (only, "nv") != 0 && (width_32 || can_pin) &&
+  if (DRAPE_HAVE_KHR_COOPMAT && g_strcmp0 (only, "nv") != 0 && width_ok &&
       has_extension (exts, n_ext, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME) &&
-      khr_coopmat_has_f16_tiles (device))
+      khr_coopmat_choose_shape (device))
     return DRAPE_COOPMAT_KHR;
   return DRAPE_COOPMAT_NONE;
 }
@@ -671,6 +725,7 @@ create_logical_device (DrapeDevice *device,
   const char *enabled[4];
   guint n_enabled = 0;
   float priority = 1.0f;
+  gboolean can_pin;
   VkPhysicalDeviceVulkan13Features have13 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES };
   VkPhysicalDeviceVulkan11Features have11 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES };
   VkPhysicalDeviceVulkan12Features have12 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, .pNext = &have11 };
@@ -721,8 +776,9 @@ create_logical_device (DrapeDevice *device,
 
   /* glslang compiles cooperative-matrix shaders to the Vulkan memory
    * model, a feature of its own. */
-  device->caps.coopmat = choose_coopmat (device, exts, n_ext, have12.vulkanMemoryModel,
-                                         can_pin_subgroup_32 (device, &have13));
+  can_pin = can_pin_subgroup_32 (device, &have13);
+  device->caps.coopmat = choose_coopmat (device, exts, n_ext, have12.vulkanMemoryModel, can_pin);
+  device->caps.coopmat_subgroup_size = device->caps.subgroup_size;
   if (device->caps.coopmat != DRAPE_COOPMAT_NONE)
     want12.vulkanMemoryModel = VK_TRUE;
   if (device->caps.coopmat == DRAPE_COOPMAT_NV)
@@ -736,13 +792,14 @@ create_logical_device (DrapeDevice *device,
       enabled[n_enabled++] = VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME;
       want_khr_coopmat.pNext = want.pNext;
       want.pNext = &want_khr_coopmat;
-      if (device->caps.subgroup_size != 32)
+      if (device->caps.subgroup_size != 32 && can_pin)
         {
           want13.subgroupSizeControl = VK_TRUE;
           want13.computeFullSubgroups = VK_TRUE;
           want13.pNext = want.pNext;
           want.pNext = &want13;
           device->caps.coopmat_pins_subgroup = TRUE;
+          device->caps.coopmat_subgroup_size = 32;
         }
     }
 

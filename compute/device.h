@@ -58,12 +58,17 @@ typedef struct {
   /* shaderFloat16 and storageBuffer16BitAccess: f16 tensors allowed. */
   gboolean has_f16;
   /* Tensor cores: the cooperative-matrix extension the tensor-core
-   * kernels use, where the device has f16 16x16x16 tiles with f32 sums in
-   * subgroups of 32, the Vulkan memory model their shaders need, and the
-   * build has the shaders for it.  NV where a device has both;
-   * DRAPE_COOPMAT=nv or khr allows only that one, DRAPE_NO_COOPMAT=1
-   * neither. */
+   * kernels use, where the device has f16 tiles with f32 sums and sides
+   * of 8 or 16, the Vulkan memory model their shaders need, and the build
+   * has the shaders for it.  NV where a device has both; DRAPE_COOPMAT=nv
+   * or khr allows only that one, DRAPE_NO_COOPMAT=1 neither.  Software
+   * devices use them only when DRAPE_COOPMAT asks. */
   DrapeCoopmat coopmat;
+  /* The matrix shape they use, the largest such the device lists:
+   * (m x k) (k x n) + (m x n). */
+  guint32 coopmat_m, coopmat_n, coopmat_k;
+  /* The subgroup width their pipelines run at. */
+  guint32 coopmat_subgroup_size;
   /* The device's subgroups are not 32 wide by default, so tensor-core
    * pipelines ask for 32 (subgroup size control). */
   gboolean coopmat_pins_subgroup;

@@ -6,9 +6,9 @@
  * binds `n_bindings` buffers at set 0, bindings 0..n-1: storage buffers,
  * except those in `texel_mask`, which are uniform texel buffers (bit i:
  * binding i); it takes at most 128 bytes of push constants.  Families
- * named "*_coopmat" are the tensor-core kernels, written for subgroups of
- * 32: their pipelines ask for full subgroups of that width where the
- * device's default differs (DrapeDeviceCaps.coopmat_pins_subgroup).
+ * named "*_coopmat" are the tensor-core kernels: where the device can,
+ * their pipelines ask for full subgroups of 32
+ * (DrapeDeviceCaps.coopmat_pins_subgroup and coopmat_subgroup_size).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */

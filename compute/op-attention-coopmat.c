@@ -1,24 +1,36 @@
 /* op-attention-coopmat.c: flash attention on tensor cores
  *
  * shaders/attention_coopmat.comp replaces attention.comp where the
- * device has cooperative matrices (DrapeDeviceCaps.coopmat: f16 16x16x16
- * tiles, f32 sums, subgroups of 32), the tensors are f16 and the head dim is at most
- * 160 (every head of SD1.5's UNet: 40, 80, 160; and SegFormer's 64).
- * Larger heads would hold more Q and O matrices in registers than a lane
- * has.
+ * device has cooperative matrices (DrapeDeviceCaps.coopmat: f16 tiles
+ * with f32 sums, in its shape and subgroup width), the tensors are f16
+ * and the head dim is at most 160 (every head of SD1.5's UNet: 40, 80,
+ * 160; and SegFormer's 64).  Larger heads would hold more Q and O
+ * matrices in registers than a lane has.
  *
- * DRAPE_ATTENTION_TILE=BCxRTxNW forces a tile: keys per block, 16-query
+ * DRAPE_ATTENTION_TILE=BCxRTxNW forces a tile: keys per block, query
  * tiles per subgroup, subgroups per workgroup (tests and measurements);
  * one the device cannot hold leaves attention to the scalar kernel.
  *
- * Tiles.  Four subgroups of 32 per workgroup.  Heads of up to 64 dims
- * give each subgroup two 16-query tiles, so K and V are staged for 128
- * queries at once and every K or V matrix loaded from shared memory
- * serves two products; larger heads take one tile (their Q and O
- * matrices fill the registers).  Then the largest key block (64, 32 or
- * 16) whose K and V tiles and per-tile S and P fit the device's shared
- * memory: for heads of 40, 80 and 160, 32, 64 and 32 keys, in 31, 46 and
- * 33 KiB of the 48 KiB NVIDIA GPUs have.
+ * Tiles.  Four subgroups per workgroup.  Heads of up to 64 dims give
+ * each subgroup two query tiles (of the matrix shape's m rows), so with
+ * 16x16 matrices K and V are staged for 128 queries at once and every K
+ * or V matrix loaded from shared memory serves two products; larger heads
+ * take one tile (their Q and O matrices fill the registers).  Then the
+ * largest key block (64, 32 or 16) whose K and V tiles and per-tile S and
+ * P fit the device's shared memory: with 16x16 matrices, for heads of 40,
+ * 80 and 160, 32, 64 and 32 keys, in 31, 46 and 33 KiB of the 48 KiB
+ * NVIDIA GPUs have.  The softmax puts subgroup / m lanes on each row,
+ * and each takes n / that many of its rescale factors, so a subgroup may
+ * be at most m n lanes wide.
+ *
+ * Wide heads.  Heads of 161 to 512 dims (the VAE's single head of 512)
+ * take shaders/attention_wide_coopmat.comp instead: 8 subgroups split
+ * the head dim (64 dims each for 512), share two query tiles, and read
+ * their slices of Q, K and V straight from the tensors, so these need
+ * every row and offset in 16-byte units, at least m queries per
+ * dispatch and at least one key block of keys.  Per-subgroup S and P
+ * and a rescale matrix each bound the key block: 16 keys in 32 KiB with
+ * 16x16 matrices.
  *
  * Splitting follows drape_op_attention(): all images in one dispatch
  * when every operand fits one binding, else one image at a time with its
@@ -36,41 +48,73 @@
 
 #define MAX_HEAD_DIM 160
 #define SUBGROUPS 4
+/* attention_wide_coopmat.comp: up to 8 subgroups split heads of up to
+ * 512 dims, each holding two query tiles of its slice. */
+#define MAX_WIDE_HEAD_DIM 512
+#define WIDE_SUBGROUPS 8
+#define WIDE_QUERY_TILES 2
+/* The most dims x query tiles one subgroup holds of Q and the output. */
+#define WIDE_SLICE 256
 
 /* The shader's specialisation (and the grid's rows per workgroup). */
 typedef struct {
   guint32 bc;  /* keys per block */
-  guint32 rt;  /* 16-query tiles per subgroup */
+  guint32 rt;  /* query tiles per subgroup (wide: per workgroup) */
   guint32 nw;  /* subgroups per workgroup */
   guint32 br;  /* queries per workgroup */
 } Tiles;
 
-static guint64
-shared_bytes (guint32      dp,
-              const Tiles *t)
-{
-  /* K and V rows of dp + 8 halves; S (f32) and P (f16) per query tile. */
-  return 2ull * t->bc * (dp + 8) * 2 + (guint64) t->nw * t->rt * 16 * t->bc * (4 + 2);
-}
-
 static gboolean
-tiles_fit (const DrapeDeviceCaps *caps,
-           guint32                dp,
-           const Tiles           *t)
+is_wide (guint32 d)
 {
-  return t->nw * 32 <= caps->max_workgroup_invocations &&
-         shared_bytes (dp, t) <= caps->max_shared_memory;
+  return d > MAX_HEAD_DIM;
 }
 
-/* The tile DRAPE_ATTENTION_TILE names, else the largest key block that
- * fits the default shape; FALSE when none fits. */
+static guint64
+shared_bytes (const DrapeDeviceCaps *caps,
+              guint32                d,
+              const Tiles           *t)
+{
+  guint32 dq = MAX (caps->coopmat_n, caps->coopmat_k);
+  guint32 dp = (d + dq - 1) / dq * dq;
+  /* S (f32) and P (f16) per subgroup and query tile. */
+  guint64 sp = (guint64) t->nw * t->rt * caps->coopmat_m * t->bc * (4 + 2);
+
+  /* Wide: and a rescale matrix per subgroup.  Else: and K and V rows of
+   * dp + 8 halves. */
+  if (is_wide (d))
+    return sp + (guint64) t->nw * caps->coopmat_m * caps->coopmat_n * 4;
+  return sp + 2ull * t->bc * (dp + 8) * 2;
+}
+
+gboolean
+drape_attention_coopmat_tile_fits (const DrapeDeviceCaps *caps,
+                                   guint32                d,
+                                   guint32                bc,
+                                   guint32                rt,
+                                   guint32                nw)
+{
+  guint32 sg = caps->coopmat_subgroup_size;
+  Tiles t = { .bc = bc, .rt = rt, .nw = nw };
+
+  /* Wide heads split into whole matrices per subgroup, few enough to
+   * stay in registers. */
+  if (is_wide (d) && (d % nw != 0 || (d / nw) % MAX (caps->coopmat_n, caps->coopmat_k) != 0 ||
+                      d / nw * rt > WIDE_SLICE))
+    return FALSE;
+  return nw * sg <= caps->max_workgroup_invocations && sg <= caps->coopmat_m * caps->coopmat_n &&
+         shared_bytes (caps, d, &t) <= caps->max_shared_memory;
+}
+
+/* The tile DRAPE_ATTENTION_TILE names, else the largest key block up to
+ * `keys` that fits the default shape; FALSE when none fits. */
 static gboolean
 choose_tiles (const DrapeDeviceCaps *caps,
               guint32                d,
+              guint32                keys,
               Tiles                 *t)
 {
   const char *forced = g_getenv ("DRAPE_ATTENTION_TILE");
-  guint32 dp = (d + 15) / 16 * 16;
 
   if (forced != NULL)
     {
@@ -81,16 +125,39 @@ choose_tiles (const DrapeDeviceCaps *caps,
                      "RT 1 to 4, NW 1 to 8", forced);
           return FALSE;
         }
-      t->br = t->nw * t->rt * 16;
-      return tiles_fit (caps, dp, t);
     }
-  t->rt = dp <= 64 ? 2 : 1;
-  t->nw = SUBGROUPS;
-  t->br = t->nw * t->rt * 16;
+  else if (is_wide (d))
+    {
+      t->rt = WIDE_QUERY_TILES;
+      for (t->nw = WIDE_SUBGROUPS; t->nw > 1; t->nw /= 2)
+        if (d % t->nw == 0 && (d / t->nw) % MAX (caps->coopmat_n, caps->coopmat_k) == 0)
+          break;
+    }
+  else
+    {
+      t->rt = d <= 64 ? 2 : 1;
+      t->nw = SUBGROUPS;
+    }
+  /* Wide: the workgroup's subgroups share its query tiles. */
+  t->br = (is_wide (d) ? 1 : t->nw) * t->rt * caps->coopmat_m;
+  if (forced != NULL)
+    return drape_attention_coopmat_tile_fits (caps, d, t->bc, t->rt, t->nw) &&
+           (!is_wide (d) || t->bc <= keys);
   for (t->bc = 64; t->bc >= 16; t->bc /= 2)
-    if (tiles_fit (caps, dp, t))
+    if (drape_attention_coopmat_tile_fits (caps, d, t->bc, t->rt, t->nw) &&
+        (!is_wide (d) || t->bc <= keys))
       return TRUE;
   return FALSE;
+}
+
+/* Whether every dispatch of `split` has at least `rows` queries: the
+ * wide kernel's last query tile starts early enough to end inside. */
+static gboolean
+split_rows_at_least (const DrapeAttentionSplit *split,
+                     guint32                    tq,
+                     guint32                    rows)
+{
+  return tq >= rows && (tq % split->band == 0 || tq % split->band >= rows);
 }
 
 DrapeTensor *
@@ -114,7 +181,8 @@ drape_attention_coopmat (DrapeGraph        *graph,
   Tiles tiles;
 
   if (caps->coopmat == DRAPE_COOPMAT_NONE || q->dtype != DRAPE_DTYPE_F16 ||
-      d > MAX_HEAD_DIM || !drape_graph_ok (graph) || !choose_tiles (caps, d, &tiles))
+      d > MAX_WIDE_HEAD_DIM || !drape_graph_ok (graph) ||
+      !choose_tiles (caps, d, k->h * k->w, &tiles))
     return NULL;
 
   /* Operands the scalar kernel must split differently, or refuse with
@@ -127,11 +195,30 @@ drape_attention_coopmat (DrapeGraph        *graph,
    * aligned; drape_bind() aligns down to a power of two). */
   vec8 = d % 8 == 0 && q->c % 8 == 0 && k->c % 8 == 0 && v->c % 8 == 0 &&
          q_offset % 8 == 0 && k_offset % 8 == 0 && v_offset % 8 == 0;
-  {
-    guint32 spec[] = { tiles.nw * 32, 1, 1, d, tiles.bc, tiles.rt, vec8 };
-    kernel = drape_graph_kernel_variant (graph, "attention_coopmat", drape_coopmat_variant (caps), 4,
-                                         spec, G_N_ELEMENTS (spec));
-  }
+  if (is_wide (d))
+    {
+      guint32 spec[] = {
+        tiles.nw * caps->coopmat_subgroup_size, 1, 1, d, tiles.bc, tiles.rt,
+        caps->coopmat_subgroup_size, caps->coopmat_m, caps->coopmat_n, caps->coopmat_k,
+      };
+
+      /* It reads its matrices straight from the tensors, 16 bytes at a
+       * time, and never past their last rows. */
+      if (!vec8 || !split_rows_at_least (&split, q->h * q->w, caps->coopmat_m))
+        return NULL;
+      kernel = drape_graph_kernel_variant (graph, "attention_wide_coopmat", drape_coopmat_variant (caps),
+                                           4, spec, G_N_ELEMENTS (spec));
+    }
+  else
+    {
+      guint32 spec[] = {
+        tiles.nw * caps->coopmat_subgroup_size, 1, 1, d, tiles.bc, tiles.rt, vec8,
+        caps->coopmat_subgroup_size, caps->coopmat_m, caps->coopmat_n, caps->coopmat_k,
+      };
+
+      kernel = drape_graph_kernel_variant (graph, "attention_coopmat", drape_coopmat_variant (caps), 4,
+                                           spec, G_N_ELEMENTS (spec));
+    }
   if (kernel == NULL)
     return NULL;
 

@@ -2,7 +2,8 @@
  *
  * shaders/conv2d_coopmat.comp replaces conv2d.comp where
  *   - the device has cooperative matrices (DrapeDeviceCaps.coopmat: f16
- *     16x16x16 tiles, f32 sums, subgroups of 32) and the tensors are f16;
+ *     tiles with f32 sums, in its shape and subgroup width) and the
+ *     tensors are f16;
  *   - cin_g is a multiple of 8: the kernel stages A and B in 16-byte
  *     chunks of 8 channels, which then never span two kernel taps, and
  *     every offset op-conv.c binds (rows of cin and K = kh kw cin_g
@@ -21,10 +22,13 @@
  * over a measure of its efficiency), and the cheapest wins: at 1024x768
  * with guidance the UNet's 320-channel layers get 128 x 64, the 640 and
  * 1280 ones 128 x 128, the smallest latent 64 x 64.  Subgroups own
- * 64 x 32 blocks where they can: 8 accumulators, which with the loads in
- * flight should stay near 128 registers a lane, so that two 256-lane
- * workgroups fit an SM.  GEGLU doubles the B tile and the accumulators,
- * so its tiles are half as wide.
+ * 64 x 32 blocks where they can: with 16x16 matrices in subgroups of 32,
+ * 8 accumulators, which with the loads in flight should stay near 128
+ * registers a lane, so that two 256-lane workgroups fit an SM.  GEGLU
+ * doubles the B tile and the accumulators, so its tiles are half as
+ * wide.  A tile must also split into whole 16-byte pieces per
+ * invocation when staged, which rules out the smallest tiles for
+ * subgroups of 64 and up.
  *
  * DRAPE_CONV_KERNEL=coopmat:BMxBN forces a tile (for tests and
  * measurements); any other value but "coopmat" forces a scalar kernel.
@@ -41,10 +45,9 @@
  * NVIDIA GPUs (132 SMs on an H100 or H200). */
 #define MIN_TILES 256
 #define BK 32
-/* 16-byte units per staged row of BK halves, with the padding. */
-#define ROW_UNITS (BK / 8 + 1)
-/* The epilogue's staging tile per subgroup, in 16-byte units. */
-#define EPILOGUE_UNITS (16 * 5)
+/* 16-byte pieces per staged row of BK halves, and with the padding. */
+#define CHUNKS_PER_ROW (BK / 8)
+#define ROW_UNITS (CHUNKS_PER_ROW + 1)
 
 typedef struct {
   guint32 bm, bn, wm, wn;
@@ -66,17 +69,21 @@ static const Tile geglu_tiles[] = {
 };
 
 static guint32
-tile_invocations (const Tile *t)
+tile_invocations (const DrapeDeviceCaps *caps,
+                  const Tile            *t)
 {
-  return 32 * (t->bm / t->wm) * (t->bn / t->wn);
+  return caps->coopmat_subgroup_size * (t->bm / t->wm) * (t->bn / t->wn);
 }
 
 static guint64
-tile_shared_bytes (const Tile *t,
-                   gboolean    geglu)
+tile_shared_bytes (const DrapeDeviceCaps *caps,
+                   const Tile            *t,
+                   gboolean               geglu)
 {
   guint64 stage = (guint64) (t->bm + (geglu ? 2 : 1) * t->bn) * ROW_UNITS;
-  guint64 epilogue = (guint64) (tile_invocations (t) / 32) * EPILOGUE_UNITS * (geglu ? 2 : 1);
+  /* Per subgroup, an m x n f32 tile with rows padded by 16 bytes. */
+  guint64 staging = (guint64) caps->coopmat_m * (caps->coopmat_n / 4 + 1);
+  guint64 epilogue = (guint64) (t->bm / t->wm) * (t->bn / t->wn) * staging * (geglu ? 2 : 1);
 
   return 16 * MAX (2 * stage, epilogue);
 }
@@ -86,8 +93,28 @@ tile_fits (const DrapeDeviceCaps *caps,
            const Tile            *t,
            gboolean               geglu)
 {
-  return tile_invocations (t) <= caps->max_workgroup_invocations &&
-         tile_shared_bytes (t, geglu) <= caps->max_shared_memory;
+  guint32 nt = tile_invocations (caps, t);
+
+  /* Each invocation stages whole rows' worth of 16-byte pieces. */
+  return nt <= caps->max_workgroup_invocations && nt >= CHUNKS_PER_ROW &&
+         (t->bm * CHUNKS_PER_ROW) % nt == 0 && (t->bn * CHUNKS_PER_ROW) % nt == 0 &&
+         t->wm % caps->coopmat_m == 0 && t->wn % caps->coopmat_n == 0 &&
+         tile_shared_bytes (caps, t, geglu) <= caps->max_shared_memory;
+}
+
+gboolean
+drape_conv_coopmat_tile_fits (const DrapeDeviceCaps *caps,
+                              guint32                bm,
+                              guint32                bn,
+                              gboolean               geglu)
+{
+  const Tile *tiles = geglu ? geglu_tiles : conv_tiles;
+  guint n_tiles = geglu ? G_N_ELEMENTS (geglu_tiles) : G_N_ELEMENTS (conv_tiles);
+
+  for (guint i = 0; i < n_tiles; i++)
+    if (tiles[i].bm == bm && tiles[i].bn == bn)
+      return tile_fits (caps, &tiles[i], geglu);
+  return FALSE;
 }
 
 /* The tile DRAPE_CONV_KERNEL names, the cheapest one, or NULL. */
@@ -148,7 +175,8 @@ drape_conv_coopmat_select (DrapeGraph          *graph,
 
   {
     guint32 spec[] = {
-      tile_invocations (tile), 1, 1, tile->bm, tile->bn, tile->wm, tile->wn, gemm->geglu,
+      tile_invocations (caps, tile), 1, 1, tile->bm, tile->bn, tile->wm, tile->wn, gemm->geglu,
+      caps->coopmat_subgroup_size, caps->coopmat_m, caps->coopmat_n, caps->coopmat_k,
     };
     out->kernel = drape_graph_kernel_variant (graph, "conv2d_coopmat", drape_coopmat_variant (caps),
                                               gemm->n_bindings, spec, G_N_ELEMENTS (spec));

@@ -2,7 +2,8 @@
  *
  * op-conv.c and op-attention.c ask here first; where the device, dtype
  * and problem suit a tensor-core kernel they get it, otherwise they run
- * their own: f16 16x16x16 tiles with f32 sums on f16 tensors, through
+ * their own: f16 tiles with f32 sums on f16 tensors, in the device's
+ * matrix shape and subgroup width, through
  * VK_NV_cooperative_matrix or VK_KHR_cooperative_matrix, one shader
  * source for both (DrapeDeviceCaps.coopmat says which; DRAPE_NO_COOPMAT=1
  * turns them off).  Profiles show these kernels as "<op>.coopmat".
@@ -44,12 +45,30 @@ typedef struct {
   const char *label;
 } DrapeConvCoopmat;
 
+/* Whether the device holds a conv2d_coopmat tile of bm x bn outputs
+ * (DRAPE_CONV_KERNEL=coopmat:BMxBN), of the GEGLU kind or not: its
+ * workgroup size, shared memory and the kernel's staging constraints. */
+gboolean     drape_conv_coopmat_tile_fits (const DrapeDeviceCaps *caps,
+                                           guint32                bm,
+                                           guint32                bn,
+                                           gboolean               geglu);
+
 /* FALSE when the scalar kernel should run: no tensor cores, not f16,
  * cin_g not a multiple of 8, DRAPE_CONV_KERNEL naming another kernel, or
  * the graph already failed. */
 gboolean     drape_conv_coopmat_select (DrapeGraph          *graph,
                                         const DrapeConvGemm *gemm,
                                         DrapeConvCoopmat    *out);
+
+/* Whether the device holds an attention_coopmat tile for heads of d
+ * dims: bc keys per block, rt query tiles per subgroup, nw subgroups
+ * (DRAPE_ATTENTION_TILE=BCxRTxNW).  Heads of over 160 dims also need at
+ * least bc keys. */
+gboolean     drape_attention_coopmat_tile_fits (const DrapeDeviceCaps *caps,
+                                                guint32                d,
+                                                guint32                bc,
+                                                guint32                rt,
+                                                guint32                nw);
 
 /* drape_op_attention() on tensor cores, for operands it has already
  * checked; NULL (and nothing recorded) when the scalar kernel should

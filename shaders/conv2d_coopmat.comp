@@ -10,7 +10,8 @@
 // so that any cin_g that is a multiple of 8 fills whole stages.
 //
 // A workgroup owns a BM x BN tile of the output; each of its subgroups a
-// WM x WN block of it, as (WM / 16) x (WN / 16) 16x16 f32 accumulators.
+// WM x WN block of it, as (WM / TM) x (WN / TN) TM x TN f32 accumulators
+// (the device's matrix shape, coopmat.glsl).
 // Per stage of BK = 32 values of K, every invocation reads its share of
 // the A tile (im2col: each 16-byte chunk is 8 channels of one tap of one
 // pixel, zero in the padding) and of the B tile (weight rows, contiguous
@@ -20,14 +21,17 @@
 //
 // The epilogue is the scalar kernel's (conv_common.glsl): each
 // accumulator goes through a per-subgroup f32 staging tile in shared
-// memory, whose rows every lane then finishes (bias, channel bias,
-// activation, residual, scale, clamp to f16) and stores.  GEGLU: the
-// gate half of the weights gets B tiles and accumulators of its own.
+// memory, whose rows the lanes then finish (bias, channel bias,
+// activation, residual, scale, clamp to f16) and store, 8 channels at a
+// time.  GEGLU: the gate half of the weights gets B tiles and
+// accumulators of its own.
 //
-// The host (op-conv-coopmat.c) guarantees: f16 storage, a subgroup size
-// of 32, cin_g % 8 == 0 and every element offset and row stride of x and
-// the weights a multiple of 8 (16 bytes).  Bindings and push constants
-// are the scalar kernel's.
+// The host (op-conv-coopmat.c) guarantees: f16 storage, SG the
+// pipeline's subgroup size, TM and TN multiples of 8 dividing WM and WN,
+// TK a multiple of 8 dividing BK, BM and BN multiples of NT / CPR, cin_g
+// % 8 == 0 and every element offset and row stride of x and the weights
+// a multiple of 8 (16 bytes).  Bindings and push constants are the
+// scalar kernel's.
 #include "common.glsl"
 #include "conv_common.glsl"
 
@@ -37,8 +41,12 @@ layout(constant_id = 4) const uint BN = 64;           // output channels per wor
 layout(constant_id = 5) const uint WM = 64;           // of them, per subgroup
 layout(constant_id = 6) const uint WN = 32;
 layout(constant_id = 7) const bool GEGLU = false;
+layout(constant_id = 8) const uint SG = 32;           // subgroup size
+layout(constant_id = 9) const uint TM = 16;           // matrix shape
+layout(constant_id = 10) const uint TN = 16;
+layout(constant_id = 11) const uint TK = 16;
 
-const uint NT = gl_WorkGroupSize.x;  // 32 * (BM / WM) * (BN / WN)
+const uint NT = gl_WorkGroupSize.x;  // SG * (BM / WM) * (BN / WN)
 const uint BK = 32;
 const uint CPR = BK / 8;             // 16-byte chunks per tile row and stage
 // Tile rows are 80 bytes apart: the 8 rows of 16 bytes that one 8x8
@@ -50,13 +58,16 @@ const uint STAGE = A_SIZE + (GEGLU ? 2u : 1u) * B_SIZE;
 const uint LA = BM * CPR / NT;       // A chunks each invocation stages
 const uint LB = BN * CPR / NT;       // B (and gate) chunks
 const uint ROW_STEP = NT / CPR;      // tile rows between one invocation's chunks
-const uint MI = WM / 16;             // accumulator tiles of a subgroup
-const uint NJ = WN / 16;
-// Epilogue staging: a 16x16 f32 tile (and its gate tile), rows padded
-// to 20 floats.
-const uint EP_RS = 5;
-const uint EP_TILE = 16 * EP_RS;
-const uint EP_SIZE = (NT / 32) * EP_TILE * (GEGLU ? 2u : 1u);
+const uint MI = WM / TM;             // accumulator tiles of a subgroup
+const uint NJ = WN / TN;
+// Epilogue staging: a TM x TN f32 tile (and its gate tile), rows padded
+// by 4 floats; TM (TN / 8) pieces of 8 channels to finish, EP_ROUNDS
+// per lane.
+const uint EP_RS = TN / 4 + 1;
+const uint EP_TILE = TM * EP_RS;
+const uint EP_SIZE = (NT / SG) * EP_TILE * (GEGLU ? 2u : 1u);
+const uint EP_PIECES = TM * TN / 8;
+const uint EP_ROUNDS = (EP_PIECES + SG - 1) / SG;
 const uint SMEM = 2u * STAGE > EP_SIZE ? 2u * STAGE : EP_SIZE;
 
 layout(binding = 0) readonly buffer X16 { uvec4 x16[]; };
@@ -217,22 +228,23 @@ void main()
           next_stage();
           load_stage(K);
         }
-      [[unroll]] for (uint kk = 0; kk < BK / 16; kk++)
+      [[unroll]] for (uint kk = 0; kk < BK / TK; kk++)
         {
+          const uint kc8 = kk * (TK / 8);
           CM_A a[MI];
           CM_B b[NJ];
 
           [[unroll]] for (uint i = 0; i < MI; i++)
-            cm_load(a[i], smem, cur + (wm0 + i * 16) * RS + kk * 2, RS, false);
+            cm_load(a[i], smem, cur + (wm0 + i * TM) * RS + kc8, RS, false);
           [[unroll]] for (uint j = 0; j < NJ; j++)
-            cm_load(b[j], smem, cur + A_SIZE + (wn0 + j * 16) * RS + kk * 2, RS, true);
+            cm_load(b[j], smem, cur + A_SIZE + (wn0 + j * TN) * RS + kc8, RS, true);
           [[unroll]] for (uint i = 0; i < MI; i++)
             [[unroll]] for (uint j = 0; j < NJ; j++)
               acc[i * NJ + j] = cm_mul_add(a[i], b[j], acc[i * NJ + j]);
           if (GEGLU)
             {
               [[unroll]] for (uint j = 0; j < NJ; j++)
-                cm_load(b[j], smem, cur + A_SIZE + B_SIZE + (wn0 + j * 16) * RS + kk * 2, RS, true);
+                cm_load(b[j], smem, cur + A_SIZE + B_SIZE + (wn0 + j * TN) * RS + kc8, RS, true);
               [[unroll]] for (uint i = 0; i < MI; i++)
                 [[unroll]] for (uint j = 0; j < NJ; j++)
                   gacc[i * NJ + j] = cm_mul_add(a[i], b[j], gacc[i * NJ + j]);
@@ -244,40 +256,41 @@ void main()
       barrier();
     }
 
-  // Epilogue, one 16x16 tile at a time through this subgroup's staging
-  // tile: lane l finishes row l / 2, channels 8 (l % 2) to 8 (l % 2) + 7.
+  // Epilogue, one TM x TN tile at a time through this subgroup's staging
+  // tile: piece e of a tile is row e / (TN / 8), channels 8 (e % (TN /
+  // 8)) to 8 (e % (TN / 8)) + 7.
   const uint ebase = sg * EP_TILE * (GEGLU ? 2u : 1u);
-  const uint er = lane >> 1;
-  const uint ec = (lane & 1u) * 8u;
 
   [[unroll]] for (uint i = 0; i < MI; i++)
     [[unroll]] for (uint j = 0; j < NJ; j++)
       {
-        const uint row = row0 + wm0 + i * 16 + er;
-        const uint col = col0 + wn0 + j * 16 + ec;
-        float v[8], g[8];
-
         cm_store(acc[i * NJ + j], smem, ebase, EP_RS, false);
         if (GEGLU)
           cm_store(gacc[i * NJ + j], smem, ebase + EP_TILE, EP_RS, false);
         // subgroupBarrier() also makes the subgroup's shared-memory
         // writes visible to all of its lanes.
         subgroupBarrier();
-        [[unroll]] for (uint h = 0; h < 2; h++)
+        [[unroll]] for (uint u = 0; u < EP_ROUNDS; u++)
           {
-            vec4 a = uintBitsToFloat(smem[ebase + er * EP_RS + ec / 4 + h]);
-            vec4 b = GEGLU ? uintBitsToFloat(smem[ebase + EP_TILE + er * EP_RS + ec / 4 + h])
-                           : vec4(0.0);
-            [[unroll]] for (uint e = 0; e < 4; e++)
+            const uint e = lane + u * SG;
+            const uint er = e / (TN / 8u);
+            const uint ec = (e - er * (TN / 8u)) * 8u;
+            const uint row = row0 + wm0 + i * TM + er;
+            const uint col = col0 + wn0 + j * TN + ec;
+
+            if (e >= EP_PIECES || row >= p.m)
+              continue;
+            [[unroll]] for (uint h = 0; h < 2; h++)
               {
-                v[h * 4 + e] = a[e];
-                g[h * 4 + e] = b[e];
+                vec4 a = uintBitsToFloat(smem[ebase + er * EP_RS + ec / 4 + h]);
+                vec4 b = GEGLU ? uintBitsToFloat(smem[ebase + EP_TILE + er * EP_RS + ec / 4 + h])
+                               : vec4(0.0);
+                [[unroll]] for (uint c = 0; c < 4; c++)
+                  if (col + h * 4 + c < p.ncols)
+                    store_out(row, ch0 + col + h * 4 + c, a[c], b[c]);
               }
           }
+        // Every lane has read the tile before the next one overwrites it.
         subgroupBarrier();
-        if (row < p.m)
-          [[unroll]] for (uint e = 0; e < 8; e++)
-            if (col + e < p.ncols)
-              store_out(row, ch0 + col + e, v[e], g[e]);
       }
 }

@@ -9,24 +9,12 @@
  */
 #include "test-common.h"
 
-#include <math.h>
 #include <string.h>
 
 #include "ops.h"
-#include "reference.h"
 
 typedef struct {
-  guint32 n;
-  guint32 qh, qw;   /* query tokens qh * qw */
-  guint32 kh, kw;   /* key tokens; ignored when fused */
-  guint32 heads, d;
-  /* Fused: Q, K and V are channels [pad, pad + c), [pad + c, pad + 2c) and
-   * [pad + 2c, pad + 3c) of one tensor.  Otherwise three tensors with
-   * `pad` extra channels before and after their range. */
-  gboolean fused;
-  guint32 pad;
-  float magnitude;  /* of q and k: larger makes a peakier softmax */
-  guint64 limit;
+  TestAttention a;
   /* Also in f16.  Every head dim is another pipeline, which lavapipe takes
    * a second or more to compile; f16 storage changes only the loads and
    * stores, so a few head dims cover it. */
@@ -34,17 +22,17 @@ typedef struct {
 } AttnCase;
 
 static const AttnCase cases[] = {
-  { 2, 5, 7, 3, 4, 1, 8, FALSE, 3, 1.0f, G_MAXUINT64, TRUE },
-  { 1, 9, 7, 0, 0, 8, 40, TRUE, 0, 1.0f, G_MAXUINT64, TRUE },
-  { 2, 10, 7, 1, 17, 2, 64, FALSE, 5, 2.0f, G_MAXUINT64, FALSE },
-  { 1, 33, 1, 10, 10, 3, 80, FALSE, 0, 1.0f, G_MAXUINT64, FALSE },
-  { 1, 8, 5, 13, 5, 2, 160, TRUE, 7, 1.0f, G_MAXUINT64, TRUE },
-  { 1, 6, 5, 0, 0, 1, 512, TRUE, 0, 0.5f, G_MAXUINT64, TRUE },
-  { 2, 1, 9, 4, 3, 5, 12, FALSE, 1, 3.0f, G_MAXUINT64, FALSE },
-  { 1, 3, 11, 2, 2, 4, 4, FALSE, 2, 1.0f, G_MAXUINT64, FALSE },
-  { 2, 7, 9, 0, 0, 6, 33, TRUE, 2, 1.0f, G_MAXUINT64, TRUE },
+  { { 2, 5, 7, 3, 4, 1, 8, FALSE, 3, 1.0f, G_MAXUINT64 }, TRUE },
+  { { 1, 9, 7, 0, 0, 8, 40, TRUE, 0, 1.0f, G_MAXUINT64 }, TRUE },
+  { { 2, 10, 7, 1, 17, 2, 64, FALSE, 5, 2.0f, G_MAXUINT64 }, FALSE },
+  { { 1, 33, 1, 10, 10, 3, 80, FALSE, 0, 1.0f, G_MAXUINT64 }, FALSE },
+  { { 1, 8, 5, 13, 5, 2, 160, TRUE, 7, 1.0f, G_MAXUINT64 }, TRUE },
+  { { 1, 6, 5, 0, 0, 1, 512, TRUE, 0, 0.5f, G_MAXUINT64 }, TRUE },
+  { { 2, 1, 9, 4, 3, 5, 12, FALSE, 1, 3.0f, G_MAXUINT64 }, FALSE },
+  { { 1, 3, 11, 2, 2, 4, 4, FALSE, 2, 1.0f, G_MAXUINT64 }, FALSE },
+  { { 2, 7, 9, 0, 0, 6, 33, TRUE, 2, 1.0f, G_MAXUINT64 }, TRUE },
   /* Queries in bands of a 4096-byte binding, each image on its own. */
-  { 2, 6, 10, 3, 4, 2, 8, FALSE, 2, 1.0f, 4096, TRUE },
+  { { 2, 6, 10, 3, 4, 2, 8, FALSE, 2, 1.0f, 4096 }, TRUE },
 };
 
 static void
@@ -56,19 +44,6 @@ run_graph (DrapeGraph *graph)
   g_assert_no_error (error);
   drape_graph_run (graph, &error);
   g_assert_no_error (error);
-}
-
-static float *
-random_tensor (guint64    n,
-               guint32    seed,
-               float      scale,
-               DrapeDType dtype)
-{
-  float *x = g_new (float, n);
-
-  test_fill_random (x, n, seed, scale);
-  test_quantize (x, n, dtype);
-  return x;
 }
 
 /* Which kernels the profile of a graph shows ran. */
@@ -92,75 +67,27 @@ check_attention (DrapeDType      dtype,
                  const AttnCase *s,
                  const char     *kernel)
 {
-  DrapeDevice *device = test_device ();
-  guint32 c = s->heads * s->d;
-  guint32 tq = s->qh * s->qw;
-  guint32 kh = s->fused ? s->qh : s->kh, kw = s->fused ? s->qw : s->kw;
-  guint32 tk = kh * kw;
-  guint32 qc, kc, q_off, k_off, v_off;
-  float scale = 1.0f / sqrtf ((float) s->d);
-  guint64 n_out = (guint64) s->n * tq * c;
-  g_autofree float *q = NULL;
-  g_autofree float *k = NULL;
-  g_autofree float *v = NULL;
-  g_autofree float *ref = g_new (float, n_out);
-  g_autofree float *got = NULL;
-  g_autoptr(DrapeTensor) tq_ = NULL;
-  g_autoptr(DrapeTensor) tk_ = NULL;
-  g_autoptr(DrapeTensor) tv_ = NULL;
-  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "attention");
-  g_autofree char *what = g_strdup_printf ("attention %s %s n %u tokens %u/%u heads %u x %u%s limit %"
-                                           G_GUINT64_FORMAT, kernel ? kernel : "default",
-                                           drape_dtype_name (dtype), s->n, tq, tk, s->heads, s->d,
-                                           s->fused ? " fused" : "", s->limit);
-  DrapeTensor *out;
+  g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "attention");
+  TestAttentionRun run = { 0 };
 
   drape_graph_set_profiling (graph, TRUE);
   if (kernel != NULL)
     g_setenv ("DRAPE_ATTENTION_KERNEL", kernel, TRUE);
-  if (s->fused)
-    {
-      qc = kc = 3 * c + 2 * s->pad;
-      q_off = s->pad;
-      k_off = s->pad + c;
-      v_off = s->pad + 2 * c;
-      q = random_tensor ((guint64) s->n * tq * qc, 31, s->magnitude, dtype);
-      /* V sees the same values as Q and K: scale them like V. */
-      for (guint64 i = 0; i < (guint64) s->n * tq; i++)
-        for (guint32 j = 0; j < c; j++)
-          q[i * qc + v_off + j] /= s->magnitude;
-      test_quantize (q, (guint64) s->n * tq * qc, dtype);
-      drape_ref_attention (q, (DrapeShape) { s->n, s->qh, s->qw, qc }, q_off,
-                           q, (DrapeShape) { s->n, kh, kw, kc }, k_off,
-                           q, (DrapeShape) { s->n, kh, kw, kc }, v_off, c, s->heads, scale, ref);
-      tq_ = test_tensor_from (dtype, s->n, s->qh, s->qw, qc, q);
-      out = drape_op_attention (graph, tq_, q_off, tq_, k_off, tq_, v_off, c, s->heads, scale);
-    }
-  else
-    {
-      qc = kc = c + 2 * s->pad;
-      q_off = k_off = v_off = s->pad;
-      q = random_tensor ((guint64) s->n * tq * qc, 32, s->magnitude, dtype);
-      k = random_tensor ((guint64) s->n * tk * kc, 33, s->magnitude, dtype);
-      v = random_tensor ((guint64) s->n * tk * kc, 34, 1.0f, dtype);
-      drape_ref_attention (q, (DrapeShape) { s->n, s->qh, s->qw, qc }, q_off,
-                           k, (DrapeShape) { s->n, kh, kw, kc }, k_off,
-                           v, (DrapeShape) { s->n, kh, kw, kc }, v_off, c, s->heads, scale, ref);
-      tq_ = test_tensor_from (dtype, s->n, s->qh, s->qw, qc, q);
-      tk_ = test_tensor_from (dtype, s->n, kh, kw, kc, k);
-      tv_ = test_tensor_from (dtype, s->n, kh, kw, kc, v);
-      drape_device_set_binding_limit (device, s->limit);
-      out = drape_op_attention (graph, tq_, q_off, tk_, k_off, tv_, v_off, c, s->heads, scale);
-      drape_device_set_binding_limit (device, G_MAXUINT64);
-    }
+  test_attention_record (graph, &s->a, dtype, 31, &run);
   g_unsetenv ("DRAPE_ATTENTION_KERNEL");
   run_graph (graph);
   if (g_strcmp0 (kernel, "subgroup") == 0)
     g_assert_true (ran (graph, "attention.subgroup"));
   else if (kernel != NULL)
     g_assert_false (ran (graph, "attention.subgroup"));
-  got = test_download (out);
-  test_assert_close (what, got, ref, n_out, test_tolerance (dtype));
+  if (kernel != NULL)
+    {
+      char *what = g_strconcat (run.what, ", kernel ", kernel, NULL);
+
+      g_free (run.what);
+      run.what = what;
+    }
+  test_attention_check (&run, dtype);
 }
 
 /* Every case in f32, those marked so in f16 as well. */
@@ -194,14 +121,14 @@ static void
 test_attention_subgroup (void)
 {
   static const AttnCase subgroup_cases[] = {
-    { 2, 5, 7, 3, 4, 1, 8, FALSE, 4, 1.0f, G_MAXUINT64, TRUE },
-    { 1, 9, 7, 0, 0, 8, 40, TRUE, 0, 1.0f, G_MAXUINT64, TRUE },
-    { 2, 10, 7, 1, 37, 2, 64, FALSE, 4, 2.0f, G_MAXUINT64, FALSE },
-    { 1, 33, 5, 10, 10, 3, 80, FALSE, 0, 1.0f, G_MAXUINT64, FALSE },
-    { 1, 8, 5, 0, 0, 2, 160, TRUE, 4, 1.0f, G_MAXUINT64, TRUE },
-    { 2, 20, 20, 0, 0, 2, 12, TRUE, 0, 3.0f, G_MAXUINT64, FALSE },
-    { 1, 6, 5, 0, 0, 1, 512, TRUE, 0, 0.5f, G_MAXUINT64, FALSE },
-    { 2, 6, 10, 3, 4, 2, 8, FALSE, 4, 1.0f, 4096, FALSE },
+    { { 2, 5, 7, 3, 4, 1, 8, FALSE, 4, 1.0f, G_MAXUINT64 }, TRUE },
+    { { 1, 9, 7, 0, 0, 8, 40, TRUE, 0, 1.0f, G_MAXUINT64 }, TRUE },
+    { { 2, 10, 7, 1, 37, 2, 64, FALSE, 4, 2.0f, G_MAXUINT64 }, FALSE },
+    { { 1, 33, 5, 10, 10, 3, 80, FALSE, 0, 1.0f, G_MAXUINT64 }, FALSE },
+    { { 1, 8, 5, 0, 0, 2, 160, TRUE, 4, 1.0f, G_MAXUINT64 }, TRUE },
+    { { 2, 20, 20, 0, 0, 2, 12, TRUE, 0, 3.0f, G_MAXUINT64 }, FALSE },
+    { { 1, 6, 5, 0, 0, 1, 512, TRUE, 0, 0.5f, G_MAXUINT64 }, FALSE },
+    { { 2, 6, 10, 3, 4, 2, 8, FALSE, 4, 1.0f, 4096 }, FALSE },
   };
   guint32 sg = drape_device_get_caps (test_device ())->subgroup_size;
 
@@ -221,8 +148,8 @@ static void
 test_attention_long (void)
 {
   static const AttnCase long_cases[] = {
-    { 1, 128, 64, 0, 0, 1, 8, TRUE, 0, 2.0f, G_MAXUINT64, TRUE },
-    { 1, 96, 96, 16, 16, 2, 4, FALSE, 0, 2.0f, G_MAXUINT64, FALSE },
+    { { 1, 128, 64, 0, 0, 1, 8, TRUE, 0, 2.0f, G_MAXUINT64 }, TRUE },
+    { { 1, 96, 96, 16, 16, 2, 4, FALSE, 0, 2.0f, G_MAXUINT64 }, FALSE },
   };
 
   check_cases (long_cases, G_N_ELEMENTS (long_cases), NULL, TRUE);

@@ -7,6 +7,8 @@
 #include <math.h>
 
 #include "half.h"
+#include "ops.h"
+#include "reference.h"
 
 typedef struct {
   DrapeDevice *device;
@@ -259,4 +261,95 @@ test_golden_tensor (DrapeSafetensors *st,
   g_autofree float *data = test_golden_nhwc (st, name, &n, &h, &w, &c);
 
   return test_tensor_from (dtype, n, h, w, c, data);
+}
+
+float *
+test_random_data (gsize      n,
+                  guint32    seed,
+                  float      scale,
+                  DrapeDType dtype)
+{
+  float *x = g_new (float, MAX (n, 1));
+
+  test_fill_random (x, n, seed, scale);
+  test_quantize (x, n, dtype);
+  return x;
+}
+
+void
+test_attention_record (DrapeGraph          *graph,
+                       const TestAttention *a,
+                       DrapeDType           dtype,
+                       guint32              seed,
+                       TestAttentionRun    *run)
+{
+  DrapeDevice *device = test_device ();
+  guint32 c = a->heads * a->d;
+  guint32 tq = a->qh * a->qw;
+  guint32 kh = a->fused ? a->qh : a->kh, kw = a->fused ? a->qw : a->kw;
+  guint32 tk = kh * kw;
+  float scale = 1.0f / sqrtf ((float) a->d);
+  guint32 qc, q_off, k_off, v_off;
+  g_autofree float *q = NULL;
+  g_autofree float *k = NULL;
+  g_autofree float *v = NULL;
+
+  run->n_out = (gsize) a->n * tq * c;
+  run->ref = g_new (float, run->n_out);
+  run->what = g_strdup_printf ("attention %s n %u tokens %u/%u heads %u x %u%s pad %u limit %"
+                               G_GUINT64_FORMAT, drape_dtype_name (dtype), a->n, tq, tk, a->heads,
+                               a->d, a->fused ? " fused" : "", a->pad, a->limit);
+  if (a->fused)
+    {
+      qc = 3 * c + 2 * a->pad;
+      q_off = a->pad;
+      k_off = a->pad + c;
+      v_off = a->pad + 2 * c;
+      q = test_random_data ((gsize) a->n * tq * qc, seed, a->magnitude, dtype);
+      /* V sees the same values as Q and K: scale them like V. */
+      for (gsize i = 0; i < (gsize) a->n * tq; i++)
+        for (guint32 j = 0; j < c; j++)
+          q[i * qc + v_off + j] /= a->magnitude;
+      test_quantize (q, (gsize) a->n * tq * qc, dtype);
+      drape_ref_attention (q, (DrapeShape) { a->n, a->qh, a->qw, qc }, q_off,
+                           q, (DrapeShape) { a->n, kh, kw, qc }, k_off,
+                           q, (DrapeShape) { a->n, kh, kw, qc }, v_off, c, a->heads, scale, run->ref);
+      run->q = test_tensor_from (dtype, a->n, a->qh, a->qw, qc, q);
+      drape_device_set_binding_limit (device, a->limit);
+      run->out = drape_op_attention (graph, run->q, q_off, run->q, k_off, run->q, v_off, c, a->heads,
+                                     scale);
+    }
+  else
+    {
+      qc = c + 2 * a->pad;
+      q_off = k_off = v_off = a->pad;
+      q = test_random_data ((gsize) a->n * tq * qc, seed, a->magnitude, dtype);
+      k = test_random_data ((gsize) a->n * tk * qc, seed + 1, a->magnitude, dtype);
+      v = test_random_data ((gsize) a->n * tk * qc, seed + 2, 1.0f, dtype);
+      drape_ref_attention (q, (DrapeShape) { a->n, a->qh, a->qw, qc }, q_off,
+                           k, (DrapeShape) { a->n, kh, kw, qc }, k_off,
+                           v, (DrapeShape) { a->n, kh, kw, qc }, v_off, c, a->heads, scale, run->ref);
+      run->q = test_tensor_from (dtype, a->n, a->qh, a->qw, qc, q);
+      run->k = test_tensor_from (dtype, a->n, kh, kw, qc, k);
+      run->v = test_tensor_from (dtype, a->n, kh, kw, qc, v);
+      drape_device_set_binding_limit (device, a->limit);
+      run->out = drape_op_attention (graph, run->q, q_off, run->k, k_off, run->v, v_off, c, a->heads,
+                                     scale);
+    }
+  drape_device_set_binding_limit (device, G_MAXUINT64);
+}
+
+void
+test_attention_check (TestAttentionRun *run,
+                      DrapeDType        dtype)
+{
+  g_autofree float *got = test_download (run->out);
+
+  test_assert_close (run->what, got, run->ref, run->n_out, test_tolerance (dtype));
+  g_clear_pointer (&run->q, drape_tensor_free);
+  g_clear_pointer (&run->k, drape_tensor_free);
+  g_clear_pointer (&run->v, drape_tensor_free);
+  g_clear_pointer (&run->ref, g_free);
+  g_clear_pointer (&run->what, g_free);
+  run->out = NULL;
 }

@@ -42,6 +42,11 @@ double       test_tolerance           (DrapeDType   dtype);
 void         test_quantize            (float       *data,
                                        gsize        n,
                                        DrapeDType   dtype);
+/* n random values (test_fill_random), rounded to what `dtype` holds. */
+float       *test_random_data         (gsize        n,
+                                       guint32      seed,
+                                       float        scale,
+                                       DrapeDType   dtype);
 DrapeTensor *test_tensor_from         (DrapeDType   dtype,
                                        guint32      n,
                                        guint32      h,
@@ -50,6 +55,44 @@ DrapeTensor *test_tensor_from         (DrapeDType   dtype,
                                        const float *data);
 float       *test_download            (const DrapeTensor *tensor);
 const char  *test_golden_dir          (void);
+
+/* An attention problem: n images of qh x qw query tokens and kh x kw key
+ * tokens (the queries' own when fused), heads of d dims.  Fused: Q, K
+ * and V are channels [pad, pad + c), [pad + c, pad + 2c) and [pad + 2c,
+ * pad + 3c) of one tensor; otherwise three tensors with `pad` extra
+ * channels before and after their range. */
+typedef struct {
+  guint32 n;
+  guint32 qh, qw;
+  guint32 kh, kw;
+  guint32 heads, d;
+  gboolean fused;
+  guint32 pad;
+  float magnitude;  /* of q and k: larger makes a peakier softmax */
+  guint64 limit;    /* the device's binding limit while it is recorded */
+} TestAttention;
+
+/* What test_attention_record() made: the inputs (k and v NULL when
+ * fused), the op's output (the graph's) and the reference output. */
+typedef struct {
+  DrapeTensor *q, *k, *v;
+  DrapeTensor *out;
+  float *ref;
+  gsize n_out;
+  char *what;       /* the case, for failure messages */
+} TestAttentionRun;
+
+/* Random inputs for `a` in `dtype` (seeded from `seed`), their reference
+ * output, and drape_op_attention() on them recorded into `graph`. */
+void         test_attention_record    (DrapeGraph          *graph,
+                                       const TestAttention *a,
+                                       DrapeDType           dtype,
+                                       guint32              seed,
+                                       TestAttentionRun    *run);
+/* Downloads the output, asserts it is close to the reference, and frees
+ * the run's inputs and buffers. */
+void         test_attention_check     (TestAttentionRun    *run,
+                                       DrapeDType           dtype);
 
 G_END_DECLS
 

@@ -62,20 +62,6 @@ run_graph (DrapeGraph *graph)
   g_assert_no_error (error);
 }
 
-/* Random values in [-scale, scale], rounded to what the dtype holds. */
-static float *
-random_data (guint64    n,
-             guint32    seed,
-             float      scale,
-             DrapeDType dtype)
-{
-  float *data = g_new (float, MAX (n, 1));
-
-  test_fill_random (data, n, seed, scale);
-  test_quantize (data, n, dtype);
-  return data;
-}
-
 static void
 check_conv (const ConvCase *cc,
             DrapeDType      dtype,
@@ -88,11 +74,11 @@ check_conv (const ConvCase *cc,
   guint64 nx = (guint64) cc->n * cc->h * cc->w * cc->cin;
   guint64 nw = (guint64) cc->cout * cc->kh * cc->kw * cin_g;
   guint64 no = (guint64) cc->n * oh * ow * cc->cout;
-  g_autofree float *x = random_data (nx, 11, 1.0f, dtype);
-  g_autofree float *wt = random_data (nw, 12, 1.0f / sqrtf (cc->kh * cc->kw * cin_g), dtype);
-  g_autofree float *b = random_data (cc->cout, 13, 0.5f, dtype);
-  g_autofree float *cb = random_data ((guint64) cc->n * cc->cout, 14, 0.5f, dtype);
-  g_autofree float *r = random_data (no, 15, 1.0f, dtype);
+  g_autofree float *x = test_random_data (nx, 11, 1.0f, dtype);
+  g_autofree float *wt = test_random_data (nw, 12, 1.0f / sqrtf (cc->kh * cc->kw * cin_g), dtype);
+  g_autofree float *b = test_random_data (cc->cout, 13, 0.5f, dtype);
+  g_autofree float *cb = test_random_data ((guint64) cc->n * cc->cout, 14, 0.5f, dtype);
+  g_autofree float *r = test_random_data (no, 15, 1.0f, dtype);
   g_autofree float *ref = g_new (float, no);
   g_autofree float *got = NULL;
   g_autoptr(DrapeTensor) tx = test_tensor_from (dtype, cc->n, cc->h, cc->w, cc->cin, x);
@@ -161,10 +147,10 @@ check_linear (const LinearCase *lc,
 {
   DrapeDevice *device = test_device ();
   guint64 pos = (guint64) lc->n * lc->h * lc->w;
-  g_autofree float *x = random_data (pos * lc->in, 21, 1.0f, dtype);
-  g_autofree float *wt = random_data ((guint64) lc->out * lc->in, 22, 1.0f / sqrtf (lc->in), dtype);
-  g_autofree float *b = random_data (lc->out, 23, 0.5f, dtype);
-  g_autofree float *r = random_data (pos * lc->out, 24, 1.0f, dtype);
+  g_autofree float *x = test_random_data (pos * lc->in, 21, 1.0f, dtype);
+  g_autofree float *wt = test_random_data ((guint64) lc->out * lc->in, 22, 1.0f / sqrtf (lc->in), dtype);
+  g_autofree float *b = test_random_data (lc->out, 23, 0.5f, dtype);
+  g_autofree float *r = test_random_data (pos * lc->out, 24, 1.0f, dtype);
   g_autofree float *ref = g_new (float, pos * lc->out);
   g_autofree float *got = NULL;
   g_autoptr(DrapeTensor) tx = test_tensor_from (dtype, lc->n, lc->h, lc->w, lc->in, x);
@@ -212,9 +198,9 @@ check_geglu (const GegluCase *gc,
 {
   DrapeDevice *device = test_device ();
   guint64 pos = (guint64) gc->n * gc->h * gc->w;
-  g_autofree float *x = random_data (pos * gc->in, 31, 1.0f, dtype);
-  g_autofree float *wt = random_data (2ull * gc->f * gc->in, 32, 2.0f / sqrtf (gc->in), dtype);
-  g_autofree float *b = random_data (2ull * gc->f, 33, 0.5f, dtype);
+  g_autofree float *x = test_random_data (pos * gc->in, 31, 1.0f, dtype);
+  g_autofree float *wt = test_random_data (2ull * gc->f * gc->in, 32, 2.0f / sqrtf (gc->in), dtype);
+  g_autofree float *b = test_random_data (2ull * gc->f, 33, 0.5f, dtype);
   g_autofree float *ref = g_new (float, pos * gc->f);
   g_autofree float *got = NULL;
   g_autoptr(DrapeTensor) tx = test_tensor_from (dtype, gc->n, gc->h, gc->w, gc->in, x);
@@ -377,8 +363,8 @@ test_large_grid (void)
 {
   const guint32 h = 2048, w = 2100, c = 4;
   guint64 n = (guint64) h * w * c;
-  g_autofree float *x = random_data (n, 41, 1.0f, DRAPE_DTYPE_F32);
-  g_autofree float *wt = random_data (c * c, 42, 0.5f, DRAPE_DTYPE_F32);
+  g_autofree float *x = test_random_data (n, 41, 1.0f, DRAPE_DTYPE_F32);
+  g_autofree float *wt = test_random_data (c * c, 42, 0.5f, DRAPE_DTYPE_F32);
   g_autofree float *got = NULL;
   g_autoptr(DrapeTensor) tx = test_tensor_from (DRAPE_DTYPE_F32, 1, h, w, c, x);
   g_autoptr(DrapeTensor) tw = test_tensor_from (DRAPE_DTYPE_F32, c, 1, 1, c, wt);

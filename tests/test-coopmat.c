@@ -6,21 +6,26 @@
  * that are not multiples of any tile, batch 2), linear layers and GEGLU,
  * each with the tile the host picks and with every other tile forced
  * (DRAPE_CONV_KERNEL=coopmat:BMxBN); attention with head dims 40, 80 and
- * 160 (and 8 and 33), 1 and 8 heads, 77, 1000 and 4096 tokens, fused QKV,
+ * 160 (and 8 and 33), and wide ones split across subgroups (512, 256,
+ * 192), 1 and 8 heads, 77, 1000 and 4096 tokens, fused QKV,
  * fewer or more keys than queries, unaligned channel offsets, with the
  * default tiles and forced ones (DRAPE_ATTENTION_TILE).  Every
  * graph is profiled and must have run the ".coopmat" kernel and not the
  * scalar one.  The kernels run through the extension the device picked
  * (NV where it has both; DRAPE_COOPMAT=khr tests the KHR build of the same
- * shaders).  A device without cooperative matrices skips all of it.
+ * shaders), in its matrix shape and subgroup width; forced tiles the
+ * device cannot hold are skipped, with a message.  A device without
+ * cooperative matrices skips all of it.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include "test-common.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "op-coopmat-private.h"
 #include "ops.h"
 #include "reference.h"
 
@@ -44,11 +49,29 @@ have_coopmat (void)
                    : "device has no cooperative matrix");
       return FALSE;
     }
-  g_test_message ("tensor cores through VK_%s_cooperative_matrix",
-                  caps->coopmat == DRAPE_COOPMAT_KHR ? "KHR" : "NV");
+  g_test_message ("tensor cores through VK_%s_cooperative_matrix, %ux%ux%u matrices, "
+                  "subgroups of %u", caps->coopmat == DRAPE_COOPMAT_KHR ? "KHR" : "NV",
+                  caps->coopmat_m, caps->coopmat_n, caps->coopmat_k, caps->coopmat_subgroup_size);
   /* The profile is how the tests see which kernel ran. */
   g_assert_true (caps->has_timestamps);
   return TRUE;
+}
+
+/* Whether the device holds a forced convolution tile ("coopmat:BMxBN";
+ * NULL, the default, always). */
+static gboolean
+conv_tile_fits (const char *tile,
+                gboolean    geglu)
+{
+  guint bm = 0, bn = 0;
+
+  if (tile == NULL)
+    return TRUE;
+  g_assert_cmpint (sscanf (tile, "coopmat:%ux%u", &bm, &bn), ==, 2);
+  if (drape_conv_coopmat_tile_fits (drape_device_get_caps (test_device ()), bm, bn, geglu))
+    return TRUE;
+  g_test_message ("%s%s: more than the device holds, skipped", tile, geglu ? " (GEGLU)" : "");
+  return FALSE;
 }
 
 /* Runs a profiled graph once; asserts that its dispatches were labelled
@@ -78,18 +101,6 @@ run_expecting (DrapeGraph *graph,
     }
   if (coop_runs == 0)
     g_error ("%s did not run", coop);
-}
-
-static float *
-random_data (guint64 n,
-             guint32 seed,
-             float   scale)
-{
-  float *data = g_new (float, MAX (n, 1));
-
-  test_fill_random (data, n, seed, scale);
-  test_quantize (data, n, DRAPE_DTYPE_F16);
-  return data;
 }
 
 /* ---- convolutions ------------------------------------------------------ */
@@ -128,11 +139,11 @@ check_conv (const ConvCase *cc,
   guint64 nx = (guint64) cc->n * cc->h * cc->w * cc->cin;
   guint64 nw = (guint64) cc->cout * cc->kh * cc->kw * cin_g;
   guint64 no = (guint64) cc->n * oh * ow * cc->cout;
-  g_autofree float *x = random_data (nx, 11, 1.0f);
-  g_autofree float *wt = random_data (nw, 12, 1.0f / sqrtf (cc->kh * cc->kw * cin_g));
-  g_autofree float *b = random_data (cc->cout, 13, 0.5f);
-  g_autofree float *cb = random_data ((guint64) cc->n * cc->cout, 14, 0.5f);
-  g_autofree float *r = random_data (no, 15, 1.0f);
+  g_autofree float *x = test_random_data (nx, 11, 1.0f, dt);
+  g_autofree float *wt = test_random_data (nw, 12, 1.0f / sqrtf (cc->kh * cc->kw * cin_g), dt);
+  g_autofree float *b = test_random_data (cc->cout, 13, 0.5f, dt);
+  g_autofree float *cb = test_random_data ((guint64) cc->n * cc->cout, 14, 0.5f, dt);
+  g_autofree float *r = test_random_data (no, 15, 1.0f, dt);
   g_autofree float *ref = g_new (float, no);
   g_autoptr(DrapeTensor) tx = test_tensor_from (dt, cc->n, cc->h, cc->w, cc->cin, x);
   g_autoptr(DrapeTensor) tw = test_tensor_from (dt, cc->cout, cc->kh, cc->kw, cin_g, wt);
@@ -167,6 +178,8 @@ check_conv (const ConvCase *cc,
       g_autofree float *got = NULL;
       DrapeTensor *out;
 
+      if (!conv_tile_fits (conv_tiles[i], FALSE))
+        continue;
       if (conv_tiles[i] != NULL)
         g_setenv ("DRAPE_CONV_KERNEL", conv_tiles[i], TRUE);
       drape_graph_set_profiling (graph, TRUE);
@@ -218,10 +231,10 @@ check_linear (const LinearCase *lc)
   DrapeDevice *device = test_device ();
   const DrapeDType dt = DRAPE_DTYPE_F16;
   guint64 pos = (guint64) lc->n * lc->h * lc->w;
-  g_autofree float *x = random_data (pos * lc->in, 21, 1.0f);
-  g_autofree float *wt = random_data ((guint64) lc->out * lc->in, 22, 1.0f / sqrtf (lc->in));
-  g_autofree float *b = random_data (lc->out, 23, 0.5f);
-  g_autofree float *r = random_data (pos * lc->out, 24, 1.0f);
+  g_autofree float *x = test_random_data (pos * lc->in, 21, 1.0f, dt);
+  g_autofree float *wt = test_random_data ((guint64) lc->out * lc->in, 22, 1.0f / sqrtf (lc->in), dt);
+  g_autofree float *b = test_random_data (lc->out, 23, 0.5f, dt);
+  g_autofree float *r = test_random_data (pos * lc->out, 24, 1.0f, dt);
   g_autofree float *ref = g_new (float, pos * lc->out);
   g_autoptr(DrapeTensor) tx = test_tensor_from (dt, lc->n, lc->h, lc->w, lc->in, x);
   g_autoptr(DrapeTensor) tw = test_tensor_from (dt, lc->out, 1, 1, lc->in, wt);
@@ -246,6 +259,8 @@ check_linear (const LinearCase *lc)
       g_autofree float *got = NULL;
       DrapeTensor *out;
 
+      if (!conv_tile_fits (conv_tiles[i], FALSE))
+        continue;
       if (conv_tiles[i] != NULL)
         g_setenv ("DRAPE_CONV_KERNEL", conv_tiles[i], TRUE);
       drape_graph_set_profiling (graph, TRUE);
@@ -274,9 +289,9 @@ check_geglu (const GegluCase *gc)
   DrapeDevice *device = test_device ();
   const DrapeDType dt = DRAPE_DTYPE_F16;
   guint64 pos = (guint64) gc->n * gc->h * gc->w;
-  g_autofree float *x = random_data (pos * gc->in, 31, 1.0f);
-  g_autofree float *wt = random_data (2ull * gc->f * gc->in, 32, 2.0f / sqrtf (gc->in));
-  g_autofree float *b = random_data (2ull * gc->f, 33, 0.5f);
+  g_autofree float *x = test_random_data (pos * gc->in, 31, 1.0f, dt);
+  g_autofree float *wt = test_random_data (2ull * gc->f * gc->in, 32, 2.0f / sqrtf (gc->in), dt);
+  g_autofree float *b = test_random_data (2ull * gc->f, 33, 0.5f, dt);
   g_autofree float *ref = g_new (float, pos * gc->f);
   g_autoptr(DrapeTensor) tx = test_tensor_from (dt, gc->n, gc->h, gc->w, gc->in, x);
   g_autoptr(DrapeTensor) tw = test_tensor_from (dt, 2 * gc->f, 1, 1, gc->in, wt);
@@ -293,6 +308,8 @@ check_geglu (const GegluCase *gc)
       g_autofree float *got = NULL;
       DrapeTensor *out;
 
+      if (!conv_tile_fits (geglu_tiles[i], TRUE))
+        continue;
       if (geglu_tiles[i] != NULL)
         g_setenv ("DRAPE_CONV_KERNEL", geglu_tiles[i], TRUE);
       drape_graph_set_profiling (graph, TRUE);
@@ -319,21 +336,7 @@ test_linear (void)
 
 /* ---- attention --------------------------------------------------------- */
 
-typedef struct {
-  guint32 n;
-  guint32 qh, qw;   /* query tokens qh * qw */
-  guint32 kh, kw;   /* key tokens; ignored when fused */
-  guint32 heads, d;
-  /* Fused: Q, K and V are channels [pad, pad + c), [pad + c, pad + 2c) and
-   * [pad + 2c, pad + 3c) of one tensor.  Otherwise three tensors with
-   * `pad` extra channels before and after their range. */
-  gboolean fused;
-  guint32 pad;
-  float magnitude;  /* of q and k: larger makes a peakier softmax */
-  guint64 limit;
-} AttnCase;
-
-static const AttnCase attn_cases[] = {
+static const TestAttention attn_cases[] = {
   { 2, 7, 11, 0, 0, 8, 40, TRUE, 0, 1.0f, G_MAXUINT64 },
   { 1, 25, 40, 0, 0, 8, 40, TRUE, 0, 2.0f, G_MAXUINT64 },
   { 1, 64, 64, 0, 0, 1, 40, TRUE, 0, 2.0f, G_MAXUINT64 },
@@ -347,6 +350,12 @@ static const AttnCase attn_cases[] = {
   { 2, 9, 7, 0, 0, 8, 8, TRUE, 0, 3.0f, G_MAXUINT64 },
   /* Queries in bands of a 4096-byte binding, each image on its own. */
   { 2, 10, 20, 3, 4, 2, 8, FALSE, 0, 1.0f, 4096 },
+  /* Wide heads (the VAE's 512), split across subgroups: token counts
+   * no multiple of any tile, bands of a 16 KiB binding. */
+  { 1, 12, 16, 0, 0, 1, 512, TRUE, 0, 1.0f, G_MAXUINT64 },
+  { 2, 7, 11, 9, 9, 1, 512, FALSE, 8, 2.0f, G_MAXUINT64 },
+  { 1, 10, 10, 0, 0, 2, 256, TRUE, 0, 2.0f, G_MAXUINT64 },
+  { 2, 6, 8, 6, 6, 1, 192, FALSE, 0, 1.0f, 16384 },
 };
 
 /* Forced attention tiles (DRAPE_ATTENTION_TILE=BCxRTxNW) other than the
@@ -357,75 +366,38 @@ static const char *const attn_tiles[] = {
 };
 
 static void
-check_attention (const AttnCase *s,
-                 const char     *tile)
+check_attention (const TestAttention *s,
+                 const char          *tile)
 {
-  DrapeDevice *device = test_device ();
-  const DrapeDType dt = DRAPE_DTYPE_F16;
-  guint32 c = s->heads * s->d;
-  guint32 tq = s->qh * s->qw;
-  guint32 kh = s->fused ? s->qh : s->kh, kw = s->fused ? s->qw : s->kw;
-  guint32 tk = kh * kw;
-  guint32 qc, kc;
-  float scale = 1.0f / sqrtf ((float) s->d);
-  guint64 n_out = (guint64) s->n * tq * c;
-  g_autofree float *q = NULL;
-  g_autofree float *k = NULL;
-  g_autofree float *v = NULL;
-  g_autofree float *ref = g_new (float, n_out);
-  g_autofree float *got = NULL;
-  g_autoptr(DrapeTensor) tq_ = NULL;
-  g_autoptr(DrapeTensor) tk_ = NULL;
-  g_autoptr(DrapeTensor) tv_ = NULL;
-  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "attention");
-  g_autofree char *what = g_strdup_printf ("attention n %u tokens %u/%u heads %u x %u%s pad %u "
-                                           "limit %" G_GUINT64_FORMAT " tile %s", s->n, tq, tk,
-                                           s->heads, s->d, s->fused ? " fused" : "", s->pad, s->limit,
-                                           tile ? tile : "default");
-  DrapeTensor *out;
+  g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "attention");
+  TestAttentionRun run = { 0 };
+  guint bc = 0, rt = 0, nw = 0;
 
+  if (tile != NULL)
+    {
+      g_assert_cmpint (sscanf (tile, "%ux%ux%u", &bc, &rt, &nw), ==, 3);
+      if (!drape_attention_coopmat_tile_fits (drape_device_get_caps (test_device ()), s->d, bc, rt, nw))
+        {
+          g_test_message ("tile %s, heads of %u: more than the device holds, skipped", tile, s->d);
+          return;
+        }
+    }
   drape_graph_set_profiling (graph, TRUE);
   if (tile != NULL)
     g_setenv ("DRAPE_ATTENTION_TILE", tile, TRUE);
-  drape_device_set_binding_limit (device, s->limit);
-  if (s->fused)
-    {
-      guint32 q_off = s->pad, k_off = s->pad + c, v_off = s->pad + 2 * c;
-
-      qc = 3 * c + 2 * s->pad;
-      q = random_data ((guint64) s->n * tq * qc, 41, s->magnitude);
-      /* V sees the same values as Q and K: scale them like V. */
-      for (guint64 i = 0; i < (guint64) s->n * tq; i++)
-        for (guint32 j = 0; j < c; j++)
-          q[i * qc + v_off + j] /= s->magnitude;
-      test_quantize (q, (guint64) s->n * tq * qc, dt);
-      drape_ref_attention (q, (DrapeShape) { s->n, s->qh, s->qw, qc }, q_off,
-                           q, (DrapeShape) { s->n, kh, kw, qc }, k_off,
-                           q, (DrapeShape) { s->n, kh, kw, qc }, v_off, c, s->heads, scale, ref);
-      tq_ = test_tensor_from (dt, s->n, s->qh, s->qw, qc, q);
-      out = drape_op_attention (graph, tq_, q_off, tq_, k_off, tq_, v_off, c, s->heads, scale);
-    }
-  else
-    {
-      qc = kc = c + 2 * s->pad;
-      q = random_data ((guint64) s->n * tq * qc, 42, s->magnitude);
-      k = random_data ((guint64) s->n * tk * kc, 43, s->magnitude);
-      v = random_data ((guint64) s->n * tk * kc, 44, 1.0f);
-      drape_ref_attention (q, (DrapeShape) { s->n, s->qh, s->qw, qc }, s->pad,
-                           k, (DrapeShape) { s->n, kh, kw, kc }, s->pad,
-                           v, (DrapeShape) { s->n, kh, kw, kc }, s->pad, c, s->heads, scale, ref);
-      tq_ = test_tensor_from (dt, s->n, s->qh, s->qw, qc, q);
-      tk_ = test_tensor_from (dt, s->n, kh, kw, kc, k);
-      tv_ = test_tensor_from (dt, s->n, kh, kw, kc, v);
-      out = drape_op_attention (graph, tq_, s->pad, tk_, s->pad, tv_, s->pad, c, s->heads, scale);
-    }
-  drape_device_set_binding_limit (device, G_MAXUINT64);
+  test_attention_record (graph, s, DRAPE_DTYPE_F16, 41, &run);
   g_unsetenv ("DRAPE_ATTENTION_TILE");
   if (s->limit < G_MAXUINT64)
     g_assert_cmpuint (drape_graph_get_n_nodes (graph), >, 1);
   run_expecting (graph, "attention");
-  got = test_download (out);
-  test_assert_close (what, got, ref, n_out, test_tolerance (dt));
+  if (tile != NULL)
+    {
+      char *what = g_strconcat (run.what, ", tile ", tile, NULL);
+
+      g_free (run.what);
+      run.what = what;
+    }
+  test_attention_check (&run, DRAPE_DTYPE_F16);
 }
 
 static void
