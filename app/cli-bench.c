@@ -233,6 +233,7 @@ drape_cli_bench (int    argc,
   g_autoptr(DrapeDevice) device = NULL;
   g_autoptr(DrapePipeline) pipeline = NULL;
   g_autoptr(GHashTable) ops = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autofree char *tensor_cores = NULL;
   DrapeUNetConfig unet_config;
   DrapeVaeConfig vae_config;
   DrapeDType dtype;
@@ -349,6 +350,16 @@ drape_cli_bench (int    argc,
       drape_device_get_memory_usage (device, NULL, &e2e_peak);
     }
 
+  {
+    const DrapeDeviceCaps *caps = drape_device_get_caps (device);
+
+    /* Which tensor-core path the numbers come from. */
+    tensor_cores = caps->coopmat == DRAPE_COOPMAT_NONE || dtype != DRAPE_DTYPE_F16
+                     ? g_strdup ("none")
+                     : g_strdup_printf ("%s %ux%ux%u, subgroups of %u",
+                                        caps->coopmat == DRAPE_COOPMAT_NV ? "NV" : "KHR", caps->coopmat_m,
+                                        caps->coopmat_n, caps->coopmat_k, caps->coopmat_subgroup_size);
+  }
   if (json)
     {
       g_autoptr(JsonBuilder) b = json_builder_new ();
@@ -361,6 +372,8 @@ drape_cli_bench (int    argc,
       json_builder_add_string_value (b, drape_device_get_info (device)->name);
       json_builder_set_member_name (b, "precision");
       json_builder_add_string_value (b, drape_dtype_name (dtype));
+      json_builder_set_member_name (b, "tensor_cores");
+      json_builder_add_string_value (b, tensor_cores);
       json_builder_set_member_name (b, "width");
       json_builder_add_int_value (b, width);
       json_builder_set_member_name (b, "height");
@@ -414,7 +427,8 @@ drape_cli_bench (int    argc,
       return print_json (b);
     }
 
-  printf ("device      %s (%s)\n", drape_device_get_info (device)->name, drape_dtype_name (dtype));
+  printf ("device      %s (%s; tensor cores: %s)\n", drape_device_get_info (device)->name,
+          drape_dtype_name (dtype), tensor_cores);
   printf ("size        %ux%u (latent %ux%u, guidance batch 2)\n", width, height, lw, 2 * lh);
   printf ("load        %.0f ms (random weights, %.0f MiB)\n", load_ms, weights_peak / 1048576.0);
   printf ("unet step   %.2f ms  (%.1f TFLOP/s; first run with recording %.0f ms)\n",
