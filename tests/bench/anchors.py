@@ -71,7 +71,9 @@ def main():
         results["384x512"] = bench(args.cli, "--size", "384x512", "--steps", "10")
         results["512x512"] = bench(args.cli, "--size", "512x512", "--steps", "10")
         results["memory"] = bench(args.cli, "--size", "768x1024", "--memory")
-        print(f"device: {results['768x1024']['device']} ({results['768x1024']['precision']})")
+        first = results['768x1024']
+        print(f"device: {first['device']} ({first['precision']}; tensor cores: "
+              f"{first.get('tensor_cores', 'not reported')})")
         print(f"{'work':<40} {'Drape':>9} {'eager':>9} {'tuned':>9} {'target':>9}  verdict")
         for what, (size, key), eager, tuned, target in GPU_ROWS:
             ours = results[size].get(key)
