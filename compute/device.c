@@ -436,6 +436,23 @@ coopmat_consider_shape (DrapeDeviceCaps *caps,
     }
 }
 
+/* Whether the device has the cooperativeMatrix feature of the extension
+ * whose feature structure is `type`: the NV and KHR structures have the
+ * same members, so one query serves both. */
+static gboolean
+coopmat_feature_on (DrapeDevice    *device,
+                    VkStructureType type)
+{
+  VkPhysicalDeviceCooperativeMatrixFeaturesKHR feature = { .sType = type };
+  VkPhysicalDeviceFeatures2 features = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+    .pNext = &feature,
+  };
+
+  vkGetPhysicalDeviceFeatures2 (device->physical, &features);
+  return feature.cooperativeMatrix;
+}
+
 /* The best shape the tensor-core kernels can take from the device's list
  * into caps->coopmat_m, _n and _k; FALSE when none suits, or when the
  * device lists the extension but has its feature off (lavapipe below
@@ -450,17 +467,9 @@ nv_coopmat_choose_shape (DrapeDevice *device)
   guint32 n = 0;
   g_autofree VkCooperativeMatrixPropertiesNV *props = NULL;
   DrapeDeviceCaps *caps = &device->caps;
-  VkPhysicalDeviceCooperativeMatrixFeaturesNV feature = {
-    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
-  };
-  VkPhysicalDeviceFeatures2 features = {
-    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
-    .pNext = &feature,
-  };
 
-  vkGetPhysicalDeviceFeatures2 (device->physical, &features);
-  if (!feature.cooperativeMatrix || get == NULL ||
-      get (device->physical, &n, NULL) != VK_SUCCESS || n == 0)
+  if (!coopmat_feature_on (device, VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV) ||
+      get == NULL || get (device->physical, &n, NULL) != VK_SUCCESS || n == 0)
     return FALSE;
   props = g_new0 (VkCooperativeMatrixPropertiesNV, n);
   for (guint i = 0; i < n; i++)
@@ -487,17 +496,9 @@ khr_coopmat_choose_shape (DrapeDevice *device)
   guint32 n = 0;
   g_autofree VkCooperativeMatrixPropertiesKHR *props = NULL;
   DrapeDeviceCaps *caps = &device->caps;
-  VkPhysicalDeviceCooperativeMatrixFeaturesKHR feature = {
-    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR,
-  };
-  VkPhysicalDeviceFeatures2 features = {
-    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
-    .pNext = &feature,
-  };
 
-  vkGetPhysicalDeviceFeatures2 (device->physical, &features);
-  if (!feature.cooperativeMatrix || get == NULL ||
-      get (device->physical, &n, NULL) != VK_SUCCESS || n == 0)
+  if (!coopmat_feature_on (device, VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR) ||
+      get == NULL || get (device->physical, &n, NULL) != VK_SUCCESS || n == 0)
     return FALSE;
   props = g_new0 (VkCooperativeMatrixPropertiesKHR, n);
   for (guint i = 0; i < n; i++)
