@@ -157,7 +157,7 @@ split_rows_at_least (const DrapeAttentionSplit *split,
                      guint32                    tq,
                      guint32                    rows)
 {
-  return tq >= rows && (tq % split->band == 0 || tq % split->band >= rows);
+  return MIN (split->band, tq) >= rows && (tq % split->band == 0 || tq % split->band >= rows);
 }
 
 DrapeTensor *
