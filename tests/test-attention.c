@@ -71,22 +71,12 @@ check_attention (DrapeDType      dtype,
   TestAttentionRun run = { 0 };
 
   drape_graph_set_profiling (graph, TRUE);
-  if (kernel != NULL)
-    g_setenv ("DRAPE_ATTENTION_KERNEL", kernel, TRUE);
-  test_attention_record (graph, &s->a, dtype, 31, &run);
-  g_unsetenv ("DRAPE_ATTENTION_KERNEL");
+  test_attention_record (graph, &s->a, dtype, 31, "DRAPE_ATTENTION_KERNEL", kernel, &run);
   run_graph (graph);
   if (g_strcmp0 (kernel, "subgroup") == 0)
     g_assert_true (ran (graph, "attention.subgroup"));
   else if (kernel != NULL)
     g_assert_false (ran (graph, "attention.subgroup"));
-  if (kernel != NULL)
-    {
-      char *what = g_strconcat (run.what, ", kernel ", kernel, NULL);
-
-      g_free (run.what);
-      run.what = what;
-    }
   test_attention_check (&run, dtype);
 }
 

@@ -281,6 +281,8 @@ test_attention_record (DrapeGraph          *graph,
                        const TestAttention *a,
                        DrapeDType           dtype,
                        guint32              seed,
+                       const char          *env,
+                       const char          *value,
                        TestAttentionRun    *run)
 {
   DrapeDevice *device = test_device ();
@@ -297,8 +299,12 @@ test_attention_record (DrapeGraph          *graph,
   run->n_out = (gsize) a->n * tq * c;
   run->ref = g_new (float, run->n_out);
   run->what = g_strdup_printf ("attention %s n %u tokens %u/%u heads %u x %u%s pad %u limit %"
-                               G_GUINT64_FORMAT, drape_dtype_name (dtype), a->n, tq, tk, a->heads,
-                               a->d, a->fused ? " fused" : "", a->pad, a->limit);
+                               G_GUINT64_FORMAT "%s%s%s%s", drape_dtype_name (dtype), a->n, tq, tk,
+                               a->heads, a->d, a->fused ? " fused" : "", a->pad, a->limit,
+                               value ? ", " : "", value ? env : "", value ? "=" : "",
+                               value ? value : "");
+  if (value != NULL)
+    g_setenv (env, value, TRUE);
   if (a->fused)
     {
       qc = 3 * c + 2 * a->pad;
@@ -337,6 +343,8 @@ test_attention_record (DrapeGraph          *graph,
                                      scale);
     }
   drape_device_set_binding_limit (device, G_MAXUINT64);
+  if (value != NULL)
+    g_unsetenv (env);
 }
 
 void

@@ -83,11 +83,15 @@ typedef struct {
 } TestAttentionRun;
 
 /* Random inputs for `a` in `dtype` (seeded from `seed`), their reference
- * output, and drape_op_attention() on them recorded into `graph`. */
+ * output, and drape_op_attention() on them recorded into `graph`, with
+ * the environment variable `env` set to `value` meanwhile (none when
+ * value is NULL; failure messages name it). */
 void         test_attention_record    (DrapeGraph          *graph,
                                        const TestAttention *a,
                                        DrapeDType           dtype,
                                        guint32              seed,
+                                       const char          *env,
+                                       const char          *value,
                                        TestAttentionRun    *run);
 /* Downloads the output, asserts it is close to the reference, and frees
  * the run's inputs and buffers. */

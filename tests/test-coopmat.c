@@ -384,20 +384,10 @@ check_attention (const TestAttention *s,
         }
     }
   drape_graph_set_profiling (graph, TRUE);
-  if (tile != NULL)
-    g_setenv ("DRAPE_ATTENTION_TILE", tile, TRUE);
-  test_attention_record (graph, s, DRAPE_DTYPE_F16, 41, &run);
-  g_unsetenv ("DRAPE_ATTENTION_TILE");
+  test_attention_record (graph, s, DRAPE_DTYPE_F16, 41, "DRAPE_ATTENTION_TILE", tile, &run);
   if (s->limit < G_MAXUINT64)
     g_assert_cmpuint (drape_graph_get_n_nodes (graph), >, 1);
   run_expecting (graph, "attention");
-  if (tile != NULL)
-    {
-      char *what = g_strconcat (run.what, ", tile ", tile, NULL);
-
-      g_free (run.what);
-      run.what = what;
-    }
   test_attention_check (&run, DRAPE_DTYPE_F16);
 }
 
