@@ -90,6 +90,7 @@ shared_bytes (const DrapeDeviceCaps *caps,
 gboolean
 drape_attention_coopmat_tile_fits (const DrapeDeviceCaps *caps,
                                    guint32                d,
+                                   guint32                keys,
                                    guint32                bc,
                                    guint32                rt,
                                    guint32                nw)
@@ -98,9 +99,9 @@ drape_attention_coopmat_tile_fits (const DrapeDeviceCaps *caps,
   Tiles t = { .bc = bc, .rt = rt, .nw = nw };
 
   /* Wide heads split into whole matrices per subgroup, few enough to
-   * stay in registers. */
+   * stay in registers, and need a whole key block. */
   if (is_wide (d) && (d % nw != 0 || (d / nw) % MAX (caps->coopmat_n, caps->coopmat_k) != 0 ||
-                      d / nw * rt > WIDE_SLICE))
+                      d / nw * rt > WIDE_SLICE || bc > keys))
     return FALSE;
   return nw * sg <= caps->max_workgroup_invocations && sg <= caps->coopmat_m * caps->coopmat_n &&
          shared_bytes (caps, d, &t) <= caps->max_shared_memory;
@@ -141,11 +142,9 @@ choose_tiles (const DrapeDeviceCaps *caps,
   /* Wide: the workgroup's subgroups share its query tiles. */
   t->br = (is_wide (d) ? 1 : t->nw) * t->rt * caps->coopmat_m;
   if (forced != NULL)
-    return drape_attention_coopmat_tile_fits (caps, d, t->bc, t->rt, t->nw) &&
-           (!is_wide (d) || t->bc <= keys);
+    return drape_attention_coopmat_tile_fits (caps, d, keys, t->bc, t->rt, t->nw);
   for (t->bc = 64; t->bc >= 16; t->bc /= 2)
-    if (drape_attention_coopmat_tile_fits (caps, d, t->bc, t->rt, t->nw) &&
-        (!is_wide (d) || t->bc <= keys))
+    if (drape_attention_coopmat_tile_fits (caps, d, keys, t->bc, t->rt, t->nw))
       return TRUE;
   return FALSE;
 }

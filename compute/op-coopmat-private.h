@@ -61,11 +61,12 @@ gboolean     drape_conv_coopmat_select (DrapeGraph          *graph,
                                         DrapeConvCoopmat    *out);
 
 /* Whether the device holds an attention_coopmat tile for heads of d
- * dims: bc keys per block, rt query tiles per subgroup, nw subgroups
- * (DRAPE_ATTENTION_TILE=BCxRTxNW).  Heads of over 160 dims also need at
- * least bc keys. */
+ * dims and `keys` keys: bc keys per block, rt query tiles per subgroup,
+ * nw subgroups (DRAPE_ATTENTION_TILE=BCxRTxNW).  Heads of over 160 dims
+ * also need at least bc keys. */
 gboolean     drape_attention_coopmat_tile_fits (const DrapeDeviceCaps *caps,
                                                 guint32                d,
+                                                guint32                keys,
                                                 guint32                bc,
                                                 guint32                rt,
                                                 guint32                nw);

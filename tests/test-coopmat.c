@@ -376,10 +376,14 @@ check_attention (const TestAttention *s,
 
   if (tile != NULL)
     {
+      guint32 keys = s->fused ? s->qh * s->qw : s->kh * s->kw;
+
       g_assert_cmpint (sscanf (tile, "%ux%ux%u", &bc, &rt, &nw), ==, 3);
-      if (!drape_attention_coopmat_tile_fits (drape_device_get_caps (test_device ()), s->d, bc, rt, nw))
+      if (!drape_attention_coopmat_tile_fits (drape_device_get_caps (test_device ()), s->d, keys, bc,
+                                              rt, nw))
         {
-          g_test_message ("tile %s, heads of %u: more than the device holds, skipped", tile, s->d);
+          g_test_message ("tile %s, heads of %u, %u keys: not one the device takes, skipped", tile,
+                          s->d, keys);
           return;
         }
     }
