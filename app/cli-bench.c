@@ -354,11 +354,9 @@ drape_cli_bench (int    argc,
     const DrapeDeviceCaps *caps = drape_device_get_caps (device);
 
     /* Which tensor-core path the numbers come from. */
-    tensor_cores = caps->coopmat == DRAPE_COOPMAT_NONE || dtype != DRAPE_DTYPE_F16
-                     ? g_strdup ("none")
-                     : g_strdup_printf ("%s %ux%ux%u, subgroups of %u",
-                                        caps->coopmat == DRAPE_COOPMAT_NV ? "NV" : "KHR", caps->coopmat_m,
-                                        caps->coopmat_n, caps->coopmat_k, caps->coopmat_subgroup_size);
+    tensor_cores = dtype == DRAPE_DTYPE_F16 ? drape_cli_describe_tensor_cores (caps) : NULL;
+    if (tensor_cores == NULL)
+      tensor_cores = g_strdup ("none");
   }
   if (json)
     {

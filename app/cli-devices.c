@@ -50,6 +50,8 @@ drape_cli_devices (int    argc,
       if (is_chosen)
         {
           const DrapeDeviceCaps *caps = drape_device_get_caps (chosen);
+          g_autofree char *tensor_cores = drape_cli_describe_tensor_cores (caps);
+
           printf ("    max storage binding   %" G_GUINT64_FORMAT " MiB\n", caps->max_storage_buffer_range >> 20);
           printf ("    max allocation        %" G_GUINT64_FORMAT " MiB\n", caps->max_allocation_size >> 20);
           printf ("    shared memory         %u KiB\n", caps->max_shared_memory >> 10);
@@ -59,10 +61,8 @@ drape_cli_devices (int    argc,
           printf ("    unified memory        %s\n", caps->unified_memory ? "yes" : "no");
           printf ("    timestamps            %s\n", caps->has_timestamps ? "yes" : "no");
           printf ("    shader variants       f32%s", caps->has_f16 ? ", f16" : "");
-          if (caps->coopmat != DRAPE_COOPMAT_NONE)
-            printf (", f16 tensor cores (%s cooperative matrix, %ux%ux%u in subgroups of %u)",
-                    caps->coopmat == DRAPE_COOPMAT_NV ? "NV" : "KHR", caps->coopmat_m, caps->coopmat_n,
-                    caps->coopmat_k, caps->coopmat_subgroup_size);
+          if (tensor_cores != NULL)
+            printf (", f16 tensor cores (%s)", tensor_cores);
           printf ("\n");
         }
     }

@@ -37,6 +37,11 @@ gboolean drape_cli_parse_precision (const char  *text,
                                     DrapeDevice *device,
                                     DrapeDType  *dtype);
 
+/* The tensor-core path of a device, e.g. "NV cooperative matrix,
+ * 16x16x16 in subgroups of 32, scores in registers (cooperative matrix
+ * 2)"; NULL when it has none. */
+char    *drape_cli_describe_tensor_cores (const DrapeDeviceCaps *caps);
+
 /* A model's folder in the model store, once fetched and verified; else an
  * error saying how to get it. */
 char    *drape_cli_model_dir       (const char  *id,

@@ -86,6 +86,17 @@ drape_cli_parse_precision (const char  *text,
 }
 
 char *
+drape_cli_describe_tensor_cores (const DrapeDeviceCaps *caps)
+{
+  if (caps->coopmat == DRAPE_COOPMAT_NONE)
+    return NULL;
+  return g_strdup_printf ("%s cooperative matrix, %ux%ux%u in subgroups of %u%s",
+                          caps->coopmat == DRAPE_COOPMAT_NV ? "NV" : "KHR", caps->coopmat_m,
+                          caps->coopmat_n, caps->coopmat_k, caps->coopmat_subgroup_size,
+                          caps->coopmat2 ? ", scores in registers (cooperative matrix 2)" : "");
+}
+
+char *
 drape_cli_model_dir (const char *id,
                      GError    **error)
 {

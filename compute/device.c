@@ -487,33 +487,89 @@ nv_coopmat_choose_shape (DrapeDevice *device)
   return caps->coopmat_m != 0;
 }
 
-static gboolean
-khr_coopmat_choose_shape (DrapeDevice *device)
+/* The device's KHR matrix shapes (NULL when it has none, or the feature
+ * is off). */
+static VkCooperativeMatrixPropertiesKHR *
+khr_coopmat_shapes (DrapeDevice *device,
+                    guint32     *n)
 {
   PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR get =
     (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR)
       vkGetInstanceProcAddr (device->instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR");
-  guint32 n = 0;
   g_autofree VkCooperativeMatrixPropertiesKHR *props = NULL;
+
+  *n = 0;
+  if (!coopmat_feature_on (device, VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR) ||
+      get == NULL || get (device->physical, n, NULL) != VK_SUCCESS || *n == 0)
+    return NULL;
+  props = g_new0 (VkCooperativeMatrixPropertiesKHR, *n);
+  for (guint i = 0; i < *n; i++)
+    props[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR;
+  if (get (device->physical, n, props) != VK_SUCCESS)
+    return NULL;
+  return g_steal_pointer (&props);
+}
+
+static gboolean
+khr_shape_is_f16_f32 (const VkCooperativeMatrixPropertiesKHR *props)
+{
+  return props->AType == VK_COMPONENT_TYPE_FLOAT16_KHR && props->BType == VK_COMPONENT_TYPE_FLOAT16_KHR &&
+         props->CType == VK_COMPONENT_TYPE_FLOAT32_KHR &&
+         props->ResultType == VK_COMPONENT_TYPE_FLOAT32_KHR;
+}
+
+static gboolean
+khr_coopmat_choose_shape (DrapeDevice *device)
+{
+  guint32 n = 0;
+  g_autofree VkCooperativeMatrixPropertiesKHR *props = khr_coopmat_shapes (device, &n);
   DrapeDeviceCaps *caps = &device->caps;
 
-  if (!coopmat_feature_on (device, VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR) ||
-      get == NULL || get (device->physical, &n, NULL) != VK_SUCCESS || n == 0)
-    return FALSE;
-  props = g_new0 (VkCooperativeMatrixPropertiesKHR, n);
-  for (guint i = 0; i < n; i++)
-    props[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR;
-  if (get (device->physical, &n, props) != VK_SUCCESS)
+  if (props == NULL)
     return FALSE;
   caps->coopmat_m = caps->coopmat_n = caps->coopmat_k = 0;
   for (guint i = 0; i < n; i++)
     coopmat_consider_shape (caps, props[i].MSize, props[i].NSize, props[i].KSize,
-                            props[i].AType == VK_COMPONENT_TYPE_FLOAT16_KHR &&
-                              props[i].BType == VK_COMPONENT_TYPE_FLOAT16_KHR &&
-                              props[i].CType == VK_COMPONENT_TYPE_FLOAT32_KHR &&
-                              props[i].ResultType == VK_COMPONENT_TYPE_FLOAT32_KHR,
-                            props[i].scope == VK_SCOPE_SUBGROUP_KHR);
+                            khr_shape_is_f16_f32 (&props[i]), props[i].scope == VK_SCOPE_SUBGROUP_KHR);
   return caps->coopmat_m != 0;
+}
+
+/* Whether the cooperative-matrix-2 kernels run here (DrapeDeviceCaps.
+ * coopmat2 says what they need). */
+static gboolean
+choose_coopmat2 (DrapeDevice                 *device,
+                 const VkExtensionProperties *exts,
+                 guint32                      n_ext,
+                 gboolean                     maintenance4)
+{
+  const DrapeDeviceCaps *caps = &device->caps;
+  VkPhysicalDeviceCooperativeMatrix2FeaturesNV have2 = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_2_FEATURES_NV,
+  };
+  VkPhysicalDeviceFeatures2 features = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+    .pNext = &have2,
+  };
+  g_autofree VkCooperativeMatrixPropertiesKHR *props = NULL;
+  guint32 n = 0;
+
+  if (!DRAPE_HAVE_NV_COOPMAT2 || caps->coopmat == DRAPE_COOPMAT_NONE || caps->coopmat_n != caps->coopmat_k ||
+      device->info.api_version < VK_API_VERSION_1_3 || !maintenance4 ||
+      !has_extension (exts, n_ext, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME) ||
+      !has_extension (exts, n_ext, VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME))
+    return FALSE;
+  vkGetPhysicalDeviceFeatures2 (device->physical, &features);
+  if (!have2.cooperativeMatrixReductions || !have2.cooperativeMatrixConversions ||
+      !have2.cooperativeMatrixPerElementOperations)
+    return FALSE;
+  /* The shape the other kernels chose, among the KHR ones. */
+  props = khr_coopmat_shapes (device, &n);
+  for (guint i = 0; i < n; i++)
+    if (props[i].MSize == caps->coopmat_m && props[i].NSize == caps->coopmat_n &&
+        props[i].KSize == caps->coopmat_k && khr_shape_is_f16_f32 (&props[i]) &&
+        props[i].scope == VK_SCOPE_SUBGROUP_KHR)
+      return TRUE;
+  return FALSE;
 }
 
 /* Whether compute pipelines can ask for full subgroups of 32 (Vulkan
@@ -723,7 +779,7 @@ create_logical_device (DrapeDevice *device,
 {
   guint32 n_ext = 0;
   g_autofree VkExtensionProperties *exts = NULL;
-  const char *enabled[4];
+  const char *enabled[3];
   guint n_enabled = 0;
   float priority = 1.0f;
   gboolean can_pin;
@@ -741,6 +797,12 @@ create_logical_device (DrapeDevice *device,
   VkPhysicalDeviceCooperativeMatrixFeaturesKHR want_khr_coopmat = {
     .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR,
     .cooperativeMatrix = VK_TRUE,
+  };
+  VkPhysicalDeviceCooperativeMatrix2FeaturesNV want_coopmat2 = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_2_FEATURES_NV,
+    .cooperativeMatrixReductions = VK_TRUE,
+    .cooperativeMatrixConversions = VK_TRUE,
+    .cooperativeMatrixPerElementOperations = VK_TRUE,
   };
   VkPhysicalDeviceFeatures2 want = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &want12 };
   VkDeviceQueueCreateInfo queue = {
@@ -782,26 +844,38 @@ create_logical_device (DrapeDevice *device,
   device->caps.coopmat_subgroup_size = device->caps.subgroup_size;
   if (device->caps.coopmat != DRAPE_COOPMAT_NONE)
     want12.vulkanMemoryModel = VK_TRUE;
+  device->caps.coopmat2 = choose_coopmat2 (device, exts, n_ext, have13.maintenance4);
   if (device->caps.coopmat == DRAPE_COOPMAT_NV)
     {
       enabled[n_enabled++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
       want_nv_coopmat.pNext = want.pNext;
       want.pNext = &want_nv_coopmat;
     }
-  else if (device->caps.coopmat == DRAPE_COOPMAT_KHR)
+  if (device->caps.coopmat == DRAPE_COOPMAT_KHR || device->caps.coopmat2)
     {
       enabled[n_enabled++] = VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME;
       want_khr_coopmat.pNext = want.pNext;
       want.pNext = &want_khr_coopmat;
-      if (device->caps.subgroup_size != 32 && can_pin)
-        {
-          want13.subgroupSizeControl = VK_TRUE;
-          want13.computeFullSubgroups = VK_TRUE;
-          want13.pNext = want.pNext;
-          want.pNext = &want13;
-          device->caps.coopmat_pins_subgroup = TRUE;
-          device->caps.coopmat_subgroup_size = 32;
-        }
+    }
+  if (device->caps.coopmat == DRAPE_COOPMAT_KHR && device->caps.subgroup_size != 32 && can_pin)
+    {
+      want13.subgroupSizeControl = VK_TRUE;
+      want13.computeFullSubgroups = VK_TRUE;
+      device->caps.coopmat_pins_subgroup = TRUE;
+      device->caps.coopmat_subgroup_size = 32;
+    }
+  if (device->caps.coopmat2)
+    {
+      enabled[n_enabled++] = VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME;
+      want_coopmat2.pNext = want.pNext;
+      want.pNext = &want_coopmat2;
+      /* SPIR-V 1.6 sizes workgroups by specialisation-constant ids. */
+      want13.maintenance4 = VK_TRUE;
+    }
+  if (want13.subgroupSizeControl || want13.maintenance4)
+    {
+      want13.pNext = want.pNext;
+      want.pNext = &want13;
     }
 
   info.enabledExtensionCount = n_enabled;

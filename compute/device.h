@@ -72,6 +72,12 @@ typedef struct {
   /* The device's subgroups are not 32 wide by default, so tensor-core
    * pipelines ask for 32 (subgroup size control). */
   gboolean coopmat_pins_subgroup;
+  /* VK_NV_cooperative_matrix2's row reductions, per-element functions
+   * and accumulator-to-operand conversions, on KHR matrices of the shape
+   * above (whichever extension the other kernels use), with n = k: the
+   * kernels that keep attention scores in registers.  Needs Vulkan 1.3
+   * and a build whose glslang has the extension. */
+  gboolean coopmat2;
   gboolean has_timestamps;
   double timestamp_period_ns;
   /* Device-local memory the host can map: uploads skip staging copies. */

@@ -135,7 +135,7 @@ build (DrapeKernel   *kernel,
       .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO,
       .requiredSubgroupSize = 32,
     };
-    gboolean pin = device->caps.coopmat_pins_subgroup && g_str_has_suffix (family, "_coopmat");
+    gboolean pin = device->caps.coopmat_pins_subgroup && strstr (family, "_coopmat") != NULL;
     VkComputePipelineCreateInfo info = {
       .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
       .stage = {

@@ -32,6 +32,17 @@
  * and a rescale matrix each bound the key block: 16 keys in 32 KiB with
  * 16x16 matrices.
  *
+ * Scores in registers.  Where the device has cooperative matrix 2
+ * (DrapeDeviceCaps.coopmat2), heads of up to 160 dims take
+ * shaders/attention_coopmat2.comp: the same tiles, with S, P and the
+ * softmax's row statistics in registers, so shared memory holds only
+ * K and V (and the output on its way out).  The key block is what keeps
+ * the scores to four matrices per subgroup: with 16x16 matrices, 32 keys
+ * for heads of 40 (two query tiles), 64 for 80 and 160.
+ * DRAPE_ATTENTION_KERNEL=coopmat keeps attention_coopmat.comp
+ * (comparisons); profiles label the two "attention.coopmat2" and
+ * "attention.coopmat".
+ *
  * Splitting follows drape_op_attention(): all images in one dispatch
  * when every operand fits one binding, else one image at a time with its
  * queries in bands; operands that do not fit at all are left to the
@@ -55,6 +66,16 @@
 #define WIDE_QUERY_TILES 2
 /* The most dims x query tiles one subgroup holds of Q and the output. */
 #define WIDE_SLICE 256
+/* attention_coopmat2.comp holds a block's scores and P in registers: at
+ * most this many TM x TN score matrices per subgroup by default (the
+ * query tiles' times the block's), beside Q and the output. */
+#define COOPMAT2_SCORE_MATRICES 4
+
+typedef enum {
+  KERNEL_COOPMAT,  /* attention_coopmat.comp */
+  KERNEL_COOPMAT2, /* attention_coopmat2.comp */
+  KERNEL_WIDE,     /* attention_wide_coopmat.comp */
+} Kernel;
 
 /* The shader's specialisation (and the grid's rows per workgroup). */
 typedef struct {
@@ -70,21 +91,43 @@ is_wide (guint32 d)
   return d > MAX_HEAD_DIM;
 }
 
+static Kernel
+choose_kernel (const DrapeDeviceCaps *caps,
+               guint32                d)
+{
+  if (is_wide (d))
+    return KERNEL_WIDE;
+  if (caps->coopmat2 && g_strcmp0 (g_getenv ("DRAPE_ATTENTION_KERNEL"), "coopmat") != 0)
+    return KERNEL_COOPMAT2;
+  return KERNEL_COOPMAT;
+}
+
 static guint64
 shared_bytes (const DrapeDeviceCaps *caps,
               guint32                d,
+              Kernel                 kernel,
               const Tiles           *t)
 {
   guint32 dq = MAX (caps->coopmat_n, caps->coopmat_k);
   guint32 dp = (d + dq - 1) / dq * dq;
+  guint64 mn = (guint64) caps->coopmat_m * caps->coopmat_n;
+  /* K and V rows of dp + 8 halves. */
+  guint64 kv = 2ull * t->bc * (dp + 8) * 2;
   /* S (f32) and P (f16) per subgroup and query tile. */
   guint64 sp = (guint64) t->nw * t->rt * caps->coopmat_m * t->bc * (4 + 2);
 
-  /* Wide: and a rescale matrix per subgroup.  Else: and K and V rows of
-   * dp + 8 halves. */
-  if (is_wide (d))
-    return sp + (guint64) t->nw * caps->coopmat_m * caps->coopmat_n * 4;
-  return sp + 2ull * t->bc * (dp + 8) * 2;
+  switch (kernel)
+    {
+    case KERNEL_COOPMAT:
+      return kv + sp;
+    case KERNEL_COOPMAT2:
+      /* An f32 output matrix per subgroup. */
+      return kv + t->nw * mn * 4;
+    case KERNEL_WIDE:
+    default:
+      /* A rescale matrix per subgroup. */
+      return sp + t->nw * mn * 4;
+    }
 }
 
 gboolean
@@ -96,15 +139,17 @@ drape_attention_coopmat_tile_fits (const DrapeDeviceCaps *caps,
                                    guint32                nw)
 {
   guint32 sg = caps->coopmat_subgroup_size;
+  Kernel kernel = choose_kernel (caps, d);
   Tiles t = { .bc = bc, .rt = rt, .nw = nw };
 
   /* Wide heads split into whole matrices per subgroup, few enough to
    * stay in registers, and need a whole key block. */
-  if (is_wide (d) && (d % nw != 0 || (d / nw) % MAX (caps->coopmat_n, caps->coopmat_k) != 0 ||
-                      d / nw * rt > WIDE_SLICE || bc > keys))
+  if (kernel == KERNEL_WIDE &&
+      (d % nw != 0 || (d / nw) % MAX (caps->coopmat_n, caps->coopmat_k) != 0 ||
+       d / nw * rt > WIDE_SLICE || bc > keys))
     return FALSE;
   return nw * sg <= caps->max_workgroup_invocations && sg <= caps->coopmat_m * caps->coopmat_n &&
-         shared_bytes (caps, d, &t) <= caps->max_shared_memory;
+         shared_bytes (caps, d, kernel, &t) <= caps->max_shared_memory;
 }
 
 /* The tile DRAPE_ATTENTION_TILE names, else the largest key block up to
@@ -144,7 +189,9 @@ choose_tiles (const DrapeDeviceCaps *caps,
   if (forced != NULL)
     return drape_attention_coopmat_tile_fits (caps, d, keys, t->bc, t->rt, t->nw);
   for (t->bc = 64; t->bc >= 16; t->bc /= 2)
-    if (drape_attention_coopmat_tile_fits (caps, d, keys, t->bc, t->rt, t->nw))
+    if (drape_attention_coopmat_tile_fits (caps, d, keys, t->bc, t->rt, t->nw) &&
+        (t->bc == 16 || choose_kernel (caps, d) != KERNEL_COOPMAT2 ||
+         t->rt * t->bc / caps->coopmat_n <= COOPMAT2_SCORE_MATRICES))
       return TRUE;
   return FALSE;
 }
@@ -177,6 +224,7 @@ drape_attention_coopmat (DrapeGraph        *graph,
   gboolean vec8;
   DrapeTensor *out;
   DrapeKernel *kernel;
+  Kernel kernel_kind;
   Tiles tiles;
 
   if (caps->coopmat == DRAPE_COOPMAT_NONE || q->dtype != DRAPE_DTYPE_F16 ||
@@ -194,7 +242,8 @@ drape_attention_coopmat (DrapeGraph        *graph,
    * aligned; drape_bind() aligns down to a power of two). */
   vec8 = d % 8 == 0 && q->c % 8 == 0 && k->c % 8 == 0 && v->c % 8 == 0 &&
          q_offset % 8 == 0 && k_offset % 8 == 0 && v_offset % 8 == 0;
-  if (is_wide (d))
+  kernel_kind = choose_kernel (caps, d);
+  if (kernel_kind == KERNEL_WIDE)
     {
       guint32 spec[] = {
         tiles.nw * caps->coopmat_subgroup_size, 1, 1, d, tiles.bc, tiles.rt,
@@ -215,14 +264,19 @@ drape_attention_coopmat (DrapeGraph        *graph,
         caps->coopmat_subgroup_size, caps->coopmat_m, caps->coopmat_n, caps->coopmat_k,
       };
 
-      kernel = drape_graph_kernel_variant (graph, "attention_coopmat", drape_coopmat_variant (caps), 4,
-                                           spec, G_N_ELEMENTS (spec));
+      /* Cooperative matrix 2 builds on the KHR matrices alone. */
+      kernel = kernel_kind == KERNEL_COOPMAT2
+                 ? drape_graph_kernel_variant (graph, "attention_coopmat2", "f16_khr", 4, spec,
+                                               G_N_ELEMENTS (spec))
+                 : drape_graph_kernel_variant (graph, "attention_coopmat", drape_coopmat_variant (caps), 4,
+                                               spec, G_N_ELEMENTS (spec));
     }
   if (kernel == NULL)
     return NULL;
 
   out = drape_graph_tensor (graph, DRAPE_DTYPE_F16, q->n, q->h, q->w, channels);
   drape_attention_record (graph, kernel, &split, q, q_offset, k, k_offset, v, v_offset, out,
-                          channels, heads, scale, tiles.br, FALSE, "attention.coopmat");
+                          channels, heads, scale, tiles.br, FALSE,
+                          kernel_kind == KERNEL_COOPMAT2 ? "attention.coopmat2" : "attention.coopmat");
   return out;
 }

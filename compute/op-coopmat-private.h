@@ -60,10 +60,11 @@ gboolean     drape_conv_coopmat_select (DrapeGraph          *graph,
                                         const DrapeConvGemm *gemm,
                                         DrapeConvCoopmat    *out);
 
-/* Whether the device holds an attention_coopmat tile for heads of d
- * dims and `keys` keys: bc keys per block, rt query tiles per subgroup,
- * nw subgroups (DRAPE_ATTENTION_TILE=BCxRTxNW).  Heads of over 160 dims
- * also need at least bc keys. */
+/* Whether the device holds a tile of the tensor-core attention kernel
+ * that heads of d dims take (attention_coopmat, attention_coopmat2 or
+ * attention_wide_coopmat) for `keys` keys: bc keys per block, rt query
+ * tiles per subgroup, nw subgroups (DRAPE_ATTENTION_TILE=BCxRTxNW).
+ * Heads of over 160 dims also need at least bc keys. */
 gboolean     drape_attention_coopmat_tile_fits (const DrapeDeviceCaps *caps,
                                                 guint32                d,
                                                 guint32                keys,
@@ -73,7 +74,7 @@ gboolean     drape_attention_coopmat_tile_fits (const DrapeDeviceCaps *caps,
 
 /* drape_op_attention() on tensor cores, for operands it has already
  * checked; NULL (and nothing recorded) when the scalar kernel should
- * run: no tensor cores, not f16, a head dim over 160, or operands that
+ * run: no tensor cores, not f16, a head dim over 512, or operands that
  * need the scalar kernel's splitting or its error messages. */
 DrapeTensor *drape_attention_coopmat   (DrapeGraph        *graph,
                                         const DrapeTensor *q,

@@ -9,7 +9,9 @@
  * 160 (and 8 and 33), and wide ones split across subgroups (512, 256,
  * 192), 1 and 8 heads, 77, 1000 and 4096 tokens, fused QKV,
  * fewer or more keys than queries, unaligned channel offsets, with the
- * default tiles and forced ones (DRAPE_ATTENTION_TILE).  Every
+ * default tiles and forced ones (DRAPE_ATTENTION_TILE); where the device
+ * has cooperative matrix 2, both attention kernels for heads of up to
+ * 160 (scores in registers, and in shared memory).  Every
  * graph is profiled and must have run the ".coopmat" kernel and not the
  * scalar one.  The kernels run through the extension the device picked
  * (NV where it has both; DRAPE_COOPMAT=khr tests the KHR build of the same
@@ -50,8 +52,9 @@ have_coopmat (void)
       return FALSE;
     }
   g_test_message ("tensor cores through VK_%s_cooperative_matrix, %ux%ux%u matrices, "
-                  "subgroups of %u", caps->coopmat == DRAPE_COOPMAT_KHR ? "KHR" : "NV",
-                  caps->coopmat_m, caps->coopmat_n, caps->coopmat_k, caps->coopmat_subgroup_size);
+                  "subgroups of %u%s", caps->coopmat == DRAPE_COOPMAT_KHR ? "KHR" : "NV",
+                  caps->coopmat_m, caps->coopmat_n, caps->coopmat_k, caps->coopmat_subgroup_size,
+                  caps->coopmat2 ? ", and VK_NV_cooperative_matrix2" : "");
   /* The profile is how the tests see which kernel ran. */
   g_assert_true (caps->has_timestamps);
   return TRUE;
@@ -75,14 +78,15 @@ conv_tile_fits (const char *tile,
 }
 
 /* Runs a profiled graph once; asserts that its dispatches were labelled
- * `op`.coopmat, none plain `op`. */
+ * `label` (`op`.coopmat unless NULL), none plain `op`. */
 static void
 run_expecting (DrapeGraph *graph,
-               const char *op)
+               const char *op,
+               const char *label)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GArray) profile = NULL;
-  g_autofree char *coop = g_strconcat (op, ".coopmat", NULL);
+  g_autofree char *coop = label ? g_strdup (label) : g_strconcat (op, ".coopmat", NULL);
   guint coop_runs = 0;
 
   drape_graph_compile (graph, &error);
@@ -189,7 +193,7 @@ check_conv (const ConvCase *cc,
       g_unsetenv ("DRAPE_CONV_KERNEL");
       if (binding_limit < G_MAXUINT64)
         g_assert_cmpuint (drape_graph_get_n_nodes (graph), >, 1);
-      run_expecting (graph, "conv2d");
+      run_expecting (graph, "conv2d", NULL);
       g_assert_cmpuint (out->h, ==, oh);
       g_assert_cmpuint (out->w, ==, ow);
       got = test_download (out);
@@ -266,7 +270,7 @@ check_linear (const LinearCase *lc)
       drape_graph_set_profiling (graph, TRUE);
       out = drape_op_linear (graph, tx, tw, &params);
       g_unsetenv ("DRAPE_CONV_KERNEL");
-      run_expecting (graph, "linear");
+      run_expecting (graph, "linear", NULL);
       got = test_download (out);
       test_assert_close (what, got, ref, pos * lc->out, test_tolerance (dt));
     }
@@ -315,7 +319,7 @@ check_geglu (const GegluCase *gc)
       drape_graph_set_profiling (graph, TRUE);
       out = drape_op_linear_geglu (graph, tx, tw, gc->bias ? tb : NULL);
       g_unsetenv ("DRAPE_CONV_KERNEL");
-      run_expecting (graph, "linear_geglu");
+      run_expecting (graph, "linear_geglu", NULL);
       g_assert_cmpuint (out->c, ==, gc->f);
       got = test_download (out);
       test_assert_close (what, got, ref, pos * gc->f, test_tolerance (dt));
@@ -391,8 +395,26 @@ check_attention (const TestAttention *s,
   test_attention_record (graph, s, DRAPE_DTYPE_F16, 41, "DRAPE_ATTENTION_TILE", tile, &run);
   if (s->limit < G_MAXUINT64)
     g_assert_cmpuint (drape_graph_get_n_nodes (graph), >, 1);
-  run_expecting (graph, "attention");
+  /* Heads of up to 160 dims keep their scores in registers where the
+   * device has cooperative matrix 2, unless DRAPE_ATTENTION_KERNEL says
+   * otherwise. */
+  run_expecting (graph, "attention",
+                 s->d <= 160 && drape_device_get_caps (test_device ())->coopmat2 &&
+                     g_strcmp0 (g_getenv ("DRAPE_ATTENTION_KERNEL"), "coopmat") != 0
+                   ? "attention.coopmat2"
+                   : "attention.coopmat");
   test_attention_check (&run, DRAPE_DTYPE_F16);
+}
+
+static void
+run_attention_cases (void)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (attn_cases); i++)
+    check_attention (&attn_cases[i], NULL);
+  /* Every forced tile on head dims 40, 80, 160 and 33, and on bands. */
+  for (guint t = 0; t < G_N_ELEMENTS (attn_tiles); t++)
+    for (guint i = 0; i < G_N_ELEMENTS (attn_cases); i += 2)
+      check_attention (&attn_cases[i], attn_tiles[t]);
 }
 
 static void
@@ -400,12 +422,16 @@ test_attention (void)
 {
   if (!have_coopmat ())
     return;
-  for (guint i = 0; i < G_N_ELEMENTS (attn_cases); i++)
-    check_attention (&attn_cases[i], NULL);
-  /* Every forced tile on head dims 40, 80, 160 and 33, and on bands. */
-  for (guint t = 0; t < G_N_ELEMENTS (attn_tiles); t++)
-    for (guint i = 0; i < G_N_ELEMENTS (attn_cases); i += 2)
-      check_attention (&attn_cases[i], attn_tiles[t]);
+  run_attention_cases ();
+  /* With cooperative matrix 2 the cases above took attention_coopmat2;
+   * the kernel that stages scores in shared memory, again. */
+  if (drape_device_get_caps (test_device ())->coopmat2)
+    {
+      g_test_message ("again with DRAPE_ATTENTION_KERNEL=coopmat");
+      g_setenv ("DRAPE_ATTENTION_KERNEL", "coopmat", TRUE);
+      run_attention_cases ();
+      g_unsetenv ("DRAPE_ATTENTION_KERNEL");
+    }
   test_assert_no_validation_messages ();
 }
 

@@ -1,0 +1,165 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_NV_cooperative_matrix2 : require
+#include "coopmat.glsl"
+// Flash attention with the scores in registers: attention_coopmat.comp's
+// tiles and staging (attention_coopmat.glsl), on KHR cooperative
+// matrices with GL_NV_cooperative_matrix2's row reductions, per-element
+// functions and accumulator-to-operand conversions.  Per block of BC
+// keys each subgroup, for each of its query tiles,
+//   - computes S = Q K^T as BC / TN accumulators, scaled (and masked past
+//     the last key);
+//   - takes their row max, broadcast along each row, into the running
+//     max m (a TM x TN matrix whose rows each hold one value, as do l
+//     and the rescale factor below);
+//   - P = exp2 (S - m) in f32; l = l exp2 (m_old - m) + the row sums of P;
+//     O = O exp2 (m_old - m);
+//   - O += P V, P converted to f16 operands in registers.
+// At the end O / l leaves through shared memory.  Needs TN = TK, so that
+// an S accumulator converts to a P operand (the host checks).
+#include "common.glsl"
+// The output's way out: one TM x TN matrix per subgroup.
+#define S_SH_FLOATS (NW * TM * TN)
+#include "attention_coopmat.glsl"
+
+const uint JT = BC / TN; // S accumulators per query tile and block
+
+float max_of(const in float a, const in float b)
+{
+  return max(a, b);
+}
+
+float sum_of(const in float a, const in float b)
+{
+  return a + b;
+}
+
+float elem_max(const in uint row, const in uint col, const in float a, const in float b)
+{
+  return max(a, b);
+}
+
+// exp2 (a - b): P from S and m, or the rescale factor from m_old and m.
+float elem_exp2_diff(const in uint row, const in uint col, const in float a, const in float b)
+{
+  return exp2(a - b);
+}
+
+// Scores of keys past the last, `first` being column 0's key.
+float elem_mask(const in uint row, const in uint col, const in float s, const in uint first,
+                const in uint keys)
+{
+  return first + col < keys ? s : MASKED;
+}
+
+void main()
+{
+  const uint w = gl_SubgroupID;
+  const uint head = gl_WorkGroupID.y;
+  const uint img = gl_WorkGroupID.z;
+  const uint q0 = gl_WorkGroupID.x * BR;
+  const uint qb = p.q_off + img * p.q_img + head * D;
+  const uint kb = p.k_off + img * p.k_img + head * D;
+  const uint vb = p.v_off + img * p.v_img + head * D;
+  CM_A qa[RT * DTK];
+  CM_ACC oacc[RT * DTN];
+  // Running max and sum of each query tile, broadcast along its rows.
+  CM_ACC m[RT], l[RT];
+
+  [[unroll]] for (uint i = 0; i < RT * DTN; i++)
+    oacc[i] = CM_ACC(0.0);
+  [[unroll]] for (uint t = 0; t < RT; t++)
+    {
+      m[t] = CM_ACC(MASKED);
+      l[t] = CM_ACC(0.0);
+    }
+
+  LOAD_Q(qa, qb, q0, w);
+
+  for (uint k0 = 0; k0 < p.tk; k0 += BC)
+    {
+      CM_ACC s[RT * JT];
+      CM_A pa[RT * JT];
+
+      barrier(); // every subgroup is done with kv_sh
+      stage(1u, kb, p.k_stride, k0, p.tk, 0u, BC);
+      stage(2u, vb, p.v_stride, k0, p.tk, BC, BC);
+      barrier();
+
+      // S = Q K^T: K as a column-major B (dims x keys).
+      [[unroll]] for (uint j = 0; j < JT; j++)
+        {
+          [[unroll]] for (uint t = 0; t < RT; t++)
+            s[t * JT + j] = CM_ACC(0.0);
+          [[unroll]] for (uint dt = 0; dt < DTK; dt++)
+            {
+              CM_B kmat;
+
+              cm_load(kmat, kv_sh, j * TN * RS + dt * (TK / 8u), RS, true);
+              [[unroll]] for (uint t = 0; t < RT; t++)
+                s[t * JT + j] = cm_mul_add(qa[t * DTK + dt], kmat, s[t * JT + j]);
+            }
+        }
+
+      [[unroll]] for (uint t = 0; t < RT; t++)
+        {
+          CM_ACC mx, m_new, rescale, sum;
+
+          [[unroll]] for (uint j = 0; j < JT; j++)
+            {
+              s[t * JT + j] = s[t * JT + j] * p.scale;
+              if (k0 + BC > p.tk)
+                coopMatPerElementNV(s[t * JT + j], s[t * JT + j], elem_mask, k0 + j * TN, p.tk);
+            }
+          mx = s[t * JT];
+          [[unroll]] for (uint j = 1; j < JT; j++)
+            coopMatPerElementNV(mx, mx, elem_max, s[t * JT + j]);
+          coopMatReduceNV(m_new, mx, gl_CooperativeMatrixReduceRowNV, max_of);
+          coopMatPerElementNV(m_new, m_new, elem_max, m[t]);
+          // exp2 (m_old - m_new): 0 on the first block, where O and l are 0.
+          coopMatPerElementNV(rescale, m[t], elem_exp2_diff, m_new);
+          m[t] = m_new;
+
+          sum = CM_ACC(0.0);
+          [[unroll]] for (uint j = 0; j < JT; j++)
+            {
+              coopMatPerElementNV(s[t * JT + j], s[t * JT + j], elem_exp2_diff, m_new);
+              sum = sum + s[t * JT + j];
+              pa[t * JT + j] = CM_A(s[t * JT + j]);
+            }
+          coopMatReduceNV(sum, sum, gl_CooperativeMatrixReduceRowNV, sum_of);
+          l[t] = l[t] * rescale + sum;
+          [[unroll]] for (uint dt = 0; dt < DTN; dt++)
+            oacc[t * DTN + dt] = oacc[t * DTN + dt] * rescale;
+        }
+
+      // O += P V: V as a row-major B (keys x dims).
+      [[unroll]] for (uint kt = 0; kt < JT; kt++)
+        [[unroll]] for (uint dt = 0; dt < DTN; dt++)
+          {
+            CM_B vmat;
+
+            cm_load(vmat, kv_sh, (BC + kt * TK) * RS + dt * (TN / 8u), RS, false);
+            [[unroll]] for (uint t = 0; t < RT; t++)
+              oacc[t * DTN + dt] = cm_mul_add(pa[t * JT + kt], vmat, oacc[t * DTN + dt]);
+          }
+    }
+
+  // Each output tile, divided by l, through this subgroup's scratch.
+  [[unroll]] for (uint t = 0; t < RT; t++)
+    {
+      float one[RPL];
+
+      [[unroll]] for (uint i = 0; i < RPL; i++)
+        one[i] = 1.0;
+      [[unroll]] for (uint dt = 0; dt < DTN; dt++)
+        {
+          cm_store(oacc[t * DTN + dt] / l[t], s_sh, w * TM * TN, TM, true);
+          subgroupBarrier();
+          write_out(img, head, q0 + w * SR + t * TM, dt, w * TM * TN, one);
+          subgroupBarrier();
+        }
+    }
+}
