@@ -36,9 +36,11 @@
  * (DrapeDeviceCaps.coopmat2), heads of up to 160 dims take
  * shaders/attention_coopmat2.comp: the same tiles, with S, P and the
  * softmax's row statistics in registers, so shared memory holds only
- * K and V (and the output on its way out).  The key block is what keeps
- * the scores to four matrices per subgroup: with 16x16 matrices, 32 keys
- * for heads of 40 (two query tiles), 64 for 80 and 160.
+ * K and V, double-buffered (and the output on its way out).  The key
+ * block is the largest that keeps the scores to four matrices per
+ * subgroup and two blocks of K and V in shared memory: with 16x16
+ * matrices and 48 KiB, 32 keys for heads of 40 (two query tiles) and
+ * of 160, 64 for 80.
  * DRAPE_ATTENTION_KERNEL=coopmat keeps attention_coopmat.comp
  * (comparisons); profiles label the two "attention.coopmat2" and
  * "attention.coopmat".
@@ -121,8 +123,8 @@ shared_bytes (const DrapeDeviceCaps *caps,
     case KERNEL_COOPMAT:
       return kv + sp;
     case KERNEL_COOPMAT2:
-      /* An f32 output matrix per subgroup. */
-      return kv + t->nw * mn * 4;
+      /* Two blocks of K and V, an f32 output matrix per subgroup. */
+      return 2 * kv + t->nw * mn * 4;
     case KERNEL_WIDE:
     default:
       /* A rescale matrix per subgroup. */

@@ -5,7 +5,8 @@
 //
 // Include after coopmat.glsl and common.glsl, with S_SH_FLOATS defined
 // as the size of the kernel's f32 scratch s_sh: the output leaves
-// through it, one TM x TN matrix per subgroup at a time.
+// through it, one TM x TN matrix per subgroup at a time.  KV_BUFFERS
+// (default 1) is how many blocks of K and V kv_sh holds.
 //
 // Matrices have the device's shape (coopmat.glsl): TM x TK for Q and P,
 // TK x TN for K^T and V, TM x TN for S and O.  A workgroup owns BR
@@ -72,8 +73,12 @@ layout(push_constant) uniform Params {
   float scale;                                 // softmax scale * log2 (e)
 } p;
 
-// K rows [0, BC) then V rows [BC, 2 BC); Q before the first block.
-shared uvec4 kv_sh[2 * BC * RS];
+#ifndef KV_BUFFERS
+#define KV_BUFFERS 1
+#endif
+// Per block: K rows [0, BC) then V rows [BC, 2 BC); Q before the first
+// block.
+shared uvec4 kv_sh[KV_BUFFERS * 2 * BC * RS];
 shared float s_sh[S_SH_FLOATS];
 
 float16_t load_elem(uint which, uint i)

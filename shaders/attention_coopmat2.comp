@@ -17,14 +17,52 @@
 //   - P = exp2 (S - m) in f32; l = l exp2 (m_old - m) + the row sums of P;
 //     O = O exp2 (m_old - m);
 //   - O += P V, P converted to f16 operands in registers.
-// At the end O / l leaves through shared memory.  Needs TN = TK, so that
+// K and V are double-buffered: each invocation loads its share of the
+// next block into registers before the current block's products and
+// stores it into the other buffer after them, so the loads are in
+// flight while the tensor cores work, and one barrier per block
+// suffices.  At the end O / l leaves through shared memory.  Needs TN = TK, so that
 // an S accumulator converts to a P operand (the host checks).
 #include "common.glsl"
 // The output's way out: one TM x TN matrix per subgroup.
 #define S_SH_FLOATS (NW * TM * TN)
+#define KV_BUFFERS 2
 #include "attention_coopmat.glsl"
 
-const uint JT = BC / TN; // S accumulators per query tile and block
+const uint JT = BC / TN;                       // S accumulators per query tile and block
+const uint KV_CHUNKS = 2 * BC * D8;            // 16-byte chunks of K and V per block
+const uint LC = (KV_CHUNKS + WG - 1) / WG;     // of them, per invocation
+
+// Chunk i of the K and V block from key k0 (K rows, then V rows).
+uvec4 kv_chunk(uint kb, uint vb, uint k0, uint i)
+{
+  const uint r = i / D8, c8 = i - r * D8;
+
+  return r < BC ? chunk(1u, kb, p.k_stride, k0 + r, p.tk, c8)
+                : chunk(2u, vb, p.v_stride, k0 + r - BC, p.tk, c8);
+}
+
+void load_kv(uint kb, uint vb, uint k0, out uvec4 held[LC])
+{
+  [[unroll]] for (uint c = 0; c < LC; c++)
+    {
+      const uint i = gl_LocalInvocationID.x + c * WG;
+
+      held[c] = i < KV_CHUNKS ? kv_chunk(kb, vb, k0, i) : uvec4(0);
+    }
+}
+
+void store_kv(uint buf, const uvec4 held[LC])
+{
+  [[unroll]] for (uint c = 0; c < LC; c++)
+    {
+      const uint i = gl_LocalInvocationID.x + c * WG;
+      const uint r = i / D8, c8 = i - r * D8;
+
+      if (i < KV_CHUNKS)
+        kv_sh[(buf * 2u * BC + r) * RS + c8] = held[c];
+    }
+}
 
 float max_of(const in float a, const in float b)
 {
@@ -67,6 +105,8 @@ void main()
   CM_ACC oacc[RT * DTN];
   // Running max and sum of each query tile, broadcast along its rows.
   CM_ACC m[RT], l[RT];
+  // This invocation's share of the next K and V block.
+  uvec4 held[LC];
 
   [[unroll]] for (uint i = 0; i < RT * DTN; i++)
     oacc[i] = CM_ACC(0.0);
@@ -78,15 +118,20 @@ void main()
 
   LOAD_Q(qa, qb, q0, w);
 
-  for (uint k0 = 0; k0 < p.tk; k0 += BC)
+  load_kv(kb, vb, 0u, held);
+  barrier(); // every subgroup has its Q out of kv_sh
+  store_kv(0u, held);
+  barrier();
+
+  for (uint k0 = 0, buf = 0; k0 < p.tk; k0 += BC, buf ^= 1u)
     {
+      const uint kv0 = buf * 2u * BC; // this block's first row in kv_sh
+      const bool more = k0 + BC < p.tk;
       CM_ACC s[RT * JT];
       CM_A pa[RT * JT];
 
-      barrier(); // every subgroup is done with kv_sh
-      stage(1u, kb, p.k_stride, k0, p.tk, 0u, BC);
-      stage(2u, vb, p.v_stride, k0, p.tk, BC, BC);
-      barrier();
+      if (more)
+        load_kv(kb, vb, k0 + BC, held);
 
       // S = Q K^T: K as a column-major B (dims x keys).
       [[unroll]] for (uint j = 0; j < JT; j++)
@@ -97,7 +142,7 @@ void main()
             {
               CM_B kmat;
 
-              cm_load(kmat, kv_sh, j * TN * RS + dt * (TK / 8u), RS, true);
+              cm_load(kmat, kv_sh, (kv0 + j * TN) * RS + dt * (TK / 8u), RS, true);
               [[unroll]] for (uint t = 0; t < RT; t++)
                 s[t * JT + j] = cm_mul_add(qa[t * DTK + dt], kmat, s[t * JT + j]);
             }
@@ -141,10 +186,16 @@ void main()
           {
             CM_B vmat;
 
-            cm_load(vmat, kv_sh, (BC + kt * TK) * RS + dt * (TN / 8u), RS, false);
+            cm_load(vmat, kv_sh, (kv0 + BC + kt * TK) * RS + dt * (TN / 8u), RS, false);
             [[unroll]] for (uint t = 0; t < RT; t++)
               oacc[t * DTN + dt] = cm_mul_add(pa[t * JT + kt], vmat, oacc[t * DTN + dt]);
           }
+
+      // The next block into the buffer every subgroup finished with
+      // before the last barrier.
+      if (more)
+        store_kv(buf ^ 1u, held);
+      barrier();
     }
 
   // Each output tile, divided by l, through this subgroup's scratch.

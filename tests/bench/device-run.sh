@@ -69,8 +69,7 @@ for t in test-coopmat test-unet test-vae test-pipeline test-conv test-attention;
 bench 768x1024 $cli bench --size 768x1024 --steps 10 --profile --e2e 50
 bench 384x512 $cli bench --size 384x512 --steps 10 --profile --e2e 50
 # Attention tiles (DRAPE_ATTENTION_TILE=BCxRTxNW) against the default
-# (with cooperative matrix 2: 32x2x4 for the UNet's 40-dim heads, 64x1x4
-# for 80 and 160; without: 32x2x4, 64x1x4 and 32x1x4;
+# (32x2x4, 64x1x4 and 32x1x4 for the UNet's heads of 40, 80 and 160;
 # 16x2x8 for the VAE's 512, whose wide kernel takes a forced tile where
 # it fits and leaves the head to the scalar kernel where not): the step,
 # encode and decode times and the attention lines of each profile.
