@@ -68,6 +68,10 @@ fi
 for t in test-coopmat test-unet test-vae test-pipeline test-conv test-attention; do run_test "$t"; done
 bench 768x1024 $cli bench --size 768x1024 --steps 10 --profile --e2e 50
 bench 384x512 $cli bench --size 384x512 --steps 10 --profile --e2e 50
+# Scores in shared memory (attention_coopmat) where they would be in
+# registers (attention_coopmat2: packed from a build whose glslang has
+# GL_NV_cooperative_matrix2, on a driver with VK_NV_cooperative_matrix2).
+DRAPE_ATTENTION_KERNEL=coopmat bench 768x1024-attn-coopmat $cli bench --size 768x1024 --steps 3 --profile
 # Attention tiles (DRAPE_ATTENTION_TILE=BCxRTxNW) against the default
 # (32x2x4, 64x1x4 and 32x1x4 for the UNet's heads of 40, 80 and 160;
 # 16x2x8 for the VAE's 512, whose wide kernel takes a forced tile where
@@ -79,10 +83,6 @@ for tile in 16x2x4 32x2x4 64x2x4 64x1x4 128x1x4 32x1x8 32x2x2 64x2x2 16x4x2 16x1
   echo "attention tile $tile: exit $? $(grep -E '^step_ms' "$log/attn-$tile.txt")" >> "$summary"
   grep -E '(unet|vae-enc|vae-dec) attention' "$log/attn-$tile.txt" >> "$summary"
 done
-# Scores in shared memory (attention_coopmat) where they would be in
-# registers (attention_coopmat2: packed from a build whose glslang has
-# GL_NV_cooperative_matrix2, on a driver with VK_NV_cooperative_matrix2).
-DRAPE_ATTENTION_KERNEL=coopmat bench 768x1024-attn-coopmat $cli bench --size 768x1024 --steps 3 --profile
 # The KHR build of the tensor-core shaders (packed from a build whose
 # glslang has GL_KHR_cooperative_matrix; skipped by the test otherwise).
 DRAPE_COOPMAT=khr $cli devices >> "$summary" 2>&1
