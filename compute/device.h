@@ -76,7 +76,8 @@ typedef struct {
    * and accumulator-to-operand conversions, on KHR matrices of the shape
    * above (whichever extension the other kernels use), with n = k: the
    * kernels that keep attention scores in registers.  Needs Vulkan 1.3
-   * and a build whose glslang has the extension. */
+   * and a build whose glslang has the extension; not with
+   * DRAPE_COOPMAT=nv. */
   gboolean coopmat2;
   gboolean has_timestamps;
   double timestamp_period_ns;

@@ -539,6 +539,7 @@ conv_record (DrapeGraph *graph,
   guint64 align = drape_device_get_caps (device)->storage_offset_alignment;
   GemmKind kind = c->depthwise ? GEMM_TILED : gemm_kind (device, c);
   gboolean dw_vec4 = c->depthwise && c->cin % 4 == 0;
+  gboolean vec_out;
   g_autofree char *why = NULL;
   DrapeKernel *kernel;
   GemmConfig cfg = { 0 };
@@ -575,6 +576,8 @@ conv_record (DrapeGraph *graph,
     }
   /* A chunk that is not whole vectors of channels loses the vector path. */
   dw_vec4 = dw_vec4 && plan.chunk_cols % 4 == 0;
+  /* The epilogue's 4 channels are aligned vectors. */
+  vec_out = c->cout_g % 4 == 0 && plan.nc % 4 == 0;
 
   if (c->depthwise)
     {
@@ -585,6 +588,7 @@ conv_record (DrapeGraph *graph,
   else if (drape_conv_coopmat_select (graph, &(DrapeConvGemm) {
                                         .op = c->op, .dtype = dtype, .cin_g = c->cin_g,
                                         .geglu = c->geglu, .n = plan.nc, .n_bindings = N_BINDINGS,
+                                        .vec_out = vec_out,
                                         .m = plan.whole ? c->n * c->oh * c->ow : plan.rows * c->ow,
                                       }, &coop))
     {
@@ -599,8 +603,7 @@ conv_record (DrapeGraph *graph,
       guint64 m_max = plan.whole ? (guint64) c->n * c->oh * c->ow : (guint64) plan.rows * c->ow;
       g_autofree char *variant = NULL;
 
-      cfg = gemm_config (device, c, kind, (guint32) m_max, plan.nc,
-                         c->cout_g % 4 == 0 && plan.nc % 4 == 0);
+      cfg = gemm_config (device, c, kind, (guint32) m_max, plan.nc, vec_out);
       guint32 spec[] = {
         cfg.local, 1, 1, cfg.kind == GEMM_SUBGROUP, cfg.tm, cfg.tn, cfg.bm, cfg.bn, cfg.bk, cfg.sg,
         cfg.vec4, cfg.pointwise, c->geglu, cfg.vec_out,

@@ -33,6 +33,7 @@ typedef struct {
   gboolean geglu;
   guint32 m;        /* the most output pixels of one dispatch */
   guint32 n;        /* output channels per group of one dispatch */
+  gboolean vec_out; /* output channels per group and per dispatch: multiples of 4 */
   guint n_bindings; /* the scalar kernel's */
 } DrapeConvGemm;
 

@@ -34,6 +34,7 @@
 const uint FLAGS_DYNAMIC = 0xffffffffu;
 layout(constant_id = 14) const uint FLAGS = FLAGS_DYNAMIC;
 #define CONV_FLAGS (FLAGS == FLAGS_DYNAMIC ? p.flags : FLAGS)
+#define CONV_GATE
 #include "conv_common.glsl"
 
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;
@@ -72,26 +73,10 @@ layout(binding = 6) readonly buffer WG4 { T4 wg4[]; };
 #define LOAD_WG(i) float(wg[i])
 #define LOAD_WG4(q) vec4(wg4[q])
 #endif
-layout(binding = 7) readonly buffer BG { T bg[]; };
-layout(binding = 7) readonly buffer BG4 { T4 bg4[]; };
 
 shared float As[BK * BM];
 shared float Bs[BK * BN];
 shared float Gs[BK * BN];
-
-vec4 gate_bias(uint ch, uint n, bool aligned)
-{
-  vec4 v = vec4(0.0);
-
-  if ((CONV_FLAGS & FLAG_BIAS) == 0u)
-    return v;
-  if (aligned)
-    return vec4(bg4[(p.bg_off + ch) >> 2]);
-  [[unroll]] for (uint e = 0; e < 4; e++)
-    if (e < n)
-      v[e] = float(bg[p.bg_off + ch + e]);
-  return v;
-}
 
 // Up to 4 neighbouring output channels of row m, biases included.
 void store_out(uint m, uint ch, vec4 v, vec4 g, uint n, bool aligned)

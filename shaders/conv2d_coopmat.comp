@@ -21,10 +21,10 @@
 //
 // The epilogue is the scalar kernel's (conv_common.glsl): each
 // accumulator goes through a per-subgroup f32 staging tile in shared
-// memory, whose rows the lanes then finish (bias, channel bias,
-// activation, residual, scale, clamp to f16) and store, 8 channels at a
-// time.  GEGLU: the gate half of the weights gets B tiles and
-// accumulators of its own.
+// memory, whose rows the lanes then finish (bias, GEGLU's product,
+// channel bias, activation, residual, scale, clamp to f16) and store, 8
+// channels at a time, as two aligned vectors of 4 where VEC_OUT.  GEGLU:
+// the gate half of the weights gets B tiles and accumulators of its own.
 //
 // The host (op-conv-coopmat.c) guarantees: f16 storage, SG the
 // pipeline's subgroup size, TM and TN multiples of 8 dividing WM and WN,
@@ -33,6 +33,7 @@
 // a multiple of 8 (16 bytes).  Bindings and push constants are the
 // scalar kernel's.
 #include "common.glsl"
+#define CONV_GATE
 #include "conv_common.glsl"
 
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;
@@ -45,6 +46,9 @@ layout(constant_id = 8) const uint SG = 32;           // subgroup size
 layout(constant_id = 9) const uint TM = 16;           // matrix shape
 layout(constant_id = 10) const uint TN = 16;
 layout(constant_id = 11) const uint TK = 16;
+// Output channels per group and per dispatch are multiples of 4: the
+// epilogue's accesses to 4 channels are aligned vectors.
+layout(constant_id = 12) const bool VEC_OUT = false;
 
 const uint NT = gl_WorkGroupSize.x;  // SG * (BM / WM) * (BN / WN)
 const uint BK = 32;
@@ -73,7 +77,6 @@ const uint SMEM = 2u * STAGE > EP_SIZE ? 2u * STAGE : EP_SIZE;
 layout(binding = 0) readonly buffer X16 { uvec4 x16[]; };
 layout(binding = 1) readonly buffer W16 { uvec4 w16[]; };
 layout(binding = 6) readonly buffer WG16 { uvec4 wg16[]; };
-layout(binding = 7) readonly buffer BG { T bg[]; };
 
 shared uvec4 smem[SMEM];
 
@@ -86,22 +89,16 @@ uint brow[LB], grow[LB];
 uvec4 ra[LA], rb[LB], rg[LB];
 uint kpos, kc, ky, kx;
 
-void store_out(uint m, uint ch, float acc, float gacc)
+// Up to 4 neighbouring output channels of row m from their sums (and
+// the gate's), biases not yet added.
+void store_out(uint m, uint ch, vec4 v, vec4 g, uint n)
 {
-  float v;
+  const bool aligned = VEC_OUT && n == 4u;
 
+  v += conv_bias(ch, n, aligned);
   if (GEGLU)
-    {
-      if ((p.flags & FLAG_BIAS) != 0u)
-        {
-          acc += float(bias[p.b_off + ch]);
-          gacc += float(bg[p.bg_off + ch]);
-        }
-      v = acc * drape_gelu(gacc);
-    }
-  else
-    v = conv_epilogue(acc, m, ch);
-  o[p.o_off + m * p.cout + ch] = STORE(v);
+    v *= drape_gelu(g + gate_bias(ch, n, aligned));
+  conv_store(m, ch, v, n, aligned);
 }
 
 // The input element offset of row m's pixel, channel 0 of its group, and
@@ -281,14 +278,13 @@ void main()
             if (e >= EP_PIECES || row >= p.m)
               continue;
             [[unroll]] for (uint h = 0; h < 2; h++)
-              {
-                vec4 a = uintBitsToFloat(smem[ebase + er * EP_RS + ec / 4 + h]);
-                vec4 b = GEGLU ? uintBitsToFloat(smem[ebase + EP_TILE + er * EP_RS + ec / 4 + h])
-                               : vec4(0.0);
-                [[unroll]] for (uint c = 0; c < 4; c++)
-                  if (col + h * 4 + c < p.ncols)
-                    store_out(row, ch0 + col + h * 4 + c, a[c], b[c]);
-              }
+              if (col + h * 4u < p.ncols)
+                {
+                  vec4 a = uintBitsToFloat(smem[ebase + er * EP_RS + ec / 4 + h]);
+                  vec4 b = GEGLU ? uintBitsToFloat(smem[ebase + EP_TILE + er * EP_RS + ec / 4 + h])
+                                 : vec4(0.0);
+                  store_out(row, ch0 + col + h * 4u, a, b, min(4u, p.ncols - col - h * 4u));
+                }
           }
         // Every lane has read the tile before the next one overwrites it.
         subgroupBarrier();

@@ -1,5 +1,6 @@
-// Shared by conv2d.comp and conv_depthwise.comp: the operands, the
-// geometry of one dispatch, and the epilogue.
+// Shared by conv2d.comp, conv2d_coopmat.comp and conv_depthwise.comp:
+// the operands, the geometry of one dispatch, and the epilogue (with
+// GEGLU's gate bias where the shader defines CONV_GATE).
 //
 // A dispatch computes output pixels [0, m) of the bound output range:
 // either every image at once (rows = oh, in_rows = ih, iy_lo = 0) or a
@@ -101,6 +102,26 @@ vec4 conv_bias(uint ch, uint n, bool aligned)
       v[e] = float(bias[p.b_off + ch + e]);
   return v;
 }
+
+#ifdef CONV_GATE
+// GEGLU's gate half: its bias (its weights are each shader's own).
+layout(binding = 7) readonly buffer BG { T bg[]; };
+layout(binding = 7) readonly buffer BG4 { T4 bg4[]; };
+
+vec4 gate_bias(uint ch, uint n, bool aligned)
+{
+  vec4 v = vec4(0.0);
+
+  if ((CONV_FLAGS & FLAG_BIAS) == 0u)
+    return v;
+  if (aligned)
+    return vec4(bg4[(p.bg_off + ch) >> 2]);
+  [[unroll]] for (uint e = 0; e < 4; e++)
+    if (e < n)
+      v[e] = float(bg[p.bg_off + ch + e]);
+  return v;
+}
+#endif
 
 // (act (acc + channel_bias) + residual) * out_scale, the order ops.h
 // documents; v already holds the bias.  m: the output pixel in this
