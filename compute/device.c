@@ -775,8 +775,11 @@ drape_device_save_pipeline_cache (DrapeDevice *device,
   return TRUE;
 }
 
+/* allow_coopmat2: whether cooperative matrix 2 may be turned on where the
+ * device has it (DrapeDeviceCaps.coopmat2 says whether it was). */
 static gboolean
 create_logical_device (DrapeDevice *device,
+                       gboolean     allow_coopmat2,
                        GError     **error)
 {
   guint32 n_ext = 0;
@@ -846,7 +849,7 @@ create_logical_device (DrapeDevice *device,
   device->caps.coopmat_subgroup_size = device->caps.subgroup_size;
   if (device->caps.coopmat != DRAPE_COOPMAT_NONE)
     want12.vulkanMemoryModel = VK_TRUE;
-  device->caps.coopmat2 = choose_coopmat2 (device, exts, n_ext, have13.maintenance4);
+  device->caps.coopmat2 = allow_coopmat2 && choose_coopmat2 (device, exts, n_ext, have13.maintenance4);
   if (device->caps.coopmat == DRAPE_COOPMAT_NV)
     {
       enabled[n_enabled++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
@@ -901,6 +904,7 @@ drape_device_new (const char *selector,
   gboolean validation = validation_requested ();
   guint32 n_families = 0;
   g_autofree VkQueueFamilyProperties *families = NULL;
+  g_autoptr(GError) coopmat2_error = NULL;
 
   g_mutex_init (&device->lock);
   device->kernels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
@@ -966,8 +970,19 @@ drape_device_new (const char *selector,
   device->binding_limit = device->caps.max_storage_buffer_range;
   device->force_staging = g_strcmp0 (g_getenv ("DRAPE_FORCE_STAGING"), "1") == 0;
 
-  if (!create_logical_device (device, error))
-    return NULL;
+  /* Cooperative matrix 2 is the newest thing asked of the driver: one
+   * that lists it but refuses a device with it still gives a device. */
+  if (!create_logical_device (device, TRUE, &coopmat2_error))
+    {
+      if (!device->caps.coopmat2)
+        {
+          g_propagate_error (error, g_steal_pointer (&coopmat2_error));
+          return NULL;
+        }
+      g_message ("%s; trying again without VK_NV_cooperative_matrix2", coopmat2_error->message);
+      if (!create_logical_device (device, FALSE, error))
+        return NULL;
+    }
 
   {
     VkCommandPoolCreateInfo pool = {
