@@ -40,10 +40,12 @@
  * block is the largest that keeps the scores to four matrices per
  * subgroup and two blocks of K and V in shared memory: with 16x16
  * matrices and 48 KiB, 32 keys for heads of 40 (two query tiles) and
- * of 160, 64 for 80.
- * DRAPE_ATTENTION_KERNEL=coopmat keeps attention_coopmat.comp
- * (comparisons); profiles label the two "attention.coopmat2" and
- * "attention.coopmat".
+ * of 160, 64 for 80.  Wide heads take attention_wide_coopmat's "f16_cm2"
+ * variant: the partial scores still meet in shared memory, but the
+ * softmax and P stay in registers, so 32 keys fit a block.
+ * DRAPE_ATTENTION_KERNEL=coopmat keeps the kernels that stage scores
+ * in shared memory (comparisons); profiles label the two kinds
+ * "attention.coopmat2" and "attention.coopmat".
  *
  * Splitting follows drape_op_attention(): all images in one dispatch
  * when every operand fits one binding, else one image at a time with its
@@ -68,15 +70,17 @@
 #define WIDE_QUERY_TILES 2
 /* The most dims x query tiles one subgroup holds of Q and the output. */
 #define WIDE_SLICE 256
-/* attention_coopmat2.comp holds a block's scores and P in registers: at
- * most this many TM x TN score matrices per subgroup by default (the
- * query tiles' times the block's), beside Q and the output. */
+/* The cooperative-matrix-2 kernels hold a block's scores and P in
+ * registers: at most this many TM x TN score matrices per subgroup by
+ * default (the query tiles' times the block's), beside Q and the
+ * output. */
 #define COOPMAT2_SCORE_MATRICES 4
 
 typedef enum {
   KERNEL_COOPMAT,  /* attention_coopmat.comp */
   KERNEL_COOPMAT2, /* attention_coopmat2.comp */
   KERNEL_WIDE,     /* attention_wide_coopmat.comp */
+  KERNEL_WIDE2,    /* its cooperative-matrix-2 variant */
 } Kernel;
 
 /* The shader's specialisation (and the grid's rows per workgroup). */
@@ -97,11 +101,17 @@ static Kernel
 choose_kernel (const DrapeDeviceCaps *caps,
                guint32                d)
 {
+  gboolean coopmat2 = caps->coopmat2 && g_strcmp0 (g_getenv ("DRAPE_ATTENTION_KERNEL"), "coopmat") != 0;
+
   if (is_wide (d))
-    return KERNEL_WIDE;
-  if (caps->coopmat2 && g_strcmp0 (g_getenv ("DRAPE_ATTENTION_KERNEL"), "coopmat") != 0)
-    return KERNEL_COOPMAT2;
-  return KERNEL_COOPMAT;
+    return coopmat2 ? KERNEL_WIDE2 : KERNEL_WIDE;
+  return coopmat2 ? KERNEL_COOPMAT2 : KERNEL_COOPMAT;
+}
+
+static gboolean
+scores_in_registers (Kernel kernel)
+{
+  return kernel == KERNEL_COOPMAT2 || kernel == KERNEL_WIDE2;
 }
 
 static guint64
@@ -115,8 +125,9 @@ shared_bytes (const DrapeDeviceCaps *caps,
   guint64 mn = (guint64) caps->coopmat_m * caps->coopmat_n;
   /* K and V rows of dp + 8 halves. */
   guint64 kv = 2ull * t->bc * (dp + 8) * 2;
-  /* S (f32) and P (f16) per subgroup and query tile. */
-  guint64 sp = (guint64) t->nw * t->rt * caps->coopmat_m * t->bc * (4 + 2);
+  /* S (f32) per subgroup and query tile, and P (f16). */
+  guint64 s = (guint64) t->nw * t->rt * caps->coopmat_m * t->bc * 4;
+  guint64 sp = s / 4 * (4 + 2);
 
   switch (kernel)
     {
@@ -125,6 +136,9 @@ shared_bytes (const DrapeDeviceCaps *caps,
     case KERNEL_COOPMAT2:
       /* Two blocks of K and V, an f32 output matrix per subgroup. */
       return 2 * kv + t->nw * mn * 4;
+    case KERNEL_WIDE2:
+      /* The partial S alone. */
+      return s;
     case KERNEL_WIDE:
     default:
       /* A rescale matrix per subgroup. */
@@ -146,7 +160,7 @@ drape_attention_coopmat_tile_fits (const DrapeDeviceCaps *caps,
 
   /* Wide heads split into whole matrices per subgroup, few enough to
    * stay in registers, and need a whole key block. */
-  if (kernel == KERNEL_WIDE &&
+  if (is_wide (d) &&
       (d % nw != 0 || (d / nw) % MAX (caps->coopmat_n, caps->coopmat_k) != 0 ||
        d / nw * rt > WIDE_SLICE || bc > keys))
     return FALSE;
@@ -192,7 +206,7 @@ choose_tiles (const DrapeDeviceCaps *caps,
     return drape_attention_coopmat_tile_fits (caps, d, keys, t->bc, t->rt, t->nw);
   for (t->bc = 64; t->bc >= 16; t->bc /= 2)
     if (drape_attention_coopmat_tile_fits (caps, d, keys, t->bc, t->rt, t->nw) &&
-        (t->bc == 16 || choose_kernel (caps, d) != KERNEL_COOPMAT2 ||
+        (t->bc == 16 || !scores_in_registers (choose_kernel (caps, d)) ||
          t->rt * t->bc / caps->coopmat_n <= COOPMAT2_SCORE_MATRICES))
       return TRUE;
   return FALSE;
@@ -245,7 +259,7 @@ drape_attention_coopmat (DrapeGraph        *graph,
   vec8 = d % 8 == 0 && q->c % 8 == 0 && k->c % 8 == 0 && v->c % 8 == 0 &&
          q_offset % 8 == 0 && k_offset % 8 == 0 && v_offset % 8 == 0;
   kernel_kind = choose_kernel (caps, d);
-  if (kernel_kind == KERNEL_WIDE)
+  if (is_wide (d))
     {
       guint32 spec[] = {
         tiles.nw * caps->coopmat_subgroup_size, 1, 1, d, tiles.bc, tiles.rt,
@@ -256,7 +270,9 @@ drape_attention_coopmat (DrapeGraph        *graph,
        * time, and never past their last rows. */
       if (!vec8 || !split_rows_at_least (&split, q->h * q->w, caps->coopmat_m))
         return NULL;
-      kernel = drape_graph_kernel_variant (graph, "attention_wide_coopmat", drape_coopmat_variant (caps),
+      kernel = drape_graph_kernel_variant (graph, "attention_wide_coopmat",
+                                           kernel_kind == KERNEL_WIDE2 ? "f16_cm2"
+                                                                       : drape_coopmat_variant (caps),
                                            4, spec, G_N_ELEMENTS (spec));
     }
   else
@@ -279,6 +295,6 @@ drape_attention_coopmat (DrapeGraph        *graph,
   out = drape_graph_tensor (graph, DRAPE_DTYPE_F16, q->n, q->h, q->w, channels);
   drape_attention_record (graph, kernel, &split, q, q_offset, k, k_offset, v, v_offset, out,
                           channels, heads, scale, tiles.br, FALSE,
-                          kernel_kind == KERNEL_COOPMAT2 ? "attention.coopmat2" : "attention.coopmat");
+                          scores_in_registers (kernel_kind) ? "attention.coopmat2" : "attention.coopmat");
   return out;
 }

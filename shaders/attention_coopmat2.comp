@@ -9,20 +9,17 @@
 // matrices with GL_NV_cooperative_matrix2's row reductions, per-element
 // functions and accumulator-to-operand conversions.  Per block of BC
 // keys each subgroup, for each of its query tiles,
-//   - computes S = Q K^T as BC / TN accumulators, scaled (and masked past
-//     the last key);
-//   - takes their row max, broadcast along each row, into the running
-//     max m (a TM x TN matrix whose rows each hold one value, as do l
-//     and the rescale factor below);
-//   - P = exp2 (S - m) in f32; l = l exp2 (m_old - m) + the row sums of P;
-//     O = O exp2 (m_old - m);
+//   - computes S = Q K^T as BC / TN accumulators;
+//   - runs the online softmax on them (coopmat2_softmax.glsl): P, the
+//     running max m and sum l, and the factor that rescales O;
 //   - O += P V, P converted to f16 operands in registers.
 // K and V are double-buffered: each invocation loads its share of the
 // next block into registers before the current block's products and
 // stores it into the other buffer after them, so the loads are in
 // flight while the tensor cores work, and one barrier per block
-// suffices.  At the end O / l leaves through shared memory.  Needs TN = TK, so that
-// an S accumulator converts to a P operand (the host checks).
+// suffices.  At the end O / l leaves through shared memory.  Needs TN =
+// TK, so that an S accumulator converts to a P operand (the host
+// checks).
 #include "common.glsl"
 // The output's way out: one TM x TN matrix per subgroup.
 #define S_SH_FLOATS (NW * TM * TN)
@@ -32,6 +29,8 @@
 const uint JT = BC / TN;                       // S accumulators per query tile and block
 const uint KV_CHUNKS = 2 * BC * D8;            // 16-byte chunks of K and V per block
 const uint LC = (KV_CHUNKS + WG - 1) / WG;     // of them, per invocation
+
+#include "coopmat2_softmax.glsl"
 
 // Chunk i of the K and V block from key k0 (K rows, then V rows).
 uvec4 kv_chunk(uint kb, uint vb, uint k0, uint i)
@@ -62,34 +61,6 @@ void store_kv(uint buf, const uvec4 held[LC])
       if (i < KV_CHUNKS)
         kv_sh[(buf * 2u * BC + r) * RS + c8] = held[c];
     }
-}
-
-float max_of(const in float a, const in float b)
-{
-  return max(a, b);
-}
-
-float sum_of(const in float a, const in float b)
-{
-  return a + b;
-}
-
-float elem_max(const in uint row, const in uint col, const in float a, const in float b)
-{
-  return max(a, b);
-}
-
-// exp2 (a - b): P from S and m, or the rescale factor from m_old and m.
-float elem_exp2_diff(const in uint row, const in uint col, const in float a, const in float b)
-{
-  return exp2(a - b);
-}
-
-// Scores of keys past the last, `first` being column 0's key.
-float elem_mask(const in uint row, const in uint col, const in float s, const in uint first,
-                const in uint keys)
-{
-  return first + col < keys ? s : MASKED;
 }
 
 void main()
@@ -127,7 +98,7 @@ void main()
     {
       const uint kv0 = buf * 2u * BC; // this block's first row in kv_sh
       const bool more = k0 + BC < p.tk;
-      CM_ACC s[RT * JT];
+      CM_ACC s[RT][JT];
       CM_A pa[RT * JT];
 
       if (more)
@@ -137,45 +108,23 @@ void main()
       [[unroll]] for (uint j = 0; j < JT; j++)
         {
           [[unroll]] for (uint t = 0; t < RT; t++)
-            s[t * JT + j] = CM_ACC(0.0);
+            s[t][j] = CM_ACC(0.0);
           [[unroll]] for (uint dt = 0; dt < DTK; dt++)
             {
               CM_B kmat;
 
               cm_load(kmat, kv_sh, (kv0 + j * TN) * RS + dt * (TK / 8u), RS, true);
               [[unroll]] for (uint t = 0; t < RT; t++)
-                s[t * JT + j] = cm_mul_add(qa[t * DTK + dt], kmat, s[t * JT + j]);
+                s[t][j] = cm_mul_add(qa[t * DTK + dt], kmat, s[t][j]);
             }
         }
 
       [[unroll]] for (uint t = 0; t < RT; t++)
         {
-          CM_ACC mx, m_new, rescale, sum;
+          const CM_ACC rescale = softmax_block(s[t], k0, 0u, p.tk, m[t], l[t]);
 
           [[unroll]] for (uint j = 0; j < JT; j++)
-            {
-              s[t * JT + j] = s[t * JT + j] * p.scale;
-              if (k0 + BC > p.tk)
-                coopMatPerElementNV(s[t * JT + j], s[t * JT + j], elem_mask, k0 + j * TN, p.tk);
-            }
-          mx = s[t * JT];
-          [[unroll]] for (uint j = 1; j < JT; j++)
-            coopMatPerElementNV(mx, mx, elem_max, s[t * JT + j]);
-          coopMatReduceNV(m_new, mx, gl_CooperativeMatrixReduceRowNV, max_of);
-          coopMatPerElementNV(m_new, m_new, elem_max, m[t]);
-          // exp2 (m_old - m_new): 0 on the first block, where O and l are 0.
-          coopMatPerElementNV(rescale, m[t], elem_exp2_diff, m_new);
-          m[t] = m_new;
-
-          sum = CM_ACC(0.0);
-          [[unroll]] for (uint j = 0; j < JT; j++)
-            {
-              coopMatPerElementNV(s[t * JT + j], s[t * JT + j], elem_exp2_diff, m_new);
-              sum = sum + s[t * JT + j];
-              pa[t * JT + j] = CM_A(s[t * JT + j]);
-            }
-          coopMatReduceNV(sum, sum, gl_CooperativeMatrixReduceRowNV, sum_of);
-          l[t] = l[t] * rescale + sum;
+            pa[t * JT + j] = CM_A(s[t][j]);
           [[unroll]] for (uint dt = 0; dt < DTN; dt++)
             oacc[t * DTN + dt] = oacc[t * DTN + dt] * rescale;
         }

@@ -4,6 +4,12 @@
 #extension GL_KHR_shader_subgroup_shuffle : require
 #extension GL_KHR_shader_subgroup_vote : require
 #extension GL_KHR_memory_scope_semantics : require
+#ifndef DRAPE_COOPMAT2
+#define DRAPE_COOPMAT2 0
+#endif
+#if DRAPE_COOPMAT2
+#extension GL_NV_cooperative_matrix2 : require
+#endif
 #include "coopmat.glsl"
 // Flash attention on tensor cores for heads too wide for one subgroup's
 // registers (the VAE's single head of 512), with attention.comp's
@@ -22,6 +28,11 @@
 //     P;
 //   - rescales its O slice where m moved, as O / R;
 //   - O += P V over its dims.
+// With DRAPE_COOPMAT2 (KHR matrices and GL_NV_cooperative_matrix2; the
+// host needs TN = TK), each subgroup loads the NW partials of each tile
+// from shared memory as matrices, sums them and runs the softmax in
+// registers (coopmat2_softmax.glsl), P becoming operands there: no P,
+// rescale matrix or scalar softmax in shared memory.
 // Tiles never read past the tensors: the last query tile of a dispatch
 // and the last key block start early enough to end at the last row
 // (the host guarantees at least TM queries and BC keys); such a tile
@@ -54,6 +65,7 @@ const uint SBLK = TM * BC;               // S or P of one query tile
 const uint RL = SG < TM ? SG : TM;
 const uint RPL = TM / RL;
 const uint LPR = SG / RL;
+const uint JT = BC / TN;                 // S matrices per query tile and block
 const float MASKED = -1.0e30;
 const float TAU = 8.0;
 
@@ -74,10 +86,14 @@ layout(push_constant) uniform Params {
 // Per subgroup and query tile: its partial S (column-major, TM rows),
 // then its output on the way out.
 shared float s_sh[NW * RT * SBLK];
+#if DRAPE_COOPMAT2
+#include "coopmat2_softmax.glsl"
+#else
 // Per subgroup and query tile: P (column-major, TM rows).
 shared float16_t p_sh[NW * RT * SBLK];
 // Per subgroup: the rescale matrix (row-major TM x TN).
 shared float r_sh[NW * TM * TN];
+#endif
 
 void main()
 {
@@ -94,8 +110,13 @@ void main()
   const uint h = lane / RL;
   CM_A qa[RT * QT];
   CM_ACC oacc[RT * OT];
+#if DRAPE_COOPMAT2
+  // Running max and sum of each query tile, broadcast along its rows.
+  CM_ACC m[RT], l[RT];
+#else
   // Running max and sum of row r + i RL of tile t, at t RPL + i.
   float m[RT * RPL], l[RT * RPL];
+#endif
   // First row of each query tile: shifted back to end inside the
   // dispatch when it would not.
   uint qs[RT];
@@ -107,11 +128,16 @@ void main()
         cm_load(qa[t * QT + dt], q16, (qb + qs[t] * p.q_stride + dt * TK) >> 3, p.q_stride >> 3, false);
       [[unroll]] for (uint dt = 0; dt < OT; dt++)
         oacc[t * OT + dt] = CM_ACC(0.0);
+#if DRAPE_COOPMAT2
+      m[t] = CM_ACC(MASKED);
+      l[t] = CM_ACC(0.0);
+#else
       [[unroll]] for (uint i = 0; i < RPL; i++)
         {
           m[t * RPL + i] = MASKED;
           l[t * RPL + i] = 0.0;
         }
+#endif
     }
 
   for (uint k0 = 0; k0 < p.tk; k0 += BC)
@@ -142,6 +168,33 @@ void main()
         }
       barrier();
 
+#if DRAPE_COOPMAT2
+      CM_A pa[RT * JT];
+
+      [[unroll]] for (uint t = 0; t < RT; t++)
+        {
+          CM_ACC st[JT];
+
+          [[unroll]] for (uint j = 0; j < JT; j++)
+            {
+              st[j] = CM_ACC(0.0);
+              [[unroll]] for (uint u = 0; u < NW; u++)
+                {
+                  CM_ACC part;
+
+                  cm_load(part, s_sh, (u * RT + t) * SBLK + j * TM * TN, TM, true);
+                  st[j] = st[j] + part;
+                }
+            }
+          // Keys before k0 were this image's last block's, seen already.
+          const CM_ACC rescale = softmax_block(st, ks, k0, p.tk, m[t], l[t]);
+
+          [[unroll]] for (uint j = 0; j < JT; j++)
+            pa[t * JT + j] = CM_A(st[j]);
+          [[unroll]] for (uint dt = 0; dt < OT; dt++)
+            oacc[t * OT + dt] = oacc[t * OT + dt] * rescale;
+        }
+#else
       [[unroll]] for (uint t = 0; t < RT; t++)
         {
           const uint pb = (w * RT + t) * SBLK;
@@ -201,22 +254,29 @@ void main()
             }
         }
       subgroupBarrier();
+#endif
 
       // O += P V over this subgroup's dims: P as a column-major A, V as a
       // row-major B (keys x dims).
       [[unroll]] for (uint kt = 0; kt < BC / TK; kt++)
         {
+#if !DRAPE_COOPMAT2
           CM_A pa[RT];
 
           [[unroll]] for (uint t = 0; t < RT; t++)
             cm_load(pa[t], p_sh, (w * RT + t) * SBLK + kt * TK * TM, TM, true);
+#endif
           [[unroll]] for (uint dt = 0; dt < OT; dt++)
             {
               CM_B vmat;
 
               cm_load(vmat, v16, (vb + (ks + kt * TK) * p.v_stride + dt * TN) >> 3, p.v_stride >> 3, false);
               [[unroll]] for (uint t = 0; t < RT; t++)
+#if DRAPE_COOPMAT2
+                oacc[t * OT + dt] = cm_mul_add(pa[t * JT + kt], vmat, oacc[t * OT + dt]);
+#else
                 oacc[t * OT + dt] = cm_mul_add(pa[t], vmat, oacc[t * OT + dt]);
+#endif
             }
         }
     }
@@ -232,14 +292,22 @@ void main()
 
       [[unroll]] for (uint dt = 0; dt < OT; dt++)
         {
+#if DRAPE_COOPMAT2
+          cm_store(oacc[t * OT + dt] / l[t], s_sh, sb, TM, true);
+#else
           cm_store(oacc[t * OT + dt], s_sh, sb, TM, true);
+#endif
           subgroupBarrier();
           [[unroll]] for (uint i = 0; i < RPL; i++)
             [[unroll]] for (uint c8 = h; c8 < TN / 8u; c8 += LPR)
               {
                 const uint tr = r + i * RL;
                 const uint row = qs[t] + tr;
+#if DRAPE_COOPMAT2
+                const float inv_l = 1.0;
+#else
                 const float inv_l = 1.0 / l[t * RPL + i];
+#endif
                 uvec4 packed;
 
                 [[unroll]] for (uint e = 0; e < 8; e += 2)

@@ -10,8 +10,8 @@
  * 192), 1 and 8 heads, 77, 1000 and 4096 tokens, fused QKV,
  * fewer or more keys than queries, unaligned channel offsets, with the
  * default tiles and forced ones (DRAPE_ATTENTION_TILE); where the device
- * has cooperative matrix 2, both attention kernels for heads of up to
- * 160 (scores in registers, and in shared memory).  Every
+ * has cooperative matrix 2, both kinds of attention kernel (scores in
+ * registers, and in shared memory).  Every
  * graph is profiled and must have run the ".coopmat" kernel and not the
  * scalar one.  The kernels run through the extension the device picked
  * (NV where it has both; DRAPE_COOPMAT=khr tests the KHR build of the same
@@ -395,11 +395,10 @@ check_attention (const TestAttention *s,
   test_attention_record (graph, s, DRAPE_DTYPE_F16, 41, "DRAPE_ATTENTION_TILE", tile, &run);
   if (s->limit < G_MAXUINT64)
     g_assert_cmpuint (drape_graph_get_n_nodes (graph), >, 1);
-  /* Heads of up to 160 dims keep their scores in registers where the
-   * device has cooperative matrix 2, unless DRAPE_ATTENTION_KERNEL says
-   * otherwise. */
+  /* Scores stay in registers where the device has cooperative matrix
+   * 2, unless DRAPE_ATTENTION_KERNEL says otherwise. */
   run_expecting (graph, "attention",
-                 s->d <= 160 && drape_device_get_caps (test_device ())->coopmat2 &&
+                 drape_device_get_caps (test_device ())->coopmat2 &&
                      g_strcmp0 (g_getenv ("DRAPE_ATTENTION_KERNEL"), "coopmat") != 0
                    ? "attention.coopmat2"
                    : "attention.coopmat");
@@ -423,8 +422,8 @@ test_attention (void)
   if (!have_coopmat ())
     return;
   run_attention_cases ();
-  /* With cooperative matrix 2 the cases above took attention_coopmat2;
-   * the kernel that stages scores in shared memory, again. */
+  /* With cooperative matrix 2 the cases above kept their scores in
+   * registers; the kernels that stage them in shared memory, again. */
   if (drape_device_get_caps (test_device ())->coopmat2)
     {
       g_test_message ("again with DRAPE_ATTENTION_KERNEL=coopmat");

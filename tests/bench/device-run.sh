@@ -68,16 +68,17 @@ fi
 for t in test-coopmat test-unet test-vae test-pipeline test-conv test-attention; do run_test "$t"; done
 bench 768x1024 $cli bench --size 768x1024 --steps 10 --profile --e2e 50
 bench 384x512 $cli bench --size 384x512 --steps 10 --profile --e2e 50
-# Scores in shared memory (attention_coopmat) where they would be in
-# registers (attention_coopmat2: packed from a build whose glslang has
-# GL_NV_cooperative_matrix2, on a driver with VK_NV_cooperative_matrix2).
+# Scores in shared memory where they would be in registers (packed from
+# a build whose glslang has GL_NV_cooperative_matrix2, on a driver with
+# VK_NV_cooperative_matrix2).
 DRAPE_ATTENTION_KERNEL=coopmat bench 768x1024-attn-coopmat $cli bench --size 768x1024 --steps 3 --profile
 # Attention tiles (DRAPE_ATTENTION_TILE=BCxRTxNW) against the default
 # (32x2x4, 64x1x4 and 32x1x4 for the UNet's heads of 40, 80 and 160;
-# 16x2x8 for the VAE's 512, whose wide kernel takes a forced tile where
-# it fits and leaves the head to the scalar kernel where not): the step,
-# encode and decode times and the attention lines of each profile.
-for tile in 16x2x4 32x2x4 64x2x4 64x1x4 128x1x4 32x1x8 32x2x2 64x2x2 16x4x2 16x1x8; do
+# for the VAE's 512, 32x2x8 with cooperative matrix 2, else 16x2x8: the
+# wide kernel takes a forced tile where it fits and leaves the head to
+# the scalar kernel where not): the step, encode and decode times and
+# the attention lines of each profile.
+for tile in 16x2x4 32x2x4 64x2x4 64x1x4 128x1x4 32x1x8 32x2x2 64x2x2 16x4x2 16x1x8 32x2x8; do
   DRAPE_ATTENTION_TILE=$tile timeout 120 $cli bench --size 768x1024 --steps 3 --profile \
     > "$log/attn-$tile.txt" 2>&1
   echo "attention tile $tile: exit $? $(grep -E '^step_ms' "$log/attn-$tile.txt")" >> "$summary"
