@@ -7,7 +7,8 @@
 # system is untouched), builds the project into build-coopmat with that
 # glslang, and runs the named tests (default: coopmat) there with the
 # validation layers on.  Not part of ./run.sh test: the download is about
-# 120 MB and test-coopmat alone takes about 10 minutes on 2 cores.
+# 120 MB and test-coopmat alone takes about 16 minutes on 2 cores with a
+# cold pipeline cache (5 to 9 warm).
 #
 #   tests/coopmat-on-cpu.sh [TEST...]      e.g. coopmat unet vae
 #
