@@ -133,6 +133,26 @@ drape_layer_layer_norm (DrapeLayers       *l,
   return drape_op_layer_norm (l->graph, x, g, b, eps);
 }
 
+DrapeTensor *
+drape_layer_layer_norm_add_norm (DrapeLayers       *l,
+                                 const DrapeTensor *x,
+                                 const char        *prefix1,
+                                 const char        *prefix2,
+                                 guint32            c,
+                                 float              eps,
+                                 DrapeTensor      **sum)
+{
+  const DrapeTensor *g1 = vector (l, prefix1, "weight", c);
+  const DrapeTensor *b1 = vector (l, prefix1, "bias", c);
+  const DrapeTensor *g2 = vector (l, prefix2, "weight", c);
+  const DrapeTensor *b2 = vector (l, prefix2, "bias", c);
+
+  *sum = NULL;
+  if (l->graph == NULL)
+    return NULL;
+  return drape_op_layer_norm_add_norm (l->graph, x, g1, b1, g2, b2, eps, sum);
+}
+
 void
 drape_layer_advance (DrapeTensor **h,
                      DrapeTensor  *next)

@@ -60,6 +60,14 @@ DrapeTensor *drape_layer_layer_norm (DrapeLayers           *l,
                                      const char            *prefix,
                                      guint32                c,
                                      float                  eps);
+/* *sum = x + prefix1 (x), then prefix2 (*sum): two LayerNorms in one pass. */
+DrapeTensor *drape_layer_layer_norm_add_norm (DrapeLayers       *l,
+                                              const DrapeTensor *x,
+                                              const char        *prefix1,
+                                              const char        *prefix2,
+                                              guint32            c,
+                                              float              eps,
+                                              DrapeTensor      **sum);
 /* diffusers' ResnetBlock2D (default time scale shift): norm1, SiLU, conv1
  * (+ time_emb_proj (temb_act) when temb_act is not NULL), norm2, SiLU,
  * conv2, + x or conv_shortcut (x). */

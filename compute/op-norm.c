@@ -39,6 +39,7 @@ typedef struct {
 typedef struct {
   guint32 rows, x_off, o_off, c;
   float eps;
+  guint32 s_off;
 } RowParams;
 
 /* The bytes a binding may span once drape_bind() has aligned its start
@@ -333,28 +334,48 @@ split_rows (DrapeGraph *graph,
   *nv = drape_div_up (vectors, *tpr);
 }
 
-/* Layer norm and softmax: rows of channels in bands that fit a binding. */
+/* The affine parameters a row op takes: none (softmax), one layer norm's,
+ * or a chain's two (drape_op_layer_norm_add_norm). */
+typedef struct {
+  const DrapeTensor *gamma, *beta, *gamma2, *beta2;
+  float eps;
+} RowNorms;
+
+/* Placeholders for a row op's outputs once the graph has failed. */
+static DrapeTensor *
+row_op_failed (DrapeGraph        *graph,
+               const DrapeTensor *x,
+               DrapeTensor      **sum)
+{
+  if (sum != NULL)
+    *sum = placeholder_like (graph, x);
+  return placeholder_like (graph, x);
+}
+
+/* Layer norm and softmax: rows of channels in bands that fit a binding.
+ * A chain also writes x + norm1 (x) to *sum. */
 static DrapeTensor *
 row_op (DrapeGraph        *graph,
         const char        *op,
         const DrapeTensor *x,
-        const DrapeTensor *gamma,
-        const DrapeTensor *beta,
-        float              eps)
+        const RowNorms    *norms,
+        DrapeTensor      **sum)
 {
-  gboolean norm = gamma != NULL;
-  guint32 tpr, nv, vw, rows_per_group, spec[7];
+  gboolean norm = norms != NULL, chain = sum != NULL;
+  guint32 tpr, nv, vw, rows_per_group, n_bindings, spec[7];
   guint64 rows, band;
-  DrapeTensor *out;
+  DrapeTensor *out, *s = NULL;
   DrapeKernel *kernel;
   gsize es;
 
-  if (!check_x (graph, op, x) || (norm && !check_affine (graph, op, x, gamma, beta)))
-    return placeholder_like (graph, x);
-  if (norm && !(eps >= 0))
+  if (!check_x (graph, op, x) || (norm && !check_affine (graph, op, x, norms->gamma, norms->beta)) ||
+      (chain && !check_affine (graph, op, x, norms->gamma2, norms->beta2)))
+    return row_op_failed (graph, x, sum);
+  if (norm && !(norms->eps >= 0))
     {
-      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT, "%s: eps %g is negative", op, eps);
-      return placeholder_like (graph, x);
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT, "%s: eps %g is negative", op,
+                        norms->eps);
+      return row_op_failed (graph, x, sum);
     }
 
   es = drape_dtype_size (x->dtype);
@@ -370,8 +391,20 @@ row_op (DrapeGraph        *graph,
   spec[5] = nv;
   spec[6] = ROW_ITERATIONS;
   out = drape_graph_tensor (graph, x->dtype, x->n, x->h, x->w, x->c);
-  kernel = drape_graph_kernel (graph, norm ? "layer_norm" : "softmax", x->dtype,
-                               norm ? 4 : 2, spec, G_N_ELEMENTS (spec));
+  if (chain)
+    {
+      s = drape_graph_tensor (graph, x->dtype, x->n, x->h, x->w, x->c);
+      n_bindings = 7;
+      kernel = drape_graph_kernel_variant (graph, "layer_norm",
+                                           x->dtype == DRAPE_DTYPE_F16 ? "f16_chain" : "f32_chain",
+                                           n_bindings, spec, G_N_ELEMENTS (spec));
+    }
+  else
+    {
+      n_bindings = norm ? 4 : 2;
+      kernel = drape_graph_kernel (graph, norm ? "layer_norm" : "softmax", x->dtype, n_bindings,
+                                   spec, G_N_ELEMENTS (spec));
+    }
   rows = (guint64) x->n * x->h * x->w;
   band = usable_limit (graph) / es / x->c;
   if (band > rows_per_group)
@@ -380,22 +413,44 @@ row_op (DrapeGraph        *graph,
   for (guint64 start = 0; start < rows; start += band)
     {
       guint64 count = MIN (band, rows - start);
-      guint64 bytes = count * x->c * es;
-      DrapeBinding bind[4];
-      RowParams p = { .rows = count, .c = x->c, .eps = eps };
+      guint64 at = start * x->c * es, bytes = count * x->c * es;
+      DrapeBinding bind[7];
+      RowParams p = { .rows = count, .c = x->c, .eps = norm ? norms->eps : 0 };
 
-      p.x_off = drape_bind (&bind[0], x, start * x->c * es, bytes);
+      p.x_off = drape_bind (&bind[0], x, at, bytes);
       if (norm)
         {
-          drape_bind_all (&bind[1], gamma);
-          drape_bind_all (&bind[2], beta);
+          drape_bind_all (&bind[1], norms->gamma);
+          drape_bind_all (&bind[2], norms->beta);
         }
-      p.o_off = drape_bind (&bind[norm ? 3 : 1], out, start * x->c * es, bytes);
+      p.o_off = drape_bind (&bind[norm ? 3 : 1], out, at, bytes);
+      if (chain)
+        {
+          drape_bind_all (&bind[4], norms->gamma2);
+          drape_bind_all (&bind[5], norms->beta2);
+          p.s_off = drape_bind (&bind[6], s, at, bytes);
+        }
       drape_graph_dispatch_flat (graph, kernel, bind, &p, sizeof p,
                                  drape_div_up (count, rows_per_group), 1, op,
-                                 (double) count * x->c * (norm ? 8 : 5));
+                                 (double) count * x->c * (!norm ? 5 : chain ? 18 : 8));
     }
+  if (chain)
+    *sum = s;
   return out;
+}
+
+static gboolean
+check_norm_params (DrapeGraph        *graph,
+                   const char        *op,
+                   const DrapeTensor *gamma,
+                   const DrapeTensor *beta)
+{
+  if (gamma != NULL && beta != NULL)
+    return TRUE;
+  if (drape_graph_ok (graph))
+    drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT, "%s: %s is missing", op,
+                      gamma == NULL ? "gamma" : "beta");
+  return FALSE;
 }
 
 DrapeTensor *
@@ -405,19 +460,35 @@ drape_op_layer_norm (DrapeGraph        *graph,
                      const DrapeTensor *beta,
                      float              eps)
 {
-  if (gamma == NULL || beta == NULL)
-    {
-      if (drape_graph_ok (graph))
-        drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT, "layer_norm: %s is missing",
-                          gamma == NULL ? "gamma" : "beta");
-      return placeholder_like (graph, x);
-    }
-  return row_op (graph, "layer_norm", x, gamma, beta, eps);
+  RowNorms norms = { .gamma = gamma, .beta = beta, .eps = eps };
+
+  if (!check_norm_params (graph, "layer_norm", gamma, beta))
+    return row_op_failed (graph, x, NULL);
+  return row_op (graph, "layer_norm", x, &norms, NULL);
+}
+
+DrapeTensor *
+drape_op_layer_norm_add_norm (DrapeGraph        *graph,
+                              const DrapeTensor *x,
+                              const DrapeTensor *gamma1,
+                              const DrapeTensor *beta1,
+                              const DrapeTensor *gamma2,
+                              const DrapeTensor *beta2,
+                              float              eps,
+                              DrapeTensor      **sum)
+{
+  RowNorms norms = { gamma1, beta1, gamma2, beta2, eps };
+
+  g_return_val_if_fail (sum != NULL, NULL);
+  if (!check_norm_params (graph, "layer_norm_add_norm", gamma1, beta1) ||
+      !check_norm_params (graph, "layer_norm_add_norm", gamma2, beta2))
+    return row_op_failed (graph, x, sum);
+  return row_op (graph, "layer_norm_add_norm", x, &norms, sum);
 }
 
 DrapeTensor *
 drape_op_softmax (DrapeGraph        *graph,
                   const DrapeTensor *x)
 {
-  return row_op (graph, "softmax", x, NULL, NULL, 0);
+  return row_op (graph, "softmax", x, NULL, NULL);
 }

@@ -156,6 +156,17 @@ DrapeTensor *drape_op_layer_norm  (DrapeGraph        *graph,
                                    const DrapeTensor *gamma,
                                    const DrapeTensor *beta,
                                    float              eps);
+/* A layer norm added to its own input, then normed again, in one pass:
+ * *sum = x + layer_norm (x; gamma1, beta1); returns layer_norm (*sum;
+ * gamma2, beta2).  Each sum rounds to x's type, as two ops would. */
+DrapeTensor *drape_op_layer_norm_add_norm (DrapeGraph        *graph,
+                                           const DrapeTensor *x,
+                                           const DrapeTensor *gamma1,
+                                           const DrapeTensor *beta1,
+                                           const DrapeTensor *gamma2,
+                                           const DrapeTensor *beta2,
+                                           float              eps,
+                                           DrapeTensor      **sum);
 /* Over the channel dimension of every position. */
 DrapeTensor *drape_op_softmax     (DrapeGraph        *graph,
                                    const DrapeTensor *x);

@@ -429,12 +429,10 @@ transformer (Forward           *f,
   drape_layer_advance (&h, drape_layer_attention (l, n, attn1, c, heads, FALSE, h));
   drape_tensor_release (n);
 
-  /* attn2 is CatVTON's SkipAttnProcessor: it returns its input, norm2 h. */
-  n = drape_layer_layer_norm (l, h, norm2, c, 1e-5f);
-  drape_layer_advance (&h, l->graph ? drape_op_add (l->graph, n, h) : NULL);
-  drape_tensor_release (n);
-
-  n = drape_layer_layer_norm (l, h, norm3, c, 1e-5f);
+  /* attn2 is CatVTON's SkipAttnProcessor: it returns its input, norm2 h,
+   * which the block adds to h before norm3. */
+  n = drape_layer_layer_norm_add_norm (l, h, norm2, norm3, c, 1e-5f, &t);
+  drape_layer_advance (&h, t);
   t = l->graph ? drape_op_linear_geglu (l->graph, n, ff_w, ff_b) : NULL;
   drape_tensor_release (n);
   residual.residual = h;

@@ -6,6 +6,11 @@
 // registers, so the two-pass statistics (the mean, then squared
 // deviations from it) and the output read x once.  A thread walks RPT
 // rows with its gamma and beta loaded once.
+//
+// DRAPE_LN_CHAIN: s = x + norm1 (x), then o = norm2 (s), with s stored
+// too, from the same registers: a norm added to its own input and normed
+// again reads x once instead of three times.  Both sums round to the
+// storage type where two separate ops would have stored them.
 #include "common.glsl"
 
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;
@@ -32,6 +37,13 @@ layout(binding = 2) readonly buffer Beta { T beta[]; };
 layout(binding = 3) writeonly buffer O { T o[]; };
 layout(binding = 3) writeonly buffer O2 { T2 o2[]; };
 layout(binding = 3) writeonly buffer O4 { T4 o4[]; };
+#if DRAPE_LN_CHAIN
+layout(binding = 4) readonly buffer Gamma2 { T gamma2[]; };
+layout(binding = 5) readonly buffer Beta2 { T beta2[]; };
+layout(binding = 6) writeonly buffer S { T s[]; };
+layout(binding = 6) writeonly buffer S2 { T2 s2[]; };
+layout(binding = 6) writeonly buffer S4 { T4 s4[]; };
+#endif
 
 layout(push_constant) uniform Params {
   uint rows;   // rows in this dispatch
@@ -39,6 +51,7 @@ layout(push_constant) uniform Params {
   uint o_off;
   uint c;
   float eps;
+  uint s_off;  // DRAPE_LN_CHAIN
 } p;
 
 shared float red[gl_WorkGroupSize.x];
@@ -71,25 +84,82 @@ vec4 load_vec(uint at)
   return vec4(float(x[at]), 0.0, 0.0, 0.0);
 }
 
-vec4 load_param(bool is_gamma, uint ch)
+// The channels ch .. ch + VW - 1 of one of the affine parameters.
+#define LOAD_PARAM(buf, ch, r)                  \
+  [[unroll]] for (uint i_ = 0; i_ < VW; i_++)   \
+    r[i_] = float(buf[(ch) + i_])
+
+// Stores VW channels of val at element `at` of a row-major output.
+#define STORE_VEC(buf, buf2, buf4, at, val)                                       \
+  if (VW == 4)                                                                    \
+    buf4[(at) / 4] = T4(STORE(val.x), STORE(val.y), STORE(val.z), STORE(val.w));  \
+  else if (VW == 2)                                                               \
+    buf2[(at) / 2] = T2(STORE(val.x), STORE(val.y));                              \
+  else                                                                            \
+    buf[at] = STORE(val.x)
+
+// y as the storage type rounds it.
+vec4 stored(vec4 y)
 {
-  vec4 r = vec4(0.0);
-  [[unroll]] for (uint i = 0; i < VW; i++)
-    r[i] = is_gamma ? float(gamma[ch + i]) : float(beta[ch + i]);
-  return r;
+  return vec4(float(STORE(y.x)), float(STORE(y.y)), float(STORE(y.z)), float(STORE(y.w)));
+}
+
+// The mean and 1 / standard deviation of the row whose channels
+// (lane + i * TPR) * VW + [0, VW) this thread holds in v, zero past c.
+vec2 row_stats(vec4 v[NV], uint t, uint lane)
+{
+  float sum = 0.0;
+  [[unroll]] for (uint i = 0; i < NV; i++)
+    sum += v[i].x + v[i].y + v[i].z + v[i].w;
+  float mean = row_sum(sum, t, lane) / float(p.c);
+
+  float d = 0.0;
+  [[unroll]] for (uint i = 0; i < NV; i++)
+    {
+      uint ch = (lane + i * TPR) * VW;
+      if (ch < p.c)
+        {
+          vec4 e = v[i] - mean;
+          if (VW < 4)
+            e.w = 0.0;
+          if (VW < 2)
+            e.yz = vec2(0.0);
+          d += dot(e, e);
+        }
+    }
+  return vec2(mean, inversesqrt(row_sum(d, t, lane) / float(p.c) + p.eps));
 }
 
 void main()
 {
   uint t = gl_LocalInvocationID.x;
   uint lane = t % TPR, slot = t / TPR;
-  // This thread's channels: (lane + i * TPR) * VW + [0, VW).
+  // This thread's channels: (lane + i * TPR) * VW + [0, VW).  g and b
+  // are the output's norm; chained, g1 and b1 the first.
   vec4 g[NV], b[NV];
+#if DRAPE_LN_CHAIN
+  vec4 g1[NV], b1[NV];
+#endif
   [[unroll]] for (uint i = 0; i < NV; i++)
     {
       uint ch = (lane + i * TPR) * VW;
-      g[i] = ch < p.c ? load_param(true, ch) : vec4(0.0);
-      b[i] = ch < p.c ? load_param(false, ch) : vec4(0.0);
+      g[i] = b[i] = vec4(0.0);
+#if DRAPE_LN_CHAIN
+      g1[i] = b1[i] = vec4(0.0);
+      if (ch < p.c)
+        {
+          LOAD_PARAM(gamma, ch, g1[i]);
+          LOAD_PARAM(beta, ch, b1[i]);
+          LOAD_PARAM(gamma2, ch, g[i]);
+          LOAD_PARAM(beta2, ch, b[i]);
+        }
+#else
+      if (ch < p.c)
+        {
+          LOAD_PARAM(gamma, ch, g[i]);
+          LOAD_PARAM(beta, ch, b[i]);
+        }
+#endif
     }
 
   for (uint rr = 0; rr < RPT; rr++)
@@ -97,30 +167,26 @@ void main()
       uint row = (drape_group_index() * RPT + rr) * SLOTS + slot;
       bool live = row < p.rows;
       vec4 v[NV];
-      float s = 0.0;
       [[unroll]] for (uint i = 0; i < NV; i++)
         {
           uint ch = (lane + i * TPR) * VW;
           v[i] = live && ch < p.c ? load_vec(p.x_off + row * p.c + ch) : vec4(0.0);
-          s += v[i].x + v[i].y + v[i].z + v[i].w;
         }
-      float mean = row_sum(s, t, lane) / float(p.c);
+      vec2 st = row_stats(v, t, lane);
 
-      float d = 0.0;
+#if DRAPE_LN_CHAIN
       [[unroll]] for (uint i = 0; i < NV; i++)
         {
           uint ch = (lane + i * TPR) * VW;
           if (ch < p.c)
+            v[i] = stored(v[i] + stored((v[i] - st.x) * st.y * g1[i] + b1[i]));
+          if (live && ch < p.c)
             {
-              vec4 e = v[i] - mean;
-              if (VW < 4)
-                e.w = 0.0;
-              if (VW < 2)
-                e.yz = vec2(0.0);
-              d += dot(e, e);
+              STORE_VEC(s, s2, s4, p.s_off + row * p.c + ch, v[i]);
             }
         }
-      float rstd = inversesqrt(row_sum(d, t, lane) / float(p.c) + p.eps);
+      st = row_stats(v, t, lane);
+#endif
 
       if (live)
         [[unroll]] for (uint i = 0; i < NV; i++)
@@ -128,14 +194,8 @@ void main()
             uint ch = (lane + i * TPR) * VW;
             if (ch >= p.c)
               continue;
-            vec4 y = (v[i] - mean) * rstd * g[i] + b[i];
-            uint at = p.o_off + row * p.c + ch;
-            if (VW == 4)
-              o4[at / 4] = T4(STORE(y.x), STORE(y.y), STORE(y.z), STORE(y.w));
-            else if (VW == 2)
-              o2[at / 2] = T2(STORE(y.x), STORE(y.y));
-            else
-              o[at] = STORE(y.x);
+            vec4 y = (v[i] - st.x) * st.y * g[i] + b[i];
+            STORE_VEC(o, o2, o4, p.o_off + row * p.c + ch, y);
           }
     }
 }

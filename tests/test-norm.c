@@ -2,7 +2,8 @@
  *
  * Awkward shapes, f32 and f16, values with a large mean (100 + noise) so
  * that a naive E[x^2] - E[x]^2 variance would fail, and each case once more
- * with the binding limit lowered to 4096 bytes so the splitting runs.
+ * with the binding limit lowered to 4096 bytes so the splitting runs;
+ * the chained layer norm against two reference norms and an add.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -227,6 +228,78 @@ test_softmax (void)
   test_assert_no_validation_messages ();
 }
 
+/* x + layer_norm (x), then layer_norm of that, against the reference run
+ * as two norms and an add, rounding where separate ops would store. */
+static void
+check_layer_norm_add_norm (DrapeDType      dtype,
+                           const NormCase *s,
+                           guint64         limit)
+{
+  DrapeDevice *device = test_device ();
+  guint64 n = (guint64) s->n * s->h * s->w * s->c;
+  g_autofree float *x = g_new (float, n);
+  g_autofree float *params = g_new (float, 4 * s->c);
+  g_autofree float *ref_sum = g_new (float, n);
+  g_autofree float *ref = g_new (float, n);
+  g_autofree float *got = NULL;
+  g_autofree float *got_sum = NULL;
+  g_autoptr(DrapeTensor) tx = NULL;
+  g_autoptr(DrapeTensor) tg1 = NULL;
+  g_autoptr(DrapeTensor) tb1 = NULL;
+  g_autoptr(DrapeTensor) tg2 = NULL;
+  g_autoptr(DrapeTensor) tb2 = NULL;
+  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "layer_norm_add_norm");
+  g_autofree char *what = g_strdup_printf ("layer_norm_add_norm %s [%u %u %u %u] limit %" G_GUINT64_FORMAT,
+                                           drape_dtype_name (dtype), s->n, s->h, s->w, s->c, limit);
+  DrapeShape shape = { s->n, s->h, s->w, s->c };
+  DrapeTensor *out, *sum = NULL;
+
+  /* A mean well away from zero, as a residual stream has. */
+  test_fill_random (x, n, 31, 1.0f);
+  for (guint64 i = 0; i < n; i++)
+    x[i] += 4.0f + 0.25f * (float) (i % s->c % 5);
+  test_quantize (x, n, dtype);
+  /* gamma1, beta1, gamma2, beta2. */
+  for (guint i = 0; i < 4; i++)
+    test_fill_random (params + i * s->c, s->c, 32 + i, i % 2 ? 0.5f : 1.5f);
+  test_quantize (params, 4 * s->c, dtype);
+  tg1 = test_tensor_from (dtype, 1, 1, 1, s->c, params);
+  tb1 = test_tensor_from (dtype, 1, 1, 1, s->c, params + s->c);
+  tg2 = test_tensor_from (dtype, 1, 1, 1, s->c, params + 2 * s->c);
+  tb2 = test_tensor_from (dtype, 1, 1, 1, s->c, params + 3 * s->c);
+  drape_ref_layer_norm (x, shape, params, params + s->c, 1e-5f, ref_sum);
+  test_quantize (ref_sum, n, dtype);
+  for (guint64 i = 0; i < n; i++)
+    ref_sum[i] += x[i];
+  test_quantize (ref_sum, n, dtype);
+  drape_ref_layer_norm (ref_sum, shape, params + 2 * s->c, params + 3 * s->c, 1e-5f, ref);
+
+  tx = test_tensor_from (dtype, s->n, s->h, s->w, s->c, x);
+  drape_device_set_binding_limit (device, limit);
+  out = drape_op_layer_norm_add_norm (graph, tx, tg1, tb1, tg2, tb2, 1e-5f, &sum);
+  drape_device_set_binding_limit (device, G_MAXUINT64);
+  g_assert_nonnull (sum);
+  g_assert_true (sum != out);
+  run_graph (graph);
+  got = test_download (out);
+  got_sum = test_download (sum);
+  test_assert_close (what, got_sum, ref_sum, n, test_tolerance (dtype));
+  test_assert_close (what, got, ref, n, test_tolerance (dtype));
+}
+
+static void
+test_layer_norm_add_norm (void)
+{
+  for (guint d = 0; d < 2; d++)
+    for (guint i = 0; i < G_N_ELEMENTS (row_cases); i++)
+      {
+        check_layer_norm_add_norm (d, &row_cases[i], G_MAXUINT64);
+        if (row_fits_small_limit (&row_cases[i], d))
+          check_layer_norm_add_norm (d, &row_cases[i], 4096);
+      }
+  test_assert_no_validation_messages ();
+}
+
 /* A tensor above 128 MiB, so that at the device's own binding limit the
  * statistics and the apply pass both split it, the latter over more than
  * 65,535 workgroups. */
@@ -290,6 +363,14 @@ expect_error (const char *op,
     drape_op_group_norm (graph, x, gamma, beta, groups, 1e-5f, FALSE);
   else if (strcmp (op, "layer_norm") == 0)
     drape_op_layer_norm (graph, x, gamma, beta, 1e-5f);
+  else if (strcmp (op, "layer_norm_add_norm") == 0)
+    {
+      g_autoptr(DrapeTensor) gamma1 = test_tensor_from (DRAPE_DTYPE_F32, 1, 1, 1, c, NULL);
+      DrapeTensor *sum = NULL;
+
+      drape_op_layer_norm_add_norm (graph, x, gamma1, gamma1, gamma, beta, 1e-5f, &sum);
+      g_assert_nonnull (sum);
+    }
   else
     drape_op_softmax (graph, x);
   drape_device_set_binding_limit (device, G_MAXUINT64);
@@ -311,6 +392,9 @@ test_bad_shapes (void)
   /* One position wider than a binding. */
   expect_error ("softmax", DRAPE_ERROR_UNSUPPORTED, 2048, 2048, 0, 4096);
   expect_error ("layer_norm", DRAPE_ERROR_UNSUPPORTED, 2048, 2048, 0, 4096);
+  /* The second norm's gamma of the wrong size; a row too wide. */
+  expect_error ("layer_norm_add_norm", DRAPE_ERROR_INVALID_ARGUMENT, 32, 31, 0, G_MAXUINT64);
+  expect_error ("layer_norm_add_norm", DRAPE_ERROR_UNSUPPORTED, 2048, 2048, 0, 4096);
 }
 
 int
@@ -320,6 +404,7 @@ main (int argc, char **argv)
   g_test_add_func ("/norm/group-norm", test_group_norm);
   g_test_add_func ("/norm/group-norm/large", test_group_norm_large);
   g_test_add_func ("/norm/layer-norm", test_layer_norm);
+  g_test_add_func ("/norm/layer-norm-add-norm", test_layer_norm_add_norm);
   g_test_add_func ("/norm/softmax", test_softmax);
   g_test_add_func ("/norm/bad-shapes", test_bad_shapes);
   return test_finish (g_test_run ());
