@@ -33,7 +33,7 @@ typedef struct {
 } FinishParams;
 
 typedef struct {
-  guint32 x_off, o_off, positions, c, n;
+  guint32 x_off, o_off, positions, c, hw, band_pos;
 } ApplyParams;
 
 typedef struct {
@@ -262,28 +262,28 @@ group_norm (DrapeGraph        *graph,
   }
   drape_tensor_release (partial);
 
-  /* Pass 3, one image and a band of its positions at a time. */
-  for (guint32 n = 0; n < x->n; n++)
-    for (guint32 start = 0; start < hw; start += pos_max)
-      {
-        guint32 count = MIN (pos_max, hw - start);
-        guint64 at = ((guint64) n * hw + start) * x->c * es;
-        DrapeBinding bind[4];
-        ApplyParams p = {
-          .positions = count,
-          .c = x->c,
-          .n = n,
-        };
+  /* Pass 3, over bands of positions; a band may cross images. */
+  for (guint64 start = 0; start < (guint64) x->n * hw; start += pos_max)
+    {
+      guint32 count = MIN (pos_max, (guint64) x->n * hw - start);
+      guint64 at = start * x->c * es;
+      DrapeBinding bind[4];
+      ApplyParams p = {
+        .positions = count,
+        .c = x->c,
+        .hw = hw,
+        .band_pos = start,
+      };
 
-        p.x_off = drape_bind (&bind[0], x, at, (guint64) count * x->c * es);
-        drape_bind_all (&bind[1], affine);
-        drape_bind_all (&bind[2], beta);
-        p.o_off = drape_bind (&bind[3], out, at, (guint64) count * x->c * es);
-        drape_graph_dispatch_flat (graph, apply_kernel, bind, &p, sizeof p,
-                                   drape_div_up (count, APPLY_POSITIONS),
-                                   drape_div_up (x->c / apply_spec[4], APPLY_LOCAL), "group_norm",
-                                   (double) count * x->c * (silu ? 6 : 2));
-      }
+      p.x_off = drape_bind (&bind[0], x, at, (guint64) count * x->c * es);
+      drape_bind_all (&bind[1], affine);
+      drape_bind_all (&bind[2], beta);
+      p.o_off = drape_bind (&bind[3], out, at, (guint64) count * x->c * es);
+      drape_graph_dispatch_flat (graph, apply_kernel, bind, &p, sizeof p,
+                                 drape_div_up (count, APPLY_POSITIONS),
+                                 drape_div_up (x->c / apply_spec[4], APPLY_LOCAL), "group_norm",
+                                 (double) count * x->c * (silu ? 6 : 2));
+    }
   drape_tensor_release (affine);
   return out;
 }

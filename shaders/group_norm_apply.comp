@@ -2,8 +2,9 @@
 #extension GL_GOOGLE_include_directive : require
 // Group norm, pass 3 of 3: (x - mean) * scale + beta per (image,
 // channel), then SiLU if asked.  A thread owns VW adjacent channels,
-// loads their statistics and beta once, and walks PB positions of one
-// image, one vector load and store per position.
+// loads their beta once and their statistics once per image, and walks
+// PB positions, one vector load and store per position.  A band may span
+// images: one dispatch normalises a whole guidance batch.
 #include "common.glsl"
 
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;
@@ -31,10 +32,23 @@ layout(binding = 3) writeonly buffer O4 { T4 o4[]; };
 layout(push_constant) uniform Params {
   uint x_off;     // element offsets of the band's first position, multiples of VW
   uint o_off;
-  uint positions; // in this band, all of one image
+  uint positions; // in this band
   uint c;
-  uint n;         // the image
+  uint hw;        // positions per image
+  uint band_pos;  // the band's first position, counted over all images
 } p;
+
+// Image n's statistics for channels c0 .. c0 + VW - 1.
+void load_stats(uint n, uint c0, out vec4 mean, out vec4 scale)
+{
+  mean = scale = vec4(0.0);
+  [[unroll]] for (uint i = 0; i < VW; i++)
+    {
+      vec2 a = affine[n * p.c + c0 + i];
+      mean[i] = a.x;
+      scale[i] = a.y;
+    }
+}
 
 void main()
 {
@@ -42,19 +56,24 @@ void main()
   if (cv * VW >= p.c)
     return;
   uint c0 = cv * VW;
-  vec4 mean, scale, shift;
+  vec4 mean, scale, shift = vec4(0.0);
   [[unroll]] for (uint i = 0; i < VW; i++)
-    {
-      vec2 a = affine[p.n * p.c + c0 + i];
-      mean[i] = a.x;
-      scale[i] = a.y;
-      shift[i] = float(beta[c0 + i]);
-    }
+    shift[i] = float(beta[c0 + i]);
 
   uint first = drape_group_index() * PB;
   uint last = min(first + PB, p.positions);
+  // The image of position `first`, and where in the band the next begins.
+  uint n = (p.band_pos + first) / p.hw;
+  uint next_image = (n + 1u) * p.hw - p.band_pos;
+  load_stats(n, c0, mean, scale);
   for (uint pos = first; pos < last; pos++)
     {
+      if (pos == next_image)
+        {
+          n++;
+          next_image += p.hw;
+          load_stats(n, c0, mean, scale);
+        }
       uint xi = p.x_off + pos * p.c + c0, oi = p.o_off + pos * p.c + c0;
       vec4 v;
       if (VW == 4)
