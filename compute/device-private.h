@@ -92,8 +92,10 @@ struct _DrapeDevice
   /* Submission and the command pool are used from one thread at a time,
    * but that thread need not be the one that made the device. */
   GMutex lock;
-  /* Kernels (pipelines) by key; see kernel.c. */
+  /* Kernels (pipelines) by key, and the errors of those the driver
+   * would not build, so that none is tried twice; see kernel.c. */
   GHashTable *kernels;
+  GHashTable *refused_kernels;
   DrapeMemory *memory;
 
   /* DRAPE_FORCE_STAGING: transfers to device memory go through the
@@ -104,6 +106,9 @@ struct _DrapeDevice
   gboolean lost;
   /* Test hook: the next checked Vulkan call fails with this result. */
   VkResult injected_fault;
+  /* Test hook: shader families (or "family.variant"s) whose pipelines
+   * fail to build, as with a driver that refuses them. */
+  char **refused_families;
 
   PFN_vkCmdBeginDebugUtilsLabelEXT cmd_begin_label;
   PFN_vkCmdEndDebugUtilsLabelEXT cmd_end_label;
@@ -115,6 +120,11 @@ gboolean drape_vk_check          (DrapeDevice      *device,
                                   GError          **error);
 void     drape_device_inject_fault (DrapeDevice    *device,
                                   VkResult          result);
+/* Test hook: from now on the driver "refuses" pipelines of these shader
+ * families, or "family.variant"s (NULL: none), as one that cannot build
+ * them would. */
+void     drape_device_refuse_families (DrapeDevice        *device,
+                                       const char *const  *families);
 /* Submits without waiting; `fence` is signalled when the buffers (and
  * everything submitted before them) are done.  On failure nothing is
  * pending and the fence stays unsignalled. */

@@ -105,6 +105,16 @@ drape_device_inject_fault (DrapeDevice *device,
   device->injected_fault = result;
 }
 
+void
+drape_device_refuse_families (DrapeDevice       *device,
+                              const char *const *families)
+{
+  g_mutex_lock (&device->lock);
+  g_strfreev (device->refused_families);
+  device->refused_families = g_strdupv ((char **) families);
+  g_mutex_unlock (&device->lock);
+}
+
 static VKAPI_ATTR VkBool32 VKAPI_CALL
 on_debug_message (VkDebugUtilsMessageSeverityFlagBitsEXT      severity,
                   VkDebugUtilsMessageTypeFlagsEXT             types,
@@ -909,6 +919,8 @@ drape_device_new (const char *selector,
   g_mutex_init (&device->lock);
   device->kernels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                            (GDestroyNotify) drape_kernel_free);
+  device->refused_kernels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                   (GDestroyNotify) g_error_free);
   if (selector == NULL)
     selector = g_getenv ("DRAPE_DEVICE");
 
@@ -1034,6 +1046,8 @@ drape_device_free (DrapeDevice *device)
       vkDestroyDevice (device->device, NULL);
     }
   g_clear_pointer (&device->kernels, g_hash_table_unref);
+  g_clear_pointer (&device->refused_kernels, g_hash_table_unref);
+  g_clear_pointer (&device->refused_families, g_strfreev);
   if (device->messenger != VK_NULL_HANDLE)
     {
       PFN_vkDestroyDebugUtilsMessengerEXT destroy = (PFN_vkDestroyDebugUtilsMessengerEXT)

@@ -66,6 +66,17 @@ DrapeKernel *drape_graph_kernel_texel (DrapeGraph        *graph,
                                        guint32            texel_mask,
                                        const guint32     *spec,
                                        guint              n_spec);
+/* drape_graph_kernel_texel() for a kernel a slower one can stand in for
+ * (tensor-core and CPU-tuned kernels): where the device will not build
+ * it, NULL, with the graph left unharmed for the op to record the
+ * slower kernel. */
+DrapeKernel *drape_graph_kernel_optional (DrapeGraph     *graph,
+                                       const char        *family,
+                                       const char        *variant,
+                                       guint              n_bindings,
+                                       guint32            texel_mask,
+                                       const guint32     *spec,
+                                       guint              n_spec);
 /* Appends a dispatch of groups_x * groups_y * groups_z workgroups. */
 void         drape_graph_dispatch     (DrapeGraph        *graph,
                                        DrapeKernel       *kernel,

@@ -374,6 +374,29 @@ drape_graph_kernel_texel (DrapeGraph    *graph,
 }
 
 DrapeKernel *
+drape_graph_kernel_optional (DrapeGraph    *graph,
+                             const char    *family,
+                             const char    *variant,
+                             guint          n_bindings,
+                             guint32        texel_mask,
+                             const guint32 *spec,
+                             guint          n_spec)
+{
+  g_autoptr(GError) error = NULL;
+  DrapeKernel *kernel;
+
+  if (graph->error != NULL)
+    return NULL;
+  kernel = drape_kernel_get (graph->device, family, variant, n_bindings, texel_mask,
+                             spec, n_spec, &error);
+  /* Losing the device or its memory is no reason to try another kernel. */
+  if (kernel == NULL && !g_error_matches (error, DRAPE_ERROR, DRAPE_ERROR_VULKAN) &&
+      !g_error_matches (error, DRAPE_ERROR, DRAPE_ERROR_UNSUPPORTED))
+    drape_graph_fail (graph, error->code, "%s", error->message);
+  return kernel;
+}
+
+DrapeKernel *
 drape_graph_kernel_variant (DrapeGraph    *graph,
                             const char    *family,
                             const char    *variant,

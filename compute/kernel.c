@@ -160,6 +160,24 @@ build (DrapeKernel   *kernel,
   return TRUE;
 }
 
+/* Whether a test has this device refuse the family's pipelines, or
+ * those of this variant of it ("family.variant"). */
+static gboolean
+refused_by_test (DrapeDevice *device,
+                 const char  *family,
+                 const char  *variant)
+{
+  g_autofree char *name = g_strdup_printf ("%s.%s", family, variant);
+  gboolean refused;
+
+  g_mutex_lock (&device->lock);
+  refused = device->refused_families != NULL &&
+            (g_strv_contains ((const char *const *) device->refused_families, family) ||
+             g_strv_contains ((const char *const *) device->refused_families, name));
+  g_mutex_unlock (&device->lock);
+  return refused;
+}
+
 DrapeKernel *
 drape_kernel_get (DrapeDevice   *device,
                   const char    *family,
@@ -171,7 +189,9 @@ drape_kernel_get (DrapeDevice   *device,
                   GError       **error)
 {
   g_autoptr(GString) key = g_string_new (NULL);
+  g_autoptr(GError) local_error = NULL;
   DrapeKernel *kernel;
+  const GError *refusal;
 
   g_return_val_if_fail (n_bindings <= DRAPE_MAX_BINDINGS, NULL);
   g_return_val_if_fail (n_spec >= 3 && n_spec <= DRAPE_MAX_SPEC, NULL);
@@ -180,10 +200,20 @@ drape_kernel_get (DrapeDevice   *device,
   for (guint i = 0; i < n_spec; i++)
     g_string_append_printf (key, "%c%u", i ? ',' : ':', spec[i]);
 
+  if (refused_by_test (device, family, variant))
+    {
+      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_VULKAN,
+                   "Shader %s (%s): refused (drape_device_refuse_families)", family, variant);
+      return NULL;
+    }
+
   g_mutex_lock (&device->lock);
   kernel = g_hash_table_lookup (device->kernels, key->str);
+  refusal = g_hash_table_lookup (device->refused_kernels, key->str);
+  if (refusal != NULL)
+    g_propagate_error (error, g_error_copy (refusal));
   g_mutex_unlock (&device->lock);
-  if (kernel != NULL)
+  if (kernel != NULL || refusal != NULL)
     return kernel;
 
   if (spec[0] * spec[1] * spec[2] > device->caps.max_workgroup_invocations)
@@ -202,9 +232,22 @@ drape_kernel_get (DrapeDevice   *device,
   kernel->local_size[0] = spec[0];
   kernel->local_size[1] = spec[1];
   kernel->local_size[2] = spec[2];
-  if (!build (kernel, family, variant, spec, n_spec, error))
+  if (!build (kernel, family, variant, spec, n_spec, &local_error))
     {
       drape_kernel_free (kernel);
+      /* A driver that cannot build a pipeline will not on a second try;
+       * running out of memory may pass, and a lost device fails
+       * everything anyway. */
+      if (g_error_matches (local_error, DRAPE_ERROR, DRAPE_ERROR_VULKAN) ||
+          g_error_matches (local_error, DRAPE_ERROR, DRAPE_ERROR_UNSUPPORTED))
+        {
+          g_message ("%s: %s", device->info.name, local_error->message);
+          g_mutex_lock (&device->lock);
+          g_hash_table_insert (device->refused_kernels, g_strdup (key->str),
+                               g_error_copy (local_error));
+          g_mutex_unlock (&device->lock);
+        }
+      g_propagate_error (error, g_steal_pointer (&local_error));
       return NULL;
     }
   kernel->key = g_strdup (key->str);

@@ -146,6 +146,25 @@ shared_bytes (const DrapeDeviceCaps *caps,
     }
 }
 
+static gboolean
+tile_fits (const DrapeDeviceCaps *caps,
+           guint32                d,
+           guint32                keys,
+           Kernel                 kernel,
+           const Tiles           *t)
+{
+  guint32 sg = caps->coopmat_subgroup_size;
+
+  /* Wide heads split into whole matrices per subgroup, few enough to
+   * stay in registers, and need a whole key block. */
+  if (is_wide (d) &&
+      (d % t->nw != 0 || (d / t->nw) % MAX (caps->coopmat_n, caps->coopmat_k) != 0 ||
+       d / t->nw * t->rt > WIDE_SLICE || t->bc > keys))
+    return FALSE;
+  return t->nw * sg <= caps->max_workgroup_invocations && sg <= caps->coopmat_m * caps->coopmat_n &&
+         shared_bytes (caps, d, kernel, t) <= caps->max_shared_memory;
+}
+
 gboolean
 drape_attention_coopmat_tile_fits (const DrapeDeviceCaps *caps,
                                    guint32                d,
@@ -154,26 +173,19 @@ drape_attention_coopmat_tile_fits (const DrapeDeviceCaps *caps,
                                    guint32                rt,
                                    guint32                nw)
 {
-  guint32 sg = caps->coopmat_subgroup_size;
-  Kernel kernel = choose_kernel (caps, d);
   Tiles t = { .bc = bc, .rt = rt, .nw = nw };
 
-  /* Wide heads split into whole matrices per subgroup, few enough to
-   * stay in registers, and need a whole key block. */
-  if (is_wide (d) &&
-      (d % nw != 0 || (d / nw) % MAX (caps->coopmat_n, caps->coopmat_k) != 0 ||
-       d / nw * rt > WIDE_SLICE || bc > keys))
-    return FALSE;
-  return nw * sg <= caps->max_workgroup_invocations && sg <= caps->coopmat_m * caps->coopmat_n &&
-         shared_bytes (caps, d, kernel, &t) <= caps->max_shared_memory;
+  return tile_fits (caps, d, keys, choose_kernel (caps, d), &t);
 }
 
 /* The tile DRAPE_ATTENTION_TILE names, else the largest key block up to
- * `keys` that fits the default shape; FALSE when none fits. */
+ * `keys` that fits the default shape, for `kernel`; FALSE when none
+ * fits. */
 static gboolean
 choose_tiles (const DrapeDeviceCaps *caps,
               guint32                d,
               guint32                keys,
+              Kernel                 kernel,
               Tiles                 *t)
 {
   const char *forced = g_getenv ("DRAPE_ATTENTION_TILE");
@@ -203,10 +215,10 @@ choose_tiles (const DrapeDeviceCaps *caps,
   /* Wide: the workgroup's subgroups share its query tiles. */
   t->br = (is_wide (d) ? 1 : t->nw) * t->rt * caps->coopmat_m;
   if (forced != NULL)
-    return drape_attention_coopmat_tile_fits (caps, d, keys, t->bc, t->rt, t->nw);
+    return tile_fits (caps, d, keys, kernel, t);
   for (t->bc = 64; t->bc >= 16; t->bc /= 2)
-    if (drape_attention_coopmat_tile_fits (caps, d, keys, t->bc, t->rt, t->nw) &&
-        (t->bc == 16 || !scores_in_registers (choose_kernel (caps, d)) ||
+    if (tile_fits (caps, d, keys, kernel, t) &&
+        (t->bc == 16 || !scores_in_registers (kernel) ||
          t->rt * t->bc / caps->coopmat_n <= COOPMAT2_SCORE_MATRICES))
       return TRUE;
   return FALSE;
@@ -220,6 +232,45 @@ split_rows_at_least (const DrapeAttentionSplit *split,
                      guint32                    rows)
 {
   return MIN (split->band, tq) >= rows && (tq % split->band == 0 || tq % split->band >= rows);
+}
+
+/* The kernel of `kind` for these tiles, or NULL where the device will
+ * not build it. */
+static DrapeKernel *
+build_kernel (DrapeGraph  *graph,
+              Kernel       kind,
+              guint32      d,
+              const Tiles *tiles,
+              gboolean     vec8)
+{
+  const DrapeDeviceCaps *caps = drape_device_get_caps (drape_graph_get_device (graph));
+  guint32 sg = caps->coopmat_subgroup_size;
+
+  if (is_wide (d))
+    {
+      guint32 spec[] = {
+        tiles->nw * sg, 1, 1, d, tiles->bc, tiles->rt, sg, caps->coopmat_m, caps->coopmat_n,
+        caps->coopmat_k,
+      };
+
+      return drape_graph_kernel_optional (graph, "attention_wide_coopmat",
+                                          kind == KERNEL_WIDE2 ? "f16_cm2" : drape_coopmat_variant (caps),
+                                          4, 0, spec, G_N_ELEMENTS (spec));
+    }
+  else
+    {
+      guint32 spec[] = {
+        tiles->nw * sg, 1, 1, d, tiles->bc, tiles->rt, vec8, sg, caps->coopmat_m, caps->coopmat_n,
+        caps->coopmat_k,
+      };
+
+      /* Cooperative matrix 2 builds on the KHR matrices alone. */
+      return kind == KERNEL_COOPMAT2
+               ? drape_graph_kernel_optional (graph, "attention_coopmat2", "f16_khr", 4, 0, spec,
+                                              G_N_ELEMENTS (spec))
+               : drape_graph_kernel_optional (graph, "attention_coopmat", drape_coopmat_variant (caps),
+                                              4, 0, spec, G_N_ELEMENTS (spec));
+    }
 }
 
 DrapeTensor *
@@ -236,21 +287,12 @@ drape_attention_coopmat (DrapeGraph        *graph,
 {
   const DrapeDeviceCaps *caps = drape_device_get_caps (drape_graph_get_device (graph));
   guint32 d = channels / heads;
-  DrapeAttentionSplit split;
+  Kernel kinds[2];
+  guint n_kinds = 0;
   gboolean vec8;
-  DrapeTensor *out;
-  DrapeKernel *kernel;
-  Kernel kernel_kind;
-  Tiles tiles;
 
   if (caps->coopmat == DRAPE_COOPMAT_NONE || q->dtype != DRAPE_DTYPE_F16 ||
-      d > MAX_WIDE_HEAD_DIM || !drape_graph_ok (graph) ||
-      !choose_tiles (caps, d, k->h * k->w, &tiles))
-    return NULL;
-
-  /* Operands the scalar kernel must split differently, or refuse with
-   * its own message, go to it. */
-  if (!drape_attention_split (graph, q, k, v, channels, tiles.br, &split))
+      d > MAX_WIDE_HEAD_DIM || !drape_graph_ok (graph))
     return NULL;
 
   /* 16-byte loads and stores: every row and channel offset a multiple
@@ -258,43 +300,39 @@ drape_attention_coopmat (DrapeGraph        *graph,
    * aligned; drape_bind() aligns down to a power of two). */
   vec8 = d % 8 == 0 && q->c % 8 == 0 && k->c % 8 == 0 && v->c % 8 == 0 &&
          q_offset % 8 == 0 && k_offset % 8 == 0 && v_offset % 8 == 0;
-  kernel_kind = choose_kernel (caps, d);
-  if (is_wide (d))
-    {
-      guint32 spec[] = {
-        tiles.nw * caps->coopmat_subgroup_size, 1, 1, d, tiles.bc, tiles.rt,
-        caps->coopmat_subgroup_size, caps->coopmat_m, caps->coopmat_n, caps->coopmat_k,
-      };
+  /* The scores in registers where the device can; the kernels that stage
+   * them in shared memory where it cannot, or will not build those. */
+  kinds[n_kinds++] = choose_kernel (caps, d);
+  if (scores_in_registers (kinds[0]))
+    kinds[n_kinds++] = is_wide (d) ? KERNEL_WIDE : KERNEL_COOPMAT;
 
-      /* It reads its matrices straight from the tensors, 16 bytes at a
-       * time, and never past their last rows. */
-      if (!vec8 || !split_rows_at_least (&split, q->h * q->w, caps->coopmat_m))
+  for (guint i = 0; i < n_kinds; i++)
+    {
+      DrapeAttentionSplit split;
+      DrapeKernel *kernel;
+      DrapeTensor *out;
+      Tiles tiles;
+
+      if (!choose_tiles (caps, d, k->h * k->w, kinds[i], &tiles))
+        continue;
+      /* Operands the scalar kernel must split differently, or refuse
+       * with its own message, go to it. */
+      if (!drape_attention_split (graph, q, k, v, channels, tiles.br, &split))
         return NULL;
-      kernel = drape_graph_kernel_variant (graph, "attention_wide_coopmat",
-                                           kernel_kind == KERNEL_WIDE2 ? "f16_cm2"
-                                                                       : drape_coopmat_variant (caps),
-                                           4, spec, G_N_ELEMENTS (spec));
-    }
-  else
-    {
-      guint32 spec[] = {
-        tiles.nw * caps->coopmat_subgroup_size, 1, 1, d, tiles.bc, tiles.rt, vec8,
-        caps->coopmat_subgroup_size, caps->coopmat_m, caps->coopmat_n, caps->coopmat_k,
-      };
+      /* The wide kernel reads its matrices straight from the tensors, 16
+       * bytes at a time, and never past their last rows. */
+      if (is_wide (d) && (!vec8 || !split_rows_at_least (&split, q->h * q->w, caps->coopmat_m)))
+        return NULL;
+      kernel = build_kernel (graph, kinds[i], d, &tiles, vec8);
+      if (kernel == NULL)
+        continue;
 
-      /* Cooperative matrix 2 builds on the KHR matrices alone. */
-      kernel = kernel_kind == KERNEL_COOPMAT2
-                 ? drape_graph_kernel_variant (graph, "attention_coopmat2", "f16_khr", 4, spec,
-                                               G_N_ELEMENTS (spec))
-                 : drape_graph_kernel_variant (graph, "attention_coopmat", drape_coopmat_variant (caps), 4,
-                                               spec, G_N_ELEMENTS (spec));
+      out = drape_graph_tensor (graph, DRAPE_DTYPE_F16, q->n, q->h, q->w, channels);
+      drape_attention_record (graph, kernel, &split, q, q_offset, k, k_offset, v, v_offset, out,
+                              channels, heads, scale, tiles.br, FALSE,
+                              scores_in_registers (kinds[i]) ? "attention.coopmat2"
+                                                             : "attention.coopmat");
+      return out;
     }
-  if (kernel == NULL)
-    return NULL;
-
-  out = drape_graph_tensor (graph, DRAPE_DTYPE_F16, q->n, q->h, q->w, channels);
-  drape_attention_record (graph, kernel, &split, q, q_offset, k, k_offset, v, v_offset, out,
-                          channels, heads, scale, tiles.br, FALSE,
-                          scores_in_registers (kernel_kind) ? "attention.coopmat2" : "attention.coopmat");
-  return out;
+  return NULL;
 }

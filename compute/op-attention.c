@@ -354,8 +354,9 @@ attention_subgroup (DrapeGraph        *graph,
     eb--;
   {
     guint32 spec[] = { SUBGROUP_SUBGROUPS * sg, 1, 1, d, sg, rq, SUBGROUP_KL, eb };
-    kernel = drape_graph_kernel_texel (graph, "attention_subgroup", drape_dtype_name (q->dtype), 4,
-                                       1u << 1 | 1u << 2, spec, G_N_ELEMENTS (spec));
+    /* A device that will not build it leaves the work to attention.comp. */
+    kernel = drape_graph_kernel_optional (graph, "attention_subgroup", drape_dtype_name (q->dtype), 4,
+                                          1u << 1 | 1u << 2, spec, G_N_ELEMENTS (spec));
   }
   if (kernel == NULL)
     return NULL;

@@ -178,8 +178,9 @@ drape_conv_coopmat_select (DrapeGraph          *graph,
       tile_invocations (caps, tile), 1, 1, tile->bm, tile->bn, tile->wm, tile->wn, gemm->geglu,
       caps->coopmat_subgroup_size, caps->coopmat_m, caps->coopmat_n, caps->coopmat_k, gemm->vec_out,
     };
-    out->kernel = drape_graph_kernel_variant (graph, "conv2d_coopmat", drape_coopmat_variant (caps),
-                                              gemm->n_bindings, spec, G_N_ELEMENTS (spec));
+    /* A device that will not build it leaves the work to conv2d.comp. */
+    out->kernel = drape_graph_kernel_optional (graph, "conv2d_coopmat", drape_coopmat_variant (caps),
+                                               gemm->n_bindings, 0, spec, G_N_ELEMENTS (spec));
   }
   if (out->kernel == NULL)
     return FALSE;

@@ -528,18 +528,76 @@ conv_part_bind (const Conv     *c,
     }
 }
 
+/* How the convolution splits into dispatches for kernels of `kind`,
+ * which falls back from texel buffers to storage buffers where their
+ * limit is too small; NULL, or why it cannot run. */
+static char *
+plan_for_kind (DrapeGraph *graph,
+               const Conv *c,
+               GemmKind   *kind,
+               ConvPlan   *plan)
+{
+  gsize es = drape_dtype_size (c->x->dtype);
+  guint64 limit = drape_graph_binding_limit (graph);
+  guint64 align = drape_device_get_caps (drape_graph_get_device (graph))->storage_offset_alignment;
+
+  /* drape_bind widens a range by up to one alignment unit; texel
+   * bindings have a limit and an alignment of their own. */
+  if (*kind == GEMM_SUBGROUP_TEXEL)
+    {
+      guint64 texel_limit = drape_graph_texel_limit (graph, c->x->dtype);
+      guint64 texel_align = drape_graph_texel_alignment (graph);
+      g_autofree char *why = NULL;
+
+      if (texel_limit > texel_align)
+        why = conv_plan (c, (texel_limit - texel_align) / es, 1, plan);
+      if (texel_limit > texel_align && why == NULL)
+        return NULL;
+      *kind = GEMM_SUBGROUP;
+    }
+  if (limit <= align)
+    return g_strdup_printf ("%s: the device's binding limit is too small", c->op);
+  return conv_plan (c, (limit - align) / es, c->depthwise && c->cin % 4 == 0 ? 4 : 1, plan);
+}
+
+/* conv2d.comp for `kind`, or NULL where the device will not build a
+ * kernel tuned for CPUs (the caller falls back to the tiled one). */
+static DrapeKernel *
+scalar_kernel (DrapeGraph     *graph,
+               const Conv     *c,
+               GemmKind        kind,
+               const ConvPlan *plan,
+               GemmConfig     *cfg)
+{
+  DrapeDevice *device = drape_graph_get_device (graph);
+  guint64 m_max = plan->whole ? (guint64) c->n * c->oh * c->ow : (guint64) plan->rows * c->ow;
+  gboolean vec_out = c->cout_g % 4 == 0 && plan->nc % 4 == 0;
+  g_autofree char *variant = NULL;
+
+  *cfg = gemm_config (device, c, kind, (guint32) m_max, plan->nc, vec_out);
+  guint32 spec[] = {
+    cfg->local, 1, 1, cfg->kind == GEMM_SUBGROUP, cfg->tm, cfg->tn, cfg->bm, cfg->bn, cfg->bk,
+    cfg->sg, cfg->vec4, cfg->pointwise, c->geglu, cfg->vec_out,
+    cfg->kind == GEMM_SUBGROUP ? conv_flags (c) : FLAGS_DYNAMIC,
+  };
+  guint32 texel_mask = cfg->texel ? 1u << BIND_X | 1u << BIND_W | 1u << BIND_GATE_W : 0;
+
+  variant = g_strdup_printf ("%s%s", drape_dtype_name (c->x->dtype), cfg->texel ? "_texel" : "");
+  if (kind == GEMM_TILED)
+    return drape_graph_kernel_texel (graph, "conv2d", variant, N_BINDINGS, texel_mask, spec,
+                                     G_N_ELEMENTS (spec));
+  return drape_graph_kernel_optional (graph, "conv2d", variant, N_BINDINGS, texel_mask, spec,
+                                      G_N_ELEMENTS (spec));
+}
+
 static void
 conv_record (DrapeGraph *graph,
              Conv       *c)
 {
   DrapeDevice *device = drape_graph_get_device (graph);
   DrapeDType dtype = c->x->dtype;
-  gsize es = drape_dtype_size (dtype);
-  guint64 limit = drape_graph_binding_limit (graph);
-  guint64 align = drape_device_get_caps (device)->storage_offset_alignment;
   GemmKind kind = c->depthwise ? GEMM_TILED : gemm_kind (device, c);
-  gboolean dw_vec4 = c->depthwise && c->cin % 4 == 0;
-  gboolean vec_out;
+  gboolean dw_vec4;
   g_autofree char *why = NULL;
   DrapeKernel *kernel;
   GemmConfig cfg = { 0 };
@@ -547,37 +605,14 @@ conv_record (DrapeGraph *graph,
   DrapeConvCoopmat coop;
   const guint32 dw_px = 4, dw_local = 64;
 
-  /* drape_bind widens a range by up to one alignment unit; texel
-   * bindings have a limit and an alignment of their own. */
-  if (kind == GEMM_SUBGROUP_TEXEL)
-    {
-      guint64 texel_limit = drape_graph_texel_limit (graph, dtype);
-      guint64 texel_align = drape_graph_texel_alignment (graph);
-
-      if (texel_limit > texel_align)
-        why = conv_plan (c, (texel_limit - texel_align) / es, 1, &plan);
-      if (texel_limit <= texel_align || why != NULL)
-        {
-          g_clear_pointer (&why, g_free);
-          kind = GEMM_SUBGROUP;
-        }
-    }
-  if (kind != GEMM_SUBGROUP_TEXEL)
-    {
-      if (limit <= align)
-        why = g_strdup_printf ("%s: the device's binding limit is too small", c->op);
-      else
-        why = conv_plan (c, (limit - align) / es, dw_vec4 ? 4 : 1, &plan);
-    }
+  why = plan_for_kind (graph, c, &kind, &plan);
   if (why != NULL)
     {
       drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED, "%s", why);
       return;
     }
   /* A chunk that is not whole vectors of channels loses the vector path. */
-  dw_vec4 = dw_vec4 && plan.chunk_cols % 4 == 0;
-  /* The epilogue's 4 channels are aligned vectors. */
-  vec_out = c->cout_g % 4 == 0 && plan.nc % 4 == 0;
+  dw_vec4 = c->depthwise && c->cin % 4 == 0 && plan.chunk_cols % 4 == 0;
 
   if (c->depthwise)
     {
@@ -588,7 +623,8 @@ conv_record (DrapeGraph *graph,
   else if (drape_conv_coopmat_select (graph, &(DrapeConvGemm) {
                                         .op = c->op, .dtype = dtype, .cin_g = c->cin_g,
                                         .geglu = c->geglu, .n = plan.nc, .n_bindings = N_BINDINGS,
-                                        .vec_out = vec_out,
+                                        /* The epilogue's 4 channels are aligned vectors. */
+                                        .vec_out = c->cout_g % 4 == 0 && plan.nc % 4 == 0,
                                         .m = plan.whole ? c->n * c->oh * c->ow : plan.rows * c->ow,
                                       }, &coop))
     {
@@ -600,19 +636,18 @@ conv_record (DrapeGraph *graph,
     }
   else
     {
-      guint64 m_max = plan.whole ? (guint64) c->n * c->oh * c->ow : (guint64) plan.rows * c->ow;
-      g_autofree char *variant = NULL;
-
-      cfg = gemm_config (device, c, kind, (guint32) m_max, plan.nc, vec_out);
-      guint32 spec[] = {
-        cfg.local, 1, 1, cfg.kind == GEMM_SUBGROUP, cfg.tm, cfg.tn, cfg.bm, cfg.bn, cfg.bk, cfg.sg,
-        cfg.vec4, cfg.pointwise, c->geglu, cfg.vec_out,
-        cfg.kind == GEMM_SUBGROUP ? conv_flags (c) : FLAGS_DYNAMIC,
-      };
-      variant = g_strdup_printf ("%s%s", drape_dtype_name (dtype), cfg.texel ? "_texel" : "");
-      kernel = drape_graph_kernel_texel (graph, "conv2d", variant, N_BINDINGS,
-                                         cfg.texel ? 1u << BIND_X | 1u << BIND_W | 1u << BIND_GATE_W : 0,
-                                         spec, G_N_ELEMENTS (spec));
+      kernel = scalar_kernel (graph, c, kind, &plan, &cfg);
+      if (kernel == NULL && kind != GEMM_TILED && drape_graph_ok (graph))
+        {
+          kind = GEMM_TILED;
+          why = plan_for_kind (graph, c, &kind, &plan);
+          if (why != NULL)
+            {
+              drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED, "%s", why);
+              return;
+            }
+          kernel = scalar_kernel (graph, c, kind, &plan, &cfg);
+        }
     }
   if (kernel == NULL)
     return;

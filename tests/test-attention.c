@@ -3,7 +3,8 @@
  * Head dims from 4 to 512, 1 to 8 heads, fewer keys than queries, fused
  * QKV channel ranges, batch 2, f32 and f16, one case above 8,192 tokens,
  * and a case at a 4096-byte binding limit so the queries split into bands;
- * the shared-memory kernel and the subgroup one of CPU devices each.
+ * the shared-memory kernel and the subgroup one of CPU devices each, and
+ * the former standing in for kernels a driver will not build.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -11,6 +12,7 @@
 
 #include <string.h>
 
+#include "device-private.h"
 #include "ops.h"
 
 typedef struct {
@@ -145,6 +147,33 @@ test_attention_long (void)
   check_cases (long_cases, G_N_ELEMENTS (long_cases), NULL, TRUE);
 }
 
+/* A device that will not build the kernels tuned for it (the subgroup
+ * one of CPUs, the tensor-core ones) still runs attention, on the
+ * shared-memory kernel every device has. */
+static void
+test_attention_refused (void)
+{
+  const char *const refused[] = {
+    "attention_subgroup", "attention_coopmat", "attention_coopmat2", "attention_wide_coopmat", NULL,
+  };
+  DrapeDevice *device = test_device ();
+
+  drape_device_refuse_families (device, refused);
+  for (guint d = 0; d < 2; d++)
+    {
+      g_autoptr(DrapeGraph) graph = drape_graph_new (device, "attention");
+      TestAttentionRun run = { 0 };
+
+      drape_graph_set_profiling (graph, TRUE);
+      test_attention_record (graph, &cases[1].a, d, 41, NULL, NULL, &run);
+      run_graph (graph);
+      g_assert_true (ran (graph, "attention"));
+      test_attention_check (&run, d);
+    }
+  drape_device_refuse_families (device, NULL);
+  test_assert_no_validation_messages ();
+}
+
 static void
 expect_error (DrapeGraph *graph,
               DrapeError  code)
@@ -208,6 +237,7 @@ main (int argc, char **argv)
   g_test_add_func ("/attention/shapes", test_attention);
   g_test_add_func ("/attention/subgroup", test_attention_subgroup);
   g_test_add_func ("/attention/long", test_attention_long);
+  g_test_add_func ("/attention/refused-kernel", test_attention_refused);
   g_test_add_func ("/attention/bad-shapes", test_attention_bad_shapes);
   return test_finish (g_test_run ());
 }

@@ -6,7 +6,8 @@
  * use, groups and depthwise, every epilogue option; f32 and f16; each at
  * the device's binding limit and at 4096 bytes (so that column chunks and
  * row bands are taken); each with the GEMM algorithm the device gets by
- * default and with the others (DRAPE_CONV_KERNEL).
+ * default and with the others (DRAPE_CONV_KERNEL), and with the tiled
+ * one standing in for kernels a driver will not build.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -15,6 +16,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "device-private.h"
 #include "ops.h"
 #include "reference.h"
 
@@ -266,6 +268,19 @@ test_subgroup_kernel (void)
   g_unsetenv ("DRAPE_CONV_KERNEL");
 }
 
+/* A device that will not build the kernels tuned for it (texel-buffer
+ * subgroup kernels on CPUs, tensor cores) runs every case on the tiled
+ * kernel instead. */
+static void
+test_refused_kernel (void)
+{
+  const char *const refused[] = { "conv2d.f32_texel", "conv2d.f16_texel", "conv2d_coopmat", NULL };
+
+  drape_device_refuse_families (test_device (), refused);
+  run_all (DRAPE_DTYPE_F32);
+  drape_device_refuse_families (test_device (), NULL);
+}
+
 /* A graph error that names the op and the problem. */
 static void
 expect_error (DrapeGraph *graph,
@@ -393,6 +408,7 @@ main (int argc, char **argv)
   g_test_add_func ("/conv/default-kernel", test_default_kernel);
   g_test_add_func ("/conv/tiled-kernel", test_tiled_kernel);
   g_test_add_func ("/conv/subgroup-kernel", test_subgroup_kernel);
+  g_test_add_func ("/conv/refused-kernel", test_refused_kernel);
   g_test_add_func ("/conv/bad-shapes", test_bad_shapes);
   g_test_add_func ("/conv/large-grid", test_large_grid);
   return test_finish (g_test_run ());

@@ -11,7 +11,8 @@
  * fewer or more keys than queries, unaligned channel offsets, with the
  * default tiles and forced ones (DRAPE_ATTENTION_TILE); where the device
  * has cooperative matrix 2, both kinds of attention kernel (scores in
- * registers, and in shared memory).  Every
+ * registers, and in shared memory), the latter also standing in for the
+ * former where the driver will not build it.  Every
  * graph is profiled and must have run the ".coopmat" kernel and not the
  * scalar one.  The kernels run through the extension the device picked
  * (NV where it has both; DRAPE_COOPMAT=khr tests the KHR build of the same
@@ -28,6 +29,7 @@
 #include <string.h>
 
 #include "op-coopmat-private.h"
+#include "device-private.h"
 #include "ops.h"
 #include "reference.h"
 
@@ -434,6 +436,38 @@ test_attention (void)
   test_assert_no_validation_messages ();
 }
 
+/* A driver that lists cooperative matrix 2 but will not build the
+ * kernels that keep the scores in registers: attention stages them in
+ * shared memory instead, for heads of 40 and the VAE's 512. */
+static void
+test_refused_kernel (void)
+{
+  const char *const refused[] = { "attention_coopmat2", "attention_wide_coopmat.f16_cm2", NULL };
+  const guint picked[] = { 0, 11 };
+
+  if (!have_coopmat ())
+    return;
+  if (!drape_device_get_caps (test_device ())->coopmat2)
+    {
+      g_test_skip ("no cooperative matrix 2 kernels to refuse");
+      return;
+    }
+  drape_device_refuse_families (test_device (), refused);
+  for (guint i = 0; i < G_N_ELEMENTS (picked); i++)
+    {
+      g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "attention");
+      TestAttentionRun run = { 0 };
+
+      g_assert_cmpuint (attn_cases[picked[i]].d, ==, i == 0 ? 40 : 512);
+      drape_graph_set_profiling (graph, TRUE);
+      test_attention_record (graph, &attn_cases[picked[i]], DRAPE_DTYPE_F16, 43, NULL, NULL, &run);
+      run_expecting (graph, "attention", "attention.coopmat");
+      test_attention_check (&run, DRAPE_DTYPE_F16);
+    }
+  drape_device_refuse_families (test_device (), NULL);
+  test_assert_no_validation_messages ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -441,5 +475,6 @@ main (int argc, char **argv)
   g_test_add_func ("/coopmat/conv", test_conv);
   g_test_add_func ("/coopmat/linear", test_linear);
   g_test_add_func ("/coopmat/attention", test_attention);
+  g_test_add_func ("/coopmat/refused-kernel", test_refused_kernel);
   return test_finish (g_test_run ());
 }

@@ -280,6 +280,62 @@ test_vulkan_failure (void)
   g_assert_false (drape_device_is_lost (device));
 }
 
+/* Attention on a fresh device with profiling on: whether its graph ran
+ * the kernel labelled `label`. */
+static gboolean
+attention_ran (DrapeDevice *device,
+               DrapeTensor *x,
+               const char  *label)
+{
+  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "attention");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) profile = NULL;
+
+  drape_graph_set_profiling (graph, TRUE);
+  drape_op_attention (graph, x, 0, x, 0, x, 0, 16, 2, 1.0f);
+  drape_graph_compile (graph, &error);
+  g_assert_no_error (error);
+  drape_graph_run (graph, &error);
+  g_assert_no_error (error);
+  profile = drape_graph_get_profile (graph);
+  for (guint i = 0; i < profile->len; i++)
+    if (strcmp (g_array_index (profile, DrapeOpTime, i).label, label) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* A kernel with a slower stand-in that the driver fails to build: the
+ * graph takes the stand-in, and the device remembers the refusal rather
+ * than building it again. */
+static void
+test_refused_kernel (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeDevice) device = drape_device_new (NULL, &error);
+  g_autoptr(DrapeTensor) x = NULL;
+
+  g_assert_no_error (error);
+  if (!drape_device_get_info (device)->is_software)
+    {
+      g_test_skip ("the subgroup attention kernel is for CPU devices");
+      return;
+    }
+  x = drape_tensor_new (device, DRAPE_DTYPE_F32, 1, 4, 4, 16, &error);
+  g_assert_no_error (error);
+  g_assert_true (attention_ran (device, x, "attention.subgroup"));
+  g_hash_table_remove_all (device->kernels);
+
+  /* Building the subgroup kernel is the next Vulkan call. */
+  drape_device_inject_fault (device, VK_ERROR_INITIALIZATION_FAILED);
+  g_assert_true (attention_ran (device, x, "attention"));
+  g_assert_cmpuint (g_hash_table_size (device->refused_kernels), ==, 1);
+  g_assert_false (drape_device_is_lost (device));
+  /* Remembered: the next graph takes the stand-in without trying the
+   * subgroup kernel again (which would now build). */
+  g_assert_true (attention_ran (device, x, "attention"));
+  g_assert_cmpuint (g_hash_table_size (device->refused_kernels), ==, 1);
+}
+
 /* An f32 activation of `units` x 256 bytes (the arena's alignment). */
 static DrapeTensor *
 activation (DrapeGraph *graph,
@@ -376,6 +432,7 @@ main (int argc, char **argv)
   g_test_add_func ("/device/out-of-memory", test_out_of_memory);
   g_test_add_func ("/device/lost", test_device_lost);
   g_test_add_func ("/device/vulkan-failure", test_vulkan_failure);
+  g_test_add_func ("/device/refused-kernel", test_refused_kernel);
   g_test_add_func ("/device/submit-wait", test_submit_wait);
   g_test_add_func ("/device/failed-submit", test_failed_submit);
   g_test_add_func ("/graph/arena-plan", test_arena_plan);
