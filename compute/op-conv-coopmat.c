@@ -21,7 +21,8 @@
  * candidate costs (its tiles, at least MIN_TILES of them) x (its area
  * over a measure of its efficiency), and the cheapest wins: at 1024x768
  * with guidance the UNet's 320-channel layers get 128 x 64, the 640 and
- * 1280 ones 128 x 128, the smallest latent 64 x 64.  Subgroups own
+ * 1280 ones 128 x 128, the smallest latent 64 x 64, and layers of up to
+ * 16 output channels 128 x 16.  Subgroups own
  * 64 x 32 blocks where they can: with 16x16 matrices in subgroups of 32,
  * 8 accumulators, which with the loads in flight should stay near 128
  * registers a lane, so that two 256-lane workgroups fit an SM.  GEGLU
@@ -60,6 +61,10 @@ static const Tile conv_tiles[] = {
   { 128, 64, 64, 32, 0.9 },
   { 64, 128, 64, 32, 0.9 },
   { 64, 64, 32, 32, 0.75 },
+  /* For a few output channels (the VAEs' and the UNet's last
+   * convolutions: 3, 8, 4): a quarter of 64x64's padding, for much less
+   * reuse of each staged input. */
+  { 128, 16, 64, 16, 0.3 },
 };
 
 static const Tile geglu_tiles[] = {

@@ -34,7 +34,7 @@
 #include "reference.h"
 
 static const char *const conv_tiles[] = {
-  NULL, "coopmat:128x128", "coopmat:128x64", "coopmat:64x128", "coopmat:64x64",
+  NULL, "coopmat:128x128", "coopmat:128x64", "coopmat:64x128", "coopmat:64x64", "coopmat:128x16",
 };
 
 static const char *const geglu_tiles[] = {
@@ -131,6 +131,9 @@ static const ConvCase conv_cases[] = {
   { "3x3 groups 2", 2, 6, 7, 32, 48, 3, 3, 1, 1, 1, 1, 1, 2, TRUE, FALSE, FALSE, DRAPE_ACT_NONE, 0 },
   { "3x3 320 channels", 2, 16, 12, 320, 320, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, TRUE, TRUE,
     DRAPE_ACT_SILU, 0 },
+  /* A VAE decoder's last convolution: 3 output channels. */
+  { "3x3 to 3 channels", 1, 20, 13, 128, 3, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, FALSE, FALSE,
+    DRAPE_ACT_NONE, 0 },
 };
 
 static void

@@ -102,5 +102,8 @@ for t in /tmp/drape-bin/test-*; do
 done
 timeout 60 $cli selftest > "$log/selftest.txt" 2>&1; echo "selftest exit $?" >> "$summary"
 grep -E "FAIL" "$log/selftest.txt" >> "$summary"
+# Kernels the driver would not build (each fell back to a slower one).
+echo "== refused kernels" >> "$summary"
+grep -h "Message:" "$log"/* 2>/dev/null | sed 's/^.*Message: [0-9:.]*: //' | sort -u >> "$summary"
 tar czf "$OUT/logs.tar.gz" -C "$log" .
 cat "$summary"
