@@ -12,8 +12,8 @@ cd "$(dirname "$0")"
 # meson, ninja, a C11 compiler, pkg-config, GLib >= 2.74, json-glib,
 # libsoup 3, libpng, gdk-pixbuf, GTK >= 4.8, libadwaita >= 1.2, libarchive, the Vulkan
 # loader and headers, glslangValidator, a Vulkan driver (Mesa's lavapipe
-# runs on any CPU), and for the tests the Vulkan validation layers, Xvfb,
-# dbus, desktop-file-utils, appstream and libXtst.
+# runs on any CPU), and for the tests the Vulkan validation layers,
+# SPIRV-Tools, Xvfb, dbus, desktop-file-utils, appstream and libXtst.
 BUILD_PACKAGES=(
   meson ninja-build pkg-config gcc
   libglib2.0-dev libjson-glib-dev libsoup-3.0-dev libpng-dev libgdk-pixbuf-2.0-dev
@@ -22,7 +22,7 @@ BUILD_PACKAGES=(
   gettext desktop-file-utils appstream
 )
 TEST_PACKAGES=(
-  vulkan-validationlayers vulkan-tools xvfb xauth dbus dbus-x11 imagemagick libxtst-dev
+  vulkan-validationlayers vulkan-tools spirv-tools xvfb xauth dbus dbus-x11 imagemagick libxtst-dev
   clang libclang-rt-14-dev
 )
 
