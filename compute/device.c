@@ -563,9 +563,10 @@ choose_coopmat2 (DrapeDevice                 *device,
   g_autofree VkCooperativeMatrixPropertiesKHR *props = NULL;
   guint32 n = 0;
 
-  /* DRAPE_COOPMAT=nv asks for VK_NV_cooperative_matrix alone. */
+  /* DRAPE_COOPMAT=nv asks for VK_NV_cooperative_matrix alone,
+   * DRAPE_NO_COOPMAT2 for no cooperative matrix 2 (comparisons). */
   if (!DRAPE_HAVE_NV_COOPMAT2 || caps->coopmat == DRAPE_COOPMAT_NONE || caps->coopmat_n != caps->coopmat_k ||
-      g_strcmp0 (g_getenv ("DRAPE_COOPMAT"), "nv") == 0 ||
+      g_strcmp0 (g_getenv ("DRAPE_COOPMAT"), "nv") == 0 || g_getenv ("DRAPE_NO_COOPMAT2") != NULL ||
       device->info.api_version < VK_API_VERSION_1_3 || !maintenance4 ||
       !has_extension (exts, n_ext, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME) ||
       !has_extension (exts, n_ext, VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME))

@@ -72,6 +72,8 @@ bench 384x512 $cli bench --size 384x512 --steps 10 --profile --e2e 50
 # a build whose glslang has GL_NV_cooperative_matrix2, on a driver with
 # VK_NV_cooperative_matrix2).
 DRAPE_ATTENTION_KERNEL=coopmat bench 768x1024-attn-coopmat $cli bench --size 768x1024 --steps 3 --profile
+# No cooperative matrix 2 at all (the VAE's wide heads too).
+DRAPE_NO_COOPMAT2=1 bench 768x1024-no-coopmat2 $cli bench --size 768x1024 --steps 3 --profile
 # Attention tiles (DRAPE_ATTENTION_TILE=BCxRTxNW) against the default
 # (32x2x4, 64x1x4 and 32x1x4 for the UNet's heads of 40, 80 and 160;
 # for the VAE's 512, 32x2x8 with cooperative matrix 2, else 16x2x8: the
