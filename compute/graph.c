@@ -352,6 +352,33 @@ drape_bind_all (DrapeBinding      *binding,
   drape_bind (binding, tensor, 0, drape_tensor_bytes (tensor));
 }
 
+/* The kernel, or NULL; a kernel that is `optional` (a slower one can
+ * stand in) fails the graph only when the device or its memory did,
+ * not when the driver refused it. */
+static DrapeKernel *
+graph_kernel (DrapeGraph    *graph,
+              const char    *family,
+              const char    *variant,
+              guint          n_bindings,
+              guint32        texel_mask,
+              const guint32 *spec,
+              guint          n_spec,
+              gboolean       optional)
+{
+  g_autoptr(GError) error = NULL;
+  DrapeKernel *kernel;
+
+  if (graph->error != NULL)
+    return NULL;
+  kernel = drape_kernel_get (graph->device, family, variant, n_bindings, texel_mask,
+                             spec, n_spec, &error);
+  if (kernel == NULL &&
+      !(optional && (g_error_matches (error, DRAPE_ERROR, DRAPE_ERROR_VULKAN) ||
+                     g_error_matches (error, DRAPE_ERROR, DRAPE_ERROR_UNSUPPORTED))))
+    drape_graph_fail (graph, error->code, "%s", error->message);
+  return kernel;
+}
+
 DrapeKernel *
 drape_graph_kernel_texel (DrapeGraph    *graph,
                           const char    *family,
@@ -361,16 +388,7 @@ drape_graph_kernel_texel (DrapeGraph    *graph,
                           const guint32 *spec,
                           guint          n_spec)
 {
-  g_autoptr(GError) error = NULL;
-  DrapeKernel *kernel;
-
-  if (graph->error != NULL)
-    return NULL;
-  kernel = drape_kernel_get (graph->device, family, variant, n_bindings, texel_mask,
-                             spec, n_spec, &error);
-  if (kernel == NULL)
-    drape_graph_fail (graph, error->code, "%s", error->message);
-  return kernel;
+  return graph_kernel (graph, family, variant, n_bindings, texel_mask, spec, n_spec, FALSE);
 }
 
 DrapeKernel *
@@ -382,18 +400,7 @@ drape_graph_kernel_optional (DrapeGraph    *graph,
                              const guint32 *spec,
                              guint          n_spec)
 {
-  g_autoptr(GError) error = NULL;
-  DrapeKernel *kernel;
-
-  if (graph->error != NULL)
-    return NULL;
-  kernel = drape_kernel_get (graph->device, family, variant, n_bindings, texel_mask,
-                             spec, n_spec, &error);
-  /* Losing the device or its memory is no reason to try another kernel. */
-  if (kernel == NULL && !g_error_matches (error, DRAPE_ERROR, DRAPE_ERROR_VULKAN) &&
-      !g_error_matches (error, DRAPE_ERROR, DRAPE_ERROR_UNSUPPORTED))
-    drape_graph_fail (graph, error->code, "%s", error->message);
-  return kernel;
+  return graph_kernel (graph, family, variant, n_bindings, texel_mask, spec, n_spec, TRUE);
 }
 
 DrapeKernel *

@@ -48,19 +48,6 @@ run_graph (DrapeGraph *graph)
   g_assert_no_error (error);
 }
 
-/* Which kernels the profile of a graph shows ran. */
-static gboolean
-ran (DrapeGraph *graph,
-     const char *label)
-{
-  g_autoptr(GArray) profile = drape_graph_get_profile (graph);
-
-  for (guint i = 0; i < profile->len; i++)
-    if (g_strcmp0 (g_array_index (profile, DrapeOpTime, i).label, label) == 0)
-      return TRUE;
-  return FALSE;
-}
-
 /* kernel: NULL for the engine's choice, or DRAPE_ATTENTION_KERNEL's
  * "tiled" or "subgroup", which the profile must then show (tensor cores,
  * where a device has them, still take f16). */
@@ -76,9 +63,9 @@ check_attention (DrapeDType      dtype,
   test_attention_record (graph, &s->a, dtype, 31, "DRAPE_ATTENTION_KERNEL", kernel, &run);
   run_graph (graph);
   if (g_strcmp0 (kernel, "subgroup") == 0)
-    g_assert_true (ran (graph, "attention.subgroup"));
+    g_assert_true (test_graph_ran (graph, "attention.subgroup"));
   else if (kernel != NULL)
-    g_assert_false (ran (graph, "attention.subgroup"));
+    g_assert_false (test_graph_ran (graph, "attention.subgroup"));
   test_attention_check (&run, dtype);
 }
 
@@ -167,7 +154,7 @@ test_attention_refused (void)
       drape_graph_set_profiling (graph, TRUE);
       test_attention_record (graph, &cases[1].a, d, 41, NULL, NULL, &run);
       run_graph (graph);
-      g_assert_true (ran (graph, "attention"));
+      g_assert_true (test_graph_ran (graph, "attention"));
       test_attention_check (&run, d);
     }
   drape_device_refuse_families (device, NULL);

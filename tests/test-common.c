@@ -361,3 +361,15 @@ test_attention_check (TestAttentionRun *run,
   g_clear_pointer (&run->what, g_free);
   run->out = NULL;
 }
+
+gboolean
+test_graph_ran (DrapeGraph *graph,
+                const char *label)
+{
+  g_autoptr(GArray) profile = drape_graph_get_profile (graph);
+
+  for (guint i = 0; i < profile->len; i++)
+    if (g_strcmp0 (g_array_index (profile, DrapeOpTime, i).label, label) == 0)
+      return TRUE;
+  return FALSE;
+}

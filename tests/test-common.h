@@ -126,4 +126,8 @@ float       *test_golden_nhwc         (DrapeSafetensors *st,
                                        guint32          *c);
 DrapeSafetensors *test_golden_open    (const char       *relative);
 
+/* Whether a profiled graph's last run had dispatches labelled `label`. */
+gboolean     test_graph_ran           (DrapeGraph          *graph,
+                                       const char          *label);
+
 G_END_DECLS

@@ -289,7 +289,6 @@ attention_ran (DrapeDevice *device,
 {
   g_autoptr(DrapeGraph) graph = drape_graph_new (device, "attention");
   g_autoptr(GError) error = NULL;
-  g_autoptr(GArray) profile = NULL;
 
   drape_graph_set_profiling (graph, TRUE);
   drape_op_attention (graph, x, 0, x, 0, x, 0, 16, 2, 1.0f);
@@ -297,11 +296,7 @@ attention_ran (DrapeDevice *device,
   g_assert_no_error (error);
   drape_graph_run (graph, &error);
   g_assert_no_error (error);
-  profile = drape_graph_get_profile (graph);
-  for (guint i = 0; i < profile->len; i++)
-    if (strcmp (g_array_index (profile, DrapeOpTime, i).label, label) == 0)
-      return TRUE;
-  return FALSE;
+  return test_graph_ran (graph, label);
 }
 
 /* A kernel with a slower stand-in that the driver fails to build: the
