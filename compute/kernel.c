@@ -167,13 +167,16 @@ refused_by_test (DrapeDevice *device,
                  const char  *family,
                  const char  *variant)
 {
-  g_autofree char *name = g_strdup_printf ("%s.%s", family, variant);
-  gboolean refused;
+  g_autofree char *name = NULL;
+  gboolean refused = FALSE;
 
   g_mutex_lock (&device->lock);
-  refused = device->refused_families != NULL &&
-            (g_strv_contains ((const char *const *) device->refused_families, family) ||
-             g_strv_contains ((const char *const *) device->refused_families, name));
+  if (device->refused_families != NULL)
+    {
+      name = g_strdup_printf ("%s.%s", family, variant);
+      refused = g_strv_contains ((const char *const *) device->refused_families, family) ||
+                g_strv_contains ((const char *const *) device->refused_families, name);
+    }
   g_mutex_unlock (&device->lock);
   return refused;
 }

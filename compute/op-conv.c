@@ -530,8 +530,8 @@ conv_part_bind (const Conv     *c,
 
 /* How the convolution splits into dispatches for kernels of `kind`,
  * which falls back from texel buffers to storage buffers where their
- * limit is too small; NULL, or why it cannot run. */
-static char *
+ * limit is too small; FALSE, with the graph failed, where it cannot. */
+static gboolean
 plan_for_kind (DrapeGraph *graph,
                const Conv *c,
                GemmKind   *kind,
@@ -540,6 +540,7 @@ plan_for_kind (DrapeGraph *graph,
   gsize es = drape_dtype_size (c->x->dtype);
   guint64 limit = drape_graph_binding_limit (graph);
   guint64 align = drape_device_get_caps (drape_graph_get_device (graph))->storage_offset_alignment;
+  g_autofree char *why = NULL;
 
   /* drape_bind widens a range by up to one alignment unit; texel
    * bindings have a limit and an alignment of their own. */
@@ -547,17 +548,29 @@ plan_for_kind (DrapeGraph *graph,
     {
       guint64 texel_limit = drape_graph_texel_limit (graph, c->x->dtype);
       guint64 texel_align = drape_graph_texel_alignment (graph);
-      g_autofree char *why = NULL;
 
       if (texel_limit > texel_align)
         why = conv_plan (c, (texel_limit - texel_align) / es, 1, plan);
       if (texel_limit > texel_align && why == NULL)
-        return NULL;
+        return TRUE;
+      g_clear_pointer (&why, g_free);
       *kind = GEMM_SUBGROUP;
     }
   if (limit <= align)
-    return g_strdup_printf ("%s: the device's binding limit is too small", c->op);
-  return conv_plan (c, (limit - align) / es, c->depthwise && c->cin % 4 == 0 ? 4 : 1, plan);
+    why = g_strdup_printf ("%s: the device's binding limit is too small", c->op);
+  else
+    why = conv_plan (c, (limit - align) / es, c->depthwise && c->cin % 4 == 0 ? 4 : 1, plan);
+  if (why != NULL)
+    drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED, "%s", why);
+  return why == NULL;
+}
+
+/* Whether the epilogue's accesses to 4 channels are aligned vectors. */
+static gboolean
+vector_epilogue (const Conv     *c,
+                 const ConvPlan *plan)
+{
+  return c->cout_g % 4 == 0 && plan->nc % 4 == 0;
 }
 
 /* conv2d.comp for `kind`, or NULL where the device will not build a
@@ -571,10 +584,9 @@ scalar_kernel (DrapeGraph     *graph,
 {
   DrapeDevice *device = drape_graph_get_device (graph);
   guint64 m_max = plan->whole ? (guint64) c->n * c->oh * c->ow : (guint64) plan->rows * c->ow;
-  gboolean vec_out = c->cout_g % 4 == 0 && plan->nc % 4 == 0;
   g_autofree char *variant = NULL;
 
-  *cfg = gemm_config (device, c, kind, (guint32) m_max, plan->nc, vec_out);
+  *cfg = gemm_config (device, c, kind, (guint32) m_max, plan->nc, vector_epilogue (c, plan));
   guint32 spec[] = {
     cfg->local, 1, 1, cfg->kind == GEMM_SUBGROUP, cfg->tm, cfg->tn, cfg->bm, cfg->bn, cfg->bk,
     cfg->sg, cfg->vec4, cfg->pointwise, c->geglu, cfg->vec_out,
@@ -598,19 +610,14 @@ conv_record (DrapeGraph *graph,
   DrapeDType dtype = c->x->dtype;
   GemmKind kind = c->depthwise ? GEMM_TILED : gemm_kind (device, c);
   gboolean dw_vec4;
-  g_autofree char *why = NULL;
   DrapeKernel *kernel;
   GemmConfig cfg = { 0 };
   ConvPlan plan;
   DrapeConvCoopmat coop;
   const guint32 dw_px = 4, dw_local = 64;
 
-  why = plan_for_kind (graph, c, &kind, &plan);
-  if (why != NULL)
-    {
-      drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED, "%s", why);
-      return;
-    }
+  if (!plan_for_kind (graph, c, &kind, &plan))
+    return;
   /* A chunk that is not whole vectors of channels loses the vector path. */
   dw_vec4 = c->depthwise && c->cin % 4 == 0 && plan.chunk_cols % 4 == 0;
 
@@ -623,8 +630,7 @@ conv_record (DrapeGraph *graph,
   else if (drape_conv_coopmat_select (graph, &(DrapeConvGemm) {
                                         .op = c->op, .dtype = dtype, .cin_g = c->cin_g,
                                         .geglu = c->geglu, .n = plan.nc, .n_bindings = N_BINDINGS,
-                                        /* The epilogue's 4 channels are aligned vectors. */
-                                        .vec_out = c->cout_g % 4 == 0 && plan.nc % 4 == 0,
+                                        .vec_out = vector_epilogue (c, &plan),
                                         .m = plan.whole ? c->n * c->oh * c->ow : plan.rows * c->ow,
                                       }, &coop))
     {
@@ -640,12 +646,8 @@ conv_record (DrapeGraph *graph,
       if (kernel == NULL && kind != GEMM_TILED && drape_graph_ok (graph))
         {
           kind = GEMM_TILED;
-          why = plan_for_kind (graph, c, &kind, &plan);
-          if (why != NULL)
-            {
-              drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED, "%s", why);
-              return;
-            }
+          if (!plan_for_kind (graph, c, &kind, &plan))
+            return;
           kernel = scalar_kernel (graph, c, kind, &plan, &cfg);
         }
     }
