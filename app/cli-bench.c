@@ -51,7 +51,13 @@ random_tensor (DrapeDevice *device,
   return t;
 }
 
-/* Compiles and runs a graph once (timed as first_ms), then `runs` times. */
+/* GPUs lower their clocks when idle: a graph runs for this long before it
+ * is timed, so that timings and profiles are of the clocks a try-on
+ * runs at (CPU drivers need no warming). */
+#define WARM_UP_US (1000 * 1000)
+
+/* Compiles and runs a graph once (timed as first_ms), warms up, then
+ * runs it `runs` times. */
 static gboolean
 time_graph (DrapeGraph *graph,
             guint       runs,
@@ -64,6 +70,12 @@ time_graph (DrapeGraph *graph,
     return FALSE;
   timing->first_ms = (g_get_monotonic_time () - start) / 1000.0;
   start = g_get_monotonic_time ();
+  while (!drape_device_get_info (drape_graph_get_device (graph))->is_software &&
+         g_get_monotonic_time () - start < WARM_UP_US)
+    if (!drape_graph_run (graph, error))
+      return FALSE;
+  drape_graph_reset_profile (graph);
+  start = g_get_monotonic_time ();
   for (guint i = 0; i < runs; i++)
     if (!drape_graph_run (graph, error))
       return FALSE;
@@ -72,21 +84,27 @@ time_graph (DrapeGraph *graph,
   return TRUE;
 }
 
+/* Adds a graph's profile to `ops`, its entries keyed by `prefix` and
+ * their label (and, for a dispatch profile, workgroups and FLOPs). */
 static void
 merge_profile (GHashTable *ops,
-               DrapeGraph *graph,
+               GArray     *profile,
                const char *prefix)
 {
-  g_autoptr(GArray) profile = drape_graph_get_profile (graph);
-
   for (guint i = 0; i < profile->len; i++)
     {
       DrapeOpTime *t = &g_array_index (profile, DrapeOpTime, i);
-      char *key = g_strdup_printf ("%s %s", prefix, t->label);
+      char *key = t->workgroups ? g_strdup_printf ("%s %s %s %" G_GUINT64_FORMAT " %.17g", prefix,
+                                                   t->label, t->detail ? t->detail : "",
+                                                   t->workgroups, t->flops / t->count)
+                                : g_strdup_printf ("%s %s", prefix, t->label);
       DrapeOpTime *entry = g_hash_table_lookup (ops, key);
       if (entry == NULL)
         {
           entry = g_new0 (DrapeOpTime, 1);
+          entry->label = t->label;
+          entry->detail = t->detail;
+          entry->workgroups = t->workgroups;
           g_hash_table_insert (ops, key, entry);
         }
       else
@@ -95,6 +113,20 @@ merge_profile (GHashTable *ops,
       entry->total_ms += t->total_ms;
       entry->flops += t->flops;
     }
+}
+
+/* Both profiles of a timed graph. */
+static void
+merge_profiles (GHashTable *ops,
+                GHashTable *dispatches,
+                DrapeGraph *graph,
+                const char *prefix)
+{
+  g_autoptr(GArray) by_op = drape_graph_get_profile (graph);
+  g_autoptr(GArray) by_dispatch = drape_graph_get_dispatch_profile (graph);
+
+  merge_profile (ops, by_op, prefix);
+  merge_profile (dispatches, by_dispatch, prefix);
 }
 
 /* Ends the builder's root object and prints it, pretty. */
@@ -207,6 +239,50 @@ compare_ops (gconstpointer a,
   return x->total_ms < y->total_ms ? 1 : x->total_ms > y->total_ms ? -1 : 0;
 }
 
+/* A profile as the member `name`: its entries, most expensive first,
+ * with the time per call (per graph run where each runs once) and, for
+ * dispatch profiles, what each dispatch was. */
+static void
+add_profile (JsonBuilder *b,
+             const char  *name,
+             GHashTable  *table)
+{
+  g_autofree gpointer *keys = NULL;
+  guint n_keys;
+
+  json_builder_set_member_name (b, name);
+  json_builder_begin_array (b);
+  keys = g_hash_table_get_keys_as_array (table, &n_keys);
+  g_qsort_with_data (keys, n_keys, sizeof (gpointer), compare_ops, table);
+  for (guint i = 0; i < n_keys; i++)
+    {
+      const DrapeOpTime *t = g_hash_table_lookup (table, keys[i]);
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "op");
+      json_builder_add_string_value (b, keys[i]);
+      if (t->workgroups > 0)
+        {
+          json_builder_set_member_name (b, "detail");
+          json_builder_add_string_value (b, t->detail ? t->detail : "");
+          json_builder_set_member_name (b, "workgroups");
+          json_builder_add_int_value (b, (gint64) t->workgroups);
+        }
+      json_builder_set_member_name (b, "calls");
+      json_builder_add_int_value (b, t->count);
+      json_builder_set_member_name (b, "gflop");
+      json_builder_add_double_value (b, t->flops / MAX (t->count, 1) / 1e9);
+      json_builder_set_member_name (b, "ms_per_call");
+      json_builder_add_double_value (b, t->total_ms / MAX (t->count, 1));
+      json_builder_set_member_name (b, "total_ms");
+      json_builder_add_double_value (b, t->total_ms);
+      json_builder_set_member_name (b, "tflops");
+      json_builder_add_double_value (b, t->total_ms > 0 ? t->flops / t->total_ms / 1e9 : 0);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+}
+
 int
 drape_cli_bench (int    argc,
                  char **argv)
@@ -233,6 +309,7 @@ drape_cli_bench (int    argc,
   g_autoptr(DrapeDevice) device = NULL;
   g_autoptr(DrapePipeline) pipeline = NULL;
   g_autoptr(GHashTable) ops = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr(GHashTable) dispatches = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_autofree char *tensor_cores = NULL;
   DrapeUNetConfig unet_config;
   DrapeVaeConfig vae_config;
@@ -285,7 +362,7 @@ drape_cli_bench (int    argc,
     drape_unet_forward (drape_pipeline_get_unet (pipeline), graph, sample, t, NULL);
     if (!time_graph (graph, steps, &unet, &error))
       return drape_cli_fail_error (error);
-    merge_profile (ops, graph, "unet");
+    merge_profiles (ops, dispatches, graph, "unet");
   }
   {
     g_autoptr(DrapeTensor) images = random_tensor (device, 2, height, width, 3, &error);
@@ -297,7 +374,7 @@ drape_cli_bench (int    argc,
     drape_vae_encode (drape_pipeline_get_vae (pipeline), graph, images, NULL);
     if (!time_graph (graph, 2, &encode, &error))
       return drape_cli_fail_error (error);
-    merge_profile (ops, graph, "vae-enc");
+    merge_profiles (ops, dispatches, graph, "vae-enc");
   }
   {
     g_autoptr(DrapeTensor) latent = random_tensor (device, 1, lh, lw, 4, &error);
@@ -309,7 +386,7 @@ drape_cli_bench (int    argc,
     drape_vae_decode (drape_pipeline_get_vae (pipeline), graph, latent, NULL);
     if (!time_graph (graph, 2, &decode, &error))
       return drape_cli_fail_error (error);
-    merge_profile (ops, graph, "vae-dec");
+    merge_profiles (ops, dispatches, graph, "vae-dec");
   }
   drape_device_get_memory_usage (device, NULL, &peak);
 
@@ -362,8 +439,6 @@ drape_cli_bench (int    argc,
     {
       g_autoptr(JsonBuilder) b = json_builder_new ();
       Timing *timings[] = { &unet, &encode, &decode };
-      g_autofree gpointer *keys = NULL;
-      guint n_keys;
 
       json_builder_begin_object (b);
       json_builder_set_member_name (b, "device");
@@ -403,25 +478,9 @@ drape_cli_bench (int    argc,
           json_builder_set_member_name (b, "tryon_peak_mib");
           json_builder_add_double_value (b, e2e_peak / 1048576.0);
         }
-      json_builder_set_member_name (b, "ops");
-      json_builder_begin_array (b);
-      keys = g_hash_table_get_keys_as_array (ops, &n_keys);
-      g_qsort_with_data (keys, n_keys, sizeof (gpointer), compare_ops, ops);
-      for (guint i = 0; i < n_keys; i++)
-        {
-          const DrapeOpTime *t = g_hash_table_lookup (ops, keys[i]);
-          json_builder_begin_object (b);
-          json_builder_set_member_name (b, "op");
-          json_builder_add_string_value (b, keys[i]);
-          json_builder_set_member_name (b, "ms_per_run");
-          json_builder_add_double_value (b, t->total_ms / MAX (t->count, 1));
-          json_builder_set_member_name (b, "total_ms");
-          json_builder_add_double_value (b, t->total_ms);
-          json_builder_set_member_name (b, "tflops");
-          json_builder_add_double_value (b, t->total_ms > 0 ? t->flops / t->total_ms / 1e9 : 0);
-          json_builder_end_object (b);
-        }
-      json_builder_end_array (b);
+      add_profile (b, "ops", ops);
+      /* Each layer shape on its own: what a kernel change is measured by. */
+      add_profile (b, "dispatches", dispatches);
       return print_json (b);
     }
 

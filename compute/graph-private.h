@@ -100,6 +100,11 @@ void         drape_graph_dispatch_flat (DrapeGraph       *graph,
                                        guint32            groups_z,
                                        const char        *label,
                                        double             flops);
+/* Describes the dispatch recorded last, for dispatch profiles (e.g. a
+ * GEMM's shape and tile). */
+void         drape_graph_describe_last (DrapeGraph       *graph,
+                                        const char       *format,
+                                        ...) G_GNUC_PRINTF (2, 3);
 /* The most bytes one binding may span on this graph's device. */
 guint64      drape_graph_binding_limit (DrapeGraph       *graph);
 /* Where a tensor's bytes are: its own buffer, or its graph's arena once

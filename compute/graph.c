@@ -12,6 +12,7 @@
  */
 #include "config.h"
 
+#include <stdarg.h>
 #include <string.h>
 
 #include "graph-private.h"
@@ -31,6 +32,7 @@ typedef struct {
   guint32 push_size;
   guint32 groups[3];
   const char *label; /* interned */
+  const char *detail; /* interned, or NULL: drape_graph_describe_last() */
   double flops;
 } DrapeNode;
 
@@ -515,6 +517,22 @@ drape_graph_dispatch (DrapeGraph         *graph,
 }
 
 void
+drape_graph_describe_last (DrapeGraph *graph,
+                           const char *format,
+                           ...)
+{
+  g_autofree char *detail = NULL;
+  va_list args;
+
+  if (graph->nodes->len == 0)
+    return;
+  va_start (args, format);
+  detail = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_array_index (graph->nodes, DrapeNode, graph->nodes->len - 1).detail = g_intern_string (detail);
+}
+
+void
 drape_graph_dispatch_flat (DrapeGraph         *graph,
                            DrapeKernel        *kernel,
                            const DrapeBinding *bindings,
@@ -649,6 +667,14 @@ drape_graph_set_profiling (DrapeGraph *graph,
       return;
     }
   graph->profiling = profiling && graph->device->caps.has_timestamps;
+}
+
+void
+drape_graph_reset_profile (DrapeGraph *graph)
+{
+  if (graph->times_ms != NULL)
+    memset (graph->times_ms->data, 0, graph->times_ms->len * sizeof (double));
+  graph->runs = 0;
 }
 
 static void
@@ -1045,27 +1071,40 @@ compare_time_desc (gconstpointer a,
   return x->total_ms < y->total_ms ? 1 : x->total_ms > y->total_ms ? -1 : 0;
 }
 
-GArray *
-drape_graph_get_profile (DrapeGraph *graph)
+/* The profile aggregated by label, or by label and dispatch shape. */
+static GArray *
+get_profile (DrapeGraph *graph,
+             gboolean    by_dispatch)
 {
   GArray *result = g_array_new (FALSE, TRUE, sizeof (DrapeOpTime));
-  g_autoptr(GHashTable) by_label = g_hash_table_new (NULL, NULL);
+  g_autoptr(GHashTable) index = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   if (graph->times_ms == NULL)
     return result;
   for (guint i = 0; i < graph->nodes->len; i++)
     {
       DrapeNode *node = &g_array_index (graph->nodes, DrapeNode, i);
-      gpointer index_plus_one = g_hash_table_lookup (by_label, node->label);
+      guint64 workgroups = (guint64) node->groups[0] * node->groups[1] * node->groups[2];
+      char *key = by_dispatch ? g_strdup_printf ("%s %s %" G_GUINT64_FORMAT " %.17g", node->label,
+                                                 node->detail ? node->detail : "", workgroups,
+                                                 node->flops)
+                              : g_strdup (node->label);
+      gpointer index_plus_one = g_hash_table_lookup (index, key);
       DrapeOpTime *entry;
 
       if (index_plus_one == NULL)
         {
-          DrapeOpTime t = { .label = node->label };
+          DrapeOpTime t = {
+            .label = node->label,
+            .detail = by_dispatch ? node->detail : NULL,
+            .workgroups = by_dispatch ? workgroups : 0,
+          };
           g_array_append_val (result, t);
           index_plus_one = GUINT_TO_POINTER (result->len);
-          g_hash_table_insert (by_label, (gpointer) node->label, index_plus_one);
+          g_hash_table_insert (index, key, index_plus_one);
         }
+      else
+        g_free (key);
       entry = &g_array_index (result, DrapeOpTime, GPOINTER_TO_UINT (index_plus_one) - 1);
       entry->count += graph->runs;
       entry->total_ms += g_array_index (graph->times_ms, double, i);
@@ -1073,4 +1112,16 @@ drape_graph_get_profile (DrapeGraph *graph)
     }
   g_array_sort (result, compare_time_desc);
   return result;
+}
+
+GArray *
+drape_graph_get_profile (DrapeGraph *graph)
+{
+  return get_profile (graph, FALSE);
+}
+
+GArray *
+drape_graph_get_dispatch_profile (DrapeGraph *graph)
+{
+  return get_profile (graph, TRUE);
 }

@@ -32,7 +32,11 @@ typedef struct {
   const char *label;
   guint count;
   double total_ms;
-  double flops;
+  double flops;       /* summed, like total_ms */
+  /* Only in drape_graph_get_dispatch_profile(): per call, and what the op
+   * said of the dispatch (or NULL). */
+  guint64 workgroups;
+  const char *detail;
 } DrapeOpTime;
 
 DrapeGraph  *drape_graph_new            (DrapeDevice  *device,
@@ -99,9 +103,16 @@ gboolean     drape_graph_wait           (DrapeGraph   *graph,
 guint        drape_graph_get_n_nodes    (DrapeGraph   *graph);
 guint64      drape_graph_get_arena_size (DrapeGraph   *graph);
 double       drape_graph_get_flops      (DrapeGraph   *graph);
-/* Per-op GPU time summed over every run since profiling was enabled,
- * aggregated by op label, most expensive first. */
+/* Per-op GPU time summed over every run since profiling was enabled or
+ * last reset, aggregated by op label, most expensive first. */
 GArray      *drape_graph_get_profile    (DrapeGraph   *graph);
+/* The same, aggregated by dispatch shape instead: label, detail,
+ * workgroups and FLOPs, so that each layer shape of a model gets its own
+ * entry. */
+GArray      *drape_graph_get_dispatch_profile (DrapeGraph *graph);
+/* Forgets the runs so far: profiles of the steady state leave out the
+ * first run's cold caches. */
+void         drape_graph_reset_profile  (DrapeGraph   *graph);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DrapeGraph, drape_graph_free)
 

@@ -283,6 +283,8 @@ drape_attention_record (DrapeGraph                *graph,
         p.o_off = bind_rows (&bind[3], out, q_first, q_rows, 0, channels, FALSE);
         drape_graph_dispatch (graph, kernel, bind, &p, sizeof p, drape_div_up (rows, rows_per_group),
                               heads, per_dispatch, label, 4.0 * rows * tk * channels * per_dispatch);
+        drape_graph_describe_last (graph, "q%u k%u d%u x%u %u/wg", rows, tk, channels / heads,
+                                   heads * per_dispatch, rows_per_group);
       }
 }
 

@@ -126,8 +126,11 @@ float       *test_golden_nhwc         (DrapeSafetensors *st,
                                        guint32          *c);
 DrapeSafetensors *test_golden_open    (const char       *relative);
 
-/* Whether a profiled graph's last run had dispatches labelled `label`. */
+/* Whether a profiled graph's runs had dispatches labelled `label`, and
+ * how many (summed over its runs). */
 gboolean     test_graph_ran           (DrapeGraph          *graph,
+                                       const char          *label);
+guint        test_graph_runs_of       (DrapeGraph          *graph,
                                        const char          *label);
 
 G_END_DECLS

@@ -226,6 +226,65 @@ test_submit_wait (void)
   test_assert_no_validation_messages ();
 }
 
+/* The dispatch profile: an entry per layer shape, the op's description
+ * of it, calls counted per run; a reset forgets the runs so far. */
+static void
+test_dispatch_profile (void)
+{
+  DrapeDevice *device = test_device ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeTensor) x = test_tensor_from (DRAPE_DTYPE_F32, 1, 4, 4, 8, NULL);
+  g_autoptr(DrapeTensor) small = test_tensor_from (DRAPE_DTYPE_F32, 1, 2, 2, 8, NULL);
+  g_autoptr(DrapeTensor) wide = test_tensor_from (DRAPE_DTYPE_F32, 16, 1, 1, 8, NULL);
+  g_autoptr(DrapeTensor) narrow = test_tensor_from (DRAPE_DTYPE_F32, 8, 1, 1, 8, NULL);
+  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "dispatch profile");
+  g_autoptr(GArray) profile = NULL;
+  guint seen = 0;
+
+  if (!drape_device_get_caps (device)->has_timestamps)
+    {
+      g_test_skip ("device has no timestamps");
+      return;
+    }
+  drape_graph_set_profiling (graph, TRUE);
+  /* Twice the same shape, once another. */
+  drape_op_linear (graph, x, wide, NULL);
+  drape_op_linear (graph, x, wide, NULL);
+  drape_op_linear (graph, small, narrow, NULL);
+  for (guint run = 0; run < 2; run++)
+    g_assert_true (drape_graph_run (graph, &error));
+  g_assert_no_error (error);
+
+  profile = drape_graph_get_dispatch_profile (graph);
+  for (guint i = 0; i < profile->len; i++)
+    {
+      const DrapeOpTime *t = &g_array_index (profile, DrapeOpTime, i);
+
+      g_assert_cmpuint (t->workgroups, >, 0);
+      if (g_str_has_prefix (t->label, "linear") && g_str_has_prefix (t->detail, "M16 N16 K8 "))
+        {
+          g_assert_cmpuint (t->count, ==, 4);
+          g_assert_cmpfloat (t->flops, ==, 4 * 2.0 * 16 * 16 * 8);
+          seen |= 1;
+        }
+      else if (g_str_has_prefix (t->label, "linear") && g_str_has_prefix (t->detail, "M4 N8 K8 "))
+        {
+          g_assert_cmpuint (t->count, ==, 2);
+          seen |= 2;
+        }
+    }
+  g_assert_cmpuint (seen, ==, 3);
+  g_clear_pointer (&profile, g_array_unref);
+
+  drape_graph_reset_profile (graph);
+  g_assert_true (drape_graph_run (graph, &error));
+  g_assert_no_error (error);
+  profile = drape_graph_get_profile (graph);
+  g_assert_cmpuint (profile->len, ==, 1);
+  g_assert_cmpuint (g_array_index (profile, DrapeOpTime, 0).count, ==, 3);
+  test_assert_no_validation_messages ();
+}
+
 /* A submission that fails leaves nothing in flight: the graph is not
  * refused as still running, and runs right the next time. */
 static void
@@ -430,6 +489,7 @@ main (int argc, char **argv)
   g_test_add_func ("/device/refused-kernel", test_refused_kernel);
   g_test_add_func ("/device/submit-wait", test_submit_wait);
   g_test_add_func ("/device/failed-submit", test_failed_submit);
+  g_test_add_func ("/graph/dispatch-profile", test_dispatch_profile);
   g_test_add_func ("/graph/arena-plan", test_arena_plan);
   g_test_add_func ("/graph/arena-plan/random", test_arena_plan_random);
   return test_finish (g_test_run ());
