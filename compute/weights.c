@@ -199,7 +199,9 @@ read_filter (Upload  *u,
   else
     for (guint64 i = 0; i < per; i++)
       {
-        guint64 z = (u->state += 0x9e3779b97f4a7c15ull);
+        /* SplitMix64's state after the element's own count of steps, so
+         * that any filter can be drawn on any thread. */
+        guint64 z = u->state + (co * per + i + 1) * 0x9e3779b97f4a7c15ull;
         z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
         z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
         z ^= z >> 31;
@@ -211,6 +213,63 @@ read_filter (Upload  *u,
         u->row[((guint64) y * u->kw + x) * u->cin + ci] = u->src[((guint64) ci * u->kh + y) * u->kw + x];
 }
 
+/* Elements [begin, end) of the tensor into dst, which holds them from
+ * element `first` on. */
+static void
+fill_range (Upload  *u,
+            guint8  *dst,
+            guint64  first,
+            guint64  begin,
+            guint64  end)
+{
+  guint64 per = (guint64) u->cin * u->kh * u->kw;
+
+  /* Filter by filter: the first and last may be cut by the range. */
+  for (guint64 e = begin; e < end;)
+    {
+      guint64 from = e % per, n = MIN (per - from, end - e);
+      const float *row = u->row + from;
+
+      read_filter (u, e / per);
+      if (u->dtype == DRAPE_DTYPE_F16)
+        {
+          guint16 *out = (guint16 *) dst + (e - first);
+          for (guint64 i = 0; i < n; i++)
+            out[i] = drape_float_to_half (row[i]);
+        }
+      else
+        memcpy ((float *) dst + (e - first), row, n * sizeof (float));
+      e += n;
+    }
+}
+
+typedef struct {
+  Upload u;  /* with scratch filters of its own */
+  guint8 *dst;
+  guint64 first, begin, end;
+} FillPart;
+
+static gpointer
+fill_part (gpointer data)
+{
+  FillPart *part = data;
+  guint64 per = (guint64) part->u.cin * part->u.kh * part->u.kw;
+
+  part->u.row = g_new (float, per);
+  part->u.src = g_new (float, per);
+  fill_range (&part->u, part->dst, part->first, part->begin, part->end);
+  g_free (part->u.row);
+  g_free (part->u.src);
+  return NULL;
+}
+
+/* Values below which a staging chunk is filled on the calling thread. */
+#define FILL_PART_MIN (1u << 20)
+#define FILL_THREADS 16
+
+/* Converting (and drawing) a model's values dominates its load, so large
+ * chunks are split across threads: every source is read-only (mapped
+ * files, caller's data, counter-based random values). */
 static void
 fill_upload (guint8  *dst,
              guint64  offset,
@@ -219,25 +278,27 @@ fill_upload (guint8  *dst,
 {
   Upload *u = user_data;
   gsize es = drape_dtype_size (u->dtype);
-  guint64 per = (guint64) u->cin * u->kh * u->kw;
   guint64 first = offset / es, count = n_bytes / es;
-  guint64 loaded = G_MAXUINT64;
+  guint n_parts = (guint) MIN (MIN (count / FILL_PART_MIN, g_get_num_processors ()), FILL_THREADS);
+  FillPart parts[FILL_THREADS];
+  GThread *threads[FILL_THREADS];
 
-  for (guint64 i = 0; i < count; i++)
+  if (n_parts <= 1)
     {
-      guint64 e = first + i, co = e / per;
-      float v;
-      if (co != loaded)
-        {
-          read_filter (u, co);
-          loaded = co;
-        }
-      v = u->row[e % per];
-      if (u->dtype == DRAPE_DTYPE_F16)
-        ((guint16 *) dst)[i] = drape_float_to_half (v);
-      else
-        ((float *) dst)[i] = v;
+      fill_range (u, dst, first, first, first + count);
+      return;
     }
+  for (guint i = 0; i < n_parts; i++)
+    {
+      parts[i] = (FillPart) {
+        .u = *u, .dst = dst, .first = first,
+        .begin = first + count * i / n_parts, .end = first + count * (i + 1) / n_parts,
+      };
+      threads[i] = i + 1 < n_parts ? g_thread_new ("drape-weights", fill_part, &parts[i]) : NULL;
+    }
+  fill_part (&parts[n_parts - 1]);
+  for (guint i = 0; i + 1 < n_parts; i++)
+    g_thread_join (threads[i]);
 }
 
 static const DrapeTensor *
