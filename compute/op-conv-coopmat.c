@@ -4,13 +4,14 @@
  *   - the device has cooperative matrices (DrapeDeviceCaps.coopmat: f16
  *     tiles with f32 sums, in its shape and subgroup width) and the
  *     tensors are f16;
- *   - cin_g is a multiple of 8: the kernel stages A and B in 16-byte
- *     chunks of 8 channels, which then never span two kernel taps, and
- *     every offset op-conv.c binds (rows of cin and K = kh kw cin_g
+ *   - the kernel stages A and B in 16-byte chunks of 8 channels where
+ *     cin_g is a multiple of 8: chunks then never span two kernel taps,
+ *     and every offset op-conv.c binds (rows of cin and K = kh kw cin_g
  *     values, tensors 256-byte aligned) stays a multiple of 16 bytes.
- * That is every convolution and linear layer of the UNet and the VAE
- * but the first (4 or 9 input channels); depthwise convolutions keep
- * their own kernel.  Any N and M work (edges are masked), so output
+ *     The first layers of the UNet and the VAE (9, 3 and 4 input
+ *     channels) take its variant that gathers them a value at a time:
+ *     their K is small, their outputs many.
+ * Depthwise convolutions keep their own kernel.  Any N and M work (edges are masked), so output
  * channels need not be multiples of 16.
  *
  * Tiles.  A workgroup computes BM x BN outputs, its subgroups WM x WN
@@ -19,10 +20,10 @@
  * GPU has).  Larger tiles read each input fewer times but leave
  * workgroups idle on small problems and compute more padding, so each
  * candidate costs (its tiles, at least MIN_TILES of them) x (its area
- * over a measure of its efficiency), and the cheapest wins: at 1024x768
- * with guidance the UNet's 320-channel layers get 128 x 64, the 640 and
- * 1280 ones 128 x 128, the smallest latent 64 x 64, and layers of up to
- * 16 output channels 128 x 16.  Subgroups own
+ * over its measured efficiency), and the cheapest wins: at 1024x768
+ * with guidance every UNet layer but GEGLU's gets 128 x 128 (the
+ * smallest latent with K split), and layers of up to 16 output
+ * channels 128 x 16.  Subgroups own
  * 64 x 32 blocks where they can: with 16x16 matrices in subgroups of 32,
  * 8 accumulators, which with the loads in flight should stay near 128
  * registers a lane, so that two 256-lane workgroups fit an SM.  GEGLU
@@ -31,8 +32,19 @@
  * invocation when staged, which rules out the smallest tiles for
  * subgroups of 64 and up.
  *
- * DRAPE_CONV_KERNEL=coopmat:BMxBN forces a tile (for tests and
- * measurements); any other value but "coopmat" forces a scalar kernel.
+ * Split K.  The smallest latents leave too few tiles to fill a large
+ * GPU (at 512x384, 1280 channels of 12 x 16 pixels with guidance: 60
+ * tiles of 128 x 128 for 132 SMs), so the cost above also weighs
+ * cutting K into 2 to 16 slices of at least 8 stages: the slices' f32
+ * sums go through memory to conv2d_split_sum.comp, which adds them and
+ * runs the epilogue; that round trip is priced at SPLIT_COST, and the
+ * sums may take at most SPLIT_SCRATCH bytes.  GEGLU and grouped
+ * convolutions are never split.
+ *
+ * DRAPE_CONV_KERNEL=coopmat:BMxBN forces a tile, and coopmat:BMxBN/S
+ * also S slices (for tests and measurements); any other value but
+ * "coopmat" forces a scalar kernel.  DRAPE_CONV_SPLIT=S caps the slices
+ * (1: never split).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -49,6 +61,10 @@
 /* 16-byte pieces per staged row of BK halves, and with the padding. */
 #define CHUNKS_PER_ROW (BK / 8)
 #define ROW_UNITS (CHUNKS_PER_ROW + 1)
+#define MAX_SLICES 16
+#define MIN_SLICE_STAGES 8
+#define SPLIT_COST 1.15
+#define SPLIT_SCRATCH (32u << 20)
 
 typedef struct {
   guint32 bm, bn, wm, wn;
@@ -56,21 +72,29 @@ typedef struct {
   double efficiency;
 } Tile;
 
+/* Efficiencies measured on an H200 (NV cooperative matrix, every layer
+ * of the UNet and the VAE at 768x1024 with each tile forced:
+ * tests/bench/device-run.sh PLAN=sweep): 128 x 128 led on every shape,
+ * even where N = 320 pads it by a fifth; the half-width tiles, whose
+ * subgroups own the same 64 x 32 blocks but stage a tile for half the
+ * work, ran at about 0.65, and 64 x 64 (32 x 32 per subgroup) at 0.72. */
 static const Tile conv_tiles[] = {
   { 128, 128, 64, 32, 1.0 },
-  { 128, 64, 64, 32, 0.9 },
-  { 64, 128, 64, 32, 0.9 },
-  { 64, 64, 32, 32, 0.75 },
+  { 128, 64, 64, 32, 0.65 },
+  { 64, 128, 64, 32, 0.64 },
+  { 64, 64, 32, 32, 0.72 },
   /* For a few output channels (the VAEs' and the UNet's last
    * convolutions: 3, 8, 4): a quarter of 64x64's padding, for much less
    * reuse of each staged input. */
   { 128, 16, 64, 16, 0.3 },
 };
 
+/* 64 x 64 measured at 0.6 of 128 x 64 (as above); 64 x 32 is rated
+ * below it. */
 static const Tile geglu_tiles[] = {
   { 128, 64, 64, 16, 1.0 },
-  { 64, 64, 32, 32, 0.9 },
-  { 64, 32, 32, 16, 0.75 },
+  { 64, 64, 32, 32, 0.6 },
+  { 64, 32, 32, 16, 0.45 },
 };
 
 static guint32
@@ -122,41 +146,74 @@ drape_conv_coopmat_tile_fits (const DrapeDeviceCaps *caps,
   return FALSE;
 }
 
-/* The tile DRAPE_CONV_KERNEL names, the cheapest one, or NULL. */
-static const Tile *
+/* The most slices of K, up to `cap`, whose sums a tile's dispatch can
+ * keep in `bytes`. */
+static guint32
+max_slices (const DrapeConvGemm *gemm,
+            const Tile          *t,
+            guint32              cap,
+            guint64              bytes)
+{
+  guint64 sums = (guint64) drape_div_up (gemm->m, t->bm) * t->bm * drape_div_up (gemm->n, t->bn) *
+                 t->bn * sizeof (float);
+  guint32 most = gemm->split_ok ? MIN (cap, drape_div_up (gemm->k, BK)) : 1;
+
+  while (most > 1 && most * sums > bytes)
+    most--;
+  return MAX (most, 1);
+}
+
+/* The tile and slices DRAPE_CONV_KERNEL names, else the cheapest;
+ * FALSE where no tile fits. */
+static gboolean
 choose_tile (const DrapeDeviceCaps *caps,
              const DrapeConvGemm   *gemm,
-             const char            *forced)
+             const char            *forced,
+             guint64                binding_limit,
+             const Tile           **tile,
+             guint32               *slices)
 {
   const Tile *tiles = gemm->geglu ? geglu_tiles : conv_tiles;
   guint n_tiles = gemm->geglu ? G_N_ELEMENTS (geglu_tiles) : G_N_ELEMENTS (conv_tiles);
-  const Tile *best = NULL;
+  const char *cap_env = g_getenv ("DRAPE_CONV_SPLIT");
+  guint32 cap = cap_env != NULL ? (guint32) CLAMP (g_ascii_strtoull (cap_env, NULL, 10), 1, MAX_SLICES)
+                                : MAX_SLICES;
   double best_cost = G_MAXDOUBLE;
-  guint32 bm = 0, bn = 0;
+  guint32 bm = 0, bn = 0, forced_slices = 0;
 
-  if (forced != NULL && sscanf (forced, "coopmat:%ux%u", &bm, &bn) != 2)
+  *tile = NULL;
+  if (forced != NULL && sscanf (forced, "coopmat:%ux%u/%u", &bm, &bn, &forced_slices) < 2)
     bm = bn = 0;
   for (guint i = 0; i < n_tiles; i++)
     {
       const Tile *t = &tiles[i];
       guint64 count = (guint64) drape_div_up (gemm->m, t->bm) * drape_div_up (gemm->n, t->bn);
-      double cost = (double) MAX (count, MIN_TILES) * t->bm * t->bn / t->efficiency;
 
-      if (!tile_fits (caps, t, gemm->geglu))
+      if (!tile_fits (caps, t, gemm->geglu) || (bm != 0 && (t->bm != bm || t->bn != bn)))
         continue;
-      if (bm != 0)
+      if (forced_slices != 0)
         {
-          if (t->bm == bm && t->bn == bn)
-            return t;
-          continue;
+          *tile = t;
+          *slices = max_slices (gemm, t, forced_slices, binding_limit);
+          return TRUE;
         }
-      if (cost < best_cost)
+      for (guint32 s = 1;
+           s <= max_slices (gemm, t, MIN (cap, drape_div_up (gemm->k, BK) / MIN_SLICE_STAGES),
+                            MIN (SPLIT_SCRATCH, binding_limit));
+           s *= 2)
         {
-          best_cost = cost;
-          best = t;
+          double cost = (double) MAX (count * s, MIN_TILES) * t->bm * t->bn /
+                        (t->efficiency * s) * (s > 1 ? SPLIT_COST : 1.0);
+
+          if (cost < best_cost)
+            {
+              best_cost = cost;
+              *tile = t;
+              *slices = s;
+            }
         }
     }
-  return best;
+  return *tile != NULL;
 }
 
 gboolean
@@ -168,20 +225,21 @@ drape_conv_coopmat_select (DrapeGraph          *graph,
   const char *forced = g_getenv ("DRAPE_CONV_KERNEL");
   g_autofree char *label = NULL;
   const Tile *tile;
+  guint32 slices;
 
   if (caps->coopmat == DRAPE_COOPMAT_NONE || gemm->dtype != DRAPE_DTYPE_F16 ||
-      gemm->cin_g == 0 || gemm->cin_g % 8 != 0 || !drape_graph_ok (graph))
+      gemm->cin_g == 0 || !drape_graph_ok (graph))
     return FALSE;
   if (forced != NULL && !g_str_has_prefix (forced, "coopmat"))
     return FALSE;
-  tile = choose_tile (caps, gemm, forced);
-  if (tile == NULL)
+  if (!choose_tile (caps, gemm, forced, drape_graph_binding_limit (graph), &tile, &slices))
     return FALSE;
 
   {
     guint32 spec[] = {
       tile_invocations (caps, tile), 1, 1, tile->bm, tile->bn, tile->wm, tile->wn, gemm->geglu,
       caps->coopmat_subgroup_size, caps->coopmat_m, caps->coopmat_n, caps->coopmat_k, gemm->vec_out,
+      slices > 1, gemm->cin_g % 8 == 0,
     };
     /* A device that will not build it leaves the work to conv2d.comp. */
     out->kernel = drape_graph_kernel_optional (graph, "conv2d_coopmat", drape_coopmat_variant (caps),
@@ -193,5 +251,22 @@ drape_conv_coopmat_select (DrapeGraph          *graph,
   out->tile_n = tile->bn;
   label = g_strconcat (gemm->op, ".coopmat", NULL);
   out->label = g_intern_string (label);
+  out->slices = 1;
+  out->slice_stages = drape_div_up (gemm->k, BK);
+  out->sum_kernel = NULL;
+  if (slices > 1)
+    {
+      guint32 spec[] = { DRAPE_CONV_SUM_LOCAL, 1, 1, tile->bm, tile->bn, gemm->vec_out };
+      g_autofree char *sum_label = g_strconcat (gemm->op, ".split_sum", NULL);
+
+      out->sum_kernel = drape_graph_kernel (graph, "conv2d_split_sum", DRAPE_DTYPE_F16, gemm->n_bindings,
+                                            spec, G_N_ELEMENTS (spec));
+      if (out->sum_kernel == NULL)
+        return FALSE;
+      out->slice_stages = drape_div_up (out->slice_stages, slices);
+      /* Slices that would have no stages are not dispatched. */
+      out->slices = drape_div_up (drape_div_up (gemm->k, BK), out->slice_stages);
+      out->sum_label = g_intern_string (sum_label);
+    }
   return TRUE;
 }

@@ -25,6 +25,8 @@
  */
 #include "config.h"
 
+#include <string.h>
+
 #include "graph-private.h"
 #include "op-coopmat-private.h"
 #include "ops.h"
@@ -39,6 +41,7 @@ typedef struct {
   guint32 x_off, w_off, b_off, cb_off, r_off, o_off, wg_off, bg_off;
   guint32 tiles_n, flags;
   float out_scale;
+  guint32 k_slices, slice_stages;
 } ConvPush;
 
 G_STATIC_ASSERT (sizeof (ConvPush) <= DRAPE_PUSH_SIZE);
@@ -498,6 +501,7 @@ conv_part_bind (const Conv     *c,
     .kw = c->kw,
     .flags = conv_flags (c),
     .out_scale = c->out_scale,
+    .k_slices = 1,
   };
 
   p->o_off = drape_bind (&bind[BIND_OUT], c->out, (pix0 * c->cout + oc0) * es, out_count * es);
@@ -602,6 +606,38 @@ scalar_kernel (DrapeGraph     *graph,
                                       G_N_ELEMENTS (spec));
 }
 
+/* One dispatch's part of a convolution whose K is split: the slices'
+ * sums into `partial` (bound as the output), then their sum and the
+ * epilogue into the output `bind` has. */
+static void
+split_record (DrapeGraph             *graph,
+              const DrapeConvCoopmat *coop,
+              DrapeTensor            *partial,
+              const DrapeBinding     *bind,
+              const ConvPush         *p,
+              double                  flops)
+{
+  DrapeBinding gemm_bind[N_BINDINGS], sum_bind[N_BINDINGS];
+  ConvPush gemm_push = *p, sum_push = *p;
+  guint64 tiles = (guint64) drape_div_up (p->m, coop->tile_m) * p->tiles_n;
+  guint64 quads = (guint64) p->m * drape_div_up (p->ncols, 4);
+
+  memcpy (gemm_bind, bind, sizeof gemm_bind);
+  gemm_push.k_slices = coop->slices;
+  gemm_push.slice_stages = coop->slice_stages;
+  gemm_push.o_off = drape_bind (&gemm_bind[BIND_OUT], partial, 0, drape_tensor_bytes (partial));
+  drape_graph_dispatch_flat (graph, coop->kernel, gemm_bind, &gemm_push, sizeof gemm_push,
+                             tiles, coop->slices, coop->label, flops);
+  drape_graph_describe_last (graph, "M%u N%u K%u %ux%u/%u", p->m, p->ncols,
+                             p->kh * p->kw * p->cin_g, coop->tile_m, coop->tile_n, coop->slices);
+
+  memcpy (sum_bind, bind, sizeof sum_bind);
+  sum_push.k_slices = coop->slices;
+  sum_push.x_off = drape_bind (&sum_bind[BIND_X], partial, 0, drape_tensor_bytes (partial));
+  drape_graph_dispatch_flat (graph, coop->sum_kernel, sum_bind, &sum_push, sizeof sum_push,
+                             drape_div_up (quads, DRAPE_CONV_SUM_LOCAL), 1, coop->sum_label, 0);
+}
+
 static void
 conv_record (DrapeGraph *graph,
              Conv       *c)
@@ -614,6 +650,7 @@ conv_record (DrapeGraph *graph,
   GemmConfig cfg = { 0 };
   ConvPlan plan;
   DrapeConvCoopmat coop;
+  DrapeTensor *partial = NULL;  /* split K's sums */
   const guint32 dw_px = 4, dw_local = 64;
 
   if (!plan_for_kind (graph, c, &kind, &plan))
@@ -632,6 +669,7 @@ conv_record (DrapeGraph *graph,
                                         .geglu = c->geglu, .n = plan.nc, .n_bindings = N_BINDINGS,
                                         .vec_out = vector_epilogue (c, &plan),
                                         .m = plan.whole ? c->n * c->oh * c->ow : plan.rows * c->ow,
+                                        .k = c->k, .split_ok = c->groups == 1 && !c->geglu,
                                       }, &coop))
     {
       kernel = coop.kernel;
@@ -639,6 +677,13 @@ conv_record (DrapeGraph *graph,
       cfg.tile_n = coop.tile_n;
       cfg.tiles_per_group = 1;
       c->op = coop.label;
+      if (coop.slices > 1)
+        {
+          guint32 m = plan.whole ? c->n * c->oh * c->ow : plan.rows * c->ow;
+          partial = drape_graph_tensor (graph, DRAPE_DTYPE_F32, coop.slices,
+                                        drape_div_up (m, coop.tile_m) * coop.tile_m, 1,
+                                        drape_div_up (plan.nc, coop.tile_n) * coop.tile_n);
+        }
     }
   else
     {
@@ -684,6 +729,11 @@ conv_record (DrapeGraph *graph,
                 drape_graph_dispatch_flat (graph, kernel, bind, &p, sizeof p,
                                            drape_div_up (groups, dw_local), 1, c->op, flops);
               }
+            else if (partial != NULL)
+              {
+                p.tiles_n = drape_div_up (part.nc, cfg.tile_n);
+                split_record (graph, &coop, partial, bind, &p, flops);
+              }
             else
               {
                 guint64 tiles;
@@ -693,10 +743,14 @@ conv_record (DrapeGraph *graph,
                 drape_graph_dispatch_flat (graph, kernel, bind, &p, sizeof p,
                                            drape_div_up (tiles, cfg.tiles_per_group),
                                            part.ng, c->op, flops);
+                drape_graph_describe_last (graph, "M%u N%u K%u %ux%u", p.m, p.ncols, c->k,
+                                           cfg.tile_m, cfg.tile_n);
               }
             if (plan.whole)
               break;
           }
+  if (partial != NULL)
+    drape_tensor_release (partial);
 }
 
 static DrapeTensor *

@@ -34,17 +34,31 @@ typedef struct {
   guint32 m;        /* the most output pixels of one dispatch */
   guint32 n;        /* output channels per group of one dispatch */
   gboolean vec_out; /* output channels per group and per dispatch: multiples of 4 */
+  guint32 k;        /* kh kw cin_g */
+  gboolean split_ok; /* one group, no GEGLU: K may be split */
   guint n_bindings; /* the scalar kernel's */
 } DrapeConvGemm;
 
 /* What replaces conv2d.comp: a kernel that takes its bindings and push
  * constants, tile_m x tile_n outputs per workgroup, one tile per
- * workgroup on the same grid, and the label for its dispatches. */
+ * workgroup on the same grid, and the label for its dispatches.  Where
+ * K is split into `slices` (> 1) of `slice_stages` stages, the kernel
+ * writes f32 sums, one slice per workgroup along z, into
+ * slices x (tiles_m tile_m) x (tiles_n tile_n) floats bound as the
+ * output, and `sum_kernel` (conv2d_split_sum.comp: the scalar kernel's
+ * bindings with the sums as x, one invocation per 4 output channels of
+ * a pixel) finishes the convolution. */
 typedef struct {
   DrapeKernel *kernel;
   guint32 tile_m, tile_n;
   const char *label;
+  guint32 slices, slice_stages;
+  DrapeKernel *sum_kernel;
+  const char *sum_label;
 } DrapeConvCoopmat;
+
+/* Invocations per workgroup of conv2d_split_sum.comp. */
+#define DRAPE_CONV_SUM_LOCAL 256
 
 /* Whether the device holds a conv2d_coopmat tile of bm x bn outputs
  * (DRAPE_CONV_KERNEL=coopmat:BMxBN), of the GEGLU kind or not: its
@@ -55,8 +69,8 @@ gboolean     drape_conv_coopmat_tile_fits (const DrapeDeviceCaps *caps,
                                            gboolean               geglu);
 
 /* FALSE when the scalar kernel should run: no tensor cores, not f16,
- * cin_g not a multiple of 8, DRAPE_CONV_KERNEL naming another kernel, or
- * the graph already failed. */
+ * DRAPE_CONV_KERNEL naming another kernel, or the graph already failed.  DRAPE_CONV_KERNEL=coopmat:BMxBN/S also
+ * forces S slices of K; DRAPE_CONV_SPLIT=S caps them (1: never split). */
 gboolean     drape_conv_coopmat_select (DrapeGraph          *graph,
                                         const DrapeConvGemm *gemm,
                                         DrapeConvCoopmat    *out);

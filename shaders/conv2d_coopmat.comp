@@ -7,7 +7,8 @@
 // (cooperative matrices, f16 in, f32 sums): M = output pixels, N =
 // output channels of one group, K = kh * kw * input channels of one
 // group, walked as one flat range (tap by tap, channels within a tap),
-// so that any cin_g that is a multiple of 8 fills whole stages.
+// so that any cin_g that is a multiple of 8 fills whole stages (and any
+// other is read a value at a time).
 //
 // A workgroup owns a BM x BN tile of the output; each of its subgroups a
 // WM x WN block of it, as (WM / TM) x (WN / TN) TM x TN f32 accumulators
@@ -26,11 +27,18 @@
 // channels at a time, as two aligned vectors of 4 where VEC_OUT.  GEGLU:
 // the gate half of the weights gets B tiles and accumulators of its own.
 //
+// Split K: where a layer has too few output tiles to fill the GPU, each
+// of p.k_slices workgroups along z takes p.slice_stages stages of K and
+// stores its raw f32 sums, whole tiles, straight from the accumulators
+// into binding 5 (slice after slice of a (tiles_m BM) x (tiles_n BN)
+// matrix); conv2d_split_sum.comp then adds the slices and runs the
+// epilogue.  Groups then come one per dispatch.
+//
 // The host (op-conv-coopmat.c) guarantees: f16 storage, SG the
 // pipeline's subgroup size, TM and TN multiples of 8 dividing WM and WN,
-// TK a multiple of 8 dividing BK, BM and BN multiples of NT / CPR, cin_g
-// % 8 == 0 and every element offset and row stride of x and the weights
-// a multiple of 8 (16 bytes).  Bindings and push constants are the
+// TK a multiple of 8 dividing BK, BM and BN multiples of NT / CPR, and
+// where CIN8, cin_g % 8 == 0 and every element offset and row stride of
+// x and the weights a multiple of 8 (16 bytes).  Bindings and push constants are the
 // scalar kernel's.
 #include "common.glsl"
 #define CONV_GATE
@@ -49,6 +57,10 @@ layout(constant_id = 11) const uint TK = 16;
 // Output channels per group and per dispatch are multiples of 4: the
 // epilogue's accesses to 4 channels are aligned vectors.
 layout(constant_id = 12) const bool VEC_OUT = false;
+layout(constant_id = 13) const bool SPLIT = false;
+// Input channels per group come in eights: A and B are staged in 16-byte
+// loads.  Else (a first layer's 3, 4 or 9 channels) element by element.
+layout(constant_id = 14) const bool CIN8 = true;
 
 const uint NT = gl_WorkGroupSize.x;  // SG * (BM / WM) * (BN / WN)
 const uint BK = 32;
@@ -77,6 +89,9 @@ const uint SMEM = 2u * STAGE > EP_SIZE ? 2u * STAGE : EP_SIZE;
 layout(binding = 0) readonly buffer X16 { uvec4 x16[]; };
 layout(binding = 1) readonly buffer W16 { uvec4 w16[]; };
 layout(binding = 6) readonly buffer WG16 { uvec4 wg16[]; };
+layout(binding = 6) readonly buffer WG { float16_t wg[]; };
+// SPLIT: the slices' sums.
+layout(binding = 5) writeonly buffer Partial { float partial[]; };
 
 shared uvec4 smem[SMEM];
 
@@ -109,10 +124,59 @@ void a_row(uint m, uint gch, out int base, out int iy0, out int ix0)
   base += int(gch);
 }
 
+// !CIN8: A's chunk q at kpos, one value at a time, each from its own tap.
+uvec4 a_chunk_by_element(uint q, uint K)
+{
+  float16_t v[8];
+
+  [[unroll]] for (uint e = 0; e < 8; e++)
+    {
+      const uint k = kpos + e;
+      const uint tap = k / p.cin_g;
+      const uint ty = tap / p.kw;
+      const uint tx = tap - ty * p.kw;
+      const bool ok = k < K && conv_inside(aiy[q] + int(ty), aix[q] + int(tx));
+      const int at = abase[q] + int((ty * p.in_w + tx) * p.cin + k - tap * p.cin_g);
+
+      v[e] = ok ? x[uint(at)] : float16_t(0.0);
+    }
+  return uvec4(packFloat2x16(f16vec2(v[0], v[1])), packFloat2x16(f16vec2(v[2], v[3])),
+               packFloat2x16(f16vec2(v[4], v[5])), packFloat2x16(f16vec2(v[6], v[7])));
+}
+
+// !CIN8: the 8 values of K from kpos of weight row `row`, of the gate
+// half's weights where `gate`.
+uvec4 b_chunk_by_element(uint row, uint K, bool gate)
+{
+  float16_t v[8];
+
+  [[unroll]] for (uint e = 0; e < 8; e++)
+    {
+      const uint at = row + kpos + e;
+
+      v[e] = kpos + e >= K ? float16_t(0.0) : gate ? wg[at] : w[at];
+    }
+  return uvec4(packFloat2x16(f16vec2(v[0], v[1])), packFloat2x16(f16vec2(v[2], v[3])),
+               packFloat2x16(f16vec2(v[4], v[5])), packFloat2x16(f16vec2(v[6], v[7])));
+}
+
 // Global memory to registers: this invocation's chunks at kpos.
 void load_stage(uint K)
 {
   const bool kok = kpos < K;
+
+  if (!CIN8)
+    {
+      [[unroll]] for (uint q = 0; q < LA; q++)
+        ra[q] = a_chunk_by_element(q, K);
+      [[unroll]] for (uint q = 0; q < LB; q++)
+        {
+          rb[q] = b_chunk_by_element(brow[q], K, false);
+          if (GEGLU)
+            rg[q] = b_chunk_by_element(grow[q], K, true);
+        }
+      return;
+    }
   const int shift = int((ky * p.in_w + kx) * p.cin + kc);
 
   // Chunks in the padding or past K read a harmless element and use zero.
@@ -173,10 +237,13 @@ void main()
   const uint tm = tile / p.tiles_n;
   const uint row0 = tm * BM;
   const uint col0 = (tile - tm * p.tiles_n) * BN;
-  const uint ch0 = gl_WorkGroupID.z * p.cout_g;
-  const uint gch = (p.g0 + gl_WorkGroupID.z) * p.cin_g;
+  const uint slice = SPLIT ? gl_WorkGroupID.z : 0u;
+  const uint group = SPLIT ? 0u : gl_WorkGroupID.z;
+  const uint ch0 = group * p.cout_g;
+  const uint gch = (p.g0 + group) * p.cin_g;
   const uint K = p.kh * p.kw * p.cin_g;
-  const uint stages = (K + BK - 1) / BK;
+  const uint s0 = SPLIT ? slice * p.slice_stages : 0u;
+  const uint s1 = SPLIT ? min(s0 + p.slice_stages, (K + BK - 1) / BK) : (K + BK - 1) / BK;
   const uint cc = t % CPR;   // this invocation's chunk of each staged row
   const uint rl0 = t / CPR;  // and its first staged row
   const uint wm0 = (sg / (BN / WN)) * WM;
@@ -203,7 +270,7 @@ void main()
       gacc[i] = CM_ACC(0.0);
     }
 
-  kpos = cc * 8u;
+  kpos = s0 * BK + cc * 8u;
   {
     uint tap = kpos / p.cin_g;
     kc = kpos - tap * p.cin_g;
@@ -214,10 +281,10 @@ void main()
   store_stage(0, rl0, cc);
   barrier();
 
-  for (uint s = 0; s < stages; s++)
+  for (uint s = s0; s < s1; s++)
     {
-      const uint cur = (s & 1u) * STAGE;
-      const bool more = s + 1 < stages;
+      const uint cur = ((s - s0) & 1u) * STAGE;
+      const bool more = s + 1 < s1;
 
       // The next stage's loads are in flight while this one multiplies.
       if (more)
@@ -251,6 +318,17 @@ void main()
       if (more)
         store_stage(STAGE - cur, rl0, cc);
       barrier();
+    }
+
+  if (SPLIT)
+    {
+      const uint ld = p.tiles_n * BN;
+      const uint first = p.o_off + (slice * ((p.m + BM - 1) / BM) * BM + row0 + wm0) * ld + col0 + wn0;
+
+      [[unroll]] for (uint i = 0; i < MI; i++)
+        [[unroll]] for (uint j = 0; j < NJ; j++)
+          cm_store(acc[i * NJ + j], partial, first + i * TM * ld + j * TN, ld, false);
+      return;
     }
 
   // Epilogue, one TM x TN tile at a time through this subgroup's staging

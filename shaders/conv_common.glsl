@@ -72,6 +72,8 @@ layout(push_constant) uniform Params {
   uint tiles_n;  // column tiles of the grid
   uint flags;    // activation | FLAG_*
   float out_scale;
+  uint k_slices;      // split K: slices whose f32 sums conv2d_split_sum.comp adds (1: none)
+  uint slice_stages;  // and the 32-value stages of K each slice takes
 } p;
 
 // What the epilogue does: activation | FLAG_*.  A shader may fix it at

@@ -2,10 +2,12 @@
  * the naive references
  *
  * f16 convolutions (3x3 and 1x1, strides 1 and 2, every epilogue, groups,
- * input channels that are not multiples of the 32-wide K stage, M and N
+ * input channels that are not multiples of the 32-wide K stage, nor of
+ * 8 (first layers: 3, 4 and 9 channels, 7x7 stride 4), M and N
  * that are not multiples of any tile, batch 2), linear layers and GEGLU,
  * each with the tile the host picks and with every other tile forced
- * (DRAPE_CONV_KERNEL=coopmat:BMxBN); attention with head dims 40, 80 and
+ * (DRAPE_CONV_KERNEL=coopmat:BMxBN), and with K split into slices
+ * (coopmat:BMxBN/S: conv2d_split_sum.comp must have run); attention with head dims 40, 80 and
  * 160 (and 8 and 33), and wide ones split across subgroups (512, 256,
  * 192), 1 and 8 heads, 77, 1000 and 4096 tokens, fused QKV,
  * fewer or more keys than queries, unaligned channel offsets, with the
@@ -15,8 +17,8 @@
  * former where the driver will not build it.  Every
  * graph is profiled and must have run the ".coopmat" kernel and not the
  * scalar one.  The kernels run through the extension the device picked
- * (NV where it has both; DRAPE_COOPMAT=khr tests the KHR build of the same
- * shaders), in its matrix shape and subgroup width; forced tiles the
+ * (KHR where it has both; DRAPE_COOPMAT=nv and khr test each build of
+ * the same shaders), in its matrix shape and subgroup width; forced tiles the
  * device cannot hold are skipped, with a message.  A device without
  * cooperative matrices skips all of it.
  *
@@ -26,6 +28,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "op-coopmat-private.h"
@@ -35,6 +38,9 @@
 
 static const char *const conv_tiles[] = {
   NULL, "coopmat:128x128", "coopmat:128x64", "coopmat:64x128", "coopmat:64x64", "coopmat:128x16",
+  /* K split into slices (fewer where K has fewer stages or the binding
+   * limit holds fewer slices' sums): even ones, and an uneven last. */
+  "coopmat:128x64/2", "coopmat:64x64/3", "coopmat:128x16/4",
 };
 
 static const char *const geglu_tiles[] = {
@@ -87,26 +93,31 @@ run_expecting (DrapeGraph *graph,
                const char *label)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GArray) profile = NULL;
   g_autofree char *coop = label ? g_strdup (label) : g_strconcat (op, ".coopmat", NULL);
-  guint coop_runs = 0;
 
   drape_graph_compile (graph, &error);
   g_assert_no_error (error);
   drape_graph_run (graph, &error);
   g_assert_no_error (error);
-  profile = drape_graph_get_profile (graph);
-  for (guint i = 0; i < profile->len; i++)
-    {
-      const DrapeOpTime *t = &g_array_index (profile, DrapeOpTime, i);
-
-      if (strcmp (t->label, coop) == 0)
-        coop_runs += t->count;
-      if (strcmp (t->label, op) == 0)
-        g_error ("%s ran the scalar kernel", op);
-    }
-  if (coop_runs == 0)
+  if (test_graph_runs_of (graph, op) > 0)
+    g_error ("%s ran the scalar kernel", op);
+  if (test_graph_runs_of (graph, coop) == 0)
     g_error ("%s did not run", coop);
+}
+
+/* Whether a forced tile splits K (coopmat:BMxBN/S, S > 1) of a GEMM of
+ * k values: then the slices' sum must have run. */
+static void
+assert_split (DrapeGraph *graph,
+              const char *tile,
+              const char *op,
+              guint32     k)
+{
+  const char *slash = tile ? strchr (tile, '/') : NULL;
+  g_autofree char *label = g_strconcat (op, ".split_sum", NULL);
+
+  if (slash != NULL && atoi (slash + 1) > 1 && k > 32)
+    g_assert_cmpuint (test_graph_runs_of (graph, label), >, 0);
 }
 
 /* ---- convolutions ------------------------------------------------------ */
@@ -131,6 +142,16 @@ static const ConvCase conv_cases[] = {
   { "3x3 groups 2", 2, 6, 7, 32, 48, 3, 3, 1, 1, 1, 1, 1, 2, TRUE, FALSE, FALSE, DRAPE_ACT_NONE, 0 },
   { "3x3 320 channels", 2, 16, 12, 320, 320, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, TRUE, TRUE,
     DRAPE_ACT_SILU, 0 },
+  /* First layers, whose channels do not come in eights: the UNet's 9,
+   * the VAE encoder's 3, the decoder's 4 (1x1 and 3x3), SegFormer's 7x7
+   * stride-4 patches; and groups of 6. */
+  { "3x3 9 channels", 2, 10, 9, 9, 40, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, FALSE, FALSE, DRAPE_ACT_NONE, 0 },
+  { "3x3 3 channels", 1, 17, 12, 3, 32, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, FALSE, TRUE, DRAPE_ACT_SILU, 0 },
+  { "1x1 4 channels", 1, 6, 9, 4, 24, 1, 1, 1, 0, 0, 0, 0, 1, TRUE, FALSE, FALSE, DRAPE_ACT_NONE, 0 },
+  { "3x3 4 channels", 2, 5, 6, 4, 64, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, TRUE, FALSE, DRAPE_ACT_NONE, 0 },
+  { "7x7 stride 4 3 channels", 1, 19, 23, 3, 32, 7, 7, 4, 3, 3, 3, 3, 1, TRUE, FALSE, FALSE,
+    DRAPE_ACT_NONE, 0 },
+  { "3x3 groups 2 of 6", 1, 7, 6, 12, 32, 3, 3, 1, 1, 1, 1, 1, 2, TRUE, FALSE, TRUE, DRAPE_ACT_NONE, 0 },
   /* A VAE decoder's last convolution: 3 output channels. */
   { "3x3 to 3 channels", 1, 20, 13, 128, 3, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, FALSE, FALSE,
     DRAPE_ACT_NONE, 0 },
@@ -199,6 +220,8 @@ check_conv (const ConvCase *cc,
       if (binding_limit < G_MAXUINT64)
         g_assert_cmpuint (drape_graph_get_n_nodes (graph), >, 1);
       run_expecting (graph, "conv2d", NULL);
+      if (binding_limit == G_MAXUINT64 && cc->groups == 1)
+        assert_split (graph, conv_tiles[i], "conv2d", cc->kh * cc->kw * cin_g);
       g_assert_cmpuint (out->h, ==, oh);
       g_assert_cmpuint (out->w, ==, ow);
       got = test_download (out);
@@ -276,6 +299,7 @@ check_linear (const LinearCase *lc)
       out = drape_op_linear (graph, tx, tw, &params);
       g_unsetenv ("DRAPE_CONV_KERNEL");
       run_expecting (graph, "linear", NULL);
+      assert_split (graph, conv_tiles[i], "linear", lc->in);
       got = test_download (out);
       test_assert_close (what, got, ref, pos * lc->out, test_tolerance (dt));
     }
@@ -290,6 +314,9 @@ static const GegluCase geglu_cases[] = {
   { 2, 8, 10, 64, 72, TRUE },
   { 1, 20, 30, 320, 1280, TRUE },
   { 1, 3, 5, 40, 24, FALSE },
+  /* Inputs that are no multiple of 8 wide: the gate's weights, too, are
+   * read a value at a time. */
+  { 1, 3, 11, 13, 33, TRUE },
 };
 
 static void
