@@ -24,8 +24,9 @@
  * be at most m n lanes wide.
  *
  * Wide heads.  Heads of 161 to 512 dims (the VAE's single head of 512)
- * take shaders/attention_wide_coopmat.comp instead: 8 subgroups split
- * the head dim (64 dims each for 512), share two query tiles, and read
+ * take shaders/attention_wide_coopmat.comp instead: 8 subgroups (4 with
+ * cooperative matrix 2) split the head dim (64 or 128 dims each for
+ * 512), share two query tiles, and read
  * their slices of Q, K and V straight from the tensors, so these need
  * every row and offset in 16-byte units, at least m queries per
  * dispatch and at least one key block of keys.  Per-subgroup S and P
@@ -42,7 +43,7 @@
  * matrices and 48 KiB, 32 keys for heads of 40 (two query tiles) and
  * of 160, 64 for 80.  Wide heads take attention_wide_coopmat's "f16_cm2"
  * variant: the partial scores still meet in shared memory, but the
- * softmax and P stay in registers, so 32 keys fit a block.
+ * softmax and P stay in registers; blocks of 16 keys measured fastest.
  * DRAPE_ATTENTION_KERNEL=coopmat keeps the kernels that stage scores
  * in shared memory (comparisons); profiles label the two kinds
  * "attention.coopmat2" and "attention.coopmat".
@@ -68,6 +69,13 @@
 #define MAX_WIDE_HEAD_DIM 512
 #define WIDE_SUBGROUPS 8
 #define WIDE_QUERY_TILES 2
+/* Its cooperative-matrix-2 variant with 4 subgroups (128 dims each for
+ * 512) and blocks of 16 keys: measured on an H200 (tests/bench/
+ * device-run.sh PLAN=sweep), the VAE encoder's attention took 15.1
+ * ms instead of 22.6 with 8 subgroups and 32 keys, its decoder's 10.1
+ * instead of 11.2. */
+#define WIDE2_SUBGROUPS 4
+#define WIDE2_KEYS 16
 /* The most dims x query tiles one subgroup holds of Q and the output. */
 #define WIDE_SLICE 256
 /* The cooperative-matrix-2 kernels hold a block's scores and P in
@@ -203,7 +211,7 @@ choose_tiles (const DrapeDeviceCaps *caps,
   else if (is_wide (d))
     {
       t->rt = WIDE_QUERY_TILES;
-      for (t->nw = WIDE_SUBGROUPS; t->nw > 1; t->nw /= 2)
+      for (t->nw = kernel == KERNEL_WIDE2 ? WIDE2_SUBGROUPS : WIDE_SUBGROUPS; t->nw > 1; t->nw /= 2)
         if (d % t->nw == 0 && (d / t->nw) % MAX (caps->coopmat_n, caps->coopmat_k) == 0)
           break;
     }
@@ -216,7 +224,7 @@ choose_tiles (const DrapeDeviceCaps *caps,
   t->br = (is_wide (d) ? 1 : t->nw) * t->rt * caps->coopmat_m;
   if (forced != NULL)
     return tile_fits (caps, d, keys, kernel, t);
-  for (t->bc = 64; t->bc >= 16; t->bc /= 2)
+  for (t->bc = kernel == KERNEL_WIDE2 ? WIDE2_KEYS : 64; t->bc >= 16; t->bc /= 2)
     if (tile_fits (caps, d, keys, kernel, t) &&
         (t->bc == 16 || !scores_in_registers (kernel) ||
          t->rt * t->bc / caps->coopmat_n <= COOPMAT2_SCORE_MATRICES))
