@@ -21,8 +21,12 @@ for t in "$build"/tests/test-*; do
 done
 cp "${bins[@]}" "$out/bin/"
 strip --strip-debug "$out"/bin/*
+# The one gdk-pixbuf loader the tests use that is not built in: WebP.
+mkdir -p "$out/loaders"
+moduledir=$(pkg-config --variable=gdk_pixbuf_moduledir gdk-pixbuf-2.0)
+cp "$moduledir/libpixbufloader-webp.so" "$out/loaders/"
 
-for f in "$out"/bin/* /usr/lib/x86_64-linux-gnu/libvulkan.so.1; do
+for f in "$out"/bin/* "$out"/loaders/* /usr/lib/x86_64-linux-gnu/libvulkan.so.1; do
   ldd "$f" | awk '/=> \// { print $3 }'
 done | sort -u | while read -r lib; do
   cp -L "$lib" "$out/lib/"
@@ -30,8 +34,10 @@ done
 cp -L /usr/lib/x86_64-linux-gnu/libvulkan.so.1 "$out/lib/"
 cp -L /lib64/ld-linux-x86-64.so.2 "$out/lib/"
 # Debian's gdk-pixbuf has PNG and JPEG built in but registers them only
-# once it has read a loaders cache.
-cp "$(pkg-config --variable=gdk_pixbuf_cache_file gdk-pixbuf-2.0)" "$out/loaders.cache"
+# once it has read a loaders cache; device-run.sh points its @LOADERS@
+# at where the pack's loaders lie there.
+sed "s#$moduledir#@LOADERS@#" "$(pkg-config --variable=gdk_pixbuf_cache_file gdk-pixbuf-2.0)" \
+  > "$out/loaders.cache"
 # ...and tells formats apart through GIO's content types, which need the
 # shared MIME database.
 mkdir -p "$out/share/mime"

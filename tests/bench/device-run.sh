@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# Runs on the GPU machine (the device tool), builds nothing: the tensor-core
-# and golden tests on the real GPU, drape-cli bench at CatVTON's two trained
-# sizes (next to DESIGN.md §5's PyTorch anchors: 66.3 ms and 29.5 ms per
-# UNet step with guidance), the KHR tensor-core shaders where the packed
-# build has them, the scalar kernels as a baseline, then the rest of the
-# tests.  Results accumulate in $OUT/summary.txt as they come (so a
-# run cut short still reports), logs in $OUT/logs.tar.gz at the end.
+# Runs on the GPU machine (the device tool), builds nothing.  Most
+# important first, inside a time budget (BUDGET seconds, default 330, so
+# a lease of 15 minutes holds two runs): the profiled benches at
+# CatVTON's two trained sizes (next to DESIGN.md §5's PyTorch anchors:
+# 66.3 ms and 29.5 ms per UNet step with guidance), the golden and
+# tensor-core tests on the real GPU, then comparisons between kernel
+# choices and the rest of the tests as long as time is left.  Results in
+# $OUT/summary.txt as they come, the two benches' profiles in
+# $OUT/bench-*.json, every log in $OUT/logs.tar.gz.
 # Prepare with tests/bench/device-pack.sh and carry .gl.
+#   ONLY="test-a test-b"   just those tests
+#   PLAN=quick             golden tests and layer profiles only
+#   PLAN=sweep             layer profiles with other tiles forced
+#   BUDGET=600             a longer run
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 log=/tmp/drape-out
 mkdir -p "$log" "${OUT:=/tmp/drape-results}"
 summary=$OUT/summary.txt
 root=$PWD/.gl/drape
+begin=$(date +%s)
+budget=${BUDGET:-330}
 
 for f in .gl/*.deb; do dpkg -x "$f" /; done
 ldconfig
@@ -20,7 +28,8 @@ icd=$(ls /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.js
          /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json 2>/dev/null | head -1)
 [ -n "$icd" ] && export VK_DRIVER_FILES=$icd
 export XDG_CACHE_HOME=/tmp/drape-cache
-export GDK_PIXBUF_MODULE_FILE=$root/loaders.cache
+sed "s#@LOADERS@#$root/loaders#" "$root/loaders.cache" > /tmp/drape-loaders.cache
+export GDK_PIXBUF_MODULE_FILE=/tmp/drape-loaders.cache
 export XDG_DATA_DIRS=$root/share:/usr/share
 export DRAPE_GOLDEN_DIR=$PWD/tests/golden
 export DRAPE_CATALOG_DIR=$PWD/models
@@ -41,71 +50,123 @@ cli=/tmp/drape-bin/drape-cli
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$summary" 2>&1
 $cli devices >> "$summary" 2>&1
 
+# Prints the seconds an item may take: its own limit, cut to what is left
+# of the budget; fails (and notes the skip) when under 15 s are left.
+allowance () {
+  local left=$(( begin + budget - $(date +%s) ))
+  if [ "$left" -lt 15 ]; then
+    echo "skipped (budget): $2" >> "$summary"
+    return 1
+  fi
+  echo $(( $1 < left ? $1 : left ))
+}
+
 run_test () {
-  local t=/tmp/drape-bin/$1 start status
+  local t=/tmp/drape-bin/$1 start status limit
+  limit=$(allowance "${2:-90}" "$1${3:-}") || return 0
   start=$(date +%s)
-  timeout "${2:-90}" "$t" > "$log/$1${3:-}.log" 2>&1
+  timeout "$limit" "$t" > "$log/$1${3:-}.log" 2>&1
   status=$?
   printf '%-30s exit %3d  %4d s  %s\n' "$1${3:-}" "$status" "$(( $(date +%s) - start ))" \
     "$(grep -cE '^ok' "$log/$1${3:-}.log") ok, $(grep -cE '^not ok|ERROR' "$log/$1${3:-}.log") failed" >> "$summary"
   [ "$status" = 0 ] || tail -n 4 "$log/$1${3:-}.log" >> "$summary"
 }
 
+# bench NAME LIMIT ARGS...: drape-cli bench's text report (the ten most
+# expensive ops with --profile) into the summary.
 bench () {
-  local name=$1; shift
+  local name=$1 limit
+  limit=$(allowance "$2" "bench $name") || return 0
+  shift 2
   echo "== bench $name: $*" >> "$summary"
-  timeout 150 "$@" > "$log/bench-$name.txt" 2>&1
+  timeout "$limit" $cli bench "$@" > "$log/bench-$name.txt" 2>&1
   echo "exit $?" >> "$summary"
   tail -n 22 "$log/bench-$name.txt" >> "$summary"
 }
 
-# ONLY="test-a test-b" runs just those tests and no benchmark.
+# bench_json NAME LIMIT ARGS...: every op's time, kept in $OUT.
+bench_json () {
+  local name=$1 limit
+  limit=$(allowance "$2" "bench $name") || return 0
+  shift 2
+  echo "== bench $name (json): $*" >> "$summary"
+  timeout "$limit" $cli bench --json "$@" > "$OUT/bench-$name.json" 2> "$log/bench-$name.err"
+  echo "exit $?" >> "$summary"
+  grep -E '"(tensor_cores|load_ms|unet_step_ms|unet_step_first_ms|unet_step_tflops|vae_encode_ms|vae_decode_ms|peak_mib|tryon_s|tryon_peak_mib)"' \
+    "$OUT/bench-$name.json" >> "$summary"
+  tail -n 4 "$log/bench-$name.err" >> "$summary"
+}
+
 if [ -n "${ONLY:-}" ]; then
   for t in $ONLY; do run_test "$t"; done
   cat "$summary"
   exit 0
 fi
-for t in test-coopmat test-unet test-vae test-pipeline test-conv test-attention; do run_test "$t"; done
-bench 768x1024 $cli bench --size 768x1024 --steps 10 --profile --e2e 50
-bench 384x512 $cli bench --size 384x512 --steps 10 --profile --e2e 50
-# Scores in shared memory where they would be in registers (packed from
-# a build whose glslang has GL_NV_cooperative_matrix2, on a driver with
-# VK_NV_cooperative_matrix2).
-DRAPE_ATTENTION_KERNEL=coopmat bench 768x1024-attn-coopmat $cli bench --size 768x1024 --steps 3 --profile
-# No cooperative matrix 2 at all (the VAE's wide heads too).
-DRAPE_NO_COOPMAT2=1 bench 768x1024-no-coopmat2 $cli bench --size 768x1024 --steps 3 --profile
-# Attention tiles (DRAPE_ATTENTION_TILE=BCxRTxNW) against the default
-# (32x2x4, 64x1x4 and 32x1x4 for the UNet's heads of 40, 80 and 160;
-# for the VAE's 512, 32x2x8 with cooperative matrix 2, else 16x2x8: the
-# wide kernel takes a forced tile where it fits and leaves the head to
-# the scalar kernel where not): the step, encode and decode times and
-# the attention lines of each profile.
-for tile in 16x2x4 32x2x4 64x2x4 64x1x4 128x1x4 32x1x8 32x2x2 64x2x2 16x4x2 16x1x8 32x2x8; do
-  DRAPE_ATTENTION_TILE=$tile timeout 120 $cli bench --size 768x1024 --steps 3 --profile \
-    > "$log/attn-$tile.txt" 2>&1
-  echo "attention tile $tile: exit $? $(grep -E '^step_ms' "$log/attn-$tile.txt")" >> "$summary"
-  grep -E '(unet|vae-enc|vae-dec) attention' "$log/attn-$tile.txt" >> "$summary"
-done
-# The KHR build of the tensor-core shaders (packed from a build whose
-# glslang has GL_KHR_cooperative_matrix; skipped by the test otherwise).
-DRAPE_COOPMAT=khr $cli devices >> "$summary" 2>&1
-DRAPE_COOPMAT=khr run_test test-coopmat 90 -khr
-DRAPE_COOPMAT=khr run_test test-unet 90 -khr
-DRAPE_COOPMAT=khr bench 768x1024-khr $cli bench --size 768x1024 --steps 3 --profile
-# The scalar kernels as a baseline (SCALAR=0 skips it).
-if [ "${SCALAR:-1}" = 1 ]; then
-  DRAPE_NO_COOPMAT=1 bench 768x1024-scalar $cli bench --size 768x1024 --steps 2 --profile
-  DRAPE_NO_COOPMAT=1 run_test test-unet 90 -scalar
+# PLAN=quick: the golden tests and each layer's time at both sizes, with
+# and without split K: what to work on next, in about two minutes.
+if [ "${PLAN:-}" = quick ]; then
+  for t in test-unet test-vae test-pipeline; do run_test "$t"; done
+  bench_json 768x1024 90 --size 768x1024 --steps 3 --profile
+  bench_json 384x512 60 --size 384x512 --steps 5 --profile
+  DRAPE_CONV_SPLIT=1 bench_json 384x512-nosplit 60 --size 384x512 --steps 5 --profile
+  echo "total $(( $(date +%s) - begin )) s" >> "$summary"
+  cat "$summary"
+  exit 0
 fi
+# PLAN=sweep: layer profiles with each convolution tile forced, with K
+# split less, and with other attention tiles; kept in $OUT/sweep.tar.gz.
+if [ "${PLAN:-}" = sweep ]; then
+  mkdir -p "$log/sweep"
+  sweep () {
+    local name=$1 limit
+    limit=$(allowance 60 "sweep $name") || return 0
+    shift
+    env "$@" timeout "$limit" $cli bench --json --profile \
+      --size "${name%%-*}" --steps "$([ "${name%%-*}" = 768x1024 ] && echo 3 || echo 5)" \
+      > "$log/sweep/$name.json" 2> "$log/sweep/$name.err"
+    echo "$name: exit $? $(grep -E '"(unet_step_ms|vae_encode_ms|vae_decode_ms)"' "$log/sweep/$name.json" | tr -d '\n ')" >> "$summary"
+  }
+  for size in 768x1024 384x512; do
+    sweep $size-default DRAPE_SWEEP=1
+    for tile in 128x128 128x64 64x128 64x64; do
+      sweep $size-conv$tile DRAPE_CONV_KERNEL=coopmat:$tile
+    done
+  done
+  for cap in 1 2 4; do sweep 384x512-split$cap DRAPE_CONV_SPLIT=$cap; done
+  for tile in 16x2x4 64x2x4 32x1x4; do sweep 768x1024-attn$tile DRAPE_ATTENTION_TILE=$tile; done
+  tar czf "$OUT/sweep.tar.gz" -C "$log/sweep" .
+  echo "total $(( $(date +%s) - begin )) s" >> "$summary"
+  cat "$summary"
+  exit 0
+fi
+
+# The numbers first (every op's time, and a 50-step try-on), then the same
+# without split K, then correctness on the real GPU.
+bench_json 768x1024 90 --size 768x1024 --steps 10 --profile --e2e 50
+bench_json 384x512 60 --size 384x512 --steps 20 --profile --e2e 50
+DRAPE_CONV_SPLIT=1 bench_json 768x1024-nosplit 60 --size 768x1024 --steps 10 --profile
+DRAPE_CONV_SPLIT=1 bench_json 384x512-nosplit 40 --size 384x512 --steps 20 --profile
+for t in test-unet test-vae test-pipeline test-conv test-attention test-coopmat; do run_test "$t"; done
+# Attention tiles with eight subgroups against the default.
+for tile in 32x2x8 16x2x8; do
+  DRAPE_ATTENTION_TILE=$tile bench 768x1024-attn$tile 40 --size 768x1024 --steps 3 --profile
+done
+# No cooperative matrix 2 at all (the VAE's wide heads too), and scores
+# in shared memory where they would be in registers.
+DRAPE_NO_COOPMAT2=1 bench 768x1024-no-coopmat2 60 --size 768x1024 --steps 3 --profile
+DRAPE_ATTENTION_KERNEL=coopmat bench 768x1024-attn-coopmat 60 --size 768x1024 --steps 3 --profile
+# The NV build of the tensor-core shaders, which the KHR one (packed from
+# a build whose glslang has GL_KHR_cooperative_matrix) displaces.
+DRAPE_COOPMAT=nv run_test test-coopmat 90 -nv
+DRAPE_COOPMAT=nv bench 768x1024-nv 60 --size 768x1024 --steps 3 --profile
 for t in /tmp/drape-bin/test-*; do
   name=$(basename "$t")
   case $name in test-coopmat|test-unet|test-vae|test-pipeline|test-conv|test-attention|test-models) continue ;; esac
-  run_test "$name"
+  run_test "$name" 60
 done
-timeout 60 $cli selftest > "$log/selftest.txt" 2>&1; echo "selftest exit $?" >> "$summary"
-grep -E "FAIL" "$log/selftest.txt" >> "$summary"
 # Kernels the driver would not build (each fell back to a slower one).
 echo "== refused kernels" >> "$summary"
 grep -h "Message:" "$log"/* 2>/dev/null | sed 's/^.*Message: [0-9:.]*: //' | sort -u >> "$summary"
+echo "total $(( $(date +%s) - begin )) s" >> "$summary"
 tar czf "$OUT/logs.tar.gz" -C "$log" .
 cat "$summary"
