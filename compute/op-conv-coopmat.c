@@ -11,8 +11,8 @@
  *     The first layers of the UNet and the VAE (9, 3 and 4 input
  *     channels) take its variant that gathers them a value at a time:
  *     their K is small, their outputs many.
- * Depthwise convolutions keep their own kernel.  Any N and M work (edges are masked), so output
- * channels need not be multiples of 16.
+ * Depthwise convolutions keep their own kernel.  Any N and M work (edges
+ * are masked), so output channels need not be multiples of 16.
  *
  * Tiles.  A workgroup computes BM x BN outputs, its subgroups WM x WN
  * each, with K staged 32 at a time in double-buffered shared memory
