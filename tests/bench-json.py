@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""drape-cli bench --json --profile, as tests/bench/anchors.py and
+device-run.sh read it: the timings, peak memory, the per-op profile and
+the per-dispatch one (each GEMM described by its M, N, K and tile, each
+attention by its tokens and head dim).  Tiny size, f32: any device.
+
+    tests/bench-json.py DRAPE_CLI
+"""
+import json
+import re
+import subprocess
+import sys
+
+
+def main():
+    cli = sys.argv[1]
+    out = subprocess.run([cli, "bench", "--size", "64x64", "--steps", "1", "--precision", "f32",
+                          "--profile", "--json"], check=True, capture_output=True, text=True).stdout
+    report = json.loads(out)
+
+    for key in ("unet_step_ms", "vae_encode_ms", "vae_decode_ms", "load_ms", "weights_mib"):
+        assert report[key] > 0, (key, report[key])
+    assert report["peak_mib"] >= report["weights_mib"], report
+    assert report["width"] == 64 and report["height"] == 64, report
+
+    ops = report["ops"]
+    assert ops, "no ops in the profile"
+    assert any(op["op"].startswith("unet conv2d") for op in ops), [op["op"] for op in ops]
+    times = [op["total_ms"] for op in ops]
+    assert times == sorted(times, reverse=True), "ops not most expensive first"
+
+    dispatches = report["dispatches"]
+    assert len(dispatches) > len(ops), "dispatch profile no finer than the op profile"
+    gemm = re.compile(r"M\d+ N\d+ K\d+ \d+x\d+")
+    attention = re.compile(r"q\d+ k\d+ d\d+ x\d+ \d+/wg")
+    for d in dispatches:
+        assert d["workgroups"] > 0 and d["calls"] > 0, d
+        label = d["op"].split()[1]
+        if label.startswith(("conv2d", "linear")) and not label.endswith("split_sum"):
+            assert gemm.match(d["detail"]), d
+        if label.startswith("attention"):
+            assert attention.fullmatch(d["detail"]), d
+    # The UNet step's FLOPs are the same whichever way they are summed.
+    by_op = sum(op["gflop"] * op["calls"] for op in ops if op["op"].startswith("unet"))
+    by_dispatch = sum(d["gflop"] * d["calls"] for d in dispatches if d["op"].startswith("unet"))
+    assert abs(by_op - by_dispatch) <= 1e-6 * max(by_op, 1), (by_op, by_dispatch)
+    print("ok: %d ops, %d dispatch shapes" % (len(ops), len(dispatches)))
+
+
+if __name__ == "__main__":
+    main()
