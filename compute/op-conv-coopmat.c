@@ -197,10 +197,10 @@ choose_tile (const DrapeDeviceCaps *caps,
           *slices = max_slices (gemm, t, forced_slices, binding_limit);
           return TRUE;
         }
-      for (guint32 s = 1;
-           s <= max_slices (gemm, t, MIN (cap, drape_div_up (gemm->k, BK) / MIN_SLICE_STAGES),
-                            MIN (SPLIT_SCRATCH, binding_limit));
-           s *= 2)
+      guint32 most = max_slices (gemm, t, MIN (cap, drape_div_up (gemm->k, BK) / MIN_SLICE_STAGES),
+                                 MIN (SPLIT_SCRATCH, binding_limit));
+
+      for (guint32 s = 1; s <= most; s *= 2)
         {
           double cost = (double) MAX (count * s, MIN_TILES) * t->bm * t->bn /
                         (t->efficiency * s) * (s > 1 ? SPLIT_COST : 1.0);

@@ -38,8 +38,8 @@
 // pipeline's subgroup size, TM and TN multiples of 8 dividing WM and WN,
 // TK a multiple of 8 dividing BK, BM and BN multiples of NT / CPR, and
 // where CIN8, cin_g % 8 == 0 and every element offset and row stride of
-// x and the weights a multiple of 8 (16 bytes).  Bindings and push constants are the
-// scalar kernel's.
+// x and the weights a multiple of 8 (16 bytes).  Bindings and push
+// constants are the scalar kernel's.
 #include "common.glsl"
 #define CONV_GATE
 #include "conv_common.glsl"
@@ -124,6 +124,13 @@ void a_row(uint m, uint gch, out int base, out int iy0, out int ix0)
   base += int(gch);
 }
 
+// 8 values as one staged chunk.
+uvec4 pack_chunk(const float16_t v[8])
+{
+  return uvec4(packFloat2x16(f16vec2(v[0], v[1])), packFloat2x16(f16vec2(v[2], v[3])),
+               packFloat2x16(f16vec2(v[4], v[5])), packFloat2x16(f16vec2(v[6], v[7])));
+}
+
 // !CIN8: A's chunk q at kpos, one value at a time, each from its own tap.
 uvec4 a_chunk_by_element(uint q, uint K)
 {
@@ -140,8 +147,7 @@ uvec4 a_chunk_by_element(uint q, uint K)
 
       v[e] = ok ? x[uint(at)] : float16_t(0.0);
     }
-  return uvec4(packFloat2x16(f16vec2(v[0], v[1])), packFloat2x16(f16vec2(v[2], v[3])),
-               packFloat2x16(f16vec2(v[4], v[5])), packFloat2x16(f16vec2(v[6], v[7])));
+  return pack_chunk(v);
 }
 
 // !CIN8: the 8 values of K from kpos of weight row `row`, of the gate
@@ -156,8 +162,7 @@ uvec4 b_chunk_by_element(uint row, uint K, bool gate)
 
       v[e] = kpos + e >= K ? float16_t(0.0) : gate ? wg[at] : w[at];
     }
-  return uvec4(packFloat2x16(f16vec2(v[0], v[1])), packFloat2x16(f16vec2(v[2], v[3])),
-               packFloat2x16(f16vec2(v[4], v[5])), packFloat2x16(f16vec2(v[6], v[7])));
+  return pack_chunk(v);
 }
 
 // Global memory to registers: this invocation's chunks at kpos.
@@ -242,8 +247,9 @@ void main()
   const uint ch0 = group * p.cout_g;
   const uint gch = (p.g0 + group) * p.cin_g;
   const uint K = p.kh * p.kw * p.cin_g;
+  const uint stages = (K + BK - 1) / BK;
   const uint s0 = SPLIT ? slice * p.slice_stages : 0u;
-  const uint s1 = SPLIT ? min(s0 + p.slice_stages, (K + BK - 1) / BK) : (K + BK - 1) / BK;
+  const uint s1 = SPLIT ? min(s0 + p.slice_stages, stages) : stages;
   const uint cc = t % CPR;   // this invocation's chunk of each staged row
   const uint rl0 = t / CPR;  // and its first staged row
   const uint wm0 = (sg / (BN / WN)) * WM;
@@ -323,7 +329,7 @@ void main()
   if (SPLIT)
     {
       const uint ld = p.tiles_n * BN;
-      const uint first = p.o_off + (slice * ((p.m + BM - 1) / BM) * BM + row0 + wm0) * ld + col0 + wn0;
+      const uint first = p.o_off + slice * conv_split_slice(BM, BN) + (row0 + wm0) * ld + col0 + wn0;
 
       [[unroll]] for (uint i = 0; i < MI; i++)
         [[unroll]] for (uint j = 0; j < NJ; j++)

@@ -21,7 +21,7 @@ void main()
   const uint m = i / quads;
   const uint ch = (i - m * quads) * 4u;
   const uint ld = p.tiles_n * BN;
-  const uint slice_size = (p.m + BM - 1u) / BM * BM * ld;
+  const uint slice_size = conv_split_slice(BM, BN);
 
   if (m >= p.m)
     return;

@@ -198,4 +198,12 @@ bool conv_inside(int iy, int ix)
   return uint(iy) < p.in_h && uint(ix) < p.in_w;
 }
 
+// Split K (conv2d_coopmat.comp, conv2d_split_sum.comp): the floats of one
+// slice's sums, a (tiles_m bm) x (tiles_n bn) matrix for the GEMM's bm x
+// bn tiles, rows of tiles_n bn.
+uint conv_split_slice(uint bm, uint bn)
+{
+  return (p.m + bm - 1u) / bm * bm * (p.tiles_n * bn);
+}
+
 #endif
