@@ -195,6 +195,8 @@ drape_kernel_get (DrapeDevice   *device,
   g_autoptr(GError) local_error = NULL;
   DrapeKernel *kernel;
   const GError *refusal;
+  gint64 start;
+  gboolean built;
 
   g_return_val_if_fail (n_bindings <= DRAPE_MAX_BINDINGS, NULL);
   g_return_val_if_fail (n_spec >= 3 && n_spec <= DRAPE_MAX_SPEC, NULL);
@@ -235,7 +237,11 @@ drape_kernel_get (DrapeDevice   *device,
   kernel->local_size[0] = spec[0];
   kernel->local_size[1] = spec[1];
   kernel->local_size[2] = spec[2];
-  if (!build (kernel, family, variant, spec, n_spec, &local_error))
+  start = g_get_monotonic_time ();
+  built = build (kernel, family, variant, spec, n_spec, &local_error);
+  /* Pipeline creation is part of the wait before a first result. */
+  g_debug ("%s: %s in %.1f ms", device->info.name, key->str, (g_get_monotonic_time () - start) / 1e3);
+  if (!built)
     {
       drape_kernel_free (kernel);
       /* A driver that cannot build a pipeline will not on a second try;

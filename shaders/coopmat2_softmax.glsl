@@ -6,6 +6,10 @@
 // factor), so that they combine with the scores and the output
 // element by element.
 //
+// The softmax scale multiplies the scores inside the exponent's fused
+// multiply-add, and the max is taken of the raw scores (the scale is
+// positive).
+//
 // Include after the kernel's push constants (p.scale: the softmax scale
 // times log2 (e)), with JT, the score matrices per query tile and key
 // block, declared; MASKED is the score of a masked key.
@@ -27,10 +31,24 @@ float elem_max(const in uint row, const in uint col, const in float a, const in 
   return max(a, b);
 }
 
-// exp2 (a - b): P from S and m, or the rescale factor from m_old and m.
+// The running max after a block whose raw row max is `raw`.
+float elem_next_max(const in uint row, const in uint col, const in float raw, const in float m,
+                    const in float scale)
+{
+  return max(raw * scale, m);
+}
+
+// exp2 (a - b): the rescale factor from m_old and m.
 float elem_exp2_diff(const in uint row, const in uint col, const in float a, const in float b)
 {
   return exp2(a - b);
+}
+
+// P from a raw score and the running max.
+float elem_p(const in uint row, const in uint col, const in float s, const in float m,
+             const in float scale)
+{
+  return exp2(fma(s, scale, -m));
 }
 
 // Keys outside [lo, hi) masked, `first` being column 0's key.
@@ -44,7 +62,7 @@ float elem_keep(const in uint row, const in uint col, const in float s, const in
 
 // One key block of a query tile: s holds its raw scores, keys first to
 // first + JT TN - 1, of which those outside [lo, hi) are masked.  s
-// becomes P = exp2 (s scale - m_new) in f32; m and l move on; returns
+// becomes P = exp2 (s scale - m_new) in f32; m and l move on.  Returns
 // the factor the tile's output must be multiplied by, exp2 (m_old -
 // m_new): 0 on the first block, where the output and l are 0.
 CM_ACC softmax_block(inout CM_ACC s[JT], uint first, uint lo, uint hi, inout CM_ACC m, inout CM_ACC l)
@@ -52,26 +70,22 @@ CM_ACC softmax_block(inout CM_ACC s[JT], uint first, uint lo, uint hi, inout CM_
   const bool edge = first < lo || first + JT * TN > hi;
   CM_ACC mx, m_new, rescale, sum;
 
-  [[unroll]] for (uint j = 0; j < JT; j++)
-    {
-      s[j] = s[j] * p.scale;
-      if (edge)
-        coopMatPerElementNV(s[j], s[j], elem_keep, first + j * TN, lo, hi);
-    }
+  if (edge)
+    [[unroll]] for (uint j = 0; j < JT; j++)
+      coopMatPerElementNV(s[j], s[j], elem_keep, first + j * TN, lo, hi);
   mx = s[0];
   [[unroll]] for (uint j = 1; j < JT; j++)
     coopMatPerElementNV(mx, mx, elem_max, s[j]);
-  coopMatReduceNV(m_new, mx, gl_CooperativeMatrixReduceRowNV, max_of);
-  coopMatPerElementNV(m_new, m_new, elem_max, m);
+  coopMatReduceNV(mx, mx, gl_CooperativeMatrixReduceRowNV, max_of);
+  coopMatPerElementNV(m_new, mx, elem_next_max, m, p.scale);
   coopMatPerElementNV(rescale, m, elem_exp2_diff, m_new);
   m = m_new;
 
-  sum = CM_ACC(0.0);
   [[unroll]] for (uint j = 0; j < JT; j++)
-    {
-      coopMatPerElementNV(s[j], s[j], elem_exp2_diff, m_new);
-      sum = sum + s[j];
-    }
+    coopMatPerElementNV(s[j], s[j], elem_p, m_new, p.scale);
+  sum = s[0];
+  [[unroll]] for (uint j = 1; j < JT; j++)
+    sum = sum + s[j];
   coopMatReduceNV(sum, sum, gl_CooperativeMatrixReduceRowNV, sum_of);
   l = l * rescale + sum;
   return rescale;

@@ -3,14 +3,19 @@
 """drape-cli bench --json --profile, as tests/bench/anchors.py and
 device-run.sh read it: the timings, peak memory, the per-op profile and
 the per-dispatch one (each GEMM described by its M, N, K and tile, each
-attention by its tokens and head dim).  Tiny size, f32: any device.
+attention by its tokens and head dim), and tests/bench/compare.py on it.
+Tiny size, f32: any device.
 
     tests/bench-json.py DRAPE_CLI
 """
 import json
+import os
 import re
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench"))
+import compare  # noqa: E402
 
 
 def main():
@@ -45,6 +50,14 @@ def main():
     by_op = sum(op["gflop"] * op["calls"] for op in ops if op["op"].startswith("unet"))
     by_dispatch = sum(d["gflop"] * d["calls"] for d in dispatches if d["op"].startswith("unet"))
     assert abs(by_op - by_dispatch) <= 1e-6 * max(by_op, 1), (by_op, by_dispatch)
+
+    # tests/bench/compare.py: a report against itself moves nothing, and
+    # its op classes add up to the parts' timings.
+    lines = compare.compare(report, report, top=len(dispatches))
+    rows = [line for line in lines[1:] if not line.endswith(":")]
+    assert rows and all(line.endswith(" 1.000") or line.endswith(" -") for line in rows), lines
+    step = sum(ms for op, ms in compare.per_run(report, "ops").items() if op.startswith("unet "))
+    assert abs(step - report["unet_step_ms"]) <= 1e-6 * report["unet_step_ms"], (step, report)
     print("ok: %d ops, %d dispatch shapes" % (len(ops), len(dispatches)))
 
 

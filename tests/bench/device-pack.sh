@@ -21,6 +21,13 @@ for t in "$build"/tests/test-*; do
 done
 cp "${bins[@]}" "$out/bin/"
 strip --strip-debug "$out"/bin/*
+# ALT="base=path/to/drape-cli ...": other builds' CLIs for PLAN=ab,
+# which device-run.sh times against this one (same libraries).
+for alt in ${ALT:-}; do
+  mkdir -p "$out/alt"
+  cp "${alt#*=}" "$out/alt/${alt%%=*}"
+  strip --strip-debug "$out/alt/${alt%%=*}"
+done
 # The one gdk-pixbuf loader the tests use that is not built in: WebP.
 mkdir -p "$out/loaders"
 moduledir=$(pkg-config --variable=gdk_pixbuf_moduledir gdk-pixbuf-2.0)

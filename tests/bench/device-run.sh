@@ -12,6 +12,10 @@
 #   ONLY="test-a test-b"   just those tests
 #   PLAN=quick             golden tests and layer profiles only
 #   PLAN=sweep             layer profiles with other tiles forced
+#   PLAN=ab                this build against the other builds' CLIs
+#                          device-pack.sh ALT=... packed, and against itself
+#                          under each of VARIANTS="A=1 B=2;C=3"; after the
+#                          tests AB_TESTS names (AB_TESTS= for none)
 #   BUDGET=600             a longer run
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -40,9 +44,12 @@ export G_TEST_SRCDIR=$PWD/tests
 # (it must be at least Debian 12's glibc 2.36).
 rm -f "$root"/lib/{ld-linux-x86-64.so.2,libc.so.6,libm.so.6,libpthread.so.0,libdl.so.2,librt.so.1}
 mkdir -p /tmp/drape-bin
-for b in "$root"/bin/*; do
-  printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$root/lib" "$b" > /tmp/drape-bin/"$(basename "$b")"
-  chmod +x /tmp/drape-bin/"$(basename "$b")"
+for b in "$root"/bin/* "$root"/alt/*; do
+  [ -f "$b" ] || continue
+  name=$(basename "$b")
+  [ "$(dirname "$b")" = "$root/alt" ] && name=alt-$name
+  printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$root/lib" "$b" > /tmp/drape-bin/"$name"
+  chmod +x /tmp/drape-bin/"$name"
 done
 export DRAPE_CLI=/tmp/drape-bin/drape-cli
 cli=/tmp/drape-bin/drape-cli
@@ -110,6 +117,37 @@ if [ "${PLAN:-}" = quick ]; then
   bench_json 384x512 60 --size 384x512 --steps 5 --profile
   DRAPE_CONV_SPLIT=1 bench_json 384x512-nosplit 60 --size 384x512 --steps 5 --profile
   echo "total $(( $(date +%s) - begin )) s" >> "$summary"
+  cat "$summary"
+  exit 0
+fi
+# PLAN=ab: the golden tests, then the same layer profile from each other
+# build's CLI and this one, in turns, on the same warm GPU; each
+# variant's environment on this one after.  In $OUT/ab-*.json; compare
+# them with tests/bench/compare.py.
+if [ "${PLAN:-}" = ab ]; then
+  for t in ${AB_TESTS-test-attention test-conv test-unet test-vae test-pipeline}; do run_test "$t"; done
+  ab () {
+    local name=$1 bin=$2 limit
+    shift 2
+    limit=$(allowance 60 "ab $name") || return 0
+    env "$@" timeout "$limit" "$bin" bench --json --profile --size "${AB_SIZE:-768x1024}" --steps 3 \
+      > "$OUT/ab-$name.json" 2> "$log/ab-$name.err"
+    echo "$name: exit $? $(grep -E '"(unet_step_ms|vae_encode_ms|vae_decode_ms)"' "$OUT/ab-$name.json" | tr -d '\n ')" >> "$summary"
+  }
+  for alt in /tmp/drape-bin/alt-*; do
+    [ -x "$alt" ] && ab "${alt#/tmp/drape-bin/alt-}" "$alt"
+  done
+  ab new $cli
+  i=0
+  IFS=';' read -ra variants <<< "${VARIANTS:-}"
+  for v in "${variants[@]}"; do
+    i=$((i + 1))
+    echo "variant $i: $v" >> "$summary"
+    # shellcheck disable=SC2086
+    ab variant$i $cli $v
+  done
+  echo "total $(( $(date +%s) - begin )) s" >> "$summary"
+  tar czf "$OUT/logs.tar.gz" -C "$log" .
   cat "$summary"
   exit 0
 fi

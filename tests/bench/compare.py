@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Compares drape-cli bench --json --profile reports, the first against
+each of the others: the headline timings, each op class and the layer
+shapes whose time moved most, in milliseconds per UNet step, VAE
+encode or VAE decode (a dispatch's share of its part's GPU time times
+that part's time), so reports with different --steps compare.
+
+    tests/bench/compare.py BASE.json OTHER.json [...] [--top N]
+"""
+import argparse
+import json
+
+HEADLINE = ("unet_step_ms", "vae_encode_ms", "vae_decode_ms", "tryon_s", "peak_mib", "tryon_peak_mib")
+# A profile entry's part (its label's first word) and the timing it is a share of.
+PARTS = {"unet": "unet_step_ms", "vae-enc": "vae_encode_ms", "vae-dec": "vae_decode_ms"}
+
+
+def per_run(report, key):
+    """Milliseconds per run of each entry of report[key] ("ops" or
+    "dispatches"), by its label."""
+    totals = {}
+    for entry in report[key]:
+        part = entry["op"].split()[0]
+        totals[part] = totals.get(part, 0.0) + entry["total_ms"]
+    out = {}
+    for entry in report[key]:
+        part = entry["op"].split()[0]
+        if part in PARTS and totals[part] > 0 and PARTS[part] in report:
+            out[entry["op"]] = entry["total_ms"] / totals[part] * report[PARTS[part]]
+    return out
+
+
+def ratio(a, b):
+    return "%6.3f" % (b / a) if a else "     -"
+
+
+def compare(base, other, top=12):
+    """The lines comparing `other` with `base` (both parsed reports)."""
+    lines = ["%-58s %10s %10s %6s" % ("", "base", "other", "ratio")]
+    for key in HEADLINE:
+        if key in base and key in other:
+            lines.append("%-58s %10.2f %10.2f %s" % (key, base[key], other[key], ratio(base[key], other[key])))
+    for key, title in (("ops", "op classes"), ("dispatches", "layer shapes that moved most")):
+        if key not in base or key not in other:
+            continue
+        a, b = per_run(base, key), per_run(other, key)
+        names = sorted(set(a) | set(b), key=lambda n: -max(a.get(n, 0.0), b.get(n, 0.0)))
+        if key == "dispatches":
+            names = sorted(names, key=lambda n: -abs(b.get(n, 0.0) - a.get(n, 0.0)))
+        lines.append("%s (ms per run):" % title)
+        for name in names[:top]:
+            label = " ".join(name.split()[:-2]) if key == "dispatches" else name
+            lines.append("  %-56s %10.3f %10.3f %s" % (label[:56], a.get(name, 0.0), b.get(name, 0.0),
+                                                       ratio(a.get(name, 0.0), b.get(name, 0.0))))
+    return lines
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("reports", nargs="+")
+    parser.add_argument("--top", type=int, default=12)
+    args = parser.parse_args()
+    reports = []
+    for path in args.reports:
+        with open(path) as f:
+            reports.append(json.load(f))
+    for path, report in zip(args.reports[1:], reports[1:]):
+        print("== %s against %s" % (path, args.reports[0]))
+        print("\n".join(compare(reports[0], report, args.top)))
+
+
+if __name__ == "__main__":
+    main()
