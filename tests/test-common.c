@@ -348,6 +348,62 @@ test_attention_record (DrapeGraph          *graph,
 }
 
 void
+test_conv_prepare (const TestConv *c,
+                   DrapeDType      dtype,
+                   TestConvRun    *run)
+{
+  guint32 cin_g = c->cin / MAX (c->groups, 1);
+  guint64 nx = (guint64) c->n * c->h * c->w * c->cin;
+  guint64 nw = (guint64) c->cout * c->kh * c->kw * cin_g;
+  g_autofree float *x = test_random_data (nx, 11, 1.0f, dtype);
+  g_autofree float *wt = test_random_data (nw, 12, 1.0f / sqrtf (c->kh * c->kw * cin_g), dtype);
+  g_autofree float *b = test_random_data (c->cout, 13, 0.5f, dtype);
+  g_autofree float *cb = test_random_data ((guint64) c->n * c->cout, 14, 0.5f, dtype);
+  g_autofree float *r = NULL;
+  DrapeShape out_shape;
+
+  run->oh = (c->h + c->pad_top + c->pad_bottom - c->kh) / c->stride + 1;
+  run->ow = (c->w + c->pad_left + c->pad_right - c->kw) / c->stride + 1;
+  run->n_out = (gsize) c->n * run->oh * run->ow * c->cout;
+  r = test_random_data (run->n_out, 15, 1.0f, dtype);
+  run->x = test_tensor_from (dtype, c->n, c->h, c->w, c->cin, x);
+  run->weight = test_tensor_from (dtype, c->cout, c->kh, c->kw, cin_g, wt);
+  run->bias = test_tensor_from (dtype, 1, 1, 1, c->cout, b);
+  run->channel_bias = test_tensor_from (dtype, c->n, 1, 1, c->cout, cb);
+  run->residual = test_tensor_from (dtype, c->n, run->oh, run->ow, c->cout, r);
+  run->params = (DrapeConvParams) {
+    .stride = c->stride,
+    .pad_top = c->pad_top,
+    .pad_left = c->pad_left,
+    .pad_bottom = c->pad_bottom,
+    .pad_right = c->pad_right,
+    .groups = c->groups,
+    .bias = c->bias ? run->bias : NULL,
+    .channel_bias = c->channel_bias ? run->channel_bias : NULL,
+    .act = c->act,
+    .residual = c->residual ? run->residual : NULL,
+    .out_scale = c->out_scale,
+  };
+  run->ref = g_new (float, run->n_out);
+  drape_ref_conv2d (x, (DrapeShape) { c->n, c->h, c->w, c->cin }, wt, c->cout, c->kh, c->kw,
+                    &run->params, c->bias ? b : NULL, c->channel_bias ? cb : NULL,
+                    c->residual ? r : NULL, run->ref, &out_shape);
+  g_assert_cmpuint (out_shape.h, ==, run->oh);
+  g_assert_cmpuint (out_shape.w, ==, run->ow);
+}
+
+void
+test_conv_clear (TestConvRun *run)
+{
+  g_clear_pointer (&run->x, drape_tensor_free);
+  g_clear_pointer (&run->weight, drape_tensor_free);
+  g_clear_pointer (&run->bias, drape_tensor_free);
+  g_clear_pointer (&run->channel_bias, drape_tensor_free);
+  g_clear_pointer (&run->residual, drape_tensor_free);
+  g_clear_pointer (&run->ref, g_free);
+}
+
+void
 test_attention_check (TestAttentionRun *run,
                       DrapeDType        dtype)
 {

@@ -8,6 +8,7 @@
 
 #include "device.h"
 #include "graph.h"
+#include "ops.h"
 #include "safetensors.h"
 #include "tensor.h"
 
@@ -97,6 +98,35 @@ void         test_attention_record    (DrapeGraph          *graph,
  * the run's inputs and buffers. */
 void         test_attention_check     (TestAttentionRun    *run,
                                        DrapeDType           dtype);
+
+/* A convolution problem: n images of h x w x cin, cout filters of kh x kw
+ * over cin / groups channels, and which epilogue operands it has. */
+typedef struct {
+  const char *name;
+  guint32 n, h, w, cin, cout, kh, kw, stride;
+  guint32 pad_top, pad_left, pad_bottom, pad_right, groups;
+  gboolean bias, channel_bias, residual;
+  DrapeActivation act;
+  float out_scale;
+} TestConv;
+
+/* What test_conv_prepare() made: every operand as a tensor, the op's
+ * parameters (naming those the case has), the output's size and the
+ * reference output. */
+typedef struct {
+  DrapeTensor *x, *weight, *bias, *channel_bias, *residual;
+  DrapeConvParams params;
+  guint32 oh, ow;
+  float *ref;
+  gsize n_out;
+} TestConvRun;
+
+/* Random operands for `c` in `dtype` and drape_ref_conv2d() on them. */
+void         test_conv_prepare        (const TestConv      *c,
+                                       DrapeDType           dtype,
+                                       TestConvRun         *run);
+/* Frees what test_conv_prepare() made. */
+void         test_conv_clear          (TestConvRun         *run);
 
 G_END_DECLS
 

@@ -20,16 +20,7 @@
 #include "ops.h"
 #include "reference.h"
 
-typedef struct {
-  const char *name;
-  guint32 n, h, w, cin, cout, kh, kw, stride;
-  guint32 pad_top, pad_left, pad_bottom, pad_right, groups;
-  gboolean bias, channel_bias, residual;
-  DrapeActivation act;
-  float out_scale;
-} ConvCase;
-
-static const ConvCase conv_cases[] = {
+static const TestConv conv_cases[] = {
   { "1x1", 2, 5, 7, 13, 19, 1, 1, 1, 0, 0, 0, 0, 1, TRUE, FALSE, FALSE, DRAPE_ACT_NONE, 0 },
   { "1x1 vec4", 2, 4, 3, 24, 36, 1, 1, 1, 0, 0, 0, 0, 1, FALSE, FALSE, TRUE, DRAPE_ACT_NONE, 0 },
   { "3x3", 2, 9, 11, 20, 35, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, FALSE, FALSE, DRAPE_ACT_SILU, 0 },
@@ -65,67 +56,34 @@ run_graph (DrapeGraph *graph)
 }
 
 static void
-check_conv (const ConvCase *cc,
+check_conv (const TestConv *cc,
             DrapeDType      dtype,
             guint64         binding_limit)
 {
   DrapeDevice *device = test_device ();
-  guint32 cin_g = cc->cin / MAX (cc->groups, 1);
-  guint32 oh = (cc->h + cc->pad_top + cc->pad_bottom - cc->kh) / cc->stride + 1;
-  guint32 ow = (cc->w + cc->pad_left + cc->pad_right - cc->kw) / cc->stride + 1;
   guint64 nx = (guint64) cc->n * cc->h * cc->w * cc->cin;
-  guint64 nw = (guint64) cc->cout * cc->kh * cc->kw * cin_g;
-  guint64 no = (guint64) cc->n * oh * ow * cc->cout;
-  g_autofree float *x = test_random_data (nx, 11, 1.0f, dtype);
-  g_autofree float *wt = test_random_data (nw, 12, 1.0f / sqrtf (cc->kh * cc->kw * cin_g), dtype);
-  g_autofree float *b = test_random_data (cc->cout, 13, 0.5f, dtype);
-  g_autofree float *cb = test_random_data ((guint64) cc->n * cc->cout, 14, 0.5f, dtype);
-  g_autofree float *r = test_random_data (no, 15, 1.0f, dtype);
-  g_autofree float *ref = g_new (float, no);
-  g_autofree float *got = NULL;
-  g_autoptr(DrapeTensor) tx = test_tensor_from (dtype, cc->n, cc->h, cc->w, cc->cin, x);
-  g_autoptr(DrapeTensor) tw = test_tensor_from (dtype, cc->cout, cc->kh, cc->kw, cin_g, wt);
-  g_autoptr(DrapeTensor) tb = test_tensor_from (dtype, 1, 1, 1, cc->cout, b);
-  g_autoptr(DrapeTensor) tcb = test_tensor_from (dtype, cc->n, 1, 1, cc->cout, cb);
-  g_autoptr(DrapeTensor) tr = test_tensor_from (dtype, cc->n, oh, ow, cc->cout, r);
   g_autoptr(DrapeGraph) graph = drape_graph_new (device, "conv");
   g_autofree char *what = g_strdup_printf ("conv2d %s %s limit %" G_GUINT64_FORMAT " %s",
                                            cc->name, drape_dtype_name (dtype), binding_limit,
                                            g_getenv ("DRAPE_CONV_KERNEL"));
-  DrapeConvParams params = {
-    .stride = cc->stride,
-    .pad_top = cc->pad_top,
-    .pad_left = cc->pad_left,
-    .pad_bottom = cc->pad_bottom,
-    .pad_right = cc->pad_right,
-    .groups = cc->groups,
-    .bias = cc->bias ? tb : NULL,
-    .channel_bias = cc->channel_bias ? tcb : NULL,
-    .act = cc->act,
-    .residual = cc->residual ? tr : NULL,
-    .out_scale = cc->out_scale,
-  };
-  DrapeShape out_shape;
+  g_autofree float *got = NULL;
+  TestConvRun run;
   DrapeTensor *out;
 
-  drape_ref_conv2d (x, (DrapeShape) { cc->n, cc->h, cc->w, cc->cin }, wt, cc->cout, cc->kh, cc->kw,
-                    &params, cc->bias ? b : NULL, cc->channel_bias ? cb : NULL,
-                    cc->residual ? r : NULL, ref, &out_shape);
-  g_assert_cmpuint (out_shape.h, ==, oh);
-  g_assert_cmpuint (out_shape.w, ==, ow);
-
+  test_conv_prepare (cc, dtype, &run);
   drape_device_set_binding_limit (device, binding_limit);
-  out = drape_op_conv2d (graph, tx, tw, &params);
+  out = drape_op_conv2d (graph, run.x, run.weight, &run.params);
   run_graph (graph);
   if (binding_limit < G_MAXUINT64 && nx * drape_dtype_size (dtype) > binding_limit)
     g_assert_cmpuint (drape_graph_get_n_nodes (graph), >, 1);
   drape_device_set_binding_limit (device, G_MAXUINT64);
   g_assert_cmpuint (out->n, ==, cc->n);
-  g_assert_cmpuint (out->h, ==, oh);
-  g_assert_cmpuint (out->w, ==, ow);
+  g_assert_cmpuint (out->h, ==, run.oh);
+  g_assert_cmpuint (out->w, ==, run.ow);
   g_assert_cmpuint (out->c, ==, cc->cout);
   got = test_download (out);
-  test_assert_close (what, got, ref, no, test_tolerance (dtype));
+  test_assert_close (what, got, run.ref, run.n_out, test_tolerance (dtype));
+  test_conv_clear (&run);
 }
 
 typedef struct {

@@ -122,16 +122,7 @@ assert_split (DrapeGraph *graph,
 
 /* ---- convolutions ------------------------------------------------------ */
 
-typedef struct {
-  const char *name;
-  guint32 n, h, w, cin, cout, kh, kw, stride;
-  guint32 pad_top, pad_left, pad_bottom, pad_right, groups;
-  gboolean bias, channel_bias, residual;
-  DrapeActivation act;
-  float out_scale;
-} ConvCase;
-
-static const ConvCase conv_cases[] = {
+static const TestConv conv_cases[] = {
   { "3x3", 2, 9, 11, 32, 48, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, FALSE, FALSE, DRAPE_ACT_SILU, 0 },
   { "3x3 stride 2 pad 0011, every epilogue", 2, 9, 10, 24, 40, 3, 3, 2, 0, 0, 1, 1, 1,
     TRUE, TRUE, TRUE, DRAPE_ACT_GELU, 0.7f },
@@ -158,47 +149,14 @@ static const ConvCase conv_cases[] = {
 };
 
 static void
-check_conv (const ConvCase *cc,
+check_conv (const TestConv *cc,
             guint64         binding_limit)
 {
   DrapeDevice *device = test_device ();
   const DrapeDType dt = DRAPE_DTYPE_F16;
-  guint32 cin_g = cc->cin / cc->groups;
-  guint32 oh = (cc->h + cc->pad_top + cc->pad_bottom - cc->kh) / cc->stride + 1;
-  guint32 ow = (cc->w + cc->pad_left + cc->pad_right - cc->kw) / cc->stride + 1;
-  guint64 nx = (guint64) cc->n * cc->h * cc->w * cc->cin;
-  guint64 nw = (guint64) cc->cout * cc->kh * cc->kw * cin_g;
-  guint64 no = (guint64) cc->n * oh * ow * cc->cout;
-  g_autofree float *x = test_random_data (nx, 11, 1.0f, dt);
-  g_autofree float *wt = test_random_data (nw, 12, 1.0f / sqrtf (cc->kh * cc->kw * cin_g), dt);
-  g_autofree float *b = test_random_data (cc->cout, 13, 0.5f, dt);
-  g_autofree float *cb = test_random_data ((guint64) cc->n * cc->cout, 14, 0.5f, dt);
-  g_autofree float *r = test_random_data (no, 15, 1.0f, dt);
-  g_autofree float *ref = g_new (float, no);
-  g_autoptr(DrapeTensor) tx = test_tensor_from (dt, cc->n, cc->h, cc->w, cc->cin, x);
-  g_autoptr(DrapeTensor) tw = test_tensor_from (dt, cc->cout, cc->kh, cc->kw, cin_g, wt);
-  g_autoptr(DrapeTensor) tb = test_tensor_from (dt, 1, 1, 1, cc->cout, b);
-  g_autoptr(DrapeTensor) tcb = test_tensor_from (dt, cc->n, 1, 1, cc->cout, cb);
-  g_autoptr(DrapeTensor) tr = test_tensor_from (dt, cc->n, oh, ow, cc->cout, r);
-  DrapeConvParams params = {
-    .stride = cc->stride,
-    .pad_top = cc->pad_top,
-    .pad_left = cc->pad_left,
-    .pad_bottom = cc->pad_bottom,
-    .pad_right = cc->pad_right,
-    .groups = cc->groups,
-    .bias = cc->bias ? tb : NULL,
-    .channel_bias = cc->channel_bias ? tcb : NULL,
-    .act = cc->act,
-    .residual = cc->residual ? tr : NULL,
-    .out_scale = cc->out_scale,
-  };
-  DrapeShape out_shape;
+  TestConvRun run;
 
-  drape_ref_conv2d (x, (DrapeShape) { cc->n, cc->h, cc->w, cc->cin }, wt, cc->cout, cc->kh, cc->kw,
-                    &params, cc->bias ? b : NULL, cc->channel_bias ? cb : NULL,
-                    cc->residual ? r : NULL, ref, &out_shape);
-
+  test_conv_prepare (cc, dt, &run);
   for (guint i = 0; i < G_N_ELEMENTS (conv_tiles); i++)
     {
       g_autoptr(DrapeGraph) graph = drape_graph_new (device, "conv");
@@ -214,19 +172,20 @@ check_conv (const ConvCase *cc,
         g_setenv ("DRAPE_CONV_KERNEL", conv_tiles[i], TRUE);
       drape_graph_set_profiling (graph, TRUE);
       drape_device_set_binding_limit (device, binding_limit);
-      out = drape_op_conv2d (graph, tx, tw, &params);
+      out = drape_op_conv2d (graph, run.x, run.weight, &run.params);
       drape_device_set_binding_limit (device, G_MAXUINT64);
       g_unsetenv ("DRAPE_CONV_KERNEL");
       if (binding_limit < G_MAXUINT64)
         g_assert_cmpuint (drape_graph_get_n_nodes (graph), >, 1);
       run_expecting (graph, "conv2d", NULL);
       if (binding_limit == G_MAXUINT64 && cc->groups == 1)
-        assert_split (graph, conv_tiles[i], "conv2d", cc->kh * cc->kw * cin_g);
-      g_assert_cmpuint (out->h, ==, oh);
-      g_assert_cmpuint (out->w, ==, ow);
+        assert_split (graph, conv_tiles[i], "conv2d", cc->kh * cc->kw * (cc->cin / cc->groups));
+      g_assert_cmpuint (out->h, ==, run.oh);
+      g_assert_cmpuint (out->w, ==, run.ow);
       got = test_download (out);
-      test_assert_close (what, got, ref, no, test_tolerance (dt));
+      test_assert_close (what, got, run.ref, run.n_out, test_tolerance (dt));
     }
+  test_conv_clear (&run);
 }
 
 static void
