@@ -105,6 +105,9 @@ merge_profile (GHashTable *ops,
           entry->label = t->label;
           entry->detail = t->detail;
           entry->workgroups = t->workgroups;
+          /* Keys leave the pipeline out, so that builds whose kernels
+           * differ still compare shape by shape: the first one's. */
+          entry->kernel = t->kernel;
           g_hash_table_insert (ops, key, entry);
         }
       else
@@ -267,6 +270,8 @@ add_profile (JsonBuilder *b,
           json_builder_add_string_value (b, t->detail ? t->detail : "");
           json_builder_set_member_name (b, "workgroups");
           json_builder_add_int_value (b, (gint64) t->workgroups);
+          json_builder_set_member_name (b, "kernel");
+          json_builder_add_string_value (b, t->kernel);
         }
       json_builder_set_member_name (b, "calls");
       json_builder_add_int_value (b, t->count);
@@ -281,6 +286,71 @@ add_profile (JsonBuilder *b,
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
+}
+
+/* The statistics the driver gave of the pipelines behind `dispatches`,
+ * as the member "pipelines": { kernel key: { statistic: value } }. */
+static void
+add_pipelines (JsonBuilder *b,
+               DrapeDevice *device,
+               GHashTable  *dispatches)
+{
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  GHashTableIter iter;
+  const DrapeOpTime *t;
+
+  json_builder_set_member_name (b, "pipelines");
+  json_builder_begin_object (b);
+  g_hash_table_iter_init (&iter, dispatches);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &t))
+    {
+      g_autoptr(GArray) statistics = NULL;
+
+      if (!g_hash_table_add (seen, (gpointer) t->kernel))
+        continue;
+      statistics = drape_device_get_pipeline_statistics (device, t->kernel);
+      if (statistics == NULL)
+        continue;
+      json_builder_set_member_name (b, t->kernel);
+      json_builder_begin_object (b);
+      for (guint i = 0; i < statistics->len; i++)
+        {
+          const DrapePipelineStatistic *s = &g_array_index (statistics, DrapePipelineStatistic, i);
+          json_builder_set_member_name (b, s->name);
+          json_builder_add_double_value (b, s->value);
+        }
+      json_builder_end_object (b);
+    }
+  json_builder_end_object (b);
+}
+
+/* The most expensive dispatches, each with what the driver said of its
+ * pipeline. */
+static void
+print_pipelines (DrapeDevice *device,
+                 GHashTable  *dispatches,
+                 guint        most)
+{
+  g_autofree gpointer *keys = NULL;
+  guint n_keys;
+
+  keys = g_hash_table_get_keys_as_array (dispatches, &n_keys);
+  g_qsort_with_data (keys, n_keys, sizeof (gpointer), compare_ops, dispatches);
+  printf ("\nmost expensive dispatches, and what the driver says of their pipelines:\n");
+  for (guint i = 0; i < MIN (n_keys, most); i++)
+    {
+      const DrapeOpTime *t = g_hash_table_lookup (dispatches, keys[i]);
+      g_autoptr(GArray) statistics = drape_device_get_pipeline_statistics (device, t->kernel);
+      g_autoptr(GString) line = g_string_new (NULL);
+
+      for (guint j = 0; statistics != NULL && j < statistics->len; j++)
+        {
+          const DrapePipelineStatistic *s = &g_array_index (statistics, DrapePipelineStatistic, j);
+          g_string_append_printf (line, "%s%s %g", j ? ", " : "", s->name, s->value);
+        }
+      printf ("  %s: %.2f ms\n    %s\n    %s\n", (char *) keys[i], t->total_ms / MAX (t->count, 1),
+              t->kernel, statistics != NULL ? line->str : "(no statistics)");
+    }
 }
 
 int
@@ -335,6 +405,10 @@ drape_cli_bench (int    argc,
     return drape_cli_fail_error (error);
   if (!drape_cli_parse_precision (precision, device, &dtype))
     return drape_cli_fail ("--precision %s: expected f16 or f32", precision);
+  /* Before any pipeline is built: profiles say what the driver made of
+   * each kernel, where it can. */
+  if (profile)
+    drape_device_capture_pipeline_statistics (device, TRUE);
 
   drape_unet_config_sd15_inpainting (&unet_config);
   drape_vae_config_sd (&vae_config);
@@ -481,6 +555,8 @@ drape_cli_bench (int    argc,
       add_profile (b, "ops", ops);
       /* Each layer shape on its own: what a kernel change is measured by. */
       add_profile (b, "dispatches", dispatches);
+      if (drape_device_get_caps (device)->pipeline_statistics && profile)
+        add_pipelines (b, device, dispatches);
       return print_json (b);
     }
 
@@ -512,6 +588,8 @@ drape_cli_bench (int    argc,
                   t->total_ms, 100 * t->total_ms / MAX (total, 1e-9),
                   t->total_ms > 0 ? t->flops / t->total_ms / 1e9 : 0, t->count);
         }
+      if (drape_device_get_caps (device)->pipeline_statistics)
+        print_pipelines (device, dispatches, 5);
     }
   printf ("\nstep_ms=%.2f encode_ms=%.2f decode_ms=%.2f peak_mib=%.0f\n",
           unet.ms, encode.ms, decode.ms, MAX (peak, e2e_peak) / 1048576.0);

@@ -60,6 +60,7 @@ drape_cli_devices (int    argc,
                   caps->max_workgroup_count[1], caps->max_workgroup_count[2]);
           printf ("    unified memory        %s\n", caps->unified_memory ? "yes" : "no");
           printf ("    timestamps            %s\n", caps->has_timestamps ? "yes" : "no");
+          printf ("    pipeline statistics   %s\n", caps->pipeline_statistics ? "yes" : "no");
           printf ("    shader variants       f32%s", caps->has_f16 ? ", f16" : "");
           if (tensor_cores != NULL)
             printf (", f16 tensor cores (%s)", tensor_cores);

@@ -112,6 +112,12 @@ struct _DrapeDevice
 
   PFN_vkCmdBeginDebugUtilsLabelEXT cmd_begin_label;
   PFN_vkCmdEndDebugUtilsLabelEXT cmd_end_label;
+
+  /* Pipelines built while this is set keep the driver's statistics of
+   * them (caps.pipeline_statistics); see kernel.c. */
+  gboolean capture_statistics;
+  PFN_vkGetPipelineExecutablePropertiesKHR get_executables;
+  PFN_vkGetPipelineExecutableStatisticsKHR get_executable_statistics;
 };
 
 gboolean drape_vk_check          (DrapeDevice      *device,

@@ -789,6 +789,54 @@ drape_device_save_pipeline_cache (DrapeDevice *device,
   return TRUE;
 }
 
+/* From now on, pipelines keep what the driver says of them, where it can
+ * (caps.pipeline_statistics); FALSE where it cannot.  For profiles:
+ * drivers may build such pipelines more slowly. */
+gboolean
+drape_device_capture_pipeline_statistics (DrapeDevice *device,
+                                          gboolean     capture)
+{
+  device->capture_statistics = capture && device->caps.pipeline_statistics;
+  return device->capture_statistics;
+}
+
+/* The statistics of the pipeline a dispatch profile names (DrapeOpTime's
+ * `kernel`), or NULL where none were captured. */
+GArray *
+drape_device_get_pipeline_statistics (DrapeDevice *device,
+                                      const char  *kernel)
+{
+  DrapeKernel *k;
+  GArray *statistics = NULL;
+
+  g_mutex_lock (&device->lock);
+  k = g_hash_table_lookup (device->kernels, kernel);
+  if (k != NULL && k->statistics != NULL)
+    statistics = g_array_ref (k->statistics);
+  g_mutex_unlock (&device->lock);
+  return statistics;
+}
+
+/* Whether the driver can describe the pipelines it builds. */
+static gboolean
+has_pipeline_statistics (DrapeDevice                 *device,
+                         const VkExtensionProperties *exts,
+                         guint32                      n_ext)
+{
+  VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR feature = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
+  };
+  VkPhysicalDeviceFeatures2 features = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+    .pNext = &feature,
+  };
+
+  if (!has_extension (exts, n_ext, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME))
+    return FALSE;
+  vkGetPhysicalDeviceFeatures2 (device->physical, &features);
+  return feature.pipelineExecutableInfo;
+}
+
 /* allow_coopmat2: whether cooperative matrix 2 may be turned on where the
  * device has it (DrapeDeviceCaps.coopmat2 says whether it was). */
 static gboolean
@@ -798,7 +846,7 @@ create_logical_device (DrapeDevice *device,
 {
   guint32 n_ext = 0;
   g_autofree VkExtensionProperties *exts = NULL;
-  const char *enabled[3];
+  const char *enabled[4];
   guint n_enabled = 0;
   float priority = 1.0f;
   gboolean can_pin;
@@ -822,6 +870,10 @@ create_logical_device (DrapeDevice *device,
     .cooperativeMatrixReductions = VK_TRUE,
     .cooperativeMatrixConversions = VK_TRUE,
     .cooperativeMatrixPerElementOperations = VK_TRUE,
+  };
+  VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR want_statistics = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
+    .pipelineExecutableInfo = VK_TRUE,
   };
   VkPhysicalDeviceFeatures2 want = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &want12 };
   VkDeviceQueueCreateInfo queue = {
@@ -891,6 +943,13 @@ create_logical_device (DrapeDevice *device,
       /* SPIR-V 1.6 sizes workgroups by specialisation-constant ids. */
       want13.maintenance4 = VK_TRUE;
     }
+  device->caps.pipeline_statistics = has_pipeline_statistics (device, exts, n_ext);
+  if (device->caps.pipeline_statistics)
+    {
+      enabled[n_enabled++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
+      want_statistics.pNext = want.pNext;
+      want.pNext = &want_statistics;
+    }
   if (want13.subgroupSizeControl || want13.maintenance4)
     {
       want13.pNext = want.pNext;
@@ -903,6 +962,15 @@ create_logical_device (DrapeDevice *device,
                        "vkCreateDevice", error))
     return FALSE;
   vkGetDeviceQueue (device->device, device->queue_family, 0, &device->queue);
+  if (device->caps.pipeline_statistics)
+    {
+      device->get_executables = (PFN_vkGetPipelineExecutablePropertiesKHR)
+        vkGetDeviceProcAddr (device->device, "vkGetPipelineExecutablePropertiesKHR");
+      device->get_executable_statistics = (PFN_vkGetPipelineExecutableStatisticsKHR)
+        vkGetDeviceProcAddr (device->device, "vkGetPipelineExecutableStatisticsKHR");
+      device->caps.pipeline_statistics = device->get_executables != NULL &&
+                                         device->get_executable_statistics != NULL;
+    }
   return TRUE;
 }
 

@@ -84,7 +84,19 @@ typedef struct {
   double timestamp_period_ns;
   /* Device-local memory the host can map: uploads skip staging copies. */
   gboolean unified_memory;
+  /* The driver describes the pipelines it builds
+   * (VK_KHR_pipeline_executable_properties):
+   * drape_device_capture_pipeline_statistics(). */
+  gboolean pipeline_statistics;
 } DrapeDeviceCaps;
+
+/* One figure a driver gives of a pipeline it built, under the driver's
+ * own name (NVIDIA's include the registers each invocation holds, which
+ * decide how many workgroups share a multiprocessor). */
+typedef struct {
+  const char *name;  /* interned */
+  double value;
+} DrapePipelineStatistic;
 
 GPtrArray             *drape_device_list                (GError         **error);
 void                   drape_device_info_free           (DrapeDeviceInfo *info);
@@ -106,6 +118,10 @@ void                   drape_device_get_memory_usage    (DrapeDevice     *device
 void                   drape_device_reset_peak_memory   (DrapeDevice     *device);
 gboolean               drape_device_save_pipeline_cache (DrapeDevice     *device,
                                                          GError         **error);
+gboolean               drape_device_capture_pipeline_statistics (DrapeDevice *device,
+                                                         gboolean         capture);
+GArray                *drape_device_get_pipeline_statistics (DrapeDevice *device,
+                                                         const char      *kernel);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DrapeDevice, drape_device_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DrapeDeviceInfo, drape_device_info_free)

@@ -1085,9 +1085,9 @@ get_profile (DrapeGraph *graph,
     {
       DrapeNode *node = &g_array_index (graph->nodes, DrapeNode, i);
       guint64 workgroups = (guint64) node->groups[0] * node->groups[1] * node->groups[2];
-      char *key = by_dispatch ? g_strdup_printf ("%s %s %" G_GUINT64_FORMAT " %.17g", node->label,
+      char *key = by_dispatch ? g_strdup_printf ("%s %s %" G_GUINT64_FORMAT " %.17g %s", node->label,
                                                  node->detail ? node->detail : "", workgroups,
-                                                 node->flops)
+                                                 node->flops, node->kernel->key)
                               : g_strdup (node->label);
       gpointer index_plus_one = g_hash_table_lookup (index, key);
       DrapeOpTime *entry;
@@ -1098,6 +1098,7 @@ get_profile (DrapeGraph *graph,
             .label = node->label,
             .detail = by_dispatch ? node->detail : NULL,
             .workgroups = by_dispatch ? workgroups : 0,
+            .kernel = by_dispatch ? node->kernel->key : NULL,
           };
           g_array_append_val (result, t);
           index_plus_one = GUINT_TO_POINTER (result->len);

@@ -33,10 +33,12 @@ typedef struct {
   guint count;
   double total_ms;
   double flops;       /* summed, like total_ms */
-  /* Only in drape_graph_get_dispatch_profile(): per call, and what the op
-   * said of the dispatch (or NULL). */
+  /* Only in drape_graph_get_dispatch_profile(): per call, what the op
+   * said of the dispatch (or NULL), and the pipeline that ran it (its
+   * key: drape_device_get_pipeline_statistics()). */
   guint64 workgroups;
   const char *detail;
+  const char *kernel;
 } DrapeOpTime;
 
 DrapeGraph  *drape_graph_new            (DrapeDevice  *device,

@@ -33,6 +33,8 @@ typedef struct {
   guint n_bindings;
   guint32 texel_mask;
   guint32 local_size[3];
+  /* DrapePipelineStatistic, where the device captured them. */
+  GArray *statistics;
 } DrapeKernel;
 
 /* variant: "f32", "f16", or a shader's own variant name. */

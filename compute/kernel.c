@@ -42,8 +42,81 @@ drape_kernel_free (DrapeKernel *kernel)
     vkDestroyDescriptorSetLayout (vk, kernel->set_layout, NULL);
   if (kernel->module != VK_NULL_HANDLE)
     vkDestroyShaderModule (vk, kernel->module, NULL);
+  g_clear_pointer (&kernel->statistics, g_array_unref);
   g_free (kernel->key);
   g_free (kernel);
+}
+
+static double
+statistic_value (const VkPipelineExecutableStatisticKHR *s)
+{
+  switch (s->format)
+    {
+    case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR:
+      return s->value.b32 ? 1 : 0;
+    case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR:
+      return (double) s->value.i64;
+    case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR:
+      return (double) s->value.u64;
+    case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_FLOAT64_KHR:
+    default:
+      return s->value.f64;
+    }
+}
+
+/* What the driver says of a pipeline built to capture it: every
+ * statistic of its executables (a compute pipeline has one; more are
+ * summed under the same name).  NULL where the driver says nothing. */
+static GArray *
+read_statistics (DrapeDevice *device,
+                 VkPipeline   pipeline)
+{
+  VkPipelineInfoKHR info = {
+    .sType = VK_STRUCTURE_TYPE_PIPELINE_INFO_KHR,
+    .pipeline = pipeline,
+  };
+  guint32 n_exec = 0;
+  GArray *result;
+
+  if (device->get_executables (device->device, &info, &n_exec, NULL) != VK_SUCCESS || n_exec == 0)
+    return NULL;
+  result = g_array_new (FALSE, FALSE, sizeof (DrapePipelineStatistic));
+  for (guint32 e = 0; e < n_exec; e++)
+    {
+      VkPipelineExecutableInfoKHR exec = {
+        .sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR,
+        .pipeline = pipeline,
+        .executableIndex = e,
+      };
+      g_autofree VkPipelineExecutableStatisticKHR *stats = NULL;
+      guint32 n = 0;
+
+      if (device->get_executable_statistics (device->device, &exec, &n, NULL) != VK_SUCCESS)
+        continue;
+      stats = g_new0 (VkPipelineExecutableStatisticKHR, MAX (n, 1));
+      for (guint32 i = 0; i < n; i++)
+        stats[i].sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR;
+      if (device->get_executable_statistics (device->device, &exec, &n, stats) != VK_SUCCESS)
+        continue;
+      for (guint32 i = 0; i < n; i++)
+        {
+          const char *name = g_intern_string (stats[i].name);
+          guint j;
+
+          for (j = 0; j < result->len; j++)
+            if (g_array_index (result, DrapePipelineStatistic, j).name == name)
+              break;
+          if (j == result->len)
+            {
+              DrapePipelineStatistic s = { name, 0 };
+              g_array_append_val (result, s);
+            }
+          g_array_index (result, DrapePipelineStatistic, j).value += statistic_value (&stats[i]);
+        }
+    }
+  if (result->len == 0)
+    g_clear_pointer (&result, g_array_unref);
+  return result;
 }
 
 static gboolean
@@ -147,6 +220,7 @@ build (DrapeKernel   *kernel,
         .pName = "main",
         .pSpecializationInfo = &spec_info,
       },
+      .flags = device->capture_statistics ? VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR : 0,
       .layout = kernel->layout,
     };
     if (!drape_vk_check (device, vkCreateComputePipelines (device->device, device->pipeline_cache, 1, &info,
@@ -157,6 +231,8 @@ build (DrapeKernel   *kernel,
         return FALSE;
       }
   }
+  if (device->capture_statistics)
+    kernel->statistics = read_statistics (device, kernel->pipeline);
   return TRUE;
 }
 

@@ -3,7 +3,9 @@
 """drape-cli bench --json --profile, as tests/bench/anchors.py and
 device-run.sh read it: the timings, peak memory, the per-op profile and
 the per-dispatch one (each GEMM described by its M, N, K and tile, each
-attention by its tokens and head dim), and tests/bench/compare.py on it.
+attention by its tokens and head dim, each naming its pipeline, with the
+driver's statistics of it where the device gives them), and
+tests/bench/compare.py on it.
 Tiny size, f32: any device.
 
     tests/bench-json.py DRAPE_CLI
@@ -37,6 +39,19 @@ def main():
 
     dispatches = report["dispatches"]
     assert len(dispatches) > len(ops), "dispatch profile no finer than the op profile"
+    # Each names its pipeline; the driver's statistics of them are in
+    # "pipelines" exactly where the device can give them.
+    kernel = re.compile(r"[a-z0-9_]+\.[a-z0-9_]+/\d+/[0-9a-f]+:\d+(,\d+)*")
+    assert all(kernel.fullmatch(d["kernel"]) for d in dispatches), [d["kernel"] for d in dispatches]
+    devices = subprocess.run([cli, "devices"], check=True, capture_output=True, text=True).stdout
+    assert re.search(r"pipeline statistics +(yes|no)", devices), devices
+    if re.search(r"pipeline statistics +yes", devices):
+        named = {d["kernel"] for d in dispatches}
+        assert report["pipelines"] and set(report["pipelines"]) <= named, report["pipelines"]
+        assert all(isinstance(v, (int, float)) for stats in report["pipelines"].values()
+                   for v in stats.values()), report["pipelines"]
+    else:
+        assert "pipelines" not in report, report["pipelines"]
     gemm = re.compile(r"M\d+ N\d+ K\d+ \d+x\d+")
     attention = re.compile(r"q\d+ k\d+ d\d+ x\d+ \d+/wg")
     for d in dispatches:
@@ -58,6 +73,15 @@ def main():
     assert rows and all(line.endswith(" 1.000") or line.endswith(" -") for line in rows), lines
     step = sum(ms for op, ms in compare.per_run(report, "ops").items() if op.startswith("unet "))
     assert abs(step - report["unet_step_ms"]) <= 1e-6 * report["unet_step_ms"], (step, report)
+    # Under each shape, compare.py shows its pipelines' statistics.
+    first = dispatches[0]
+    base = dict(report, pipelines={first["kernel"]: {"Register Count": 96, "Binary Size": 10}})
+    other = dict(report, pipelines={first["kernel"]: {"Register Count": 128}})
+    lines = compare.compare(base, other, top=len(dispatches))
+    label = " ".join(first["op"].split()[:-2])[:56]
+    shape = next(i for i, line in enumerate(lines) if line.startswith("  " + label + " "))
+    assert lines[shape + 1].split() == ["Register", "Count", "96", "->", "128,", "Binary", "Size", "10",
+                                        "(base)"], lines[shape:shape + 2]
     print("ok: %d ops, %d dispatch shapes" % (len(ops), len(dispatches)))
 
 

@@ -4,7 +4,9 @@
 each of the others: the headline timings, each op class and the layer
 shapes whose time moved most, in milliseconds per UNet step, VAE
 encode or VAE decode (a dispatch's share of its part's GPU time times
-that part's time), so reports with different --steps compare.
+that part's time), so reports with different --steps compare; under
+each shape, what the driver said of its pipelines (registers and the
+like, where the device gives pipeline statistics).
 
     tests/bench/compare.py BASE.json OTHER.json [...] [--top N]
 """
@@ -53,7 +55,24 @@ def compare(base, other, top=12):
             label = " ".join(name.split()[:-2]) if key == "dispatches" else name
             lines.append("  %-56s %10.3f %10.3f %s" % (label[:56], a.get(name, 0.0), b.get(name, 0.0),
                                                        ratio(a.get(name, 0.0), b.get(name, 0.0))))
+            if key == "dispatches":
+                lines.extend(statistics_lines(base, other, name))
     return lines
+
+
+def statistics_lines(base, other, name):
+    """What the drivers said of the pipelines behind dispatch `name` in
+    each report ("pipelines", where the device gave statistics): every
+    statistic, as base -> other where both have it."""
+    def stats(report):
+        kernel = next((d["kernel"] for d in report["dispatches"] if d["op"] == name), None)
+        return report.get("pipelines", {}).get(kernel, {})
+
+    a, b = stats(base), stats(other)
+    items = ["%s %s" % (n, "%g -> %g" % (a[n], b[n]) if n in a and n in b else
+                        "%g (%s)" % (a.get(n, b.get(n)), "base" if n in a else "other"))
+             for n in list(a) + [n for n in b if n not in a]]
+    return ["      " + ", ".join(items)] if items else []
 
 
 def main():
