@@ -104,6 +104,22 @@ bench_json () {
   tail -n 4 "$log/bench-$name.err" >> "$summary"
 }
 
+# NVIDIA's own cooperative-matrix GEMM benchmark, where packed into
+# .gl/vkperf (HACKING.md): what the driver's tensor cores give a shader
+# like conv2d_coopmat, to measure ours against.
+vkperf () {
+  local limit
+  [ -x .gl/vkperf/vkperf ] || return 0
+  limit=$(allowance "$1" "vkperf") || return 0
+  echo "== vk_cooperative_matrix_perf" >> "$summary"
+  (cd .gl/vkperf && LD_LIBRARY_PATH=$root/lib:$PWD/lib timeout "$limit" ./vkperf) \
+    > "$OUT/vkperf.txt" 2>&1
+  echo "exit $?" >> "$summary"
+  # Each shader's best tile.
+  awk '/^shader:/ { s = $2 } /TFlops/ && $(NF-1) + 0 > best[s] { best[s] = $(NF-1) + 0; line[s] = $0 }
+       END { for (s in best) print "  " s ": " line[s] }' "$OUT/vkperf.txt" >> "$summary"
+}
+
 if [ -n "${ONLY:-}" ]; then
   for t in $ONLY; do run_test "$t"; done
   cat "$summary"
@@ -125,6 +141,7 @@ fi
 # variant's environment on this one after.  In $OUT/ab-*.json; compare
 # them with tests/bench/compare.py.
 if [ "${PLAN:-}" = ab ]; then
+  vkperf 75
   for t in ${AB_TESTS-test-attention test-conv test-unet test-vae test-pipeline}; do run_test "$t"; done
   ab () {
     local name=$1 bin=$2 limit
@@ -184,6 +201,7 @@ bench_json 768x1024 90 --size 768x1024 --steps 10 --profile --e2e 50
 bench_json 384x512 60 --size 384x512 --steps 20 --profile --e2e 50
 DRAPE_CONV_SPLIT=1 bench_json 768x1024-nosplit 60 --size 768x1024 --steps 10 --profile
 DRAPE_CONV_SPLIT=1 bench_json 384x512-nosplit 40 --size 384x512 --steps 20 --profile
+vkperf 75
 for t in test-unet test-vae test-pipeline test-conv test-attention test-coopmat; do run_test "$t"; done
 # Attention tiles with eight subgroups against the default.
 for tile in 32x2x8 16x2x8; do
