@@ -242,6 +242,17 @@ compare_ops (gconstpointer a,
   return x->total_ms < y->total_ms ? 1 : x->total_ms > y->total_ms ? -1 : 0;
 }
 
+/* A profile's keys, most expensive entry first. */
+static gpointer *
+keys_by_time (GHashTable *table,
+              guint      *n_keys)
+{
+  gpointer *keys = g_hash_table_get_keys_as_array (table, n_keys);
+
+  g_qsort_with_data (keys, *n_keys, sizeof (gpointer), compare_ops, table);
+  return keys;
+}
+
 /* A profile as the member `name`: its entries, most expensive first,
  * with the time per call (per graph run where each runs once) and, for
  * dispatch profiles, what each dispatch was. */
@@ -255,8 +266,7 @@ add_profile (JsonBuilder *b,
 
   json_builder_set_member_name (b, name);
   json_builder_begin_array (b);
-  keys = g_hash_table_get_keys_as_array (table, &n_keys);
-  g_qsort_with_data (keys, n_keys, sizeof (gpointer), compare_ops, table);
+  keys = keys_by_time (table, &n_keys);
   for (guint i = 0; i < n_keys; i++)
     {
       const DrapeOpTime *t = g_hash_table_lookup (table, keys[i]);
@@ -334,8 +344,7 @@ print_pipelines (DrapeDevice *device,
   g_autofree gpointer *keys = NULL;
   guint n_keys;
 
-  keys = g_hash_table_get_keys_as_array (dispatches, &n_keys);
-  g_qsort_with_data (keys, n_keys, sizeof (gpointer), compare_ops, dispatches);
+  keys = keys_by_time (dispatches, &n_keys);
   printf ("\nmost expensive dispatches, and what the driver says of their pipelines:\n");
   for (guint i = 0; i < MIN (n_keys, most); i++)
     {
@@ -576,8 +585,7 @@ drape_cli_bench (int    argc,
       guint n_keys;
       double total = 0;
 
-      keys = g_hash_table_get_keys_as_array (ops, &n_keys);
-      g_qsort_with_data (keys, n_keys, sizeof (gpointer), compare_ops, ops);
+      keys = keys_by_time (ops, &n_keys);
       for (guint i = 0; i < n_keys; i++)
         total += ((DrapeOpTime *) g_hash_table_lookup (ops, keys[i]))->total_ms;
       printf ("\nmost expensive ops (GPU time over all timed runs):\n");
