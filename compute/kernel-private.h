@@ -20,7 +20,7 @@
 G_BEGIN_DECLS
 
 #define DRAPE_MAX_BINDINGS 8
-#define DRAPE_MAX_SPEC 16
+#define DRAPE_MAX_SPEC 24
 #define DRAPE_PUSH_SIZE 128
 
 typedef struct {

@@ -15,22 +15,22 @@
  * are masked), so output channels need not be multiples of 16.
  *
  * Tiles.  A workgroup computes BM x BN outputs, its subgroups WM x WN
- * each, with K staged 32 at a time in double-buffered shared memory
- * (80-byte rows: 40 KiB for 128 x 128, within the 48 KiB every NVIDIA
- * GPU has).  Larger tiles read each input fewer times but leave
- * workgroups idle on small problems and compute more padding, so each
- * candidate costs (its tiles, at least MIN_TILES of them) x (its area
- * over its measured efficiency), and the cheapest wins: at 1024x768
- * with guidance every UNet layer but GEGLU's gets 128 x 128 (the
- * smallest latent with K split), and layers of up to 16 output
- * channels 128 x 16.  Subgroups own 32 x 64 blocks of 128 x 128 tiles
+ * each, with K staged BK at a time in shared memory: two stages where
+ * they fit the 48 KiB every NVIDIA GPU has, else one.  128 x 128 stages
+ * 64 values of K in one stage for 3x3 convolutions where that fits;
+ * for the other layers 16 in two, or 32 where K is split (as measured,
+ * below); the other tiles 32 in two.  Larger tiles read each input
+ * fewer times but leave workgroups idle on small problems and compute
+ * more padding, so each candidate costs (its tiles, at least MIN_TILES
+ * of them) x (its area over its measured efficiency), and the cheapest
+ * wins (ties: the first listed): at 1024x768 with guidance every UNet
+ * layer but GEGLU's gets 128 x 128 (the smallest latent with K split),
+ * and layers of up to 16 output channels 128 x 16.  Subgroups own 32 x 64 blocks of 128 x 128 tiles
  * and 64 x 32 of the others: with 16x16 matrices in subgroups of 32, 8
- * accumulators, which with the loads in flight should stay near 128
- * registers a lane, so that two 256-lane workgroups fit an SM.  GEGLU
- * doubles the B tile and the accumulators, so its tiles are half as
- * wide.  A tile must also split into whole 16-byte pieces per
- * invocation when staged, which rules out the smallest tiles for
- * subgroups of 64 and up.
+ * accumulators.  GEGLU doubles the B tile and the accumulators, so its
+ * tiles are half as wide.  A tile must also split into whole 16-byte
+ * pieces per invocation when staged, which rules out the smallest tiles
+ * for subgroups of 64 and up.
  *
  * Split K.  The smallest latents leave too few tiles to fill a large
  * GPU (at 512x384, 1280 channels of 12 x 16 pixels with guidance: 60
@@ -41,34 +41,46 @@
  * sums may take at most SPLIT_SCRATCH bytes.  GEGLU and grouped
  * convolutions are never split.
  *
- * DRAPE_CONV_KERNEL=coopmat:BMxBN forces a tile, and coopmat:BMxBN/S
- * also S slices (for tests and measurements); any other value but
- * "coopmat" forces a scalar kernel.  DRAPE_CONV_SPLIT=S caps the slices
- * (1: never split).
+ * DRAPE_CONV_KERNEL=coopmat:BMxBN forces a tile, coopmat:BMxBNxBK also
+ * its stage of K, and a trailing /S also S slices (for tests and
+ * measurements; without /S, a tile listed only for comparisons runs
+ * unsplit); any other value but "coopmat" forces a scalar kernel.
+ * DRAPE_CONV_SPLIT=S caps the slices (1: never split).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include "config.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "op-coopmat-private.h"
 
 /* Workgroups below which a GPU has SMs idle: about 2 per SM on large
  * NVIDIA GPUs (132 SMs on an H100 or H200). */
 #define MIN_TILES 256
-#define BK 32
-/* 16-byte pieces per staged row of BK halves, and with the padding. */
-#define CHUNKS_PER_ROW (BK / 8)
-#define ROW_UNITS (CHUNKS_PER_ROW + 1)
 #define MAX_SLICES 16
 #define MIN_SLICE_STAGES 8
 #define SPLIT_COST 1.15
 #define SPLIT_SCRATCH (32u << 20)
 
+/* Which GEMMs a tile is for (flags; none: any): only those whose K
+ * walks kernel taps of at least 64 channels each (3x3 convolutions past
+ * the first layer: a stage of 64 reads one tap); only those whose K is
+ * not split; only those whose K is. */
+typedef enum {
+  TILE_TAPS_ONLY = 1 << 0,
+  TILE_WHOLE_K = 1 << 1,
+  TILE_SPLIT_K = 1 << 2,
+} TileUse;
+
 typedef struct {
   guint32 bm, bn, wm, wn;
-  /* Throughput relative to the largest tile, from its operand reuse. */
+  /* Values of K per stage. */
+  guint32 bk;
+  TileUse use;  /* 0: any GEMM */
+  /* Throughput relative to the largest tile, from its operand reuse; 0:
+   * only when forced (measurements). */
   double efficiency;
 } Tile;
 
@@ -81,25 +93,58 @@ typedef struct {
  * 128 x 128, subgroups of 32 x 64 ran 3-5% faster than of 64 x 32 on
  * every layer with enough tiles to fill the GPU, and as fast on the
  * others (KHR, PLAN=ab); 64 x 64 each (half the subgroups, twice the
- * registers a lane) ran 1.2 to 1.7 times slower. */
+ * registers a lane) ran 1.2 to 1.7 times slower.
+ *
+ * The stage of K, on the same H200 (KHR, PLAN=ab, every layer shape at
+ * 768x1024 and 384x512 with each forced; session 9): 128 x 128 staging
+ * 32 values in two stages took 157 registers a lane, so one 256-lane
+ * workgroup per SM.  Staging 16 in two (120 registers, two workgroups
+ * per SM) was faster on every layer whose K is not split: by 13% over
+ * the UNet's and VAE's; but 25-50% slower on the linear layers whose K
+ * is (a few stages a slice).  One stage of 64 (184 registers, half the
+ * barriers) was faster than both on every 3x3 convolution of 64 or
+ * more channels, split or not (3-30%), and slower than 16 on every
+ * other layer.  Staging 16 in 128 x 256 and 256 x 128 tiles of 64 x 64
+ * per subgroup, as NVIDIA's own benchmark does, took 190 registers and
+ * ran 1.5-2 times slower. */
 static const Tile conv_tiles[] = {
-  { 128, 128, 32, 64, 1.0 },
-  { 128, 64, 64, 32, 0.65 },
-  { 64, 128, 64, 32, 0.64 },
-  { 64, 64, 32, 32, 0.72 },
+  /* Listed first, so that it wins ties with the next two where it fits. */
+  { 128, 128, 32, 64, 64, TILE_TAPS_ONLY, 1.0 },
+  { 128, 128, 32, 64, 16, TILE_WHOLE_K, 1.0 },
+  { 128, 128, 32, 64, 32, TILE_SPLIT_K, 1.0 },
+  { 128, 64, 64, 32, 32, 0, 0.65 },
+  { 64, 128, 64, 32, 32, 0, 0.64 },
+  { 64, 64, 32, 32, 32, 0, 0.72 },
   /* For a few output channels (the VAEs' and the UNet's last
    * convolutions: 3, 8, 4): a quarter of 64x64's padding, for much less
    * reuse of each staged input. */
-  { 128, 16, 64, 16, 0.3 },
+  { 128, 16, 64, 16, 32, 0, 0.3 },
+  /* To compare (DRAPE_CONV_KERNEL=coopmat:64x64x64): 64 x 64 staging
+   * 64, in one stage where shared memory holds 32 KiB (lavapipe: the
+   * tests' way to that path). */
+  { 64, 64, 32, 32, 64, 0, 0 },
 };
 
 /* 64 x 64 measured at 0.6 of 128 x 64 (as above); 64 x 32 is rated
- * below it. */
+ * below it.  A stage of 16 for 128 x 64, to measure. */
 static const Tile geglu_tiles[] = {
-  { 128, 64, 64, 16, 1.0 },
-  { 64, 64, 32, 32, 0.6 },
-  { 64, 32, 32, 16, 0.45 },
+  { 128, 64, 64, 16, 32, 0, 1.0 },
+  { 64, 64, 32, 32, 32, 0, 0.6 },
+  { 64, 32, 32, 16, 32, 0, 0.45 },
+  { 128, 64, 64, 16, 16, 0, 0 },
 };
+
+/* Whether the cost model may give `gemm` to tile t in `slices` slices. */
+static gboolean
+tile_suits (const Tile          *t,
+            const DrapeConvGemm *gemm,
+            guint32              slices)
+{
+  gboolean taps = gemm->k > gemm->cin_g && gemm->cin_g >= 64;
+
+  return !((t->use & TILE_TAPS_ONLY) && !taps) && !((t->use & TILE_WHOLE_K) && slices > 1) &&
+         !((t->use & TILE_SPLIT_K) && slices == 1);
+}
 
 static guint32
 tile_invocations (const DrapeDeviceCaps *caps,
@@ -108,17 +153,34 @@ tile_invocations (const DrapeDeviceCaps *caps,
   return caps->coopmat_subgroup_size * (t->bm / t->wm) * (t->bn / t->wn);
 }
 
+/* Shared memory (16-byte units) of one stage of a tile: its rows of bk
+ * halves, padded by 16 bytes. */
+static guint64
+tile_stage_units (const Tile *t,
+                  gboolean    geglu)
+{
+  return (guint64) (t->bm + (geglu ? 2 : 1) * t->bn) * (t->bk / 8 + 1);
+}
+
+/* Two stages where they fit beside each other, else one. */
+static guint32
+tile_stages (const DrapeDeviceCaps *caps,
+             const Tile            *t,
+             gboolean               geglu)
+{
+  return 2 * 16 * tile_stage_units (t, geglu) <= caps->max_shared_memory ? 2 : 1;
+}
+
 static guint64
 tile_shared_bytes (const DrapeDeviceCaps *caps,
                    const Tile            *t,
                    gboolean               geglu)
 {
-  guint64 stage = (guint64) (t->bm + (geglu ? 2 : 1) * t->bn) * ROW_UNITS;
   /* Per subgroup, an m x n f32 tile with rows padded by 16 bytes. */
   guint64 staging = (guint64) caps->coopmat_m * (caps->coopmat_n / 4 + 1);
   guint64 epilogue = (guint64) (t->bm / t->wm) * (t->bn / t->wn) * staging * (geglu ? 2 : 1);
 
-  return 16 * MAX (2 * stage, epilogue);
+  return 16 * MAX (tile_stages (caps, t, geglu) * tile_stage_units (t, geglu), epilogue);
 }
 
 static gboolean
@@ -127,27 +189,41 @@ tile_fits (const DrapeDeviceCaps *caps,
            gboolean               geglu)
 {
   guint32 nt = tile_invocations (caps, t);
+  guint32 chunks_per_row = t->bk / 8;
 
   /* Each invocation stages whole rows' worth of 16-byte pieces. */
-  return nt <= caps->max_workgroup_invocations && nt >= CHUNKS_PER_ROW &&
-         (t->bm * CHUNKS_PER_ROW) % nt == 0 && (t->bn * CHUNKS_PER_ROW) % nt == 0 &&
+  return nt <= caps->max_workgroup_invocations && nt >= chunks_per_row &&
+         (t->bm * chunks_per_row) % nt == 0 && (t->bn * chunks_per_row) % nt == 0 &&
          t->wm % caps->coopmat_m == 0 && t->wn % caps->coopmat_n == 0 &&
+         t->bk % caps->coopmat_k == 0 &&
          tile_shared_bytes (caps, t, geglu) <= caps->max_shared_memory;
 }
 
+/* bk 0: whether every stage coopmat:BMxBN may take with K whole, for
+ * any layer, fits. */
 gboolean
 drape_conv_coopmat_tile_fits (const DrapeDeviceCaps *caps,
                               guint32                bm,
                               guint32                bn,
+                              guint32                bk,
                               gboolean               geglu)
 {
   const Tile *tiles = geglu ? geglu_tiles : conv_tiles;
   guint n_tiles = geglu ? G_N_ELEMENTS (geglu_tiles) : G_N_ELEMENTS (conv_tiles);
+  gboolean any = FALSE;
 
   for (guint i = 0; i < n_tiles; i++)
-    if (tiles[i].bm == bm && tiles[i].bn == bn)
-      return tile_fits (caps, &tiles[i], geglu);
-  return FALSE;
+    {
+      const Tile *t = &tiles[i];
+
+      if (t->bm != bm || t->bn != bn ||
+          (bk == 0 ? t->efficiency == 0 || (t->use & (TILE_TAPS_ONLY | TILE_SPLIT_K)) : t->bk != bk))
+        continue;
+      if (!tile_fits (caps, t, geglu))
+        return FALSE;
+      any = TRUE;
+    }
+  return any;
 }
 
 /* The most slices of K, up to `cap`, whose sums a tile's dispatch can
@@ -160,7 +236,7 @@ max_slices (const DrapeConvGemm *gemm,
 {
   guint64 sums = (guint64) drape_div_up (gemm->m, t->bm) * t->bm * drape_div_up (gemm->n, t->bn) *
                  t->bn * sizeof (float);
-  guint32 most = gemm->split_ok ? MIN (cap, drape_div_up (gemm->k, BK)) : 1;
+  guint32 most = gemm->split_ok ? MIN (cap, drape_div_up (gemm->k, t->bk)) : 1;
 
   while (most > 1 && most * sums > bytes)
     most--;
@@ -183,29 +259,49 @@ choose_tile (const DrapeDeviceCaps *caps,
   guint32 cap = cap_env != NULL ? (guint32) CLAMP (g_ascii_strtoull (cap_env, NULL, 10), 1, MAX_SLICES)
                                 : MAX_SLICES;
   double best_cost = G_MAXDOUBLE;
-  guint32 bm = 0, bn = 0, forced_slices = 0;
+  guint32 bm = 0, bn = 0, bk = 0, forced_slices = 0;
 
   *tile = NULL;
-  if (forced != NULL && sscanf (forced, "coopmat:%ux%u/%u", &bm, &bn, &forced_slices) < 2)
+  if (forced != NULL && sscanf (forced, "coopmat:%ux%u", &bm, &bn) == 2)
+    {
+      const char *rest = forced + strspn (forced + 8, "0123456789x") + 8;
+
+      /* coopmat:BMxBN, then xBK and /S where given. */
+      if (sscanf (forced, "coopmat:%ux%ux%u", &bm, &bn, &bk) < 3)
+        bk = 0;
+      if (*rest == '/')
+        forced_slices = (guint32) g_ascii_strtoull (rest + 1, NULL, 10);
+    }
+  else
     bm = bn = 0;
   for (guint i = 0; i < n_tiles; i++)
     {
       const Tile *t = &tiles[i];
       guint64 count = (guint64) drape_div_up (gemm->m, t->bm) * drape_div_up (gemm->n, t->bn);
 
-      if (!tile_fits (caps, t, gemm->geglu) || (bm != 0 && (t->bm != bm || t->bn != bn)))
+      /* coopmat:BMxBN takes the stage the layer would, xBK that stage. */
+      if (!tile_fits (caps, t, gemm->geglu) || (bm != 0 && (t->bm != bm || t->bn != bn)) ||
+          (bk != 0 ? t->bk != bk : t->efficiency == 0))
         continue;
-      if (forced_slices != 0)
+      if (bm != 0 && (forced_slices != 0 || t->efficiency == 0))
         {
-          *tile = t;
-          *slices = max_slices (gemm, t, forced_slices, binding_limit);
-          return TRUE;
+          guint32 s = max_slices (gemm, t, MAX (forced_slices, 1), binding_limit);
+
+          if (bk != 0 || tile_suits (t, gemm, s))
+            {
+              *tile = t;
+              *slices = s;
+              return TRUE;
+            }
+          continue;
         }
-      guint32 most = max_slices (gemm, t, MIN (cap, drape_div_up (gemm->k, BK) / MIN_SLICE_STAGES),
+      guint32 most = max_slices (gemm, t, MIN (cap, drape_div_up (gemm->k, t->bk) / MIN_SLICE_STAGES),
                                  MIN (SPLIT_SCRATCH, binding_limit));
 
       for (guint32 s = 1; s <= most; s *= 2)
         {
+          if (bk == 0 && !tile_suits (t, gemm, s))
+            continue;
           double cost = (double) MAX (count * s, MIN_TILES) * t->bm * t->bn /
                         (t->efficiency * s) * (s > 1 ? SPLIT_COST : 1.0);
 
@@ -243,7 +339,7 @@ drape_conv_coopmat_select (DrapeGraph          *graph,
     guint32 spec[] = {
       tile_invocations (caps, tile), 1, 1, tile->bm, tile->bn, tile->wm, tile->wn, gemm->geglu,
       caps->coopmat_subgroup_size, caps->coopmat_m, caps->coopmat_n, caps->coopmat_k, gemm->vec_out,
-      slices > 1, gemm->cin_g % 8 == 0,
+      slices > 1, gemm->cin_g % 8 == 0, tile->bk, tile_stages (caps, tile, gemm->geglu),
     };
     /* A device that will not build it leaves the work to conv2d.comp. */
     out->kernel = drape_graph_kernel_optional (graph, "conv2d_coopmat", drape_coopmat_variant (caps),
@@ -256,7 +352,7 @@ drape_conv_coopmat_select (DrapeGraph          *graph,
   label = g_strconcat (gemm->op, ".coopmat", NULL);
   out->label = g_intern_string (label);
   out->slices = 1;
-  out->slice_stages = drape_div_up (gemm->k, BK);
+  out->slice_stages = drape_div_up (gemm->k, tile->bk);
   out->sum_kernel = NULL;
   if (slices > 1)
     {
@@ -269,7 +365,7 @@ drape_conv_coopmat_select (DrapeGraph          *graph,
         return FALSE;
       out->slice_stages = drape_div_up (out->slice_stages, slices);
       /* Slices that would have no stages are not dispatched. */
-      out->slices = drape_div_up (drape_div_up (gemm->k, BK), out->slice_stages);
+      out->slices = drape_div_up (drape_div_up (gemm->k, tile->bk), out->slice_stages);
       out->sum_label = g_intern_string (sum_label);
     }
   return TRUE;

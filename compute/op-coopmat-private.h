@@ -61,11 +61,13 @@ typedef struct {
 #define DRAPE_CONV_SUM_LOCAL 256
 
 /* Whether the device holds a conv2d_coopmat tile of bm x bn outputs
- * (DRAPE_CONV_KERNEL=coopmat:BMxBN), of the GEGLU kind or not: its
+ * staging bk values of K at a time (DRAPE_CONV_KERNEL=coopmat:BMxBNxBK;
+ * bk 0: as coopmat:BMxBN picks it), of the GEGLU kind or not: its
  * workgroup size, shared memory and the kernel's staging constraints. */
 gboolean     drape_conv_coopmat_tile_fits (const DrapeDeviceCaps *caps,
                                            guint32                bm,
                                            guint32                bn,
+                                           guint32                bk,
                                            gboolean               geglu);
 
 /* FALSE when the scalar kernel should run: no tensor cores, not f16,

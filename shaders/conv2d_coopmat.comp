@@ -13,12 +13,14 @@
 // A workgroup owns a BM x BN tile of the output; each of its subgroups a
 // WM x WN block of it, as (WM / TM) x (WN / TN) TM x TN f32 accumulators
 // (the device's matrix shape, coopmat.glsl).
-// Per stage of BK = 32 values of K, every invocation reads its share of
-// the A tile (im2col: each 16-byte chunk is 8 channels of one tap of one
-// pixel, zero in the padding) and of the B tile (weight rows, contiguous
-// in K) into registers, and stores them into the other half of a
-// double-buffered shared-memory tile while the subgroups multiply the
-// half the previous stage filled: one barrier per stage.
+// Per stage of BK values of K (16, 32 or 64), every invocation reads its
+// share of the A tile (im2col: each 16-byte chunk is 8 channels of one
+// tap of one pixel, zero in the padding) and of the B tile (weight rows,
+// contiguous in K) into registers.  With two stages in shared memory it
+// stores them into the other one while the subgroups multiply the one
+// the previous stage filled: one barrier per stage.  With one (where two
+// do not fit), it stores them once every subgroup is done with the last:
+// two barriers per stage.
 //
 // The epilogue is the scalar kernel's (conv_common.glsl): each
 // accumulator goes through a per-subgroup f32 staging tile in shared
@@ -61,12 +63,14 @@ layout(constant_id = 13) const bool SPLIT = false;
 // Input channels per group come in eights: A and B are staged in 16-byte
 // loads.  Else (a first layer's 3, 4 or 9 channels) element by element.
 layout(constant_id = 14) const bool CIN8 = true;
+layout(constant_id = 15) const uint BK = 32;          // values of K per stage
+layout(constant_id = 16) const uint STAGES = 2;       // in shared memory: 1 or 2
 
 const uint NT = gl_WorkGroupSize.x;  // SG * (BM / WM) * (BN / WN)
-const uint BK = 32;
 const uint CPR = BK / 8;             // 16-byte chunks per tile row and stage
-// Tile rows are 80 bytes apart: the 8 rows of 16 bytes that one 8x8
-// piece of a matrix load reads start in 8 different bank groups.
+// Tile rows are an odd number of 16-byte units apart (48, 80 or 144
+// bytes): the 8 rows of 16 bytes that one 8x8 piece of a matrix load
+// reads start in 8 different bank groups.
 const uint RS = CPR + 1;             // row stride, in 16-byte units
 const uint A_SIZE = BM * RS;
 const uint B_SIZE = BN * RS;
@@ -84,7 +88,7 @@ const uint EP_TILE = TM * EP_RS;
 const uint EP_SIZE = (NT / SG) * EP_TILE * (GEGLU ? 2u : 1u);
 const uint EP_PIECES = TM * TN / 8;
 const uint EP_ROUNDS = (EP_PIECES + SG - 1) / SG;
-const uint SMEM = 2u * STAGE > EP_SIZE ? 2u * STAGE : EP_SIZE;
+const uint SMEM = STAGES * STAGE > EP_SIZE ? STAGES * STAGE : EP_SIZE;
 
 layout(binding = 0) readonly buffer X16 { uvec4 x16[]; };
 layout(binding = 1) readonly buffer W16 { uvec4 w16[]; };
@@ -289,7 +293,7 @@ void main()
 
   for (uint s = s0; s < s1; s++)
     {
-      const uint cur = ((s - s0) & 1u) * STAGE;
+      const uint cur = STAGES == 2u ? ((s - s0) & 1u) * STAGE : 0u;
       const bool more = s + 1 < s1;
 
       // The next stage's loads are in flight while this one multiplies.
@@ -320,10 +324,23 @@ void main()
                   gacc[i * NJ + j] = cm_mul_add(a[i], b[j], gacc[i * NJ + j]);
             }
         }
-      // The other half was last read before the previous barrier.
-      if (more)
-        store_stage(STAGE - cur, rl0, cc);
-      barrier();
+      if (STAGES == 2u)
+        {
+          // The other stage was last read before the previous barrier.
+          if (more)
+            store_stage(STAGE - cur, rl0, cc);
+          barrier();
+        }
+      else
+        {
+          // Also before the epilogue's staging overwrites the stage.
+          barrier();
+          if (more)
+            {
+              store_stage(0, rl0, cc);
+              barrier();
+            }
+        }
     }
 
   if (SPLIT)

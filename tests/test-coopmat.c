@@ -2,11 +2,11 @@
  * the naive references
  *
  * f16 convolutions (3x3 and 1x1, strides 1 and 2, every epilogue, groups,
- * input channels that are not multiples of the 32-wide K stage, nor of
+ * input channels that are not multiples of any K stage (16, 32, 64), nor of
  * 8 (first layers: 3, 4 and 9 channels, 7x7 stride 4), M and N
  * that are not multiples of any tile, batch 2), linear layers and GEGLU,
- * each with the tile the host picks and with every other tile forced
- * (DRAPE_CONV_KERNEL=coopmat:BMxBN), and with K split into slices
+ * each with the tile the host picks and with every other tile and stage
+ * of K forced (DRAPE_CONV_KERNEL=coopmat:BMxBN[xBK]), and with K split into slices
  * (coopmat:BMxBN/S: conv2d_split_sum.comp must have run); attention with head dims 40, 80 and
  * 160 (and 8 and 33), and wide ones split across subgroups (512, 256,
  * 192), 1 and 8 heads, 77, 1000 and 4096 tokens, fused QKV,
@@ -41,10 +41,15 @@ static const char *const conv_tiles[] = {
   /* K split into slices (fewer where K has fewer stages or the binding
    * limit holds fewer slices' sums): even ones, and an uneven last. */
   "coopmat:128x64/2", "coopmat:64x64/3", "coopmat:128x16/4",
+  /* Each stage of K 128 x 128 has, whatever the layer: 16 and 32
+   * values in two stages, 64 in one (also split); and 64 x 64 staging
+   * 64, in one stage where the device has 32 KiB of shared memory. */
+  "coopmat:128x128x16", "coopmat:128x128x32", "coopmat:128x128x64", "coopmat:128x128x64/2",
+  "coopmat:64x64x64", "coopmat:64x64x64/2",
 };
 
 static const char *const geglu_tiles[] = {
-  NULL, "coopmat:128x64", "coopmat:64x64", "coopmat:64x32",
+  NULL, "coopmat:128x64", "coopmat:64x64", "coopmat:64x32", "coopmat:128x64x16",
 };
 
 static gboolean
@@ -74,12 +79,12 @@ static gboolean
 conv_tile_fits (const char *tile,
                 gboolean    geglu)
 {
-  guint bm = 0, bn = 0;
+  guint bm = 0, bn = 0, bk = 0;
 
   if (tile == NULL)
     return TRUE;
-  g_assert_cmpint (sscanf (tile, "coopmat:%ux%u", &bm, &bn), ==, 2);
-  if (drape_conv_coopmat_tile_fits (drape_device_get_caps (test_device ()), bm, bn, geglu))
+  g_assert_cmpint (sscanf (tile, "coopmat:%ux%ux%u", &bm, &bn, &bk), >=, 2);
+  if (drape_conv_coopmat_tile_fits (drape_device_get_caps (test_device ()), bm, bn, bk, geglu))
     return TRUE;
   g_test_message ("%s%s: more than the device holds, skipped", tile, geglu ? " (GEGLU)" : "");
   return FALSE;
@@ -105,8 +110,10 @@ run_expecting (DrapeGraph *graph,
     g_error ("%s did not run", coop);
 }
 
-/* Whether a forced tile splits K (coopmat:BMxBN/S, S > 1) of a GEMM of
- * k values: then the slices' sum must have run. */
+/* Whether a forced tile splits K (coopmat:BMxBN[xBK]/S, S > 1) of a GEMM
+ * of k values into more than one stage of BK (32 where not named: the
+ * split tiles above that name none stage 32): then the slices' sum must
+ * have run. */
 static void
 assert_split (DrapeGraph *graph,
               const char *tile,
@@ -115,8 +122,11 @@ assert_split (DrapeGraph *graph,
 {
   const char *slash = tile ? strchr (tile, '/') : NULL;
   g_autofree char *label = g_strconcat (op, ".split_sum", NULL);
+  guint bm, bn, bk = 32;
 
-  if (slash != NULL && atoi (slash + 1) > 1 && k > 32)
+  if (slash != NULL)
+    sscanf (tile, "coopmat:%ux%ux%u", &bm, &bn, &bk);
+  if (slash != NULL && atoi (slash + 1) > 1 && k > bk)
     g_assert_cmpuint (test_graph_runs_of (graph, label), >, 0);
 }
 
