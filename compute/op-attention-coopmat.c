@@ -35,15 +35,21 @@
  *
  * Scores in registers.  Where the device has cooperative matrix 2
  * (DrapeDeviceCaps.coopmat2), heads of up to 160 dims take
- * shaders/attention_coopmat2.comp: the same tiles, with S, P and the
- * softmax's row statistics in registers, so shared memory holds only
- * K and V, double-buffered (and the output on its way out).  The key
- * block is the largest that keeps the scores to four matrices per
- * subgroup and two blocks of K and V in shared memory: with 16x16
- * matrices and 48 KiB, 32 keys for heads of 40 (two query tiles) and
- * of 160, 64 for 80.  Wide heads take attention_wide_coopmat's "f16_cm2"
- * variant: the partial scores still meet in shared memory, but the
- * softmax and P stay in registers; blocks of 16 keys measured fastest.
+ * shaders/attention_coopmat2.comp: S, P and the softmax's row
+ * statistics in registers, so shared memory holds only K and V,
+ * double-buffered (and the output on its way out).  Its tiles differ:
+ * one query tile per subgroup, the largest key block that keeps a
+ * subgroup's scores to 512 (32 keys with 16x16 matrices), then 8
+ * subgroups where two blocks of K and V fit shared memory, else 4: with
+ * 48 KiB, 8 for heads of 40 and 80, 4 for 160.  On an H200 (session 9,
+ * each tile forced) that took 127 registers a lane for heads of 40
+ * (two 256-lane workgroups per SM) and ran 12% faster than two query
+ * tiles in 4 subgroups (233 registers), 13% for heads of 80 (167
+ * registers, against 244 with blocks of 64 keys); blocks of 64 keys or
+ * 4 subgroups of one tile ran 25-50% slower.  Wide heads take
+ * attention_wide_coopmat's "f16_cm2" variant: the partial scores still
+ * meet in shared memory, but the softmax and P stay in registers;
+ * blocks of 16 keys measured fastest.
  * DRAPE_ATTENTION_KERNEL=coopmat keeps the kernels that stage scores
  * in shared memory (comparisons); profiles label the two kinds
  * "attention.coopmat2" and "attention.coopmat".
@@ -79,10 +85,12 @@
 /* The most dims x query tiles one subgroup holds of Q and the output. */
 #define WIDE_SLICE 256
 /* The cooperative-matrix-2 kernels hold a block's scores and P in
- * registers: at most this many TM x TN score matrices per subgroup by
- * default (the query tiles' times the block's), beside Q and the
- * output. */
-#define COOPMAT2_SCORE_MATRICES 4
+ * registers: at most this many scores per subgroup by default (its
+ * queries times the block's keys: 16 x 32), beside Q and the output;
+ * and attention_coopmat2 gives each subgroup one query tile, in up to
+ * this many subgroups (measured: see the top). */
+#define COOPMAT2_SCORES 512
+#define COOPMAT2_SUBGROUPS 8
 
 typedef enum {
   KERNEL_COOPMAT,  /* attention_coopmat.comp */
@@ -215,20 +223,37 @@ choose_tiles (const DrapeDeviceCaps *caps,
         if (d % t->nw == 0 && (d / t->nw) % MAX (caps->coopmat_n, caps->coopmat_k) == 0)
           break;
     }
+  else if (kernel == KERNEL_COOPMAT2)
+    t->rt = 1;
   else
     {
       t->rt = d <= 64 ? 2 : 1;
       t->nw = SUBGROUPS;
     }
-  /* Wide: the workgroup's subgroups share its query tiles. */
-  t->br = (is_wide (d) ? 1 : t->nw) * t->rt * caps->coopmat_m;
   if (forced != NULL)
-    return tile_fits (caps, d, keys, kernel, t);
+    {
+      /* Wide: the workgroup's subgroups share its query tiles. */
+      t->br = (is_wide (d) ? 1 : t->nw) * t->rt * caps->coopmat_m;
+      return tile_fits (caps, d, keys, kernel, t);
+    }
+  /* The largest key block, then the most subgroups. */
   for (t->bc = kernel == KERNEL_WIDE2 ? WIDE2_KEYS : 64; t->bc >= 16; t->bc /= 2)
-    if (tile_fits (caps, d, keys, kernel, t) &&
-        (t->bc == 16 || !scores_in_registers (kernel) ||
-         t->rt * t->bc / caps->coopmat_n <= COOPMAT2_SCORE_MATRICES))
-      return TRUE;
+    {
+      if (t->bc > 16 && scores_in_registers (kernel) &&
+          t->rt * caps->coopmat_m * t->bc > COOPMAT2_SCORES)
+        continue;
+      if (kernel == KERNEL_COOPMAT2)
+        t->nw = COOPMAT2_SUBGROUPS;
+      for (;;)
+        {
+          t->br = (is_wide (d) ? 1 : t->nw) * t->rt * caps->coopmat_m;
+          if (tile_fits (caps, d, keys, kernel, t))
+            return TRUE;
+          if (kernel != KERNEL_COOPMAT2 || t->nw <= SUBGROUPS)
+            break;
+          t->nw /= 2;
+        }
+    }
   return FALSE;
 }
 

@@ -74,7 +74,8 @@ void main()
   const uint vb = p.v_off + img * p.v_img + head * D;
   CM_A qa[RT * DTK];
   CM_ACC oacc[RT * DTN];
-  // Running max and sum of each query tile, broadcast along its rows.
+  // Running max of each query tile, broadcast along its rows, and partial
+  // sums (coopmat2_softmax.glsl).
   CM_ACC m[RT], l[RT];
   // This invocation's share of the next K and V block.
   uvec4 held[LC];
@@ -150,13 +151,14 @@ void main()
   // Each output tile, divided by l, through this subgroup's scratch.
   [[unroll]] for (uint t = 0; t < RT; t++)
     {
+      const CM_ACC lsum = softmax_sum(l[t]);
       float one[RPL];
 
       [[unroll]] for (uint i = 0; i < RPL; i++)
         one[i] = 1.0;
       [[unroll]] for (uint dt = 0; dt < DTN; dt++)
         {
-          cm_store(oacc[t * DTN + dt] / l[t], s_sh, w * TM * TN, TM, true);
+          cm_store(oacc[t * DTN + dt] / lsum, s_sh, w * TM * TN, TM, true);
           subgroupBarrier();
           write_out(img, head, q0 + w * SR + t * TM, dt, w * TM * TN, one);
           subgroupBarrier();

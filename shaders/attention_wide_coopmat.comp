@@ -111,7 +111,8 @@ void main()
   CM_A qa[RT * QT];
   CM_ACC oacc[RT * OT];
 #if DRAPE_COOPMAT2
-  // Running max and sum of each query tile, broadcast along its rows.
+  // Running max of each query tile, broadcast along its rows, and partial
+  // sums (coopmat2_softmax.glsl).
   CM_ACC m[RT], l[RT];
 #else
   // Running max and sum of row r + i RL of tile t, at t RPL + i.
@@ -289,11 +290,14 @@ void main()
   [[unroll]] for (uint t = 0; t < RT; t++)
     {
       const uint sb = (w * RT + t) * SBLK;
+#if DRAPE_COOPMAT2
+      const CM_ACC lsum = softmax_sum(l[t]);
+#endif
 
       [[unroll]] for (uint dt = 0; dt < OT; dt++)
         {
 #if DRAPE_COOPMAT2
-          cm_store(oacc[t * OT + dt] / l[t], s_sh, sb, TM, true);
+          cm_store(oacc[t * OT + dt] / lsum, s_sh, sb, TM, true);
 #else
           cm_store(oacc[t * OT + dt], s_sh, sb, TM, true);
 #endif

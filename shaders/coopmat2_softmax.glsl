@@ -1,10 +1,11 @@
 // The online softmax of flash attention in registers, on
 // GL_NV_cooperative_matrix2's row reductions and per-element functions
 // (attention_coopmat2.comp, and attention_wide_coopmat.comp's "f16_cm2"
-// variant).  A query tile's running max m and sum l are TM x TN
-// accumulators whose rows each hold one value (as does the rescale
-// factor), so that they combine with the scores and the output
-// element by element.
+// variant).  A query tile's running max m is a TM x TN accumulator
+// whose rows each hold one value (as does the rescale factor), so that
+// it combines with the scores and the output element by element; its
+// running sum l one too, of partial sums that only the end adds along
+// rows, which saves a row reduction per block.
 //
 // The softmax scale multiplies the scores inside the exponent's fused
 // multiply-add, and the max is taken of the raw scores (the scale is
@@ -62,9 +63,12 @@ float elem_keep(const in uint row, const in uint col, const in float s, const in
 
 // One key block of a query tile: s holds its raw scores, keys first to
 // first + JT TN - 1, of which those outside [lo, hi) are masked.  s
-// becomes P = exp2 (s scale - m_new) in f32; m and l move on.  Returns
-// the factor the tile's output must be multiplied by, exp2 (m_old -
-// m_new): 0 on the first block, where the output and l are 0.
+// becomes P = exp2 (s scale - m_new) in f32; m and l move on.  l keeps
+// each element's own partial sum of its row's P: rescaled by the row's
+// factor like the output, they add up to the row's sum, which only the
+// end needs (softmax_sum).  Returns the factor the tile's output must be
+// multiplied by, exp2 (m_old - m_new): 0 on the first block, where the
+// output and l are 0.
 CM_ACC softmax_block(inout CM_ACC s[JT], uint first, uint lo, uint hi, inout CM_ACC m, inout CM_ACC l)
 {
   const bool edge = first < lo || first + JT * TN > hi;
@@ -86,9 +90,17 @@ CM_ACC softmax_block(inout CM_ACC s[JT], uint first, uint lo, uint hi, inout CM_
   sum = s[0];
   [[unroll]] for (uint j = 1; j < JT; j++)
     sum = sum + s[j];
-  coopMatReduceNV(sum, sum, gl_CooperativeMatrixReduceRowNV, sum_of);
   l = l * rescale + sum;
   return rescale;
+}
+
+// The row sums of P from softmax_block's l, broadcast along each row.
+CM_ACC softmax_sum(const in CM_ACC l)
+{
+  CM_ACC sum;
+
+  coopMatReduceNV(sum, l, gl_CooperativeMatrixReduceRowNV, sum_of);
+  return sum;
 }
 
 #endif
