@@ -17,7 +17,9 @@ mkdir -p "$out/bin" "$out/lib"
 # run may carry.
 bins=("$build/app/drape-cli")
 for t in "$build"/tests/test-*; do
-  [ -x "$t" ] && [ -f "$t" ] && ! ldd "$t" | grep -q libgtk-4 && bins+=("$t")
+  # (ldd's whole output first: grep -q stopping early would fail the
+  # pipe under pipefail.)
+  [ -x "$t" ] && [ -f "$t" ] && [[ $(ldd "$t") != *libgtk-4* ]] && bins+=("$t")
 done
 cp "${bins[@]}" "$out/bin/"
 strip --strip-debug "$out"/bin/*

@@ -10,12 +10,15 @@
 # $OUT/bench-*.json, every log in $OUT/logs.tar.gz.
 # Prepare with tests/bench/device-pack.sh and carry .gl.
 #   ONLY="test-a test-b"   just those tests
-#   PLAN=quick             golden tests and layer profiles only
+#   PLAN=quick             golden tests and layer profiles only (QUICK_TESTS,
+#                          E2E=50: a try-on's time too)
 #   PLAN=sweep             layer profiles with other tiles forced
 #   PLAN=ab                this build against the other builds' CLIs
 #                          device-pack.sh ALT=... packed, and against itself
 #                          under each of VARIANTS="A=1 B=2;C=3"; after the
-#                          tests AB_TESTS names (AB_TESTS= for none)
+#                          tests AB_TESTS names (AB_TESTS= for none); then
+#                          each build again at the sizes AB_ALSO names
+#                          ("384x512"); the profiles in $OUT/ab.tar.gz
 #   BUDGET=600             a longer run
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -125,12 +128,14 @@ if [ -n "${ONLY:-}" ]; then
   cat "$summary"
   exit 0
 fi
-# PLAN=quick: the golden tests and each layer's time at both sizes, with
-# and without split K: what to work on next, in about two minutes.
+# PLAN=quick: the golden tests (or those QUICK_TESTS names) and each
+# layer's time at both sizes, with and without split K, and where E2E
+# names a number of steps a try-on of them at both sizes: what to work
+# on next, in about two minutes.
 if [ "${PLAN:-}" = quick ]; then
-  for t in test-unet test-vae test-pipeline; do run_test "$t"; done
-  bench_json 768x1024 90 --size 768x1024 --steps 3 --profile
-  bench_json 384x512 60 --size 384x512 --steps 5 --profile
+  for t in ${QUICK_TESTS:-test-unet test-vae test-pipeline}; do run_test "$t"; done
+  bench_json 768x1024 90 --size 768x1024 --steps 3 --profile ${E2E:+--e2e "$E2E"}
+  bench_json 384x512 60 --size 384x512 --steps 5 --profile ${E2E:+--e2e "$E2E"}
   DRAPE_CONV_SPLIT=1 bench_json 384x512-nosplit 60 --size 384x512 --steps 5 --profile
   echo "total $(( $(date +%s) - begin )) s" >> "$summary"
   cat "$summary"
@@ -138,33 +143,42 @@ if [ "${PLAN:-}" = quick ]; then
 fi
 # PLAN=ab: the golden tests, then the same layer profile from each other
 # build's CLI and this one, in turns, on the same warm GPU; each
-# variant's environment on this one after.  In $OUT/ab-*.json; compare
+# variant's environment on this one after.  In $OUT/ab.tar.gz; compare
 # them with tests/bench/compare.py.
 if [ "${PLAN:-}" = ab ]; then
-  vkperf 75
+  vkperf "${VKPERF_S:-75}"
   for t in ${AB_TESTS-test-attention test-conv test-unet test-vae test-pipeline}; do run_test "$t"; done
+  # Few files come back from the machine: the profiles gather in one
+  # folder, packed at the end.
+  mkdir -p "$log/ab"
   ab () {
-    local name=$1 bin=$2 limit
-    shift 2
+    local name=$1 bin=$2 size=$3 limit
+    shift 3
     limit=$(allowance 60 "ab $name") || return 0
-    env "$@" timeout "$limit" "$bin" bench --json --profile --size "${AB_SIZE:-768x1024}" --steps 3 \
-      > "$OUT/ab-$name.json" 2> "$log/ab-$name.err"
-    echo "$name: exit $? $(grep -E '"(unet_step_ms|vae_encode_ms|vae_decode_ms)"' "$OUT/ab-$name.json" | tr -d '\n ')" >> "$summary"
+    env "$@" timeout "$limit" "$bin" bench --json --profile --size "$size" --steps 3 \
+      > "$log/ab/ab-$name.json" 2> "$log/ab-$name.err"
+    echo "$name: exit $? $(grep -E '"(unet_step_ms|vae_encode_ms|vae_decode_ms)"' "$log/ab/ab-$name.json" | tr -d '\n ')" >> "$summary"
   }
-  for alt in /tmp/drape-bin/alt-*; do
-    [ -x "$alt" ] && ab "${alt#/tmp/drape-bin/alt-}" "$alt"
-  done
-  ab new $cli
+  each_build () {
+    local suffix=$1 size=$2
+    for alt in /tmp/drape-bin/alt-*; do
+      [ -x "$alt" ] && ab "${alt#/tmp/drape-bin/alt-}$suffix" "$alt" "$size"
+    done
+    ab "new$suffix" $cli "$size"
+  }
+  each_build "" "${AB_SIZE:-768x1024}"
   i=0
   IFS=';' read -ra variants <<< "${VARIANTS:-}"
   for v in "${variants[@]}"; do
     i=$((i + 1))
     echo "variant $i: $v" >> "$summary"
     # shellcheck disable=SC2086
-    ab variant$i $cli $v
+    ab variant$i $cli "${AB_SIZE:-768x1024}" $v
   done
+  for size in ${AB_ALSO:-}; do each_build "-$size" "$size"; done
   echo "total $(( $(date +%s) - begin )) s" >> "$summary"
-  tar czf "$OUT/logs.tar.gz" -C "$log" .
+  tar czf "$OUT/ab.tar.gz" -C "$log/ab" .
+  tar czf "$OUT/logs.tar.gz" -C "$log" --exclude=./ab .
   cat "$summary"
   exit 0
 fi
