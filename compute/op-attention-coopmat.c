@@ -209,10 +209,10 @@ choose_tiles (const DrapeDeviceCaps *caps,
   if (forced != NULL)
     {
       if (sscanf (forced, "%ux%ux%u", &t->bc, &t->rt, &t->nw) != 3 || t->bc % 16 != 0 ||
-          t->bc < 16 || t->bc > 128 || t->rt < 1 || t->rt > 4 || t->nw < 1 || t->nw > 8)
+          t->bc < 16 || t->bc > 128 || t->rt < 1 || t->rt > 4 || t->nw < 1 || t->nw > 16)
         {
           g_warning ("DRAPE_ATTENTION_TILE=%s: expected BCxRTxNW, BC a multiple of 16 up to 128, "
-                     "RT 1 to 4, NW 1 to 8", forced);
+                     "RT 1 to 4, NW 1 to 16", forced);
           return FALSE;
         }
     }

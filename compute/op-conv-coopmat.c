@@ -42,9 +42,11 @@
  * convolutions are never split.
  *
  * DRAPE_CONV_KERNEL=coopmat:BMxBN forces a tile, coopmat:BMxBNxBK also
- * its stage of K, and a trailing /S also S slices (for tests and
+ * its stage of K, +2 two stages' loads in flight, and a trailing /S
+ * also S slices (for tests and
  * measurements; without /S, a tile listed only for comparisons runs
- * unsplit); any other value but "coopmat" forces a scalar kernel.
+ * unsplit) on the GEMMs whose kind lists it (GEGLU's tiles differ from
+ * the others'); any other value but "coopmat" forces a scalar kernel.
  * DRAPE_CONV_SPLIT=S caps the slices (1: never split).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -82,7 +84,16 @@ typedef struct {
   /* Throughput relative to the largest tile, from its operand reuse; 0:
    * only when forced (measurements). */
   double efficiency;
+  /* Two stages' loads in flight instead of one (two stages in shared
+   * memory needed). */
+  gboolean ahead2;
 } Tile;
+
+/* What DRAPE_CONV_KERNEL=coopmat:BMxBN[xBK][+2][/S] names (bm 0:
+ * nothing): 0 for what it leaves out. */
+typedef struct {
+  guint32 bm, bn, bk, ahead, slices;
+} Forced;
 
 /* Efficiencies measured on an H200 (NV cooperative matrix, every layer
  * of the UNet and the VAE at 768x1024 with each tile forced:
@@ -119,19 +130,26 @@ static const Tile conv_tiles[] = {
    * convolutions: 3, 8, 4): a quarter of 64x64's padding, for much less
    * reuse of each staged input. */
   { 128, 16, 64, 16, 32, 0, 0.3 },
-  /* To compare (DRAPE_CONV_KERNEL=coopmat:64x64x64): 64 x 64 staging
-   * 64, in one stage where shared memory holds 32 KiB (lavapipe: the
-   * tests' way to that path). */
+  /* To measure (DRAPE_CONV_KERNEL=coopmat:128x128x16+2): the stage of
+   * 16 with two stages' loads in flight.  To compare (coopmat:64x64x64):
+   * 64 x 64 staging 64, in one stage where shared memory holds 32 KiB
+   * (lavapipe: the tests' way to that path). */
+  { 128, 128, 32, 64, 16, 0, 0, TRUE },
   { 64, 64, 32, 32, 64, 0, 0 },
 };
 
 /* 64 x 64 measured at 0.6 of 128 x 64 (as above); 64 x 32 is rated
- * below it.  A stage of 16 for 128 x 64, to measure. */
+ * below it.  To measure (coopmat:128x64x16, x16+2, x64): 128 x 64
+ * staging 16 in two stages (also with two stages' loads in flight), and
+ * 64 in one, as the other GEMMs' 128 x 128 do (128 x 64 staging 32
+ * takes 158 registers, one workgroup per SM). */
 static const Tile geglu_tiles[] = {
   { 128, 64, 64, 16, 32, 0, 1.0 },
   { 64, 64, 32, 32, 32, 0, 0.6 },
   { 64, 32, 32, 16, 32, 0, 0.45 },
   { 128, 64, 64, 16, 16, 0, 0 },
+  { 128, 64, 64, 16, 16, 0, 0, TRUE },
+  { 128, 64, 64, 16, 64, 0, 0 },
 };
 
 /* Whether the cost model may give `gemm` to tile t in `slices` slices. */
@@ -195,29 +213,59 @@ tile_fits (const DrapeDeviceCaps *caps,
   return nt <= caps->max_workgroup_invocations && nt >= chunks_per_row &&
          (t->bm * chunks_per_row) % nt == 0 && (t->bn * chunks_per_row) % nt == 0 &&
          t->wm % caps->coopmat_m == 0 && t->wn % caps->coopmat_n == 0 &&
-         t->bk % caps->coopmat_k == 0 &&
+         t->bk % caps->coopmat_k == 0 && (!t->ahead2 || tile_stages (caps, t, geglu) == 2) &&
          tile_shared_bytes (caps, t, geglu) <= caps->max_shared_memory;
 }
 
-/* bk 0: whether every stage coopmat:BMxBN may take with K whole, for
- * any layer, fits. */
+/* FALSE where `spec` is no coopmat:BMxBN[xBK][+2][/S]. */
+static gboolean
+parse_forced (const char *spec,
+              Forced     *f)
+{
+  const char *rest;
+
+  *f = (Forced) { 0 };
+  if (spec == NULL || sscanf (spec, "coopmat:%ux%u", &f->bm, &f->bn) != 2)
+    return FALSE;
+  if (sscanf (spec, "coopmat:%ux%ux%u", &f->bm, &f->bn, &f->bk) < 3)
+    f->bk = 0;
+  rest = spec + strlen ("coopmat:") + strspn (spec + strlen ("coopmat:"), "0123456789x");
+  if (*rest == '+')
+    f->ahead = (guint32) g_ascii_strtoull (rest + 1, (char **) &rest, 10);
+  if (*rest == '/')
+    f->slices = (guint32) g_ascii_strtoull (rest + 1, NULL, 10);
+  return TRUE;
+}
+
+/* Whether tile t is one `f` names: of its size, stage (xBK) and loads in
+ * flight (+2), or without xBK one the cost model may pick. */
+static gboolean
+forced_matches (const Forced *f,
+                const Tile   *t)
+{
+  return t->bm == f->bm && t->bn == f->bn && (f->bk != 0 ? t->bk == f->bk : t->efficiency > 0) &&
+         t->ahead2 == (f->ahead == 2);
+}
+
+/* Whether every tile `spec` may name for a layer whose K is whole fits
+ * (those of 3x3 convolutions alone aside). */
 gboolean
 drape_conv_coopmat_tile_fits (const DrapeDeviceCaps *caps,
-                              guint32                bm,
-                              guint32                bn,
-                              guint32                bk,
+                              const char            *spec,
                               gboolean               geglu)
 {
   const Tile *tiles = geglu ? geglu_tiles : conv_tiles;
   guint n_tiles = geglu ? G_N_ELEMENTS (geglu_tiles) : G_N_ELEMENTS (conv_tiles);
   gboolean any = FALSE;
+  Forced f;
 
+  if (!parse_forced (spec, &f))
+    return FALSE;
   for (guint i = 0; i < n_tiles; i++)
     {
       const Tile *t = &tiles[i];
 
-      if (t->bm != bm || t->bn != bn ||
-          (bk == 0 ? t->efficiency == 0 || (t->use & (TILE_TAPS_ONLY | TILE_SPLIT_K)) : t->bk != bk))
+      if (!forced_matches (&f, t) || (f.bk == 0 && (t->use & (TILE_TAPS_ONLY | TILE_SPLIT_K))))
         continue;
       if (!tile_fits (caps, t, geglu))
         return FALSE;
@@ -259,35 +307,31 @@ choose_tile (const DrapeDeviceCaps *caps,
   guint32 cap = cap_env != NULL ? (guint32) CLAMP (g_ascii_strtoull (cap_env, NULL, 10), 1, MAX_SLICES)
                                 : MAX_SLICES;
   double best_cost = G_MAXDOUBLE;
-  guint32 bm = 0, bn = 0, bk = 0, forced_slices = 0;
+  gboolean listed = FALSE;
+  Forced f;
 
   *tile = NULL;
-  if (forced != NULL && sscanf (forced, "coopmat:%ux%u", &bm, &bn) == 2)
-    {
-      const char *rest = forced + strspn (forced + 8, "0123456789x") + 8;
-
-      /* coopmat:BMxBN, then xBK and /S where given. */
-      if (sscanf (forced, "coopmat:%ux%ux%u", &bm, &bn, &bk) < 3)
-        bk = 0;
-      if (*rest == '/')
-        forced_slices = (guint32) g_ascii_strtoull (rest + 1, NULL, 10);
-    }
-  else
-    bm = bn = 0;
+  /* A tile this kind of GEMM does not list (GEGLU's differ) leaves it
+   * to the cost model: comparisons then time the rest unchanged. */
+  if (parse_forced (forced, &f))
+    for (guint i = 0; i < n_tiles && !listed; i++)
+      listed = f.bk != 0 ? forced_matches (&f, &tiles[i])
+                         : tiles[i].bm == f.bm && tiles[i].bn == f.bn;
+  if (!listed)
+    f = (Forced) { 0 };
   for (guint i = 0; i < n_tiles; i++)
     {
       const Tile *t = &tiles[i];
       guint64 count = (guint64) drape_div_up (gemm->m, t->bm) * drape_div_up (gemm->n, t->bn);
 
       /* coopmat:BMxBN takes the stage the layer would, xBK that stage. */
-      if (!tile_fits (caps, t, gemm->geglu) || (bm != 0 && (t->bm != bm || t->bn != bn)) ||
-          (bk != 0 ? t->bk != bk : t->efficiency == 0))
+      if (!tile_fits (caps, t, gemm->geglu) || (f.bm != 0 ? !forced_matches (&f, t) : t->efficiency == 0))
         continue;
-      if (bm != 0 && (forced_slices != 0 || t->efficiency == 0))
+      if (f.bm != 0 && (f.slices != 0 || t->efficiency == 0))
         {
-          guint32 s = max_slices (gemm, t, MAX (forced_slices, 1), binding_limit);
+          guint32 s = max_slices (gemm, t, MAX (f.slices, 1), binding_limit);
 
-          if (bk != 0 || tile_suits (t, gemm, s))
+          if (f.bk != 0 || tile_suits (t, gemm, s))
             {
               *tile = t;
               *slices = s;
@@ -300,7 +344,7 @@ choose_tile (const DrapeDeviceCaps *caps,
 
       for (guint32 s = 1; s <= most; s *= 2)
         {
-          if (bk == 0 && !tile_suits (t, gemm, s))
+          if (f.bk == 0 && !tile_suits (t, gemm, s))
             continue;
           double cost = (double) MAX (count * s, MIN_TILES) * t->bm * t->bn /
                         (t->efficiency * s) * (s > 1 ? SPLIT_COST : 1.0);
@@ -340,6 +384,7 @@ drape_conv_coopmat_select (DrapeGraph          *graph,
       tile_invocations (caps, tile), 1, 1, tile->bm, tile->bn, tile->wm, tile->wn, gemm->geglu,
       caps->coopmat_subgroup_size, caps->coopmat_m, caps->coopmat_n, caps->coopmat_k, gemm->vec_out,
       slices > 1, gemm->cin_g % 8 == 0, tile->bk, tile_stages (caps, tile, gemm->geglu),
+      tile->ahead2 ? 2 : 1,
     };
     /* A device that will not build it leaves the work to conv2d.comp. */
     out->kernel = drape_graph_kernel_optional (graph, "conv2d_coopmat", drape_coopmat_variant (caps),

@@ -60,14 +60,12 @@ typedef struct {
 /* Invocations per workgroup of conv2d_split_sum.comp. */
 #define DRAPE_CONV_SUM_LOCAL 256
 
-/* Whether the device holds a conv2d_coopmat tile of bm x bn outputs
- * staging bk values of K at a time (DRAPE_CONV_KERNEL=coopmat:BMxBNxBK;
- * bk 0: as coopmat:BMxBN picks it), of the GEGLU kind or not: its
- * workgroup size, shared memory and the kernel's staging constraints. */
+/* Whether the device holds the conv2d_coopmat tiles that `spec`
+ * (DRAPE_CONV_KERNEL's coopmat:BMxBN[xBK][+2][/S]) names, of the GEGLU
+ * kind or not: their workgroup size, shared memory and the kernel's
+ * staging constraints.  FALSE where it names none. */
 gboolean     drape_conv_coopmat_tile_fits (const DrapeDeviceCaps *caps,
-                                           guint32                bm,
-                                           guint32                bn,
-                                           guint32                bk,
+                                           const char            *spec,
                                            gboolean               geglu);
 
 /* FALSE when the scalar kernel should run: no tensor cores, not f16,

@@ -20,7 +20,8 @@
 // stores them into the other one while the subgroups multiply the one
 // the previous stage filled: one barrier per stage.  With one (where two
 // do not fit), it stores them once every subgroup is done with the last:
-// two barriers per stage.
+// two barriers per stage.  AHEAD 2 keeps two stages' loads in flight, in
+// two sets of registers, so that each has two stages' time to arrive.
 //
 // The epilogue is the scalar kernel's (conv_common.glsl): each
 // accumulator goes through a per-subgroup f32 staging tile in shared
@@ -65,6 +66,8 @@ layout(constant_id = 13) const bool SPLIT = false;
 layout(constant_id = 14) const bool CIN8 = true;
 layout(constant_id = 15) const uint BK = 32;          // values of K per stage
 layout(constant_id = 16) const uint STAGES = 2;       // in shared memory: 1 or 2
+// Stages in flight in registers: 1, or 2 (with 2 in shared memory).
+layout(constant_id = 17) const uint AHEAD = 1;
 
 const uint NT = gl_WorkGroupSize.x;  // SG * (BM / WM) * (BN / WN)
 const uint CPR = BK / 8;             // 16-byte chunks per tile row and stage
@@ -99,13 +102,15 @@ layout(binding = 5) writeonly buffer Partial { float partial[]; };
 
 shared uvec4 smem[SMEM];
 
-// Per invocation: the rows of A and B it stages, the chunks in flight,
-// and where its chunk of the current stage lies in K: flat index kpos,
-// channel kc of tap (ky, kx).  A chunk never spans two taps (cin_g % 8
-// == 0), and lies wholly before or after K's end.
+// Per invocation: the rows of A and B it stages, the chunks in flight
+// (AHEAD sets: stage s0 + i in set i % AHEAD), and where its chunk of
+// the last stage loaded lies in K: flat index kpos, channel kc of tap
+// (ky, kx).  A chunk never spans two taps (cin_g % 8 == 0), and lies
+// wholly before or after K's end.
 int abase[LA], aiy[LA], aix[LA];
 uint brow[LB], grow[LB];
 uvec4 ra[LA], rb[LB], rg[LB];
+uvec4 ra2[LA], rb2[LB], rg2[LB];
 uint kpos, kc, ky, kx;
 
 // Up to 4 neighbouring output channels of row m from their sums (and
@@ -169,20 +174,21 @@ uvec4 b_chunk_by_element(uint row, uint K, bool gate)
   return pack_chunk(v);
 }
 
-// Global memory to registers: this invocation's chunks at kpos.
-void load_stage(uint K)
+// Global memory to registers (a set of them): this invocation's chunks
+// at kpos.
+void load_stage(uint K, out uvec4 ha[LA], out uvec4 hb[LB], out uvec4 hg[LB])
 {
   const bool kok = kpos < K;
 
   if (!CIN8)
     {
       [[unroll]] for (uint q = 0; q < LA; q++)
-        ra[q] = a_chunk_by_element(q, K);
+        ha[q] = a_chunk_by_element(q, K);
       [[unroll]] for (uint q = 0; q < LB; q++)
         {
-          rb[q] = b_chunk_by_element(brow[q], K, false);
+          hb[q] = b_chunk_by_element(brow[q], K, false);
           if (GEGLU)
-            rg[q] = b_chunk_by_element(grow[q], K, true);
+            hg[q] = b_chunk_by_element(grow[q], K, true);
         }
       return;
     }
@@ -193,31 +199,32 @@ void load_stage(uint K)
     {
       bool ok = kok && conv_inside(aiy[q] + int(ky), aix[q] + int(kx));
       uvec4 v = x16[(ok ? uint(abase[q] + shift) : p.x_off) >> 3];
-      ra[q] = ok ? v : uvec4(0);
+      ha[q] = ok ? v : uvec4(0);
     }
   [[unroll]] for (uint q = 0; q < LB; q++)
     {
       uint k = kok ? kpos : 0u;
       uvec4 v = w16[(brow[q] + k) >> 3];
-      rb[q] = kok ? v : uvec4(0);
+      hb[q] = kok ? v : uvec4(0);
       if (GEGLU)
         {
           uvec4 g = wg16[(grow[q] + k) >> 3];
-          rg[q] = kok ? g : uvec4(0);
+          hg[q] = kok ? g : uvec4(0);
         }
     }
 }
 
 // Registers to the shared tiles at `base` (16-byte units).
-void store_stage(uint base, uint rl0, uint cc)
+void store_stage(uint base, uint rl0, uint cc, const uvec4 ha[LA], const uvec4 hb[LB],
+                 const uvec4 hg[LB])
 {
   [[unroll]] for (uint q = 0; q < LA; q++)
-    smem[base + (rl0 + q * ROW_STEP) * RS + cc] = ra[q];
+    smem[base + (rl0 + q * ROW_STEP) * RS + cc] = ha[q];
   [[unroll]] for (uint q = 0; q < LB; q++)
     {
-      smem[base + A_SIZE + (rl0 + q * ROW_STEP) * RS + cc] = rb[q];
+      smem[base + A_SIZE + (rl0 + q * ROW_STEP) * RS + cc] = hb[q];
       if (GEGLU)
-        smem[base + A_SIZE + B_SIZE + (rl0 + q * ROW_STEP) * RS + cc] = rg[q];
+        smem[base + A_SIZE + B_SIZE + (rl0 + q * ROW_STEP) * RS + cc] = hg[q];
     }
 }
 
@@ -287,20 +294,31 @@ void main()
     ky = tap / p.kw;
     kx = tap - ky * p.kw;
   }
-  load_stage(K);
-  store_stage(0, rl0, cc);
+  load_stage(K, ra, rb, rg);
+  store_stage(0, rl0, cc, ra, rb, rg);
+  if (AHEAD == 2u && s0 + 1 < s1)
+    {
+      next_stage();
+      load_stage(K, ra2, rb2, rg2);
+    }
   barrier();
 
   for (uint s = s0; s < s1; s++)
     {
       const uint cur = STAGES == 2u ? ((s - s0) & 1u) * STAGE : 0u;
       const bool more = s + 1 < s1;
+      // AHEAD 2: this stage's set, which the next but one reuses.
+      const bool odd = AHEAD == 2u && ((s - s0) & 1u) == 1u;
 
-      // The next stage's loads are in flight while this one multiplies.
-      if (more)
+      // The next stage's loads (AHEAD 2: the one after) are in flight
+      // while this one multiplies.
+      if (s + AHEAD < s1)
         {
           next_stage();
-          load_stage(K);
+          if (odd)
+            load_stage(K, ra2, rb2, rg2);
+          else
+            load_stage(K, ra, rb, rg);
         }
       [[unroll]] for (uint kk = 0; kk < BK / TK; kk++)
         {
@@ -327,8 +345,14 @@ void main()
       if (STAGES == 2u)
         {
           // The other stage was last read before the previous barrier.
+          // AHEAD 2: the next stage is in the other set.
           if (more)
-            store_stage(STAGE - cur, rl0, cc);
+            {
+              if (AHEAD == 2u && !odd)
+                store_stage(STAGE - cur, rl0, cc, ra2, rb2, rg2);
+              else
+                store_stage(STAGE - cur, rl0, cc, ra, rb, rg);
+            }
           barrier();
         }
       else
@@ -337,7 +361,7 @@ void main()
           barrier();
           if (more)
             {
-              store_stage(0, rl0, cc);
+              store_stage(0, rl0, cc, ra, rb, rg);
               barrier();
             }
         }

@@ -6,7 +6,7 @@
  * 8 (first layers: 3, 4 and 9 channels, 7x7 stride 4), M and N
  * that are not multiples of any tile, batch 2), linear layers and GEGLU,
  * each with the tile the host picks and with every other tile and stage
- * of K forced (DRAPE_CONV_KERNEL=coopmat:BMxBN[xBK]), and with K split into slices
+ * of K forced (DRAPE_CONV_KERNEL=coopmat:BMxBN[xBK][+2]), and with K split into slices
  * (coopmat:BMxBN/S: conv2d_split_sum.comp must have run); attention with head dims 40, 80 and
  * 160 (and 8 and 33), and wide ones split across subgroups (512, 256,
  * 192), 1 and 8 heads, 77, 1000 and 4096 tokens, fused QKV,
@@ -46,10 +46,13 @@ static const char *const conv_tiles[] = {
    * 64, in one stage where the device has 32 KiB of shared memory. */
   "coopmat:128x128x16", "coopmat:128x128x32", "coopmat:128x128x64", "coopmat:128x128x64/2",
   "coopmat:64x64x64", "coopmat:64x64x64/2",
+  /* Two stages' loads in flight, also with K split. */
+  "coopmat:128x128x16+2", "coopmat:128x128x16+2/3",
 };
 
 static const char *const geglu_tiles[] = {
-  NULL, "coopmat:128x64", "coopmat:64x64", "coopmat:64x32", "coopmat:128x64x16",
+  NULL, "coopmat:128x64", "coopmat:64x64", "coopmat:64x32", "coopmat:128x64x16", "coopmat:128x64x16+2",
+  "coopmat:128x64x64",
 };
 
 static gboolean
@@ -73,18 +76,15 @@ have_coopmat (void)
   return TRUE;
 }
 
-/* Whether the device holds a forced convolution tile ("coopmat:BMxBN";
+/* Whether the device holds a forced convolution tile ("coopmat:BMxBN...";
  * NULL, the default, always). */
 static gboolean
 conv_tile_fits (const char *tile,
                 gboolean    geglu)
 {
-  guint bm = 0, bn = 0, bk = 0;
-
   if (tile == NULL)
     return TRUE;
-  g_assert_cmpint (sscanf (tile, "coopmat:%ux%ux%u", &bm, &bn, &bk), >=, 2);
-  if (drape_conv_coopmat_tile_fits (drape_device_get_caps (test_device ()), bm, bn, bk, geglu))
+  if (drape_conv_coopmat_tile_fits (drape_device_get_caps (test_device ()), tile, geglu))
     return TRUE;
   g_test_message ("%s%s: more than the device holds, skipped", tile, geglu ? " (GEGLU)" : "");
   return FALSE;
@@ -364,11 +364,14 @@ static const TestAttention attn_cases[] = {
 };
 
 /* Forced attention tiles (DRAPE_ATTENTION_TILE=BCxRTxNW) other than the
- * default shapes, each within 48 KiB of shared memory for the heads of up
- * to 160 dims; wide heads take those that split them into slices few
- * enough for registers (16x2x4, 32x1x8), and skip the others. */
+ * default shapes (two query tiles per subgroup: the default of the
+ * kernel that stages scores in shared memory, here for the one that
+ * keeps them in registers), each within 48 KiB of shared memory for the
+ * heads of up to 160 dims; wide heads take those that split them into
+ * slices few enough for registers (16x2x4, 32x1x8, 16x1x16), and skip
+ * the others. */
 static const char *const attn_tiles[] = {
-  "16x2x4", "32x1x8", "32x2x2", "16x1x1",
+  "16x2x4", "32x1x8", "32x2x2", "16x1x1", "32x2x4", "16x1x16",
 };
 
 static void
