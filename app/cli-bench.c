@@ -369,13 +369,15 @@ drape_cli_bench (int    argc,
   g_autofree char *size = NULL;
   g_autofree char *precision = NULL;
   g_autofree char *device_name = NULL;
-  gint steps = 5, e2e_steps = 0;
+  gint steps = 5, e2e_steps = 0, vae_tile = 0;
   gboolean json = FALSE, profile = FALSE, memory_only = FALSE;
   GOptionEntry entries[] = {
     { "size", 0, 0, G_OPTION_ARG_STRING, &size, "Image size, width x height (384x512)", "WxH" },
     { "steps", 0, 0, G_OPTION_ARG_INT, &steps, "UNet steps to time (5)", "N" },
     { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, "f16 or f32 (f16 on GPUs)", "P" },
     { "e2e", 0, 0, G_OPTION_ARG_INT, &e2e_steps, "Also time a whole try-on of this many steps", "N" },
+    { "vae-tile", 0, 0, G_OPTION_ARG_INT, &vae_tile,
+      "With --e2e: the VAE on tiles of this side (as a try-on chooses)", "PX" },
     { "profile", 0, 0, G_OPTION_ARG_NONE, &profile, "Per-op GPU times (timestamps)", NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Machine-readable output", NULL },
     { "memory", 0, 0, G_OPTION_ARG_NONE, &memory_only,
@@ -397,6 +399,7 @@ drape_cli_bench (int    argc,
   Timing unet = { "unet_step" }, encode = { "vae_encode" }, decode = { "vae_decode" };
   double load_ms, e2e_s = 0;
   guint64 weights_peak, peak, e2e_peak = 0;
+  guint32 e2e_tile = 0;  /* the VAE tile the try-on ran; 0: whole images */
   gint64 start;
 
   g_option_context_add_main_entries (context, entries, NULL);
@@ -406,6 +409,8 @@ drape_cli_bench (int    argc,
     return drape_cli_fail ("--size %s: expected WIDTHxHEIGHT, e.g. 768x1024", size);
   if (width % 64 != 0 || height % 64 != 0 || steps <= 0 || e2e_steps < 0)
     return drape_cli_fail ("--size must be multiples of 64, --steps positive");
+  if (vae_tile < 0 || (vae_tile > 0 && e2e_steps == 0))
+    return drape_cli_fail ("--vae-tile: a tile side in pixels, for --e2e's try-on");
   lh = height / 8;
   lw = width / 8;
 
@@ -492,6 +497,11 @@ drape_cli_bench (int    argc,
       drape_try_on_params_init (&params);
       params.width = width;
       params.height = height;
+      if (vae_tile > 0)
+        {
+          params.vae_tiling = DRAPE_VAE_TILING_ON;
+          params.vae_tile = (guint32) vae_tile;
+        }
       /* A first run records the graphs; the second is what a user waits
        * for.  The peak is the try-on's alone: the graphs timed above are
        * gone. */
@@ -508,6 +518,7 @@ drape_cli_bench (int    argc,
         return drape_cli_fail_error (error);
       e2e_s = (g_get_monotonic_time () - start) / 1e6;
       drape_device_get_memory_usage (device, NULL, &e2e_peak);
+      e2e_tile = drape_pipeline_get_vae_tile (pipeline);
     }
 
   {
@@ -560,6 +571,8 @@ drape_cli_bench (int    argc,
           json_builder_add_double_value (b, e2e_s);
           json_builder_set_member_name (b, "tryon_peak_mib");
           json_builder_add_double_value (b, e2e_peak / 1048576.0);
+          json_builder_set_member_name (b, "tryon_vae_tile");
+          json_builder_add_int_value (b, e2e_tile);
         }
       add_profile (b, "ops", ops);
       /* Each layer shape on its own: what a kernel change is measured by. */
@@ -578,7 +591,13 @@ drape_cli_bench (int    argc,
   printf ("vae encode  %.2f ms  (both images; %.1f TFLOP/s)\n", encode.ms, encode.flops / encode.ms / 1e9);
   printf ("vae decode  %.2f ms  (%.1f TFLOP/s)\n", decode.ms, decode.flops / decode.ms / 1e9);
   if (e2e_steps > 0)
-    printf ("try-on      %.2f s for %d steps (peak %.0f MiB)\n", e2e_s, e2e_steps, e2e_peak / 1048576.0);
+    {
+      g_autofree char *vae = e2e_tile ? g_strdup_printf ("VAE on %u-pixel tiles", e2e_tile)
+                                      : g_strdup ("VAE on whole images");
+
+      printf ("try-on      %.2f s for %d steps (peak %.0f MiB, %s)\n", e2e_s, e2e_steps,
+              e2e_peak / 1048576.0, vae);
+    }
   if (profile)
     {
       g_autofree gpointer *keys = NULL;

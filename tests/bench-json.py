@@ -82,6 +82,33 @@ def main():
     shape = next(i for i, line in enumerate(lines) if line.startswith("  " + label + " "))
     assert lines[shape + 1].split() == ["Register", "Count", "96", "->", "128,", "Binary", "Size", "10",
                                         "(base)"], lines[shape:shape + 2]
+    # compare.py --best: with every UNet dispatch twice as slow in the
+    # second report, the first is fastest at every shape, and the total
+    # at each shape's fastest is the first's.
+    slower = dict(report, unet_step_ms=2 * report["unet_step_ms"])
+    lines = compare.best([report, slower])
+    rows = [line.rsplit(None, 3) for line in lines[1:-2]]
+    assert rows and all(best == "0" for _, best, _, _ in rows), lines
+    # (Printed to 0.001 ms: b and 2 a round apart by up to 0.0015.)
+    assert all(abs(float(b) - 2 * float(a)) <= 2e-3
+               for shape, _, a, b in rows if shape.startswith("unet ")), lines
+    assert any(shape.startswith("unet ") for shape, _, _, _ in rows), lines
+    total, fastest = lines[-2].split()[-2], lines[-1].split()[-1]
+    assert abs(float(total) - float(fastest)) <= 1e-3, lines[-2:]
+
+    # --e2e times a try-on, and --vae-tile puts its VAE on tiles; the
+    # report says which ran.
+    assert "tryon_s" not in report, report
+    out = subprocess.run([cli, "bench", "--size", "64x64", "--steps", "1", "--precision", "f32",
+                          "--json", "--e2e", "1", "--vae-tile", "64"],
+                         check=True, capture_output=True, text=True).stdout
+    tryon = json.loads(out)
+    assert tryon["tryon_steps"] == 1 and tryon["tryon_s"] > 0, tryon
+    assert tryon["tryon_vae_tile"] == 64, tryon
+    assert tryon["tryon_peak_mib"] >= tryon["weights_mib"], tryon
+    refused = subprocess.run([cli, "bench", "--size", "64x64", "--vae-tile", "64"],
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and "--e2e" in refused.stderr, refused
     print("ok: %d ops, %d dispatch shapes" % (len(ops), len(dispatches)))
 
 

@@ -9,9 +9,16 @@ each shape, what the driver said of its pipelines (registers and the
 like, where the device gives pipeline statistics).
 
     tests/bench/compare.py BASE.json OTHER.json [...] [--top N]
+
+With --best, instead: for each layer shape (its sizes, whichever tile
+ran it), the report that ran it fastest, and what the shapes add up to
+in each report and with each at its fastest: which of several kernel
+choices (device-run.sh PLAN=ab's variants) to make a rule of, and what
+such a rule would buy.
 """
 import argparse
 import json
+import re
 
 HEADLINE = ("unet_step_ms", "vae_encode_ms", "vae_decode_ms", "tryon_s", "peak_mib", "tryon_peak_mib")
 # A profile entry's part (its label's first word) and the timing it is a share of.
@@ -60,6 +67,44 @@ def compare(base, other, top=12):
     return lines
 
 
+# The words of a dispatch's label that give its layer's sizes: a GEMM's
+# M, N and K, attention's queries, keys, head dim and heads.
+SIZE = re.compile(r"[MNKqkdx]\d+")
+
+
+def shape_of(label):
+    """The layer shape of a dispatch label: its part, its op without the
+    kernel kind (".coopmat"), its sizes; None for a dispatch that gives
+    no sizes (split-K sums, norms)."""
+    words = label.split()[:-2]
+    sizes = [w for w in words[2:] if SIZE.fullmatch(w)]
+    return " ".join([words[0], words[1].split(".")[0]] + sizes) if sizes else None
+
+
+def best(reports):
+    """The lines of --best: per layer shape that every report ran, ms per
+    run in each and the index of the fastest; then each report's total
+    over those shapes, and the total with each shape at its fastest."""
+    times = []
+    for report in reports:
+        shapes = {}
+        for label, ms in per_run(report, "dispatches").items():
+            shape = shape_of(label)
+            if shape is not None:
+                shapes[shape] = shapes.get(shape, 0.0) + ms
+        times.append(shapes)
+    common = set(times[0]).intersection(*times[1:])
+    lines = ["%-50s %4s %s" % ("layer shape (ms per run)", "best", " ".join("%9d" % i for i in range(len(times))))]
+    for shape in sorted(common, key=lambda n: -times[0][n]):
+        row = [t[shape] for t in times]
+        lines.append("%-50s %4d %s" % (shape[:50], row.index(min(row)), " ".join("%9.3f" % ms for ms in row)))
+    totals = [sum(t[shape] for shape in common) for t in times]
+    lines.append("%-50s %4s %s" % ("total", "", " ".join("%9.3f" % ms for ms in totals)))
+    lines.append("%-50s %9.3f" % ("total, each shape at its fastest",
+                                  sum(min(t[shape] for t in times) for shape in common)))
+    return lines
+
+
 def statistics_lines(base, other, name):
     """What the drivers said of the pipelines behind dispatch `name` in
     each report ("pipelines", where the device gave statistics): every
@@ -79,11 +124,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reports", nargs="+")
     parser.add_argument("--top", type=int, default=12)
+    parser.add_argument("--best", action="store_true", help="the fastest report per layer shape")
     args = parser.parse_args()
     reports = []
     for path in args.reports:
         with open(path) as f:
             reports.append(json.load(f))
+    if args.best:
+        for i, path in enumerate(args.reports):
+            print("%d: %s" % (i, path))
+        print("\n".join(best(reports)))
+        return
     for path, report in zip(args.reports[1:], reports[1:]):
         print("== %s against %s" % (path, args.reports[0]))
         print("\n".join(compare(reports[0], report, args.top)))

@@ -109,13 +109,15 @@ bench_json () {
 
 # NVIDIA's own cooperative-matrix GEMM benchmark, where packed into
 # .gl/vkperf (HACKING.md): what the driver's tensor cores give a shader
-# like conv2d_coopmat, to measure ours against.
+# like conv2d_coopmat, to measure ours against.  Its shared-memory
+# kernels alone unless VKPERF_ARGS says otherwise ("" for all).
 vkperf () {
   local limit
   [ -x .gl/vkperf/vkperf ] || return 0
   limit=$(allowance "$1" "vkperf") || return 0
-  echo "== vk_cooperative_matrix_perf" >> "$summary"
-  (cd .gl/vkperf && LD_LIBRARY_PATH=$root/lib:$PWD/lib timeout "$limit" ./vkperf) \
+  echo "== vk_cooperative_matrix_perf ${VKPERF_ARGS---shmem}" >> "$summary"
+  # shellcheck disable=SC2086
+  (cd .gl/vkperf && LD_LIBRARY_PATH=$root/lib:$PWD/lib timeout "$limit" ./vkperf ${VKPERF_ARGS---shmem}) \
     > "$OUT/vkperf.txt" 2>&1
   echo "exit $?" >> "$summary"
   # Each shader's best tile.
