@@ -11,7 +11,8 @@
 # Prepare with tests/bench/device-pack.sh and carry .gl.
 #   ONLY="test-a test-b"   just those tests
 #   PLAN=quick             golden tests and layer profiles only (QUICK_TESTS,
-#                          E2E=50: a try-on's time too)
+#                          E2E=50: a try-on's time too, VAE_TILE=512: and
+#                          one on VAE tiles)
 #   PLAN=sweep             layer profiles with other tiles forced
 #   PLAN=ab                this build against the other builds' CLIs
 #                          device-pack.sh ALT=... packed, and against itself
@@ -132,12 +133,17 @@ if [ -n "${ONLY:-}" ]; then
 fi
 # PLAN=quick: the golden tests (or those QUICK_TESTS names) and each
 # layer's time at both sizes, with and without split K, and where E2E
-# names a number of steps a try-on of them at both sizes: what to work
-# on next, in about two minutes.
+# names a number of steps a try-on of them at both sizes (and with
+# VAE_TILE=512 one at 768x1024 on VAE tiles): what to work on next, in
+# about two minutes.
 if [ "${PLAN:-}" = quick ]; then
   for t in ${QUICK_TESTS:-test-unet test-vae test-pipeline}; do run_test "$t"; done
   bench_json 768x1024 90 --size 768x1024 --steps 3 --profile ${E2E:+--e2e "$E2E"}
   bench_json 384x512 60 --size 384x512 --steps 5 --profile ${E2E:+--e2e "$E2E"}
+  # What the tiled VAE (which meets the memory target) costs a try-on.
+  if [ -n "${E2E:-}" ] && [ -n "${VAE_TILE:-}" ]; then
+    bench_json 768x1024-tiles 90 --size 768x1024 --steps 1 --e2e "$E2E" --vae-tile "$VAE_TILE"
+  fi
   DRAPE_CONV_SPLIT=1 bench_json 384x512-nosplit 60 --size 384x512 --steps 5 --profile
   echo "total $(( $(date +%s) - begin )) s" >> "$summary"
   cat "$summary"
