@@ -25,12 +25,12 @@
  * of them) x (its area over its measured efficiency), and the cheapest
  * wins (ties: the first listed): at 1024x768 with guidance every UNet
  * layer but GEGLU's gets 128 x 128 (the smallest latent with K split),
- * and layers of up to 16 output channels 128 x 16.  Subgroups own 32 x 64 blocks of 128 x 128 tiles
- * and 64 x 32 of the others: with 16x16 matrices in subgroups of 32, 8
- * accumulators.  GEGLU doubles the B tile and the accumulators, so its
- * tiles are half as wide.  A tile must also split into whole 16-byte
- * pieces per invocation when staged, which rules out the smallest tiles
- * for subgroups of 64 and up.
+ * and layers of up to 16 output channels 128 x 16.  Subgroups own 32 x
+ * 64 blocks of 128 x 128 tiles and 64 x 32 of the others: with 16x16
+ * matrices in subgroups of 32, 8 accumulators.  GEGLU doubles the B tile
+ * and the accumulators, so its tiles are half as wide.  A tile must also
+ * split into whole 16-byte pieces per invocation when staged, which
+ * rules out the smallest tiles for subgroups of 64 and up.
  *
  * Split K.  The smallest latents leave too few tiles to fill a large
  * GPU (at 512x384, 1280 channels of 12 x 16 pixels with guidance: 60
@@ -43,11 +43,11 @@
  *
  * DRAPE_CONV_KERNEL=coopmat:BMxBN forces a tile, coopmat:BMxBNxBK also
  * its stage of K, +2 two stages' loads in flight, and a trailing /S
- * also S slices (for tests and
- * measurements; without /S, a tile listed only for comparisons runs
- * unsplit) on the GEMMs whose kind lists it (GEGLU's tiles differ from
- * the others'); any other value but "coopmat" forces a scalar kernel.
- * DRAPE_CONV_SPLIT=S caps the slices (1: never split).
+ * also S slices (for tests and measurements; without /S, a tile listed
+ * only for comparisons runs unsplit), on the GEMMs whose kind lists it
+ * (GEGLU's tiles differ from the others'); any other value but
+ * "coopmat" forces a scalar kernel.  DRAPE_CONV_SPLIT=S caps the slices
+ * (1: never split).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -237,14 +237,22 @@ parse_forced (const char *spec,
   return TRUE;
 }
 
-/* Whether tile t is one `f` names: of its size, stage (xBK) and loads in
- * flight (+2), or without xBK one the cost model may pick. */
+/* Whether tile t has the size, stage (where xBK names one) and loads in
+ * flight (+2) that `f` names. */
+static gboolean
+forced_names (const Forced *f,
+              const Tile   *t)
+{
+  return t->bm == f->bm && t->bn == f->bn && (f->bk == 0 || t->bk == f->bk) && t->ahead2 == (f->ahead == 2);
+}
+
+/* Whether `f` forces tile t: one it names, and without xBK one the cost
+ * model may pick. */
 static gboolean
 forced_matches (const Forced *f,
                 const Tile   *t)
 {
-  return t->bm == f->bm && t->bn == f->bn && (f->bk != 0 ? t->bk == f->bk : t->efficiency > 0) &&
-         t->ahead2 == (f->ahead == 2);
+  return forced_names (f, t) && (f->bk != 0 || t->efficiency > 0);
 }
 
 /* Whether every tile `spec` may name for a layer whose K is whole fits
@@ -315,8 +323,7 @@ choose_tile (const DrapeDeviceCaps *caps,
    * to the cost model: comparisons then time the rest unchanged. */
   if (parse_forced (forced, &f))
     for (guint i = 0; i < n_tiles && !listed; i++)
-      listed = f.bk != 0 ? forced_matches (&f, &tiles[i])
-                         : tiles[i].bm == f.bm && tiles[i].bn == f.bn;
+      listed = forced_names (&f, &tiles[i]);
   if (!listed)
     f = (Forced) { 0 };
   for (guint i = 0; i < n_tiles; i++)
