@@ -23,8 +23,10 @@
  * and each takes n / that many of its rescale factors, so a subgroup may
  * be at most m n lanes wide.
  *
- * Wide heads.  Heads of 161 to 512 dims (the VAE's single head of 512)
- * take shaders/attention_wide_coopmat.comp instead: 8 subgroups (4 with
+ * Wide heads.  Heads of 161 to 512 dims take
+ * shaders/attention_wide_coopmat.comp instead, where they are not a
+ * single head (the VAE's one head of 512 runs as GEMMs by default:
+ * op-attention-gemm.c): 8 subgroups (4 with
  * cooperative matrix 2) split the head dim (64 or 128 dims each for
  * 512), share two query tiles, and read
  * their slices of Q, K and V straight from the tensors, so these need

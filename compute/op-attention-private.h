@@ -50,4 +50,18 @@ void     drape_attention_record (DrapeGraph                *graph,
                                  gboolean                   texel_kv,
                                  const char                *label);
 
+/* drape_op_attention() of one wide head as GEMMs (op-attention-gemm.c),
+ * for operands it has already checked; NULL (and nothing recorded) where
+ * the fused kernels should run. */
+DrapeTensor *drape_attention_gemm (DrapeGraph        *graph,
+                                   const DrapeTensor *q,
+                                   guint32            q_offset,
+                                   const DrapeTensor *k,
+                                   guint32            k_offset,
+                                   const DrapeTensor *v,
+                                   guint32            v_offset,
+                                   guint32            channels,
+                                   guint32            heads,
+                                   float              scale);
+
 G_END_DECLS

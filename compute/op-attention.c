@@ -445,10 +445,12 @@ drape_op_attention (DrapeGraph        *graph,
       return drape_graph_placeholder (graph, dtype, q->n, q->h, q->w, channels);
     }
 
-  /* Tensor cores, where the device and the problem suit them; on a CPU,
-   * subgroup shuffles. */
-  out = drape_attention_coopmat (graph, q, q_offset, k, k_offset, v, v_offset, channels, heads,
-                                 scale);
+  /* A wide head as GEMMs, or tensor cores, where the device and the
+   * problem suit them; on a CPU, subgroup shuffles. */
+  out = drape_attention_gemm (graph, q, q_offset, k, k_offset, v, v_offset, channels, heads, scale);
+  if (out == NULL)
+    out = drape_attention_coopmat (graph, q, q_offset, k, k_offset, v, v_offset, channels, heads,
+                                   scale);
   if (out == NULL)
     out = attention_subgroup (graph, q, q_offset, k, k_offset, v, v_offset, channels, heads, scale);
   if (out != NULL)

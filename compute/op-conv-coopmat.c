@@ -133,9 +133,16 @@ static const Tile conv_tiles[] = {
   /* To measure (DRAPE_CONV_KERNEL=coopmat:128x128x16+2): the stage of
    * 16 with two stages' loads in flight.  To compare (coopmat:64x64x64):
    * 64 x 64 staging 64, in one stage where shared memory holds 32 KiB
-   * (lavapipe: the tests' way to that path). */
+   * (lavapipe: the tests' way to that path).  To measure
+   * (coopmat:128x160x64): 128 x 160 in subgroups of 32 x 80, which
+   * covers the UNet's 320 output channels in two tiles where 128 x 128
+   * pads them to 384; with 256 lanes only a stage of 64 stages it in
+   * whole pieces, which lavapipe's 32 KiB cannot hold, so its 64 lanes
+   * test the shape staging 16 (coopmat:128x160x16). */
   { 128, 128, 32, 64, 16, 0, 0, TRUE },
   { 64, 64, 32, 32, 64, 0, 0 },
+  { 128, 160, 32, 80, 64, 0, 0 },
+  { 128, 160, 32, 80, 16, 0, 0 },
 };
 
 /* 64 x 64 measured at 0.6 of 128 x 64 (as above); 64 x 32 is rated
@@ -391,7 +398,7 @@ drape_conv_coopmat_select (DrapeGraph          *graph,
       tile_invocations (caps, tile), 1, 1, tile->bm, tile->bn, tile->wm, tile->wn, gemm->geglu,
       caps->coopmat_subgroup_size, caps->coopmat_m, caps->coopmat_n, caps->coopmat_k, gemm->vec_out,
       slices > 1, gemm->cin_g % 8 == 0, tile->bk, tile_stages (caps, tile, gemm->geglu),
-      tile->ahead2 ? 2 : 1,
+      tile->ahead2 ? 2 : 1, gemm->out_f32,
     };
     /* A device that will not build it leaves the work to conv2d.comp. */
     out->kernel = drape_graph_kernel_optional (graph, "conv2d_coopmat", drape_coopmat_variant (caps),

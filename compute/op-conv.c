@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "graph-private.h"
+#include "op-conv-private.h"
 #include "op-coopmat-private.h"
 #include "ops.h"
 
@@ -87,6 +88,9 @@ typedef struct {
   DrapeTensor *out;
   DrapeActivation act;
   float out_scale;
+  /* Where x, the weights and the output start in their tensors, in
+   * elements: 0 but for GEMMs between activations (drape_conv_matmul). */
+  guint64 x_base, w_base, o_base;
 } Conv;
 
 /* The GEMM kernel's specialisation: the shader's constants 3 to 13. */
@@ -455,7 +459,7 @@ conv_part_bind (const Conv     *c,
 {
   guint32 (*bind_in) (DrapeBinding *, const DrapeTensor *, guint64, guint64) =
     texel ? drape_bind_texel : drape_bind;
-  gsize es = drape_dtype_size (c->x->dtype);
+  gsize es = drape_dtype_size (c->x->dtype), out_es = drape_dtype_size (c->out->dtype);
   guint32 oc0 = part->g0 * c->cout_g + part->c0;
   guint32 chunk_cols = part->ng > 1 ? part->ng * c->cout_g : part->nc;
   guint64 pix0 = ((guint64) part->img * c->oh + part->oy0) * c->ow;
@@ -504,11 +508,12 @@ conv_part_bind (const Conv     *c,
     .k_slices = 1,
   };
 
-  p->o_off = drape_bind (&bind[BIND_OUT], c->out, (pix0 * c->cout + oc0) * es, out_count * es);
+  p->o_off = drape_bind (&bind[BIND_OUT], c->out, (c->o_base + pix0 * c->cout + oc0) * out_es,
+                        out_count * out_es);
   p->x_off = bind_in (&bind[BIND_X], c->x,
-                      ((guint64) part->img * c->ih + iy_lo) * c->iw * c->cin * es,
+                      (c->x_base + ((guint64) part->img * c->ih + iy_lo) * c->iw * c->cin) * es,
                       ((guint64) (part->nimg - 1) * c->ih + iy_hi - iy_lo) * c->iw * c->cin * es);
-  p->w_off = bind_in (&bind[BIND_W], c->weight, (guint64) oc0 * c->k * es,
+  p->w_off = bind_in (&bind[BIND_W], c->weight, (c->w_base + (guint64) oc0 * c->k) * es,
                       (guint64) chunk_cols * c->k * es);
   /* Absent operands are bound to the output, which the shader does not
    * read through them. */
@@ -541,7 +546,9 @@ plan_for_kind (DrapeGraph *graph,
                GemmKind   *kind,
                ConvPlan   *plan)
 {
-  gsize es = drape_dtype_size (c->x->dtype);
+  /* Elements of the wider type: f32 sums of f16 operands take twice an
+   * operand's bytes. */
+  gsize es = MAX (drape_dtype_size (c->x->dtype), drape_dtype_size (c->out->dtype));
   guint64 limit = drape_graph_binding_limit (graph);
   guint64 align = drape_device_get_caps (drape_graph_get_device (graph))->storage_offset_alignment;
   g_autofree char *why = NULL;
@@ -569,6 +576,13 @@ plan_for_kind (DrapeGraph *graph,
   return why == NULL;
 }
 
+/* Whether the kernels store f32 sums of f16 operands. */
+static gboolean
+out_f32 (const Conv *c)
+{
+  return c->out->dtype == DRAPE_DTYPE_F32 && c->x->dtype == DRAPE_DTYPE_F16;
+}
+
 /* Whether the epilogue's accesses to 4 channels are aligned vectors. */
 static gboolean
 vector_epilogue (const Conv     *c,
@@ -594,7 +608,7 @@ scalar_kernel (DrapeGraph     *graph,
   guint32 spec[] = {
     cfg->local, 1, 1, cfg->kind == GEMM_SUBGROUP, cfg->tm, cfg->tn, cfg->bm, cfg->bn, cfg->bk,
     cfg->sg, cfg->vec4, cfg->pointwise, c->geglu, cfg->vec_out,
-    cfg->kind == GEMM_SUBGROUP ? conv_flags (c) : FLAGS_DYNAMIC,
+    cfg->kind == GEMM_SUBGROUP ? conv_flags (c) : FLAGS_DYNAMIC, out_f32 (c),
   };
   guint32 texel_mask = cfg->texel ? 1u << BIND_X | 1u << BIND_W | 1u << BIND_GATE_W : 0;
 
@@ -669,7 +683,8 @@ conv_record (DrapeGraph *graph,
                                         .geglu = c->geglu, .n = plan.nc, .n_bindings = N_BINDINGS,
                                         .vec_out = vector_epilogue (c, &plan),
                                         .m = plan.whole ? c->n * c->oh * c->ow : plan.rows * c->ow,
-                                        .k = c->k, .split_ok = c->groups == 1 && !c->geglu,
+                                        .k = c->k, .out_f32 = out_f32 (c),
+                                        .split_ok = c->groups == 1 && !c->geglu && !out_f32 (c),
                                       }, &coop))
     {
       kernel = coop.kernel;
@@ -831,4 +846,52 @@ drape_op_linear_geglu (DrapeGraph        *graph,
                                       x ? x->h : 1, x ? x->w : 1, MAX (weight->n / 2, 1));
     }
   return conv_op (graph, &c, &lp);
+}
+
+void
+drape_conv_matmul (DrapeGraph        *graph,
+                   const DrapeTensor *a,
+                   guint32            a_img,
+                   guint32            a_row,
+                   guint32            rows,
+                   const DrapeTensor *b,
+                   guint32            b_img,
+                   DrapeTensor       *out,
+                   guint32            o_img,
+                   guint32            o_row)
+{
+  guint64 a_rows = (guint64) a->h * a->w, b_rows = (guint64) b->h * b->w;
+  guint64 o_rows = (guint64) out->h * out->w;
+  Conv c = {
+    .op = "matmul",
+    .n = 1,
+    .ih = rows,
+    .iw = 1,
+    .cin = a->c,
+    .oh = rows,
+    .ow = 1,
+    .cout = (guint32) b_rows,
+    .kh = 1,
+    .kw = 1,
+    .stride = 1,
+    .groups = 1,
+    .cin_g = a->c,
+    .cout_g = (guint32) b_rows,
+    .k = a->c,
+    .x = a,
+    .weight = b,
+    .out = out,
+    .out_scale = 1.0f,
+    .x_base = ((guint64) a_img * a_rows + a_row) * a->c,
+    .w_base = (guint64) b_img * b_rows * b->c,
+    .o_base = ((guint64) o_img * o_rows + o_row) * out->c,
+  };
+
+  if (!drape_graph_ok (graph))
+    return;
+  g_return_if_fail (a->dtype == b->dtype && b->c == a->c && out->c == b_rows &&
+                    (out->dtype == a->dtype || out->dtype == DRAPE_DTYPE_F32) &&
+                    a_img < a->n && b_img < b->n && o_img < out->n &&
+                    (guint64) a_row + rows <= a_rows && (guint64) o_row + rows <= o_rows);
+  conv_record (graph, &c);
 }

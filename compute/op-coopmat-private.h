@@ -36,6 +36,7 @@ typedef struct {
   gboolean vec_out; /* output channels per group and per dispatch: multiples of 4 */
   guint32 k;        /* kh kw cin_g */
   gboolean split_ok; /* one group, no GEGLU: K may be split */
+  gboolean out_f32; /* f32 output (never split) */
   guint n_bindings; /* the scalar kernel's */
 } DrapeConvGemm;
 

@@ -275,3 +275,60 @@ drape_op_slice (DrapeGraph        *graph,
   copy_box (graph, "slice", x, at, out, origin, box);
   return out;
 }
+
+DrapeTensor *
+drape_op_transpose (DrapeGraph        *graph,
+                    const DrapeTensor *x,
+                    guint32            c0,
+                    guint32            count)
+{
+  guint32 spec[] = { LOCAL_SIZE, 1, 1 };
+  guint64 hw, usable = drape_graph_binding_limit (graph) - 256;
+  gsize es;
+  DrapeKernel *kernel;
+  DrapeTensor *out;
+
+  if (!drape_graph_check_tensor (graph, "transpose", "x", x))
+    return placeholder_like (graph, x);
+  hw = (guint64) x->h * x->w;
+  es = drape_dtype_size (x->dtype);
+  if (count == 0 || (guint64) c0 + count > x->c)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "transpose: channels [%u, %u + %u) are empty or outside x [%u %u %u %u]",
+                        c0, c0, count, x->n, x->h, x->w, x->c);
+      return placeholder_like (graph, x);
+    }
+  if (hw * x->c * es > usable || hw > G_MAXUINT32 / MAX (count, 1))
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
+                        "transpose: one image of x [%u %u %u %u] exceeds the device's binding "
+                        "limit", x->n, x->h, x->w, x->c);
+      return drape_graph_placeholder (graph, x->dtype, x->n, count, 1, (guint32) MIN (hw, G_MAXUINT32));
+    }
+  out = drape_graph_tensor (graph, x->dtype, x->n, count, 1, (guint32) hw);
+  kernel = drape_graph_kernel_variant (graph, "copy", copy_variant (x->dtype, x->dtype), 2, spec,
+                                       G_N_ELEMENTS (spec));
+  /* copy.comp's box, one image per dispatch: h walks positions and w
+   * channels, so that neighbouring threads read neighbouring values. */
+  for (guint32 i = 0; i < x->n; i++)
+    {
+      DrapeBinding bind[2];
+      CopyParams p = {
+        .count = (guint32) (hw * count),
+        .bh = (guint32) hw,
+        .bw = count,
+        .bc = 1,
+        .s_sh = x->c,
+        .s_sw = 1,
+        .d_sh = 1,
+        .d_sw = (guint32) hw,
+      };
+
+      p.s_off = drape_bind (&bind[0], x, (i * hw * x->c + c0) * es, ((hw - 1) * x->c + count) * es);
+      p.d_off = drape_bind (&bind[1], out, i * hw * count * es, hw * count * es);
+      drape_graph_dispatch_flat (graph, kernel, bind, &p, sizeof p,
+                                 drape_div_up (p.count, LOCAL_SIZE), 1, "transpose", 0);
+    }
+  return out;
+}

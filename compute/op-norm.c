@@ -7,7 +7,13 @@
 #include "graph-private.h"
 #include "ops.h"
 
-#define STATS_LOCAL 64
+/* Threads a group-norm statistics workgroup aims for, and the vector
+ * loads each makes: enough chunks for hundreds of workgroups at a UNet's
+ * smallest latent, few enough merges at the end. */
+#define STATS_LOCAL 256
+#define STATS_LOADS 32
+/* The most vectors of a row one statistics thread owns. */
+#define STATS_MAX_CPT 16
 #define FINISH_LOCAL 128
 #define APPLY_LOCAL 64
 /* Positions one apply thread walks: its channels' statistics are loaded
@@ -18,13 +24,9 @@
 #define ROW_CPU_LOADS 16
 /* Rows each layer norm or softmax thread walks. */
 #define ROW_ITERATIONS 4
-/* Loads one group-norm statistics workgroup makes: 32 per thread, few
- * enough that a UNet's 2 x 32 (image, group) pairs still make hundreds of
- * workgroups, many enough to amortise the workgroup's final merge. */
-#define CHUNK_LOADS (STATS_LOCAL * 32)
 
 typedef struct {
-  guint32 x_off, c, cpg, groups, hw, chunk, chunks, first, band_pos;
+  guint32 x_off, c, cpg, groups, hw, chunk, chunks, first, band_pos, end;
 } StatsParams;
 
 typedef struct {
@@ -129,8 +131,33 @@ vector_width (guint32 n)
   return n % 4 == 0 ? 4 : n % 2 == 0 ? 2 : 1;
 }
 
-/* Three passes: partial statistics per (image, group, chunk of positions),
- * their merge into a mean and scale per (image, channel), and the
+/* The statistics pass's workgroup for rows of `vectors` vectors:
+ * spec = { threads, 1, 1, VW, CPT, ROWS } (shaders/group_norm_stats.comp).
+ * Narrow rows are read several at once, wide ones CPT vectors a thread.
+ * FALSE where the device cannot hold the workgroup. */
+static gboolean
+stats_layout (const DrapeDeviceCaps *caps,
+              guint32                vectors,
+              guint32                spec[6])
+{
+  guint32 cpt = drape_div_up (vectors, STATS_LOCAL);
+  guint32 lc, rows;
+
+  if (cpt > STATS_MAX_CPT)
+    cpt = STATS_MAX_CPT;
+  lc = drape_div_up (vectors, cpt);
+  rows = MAX (1, STATS_LOCAL / lc);
+  spec[0] = lc * rows;
+  spec[1] = spec[2] = 1;
+  spec[4] = cpt;
+  spec[5] = rows;
+  return spec[0] <= caps->max_workgroup_invocations && spec[0] <= caps->max_workgroup_size[0] &&
+         (guint64) rows * (lc * cpt * 2 + 1) * 4 <= caps->max_shared_memory;
+}
+
+/* Three passes: partial statistics per (image, group, chunk of
+ * positions), one workgroup per (image, chunk) for all groups; their
+ * merge into a mean and scale per (image, channel); and the
  * elementwise apply.  The partials let many workgroups share the reading
  * of one group, and both passes over x split it into bands that fit a
  * binding (a VAE decoder's 128 x 1024 x 768 f32 activation is 400 MB).
@@ -147,7 +174,7 @@ group_norm (DrapeGraph        *graph,
             DrapeTensor       *in_place)
 {
   const char *op = "group_norm";
-  guint32 stats_spec[] = { STATS_LOCAL, 1, 1, 1 };
+  guint32 stats_spec[6];
   guint32 finish_spec[] = { FINISH_LOCAL, 1, 1 };
   guint32 apply_spec[] = { APPLY_LOCAL, 1, 1, silu ? 1 : 0, 1, APPLY_POSITIONS };
   DrapeKernel *stats_kernel, *finish_kernel, *apply_kernel;
@@ -179,8 +206,16 @@ group_norm (DrapeGraph        *graph,
    * for bands of whole positions. */
   stats_spec[3] = vector_width (cpg);
   apply_spec[4] = vector_width (x->c);
+  if (!stats_layout (drape_device_get_caps (drape_graph_get_device (graph)),
+                     x->c / stats_spec[3], stats_spec))
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
+                        "%s: %u channels in groups of %u are too many for the device's "
+                        "workgroups", op, x->c, cpg);
+      return placeholder_like (graph, x);
+    }
   pos_max = limit / es / x->c;
-  chunk = MIN (MIN (hw, drape_div_up (CHUNK_LOADS * stats_spec[3], cpg)), pos_max);
+  chunk = MIN (MIN (hw, stats_spec[5] * MAX (1, STATS_LOADS / stats_spec[4])), pos_max);
   chunks = drape_div_up (hw, chunk);
   if ((guint64) x->n * groups * chunks * 8 > limit)
     {
@@ -234,11 +269,12 @@ group_norm (DrapeGraph        *graph,
         .chunks = chunks,
         .first = first,
         .band_pos = pos0,
+        .end = first + count,
       };
 
       p.x_off = drape_bind (&bind[0], x, pos0 * x->c * es, (pos1 - pos0) * x->c * es);
       drape_bind_all (&bind[1], partial);
-      drape_graph_dispatch_flat (graph, stats_kernel, bind, &p, sizeof p, count, groups,
+      drape_graph_dispatch_flat (graph, stats_kernel, bind, &p, sizeof p, count, 1,
                                  "group_norm_stats", (double) (pos1 - pos0) * x->c * 3);
     }
 
@@ -341,6 +377,12 @@ typedef struct {
   float eps;
 } RowNorms;
 
+/* Softmax's: softmax (x * scale), stored as dtype. */
+typedef struct {
+  float scale;
+  DrapeDType dtype;
+} RowSoftmax;
+
 /* Placeholders for a row op's outputs once the graph has failed. */
 static DrapeTensor *
 row_op_failed (DrapeGraph        *graph,
@@ -352,13 +394,14 @@ row_op_failed (DrapeGraph        *graph,
   return placeholder_like (graph, x);
 }
 
-/* Layer norm and softmax: rows of channels in bands that fit a binding.
- * A chain also writes x + norm1 (x) to *sum. */
+/* Layer norm (norms) and softmax (softmax): rows of channels in bands
+ * that fit a binding.  A chain also writes x + norm1 (x) to *sum. */
 static DrapeTensor *
 row_op (DrapeGraph        *graph,
         const char        *op,
         const DrapeTensor *x,
         const RowNorms    *norms,
+        const RowSoftmax  *softmax,
         DrapeTensor      **sum)
 {
   gboolean norm = norms != NULL, chain = sum != NULL;
@@ -366,7 +409,8 @@ row_op (DrapeGraph        *graph,
   guint64 rows, band;
   DrapeTensor *out, *s = NULL;
   DrapeKernel *kernel;
-  gsize es;
+  DrapeDType out_dtype = softmax != NULL ? softmax->dtype : x->dtype;
+  gsize es, out_es;
 
   if (!check_x (graph, op, x) || (norm && !check_affine (graph, op, x, norms->gamma, norms->beta)) ||
       (chain && !check_affine (graph, op, x, norms->gamma2, norms->beta2)))
@@ -379,6 +423,7 @@ row_op (DrapeGraph        *graph,
     }
 
   es = drape_dtype_size (x->dtype);
+  out_es = drape_dtype_size (out_dtype);
   /* Vector loads: bands of whole rows keep every row at a multiple of the
    * width. */
   vw = vector_width (x->c);
@@ -390,7 +435,7 @@ row_op (DrapeGraph        *graph,
   spec[4] = vw;
   spec[5] = nv;
   spec[6] = ROW_ITERATIONS;
-  out = drape_graph_tensor (graph, x->dtype, x->n, x->h, x->w, x->c);
+  out = drape_graph_tensor (graph, out_dtype, x->n, x->h, x->w, x->c);
   if (chain)
     {
       s = drape_graph_tensor (graph, x->dtype, x->n, x->h, x->w, x->c);
@@ -402,11 +447,17 @@ row_op (DrapeGraph        *graph,
   else
     {
       n_bindings = norm ? 4 : 2;
-      kernel = drape_graph_kernel (graph, norm ? "layer_norm" : "softmax", x->dtype, n_bindings,
-                                   spec, G_N_ELEMENTS (spec));
+      if (norm)
+        kernel = drape_graph_kernel (graph, "layer_norm", x->dtype, n_bindings, spec,
+                                     G_N_ELEMENTS (spec));
+      else
+        kernel = drape_graph_kernel_variant (graph, "softmax",
+                                             out_dtype != x->dtype ? "f32_f16"
+                                                                   : drape_dtype_name (x->dtype),
+                                             n_bindings, spec, G_N_ELEMENTS (spec));
     }
   rows = (guint64) x->n * x->h * x->w;
-  band = usable_limit (graph) / es / x->c;
+  band = usable_limit (graph) / MAX (es, out_es) / x->c;
   if (band > rows_per_group)
     band -= band % rows_per_group;
 
@@ -415,7 +466,7 @@ row_op (DrapeGraph        *graph,
       guint64 count = MIN (band, rows - start);
       guint64 at = start * x->c * es, bytes = count * x->c * es;
       DrapeBinding bind[7];
-      RowParams p = { .rows = count, .c = x->c, .eps = norm ? norms->eps : 0 };
+      RowParams p = { .rows = count, .c = x->c, .eps = norm ? norms->eps : softmax->scale };
 
       p.x_off = drape_bind (&bind[0], x, at, bytes);
       if (norm)
@@ -423,7 +474,7 @@ row_op (DrapeGraph        *graph,
           drape_bind_all (&bind[1], norms->gamma);
           drape_bind_all (&bind[2], norms->beta);
         }
-      p.o_off = drape_bind (&bind[norm ? 3 : 1], out, at, bytes);
+      p.o_off = drape_bind (&bind[norm ? 3 : 1], out, start * x->c * out_es, count * x->c * out_es);
       if (chain)
         {
           drape_bind_all (&bind[4], norms->gamma2);
@@ -464,7 +515,7 @@ drape_op_layer_norm (DrapeGraph        *graph,
 
   if (!check_norm_params (graph, "layer_norm", gamma, beta))
     return row_op_failed (graph, x, NULL);
-  return row_op (graph, "layer_norm", x, &norms, NULL);
+  return row_op (graph, "layer_norm", x, &norms, NULL, NULL);
 }
 
 DrapeTensor *
@@ -483,12 +534,37 @@ drape_op_layer_norm_add_norm (DrapeGraph        *graph,
   if (!check_norm_params (graph, "layer_norm_add_norm", gamma1, beta1) ||
       !check_norm_params (graph, "layer_norm_add_norm", gamma2, beta2))
     return row_op_failed (graph, x, sum);
-  return row_op (graph, "layer_norm_add_norm", x, &norms, sum);
+  return row_op (graph, "layer_norm_add_norm", x, &norms, NULL, sum);
 }
 
 DrapeTensor *
 drape_op_softmax (DrapeGraph        *graph,
                   const DrapeTensor *x)
 {
-  return row_op (graph, "softmax", x, NULL, NULL);
+  return drape_op_softmax_scaled (graph, x, 1.0f, x ? x->dtype : DRAPE_DTYPE_F32);
+}
+
+DrapeTensor *
+drape_op_softmax_scaled (DrapeGraph        *graph,
+                         const DrapeTensor *x,
+                         float              scale,
+                         DrapeDType         dtype)
+{
+  RowSoftmax softmax = { scale, dtype };
+
+  if (!check_x (graph, "softmax", x))
+    return placeholder_like (graph, x);
+  if (!(scale > 0 && scale < G_MAXFLOAT))
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "softmax: scale %g is not a positive number", scale);
+      return placeholder_like (graph, x);
+    }
+  if (dtype != x->dtype && !(x->dtype == DRAPE_DTYPE_F32 && dtype == DRAPE_DTYPE_F16))
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT, "softmax: %s to %s is not a storage "
+                        "type it writes", drape_dtype_name (x->dtype), drape_dtype_name (dtype));
+      return placeholder_like (graph, x);
+    }
+  return row_op (graph, "softmax", x, NULL, &softmax, NULL);
 }

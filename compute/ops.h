@@ -94,6 +94,14 @@ DrapeTensor *drape_op_slice       (DrapeGraph        *graph,
                                    guint32            start,
                                    guint32            count);
 
+/* Channels [c0, c0 + count) of x with positions and channels swapped:
+ * out [x.n, count, 1, x.h * x.w], out[i, ch, 0, y * x.w + x] =
+ * x[i, y, x, c0 + ch].  Each image must fit a binding. */
+DrapeTensor *drape_op_transpose   (DrapeGraph        *graph,
+                                   const DrapeTensor *x,
+                                   guint32            c0,
+                                   guint32            count);
+
 /* ---- convolution and linear layers ------------------------------------- */
 
 typedef struct {
@@ -170,6 +178,12 @@ DrapeTensor *drape_op_layer_norm_add_norm (DrapeGraph        *graph,
 /* Over the channel dimension of every position. */
 DrapeTensor *drape_op_softmax     (DrapeGraph        *graph,
                                    const DrapeTensor *x);
+/* softmax (x * scale), scale > 0, stored as dtype: x's, or f16 from f32
+ * (attention probabilities from unrounded scores). */
+DrapeTensor *drape_op_softmax_scaled (DrapeGraph        *graph,
+                                      const DrapeTensor *x,
+                                      float              scale,
+                                      DrapeDType         dtype);
 
 /* Multi-head scaled dot-product attention, tiled with an online softmax
  * (no tokens x tokens buffer).  Tokens are the h * w positions of each

@@ -1,6 +1,7 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_vote : require
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_NV_cooperative_matrix2 : require
 #include "coopmat.glsl"
@@ -11,7 +12,8 @@
 // keys each subgroup, for each of its query tiles,
 //   - computes S = Q K^T as BC / TN accumulators;
 //   - runs the online softmax on them (coopmat2_softmax.glsl): P, the
-//     running max m and sum l, and the factor that rescales O;
+//     running max m and sum l, and, where m moved, the factor that
+//     rescales O;
 //   - O += P V, P converted to f16 operands in registers.
 // K and V are double-buffered: each invocation loads its share of the
 // next block into registers before the current block's products and
@@ -122,12 +124,13 @@ void main()
 
       [[unroll]] for (uint t = 0; t < RT; t++)
         {
-          const CM_ACC rescale = softmax_block(s[t], k0, 0u, p.tk, m[t], l[t]);
+          CM_ACC rescale;
 
+          if (softmax_block(s[t], k0, 0u, p.tk, m[t], l[t], rescale))
+            [[unroll]] for (uint dt = 0; dt < DTN; dt++)
+              oacc[t * DTN + dt] = oacc[t * DTN + dt] * rescale;
           [[unroll]] for (uint j = 0; j < JT; j++)
             pa[t * JT + j] = CM_A(s[t][j]);
-          [[unroll]] for (uint dt = 0; dt < DTN; dt++)
-            oacc[t * DTN + dt] = oacc[t * DTN + dt] * rescale;
         }
 
       // O += P V: V as a row-major B (keys x dims).

@@ -188,12 +188,13 @@ void main()
                 }
             }
           // Keys before k0 were this image's last block's, seen already.
-          const CM_ACC rescale = softmax_block(st, ks, k0, p.tk, m[t], l[t]);
+          CM_ACC rescale;
 
+          if (softmax_block(st, ks, k0, p.tk, m[t], l[t], rescale))
+            [[unroll]] for (uint dt = 0; dt < OT; dt++)
+              oacc[t * OT + dt] = oacc[t * OT + dt] * rescale;
           [[unroll]] for (uint j = 0; j < JT; j++)
             pa[t * JT + j] = CM_A(st[j]);
-          [[unroll]] for (uint dt = 0; dt < OT; dt++)
-            oacc[t * OT + dt] = oacc[t * OT + dt] * rescale;
         }
 #else
       [[unroll]] for (uint t = 0; t < RT; t++)

@@ -34,6 +34,9 @@
 const uint FLAGS_DYNAMIC = 0xffffffffu;
 layout(constant_id = 14) const uint FLAGS = FLAGS_DYNAMIC;
 #define CONV_FLAGS (FLAGS == FLAGS_DYNAMIC ? p.flags : FLAGS)
+// f16 operands, f32 output (conv_common.glsl).
+layout(constant_id = 15) const bool OUT_F32 = false;
+#define CONV_OUT_F32 OUT_F32
 #define CONV_GATE
 #include "conv_common.glsl"
 

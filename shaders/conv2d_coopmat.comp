@@ -44,6 +44,9 @@
 // x and the weights a multiple of 8 (16 bytes).  Bindings and push
 // constants are the scalar kernel's.
 #include "common.glsl"
+// f16 operands, f32 output (conv_common.glsl); never with SPLIT.
+layout(constant_id = 18) const bool OUT_F32 = false;
+#define CONV_OUT_F32 OUT_F32
 #define CONV_GATE
 #include "conv_common.glsl"
 

@@ -40,6 +40,13 @@ layout(binding = 4) readonly buffer Residual { T res[]; };
 layout(binding = 4) readonly buffer Residual4 { T4 res4[]; };
 layout(binding = 5) writeonly buffer Out { T o[]; };
 layout(binding = 5) writeonly buffer Out4 { T4 o4[]; };
+// A shader may store f32 from f16 operands where it defines CONV_OUT_F32
+// as a condition (a specialisation constant): sums that a later op
+// needs unrounded, such as attention scores.
+#ifdef CONV_OUT_F32
+layout(binding = 5) writeonly buffer Out32 { float o32[]; };
+layout(binding = 5) writeonly buffer Out32v { vec4 o32v[]; };
+#endif
 
 layout(push_constant) uniform Params {
   uint m;        // output pixels in this dispatch
@@ -161,6 +168,18 @@ void conv_store(uint m, uint ch, vec4 v, uint n, bool aligned)
   uint idx = m * p.cout + ch;
 
   v = conv_finish(m, ch, v, n, aligned);
+#ifdef CONV_OUT_F32
+  if (CONV_OUT_F32)
+    {
+      if (aligned)
+        o32v[(p.o_off + idx) >> 2] = v;
+      else
+        [[unroll]] for (uint e = 0; e < 4; e++)
+          if (e < n)
+            o32[p.o_off + idx + e] = v[e];
+      return;
+    }
+#endif
 #if DRAPE_F16
   v = clamp(v, -65504.0, 65504.0);
 #endif

@@ -61,18 +61,30 @@ float elem_keep(const in uint row, const in uint col, const in float s, const in
   return key >= lo && key < hi ? s : MASKED;
 }
 
+// How far (in log2 units) a row's max may pass the running max before
+// the running max moves: rescaling the output and l costs a block's
+// worth of multiplies and exponentials, so until then P is taken against
+// the stale max and may reach 2^RESCALE_SLACK, far inside f16, while O /
+// l comes out the same.  Past the first blocks the max seldom moves that
+// far, so most blocks skip the rescale.
+const float RESCALE_SLACK = 8.0;
+
 // One key block of a query tile: s holds its raw scores, keys first to
 // first + JT TN - 1, of which those outside [lo, hi) are masked.  s
-// becomes P = exp2 (s scale - m_new) in f32; m and l move on.  l keeps
-// each element's own partial sum of its row's P: rescaled by the row's
-// factor like the output, they add up to the row's sum, which only the
-// end needs (softmax_sum).  Returns the factor the tile's output must be
-// multiplied by, exp2 (m_old - m_new): 0 on the first block, where the
-// output and l are 0.
-CM_ACC softmax_block(inout CM_ACC s[JT], uint first, uint lo, uint hi, inout CM_ACC m, inout CM_ACC l)
+// becomes P = exp2 (s scale - m) in f32 against the running max m, and
+// l moves on.  l keeps each element's own partial sum of its row's P:
+// rescaled by the row's factor like the output, they add up to the
+// row's sum, which only the end needs (softmax_sum).  Where a row's max
+// passed m by more than RESCALE_SLACK, m moves (every row of the tile
+// at once) and the function returns TRUE with the factor the tile's
+// output must be multiplied by, exp2 (m_old - m_new): 0 on the first
+// block, where the output and l are 0.
+bool softmax_block(inout CM_ACC s[JT], uint first, uint lo, uint hi, inout CM_ACC m, inout CM_ACC l,
+                   out CM_ACC rescale)
 {
   const bool edge = first < lo || first + JT * TN > hi;
-  CM_ACC mx, m_new, rescale, sum;
+  CM_ACC mx, m_new, sum;
+  bool far = false;
 
   if (edge)
     [[unroll]] for (uint j = 0; j < JT; j++)
@@ -82,16 +94,22 @@ CM_ACC softmax_block(inout CM_ACC s[JT], uint first, uint lo, uint hi, inout CM_
     coopMatPerElementNV(mx, mx, elem_max, s[j]);
   coopMatReduceNV(mx, mx, gl_CooperativeMatrixReduceRowNV, max_of);
   coopMatPerElementNV(m_new, mx, elem_next_max, m, p.scale);
-  coopMatPerElementNV(rescale, m, elem_exp2_diff, m_new);
-  m = m_new;
+  for (int i = 0; i < m_new.length(); i++)
+    far = far || m_new[i] > m[i] + RESCALE_SLACK;
+  const bool moved = subgroupAny(far);
+  if (moved)
+    {
+      coopMatPerElementNV(rescale, m, elem_exp2_diff, m_new);
+      m = m_new;
+    }
 
   [[unroll]] for (uint j = 0; j < JT; j++)
-    coopMatPerElementNV(s[j], s[j], elem_p, m_new, p.scale);
+    coopMatPerElementNV(s[j], s[j], elem_p, m, p.scale);
   sum = s[0];
   [[unroll]] for (uint j = 1; j < JT; j++)
     sum = sum + s[j];
-  l = l * rescale + sum;
-  return rescale;
+  l = moved ? l * rescale + sum : l + sum;
+  return moved;
 }
 
 // The row sums of P from softmax_block's l, broadcast along each row.

@@ -1,15 +1,23 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 // Group norm, pass 1 of 3: the mean and sum of squared deviations (M2) of
-// one group over one chunk of an image's positions.  Many chunks per
-// (image, group) keep a large GPU busy; each thread runs Welford's update
-// and the workgroup merges threads with Chan's formula, so values with a
-// large mean (100 + noise) lose nothing to cancellation.  Values are read
-// VW at a time where the group's channels allow it.
+// every group of one image over one chunk of its positions.  The
+// workgroup reads whole rows (all channels of a position), so that
+// neighbouring threads read neighbouring vectors and every byte of x is
+// read once; reading one group's few channels at a time would use a
+// fraction of each memory transaction and read every row once per
+// group.  A thread owns up to CPT vectors of VW channels (each within
+// one group) at fixed places in a row, one of ROWS interleaved rows, and
+// runs Welford's update on each; the workgroup then merges, for each
+// group, its vectors' states with Chan's formula, so values with a large
+// mean (100 + noise) lose nothing to cancellation.  Many chunks per
+// image keep a large GPU busy; pass 2 merges them.
 #include "common.glsl"
 
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;
-layout(constant_id = 3) const uint VW = 1; // values per load: 1, 2 or 4, dividing cpg
+layout(constant_id = 3) const uint VW = 1;   // channels per vector: 1, 2 or 4, dividing cpg
+layout(constant_id = 4) const uint CPT = 1;  // vectors per thread
+layout(constant_id = 5) const uint ROWS = 1; // rows read at once
 
 #if DRAPE_F16
 #define T2 f16vec2
@@ -34,72 +42,121 @@ layout(push_constant) uniform Params {
   uint chunks;    // chunks per image
   uint first;     // n * chunks + k of the band's first chunk
   uint band_pos;  // n * hw + position of the band's first position
+  uint end;       // n * chunks + k past the band's last chunk
 } p;
 
-shared float s_count[gl_WorkGroupSize.x];
-shared float s_mean[gl_WorkGroupSize.x];
-shared float s_m2[gl_WorkGroupSize.x];
+const uint LC = gl_WorkGroupSize.x / ROWS; // threads per row
+const uint BATCH = CPT >= 4u ? 1u : 4u / CPT; // positions loaded at once
+const uint SLOTS = LC * CPT;               // vectors a row holds, at least c / VW
+
+shared float s_mean[ROWS * SLOTS];
+shared float s_m2[ROWS * SLOTS];
+shared float s_count[ROWS];
+
+vec4 load(uint at)
+{
+  if (VW == 4)
+    return vec4(x4[at / 4]);
+  if (VW == 2)
+    return vec4(vec2(x2[at / 2]), 0.0, 0.0);
+  return vec4(float(x[at]), 0.0, 0.0, 0.0);
+}
 
 void main()
 {
-  uint t = gl_LocalInvocationID.x;
-  uint id = p.first + drape_group_index();
-  uint g = gl_WorkGroupID.z;
-  uint n = id / p.chunks;
-  uint k = id - n * p.chunks;
-  uint pos0 = k * p.chunk;
-  uint positions = min(p.chunk, p.hw - pos0);
-  uint base = p.x_off + (n * p.hw + pos0 - p.band_pos) * p.c + g * p.cpg;
-  uint vpg = p.cpg / VW; // loads per group and position
-  uint count = positions * vpg;
+  const uint t = gl_LocalInvocationID.x;
+  const uint r = t / LC;
+  const uint lc = t - r * LC;
+  const uint id = p.first + drape_group_index();
+  const uint n = id / p.chunks;
+  const uint k = id - n * p.chunks;
+  const uint pos0 = k * p.chunk;
+  const uint positions = min(p.chunk, p.hw - pos0);
+  const uint base = p.x_off + (n * p.hw + pos0 - p.band_pos) * p.c;
+  const uint vectors = p.c / VW;
+  float mean[CPT], m2[CPT];
+  float cnt = 0.0;
 
-  // Chan's update with each load's VW values as a batch (Welford's for
-  // VW = 1).
-  float cnt = 0.0, mean = 0.0, m2 = 0.0;
-  for (uint j = t; j < count; j += gl_WorkGroupSize.x)
+  // Folding the grid into (x, y) may add workgroups past the band.
+  if (id >= p.end)
+    return;
+
+  [[unroll]] for (uint i = 0; i < CPT; i++)
     {
-      uint pos = j / vpg;
-      uint at = base + pos * p.c + (j - pos * vpg) * VW;
-      vec4 v;
-      if (VW == 4)
-        v = vec4(x4[at / 4]);
-      else if (VW == 2)
-        v = vec4(vec2(x2[at / 2]), 0.0, 0.0);
-      else
-        v = vec4(float(x[at]), 0.0, 0.0, 0.0);
-      float mb = 0.0, m2b = 0.0;
-      [[unroll]] for (uint i = 0; i < VW; i++)
-        mb += v[i];
-      mb /= float(VW);
-      [[unroll]] for (uint i = 0; i < VW; i++)
-        m2b += (v[i] - mb) * (v[i] - mb);
-      float nn = cnt + float(VW);
-      float delta = mb - mean;
-      mean += delta * (float(VW) / nn);
-      m2 += m2b + delta * delta * (cnt * float(VW) / nn);
-      cnt = nn;
+      mean[i] = 0.0;
+      m2[i] = 0.0;
     }
-  s_count[t] = cnt;
-  s_mean[t] = mean;
-  s_m2[t] = m2;
+  // Chan's update with each load's VW values as a batch (Welford's for
+  // VW = 1); all of a thread's vectors see the same positions.  BATCH
+  // positions' loads are issued before their updates, so that several
+  // are in flight at once.
+  for (uint pos = r; pos < positions; pos += ROWS * BATCH)
+    {
+      vec4 v[BATCH * CPT];
+
+      [[unroll]] for (uint b = 0; b < BATCH; b++)
+        [[unroll]] for (uint i = 0; i < CPT; i++)
+          {
+            const uint j = lc + i * LC;
+            const uint at = pos + b * ROWS;
+
+            v[b * CPT + i] = at < positions && j < vectors ? load(base + at * p.c + j * VW)
+                                                           : vec4(0.0);
+          }
+      [[unroll]] for (uint b = 0; b < BATCH; b++)
+        {
+          const float nn = cnt + float(VW);
+
+          if (pos + b * ROWS >= positions)
+            break;
+          [[unroll]] for (uint i = 0; i < CPT; i++)
+            {
+              const vec4 x = v[b * CPT + i];
+              float mb = 0.0, m2b = 0.0;
+
+              [[unroll]] for (uint e = 0; e < VW; e++)
+                mb += x[e];
+              mb /= float(VW);
+              [[unroll]] for (uint e = 0; e < VW; e++)
+                m2b += (x[e] - mb) * (x[e] - mb);
+              const float delta = mb - mean[i];
+              mean[i] += delta * (float(VW) / nn);
+              m2[i] += m2b + delta * delta * (cnt * float(VW) / nn);
+            }
+          cnt = nn;
+        }
+    }
+  [[unroll]] for (uint i = 0; i < CPT; i++)
+    {
+      s_mean[r * SLOTS + lc + i * LC] = mean[i];
+      s_m2[r * SLOTS + lc + i * LC] = m2[i];
+    }
+  if (lc == 0)
+    s_count[r] = cnt;
   barrier();
 
-  for (uint off = gl_WorkGroupSize.x / 2; off > 0; off >>= 1)
+  // One thread per group merges its vectors of every row.
+  const uint vpg = p.cpg / VW;
+  for (uint g = t; g < p.groups; g += gl_WorkGroupSize.x)
     {
-      if (t < off)
+      float na = 0.0, ma = 0.0, qa = 0.0;
+
+      for (uint rr = 0; rr < ROWS; rr++)
         {
-          float na = s_count[t], nb = s_count[t + off];
-          float nn = na + nb;
-          if (nn > 0.0)
+          const float nb = s_count[rr];
+
+          if (nb == 0.0)
+            continue;
+          for (uint j = g * vpg; j < (g + 1) * vpg; j++)
             {
-              float delta = s_mean[t + off] - s_mean[t];
-              s_mean[t] += delta * (nb / nn);
-              s_m2[t] += s_m2[t + off] + delta * delta * (na * nb / nn);
-              s_count[t] = nn;
+              const float nn = na + nb;
+              const float delta = s_mean[rr * SLOTS + j] - ma;
+
+              ma += delta * (nb / nn);
+              qa += s_m2[rr * SLOTS + j] + delta * delta * (na * nb / nn);
+              na = nn;
             }
         }
-      barrier();
+      partial[(n * p.groups + g) * p.chunks + k] = vec2(ma, qa);
     }
-  if (t == 0)
-    partial[(n * p.groups + g) * p.chunks + k] = vec2(s_mean[0], s_m2[0]);
 }

@@ -1,7 +1,8 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-// Softmax over the channels of every position: the row's maximum, the sum
-// of exp (x - max), then the output.  TPR threads share a row (one on a
+// Softmax of x * scale over the channels of every position: the row's
+// maximum, the sum of exp ((x - max) scale), then the output.  Variant
+// f32_f16 reads f32 (attention scores) and stores f16.  TPR threads share a row (one on a
 // CPU device), each holding its share, VW channels per load, in registers
 // so that x is read once; a thread walks RPT rows.
 #include "common.glsl"
@@ -22,10 +23,19 @@ const float LOWEST = -3.0e38;
 #define T2 vec2
 #define T4 vec4
 #endif
+#if SOFTMAX_SRC_F32
+#define S float
+#define S2 vec2
+#define S4 vec4
+#else
+#define S T
+#define S2 T2
+#define S4 T4
+#endif
 
-layout(binding = 0) readonly buffer X { T x[]; };
-layout(binding = 0) readonly buffer X2 { T2 x2[]; };
-layout(binding = 0) readonly buffer X4 { T4 x4[]; };
+layout(binding = 0) readonly buffer X { S x[]; };
+layout(binding = 0) readonly buffer X2 { S2 x2[]; };
+layout(binding = 0) readonly buffer X4 { S4 x4[]; };
 layout(binding = 1) writeonly buffer O { T o[]; };
 layout(binding = 1) writeonly buffer O2 { T2 o2[]; };
 layout(binding = 1) writeonly buffer O4 { T4 o4[]; };
@@ -35,6 +45,7 @@ layout(push_constant) uniform Params {
   uint x_off;  // element offsets, multiples of VW
   uint o_off;
   uint c;
+  float scale;
 } p;
 
 shared float red[gl_WorkGroupSize.x];
@@ -91,7 +102,7 @@ void main()
       float s = 0.0;
       [[unroll]] for (uint i = 0; i < NV; i++)
         {
-          v[i] = exp(v[i] - m);
+          v[i] = exp((v[i] - m) * p.scale);
           s += v[i].x + v[i].y + v[i].z + v[i].w;
         }
       float inv = 1.0 / row_reduce(s, false, t, lane);

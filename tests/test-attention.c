@@ -4,7 +4,8 @@
  * QKV channel ranges, batch 2, f32 and f16, one case above 8,192 tokens,
  * and a case at a 4096-byte binding limit so the queries split into bands;
  * the shared-memory kernel and the subgroup one of CPU devices each, and
- * the former standing in for kernels a driver will not build.
+ * the former standing in for kernels a driver will not build; single
+ * heads as GEMMs.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -121,6 +122,42 @@ test_attention_subgroup (void)
                drape_device_get_caps (test_device ())->coopmat == DRAPE_COOPMAT_NONE);
 }
 
+/* One head as GEMMs (op-attention-gemm.c), forced on any device: head
+ * dims of 8 to 512, fewer keys than queries, fused QKV with channels
+ * around it, batch 2, and a 4096-byte binding limit, which cuts the
+ * queries into chunks and the GEMMs into bands. */
+static void
+test_attention_gemm (void)
+{
+  static const AttnCase gemm_cases[] = {
+    { { 2, 5, 7, 3, 4, 1, 8, FALSE, 3, 1.0f, G_MAXUINT64 }, TRUE },
+    { { 1, 9, 7, 0, 0, 1, 40, TRUE, 4, 1.0f, G_MAXUINT64 }, TRUE },
+    { { 2, 6, 5, 0, 0, 1, 512, TRUE, 0, 0.5f, G_MAXUINT64 }, TRUE },
+    { { 1, 11, 13, 6, 7, 1, 200, FALSE, 8, 2.0f, G_MAXUINT64 }, TRUE },
+    { { 2, 12, 10, 3, 4, 1, 8, FALSE, 4, 1.0f, 4096 }, TRUE },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (gemm_cases); i++)
+    for (guint d = 0; d < 2; d++)
+      {
+        g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "attention");
+        TestAttentionRun run = { 0 };
+        DrapeDType dtype = d == 0 ? DRAPE_DTYPE_F32 : DRAPE_DTYPE_F16;
+
+        if (dtype == DRAPE_DTYPE_F16 && !gemm_cases[i].f16)
+          continue;
+        drape_graph_set_profiling (graph, TRUE);
+        test_attention_record (graph, &gemm_cases[i].a, dtype, 53, "DRAPE_ATTENTION_KERNEL", "gemm",
+                               &run);
+        run_graph (graph);
+        g_assert_true (test_graph_ran (graph, "softmax"));
+        g_assert_true (test_graph_ran (graph, "transpose"));
+        g_assert_true (test_graph_ran (graph, "matmul") || test_graph_ran (graph, "matmul.coopmat"));
+        test_attention_check (&run, dtype);
+      }
+  test_assert_no_validation_messages ();
+}
+
 /* 8,192 queries and keys (a 128 x 64 latent) with few channels: many
  * key tiles through the online softmax. */
 static void
@@ -224,6 +261,7 @@ main (int argc, char **argv)
   g_test_add_func ("/attention/shapes", test_attention);
   g_test_add_func ("/attention/subgroup", test_attention_subgroup);
   g_test_add_func ("/attention/long", test_attention_long);
+  g_test_add_func ("/attention/gemm", test_attention_gemm);
   g_test_add_func ("/attention/refused-kernel", test_attention_refused);
   g_test_add_func ("/attention/bad-shapes", test_attention_bad_shapes);
   return test_finish (g_test_run ());

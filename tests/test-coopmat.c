@@ -9,7 +9,8 @@
  * of K forced (DRAPE_CONV_KERNEL=coopmat:BMxBN[xBK][+2]), and with K split into slices
  * (coopmat:BMxBN/S: conv2d_split_sum.comp must have run); attention with head dims 40, 80 and
  * 160 (and 8 and 33), and wide ones split across subgroups (512, 256,
- * 192), 1 and 8 heads, 77, 1000 and 4096 tokens, fused QKV,
+ * 192; single wide heads also as GEMMs with f32 scores, their default),
+ * 1 and 8 heads, 77, 1000 and 4096 tokens, fused QKV,
  * fewer or more keys than queries, unaligned channel offsets, with the
  * default tiles and forced ones (DRAPE_ATTENTION_TILE); where the device
  * has cooperative matrix 2, both kinds of attention kernel (scores in
@@ -48,6 +49,8 @@ static const char *const conv_tiles[] = {
   "coopmat:64x64x64", "coopmat:64x64x64/2",
   /* Two stages' loads in flight, also with K split. */
   "coopmat:128x128x16+2", "coopmat:128x128x16+2/3",
+  /* Subgroups of 32 x 80 (five accumulator columns). */
+  "coopmat:128x160x64", "coopmat:128x160x16",
 };
 
 static const char *const geglu_tiles[] = {
@@ -420,11 +423,36 @@ run_attention_cases (void)
       check_attention (&attn_cases[i], attn_tiles[t]);
 }
 
+/* Single wide heads by default: as GEMMs on tensor cores, with f32
+ * scores (op-attention-gemm.c). */
+static void
+check_attention_gemm (void)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (attn_cases); i++)
+    {
+      const TestAttention *s = &attn_cases[i];
+      g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "attention");
+      TestAttentionRun run = { 0 };
+
+      if (s->heads != 1 || s->d <= 160)
+        continue;
+      drape_graph_set_profiling (graph, TRUE);
+      test_attention_record (graph, s, DRAPE_DTYPE_F16, 47, NULL, NULL, &run);
+      run_expecting (graph, "matmul", NULL);
+      g_assert_false (test_graph_ran (graph, "attention.coopmat2"));
+      g_assert_false (test_graph_ran (graph, "attention.coopmat"));
+      test_attention_check (&run, DRAPE_DTYPE_F16);
+    }
+}
+
 static void
 test_attention (void)
 {
   if (!have_coopmat ())
     return;
+  check_attention_gemm ();
+  /* The fused kernels, wide single heads too. */
+  g_setenv ("DRAPE_ATTENTION_KERNEL", "flash", TRUE);
   run_attention_cases ();
   /* With cooperative matrix 2 the cases above kept their scores in
    * registers; the kernels that stage them in shared memory, again. */
@@ -433,8 +461,8 @@ test_attention (void)
       g_test_message ("again with DRAPE_ATTENTION_KERNEL=coopmat");
       g_setenv ("DRAPE_ATTENTION_KERNEL", "coopmat", TRUE);
       run_attention_cases ();
-      g_unsetenv ("DRAPE_ATTENTION_KERNEL");
     }
+  g_unsetenv ("DRAPE_ATTENTION_KERNEL");
   test_assert_no_validation_messages ();
 }
 
@@ -455,6 +483,8 @@ test_refused_kernel (void)
       return;
     }
   drape_device_refuse_families (test_device (), refused);
+  /* The fused kernels, not GEMMs, for the wide head. */
+  g_setenv ("DRAPE_ATTENTION_KERNEL", "flash", TRUE);
   for (guint i = 0; i < G_N_ELEMENTS (picked); i++)
     {
       g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "attention");
@@ -466,6 +496,7 @@ test_refused_kernel (void)
       run_expecting (graph, "attention", "attention.coopmat");
       test_attention_check (&run, DRAPE_DTYPE_F16);
     }
+  g_unsetenv ("DRAPE_ATTENTION_KERNEL");
   drape_device_refuse_families (test_device (), NULL);
   test_assert_no_validation_messages ();
 }

@@ -392,6 +392,38 @@ test_slice (void)
         }
 }
 
+/* Positions and a channel range swapped: a middle range and all. */
+static void
+test_transpose (void)
+{
+  for (DrapeDType dtype = 0; dtype < 2; dtype++)
+    for (guint i = 0; i < G_N_ELEMENTS (awkward); i++)
+      {
+        DrapeShape s = awkward[i];
+        Case *c = case_new ("transpose", dtype, s, G_MAXUINT64);
+        const float *x;
+        DrapeTensor *tx = case_input (c, dtype, s, 70 + i, 2.0f, &x);
+        guint32 hw = s.h * s.w;
+        guint32 starts[2] = { s.c / 3, 0 };
+        guint32 counts[2] = { MAX (s.c - s.c / 3 - (s.c > 2 ? 1 : 0), 1), s.c };
+
+        for (guint k = 0; k < 2; k++)
+          {
+            DrapeShape os = { s.n, counts[k], 1, hw };
+            float *ref = case_alloc (c, drape_shape_numel (os));
+
+            for (guint32 n = 0; n < s.n; n++)
+              for (guint32 ch = 0; ch < counts[k]; ch++)
+                for (guint32 t = 0; t < hw; t++)
+                  ref[((gsize) n * counts[k] + ch) * hw + t] =
+                    x[((gsize) n * hw + t) * s.c + starts[k] + ch];
+            case_expect (c, drape_op_transpose (c->graph, tx, starts[k], counts[k]), os, ref,
+                         test_tolerance (dtype), "channels [%u, +%u)", starts[k], counts[k]);
+          }
+        case_run (c);
+      }
+}
+
 /* ---- resampling ---------------------------------------------------------- */
 
 static void
@@ -601,6 +633,8 @@ static void bad_concat (DrapeGraph *g, const Operands *o) { drape_op_concat (g, 
 static void bad_concat_dtype (DrapeGraph *g, const Operands *o) { drape_op_concat (g, DRAPE_AXIS_C, o->a, drape_op_cast (g, o->a, DRAPE_DTYPE_F16)); }
 static void bad_slice (DrapeGraph *g, const Operands *o) { drape_op_slice (g, DRAPE_AXIS_W, o->a, 3, 2); }
 static void bad_slice_empty (DrapeGraph *g, const Operands *o) { drape_op_slice (g, DRAPE_AXIS_N, o->a, 0, 0); }
+static void bad_transpose (DrapeGraph *g, const Operands *o) { drape_op_transpose (g, o->a, 2, 2); }
+static void bad_transpose_empty (DrapeGraph *g, const Operands *o) { drape_op_transpose (g, o->a, 0, 0); }
 static void bad_copy (DrapeGraph *g, const Operands *o) { drape_op_copy (g, o->a, o->b); }
 static void bad_copy_activation (DrapeGraph *g, const Operands *o) { drape_op_copy (g, o->a, drape_op_silu (g, o->a)); }
 static void bad_nearest (DrapeGraph *g, const Operands *o) { drape_op_upsample_nearest (g, o->a, 0, 4); }
@@ -621,6 +655,8 @@ test_bad_shapes (void)
     { bad_concat_dtype, "concat" },
     { bad_slice, "slice" },
     { bad_slice_empty, "slice" },
+    { bad_transpose, "transpose" },
+    { bad_transpose_empty, "transpose" },
     { bad_copy, "copy" },
     { bad_copy_activation, "copy" },
     { bad_nearest, "upsample_nearest" },
@@ -712,6 +748,7 @@ main (int argc, char **argv)
   g_test_add_func ("/misc/copy", test_copy);
   g_test_add_func ("/misc/concat", test_concat);
   g_test_add_func ("/misc/slice", test_slice);
+  g_test_add_func ("/misc/transpose", test_transpose);
   g_test_add_func ("/misc/upsample-nearest", test_upsample_nearest);
   g_test_add_func ("/misc/upsample-nearest/rounding", test_upsample_nearest_rounding);
   g_test_add_func ("/misc/resize-bilinear", test_resize_bilinear);

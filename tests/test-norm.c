@@ -9,6 +9,7 @@
  */
 #include "test-common.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "ops.h"
@@ -33,6 +34,11 @@ static const NormCase group_cases[] = {
   /* Many chunks per (image, group): the partial statistics path. */
   { 2, 40, 48, 64, 32, FALSE },
   { 1, 130, 70, 12, 3, FALSE },
+  /* Rows of more vectors than a statistics workgroup has threads: each
+   * thread takes several (a UNet's 1280 channels), the last one part of
+   * a thread's share (644 pairs of channels in 3s). */
+  { 2, 12, 16, 1280, 32, FALSE },
+  { 1, 9, 7, 1288, 4, FALSE },
 };
 
 static const NormCase row_cases[] = {
@@ -228,6 +234,55 @@ test_softmax (void)
   test_assert_no_validation_messages ();
 }
 
+/* softmax (x * scale) of f32 logits, stored as f32 and as f16 (attention
+ * probabilities from f32 scores), whole and in bands of a 4096-byte
+ * binding. */
+static void
+test_softmax_scaled (void)
+{
+  static const float scales[] = { 0.125f, 0.3f };
+  DrapeDevice *device = test_device ();
+
+  for (guint i = 0; i < G_N_ELEMENTS (row_cases); i++)
+    for (guint d = 0; d < 2; d++)
+      for (guint lim = 0; lim < 2; lim++)
+        {
+          const NormCase *s = &row_cases[i];
+          DrapeDType dtype = d == 0 ? DRAPE_DTYPE_F32 : DRAPE_DTYPE_F16;
+          float scale = scales[(i + d) % G_N_ELEMENTS (scales)];
+          guint64 n = (guint64) s->n * s->h * s->w * s->c;
+          guint64 limit = lim == 0 ? G_MAXUINT64 : 4096;
+          g_autofree float *x = offset_data (s, DRAPE_DTYPE_F32, 40 + i);
+          g_autofree float *scaled = g_new (float, n);
+          g_autofree float *ref = g_new (float, n);
+          g_autofree float *got = NULL;
+          g_autofree char *what = g_strdup_printf ("softmax x %g [%u %u %u %u] f32 to %s limit %"
+                                                   G_GUINT64_FORMAT, scale, s->n, s->h, s->w, s->c,
+                                                   drape_dtype_name (dtype), limit);
+          g_autoptr(DrapeTensor) tx = NULL;
+          g_autoptr(DrapeGraph) graph = drape_graph_new (device, "softmax");
+          DrapeTensor *out;
+
+          if (lim == 1 && !row_fits_small_limit (s, DRAPE_DTYPE_F32))
+            continue;
+          for (guint64 j = 0; j < n; j++)
+            {
+              x[j] = (x[j] - 100.0f) * 8.0f + 100.0f;
+              scaled[j] = x[j] * scale;
+            }
+          drape_ref_softmax (scaled, (DrapeShape) { s->n, s->h, s->w, s->c }, ref);
+          tx = test_tensor_from (DRAPE_DTYPE_F32, s->n, s->h, s->w, s->c, x);
+          drape_device_set_binding_limit (device, limit);
+          out = drape_op_softmax_scaled (graph, tx, scale, dtype);
+          drape_device_set_binding_limit (device, G_MAXUINT64);
+          g_assert_cmpint (out->dtype, ==, dtype);
+          run_graph (graph);
+          got = test_download (out);
+          test_assert_close (what, got, ref, n, test_tolerance (dtype));
+        }
+  test_assert_no_validation_messages ();
+}
+
 /* x + layer_norm (x), then layer_norm of that, against the reference run
  * as two norms and an add, rounding where separate ops would store. */
 static void
@@ -380,6 +435,23 @@ expect_error (const char *op,
     g_error ("error \"%s\" does not name %s", error->message, op);
 }
 
+/* drape_op_softmax_scaled() with a bad scale or storage type. */
+static void
+expect_softmax_error (DrapeDType x_dtype,
+                      float      scale,
+                      DrapeDType dtype)
+{
+  g_autoptr(DrapeTensor) x = test_tensor_from (x_dtype, 1, 4, 4, 32, NULL);
+  g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "bad");
+  g_autoptr(GError) error = NULL;
+
+  drape_op_softmax_scaled (graph, x, scale, dtype);
+  g_assert_false (drape_graph_compile (graph, &error));
+  g_assert_error (error, DRAPE_ERROR, DRAPE_ERROR_INVALID_ARGUMENT);
+  if (strstr (error->message, "softmax") == NULL)
+    g_error ("error \"%s\" does not name softmax", error->message);
+}
+
 static void
 test_bad_shapes (void)
 {
@@ -395,6 +467,11 @@ test_bad_shapes (void)
   /* The second norm's gamma of the wrong size; a row too wide. */
   expect_error ("layer_norm_add_norm", DRAPE_ERROR_INVALID_ARGUMENT, 32, 31, 0, G_MAXUINT64);
   expect_error ("layer_norm_add_norm", DRAPE_ERROR_UNSUPPORTED, 2048, 2048, 0, 4096);
+  /* A scale of 0, below, or not a number; f16 scores to f32. */
+  expect_softmax_error (DRAPE_DTYPE_F32, 0.0f, DRAPE_DTYPE_F32);
+  expect_softmax_error (DRAPE_DTYPE_F32, -2.0f, DRAPE_DTYPE_F16);
+  expect_softmax_error (DRAPE_DTYPE_F32, NAN, DRAPE_DTYPE_F32);
+  expect_softmax_error (DRAPE_DTYPE_F16, 1.0f, DRAPE_DTYPE_F32);
 }
 
 int
@@ -406,6 +483,7 @@ main (int argc, char **argv)
   g_test_add_func ("/norm/layer-norm", test_layer_norm);
   g_test_add_func ("/norm/layer-norm-add-norm", test_layer_norm_add_norm);
   g_test_add_func ("/norm/softmax", test_softmax);
+  g_test_add_func ("/norm/softmax-scaled", test_softmax_scaled);
   g_test_add_func ("/norm/bad-shapes", test_bad_shapes);
   return test_finish (g_test_run ());
 }
