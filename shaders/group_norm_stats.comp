@@ -111,14 +111,14 @@ void main()
             break;
           [[unroll]] for (uint i = 0; i < CPT; i++)
             {
-              const vec4 x = v[b * CPT + i];
+              const vec4 u = v[b * CPT + i];
               float mb = 0.0, m2b = 0.0;
 
               [[unroll]] for (uint e = 0; e < VW; e++)
-                mb += x[e];
+                mb += u[e];
               mb /= float(VW);
               [[unroll]] for (uint e = 0; e < VW; e++)
-                m2b += (x[e] - mb) * (x[e] - mb);
+                m2b += (u[e] - mb) * (u[e] - mb);
               const float delta = mb - mean[i];
               mean[i] += delta * (float(VW) / nn);
               m2[i] += m2b + delta * delta * (cnt * float(VW) / nn);
