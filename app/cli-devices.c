@@ -56,6 +56,8 @@ drape_cli_devices (int    argc,
           printf ("    max allocation        %" G_GUINT64_FORMAT " MiB\n", caps->max_allocation_size >> 20);
           printf ("    shared memory         %u KiB\n", caps->max_shared_memory >> 10);
           printf ("    subgroup size         %u\n", caps->subgroup_size);
+          if (caps->compute_units > 0)
+            printf ("    compute units         %u\n", caps->compute_units);
           printf ("    workgroups            %u x %u x %u\n", caps->max_workgroup_count[0],
                   caps->max_workgroup_count[1], caps->max_workgroup_count[2]);
           printf ("    unified memory        %s\n", caps->unified_memory ? "yes" : "no");

@@ -131,6 +131,10 @@ void     drape_device_inject_fault (DrapeDevice    *device,
  * them would. */
 void     drape_device_refuse_families (DrapeDevice        *device,
                                        const char *const  *families);
+/* Test hook: the device counts this many compute units (0: does not
+ * say), as DrapeDeviceCaps.compute_units; returns the count it had. */
+guint32  drape_device_set_compute_units (DrapeDevice      *device,
+                                         guint32           units);
 /* Submits without waiting; `fence` is signalled when the buffers (and
  * everything submitted before them) are done.  On failure nothing is
  * pending and the fence stays unsignalled. */

@@ -694,6 +694,37 @@ read_caps (DrapeDevice *device)
     }
 }
 
+/* DrapeDeviceCaps.compute_units, from whichever extension the driver
+ * lists that counts them. */
+static guint32
+read_compute_units (DrapeDevice                 *device,
+                    const VkExtensionProperties *exts,
+                    guint32                      n_ext)
+{
+  VkPhysicalDeviceShaderSMBuiltinsPropertiesNV sm = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_SM_BUILTINS_PROPERTIES_NV,
+  };
+  VkPhysicalDeviceShaderCorePropertiesAMD cores = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CORE_PROPERTIES_AMD,
+  };
+  VkPhysicalDeviceProperties2 props = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2 };
+
+  if (has_extension (exts, n_ext, VK_NV_SHADER_SM_BUILTINS_EXTENSION_NAME))
+    {
+      props.pNext = &sm;
+      vkGetPhysicalDeviceProperties2 (device->physical, &props);
+      return sm.shaderSMCount;
+    }
+  if (has_extension (exts, n_ext, VK_AMD_SHADER_CORE_PROPERTIES_EXTENSION_NAME))
+    {
+      props.pNext = &cores;
+      vkGetPhysicalDeviceProperties2 (device->physical, &props);
+      return cores.shaderEngineCount * cores.shaderArraysPerEngineCount *
+             cores.computeUnitsPerShaderArray;
+    }
+  return 0;
+}
+
 static char *
 pipeline_cache_path (DrapeDevice *device)
 {
@@ -901,6 +932,7 @@ create_logical_device (DrapeDevice *device,
                        "vkEnumerateDeviceExtensionProperties", error))
     return FALSE;
 
+  device->caps.compute_units = read_compute_units (device, exts, n_ext);
   device->caps.has_f16 = have11.storageBuffer16BitAccess && have12.shaderFloat16;
   want11.storageBuffer16BitAccess = have11.storageBuffer16BitAccess;
   want12.shaderFloat16 = have12.shaderFloat16;
@@ -1162,6 +1194,16 @@ drape_device_set_binding_limit (DrapeDevice *device,
 {
   limit = MIN (limit, device->caps.max_storage_buffer_range);
   device->binding_limit = MAX (limit, 4096);
+}
+
+guint32
+drape_device_set_compute_units (DrapeDevice *device,
+                                guint32      units)
+{
+  guint32 had = device->caps.compute_units;
+
+  device->caps.compute_units = units;
+  return had;
 }
 
 guint

@@ -88,6 +88,10 @@ typedef struct {
    * (VK_KHR_pipeline_executable_properties):
    * drape_device_capture_pipeline_statistics(). */
   gboolean pipeline_statistics;
+  /* Streaming multiprocessors (VK_NV_shader_sm_builtins) or compute
+   * units (VK_AMD_shader_core_properties) where the driver says; 0
+   * where it does not.  How many workgroups fill the device. */
+  guint32 compute_units;
 } DrapeDeviceCaps;
 
 /* One figure a driver gives of a pipeline it built, under the driver's

@@ -21,11 +21,12 @@
  * for the other layers 16 in two, or 32 where K is split (as measured,
  * below); the other tiles 32 in two.  Larger tiles read each input
  * fewer times but leave workgroups idle on small problems and compute
- * more padding, so each candidate costs (its tiles, at least MIN_TILES
- * of them) x (its area over its measured efficiency), and the cheapest
- * wins (ties: the first listed): at 1024x768 with guidance every UNet
- * layer but GEGLU's gets 128 x 128 (the smallest latent with K split),
- * and layers of up to 16 output channels 128 x 16.  Subgroups own 32 x
+ * more padding, so each candidate costs (its tiles, at least enough to
+ * fill the GPU: min_tiles) x (its area over its measured efficiency),
+ * and the cheapest wins (ties: the first listed): at 1024x768 with
+ * guidance every UNet layer but GEGLU's gets 128 x 128 (the smallest
+ * latent with K split), and layers of up to 16 output channels
+ * 128 x 16.  Subgroups own 32 x
  * 64 blocks of 128 x 128 tiles and 64 x 32 of the others: with 16x16
  * matrices in subgroups of 32, 8 accumulators.  GEGLU doubles the B tile
  * and the accumulators, so its tiles are half as wide.  A tile must also
@@ -58,8 +59,11 @@
 
 #include "op-coopmat-private.h"
 
-/* Workgroups below which a GPU has SMs idle: about 2 per SM on large
- * NVIDIA GPUs (132 SMs on an H100 or H200). */
+/* Workgroups below which a GPU has SMs idle: about 2 per SM (or AMD
+ * compute unit) where the driver counts them (DrapeDeviceCaps.
+ * compute_units), else as on a large NVIDIA GPU (132 SMs on an H100 or
+ * H200), so that a smaller GPU does not split K for SMs it lacks. */
+#define TILES_PER_UNIT 2
 #define MIN_TILES 256
 #define MAX_SLICES 16
 #define MIN_SLICE_STAGES 8
@@ -306,6 +310,14 @@ max_slices (const DrapeConvGemm *gemm,
   return MAX (most, 1);
 }
 
+/* How many workgroups fill the device: TILES_PER_UNIT per compute
+ * unit, or MIN_TILES where the driver does not count them. */
+static guint64
+min_tiles (const DrapeDeviceCaps *caps)
+{
+  return caps->compute_units > 0 ? (guint64) TILES_PER_UNIT * caps->compute_units : MIN_TILES;
+}
+
 /* The tile and slices DRAPE_CONV_KERNEL names, else the cheapest;
  * FALSE where no tile fits. */
 static gboolean
@@ -360,7 +372,7 @@ choose_tile (const DrapeDeviceCaps *caps,
         {
           if (f.bk == 0 && !tile_suits (t, gemm, s))
             continue;
-          double cost = (double) MAX (count * s, MIN_TILES) * t->bm * t->bn /
+          double cost = (double) MAX (count * s, min_tiles (caps)) * t->bm * t->bn /
                         (t->efficiency * s) * (s > 1 ? SPLIT_COST : 1.0);
 
           if (cost < best_cost)

@@ -330,6 +330,50 @@ check_geglu (const GegluCase *gc)
     }
 }
 
+/* Whether K is split follows how many workgroups fill the device: a
+ * linear layer of 8 tiles of 128 x 128 and K of 2048 runs whole where 4
+ * compute units (8 workgroups) fill it, split where 512 do. */
+static void
+test_fill (void)
+{
+  DrapeDevice *device = test_device ();
+  const DrapeDType dt = DRAPE_DTYPE_F16;
+  const guint32 rows = 512, in = 2048, out = 256;
+  const guint32 units[] = { 4, 512 };
+  g_autofree float *x = test_random_data ((guint64) rows * in, 31, 1.0f, dt);
+  g_autofree float *wt = test_random_data ((guint64) out * in, 32, 1.0f / sqrtf (in), dt);
+  g_autofree float *ref = g_new (float, (gsize) rows * out);
+  g_autoptr(DrapeTensor) tx = test_tensor_from (dt, 1, rows, 1, in, x);
+  g_autoptr(DrapeTensor) tw = test_tensor_from (dt, out, 1, 1, in, wt);
+  DrapeConvParams params = { 0 };
+  DrapeShape out_shape;
+  guint32 had;
+
+  if (!have_coopmat ())
+    return;
+  drape_ref_conv2d (x, (DrapeShape) { 1, rows, 1, in }, wt, out, 1, 1, &params, NULL, NULL, NULL,
+                    ref, &out_shape);
+  had = drape_device_set_compute_units (device, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (units); i++)
+    {
+      g_autoptr(DrapeGraph) graph = drape_graph_new (device, "linear");
+      g_autofree char *what = g_strdup_printf ("linear on %u compute units", units[i]);
+      g_autofree float *got = NULL;
+      DrapeTensor *o;
+
+      drape_device_set_compute_units (device, units[i]);
+      drape_graph_set_profiling (graph, TRUE);
+      o = drape_op_linear (graph, tx, tw, &params);
+      run_expecting (graph, "linear", NULL);
+      if (test_graph_ran (graph, "linear.split_sum") != (units[i] == 512))
+        g_error ("%s: K %s split", what, units[i] == 512 ? "was not" : "was");
+      got = test_download (o);
+      test_assert_close (what, got, ref, (gsize) rows * out, test_tolerance (dt));
+    }
+  drape_device_set_compute_units (device, had);
+  test_assert_no_validation_messages ();
+}
+
 static void
 test_linear (void)
 {
@@ -507,6 +551,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/coopmat/conv", test_conv);
   g_test_add_func ("/coopmat/linear", test_linear);
+  g_test_add_func ("/coopmat/fill", test_fill);
   g_test_add_func ("/coopmat/attention", test_attention);
   g_test_add_func ("/coopmat/refused-kernel", test_refused_kernel);
   return test_finish (g_test_run ());
