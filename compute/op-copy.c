@@ -59,6 +59,14 @@ copy_variant (DrapeDType src,
   return src == DRAPE_DTYPE_F32 ? "f32_f16" : "f16_f32";
 }
 
+/* The bytes a binding may span once drape_bind() has aligned its start
+ * down (by less than 256, every device's largest alignment). */
+static guint64
+usable_bytes (DrapeGraph *graph)
+{
+  return drape_graph_binding_limit (graph) - 256;
+}
+
 /* Copies box (n, h, w, c sizes) from src at src_at to dst at dst_at, in
  * tiles whose ranges fit one binding in both tensors. */
 static void
@@ -72,7 +80,7 @@ copy_box (DrapeGraph        *graph,
 {
   guint32 spec[] = { LOCAL_SIZE, 1, 1 };
   gsize ses = drape_dtype_size (src->dtype), des = drape_dtype_size (dst->dtype);
-  guint64 usable = drape_graph_binding_limit (graph) - 256;
+  guint64 usable = usable_bytes (graph);
   guint32 tile[4] = { box[0], box[1], box[2], box[3] };
   guint32 o[4];
   DrapeKernel *kernel;
@@ -283,7 +291,7 @@ drape_op_transpose (DrapeGraph        *graph,
                     guint32            count)
 {
   guint32 spec[] = { LOCAL_SIZE, 1, 1 };
-  guint64 hw, usable = drape_graph_binding_limit (graph) - 256;
+  guint64 hw, usable = usable_bytes (graph);
   gsize es;
   DrapeKernel *kernel;
   DrapeTensor *out;

@@ -394,8 +394,9 @@ row_op_failed (DrapeGraph        *graph,
   return placeholder_like (graph, x);
 }
 
-/* Layer norm (norms) and softmax (softmax): rows of channels in bands
- * that fit a binding.  A chain also writes x + norm1 (x) to *sum. */
+/* Layer norm (norms) or softmax (softmax, which may store f16 from
+ * f32): rows of channels in bands that fit a binding.  A chain also
+ * writes x + norm1 (x) to *sum. */
 static DrapeTensor *
 row_op (DrapeGraph        *graph,
         const char        *op,
@@ -409,7 +410,7 @@ row_op (DrapeGraph        *graph,
   guint64 rows, band;
   DrapeTensor *out, *s = NULL;
   DrapeKernel *kernel;
-  DrapeDType out_dtype = softmax != NULL ? softmax->dtype : x->dtype;
+  DrapeDType out_dtype;
   gsize es, out_es;
 
   if (!check_x (graph, op, x) || (norm && !check_affine (graph, op, x, norms->gamma, norms->beta)) ||
@@ -419,6 +420,20 @@ row_op (DrapeGraph        *graph,
     {
       drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT, "%s: eps %g is negative", op,
                         norms->eps);
+      return row_op_failed (graph, x, sum);
+    }
+  if (!norm && !(softmax->scale > 0 && softmax->scale < G_MAXFLOAT))
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "%s: scale %g is not a positive number", op, softmax->scale);
+      return row_op_failed (graph, x, sum);
+    }
+  out_dtype = norm ? x->dtype : softmax->dtype;
+  if (out_dtype != x->dtype && !(x->dtype == DRAPE_DTYPE_F32 && out_dtype == DRAPE_DTYPE_F16))
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT, "%s: %s to %s is not a storage "
+                        "type it writes", op, drape_dtype_name (x->dtype),
+                        drape_dtype_name (out_dtype));
       return row_op_failed (graph, x, sum);
     }
 
@@ -552,19 +567,5 @@ drape_op_softmax_scaled (DrapeGraph        *graph,
 {
   RowSoftmax softmax = { scale, dtype };
 
-  if (!check_x (graph, "softmax", x))
-    return placeholder_like (graph, x);
-  if (!(scale > 0 && scale < G_MAXFLOAT))
-    {
-      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
-                        "softmax: scale %g is not a positive number", scale);
-      return placeholder_like (graph, x);
-    }
-  if (dtype != x->dtype && !(x->dtype == DRAPE_DTYPE_F32 && dtype == DRAPE_DTYPE_F16))
-    {
-      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT, "softmax: %s to %s is not a storage "
-                        "type it writes", drape_dtype_name (x->dtype), drape_dtype_name (dtype));
-      return placeholder_like (graph, x);
-    }
   return row_op (graph, "softmax", x, NULL, &softmax, NULL);
 }

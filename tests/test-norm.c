@@ -435,6 +435,19 @@ expect_error (const char *op,
     g_error ("error \"%s\" does not name %s", error->message, op);
 }
 
+/* The graph's error after a bad row op names the op. */
+static void
+expect_row_error (DrapeGraph *graph,
+                  const char *op)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (drape_graph_compile (graph, &error));
+  g_assert_error (error, DRAPE_ERROR, DRAPE_ERROR_INVALID_ARGUMENT);
+  if (strstr (error->message, op) == NULL)
+    g_error ("error \"%s\" does not name %s", error->message, op);
+}
+
 /* drape_op_softmax_scaled() with a bad scale or storage type. */
 static void
 expect_softmax_error (DrapeDType x_dtype,
@@ -443,13 +456,23 @@ expect_softmax_error (DrapeDType x_dtype,
 {
   g_autoptr(DrapeTensor) x = test_tensor_from (x_dtype, 1, 4, 4, 32, NULL);
   g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "bad");
-  g_autoptr(GError) error = NULL;
 
   drape_op_softmax_scaled (graph, x, scale, dtype);
-  g_assert_false (drape_graph_compile (graph, &error));
-  g_assert_error (error, DRAPE_ERROR, DRAPE_ERROR_INVALID_ARGUMENT);
-  if (strstr (error->message, "softmax") == NULL)
-    g_error ("error \"%s\" does not name softmax", error->message);
+  expect_row_error (graph, "softmax");
+}
+
+/* Row ops given no x at all. */
+static void
+expect_missing_x_errors (void)
+{
+  g_autoptr(DrapeTensor) gamma = test_tensor_from (DRAPE_DTYPE_F32, 1, 1, 1, 32, NULL);
+  g_autoptr(DrapeGraph) norm_graph = drape_graph_new (test_device (), "bad");
+  g_autoptr(DrapeGraph) softmax_graph = drape_graph_new (test_device (), "bad");
+
+  drape_op_layer_norm (norm_graph, NULL, gamma, gamma, 1e-5f);
+  expect_row_error (norm_graph, "layer_norm");
+  drape_op_softmax_scaled (softmax_graph, NULL, 0.5f, DRAPE_DTYPE_F16);
+  expect_row_error (softmax_graph, "softmax");
 }
 
 static void
@@ -472,6 +495,7 @@ test_bad_shapes (void)
   expect_softmax_error (DRAPE_DTYPE_F32, -2.0f, DRAPE_DTYPE_F16);
   expect_softmax_error (DRAPE_DTYPE_F32, NAN, DRAPE_DTYPE_F32);
   expect_softmax_error (DRAPE_DTYPE_F16, 1.0f, DRAPE_DTYPE_F32);
+  expect_missing_x_errors ();
 }
 
 int
