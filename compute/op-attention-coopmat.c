@@ -70,7 +70,6 @@
 #include "op-attention-private.h"
 #include "op-coopmat-private.h"
 
-#define MAX_HEAD_DIM 160
 #define SUBGROUPS 4
 /* attention_wide_coopmat.comp: up to 8 subgroups split heads of up to
  * 512 dims, each holding two query tiles of its slice. */
@@ -112,7 +111,7 @@ typedef struct {
 static gboolean
 is_wide (guint32 d)
 {
-  return d > MAX_HEAD_DIM;
+  return d > DRAPE_ATTENTION_WIDE_HEAD_DIM;
 }
 
 static Kernel

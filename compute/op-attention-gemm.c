@@ -32,8 +32,6 @@
 #define SCORES_BYTES (128u << 20)
 /* Queries per chunk come in multiples of this: whole GEMM tiles. */
 #define CHUNK_ALIGN 128
-/* Heads narrower than this take the fused kernels. */
-#define MIN_HEAD_DIM 161
 
 /* operand's channels [offset, offset + channels) as a tensor of their own
  * (a copy, unless they are all of it). */
@@ -73,8 +71,8 @@ drape_attention_gemm (DrapeGraph        *graph,
 
   if (heads != 1 || (forced != NULL && !force))
     return NULL;
-  if (!force && (channels < MIN_HEAD_DIM || caps->coopmat == DRAPE_COOPMAT_NONE ||
-                 q->dtype != DRAPE_DTYPE_F16))
+  if (!force && (channels <= DRAPE_ATTENTION_WIDE_HEAD_DIM ||
+                 caps->coopmat == DRAPE_COOPMAT_NONE || q->dtype != DRAPE_DTYPE_F16))
     return NULL;
 
   /* A chunk's scores must also fit one binding; where not one row's do,

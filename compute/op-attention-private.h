@@ -13,6 +13,12 @@
 
 G_BEGIN_DECLS
 
+/* Heads of more dims than this are wide: too much of Q and the output
+ * for one subgroup's registers, so the tensor-core kernels split them
+ * across subgroups (attention_wide_coopmat), and a single one runs as
+ * GEMMs (op-attention-gemm.c). */
+#define DRAPE_ATTENTION_WIDE_HEAD_DIM 160
+
 typedef struct {
   guint64 band;       /* query rows per dispatch */
   gboolean whole;     /* every image in one dispatch */
