@@ -57,6 +57,30 @@ drape_layer_conv (DrapeLayers           *l,
 }
 
 DrapeTensor *
+drape_layer_upsample_conv (DrapeLayers       *l,
+                           const DrapeTensor *x,
+                           const char        *prefix,
+                           guint32            c,
+                           guint32            oh,
+                           guint32            ow)
+{
+  g_autofree char *name = g_strdup_printf ("%s.weight", prefix);
+  DrapeConvParams p = { .bias = vector (l, prefix, "bias", c) };
+  DrapeTensor *up, *out;
+
+  if (l->graph == NULL || (oh == 2 * x->h && ow == 2 * x->w))
+    {
+      const DrapeTensor *phases = drape_weights_conv_upsample2x (l->weights, name, c, c);
+
+      return l->graph ? drape_op_conv2d_upsample2x (l->graph, x, phases, &p) : NULL;
+    }
+  up = drape_op_upsample_nearest (l->graph, x, oh, ow);
+  out = drape_layer_conv (l, up, prefix, c, c, 3, 1, NULL);
+  drape_tensor_release (up);
+  return out;
+}
+
+DrapeTensor *
 drape_layer_linear (DrapeLayers           *l,
                     const DrapeTensor     *x,
                     const char            *prefix,

@@ -34,6 +34,17 @@ DrapeTensor *drape_layer_conv       (DrapeLayers           *l,
                                      guint32                k,
                                      guint32                stride,
                                      const DrapeConvParams *extra);
+/* diffusers' Upsample2D: nearest to oh x ow, then the 3x3 convolution
+ * prefix.weight / prefix.bias of c channels.  At twice x's size (always
+ * while loading) as drape_op_conv2d_upsample2x on the weights' phases;
+ * other sizes (a UNet's odd sizes on the way down) load the 3x3 kernel
+ * itself when first recorded. */
+DrapeTensor *drape_layer_upsample_conv (DrapeLayers       *l,
+                                        const DrapeTensor *x,
+                                        const char        *prefix,
+                                        guint32            c,
+                                        guint32            oh,
+                                        guint32            ow);
 /* Linear named prefix.weight (and prefix.bias when bias). */
 DrapeTensor *drape_layer_linear     (DrapeLayers           *l,
                                      const DrapeTensor     *x,

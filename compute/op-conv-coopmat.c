@@ -410,7 +410,7 @@ drape_conv_coopmat_select (DrapeGraph          *graph,
       tile_invocations (caps, tile), 1, 1, tile->bm, tile->bn, tile->wm, tile->wn, gemm->geglu,
       caps->coopmat_subgroup_size, caps->coopmat_m, caps->coopmat_n, caps->coopmat_k, gemm->vec_out,
       slices > 1, gemm->cin_g % 8 == 0, tile->bk, tile_stages (caps, tile, gemm->geglu),
-      tile->ahead2 ? 2 : 1, gemm->out_f32,
+      tile->ahead2 ? 2 : 1, gemm->out_f32, gemm->subpixel,
     };
     /* A device that will not build it leaves the work to conv2d.comp. */
     out->kernel = drape_graph_kernel_optional (graph, "conv2d_coopmat", drape_coopmat_variant (caps),
@@ -427,7 +427,7 @@ drape_conv_coopmat_select (DrapeGraph          *graph,
   out->sum_kernel = NULL;
   if (slices > 1)
     {
-      guint32 spec[] = { DRAPE_CONV_SUM_LOCAL, 1, 1, tile->bm, tile->bn, gemm->vec_out };
+      guint32 spec[] = { DRAPE_CONV_SUM_LOCAL, 1, 1, tile->bm, tile->bn, gemm->vec_out, gemm->subpixel };
       g_autofree char *sum_label = g_strconcat (gemm->op, ".split_sum", NULL);
 
       out->sum_kernel = drape_graph_kernel (graph, "conv2d_split_sum", DRAPE_DTYPE_F16, gemm->n_bindings,

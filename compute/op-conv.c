@@ -91,6 +91,11 @@ typedef struct {
   /* Where x, the weights and the output start in their tensors, in
    * elements: 0 but for GEMMs between activations (drape_conv_matmul). */
   guint64 x_base, w_base, o_base;
+  /* One phase (row parity py, column parity px) of a 2x upsampled output
+   * (drape_op_conv2d_upsample2x): oh x ow is the phase's grid, whose
+   * pixel (y, x) is the output's (2 y + py, 2 x + px). */
+  gboolean subpixel;
+  guint32 py, px;
 } Conv;
 
 /* The GEMM kernel's specialisation: the shader's constants 3 to 13. */
@@ -311,7 +316,14 @@ conv_setup (DrapeGraph            *graph,
                         "%s: weight has %u rows, not two equal halves", c->op, wrows);
       return FALSE;
     }
-  c->cout = c->geglu ? wrows / 2 : wrows;
+  if (c->subpixel && (wrows % 4 != 0 || c->kh != 2 || c->kw != 2))
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "%s: weight is [%u %u %u %u], expected four phases' 2x2 kernels "
+                        "[4 cout 2 2 cin]", c->op, weight->n, weight->h, weight->w, weight->c);
+      return FALSE;
+    }
+  c->cout = c->geglu ? wrows / 2 : c->subpixel ? wrows / 4 : wrows;
   c->cout_g = c->cout / c->groups;
   c->k = c->kh * c->kw * c->cin_g;
   c->depthwise = c->groups > 1 && c->cin_g == 1 && c->cout_g == 1;
@@ -328,12 +340,13 @@ conv_setup (DrapeGraph            *graph,
   c->oh = (c->ih + c->pad_t + params->pad_bottom - c->kh) / c->stride + 1;
   c->ow = (c->iw + c->pad_l + params->pad_right - c->kw) / c->stride + 1;
 
-  if (!check_vector (graph, c, "bias", c->bias, 1, wrows) ||
+  if (!check_vector (graph, c, "bias", c->bias, 1, c->subpixel ? c->cout : wrows) ||
       !check_vector (graph, c, "channel_bias", c->channel_bias, c->n, c->cout))
     return FALSE;
   if (c->residual != NULL)
     {
       const DrapeTensor *r = c->residual;
+      guint32 scale = c->subpixel ? 2 : 1;
 
       if (!drape_graph_check_tensor (graph, c->op, "residual", r))
         return FALSE;
@@ -343,15 +356,41 @@ conv_setup (DrapeGraph            *graph,
                             c->op, drape_dtype_name (r->dtype), drape_dtype_name (x->dtype));
           return FALSE;
         }
-      if (r->n != c->n || r->h != c->oh || r->w != c->ow || r->c != c->cout)
+      if (r->n != c->n || r->h != scale * c->oh || r->w != scale * c->ow || r->c != c->cout)
         {
           drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
                             "%s: residual is [%u %u %u %u] but the output is [%u %u %u %u]",
-                            c->op, r->n, r->h, r->w, r->c, c->n, c->oh, c->ow, c->cout);
+                            c->op, r->n, r->h, r->w, r->c, c->n, scale * c->oh, scale * c->ow,
+                            c->cout);
           return FALSE;
         }
     }
   return TRUE;
+}
+
+/* Where pixel `pix` of the convolution's grid starts in the output (and
+ * the residual), in elements from the output's own start: a multiple of
+ * ow for a subpixel phase, whose offset this includes. */
+static guint64
+out_offset (const Conv *c,
+            guint64     pix)
+{
+  if (c->subpixel)
+    return (4 * pix + 2 * c->py * c->ow + c->px) * c->cout;
+  return pix * c->cout;
+}
+
+/* The output values a dispatch of `pixels` pixels from a row's start
+ * spans, to the end of its last pixel's `cols` channels (the layout of
+ * conv_out_index in conv_common.glsl). */
+static guint64
+out_span (const Conv *c,
+          guint64     pixels,
+          guint32     cols)
+{
+  guint64 last = pixels - 1;
+
+  return (c->subpixel ? 2 * (last + last / c->ow * c->ow) : last) * c->cout + cols;
 }
 
 /* How a convolution is cut into dispatches (see the top of this file). */
@@ -401,9 +440,9 @@ conv_plan (const Conv *c,
   plan->chunk_cols = plan->ng > 1 ? plan->ng * c->cout_g : plan->nc;
 
   /* Rows: a band of R output rows reads at most (R - 1) stride + kh input
-   * rows and spans (R ow - 1) cout + chunk_cols output values. */
+   * rows and spans out_span (R ow) output values. */
   plan->whole = (guint64) c->n * c->ih * in_row <= room &&
-                ((guint64) c->n * c->oh * c->ow - 1) * c->cout + plan->chunk_cols <= room;
+                out_span (c, (guint64) c->n * c->oh * c->ow, plan->chunk_cols) <= room;
   if (plan->whole)
     {
       plan->rows = c->oh;
@@ -415,8 +454,14 @@ conv_plan (const Conv *c,
     rows_in = (in_fit - c->kh) / c->stride + 1;
   else
     rows_in = 0;
-  rows_out = room >= plan->chunk_cols ?
-             (room - plan->chunk_cols + c->cout) / ((guint64) c->ow * c->cout) : 0;
+  /* The most rows whose out_span fits. */
+  if (room < plan->chunk_cols)
+    rows_out = 0;
+  else if (c->subpixel)
+    rows_out = (room - plan->chunk_cols + (2 * (guint64) c->ow + 2) * c->cout) /
+               (4 * (guint64) c->ow * c->cout);
+  else
+    rows_out = (room - plan->chunk_cols + c->cout) / ((guint64) c->ow * c->cout);
   plan->rows = (guint32) MIN (MIN (rows_in, rows_out), c->oh);
   if (plan->rows == 0)
     return g_strdup_printf ("%s: one output row of [%u %u %u %u] needs more than the device's "
@@ -464,7 +509,7 @@ conv_part_bind (const Conv     *c,
   guint32 chunk_cols = part->ng > 1 ? part->ng * c->cout_g : part->nc;
   guint64 pix0 = ((guint64) part->img * c->oh + part->oy0) * c->ow;
   guint64 m = (guint64) part->nimg * part->rows * c->ow;
-  guint64 out_count = (m - 1) * c->cout + chunk_cols;
+  guint64 out_count = out_span (c, m, chunk_cols);
   guint32 iy_lo, iy_hi;
 
   if (part->nimg > 1 || part->rows == c->oh)
@@ -508,7 +553,7 @@ conv_part_bind (const Conv     *c,
     .k_slices = 1,
   };
 
-  p->o_off = drape_bind (&bind[BIND_OUT], c->out, (c->o_base + pix0 * c->cout + oc0) * out_es,
+  p->o_off = drape_bind (&bind[BIND_OUT], c->out, (c->o_base + out_offset (c, pix0) + oc0) * out_es,
                         out_count * out_es);
   p->x_off = bind_in (&bind[BIND_X], c->x,
                       (c->x_base + ((guint64) part->img * c->ih + iy_lo) * c->iw * c->cin) * es,
@@ -521,7 +566,7 @@ conv_part_bind (const Conv     *c,
   p->cb_off = bind_optional (&bind[BIND_CHANNEL_BIAS], c->channel_bias,
                              (guint64) part->img * c->cout + oc0,
                              (guint64) (part->nimg - 1) * c->cout + chunk_cols, &bind[BIND_OUT]);
-  p->r_off = bind_optional (&bind[BIND_RESIDUAL], c->residual, pix0 * c->cout + oc0, out_count,
+  p->r_off = bind_optional (&bind[BIND_RESIDUAL], c->residual, out_offset (c, pix0) + oc0, out_count,
                             &bind[BIND_OUT]);
   if (c->geglu)
     {
@@ -608,7 +653,7 @@ scalar_kernel (DrapeGraph     *graph,
   guint32 spec[] = {
     cfg->local, 1, 1, cfg->kind == GEMM_SUBGROUP, cfg->tm, cfg->tn, cfg->bm, cfg->bn, cfg->bk,
     cfg->sg, cfg->vec4, cfg->pointwise, c->geglu, cfg->vec_out,
-    cfg->kind == GEMM_SUBGROUP ? conv_flags (c) : FLAGS_DYNAMIC, out_f32 (c),
+    cfg->kind == GEMM_SUBGROUP ? conv_flags (c) : FLAGS_DYNAMIC, out_f32 (c), c->subpixel,
   };
   guint32 texel_mask = cfg->texel ? 1u << BIND_X | 1u << BIND_W | 1u << BIND_GATE_W : 0;
 
@@ -685,6 +730,7 @@ conv_record (DrapeGraph *graph,
                                         .m = plan.whole ? c->n * c->oh * c->ow : plan.rows * c->ow,
                                         .k = c->k, .out_f32 = out_f32 (c),
                                         .split_ok = c->groups == 1 && !c->geglu && !out_f32 (c),
+                                        .subpixel = c->subpixel,
                                       }, &coop))
     {
       kernel = coop.kernel;
@@ -774,12 +820,46 @@ conv_op (DrapeGraph            *graph,
          const DrapeConvParams *params)
 {
   DrapeDType dtype = c->x ? c->x->dtype : DRAPE_DTYPE_F32;
+  guint32 scale = c->subpixel ? 2 : 1;
 
   if (!conv_setup (graph, c, params))
-    return drape_graph_placeholder (graph, dtype, c->x ? c->x->n : 1, c->oh, c->ow, c->cout);
-  c->out = drape_graph_tensor (graph, dtype, c->n, c->oh, c->ow, c->cout);
-  conv_record (graph, c);
+    return drape_graph_placeholder (graph, dtype, c->x ? c->x->n : 1, scale * c->oh, scale * c->ow,
+                                    c->cout);
+  c->out = drape_graph_tensor (graph, dtype, c->n, scale * c->oh, scale * c->ow, c->cout);
+  if (!c->subpixel)
+    {
+      conv_record (graph, c);
+      return c->out;
+    }
+  for (guint32 phase = 0; phase < 4; phase++)
+    {
+      Conv pc = *c;
+
+      pc.py = phase / 2;
+      pc.px = phase % 2;
+      /* Output row 2 y + py reads x rows y - 1 + py and y + py. */
+      pc.pad_t = 1 - pc.py;
+      pc.pad_l = 1 - pc.px;
+      pc.w_base = (guint64) phase * c->cout * c->k;
+      conv_record (graph, &pc);
+    }
   return c->out;
+}
+
+/* conv_op with the epilogue's operands from params (NULL: none). */
+static DrapeTensor *
+conv_params_op (DrapeGraph            *graph,
+                Conv                  *c,
+                const DrapeConvParams *params)
+{
+  static const DrapeConvParams defaults = { 0 };
+
+  if (params == NULL)
+    params = &defaults;
+  c->bias = params->bias;
+  c->channel_bias = params->channel_bias;
+  c->residual = params->residual;
+  return conv_op (graph, c, params);
 }
 
 DrapeTensor *
@@ -788,15 +868,59 @@ drape_op_conv2d (DrapeGraph            *graph,
                  const DrapeTensor     *weight,
                  const DrapeConvParams *params)
 {
-  static const DrapeConvParams defaults = { 0 };
   Conv c = { .op = "conv2d", .x = x, .weight = weight };
 
-  if (params == NULL)
-    params = &defaults;
-  c.bias = params->bias;
-  c.channel_bias = params->channel_bias;
-  c.residual = params->residual;
-  return conv_op (graph, &c, params);
+  return conv_params_op (graph, &c, params);
+}
+
+DrapeTensor *
+drape_op_conv2d_upsample2x (DrapeGraph            *graph,
+                            const DrapeTensor     *x,
+                            const DrapeTensor     *phases,
+                            const DrapeConvParams *params)
+{
+  Conv c = { .op = "conv2d_upsample2x", .x = x, .weight = phases, .subpixel = TRUE };
+  DrapeConvParams pp = { 0 };
+
+  if (params != NULL)
+    pp = *params;
+  if (pp.stride > 1 || pp.groups > 1 || pp.pad_top || pp.pad_left || pp.pad_bottom || pp.pad_right)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "conv2d_upsample2x: stride, groups and padding are the operation's own");
+      return drape_graph_placeholder (graph, x ? x->dtype : DRAPE_DTYPE_F32, x ? x->n : 1,
+                                      x ? 2 * x->h : 1, x ? 2 * x->w : 1,
+                                      phases ? MAX (phases->n / 4, 1) : 1);
+    }
+  /* Phase (0, 0)'s geometry, which conv_setup checks: every phase has
+   * x's size. */
+  pp.pad_top = pp.pad_left = 1;
+  return conv_params_op (graph, &c, &pp);
+}
+
+void
+drape_conv_upsample2x_weights (const float *w,
+                               guint32      cout,
+                               guint32      cin,
+                               float       *out)
+{
+  /* Along each axis, phase 0 reads x at offsets -1 and 0, phase 1 at 0
+   * and +1: the upsampled taps 0, 1, 2 fall on phase 0's taps 0, 1, 1
+   * and on phase 1's taps 0, 0, 1. */
+  static const guint32 tap[2][3] = { { 0, 1, 1 }, { 0, 0, 1 } };
+
+  memset (out, 0, sizeof (float) * 16 * cout * cin);
+  for (guint32 phase = 0; phase < 4; phase++)
+    for (guint64 oc = 0; oc < cout; oc++)
+      for (guint64 ic = 0; ic < cin; ic++)
+        {
+          const float *src = w + (oc * cin + ic) * 9;
+          float *dst = out + (((phase * cout + oc) * cin) + ic) * 4;
+
+          for (guint32 ky = 0; ky < 3; ky++)
+            for (guint32 kx = 0; kx < 3; kx++)
+              dst[tap[phase / 2][ky] * 2 + tap[phase % 2][kx]] += src[ky * 3 + kx];
+        }
 }
 
 DrapeTensor *

@@ -37,6 +37,7 @@ typedef struct {
   guint32 k;        /* kh kw cin_g */
   gboolean split_ok; /* one group, no GEGLU: K may be split */
   gboolean out_f32; /* f32 output (never split) */
+  gboolean subpixel; /* one phase of a 2x upsampled output (conv_common.glsl) */
   guint n_bindings; /* the scalar kernel's */
 } DrapeConvGemm;
 

@@ -125,6 +125,25 @@ DrapeTensor *drape_op_conv2d      (DrapeGraph            *graph,
                                    const DrapeTensor     *x,
                                    const DrapeTensor     *weight,
                                    const DrapeConvParams *params);
+/* drape_op_conv2d (upsample_nearest (x, 2 x.h, 2 x.w), w) for a 3x3
+ * kernel w with padding 1, without the upsampled copy and with 4 taps per
+ * output instead of 9: each of the output's four phases (its row and
+ * column parities py, px) is a 2x2 convolution of x whose taps are sums
+ * of w's.  phases: [4 cout, 2, 2, cin], phase 2 py + px first (from
+ * drape_conv_upsample2x_weights).  Takes bias, channel_bias, act,
+ * residual ([x.n, 2 x.h, 2 x.w, cout]) and out_scale from params, which
+ * must leave stride, padding and groups unset.  Returns [x.n, 2 x.h,
+ * 2 x.w, cout]. */
+DrapeTensor *drape_op_conv2d_upsample2x (DrapeGraph            *graph,
+                                         const DrapeTensor     *x,
+                                         const DrapeTensor     *phases,
+                                         const DrapeConvParams *params);
+/* The phases of drape_op_conv2d_upsample2x from 3x3 weights, both in
+ * PyTorch's layout: w [cout, cin, 3, 3] -> out [4 cout, cin, 2, 2]. */
+void         drape_conv_upsample2x_weights (const float *w,
+                                            guint32      cout,
+                                            guint32      cin,
+                                            float       *out);
 /* A linear layer over the channel dimension: x [n, h, w, in] -> [n, h, w, out].
  * Takes bias, act, residual and out_scale from params (which may be NULL). */
 DrapeTensor *drape_op_linear      (DrapeGraph            *graph,

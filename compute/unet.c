@@ -576,9 +576,8 @@ forward (Forward           *f,
           const DrapeTensor *next = g_ptr_array_index (skips, skips->len - 1);
           /* diffusers upsamples to the next skip's size, which is not 2x
            * when a size was odd on the way down. */
-          if (g != NULL)
-            drape_layer_advance (&h, drape_op_upsample_nearest (g, h, next->h, next->w));
-          drape_layer_advance (&h, drape_layer_conv (l, h, un, ch, ch, 3, 1, NULL));
+          drape_layer_advance (&h, drape_layer_upsample_conv (l, h, un, ch, next ? next->h : 0,
+                                                              next ? next->w : 0));
         }
       drape_layer_capture (l, bn, h);
     }

@@ -224,9 +224,9 @@ decode (DrapeVae          *vae,
       if (i + 1 < nb)
         {
           g_autofree char *un = g_strdup_printf ("%s.upsamplers.0.conv", bn);
-          if (l->graph != NULL)
-            drape_layer_advance (&h, drape_op_upsample_nearest (l->graph, h, 2 * h->h, 2 * h->w));
-          drape_layer_advance (&h, drape_layer_conv (l, h, un, ch, ch, 3, 1, NULL));
+
+          drape_layer_advance (&h, drape_layer_upsample_conv (l, h, un, ch, h ? 2 * h->h : 0,
+                                                              h ? 2 * h->w : 0));
         }
       drape_layer_capture (l, bn, h);
     }

@@ -9,6 +9,7 @@
 
 #include "error.h"
 #include "half.h"
+#include "ops.h"
 #include "weights.h"
 
 struct _DrapeWeights
@@ -429,6 +430,31 @@ find_checked (DrapeWeights  *weights,
   return st;
 }
 
+/* Whether the tensor under `key` needs no file: *out is then what the
+ * caller returns (NULL after an earlier failure), the tensor already
+ * uploaded, or random values of the given shape, uploaded now. */
+static gboolean
+cached_or_random (DrapeWeights       *weights,
+                  const char         *key,
+                  guint32             cout,
+                  guint32             cin,
+                  guint32             kh,
+                  guint32             kw,
+                  gboolean            as_vector,
+                  const DrapeTensor **out)
+{
+  *out = NULL;
+  if (weights->error != NULL)
+    return TRUE;
+  *out = g_hash_table_lookup (weights->tensors, key);
+  if (*out == NULL && weights->random)
+    {
+      *out = upload_random (weights, key, cout, cin, kh, kw, as_vector);
+      return TRUE;
+    }
+  return *out != NULL;
+}
+
 /* Loads names[0..n) stacked along the output dimension under `key`. */
 static const DrapeTensor *
 load (DrapeWeights      *weights,
@@ -443,17 +469,12 @@ load (DrapeWeights      *weights,
       guint32            kw,
       gboolean           as_vector)
 {
-  const DrapeTensor *cached;
+  const DrapeTensor *ready;
   Upload u = { .n_st = n_names, .cout_each = cout_each };
 
   g_return_val_if_fail (n_names >= 1 && n_names <= MAX_CONCAT, NULL);
-  if (weights->error != NULL)
-    return NULL;
-  cached = g_hash_table_lookup (weights->tensors, key);
-  if (cached != NULL)
-    return cached;
-  if (weights->random)
-    return upload_random (weights, key, cout_each * n_names, cin, kh, kw, as_vector);
+  if (cached_or_random (weights, key, cout_each * n_names, cin, kh, kw, as_vector, &ready))
+    return ready;
 
   for (guint i = 0; i < n_names; i++)
     {
@@ -485,6 +506,28 @@ drape_weights_conv (DrapeWeights *weights,
   guint64 shape[] = { cout, cin, kh, kw };
 
   return load (weights, name, &name, 1, 4, shape, cout, cin, kh, kw, FALSE);
+}
+
+const DrapeTensor *
+drape_weights_conv_upsample2x (DrapeWeights *weights,
+                               const char   *name,
+                               guint32       cout,
+                               guint32       cin)
+{
+  g_autofree char *key = g_strconcat (name, "#upsample2x", NULL);
+  guint64 shape[] = { cout, cin, 3, 3 };
+  const DrapeTensor *ready;
+  g_autofree float *w = NULL;
+  g_autofree float *phases = NULL;
+
+  if (cached_or_random (weights, key, 4 * cout, cin, 2, 2, FALSE, &ready))
+    return ready;
+  w = drape_weights_read (weights, name, 4, shape);
+  if (w == NULL)
+    return NULL;
+  phases = g_new (float, 16 * (gsize) cout * cin);
+  drape_conv_upsample2x_weights (w, cout, cin, phases);
+  return upload (weights, key, NULL, phases, 4 * cout, cin, 2, 2, FALSE);
 }
 
 const DrapeTensor *

@@ -50,6 +50,12 @@ const DrapeTensor *drape_weights_conv       (DrapeWeights      *weights,
                                              guint32            cin,
                                              guint32            kh,
                                              guint32            kw);
+/* A 3x3 convolution's weights [cout, cin, 3, 3] as the four phases that
+ * drape_op_conv2d_upsample2x takes: engine [4 cout, 2, 2, cin]. */
+const DrapeTensor *drape_weights_conv_upsample2x (DrapeWeights  *weights,
+                                             const char        *name,
+                                             guint32            cout,
+                                             guint32            cin);
 /* PyTorch [out, in] (or [out, in, 1, 1]) -> engine [out, 1, 1, in]. */
 const DrapeTensor *drape_weights_linear     (DrapeWeights      *weights,
                                              const char        *name,

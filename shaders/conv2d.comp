@@ -37,6 +37,9 @@ layout(constant_id = 14) const uint FLAGS = FLAGS_DYNAMIC;
 // f16 operands, f32 output (conv_common.glsl).
 layout(constant_id = 15) const bool OUT_F32 = false;
 #define CONV_OUT_F32 OUT_F32
+// One phase of a 2x upsampled output (conv_common.glsl).
+layout(constant_id = 16) const bool SUBPIXEL = false;
+#define CONV_SUBPIXEL SUBPIXEL
 #define CONV_GATE
 #include "conv_common.glsl"
 

@@ -47,6 +47,9 @@
 // f16 operands, f32 output (conv_common.glsl); never with SPLIT.
 layout(constant_id = 18) const bool OUT_F32 = false;
 #define CONV_OUT_F32 OUT_F32
+// One phase of a 2x upsampled output (conv_common.glsl).
+layout(constant_id = 19) const bool SUBPIXEL = false;
+#define CONV_SUBPIXEL SUBPIXEL
 #define CONV_GATE
 #include "conv_common.glsl"
 

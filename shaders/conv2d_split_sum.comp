@@ -5,6 +5,9 @@
 // layout) and runs the epilogue (conv_common.glsl) on them, 4
 // channels per invocation, as conv2d_coopmat.comp would have.
 #include "common.glsl"
+// One phase of a 2x upsampled output, as the GEMM computed (conv_common.glsl).
+layout(constant_id = 6) const bool SUBPIXEL = false;
+#define CONV_SUBPIXEL SUBPIXEL
 #include "conv_common.glsl"
 
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;

@@ -132,12 +132,27 @@ vec4 gate_bias(uint ch, uint n, bool aligned)
 }
 #endif
 
+// Where output pixel m of this dispatch and channel ch lie in the output
+// (and residual) bindings.  A shader that defines CONV_SUBPIXEL as a
+// condition (a specialisation constant) may compute one phase of a 2x
+// upsampled output instead (drape_op_conv2d_upsample2x): pixel (t, ox)
+// of its grid then lands at row 2 t, column 2 ox of an output twice as
+// wide, past the phase's offset, which o_off and r_off hold.
+uint conv_out_index(uint m, uint ch)
+{
+#ifdef CONV_SUBPIXEL
+  if (CONV_SUBPIXEL)
+    return 2u * (m + m / p.ow * p.ow) * p.cout + ch;
+#endif
+  return m * p.cout + ch;
+}
+
 // (act (acc + channel_bias) + residual) * out_scale, the order ops.h
 // documents; v already holds the bias.  m: the output pixel in this
 // dispatch; ch: the first channel, relative to the dispatch's first.
 vec4 conv_finish(uint m, uint ch, vec4 v, uint n, bool aligned)
 {
-  uint idx = m * p.cout + ch;
+  uint idx = conv_out_index(m, ch);
 
   if ((CONV_FLAGS & FLAG_CHANNEL_BIAS) != 0u)
     {
@@ -165,7 +180,7 @@ vec4 conv_finish(uint m, uint ch, vec4 v, uint n, bool aligned)
 // conv_finish, and the store.
 void conv_store(uint m, uint ch, vec4 v, uint n, bool aligned)
 {
-  uint idx = m * p.cout + ch;
+  uint idx = conv_out_index(m, ch);
 
   v = conv_finish(m, ch, v, n, aligned);
 #ifdef CONV_OUT_F32

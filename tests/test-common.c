@@ -347,12 +347,17 @@ test_attention_record (DrapeGraph          *graph,
     g_unsetenv (env);
 }
 
-void
-test_conv_prepare (const TestConv *c,
-                   DrapeDType      dtype,
-                   TestConvRun    *run)
+/* With `upsample`, c is the 3x3 convolution with padding 1 of x
+ * upsampled 2x (nearest), and run->weight holds its phases
+ * (drape_op_conv2d_upsample2x). */
+static void
+conv_prepare (const TestConv *c,
+              DrapeDType      dtype,
+              gboolean        upsample,
+              TestConvRun    *run)
 {
   guint32 cin_g = c->cin / MAX (c->groups, 1);
+  guint32 scale = upsample ? 2 : 1;
   guint64 nx = (guint64) c->n * c->h * c->w * c->cin;
   guint64 nw = (guint64) c->cout * c->kh * c->kw * cin_g;
   g_autofree float *x = test_random_data (nx, 11, 1.0f, dtype);
@@ -360,14 +365,18 @@ test_conv_prepare (const TestConv *c,
   g_autofree float *b = test_random_data (c->cout, 13, 0.5f, dtype);
   g_autofree float *cb = test_random_data ((guint64) c->n * c->cout, 14, 0.5f, dtype);
   g_autofree float *r = NULL;
-  DrapeShape out_shape;
+  g_autofree float *up = NULL;
+  DrapeShape xs = { c->n, c->h, c->w, c->cin }, out_shape;
+  DrapeConvParams ref_params;
 
-  run->oh = (c->h + c->pad_top + c->pad_bottom - c->kh) / c->stride + 1;
-  run->ow = (c->w + c->pad_left + c->pad_right - c->kw) / c->stride + 1;
+  g_assert_true (!upsample || (c->kh == 3 && c->kw == 3 && c->stride == 1 && c->groups <= 1 &&
+                               c->pad_top == 1 && c->pad_left == 1 && c->pad_bottom == 1 &&
+                               c->pad_right == 1));
+  run->oh = (scale * c->h + c->pad_top + c->pad_bottom - c->kh) / c->stride + 1;
+  run->ow = (scale * c->w + c->pad_left + c->pad_right - c->kw) / c->stride + 1;
   run->n_out = (gsize) c->n * run->oh * run->ow * c->cout;
   r = test_random_data (run->n_out, 15, 1.0f, dtype);
   run->x = test_tensor_from (dtype, c->n, c->h, c->w, c->cin, x);
-  run->weight = test_tensor_from (dtype, c->cout, c->kh, c->kw, cin_g, wt);
   run->bias = test_tensor_from (dtype, 1, 1, 1, c->cout, b);
   run->channel_bias = test_tensor_from (dtype, c->n, 1, 1, c->cout, cb);
   run->residual = test_tensor_from (dtype, c->n, run->oh, run->ow, c->cout, r);
@@ -384,12 +393,49 @@ test_conv_prepare (const TestConv *c,
     .residual = c->residual ? run->residual : NULL,
     .out_scale = c->out_scale,
   };
+  ref_params = run->params;
+  if (upsample)
+    {
+      /* The weights, engine [cout, 3, 3, cin] -> PyTorch, their phases,
+       * and back to the engine's layout [4 cout, 2, 2, cin]. */
+      g_autofree float *oihw = g_new (float, nw);
+      g_autofree float *phases = g_new (float, 16 * (gsize) c->cout * c->cin);
+      g_autofree float *phases_nhwc = g_new (float, 16 * (gsize) c->cout * c->cin);
+
+      drape_nhwc_to_nchw (wt, oihw, c->cout, c->cin, 3, 3);
+      drape_conv_upsample2x_weights (oihw, c->cout, c->cin, phases);
+      drape_nchw_to_nhwc (phases, phases_nhwc, 4 * c->cout, c->cin, 2, 2);
+      run->weight = test_tensor_from (dtype, 4 * c->cout, 2, 2, c->cin, phases_nhwc);
+      run->params.stride = run->params.groups = 0;
+      run->params.pad_top = run->params.pad_left = run->params.pad_bottom = run->params.pad_right = 0;
+      up = g_new (float, nx * 4);
+      drape_ref_upsample_nearest (x, xs, 2 * c->h, 2 * c->w, up);
+      xs.h *= 2;
+      xs.w *= 2;
+    }
+  else
+    run->weight = test_tensor_from (dtype, c->cout, c->kh, c->kw, cin_g, wt);
   run->ref = g_new (float, run->n_out);
-  drape_ref_conv2d (x, (DrapeShape) { c->n, c->h, c->w, c->cin }, wt, c->cout, c->kh, c->kw,
-                    &run->params, c->bias ? b : NULL, c->channel_bias ? cb : NULL,
-                    c->residual ? r : NULL, run->ref, &out_shape);
+  drape_ref_conv2d (up ? up : x, xs, wt, c->cout, c->kh, c->kw, &ref_params, c->bias ? b : NULL,
+                    c->channel_bias ? cb : NULL, c->residual ? r : NULL, run->ref, &out_shape);
   g_assert_cmpuint (out_shape.h, ==, run->oh);
   g_assert_cmpuint (out_shape.w, ==, run->ow);
+}
+
+void
+test_conv_prepare (const TestConv *c,
+                   DrapeDType      dtype,
+                   TestConvRun    *run)
+{
+  conv_prepare (c, dtype, FALSE, run);
+}
+
+void
+test_conv_prepare_upsample2x (const TestConv *c,
+                              DrapeDType      dtype,
+                              TestConvRun    *run)
+{
+  conv_prepare (c, dtype, TRUE, run);
 }
 
 void

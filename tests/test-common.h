@@ -125,6 +125,12 @@ typedef struct {
 void         test_conv_prepare        (const TestConv      *c,
                                        DrapeDType           dtype,
                                        TestConvRun         *run);
+/* The same for drape_op_conv2d_upsample2x: c is the 3x3 convolution
+ * (stride 1, padding 1) of x upsampled 2x, and the run's weight and
+ * parameters are the op's (its phases; no padding). */
+void         test_conv_prepare_upsample2x (const TestConv  *c,
+                                       DrapeDType           dtype,
+                                       TestConvRun         *run);
 /* Frees what test_conv_prepare() made. */
 void         test_conv_clear          (TestConvRun         *run);
 

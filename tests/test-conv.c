@@ -3,7 +3,8 @@
  *
  * Awkward shapes (channel counts that are no multiple of any tile, 1x1
  * spatial, batch 2), every kernel size, stride and padding the models
- * use, groups and depthwise, every epilogue option; f32 and f16; each at
+ * use, groups and depthwise, every epilogue option, and 3x3 convolutions
+ * of 2x upsampled inputs by their phases; f32 and f16; each at
  * the device's binding limit and at 4096 bytes (so that column chunks and
  * row bands are taken); each with the GEMM algorithm the device gets by
  * default and with the others (DRAPE_CONV_KERNEL), and with the tiled
@@ -44,6 +45,18 @@ static const TestConv conv_cases[] = {
   { "epilogue gelu", 2, 4, 5, 8, 48, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, TRUE, TRUE, DRAPE_ACT_GELU, 1.5f },
 };
 
+/* 3x3 convolutions (stride 1, padding 1) of x upsampled 2x, as
+ * drape_op_conv2d_upsample2x computes them. */
+static const TestConv upsample_cases[] = {
+  { "upsample 2x", 2, 5, 7, 16, 20, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, FALSE, FALSE, DRAPE_ACT_SILU, 0 },
+  { "upsample 2x odd channels", 1, 4, 3, 7, 9, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, TRUE, TRUE,
+    DRAPE_ACT_NONE, 0.5f },
+  { "upsample 2x epilogue", 2, 3, 6, 32, 24, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, TRUE, TRUE,
+    DRAPE_ACT_GELU, 1.5f },
+  { "upsample 2x from 1x1", 1, 1, 1, 8, 12, 3, 3, 1, 1, 1, 1, 1, 1, FALSE, FALSE, FALSE,
+    DRAPE_ACT_NONE, 0 },
+};
+
 static void
 run_graph (DrapeGraph *graph)
 {
@@ -55,8 +68,10 @@ run_graph (DrapeGraph *graph)
   g_assert_no_error (error);
 }
 
+/* With `upsample`, cc is one of upsample_cases. */
 static void
 check_conv (const TestConv *cc,
+            gboolean        upsample,
             DrapeDType      dtype,
             guint64         binding_limit)
 {
@@ -70,11 +85,20 @@ check_conv (const TestConv *cc,
   TestConvRun run;
   DrapeTensor *out;
 
-  test_conv_prepare (cc, dtype, &run);
+  if (upsample)
+    test_conv_prepare_upsample2x (cc, dtype, &run);
+  else
+    test_conv_prepare (cc, dtype, &run);
   drape_device_set_binding_limit (device, binding_limit);
-  out = drape_op_conv2d (graph, run.x, run.weight, &run.params);
+  if (upsample)
+    out = drape_op_conv2d_upsample2x (graph, run.x, run.weight, &run.params);
+  else
+    out = drape_op_conv2d (graph, run.x, run.weight, &run.params);
   run_graph (graph);
-  if (binding_limit < G_MAXUINT64 && nx * drape_dtype_size (dtype) > binding_limit)
+  /* One dispatch per phase; more where bindings are cut into bands. */
+  if (upsample && binding_limit < G_MAXUINT64 && run.n_out * drape_dtype_size (dtype) > binding_limit)
+    g_assert_cmpuint (drape_graph_get_n_nodes (graph), >, 4);
+  else if (!upsample && binding_limit < G_MAXUINT64 && nx * drape_dtype_size (dtype) > binding_limit)
     g_assert_cmpuint (drape_graph_get_n_nodes (graph), >, 1);
   drape_device_set_binding_limit (device, G_MAXUINT64);
   g_assert_cmpuint (out->n, ==, cc->n);
@@ -191,7 +215,9 @@ run_all (DrapeDType last_dtype)
       {
         guint64 limit = l ? 4096 : G_MAXUINT64;
         for (guint i = 0; i < G_N_ELEMENTS (conv_cases); i++)
-          check_conv (&conv_cases[i], d, limit);
+          check_conv (&conv_cases[i], FALSE, d, limit);
+        for (guint i = 0; i < G_N_ELEMENTS (upsample_cases); i++)
+          check_conv (&upsample_cases[i], TRUE, d, limit);
         for (guint i = 0; i < G_N_ELEMENTS (linear_cases); i++)
           check_linear (&linear_cases[i], d, limit);
         for (guint i = 0; i < G_N_ELEMENTS (geglu_cases); i++)
@@ -266,6 +292,8 @@ test_bad_shapes (void)
   g_autoptr(DrapeTensor) res = test_tensor_from (DRAPE_DTYPE_F32, 1, 6, 5, 4, NULL);
   g_autoptr(DrapeTensor) cb = test_tensor_from (DRAPE_DTYPE_F32, 2, 1, 1, 4, NULL);
   g_autoptr(DrapeTensor) lw = test_tensor_from (DRAPE_DTYPE_F32, 5, 1, 1, 8, NULL);
+  g_autoptr(DrapeTensor) phases = test_tensor_from (DRAPE_DTYPE_F32, 16, 2, 2, 8, NULL);
+  g_autoptr(DrapeTensor) res_small = test_tensor_from (DRAPE_DTYPE_F32, 1, 6, 6, 4, NULL);
   g_autoptr(DrapeTensor) lw_in = test_tensor_from (DRAPE_DTYPE_F32, 6, 1, 1, 9, NULL);
 
   {
@@ -305,6 +333,28 @@ test_bad_shapes (void)
     g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
     drape_op_conv2d (graph, x, w, &(DrapeConvParams) { .groups = 3 });
     expect_error (graph, "conv2d", "groups");
+  }
+  /* An upsampled convolution takes its phases' 2x2 kernels, sets its
+   * own geometry, and adds a residual of the upsampled size. */
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    drape_op_conv2d_upsample2x (graph, x, w, NULL);
+    expect_error (graph, "conv2d_upsample2x", "phases");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    drape_op_conv2d_upsample2x (graph, x, phases, &(DrapeConvParams) { .pad_top = 1 });
+    expect_error (graph, "conv2d_upsample2x", "padding");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    drape_op_conv2d_upsample2x (graph, x, phases, &(DrapeConvParams) { .residual = res_small });
+    expect_error (graph, "conv2d_upsample2x", "[1 12 12 4]");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    drape_op_conv2d_upsample2x (graph, NULL, phases, NULL);
+    expect_error (graph, "conv2d_upsample2x", "x");
   }
   {
     g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");

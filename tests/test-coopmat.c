@@ -2,6 +2,7 @@
  * the naive references
  *
  * f16 convolutions (3x3 and 1x1, strides 1 and 2, every epilogue, groups,
+ * 3x3 of 2x upsampled inputs by their phases,
  * input channels that are not multiples of any K stage (16, 32, 64), nor of
  * 8 (first layers: 3, 4 and 9 channels, 7x7 stride 4), M and N
  * that are not multiples of any tile, batch 2), linear layers and GEGLU,
@@ -161,15 +162,30 @@ static const TestConv conv_cases[] = {
     DRAPE_ACT_NONE, 0 },
 };
 
+/* 3x3 convolutions of 2x upsampled inputs, by their phases
+ * (drape_op_conv2d_upsample2x): a UNet's upsampler, and every epilogue. */
+static const TestConv upsample_cases[] = {
+  { "upsample 2x 320 channels", 2, 6, 5, 320, 320, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, FALSE, FALSE,
+    DRAPE_ACT_NONE, 0 },
+  { "upsample 2x every epilogue", 1, 7, 9, 64, 48, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, TRUE, TRUE,
+    DRAPE_ACT_SILU, 0.5f },
+};
+
+/* With `upsample`, cc is one of upsample_cases. */
 static void
 check_conv (const TestConv *cc,
+            gboolean        upsample,
             guint64         binding_limit)
 {
   DrapeDevice *device = test_device ();
   const DrapeDType dt = DRAPE_DTYPE_F16;
+  const char *op = upsample ? "conv2d_upsample2x" : "conv2d";
   TestConvRun run;
 
-  test_conv_prepare (cc, dt, &run);
+  if (upsample)
+    test_conv_prepare_upsample2x (cc, dt, &run);
+  else
+    test_conv_prepare (cc, dt, &run);
   for (guint i = 0; i < G_N_ELEMENTS (conv_tiles); i++)
     {
       g_autoptr(DrapeGraph) graph = drape_graph_new (device, "conv");
@@ -185,14 +201,19 @@ check_conv (const TestConv *cc,
         g_setenv ("DRAPE_CONV_KERNEL", conv_tiles[i], TRUE);
       drape_graph_set_profiling (graph, TRUE);
       drape_device_set_binding_limit (device, binding_limit);
-      out = drape_op_conv2d (graph, run.x, run.weight, &run.params);
+      if (upsample)
+        out = drape_op_conv2d_upsample2x (graph, run.x, run.weight, &run.params);
+      else
+        out = drape_op_conv2d (graph, run.x, run.weight, &run.params);
       drape_device_set_binding_limit (device, G_MAXUINT64);
       g_unsetenv ("DRAPE_CONV_KERNEL");
+      /* Upsampled: one dispatch per phase, more in bands. */
       if (binding_limit < G_MAXUINT64)
-        g_assert_cmpuint (drape_graph_get_n_nodes (graph), >, 1);
-      run_expecting (graph, "conv2d", NULL);
+        g_assert_cmpuint (drape_graph_get_n_nodes (graph), >, upsample ? 4 : 1);
+      run_expecting (graph, op, NULL);
       if (binding_limit == G_MAXUINT64 && cc->groups == 1)
-        assert_split (graph, conv_tiles[i], "conv2d", cc->kh * cc->kw * (cc->cin / cc->groups));
+        assert_split (graph, conv_tiles[i], op,
+                      upsample ? 4 * cc->cin : cc->kh * cc->kw * (cc->cin / cc->groups));
       g_assert_cmpuint (out->h, ==, run.oh);
       g_assert_cmpuint (out->w, ==, run.ow);
       got = test_download (out);
@@ -207,10 +228,21 @@ test_conv (void)
   if (!have_coopmat ())
     return;
   for (guint i = 0; i < G_N_ELEMENTS (conv_cases); i++)
-    check_conv (&conv_cases[i], G_MAXUINT64);
+    check_conv (&conv_cases[i], FALSE, G_MAXUINT64);
   /* Column chunks and row bands of 4096-byte bindings. */
-  check_conv (&conv_cases[0], 4096);
-  check_conv (&conv_cases[1], 4096);
+  check_conv (&conv_cases[0], FALSE, 4096);
+  check_conv (&conv_cases[1], FALSE, 4096);
+  test_assert_no_validation_messages ();
+}
+
+static void
+test_upsample (void)
+{
+  if (!have_coopmat ())
+    return;
+  for (guint i = 0; i < G_N_ELEMENTS (upsample_cases); i++)
+    check_conv (&upsample_cases[i], TRUE, G_MAXUINT64);
+  check_conv (&upsample_cases[1], TRUE, 4096);
   test_assert_no_validation_messages ();
 }
 
@@ -550,6 +582,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/coopmat/conv", test_conv);
+  g_test_add_func ("/coopmat/upsample", test_upsample);
   g_test_add_func ("/coopmat/linear", test_linear);
   g_test_add_func ("/coopmat/fill", test_fill);
   g_test_add_func ("/coopmat/attention", test_attention);
