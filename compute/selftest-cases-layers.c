@@ -34,6 +34,38 @@ build_conv2d (DrapeSelftest *st)
   return drape_op_conv2d (drape_selftest_graph (st), tx, tw, &params);
 }
 
+/* A VAE decoder's upsampler: 2x nearest, then a 3 x 3 convolution with
+ * its bias, as the four phases' 2 x 2 convolutions of the small input. */
+static const DrapeTensor *
+build_conv2d_upsample2x (DrapeSelftest *st)
+{
+  DrapeDType dtype = drape_selftest_dtype (st);
+  DrapeShape xs = { 1, 16, 12, 64 }, ws = { 64, 3, 3, 64 }, bs = { 1, 1, 1, 64 };
+  DrapeShape ups = { xs.n, 2 * xs.h, 2 * xs.w, xs.c }, ps = { 4 * ws.n, 2, 2, ws.c }, ref_shape;
+  const float *x, *w, *b;
+  DrapeTensor *tx = drape_selftest_input (st, dtype, xs, 2.0f, &x);
+  DrapeTensor *tb = drape_selftest_input (st, dtype, bs, 0.5f, &b);
+  float *oihw = drape_selftest_alloc (st, drape_shape_numel (ws));
+  float *phases = drape_selftest_alloc (st, drape_shape_numel (ps));
+  float *phases_nhwc = drape_selftest_alloc (st, drape_shape_numel (ps));
+  float *up = drape_selftest_alloc (st, drape_shape_numel (ups));
+  DrapeConvParams params = {
+    .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1,
+    .bias = tb,
+  };
+
+  drape_selftest_input (st, dtype, ws, 1.0f / sqrtf (9 * 64), &w);
+  drape_nhwc_to_nchw (w, oihw, ws.n, ws.c, ws.h, ws.w);
+  drape_conv_upsample2x_weights (oihw, ws.n, ws.c, phases);
+  drape_nchw_to_nhwc (phases, phases_nhwc, ps.n, ps.c, ps.h, ps.w);
+  drape_ref_upsample_nearest (x, xs, ups.h, ups.w, up);
+  drape_ref_conv2d (up, ups, w, ws.n, ws.h, ws.w, &params, b, NULL, NULL,
+                    drape_selftest_reference (st, (guint64) ups.n * ups.h * ups.w * ws.n), &ref_shape);
+  return drape_op_conv2d_upsample2x (drape_selftest_graph (st), tx,
+                                     drape_selftest_tensor (st, dtype, ps, phases_nhwc),
+                                     &(DrapeConvParams) { .bias = tb });
+}
+
 /* A transformer block's projection: 768 tokens, 320 -> 320, with bias. */
 static const DrapeTensor *
 build_linear (DrapeSelftest *st)
@@ -139,6 +171,8 @@ build_attention (DrapeSelftest *st)
 }
 
 const DrapeSelftestCase drape_selftest_case_conv2d = { "conv2d", build_conv2d };
+const DrapeSelftestCase drape_selftest_case_conv2d_upsample2x = { "conv2d_upsample2x",
+                                                                   build_conv2d_upsample2x };
 const DrapeSelftestCase drape_selftest_case_linear = { "linear", build_linear };
 const DrapeSelftestCase drape_selftest_case_linear_geglu = { "linear_geglu", build_linear_geglu };
 const DrapeSelftestCase drape_selftest_case_group_norm = { "group_norm", build_group_norm };

@@ -456,6 +456,7 @@ static const DrapeSelftestCase *const cases[] = {
   &case_concat,
   &case_slice,
   &drape_selftest_case_conv2d,
+  &drape_selftest_case_conv2d_upsample2x,
   &drape_selftest_case_linear,
   &drape_selftest_case_linear_geglu,
   &drape_selftest_case_group_norm,
