@@ -24,6 +24,10 @@ typedef enum {
   SHAPE_CONV,
   SHAPE_LINEAR,
   SHAPE_GEGLU,
+  /* An upsampler: drape_op_conv2d_upsample2x, and the upsample and 3x3
+   * convolution it replaces. */
+  SHAPE_UPSAMPLE,
+  SHAPE_UPSAMPLE_COPY,
 } ShapeKind;
 
 typedef struct {
@@ -37,6 +41,8 @@ static const Shape shapes[] = {
   { "conv3x3 640->640 2x32x12", SHAPE_CONV, 2, 32, 12, 640, 640, 3 },
   { "linear 3072x320->1280", SHAPE_LINEAR, 1, 1, 3072, 320, 1280, 1 },
   { "geglu 3072x320->2x1280", SHAPE_GEGLU, 1, 1, 3072, 320, 1280, 1 },
+  { "upsample2x 256 1x96x64", SHAPE_UPSAMPLE, 1, 96, 64, 256, 256, 2 },
+  { "upsample+conv3x3 256 1x96x64", SHAPE_UPSAMPLE_COPY, 1, 96, 64, 256, 256, 3 },
 };
 
 static double
@@ -79,11 +85,12 @@ bench (DrapeDevice *device,
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(DrapeGraph) graph = drape_graph_new (device, s->name);
-  guint32 wrows = s->kind == SHAPE_GEGLU ? 2 * s->cout : s->cout;
+  guint32 wrows = s->kind == SHAPE_GEGLU ? 2 * s->cout : s->kind == SHAPE_UPSAMPLE ? 4 * s->cout : s->cout;
   g_autoptr(DrapeTensor) x = random_tensor (device, dtype, s->n, s->h, s->w, s->cin, 1.0f);
   g_autoptr(DrapeTensor) w = random_tensor (device, dtype, wrows, s->k, s->k, s->cin,
                                             1.0f / sqrtf (s->k * s->k * s->cin));
-  g_autoptr(DrapeTensor) b = random_tensor (device, dtype, 1, 1, 1, wrows, 0.1f);
+  g_autoptr(DrapeTensor) b = random_tensor (device, dtype, 1, 1, 1,
+                                            s->kind == SHAPE_GEGLU ? wrows : s->cout, 0.1f);
   DrapeConvParams params = { .bias = b, .pad_top = s->k / 2, .pad_left = s->k / 2,
                              .pad_bottom = s->k / 2, .pad_right = s->k / 2 };
   gint64 start;
@@ -91,6 +98,10 @@ bench (DrapeDevice *device,
 
   if (s->kind == SHAPE_CONV)
     drape_op_conv2d (graph, x, w, &params);
+  else if (s->kind == SHAPE_UPSAMPLE)
+    drape_op_conv2d_upsample2x (graph, x, w, &(DrapeConvParams) { .bias = b });
+  else if (s->kind == SHAPE_UPSAMPLE_COPY)
+    drape_op_conv2d (graph, drape_op_upsample_nearest (graph, x, 2 * s->h, 2 * s->w), w, &params);
   else if (s->kind == SHAPE_LINEAR)
     drape_op_linear (graph, x, w, &params);
   else
