@@ -3,6 +3,10 @@
  * One GEMM per convolution (shaders/conv2d.comp): M = output pixels,
  * N = output channels of a group, K = kh * kw * input channels of a group;
  * depthwise convolutions have a direct kernel (conv_depthwise.comp).
+ * A 3x3 convolution of a 2x nearest-upsampled input
+ * (drape_op_conv2d_upsample2x) is four: one 2x2 convolution of the small
+ * input per output phase, whose epilogue writes every other pixel of
+ * every other row (SUBPIXEL in conv_common.glsl).
  *
  * Splitting.  No binding may exceed the device's binding limit, so a
  * convolution is recorded as dispatches over (column chunk) x (row band):
