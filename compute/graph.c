@@ -593,6 +593,48 @@ lower_offset_first (gconstpointer a,
 }
 
 /* Gives every activation its arena offset (see the top of this file). */
+/* With G_MESSAGES_DEBUG: the moment the graph's live activations peak
+ * and the larger of them alive then, which is where memory work should
+ * look. */
+static void
+log_arena_peak (DrapeGraph      *graph,
+                const GPtrArray *planned)
+{
+  g_autoptr(GString) alive = NULL;
+  guint64 peak = 0;
+  guint at = 0;
+
+  if (g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN))
+    return;
+  for (guint e = 0; e < graph->events; e++)
+    {
+      guint64 live = 0;
+
+      for (guint i = 0; i < planned->len; i++)
+        {
+          const DrapeTensor *t = g_ptr_array_index (planned, i);
+          if (t->born <= e && e < t->died)
+            live += arena_bytes (t);
+        }
+      if (live > peak)
+        {
+          peak = live;
+          at = e;
+        }
+    }
+  alive = g_string_new (NULL);
+  for (guint i = 0; i < planned->len; i++)
+    {
+      const DrapeTensor *t = g_ptr_array_index (planned, i);
+      if (t->born <= at && at < t->died && arena_bytes (t) >= 1 << 20)
+        g_string_append_printf (alive, " [%u %u %u %u] %.0f MiB (events %u-%u)", t->n, t->h, t->w,
+                                t->c, arena_bytes (t) / 1048576.0, t->born, t->died);
+    }
+  g_debug ("%s: arena %.0f MiB; live activations peak at %.0f MiB at event %u of %u:%s",
+           graph->name, graph->arena_size / 1048576.0, peak / 1048576.0, at, graph->events,
+           alive->str);
+}
+
 static void
 plan_arena (DrapeGraph *graph)
 {
@@ -637,6 +679,7 @@ plan_arena (DrapeGraph *graph)
       g_ptr_array_add (placed, t);
     }
   graph->planned_at = graph->events;
+  log_arena_peak (graph, order);
 }
 
 guint64
