@@ -64,13 +64,13 @@ drape_layer_upsample_conv (DrapeLayers       *l,
                            guint32            oh,
                            guint32            ow)
 {
-  g_autofree char *name = g_strdup_printf ("%s.weight", prefix);
-  DrapeConvParams p = { .bias = vector (l, prefix, "bias", c) };
   DrapeTensor *up, *out;
 
   if (l->graph == NULL || (oh == 2 * x->h && ow == 2 * x->w))
     {
+      g_autofree char *name = g_strdup_printf ("%s.weight", prefix);
       const DrapeTensor *phases = drape_weights_conv_upsample2x (l->weights, name, c, c);
+      DrapeConvParams p = { .bias = vector (l, prefix, "bias", c) };
 
       return l->graph ? drape_op_conv2d_upsample2x (l->graph, x, phases, &p) : NULL;
     }

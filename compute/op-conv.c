@@ -417,7 +417,7 @@ conv_plan (const Conv *c,
   guint64 wrows = room / c->k;
   guint64 in_row = (guint64) c->iw * c->cin;
   guint64 in_fit = room / in_row;
-  guint64 rows_in, rows_out;
+  guint64 rows_in, rows_out, first_row, row_step;
 
   /* Columns: as many weight rows as one binding holds. */
   if (wrows == 0)
@@ -458,14 +458,11 @@ conv_plan (const Conv *c,
     rows_in = (in_fit - c->kh) / c->stride + 1;
   else
     rows_in = 0;
-  /* The most rows whose out_span fits. */
-  if (room < plan->chunk_cols)
-    rows_out = 0;
-  else if (c->subpixel)
-    rows_out = (room - plan->chunk_cols + (2 * (guint64) c->ow + 2) * c->cout) /
-               (4 * (guint64) c->ow * c->cout);
-  else
-    rows_out = (room - plan->chunk_cols + c->cout) / ((guint64) c->ow * c->cout);
+  /* The most rows whose out_span fits: the first row's span, then each
+   * further row's. */
+  first_row = out_span (c, c->ow, plan->chunk_cols);
+  row_step = out_span (c, 2 * (guint64) c->ow, 0) - out_span (c, c->ow, 0);
+  rows_out = room >= first_row ? 1 + (room - first_row) / row_step : 0;
   plan->rows = (guint32) MIN (MIN (rows_in, rows_out), c->oh);
   if (plan->rows == 0)
     return g_strdup_printf ("%s: one output row of [%u %u %u %u] needs more than the device's "
