@@ -7,6 +7,10 @@
  * (greedy by size, as TFLite's arena planner does).  Placing as ops come
  * (first fit) leaves holes between mismatched sizes; planning the whole
  * graph gets within a few percent of its largest set of live activations.
+ * An op that writes its output over memory it is done with makes the
+ * output a guest of that activation (drape_graph_tensor_within): the two
+ * are planned as one block, grown to reach every guest and to live as
+ * long as any of them.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -18,7 +22,7 @@
 #include "graph-private.h"
 #include "memory-private.h"
 
-#define ARENA_ALIGNMENT 256
+#define ARENA_ALIGNMENT DRAPE_GRAPH_ALIGNMENT
 /* A submission is cut after this much arithmetic so that no single job
  * runs long enough for a desktop driver's watchdog (about 2 s) even on a
  * slow integrated GPU. */
@@ -213,6 +217,27 @@ drape_graph_tensor (DrapeGraph *graph,
   tensor = tensor_alloc (graph, dtype, n, h, w, c);
   tensor->born = graph->events++;
   tensor->died = G_MAXUINT32;
+  return tensor;
+}
+
+DrapeTensor *
+drape_graph_tensor_within (DrapeGraph  *graph,
+                           DrapeTensor *home,
+                           gint64       offset,
+                           DrapeDType   dtype,
+                           guint32      n,
+                           guint32      h,
+                           guint32      w,
+                           guint32      c)
+{
+  DrapeTensor *tensor = drape_graph_tensor (graph, dtype, n, h, w, c);
+
+  g_return_val_if_fail (offset % ARENA_ALIGNMENT == 0, tensor);
+  if (tensor->released || home->graph != graph || home->born >= home->died)
+    return tensor;
+  /* One home per block of the arena: a guest's guest lives in the first. */
+  tensor->home = home->home ? home->home : home;
+  tensor->home_offset = home->home_offset + offset;
   return tensor;
 }
 
@@ -564,21 +589,29 @@ drape_graph_get_n_nodes (DrapeGraph *graph)
 }
 
 static guint64
-arena_bytes (const DrapeTensor *t)
+aligned (guint64 bytes)
 {
-  return (drape_tensor_bytes (t) + ARENA_ALIGNMENT - 1) & ~(guint64) (ARENA_ALIGNMENT - 1);
+  return (bytes + ARENA_ALIGNMENT - 1) & ~(guint64) (ARENA_ALIGNMENT - 1);
 }
+
+/* What the arena plans: an activation and the ones that live in its
+ * storage, as one range of bytes with one lifetime. */
+typedef struct {
+  DrapeTensor *home;
+  guint64 below;   /* bytes the guests reach before the home's start */
+  guint64 bytes;   /* the whole range, from the lowest guest's start */
+  guint32 born, died;
+  guint64 offset;
+} Block;
 
 static gint
 larger_first (gconstpointer a,
               gconstpointer b)
 {
-  const DrapeTensor *x = *(DrapeTensor * const *) a;
-  const DrapeTensor *y = *(DrapeTensor * const *) b;
-  guint64 bx = arena_bytes (x), by = arena_bytes (y);
+  const Block *x = a, *y = b;
 
-  if (bx != by)
-    return bx > by ? -1 : 1;
+  if (x->bytes != y->bytes)
+    return x->bytes > y->bytes ? -1 : 1;
   return x->born < y->born ? -1 : x->born > y->born;
 }
 
@@ -586,19 +619,68 @@ static gint
 lower_offset_first (gconstpointer a,
                     gconstpointer b)
 {
-  const DrapeTensor *x = *(DrapeTensor * const *) a;
-  const DrapeTensor *y = *(DrapeTensor * const *) b;
+  const Block *x = *(Block * const *) a;
+  const Block *y = *(Block * const *) b;
 
-  return x->arena_offset < y->arena_offset ? -1 : x->arena_offset > y->arena_offset;
+  return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-/* Gives every activation its arena offset (see the top of this file). */
+/* The graph's blocks: every activation without a home, grown to hold its
+ * guests and to live as long as they do. */
+static GArray *
+arena_blocks (DrapeGraph *graph)
+{
+  g_autoptr(GHashTable) index = g_hash_table_new (NULL, NULL);
+  GArray *blocks = g_array_new (FALSE, FALSE, sizeof (Block));
+  gint64 *lo, *hi;
+
+  for (guint i = 0; i < graph->tensors->len; i++)
+    {
+      DrapeTensor *t = g_ptr_array_index (graph->tensors, i);
+      Block b = { .home = t, .bytes = drape_tensor_bytes (t), .born = t->born, .died = t->died };
+
+      /* Placeholders stand in after an error and hold nothing. */
+      if (t->home != NULL || t->born >= t->died)
+        continue;
+      g_hash_table_insert (index, t, GUINT_TO_POINTER (blocks->len + 1));
+      g_array_append_val (blocks, b);
+    }
+  lo = g_new0 (gint64, blocks->len);
+  hi = g_new0 (gint64, blocks->len);
+  for (guint i = 0; i < blocks->len; i++)
+    hi[i] = g_array_index (blocks, Block, i).bytes;
+  for (guint i = 0; i < graph->tensors->len; i++)
+    {
+      DrapeTensor *t = g_ptr_array_index (graph->tensors, i);
+      guint at = GPOINTER_TO_UINT (g_hash_table_lookup (index, t->home));
+      Block *b;
+
+      if (t->home == NULL || t->born >= t->died || at == 0)
+        continue;
+      b = &g_array_index (blocks, Block, at - 1);
+      lo[at - 1] = MIN (lo[at - 1], t->home_offset);
+      hi[at - 1] = MAX (hi[at - 1], t->home_offset + (gint64) drape_tensor_bytes (t));
+      b->born = MIN (b->born, t->born);
+      b->died = MAX (b->died, t->died);
+    }
+  for (guint i = 0; i < blocks->len; i++)
+    {
+      Block *b = &g_array_index (blocks, Block, i);
+
+      b->below = (guint64) -lo[i];
+      b->bytes = aligned ((guint64) (hi[i] - lo[i]));
+    }
+  g_free (lo);
+  g_free (hi);
+  return blocks;
+}
+
 /* With G_MESSAGES_DEBUG: the moment the graph's live activations peak
  * and the larger of them alive then, which is where memory work should
  * look. */
 static void
-log_arena_peak (DrapeGraph      *graph,
-                const GPtrArray *planned)
+log_arena_peak (DrapeGraph   *graph,
+                const GArray *blocks)
 {
   g_autoptr(GString) alive = NULL;
   guint64 peak = 0;
@@ -610,11 +692,11 @@ log_arena_peak (DrapeGraph      *graph,
     {
       guint64 live = 0;
 
-      for (guint i = 0; i < planned->len; i++)
+      for (guint i = 0; i < blocks->len; i++)
         {
-          const DrapeTensor *t = g_ptr_array_index (planned, i);
-          if (t->born <= e && e < t->died)
-            live += arena_bytes (t);
+          const Block *b = &g_array_index (blocks, Block, i);
+          if (b->born <= e && e < b->died)
+            live += b->bytes;
         }
       if (live > peak)
         {
@@ -623,63 +705,70 @@ log_arena_peak (DrapeGraph      *graph,
         }
     }
   alive = g_string_new (NULL);
-  for (guint i = 0; i < planned->len; i++)
+  for (guint i = 0; i < blocks->len; i++)
     {
-      const DrapeTensor *t = g_ptr_array_index (planned, i);
-      if (t->born <= at && at < t->died && arena_bytes (t) >= 1 << 20)
-        g_string_append_printf (alive, " [%u %u %u %u] %.0f MiB (events %u-%u)", t->n, t->h, t->w,
-                                t->c, arena_bytes (t) / 1048576.0, t->born, t->died);
+      const Block *b = &g_array_index (blocks, Block, i);
+      const DrapeTensor *t = b->home;
+
+      if (b->born <= at && at < b->died && b->bytes >= 1 << 20)
+        g_string_append_printf (alive, " [%u %u %u %u]%s %.0f MiB (events %u-%u)", t->n, t->h,
+                                t->w, t->c, b->bytes > aligned (drape_tensor_bytes (t)) ?
+                                " and what is written over it" : "",
+                                b->bytes / 1048576.0, b->born, b->died);
     }
   g_debug ("%s: arena %.0f MiB; live activations peak at %.0f MiB at event %u of %u:%s",
            graph->name, graph->arena_size / 1048576.0, peak / 1048576.0, at, graph->events,
            alive->str);
 }
 
+/* Gives every activation its arena offset (see the top of this file). */
 static void
 plan_arena (DrapeGraph *graph)
 {
-  g_autoptr(GPtrArray) order = g_ptr_array_new ();
+  g_autoptr(GArray) blocks = NULL;
   g_autoptr(GPtrArray) placed = g_ptr_array_new ();
   g_autoptr(GPtrArray) overlapping = g_ptr_array_new ();
 
   if (graph->planned_at == graph->events)
     return;
-  for (guint i = 0; i < graph->tensors->len; i++)
-    {
-      DrapeTensor *t = g_ptr_array_index (graph->tensors, i);
-      /* Placeholders stand in after an error and hold nothing. */
-      if (t->born < t->died)
-        g_ptr_array_add (order, t);
-    }
-  g_ptr_array_sort (order, larger_first);
+  blocks = arena_blocks (graph);
+  g_array_sort (blocks, larger_first);
 
   graph->arena_size = 0;
-  for (guint i = 0; i < order->len; i++)
+  for (guint i = 0; i < blocks->len; i++)
     {
-      DrapeTensor *t = g_ptr_array_index (order, i);
-      guint64 bytes = arena_bytes (t), offset = 0;
+      Block *t = &g_array_index (blocks, Block, i);
+      guint64 offset = 0;
 
       g_ptr_array_set_size (overlapping, 0);
       for (guint j = 0; j < placed->len; j++)
         {
-          DrapeTensor *o = g_ptr_array_index (placed, j);
+          Block *o = g_ptr_array_index (placed, j);
           if (o->born < t->died && t->born < o->died)
             g_ptr_array_add (overlapping, o);
         }
       g_ptr_array_sort (overlapping, lower_offset_first);
       for (guint j = 0; j < overlapping->len; j++)
         {
-          DrapeTensor *o = g_ptr_array_index (overlapping, j);
-          if (offset + bytes <= o->arena_offset)
+          Block *o = g_ptr_array_index (overlapping, j);
+          if (offset + t->bytes <= o->offset)
             break;
-          offset = MAX (offset, o->arena_offset + arena_bytes (o));
+          offset = MAX (offset, o->offset + o->bytes);
         }
-      t->arena_offset = offset;
-      graph->arena_size = MAX (graph->arena_size, offset + bytes);
+      t->offset = offset;
+      t->home->arena_offset = offset + t->below;
+      graph->arena_size = MAX (graph->arena_size, offset + t->bytes);
       g_ptr_array_add (placed, t);
     }
+  for (guint i = 0; i < graph->tensors->len; i++)
+    {
+      DrapeTensor *t = g_ptr_array_index (graph->tensors, i);
+
+      if (t->home != NULL && t->born < t->died)
+        t->arena_offset = (guint64) ((gint64) t->home->arena_offset + t->home_offset);
+    }
   graph->planned_at = graph->events;
-  log_arena_peak (graph, order);
+  log_arena_peak (graph, blocks);
 }
 
 guint64

@@ -33,6 +33,25 @@ vector (DrapeLayers *l,
   return drape_weights_vector (l->weights, name, c);
 }
 
+/* A Conv2d's weight and its parameters: prefix.bias, padding k / 2, and
+ * `extra`'s epilogue (may be NULL). */
+static const DrapeTensor *
+conv_weights (DrapeLayers           *l,
+              const char            *prefix,
+              guint32                cin,
+              guint32                cout,
+              guint32                k,
+              guint32                stride,
+              const DrapeConvParams *extra,
+              DrapeConvParams       *p)
+{
+  *p = extra != NULL ? *extra : (DrapeConvParams) { 0 };
+  p->bias = vector (l, prefix, "bias", cout);
+  p->stride = stride;
+  p->pad_top = p->pad_left = p->pad_bottom = p->pad_right = k / 2;
+  return weight (l, prefix, "weight", cout, cin, k);
+}
+
 DrapeTensor *
 drape_layer_conv (DrapeLayers           *l,
                   const DrapeTensor     *x,
@@ -43,17 +62,10 @@ drape_layer_conv (DrapeLayers           *l,
                   guint32                stride,
                   const DrapeConvParams *extra)
 {
-  const DrapeTensor *w = weight (l, prefix, "weight", cout, cin, k);
-  DrapeConvParams p = { 0 };
+  DrapeConvParams p;
+  const DrapeTensor *w = conv_weights (l, prefix, cin, cout, k, stride, extra, &p);
 
-  if (extra != NULL)
-    p = *extra;
-  p.bias = vector (l, prefix, "bias", cout);
-  p.stride = stride;
-  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = k / 2;
-  if (l->graph == NULL)
-    return NULL;
-  return drape_op_conv2d (l->graph, x, w, &p);
+  return l->graph ? drape_op_conv2d (l->graph, x, w, &p) : NULL;
 }
 
 DrapeTensor *
@@ -188,7 +200,9 @@ drape_layer_advance (DrapeTensor **h,
 /* `owned` is x when the caller gives it up (else NULL): a shortcut
  * convolution reads it first, then norm1 overwrites it, so the block never
  * holds x, its normalised copy and conv1's output at once (a VAE
- * decoder's widest activations).  norm2 always overwrites conv1's output. */
+ * decoder's widest activations).  norm2 always overwrites conv1's output,
+ * conv2 writes its sum over the shortcut's output or an owned x, and
+ * where the layers say so conv1 writes over its normalised input. */
 static DrapeTensor *
 resnet (DrapeLayers       *l,
         const DrapeTensor *x,
@@ -207,7 +221,8 @@ resnet (DrapeLayers       *l,
   g_autofree char *conv2 = g_strdup_printf ("%s.conv2", prefix);
   g_autofree char *shortcut_name = g_strdup_printf ("%s.conv_shortcut", prefix);
   gboolean in_place = owned != NULL && cin != cout;
-  DrapeConvParams p1 = { 0 }, p2 = { 0 };
+  DrapeConvParams p1 = { 0 }, p2;
+  const DrapeTensor *w1, *w2;
   DrapeTensor *h, *t = NULL, *shortcut = NULL, *out;
 
   if (in_place)
@@ -221,18 +236,29 @@ resnet (DrapeLayers       *l,
   if (temb_dim > 0)
     t = drape_layer_linear (l, temb_act, temb_proj, temb_dim, cout, TRUE, NULL);
   p1.channel_bias = t;
-  out = drape_layer_conv (l, h, conv1, cin, cout, 3, 1, &p1);
+  w1 = conv_weights (l, conv1, cin, cout, 3, 1, &p1, &p1);
+  if (l->graph == NULL)
+    out = NULL;
+  else if (l->conv_over_input)
+    out = drape_op_conv2d_over_input (l->graph, h, w1, &p1);
+  else
+    out = drape_op_conv2d (l->graph, h, w1, &p1);
   drape_tensor_release (h);
   drape_tensor_release (t);
   h = drape_layer_group_norm_in_place (l, out, norm2, cout, eps, TRUE);
   if (cin != cout && shortcut == NULL)
     shortcut = drape_layer_conv (l, x, shortcut_name, cin, cout, 1, 1, NULL);
-  p2.residual = shortcut ? shortcut : x;
-  out = drape_layer_conv (l, h, conv2, cout, cout, 3, 1, &p2);
+  w2 = conv_weights (l, conv2, cout, cout, 3, 1, NULL, &p2);
+  if (l->graph == NULL)
+    out = NULL;
+  else if (shortcut != NULL || owned != NULL)
+    out = drape_op_conv2d_accumulate (l->graph, h, w2, &p2, shortcut ? shortcut : owned);
+  else
+    {
+      p2.residual = x;
+      out = drape_op_conv2d (l->graph, h, w2, &p2);
+    }
   drape_tensor_release (h);
-  drape_tensor_release (shortcut);
-  if (!in_place)
-    drape_tensor_release (owned);
   return out;
 }
 

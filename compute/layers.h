@@ -22,6 +22,10 @@ typedef struct {
   DrapeGraph *graph;       /* NULL while loading */
   DrapeCapture *capture;   /* or NULL */
   guint32 norm_groups;
+  /* Resnets write conv1's output over its input, in bands of rows: the
+   * memory of an activation saved where a model's memory peaks, for a
+   * few more dispatches (the VAE's full-size blocks). */
+  gboolean conv_over_input;
 } DrapeLayers;
 
 /* Conv2d named prefix.weight / prefix.bias, padding k / 2; `extra` (may be

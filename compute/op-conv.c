@@ -100,6 +100,11 @@ typedef struct {
    * pixel (y, x) is the output's (2 y + py, 2 x + px). */
   gboolean subpixel;
   guint32 py, px;
+  /* The output is written over x, which the caller gave up
+   * (drape_op_conv2d_over_input): in bands of at most band_rows rows from
+   * the top, placed ahead of x by what the bands need. */
+  DrapeTensor *over;
+  guint32 band_rows;
 } Conv;
 
 /* The GEMM kernel's specialisation: the shader's constants 3 to 13. */
@@ -397,6 +402,31 @@ out_span (const Conv *c,
   return (c->subpixel ? 2 * (last + last / c->ow * c->ow) : last) * c->cout + cols;
 }
 
+/* The input rows [*lo, *hi) a band of `rows` output rows from oy0 reads
+ * (every row where it spans images or the whole image). */
+static void
+band_input_rows (const Conv *c,
+                 guint32     oy0,
+                 guint32     rows,
+                 guint32     nimg,
+                 guint32    *lo,
+                 guint32    *hi)
+{
+  gint64 first, last;
+
+  if (nimg > 1 || rows == c->oh)
+    {
+      *lo = 0;
+      *hi = c->ih;
+      return;
+    }
+  first = (gint64) oy0 * c->stride - c->pad_t;
+  last = (gint64) (oy0 + rows - 1) * c->stride - c->pad_t + c->kh;
+  first = CLAMP (first, 0, (gint64) c->ih - 1);
+  *lo = (guint32) first;
+  *hi = (guint32) CLAMP (last, first + 1, (gint64) c->ih);
+}
+
 /* How a convolution is cut into dispatches (see the top of this file). */
 typedef struct {
   guint32 ng, nc;      /* groups per column chunk, channels of each group */
@@ -513,21 +543,7 @@ conv_part_bind (const Conv     *c,
   guint64 out_count = out_span (c, m, chunk_cols);
   guint32 iy_lo, iy_hi;
 
-  if (part->nimg > 1 || part->rows == c->oh)
-    {
-      iy_lo = 0;
-      iy_hi = c->ih;
-    }
-  else
-    {
-      gint64 lo = (gint64) part->oy0 * c->stride - c->pad_t;
-      gint64 hi = (gint64) (part->oy0 + part->rows - 1) * c->stride - c->pad_t + c->kh;
-
-      lo = CLAMP (lo, 0, (gint64) c->ih - 1);
-      hi = CLAMP (hi, lo + 1, (gint64) c->ih);
-      iy_lo = (guint32) lo;
-      iy_hi = (guint32) hi;
-    }
+  band_input_rows (c, part->oy0, part->rows, part->nimg, &iy_lo, &iy_hi);
 
   *p = (ConvPush) {
     .m = (guint32) m,
@@ -583,6 +599,14 @@ conv_part_bind (const Conv     *c,
     }
 }
 
+/* An output written over the input, placed once the dispatches are
+ * planned, is of x's type. */
+static DrapeDType
+out_dtype (const Conv *c)
+{
+  return c->out != NULL ? c->out->dtype : c->x->dtype;
+}
+
 /* How the convolution splits into dispatches for kernels of `kind`,
  * which falls back from texel buffers to storage buffers where their
  * limit is too small; FALSE, with the graph failed, where it cannot. */
@@ -594,7 +618,7 @@ plan_for_kind (DrapeGraph *graph,
 {
   /* Elements of the wider type: f32 sums of f16 operands take twice an
    * operand's bytes. */
-  gsize es = MAX (drape_dtype_size (c->x->dtype), drape_dtype_size (c->out->dtype));
+  gsize es = MAX (drape_dtype_size (c->x->dtype), drape_dtype_size (out_dtype (c)));
   guint64 limit = drape_graph_binding_limit (graph);
   guint64 align = drape_device_get_caps (drape_graph_get_device (graph))->storage_offset_alignment;
   g_autofree char *why = NULL;
@@ -626,7 +650,7 @@ plan_for_kind (DrapeGraph *graph,
 static gboolean
 out_f32 (const Conv *c)
 {
-  return c->out->dtype == DRAPE_DTYPE_F32 && c->x->dtype == DRAPE_DTYPE_F16;
+  return out_dtype (c) == DRAPE_DTYPE_F32 && c->x->dtype == DRAPE_DTYPE_F16;
 }
 
 /* Whether the epilogue's accesses to 4 channels are aligned vectors. */
@@ -698,6 +722,57 @@ split_record (DrapeGraph             *graph,
                              drape_div_up (quads, DRAPE_CONV_SUM_LOCAL), 1, coop->sum_label, 0);
 }
 
+/* An output written over its input goes in bands of rows from the top:
+ * every column of a band at once, or a later chunk of columns would read
+ * rows the first had overwritten. */
+static gboolean
+plan_over_input (const Conv *c,
+                 ConvPlan   *plan)
+{
+  if (c->over == NULL)
+    return TRUE;
+  if (plan->ng < c->groups || plan->nc < c->cout_g)
+    return FALSE;
+  plan->whole = FALSE;
+  plan->rows = MIN (plan->rows, c->band_rows);
+  return TRUE;
+}
+
+/* The output of a convolution over its input: as far ahead of x as the
+ * bands need for none to write an input row that it or a later band still
+ * reads (the first band's rows, for an output no larger than x), or a
+ * tensor of its own where the plan cannot go in bands. */
+static void
+place_over_input (DrapeGraph     *graph,
+                  Conv           *c,
+                  const ConvPlan *plan,
+                  gboolean        banded)
+{
+  gsize es = drape_dtype_size (c->x->dtype);
+  guint64 in_row = (guint64) c->iw * c->cin * es, out_row = (guint64) c->ow * c->cout * es;
+  gint64 ahead = 0;
+
+  if (!banded)
+    {
+      c->out = drape_graph_tensor (graph, c->x->dtype, c->n, c->oh, c->ow, c->cout);
+      return;
+    }
+  for (guint32 img = 0; img < c->n; img++)
+    for (guint32 oy0 = 0; oy0 < c->oh; oy0 += plan->rows)
+      {
+        guint32 rows = MIN (plan->rows, c->oh - oy0), lo, hi;
+        gint64 read_from, written_to;
+
+        band_input_rows (c, oy0, rows, 1, &lo, &hi);
+        read_from = (gint64) (((guint64) img * c->ih + lo) * in_row);
+        written_to = (gint64) (((guint64) img * c->oh + oy0 + rows) * out_row);
+        ahead = MAX (ahead, written_to - read_from);
+      }
+  ahead = (ahead + DRAPE_GRAPH_ALIGNMENT - 1) / DRAPE_GRAPH_ALIGNMENT * DRAPE_GRAPH_ALIGNMENT;
+  c->out = drape_graph_tensor_within (graph, c->over, -ahead, c->x->dtype, c->n, c->oh, c->ow,
+                                      c->cout);
+}
+
 static void
 conv_record (DrapeGraph *graph,
              Conv       *c)
@@ -705,7 +780,7 @@ conv_record (DrapeGraph *graph,
   DrapeDevice *device = drape_graph_get_device (graph);
   DrapeDType dtype = c->x->dtype;
   GemmKind kind = c->depthwise ? GEMM_TILED : gemm_kind (device, c);
-  gboolean dw_vec4;
+  gboolean dw_vec4, banded;
   DrapeKernel *kernel;
   GemmConfig cfg = { 0 };
   ConvPlan plan;
@@ -715,6 +790,7 @@ conv_record (DrapeGraph *graph,
 
   if (!plan_for_kind (graph, c, &kind, &plan))
     return;
+  banded = plan_over_input (c, &plan);
   /* A chunk that is not whole vectors of channels loses the vector path. */
   dw_vec4 = c->depthwise && c->cin % 4 == 0 && plan.chunk_cols % 4 == 0;
 
@@ -755,11 +831,14 @@ conv_record (DrapeGraph *graph,
           kind = GEMM_TILED;
           if (!plan_for_kind (graph, c, &kind, &plan))
             return;
+          banded = plan_over_input (c, &plan);
           kernel = scalar_kernel (graph, c, kind, &plan, &cfg);
         }
     }
   if (kernel == NULL)
     return;
+  if (c->over != NULL)
+    place_over_input (graph, c, &plan, banded);
 
   for (guint32 g0 = 0; g0 < c->groups; g0 += plan.ng)
     for (guint32 c0 = 0; c0 < c->cout_g; c0 += plan.nc)
@@ -815,6 +894,29 @@ conv_record (DrapeGraph *graph,
     drape_tensor_release (partial);
 }
 
+/* Bands of an output written over its input: OVER_BANDS to an image,
+ * so that the rows written ahead of the input cost a fraction of it,
+ * unless a band would then leave some compute units without OVER_TILES
+ * tiles of 128 x 128 outputs.  DRAPE_CONV_BAND_ROWS sets the rows, for
+ * tests. */
+#define OVER_BANDS 8
+#define OVER_TILES 2
+#define OVER_UNITS 128
+
+static guint32
+over_band_rows (DrapeGraph *graph,
+                const Conv *c)
+{
+  const DrapeDeviceCaps *caps = drape_device_get_caps (drape_graph_get_device (graph));
+  const char *forced = g_getenv ("DRAPE_CONV_BAND_ROWS");
+  guint64 units = caps->compute_units ? caps->compute_units : OVER_UNITS;
+  guint64 fill = drape_div_up (OVER_TILES * units * 128 * 128, (guint64) c->ow * c->cout);
+
+  if (forced != NULL)
+    return (guint32) CLAMP (g_ascii_strtoull (forced, NULL, 10), 1, c->oh);
+  return (guint32) CLAMP (MAX (drape_div_up (c->oh, OVER_BANDS), fill), 1, c->oh);
+}
+
 static DrapeTensor *
 conv_op (DrapeGraph            *graph,
          Conv                  *c,
@@ -826,7 +928,16 @@ conv_op (DrapeGraph            *graph,
   if (!conv_setup (graph, c, params))
     return drape_graph_placeholder (graph, dtype, c->x ? c->x->n : 1, scale * c->oh, scale * c->ow,
                                     c->cout);
-  c->out = drape_graph_tensor (graph, dtype, c->n, scale * c->oh, scale * c->ow, c->cout);
+  if (c->over != NULL)
+    {
+      c->band_rows = over_band_rows (graph, c);
+      conv_record (graph, c);
+      if (c->out == NULL)
+        return drape_graph_placeholder (graph, dtype, c->n, c->oh, c->ow, c->cout);
+      return c->out;
+    }
+  if (c->out == NULL)
+    c->out = drape_graph_tensor (graph, dtype, c->n, scale * c->oh, scale * c->ow, c->cout);
   if (!c->subpixel)
     {
       conv_record (graph, c);
@@ -872,6 +983,55 @@ drape_op_conv2d (DrapeGraph            *graph,
   Conv c = { .op = "conv2d", .x = x, .weight = weight };
 
   return conv_params_op (graph, &c, params);
+}
+
+DrapeTensor *
+drape_op_conv2d_over_input (DrapeGraph            *graph,
+                            DrapeTensor           *x,
+                            const DrapeTensor     *weight,
+                            const DrapeConvParams *params)
+{
+  Conv c = { .op = "conv2d", .x = x, .weight = weight, .over = x };
+  DrapeTensor *out;
+
+  if (!drape_graph_check_tensor (graph, c.op, "x", x))
+    return drape_graph_placeholder (graph, x ? x->dtype : DRAPE_DTYPE_F32, 1, 1, 1,
+                                    weight ? weight->n : 1);
+  if (x->graph != graph || (params != NULL && params->residual == x))
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "conv2d: only an activation of the graph that is not also the residual "
+                        "can be written over");
+      return drape_graph_placeholder (graph, x->dtype, x->n, x->h, x->w, weight ? weight->n : 1);
+    }
+  out = conv_params_op (graph, &c, params);
+  drape_tensor_release (x);
+  return out;
+}
+
+DrapeTensor *
+drape_op_conv2d_accumulate (DrapeGraph            *graph,
+                            const DrapeTensor     *x,
+                            const DrapeTensor     *weight,
+                            const DrapeConvParams *params,
+                            DrapeTensor           *acc)
+{
+  Conv c = { .op = "conv2d", .x = x, .weight = weight, .out = acc };
+  DrapeConvParams pp = { 0 };
+
+  if (params != NULL)
+    pp = *params;
+  if (pp.residual != NULL || acc == NULL || acc == x)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "conv2d: the sum to accumulate into must be given, in place of a residual, "
+                        "and must not be x");
+      return drape_graph_placeholder (graph, x ? x->dtype : DRAPE_DTYPE_F32, 1, 1, 1, 1);
+    }
+  /* Each output value is read as the residual and written by the same
+   * invocation, so the two bindings may share memory. */
+  pp.residual = acc;
+  return conv_params_op (graph, &c, &pp);
 }
 
 DrapeTensor *

@@ -125,6 +125,23 @@ DrapeTensor *drape_op_conv2d      (DrapeGraph            *graph,
                                    const DrapeTensor     *x,
                                    const DrapeTensor     *weight,
                                    const DrapeConvParams *params);
+/* drape_op_conv2d() written over x, which the caller gives up (it is
+ * released): the output takes x's memory and, ahead of it, about a band's
+ * worth of rows, and is computed in bands of rows from the top so that
+ * no band overwrites rows it or a later one reads.  Saves an activation
+ * where memory peaks, for a few more dispatches. */
+DrapeTensor *drape_op_conv2d_over_input (DrapeGraph            *graph,
+                                         DrapeTensor           *x,
+                                         const DrapeTensor     *weight,
+                                         const DrapeConvParams *params);
+/* drape_op_conv2d() with acc as its residual, written over acc, which it
+ * returns: acc = (act (conv (x) + biases) + acc) * out_scale.
+ * params->residual must be NULL. */
+DrapeTensor *drape_op_conv2d_accumulate (DrapeGraph            *graph,
+                                         const DrapeTensor     *x,
+                                         const DrapeTensor     *weight,
+                                         const DrapeConvParams *params,
+                                         DrapeTensor           *acc);
 /* drape_op_conv2d (upsample_nearest (x, 2 x.h, 2 x.w), w) for a 3x3
  * kernel w with padding 1, without the upsampled copy and with 4 taps per
  * output instead of 9: each of the output's four phases (its row and

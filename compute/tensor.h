@@ -39,6 +39,12 @@ struct _DrapeTensor
    * the graph plans its arena: [born, died), died G_MAXUINT32 while it
    * is not released. */
   guint32 born, died;
+  /* An activation an op writes over memory it may reuse: it lies
+   * home_offset bytes from the start of `home`'s storage (before it where
+   * negative), which stays allocated while either lives.  NULL for an
+   * activation of its own. */
+  DrapeTensor *home;
+  gint64 home_offset;
 };
 
 gsize        drape_dtype_size            (DrapeDType         dtype);

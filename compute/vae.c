@@ -324,7 +324,7 @@ drape_vae_encode (DrapeVae          *vae,
 {
   DrapeLayers l = {
     .weights = vae->weights, .graph = graph, .capture = capture,
-    .norm_groups = vae->config.norm_num_groups,
+    .norm_groups = vae->config.norm_num_groups, .conv_over_input = TRUE,
   };
   guint32 factor = 1u << (vae->config.n_blocks - 1);
 
@@ -350,7 +350,7 @@ drape_vae_decode (DrapeVae          *vae,
 {
   DrapeLayers l = {
     .weights = vae->weights, .graph = graph, .capture = capture,
-    .norm_groups = vae->config.norm_num_groups,
+    .norm_groups = vae->config.norm_num_groups, .conv_over_input = TRUE,
   };
 
   if (!drape_graph_check_tensor (graph, "vae decode", "latent", latent))

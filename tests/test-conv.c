@@ -110,6 +110,86 @@ check_conv (const TestConv *cc,
   test_conv_clear (&run);
 }
 
+/* An activation holding t's values (a cast to its own type copies), for
+ * ops that write over theirs. */
+static DrapeTensor *
+activation_copy (DrapeGraph        *graph,
+                 const DrapeTensor *t)
+{
+  return drape_op_cast (graph, t, t->dtype);
+}
+
+/* What a tensor takes in a graph's arena, whose blocks are 256-byte
+ * aligned. */
+static guint64
+arena_bytes (const DrapeTensor *t)
+{
+  return (drape_tensor_bytes (t) + 255) / 256 * 256;
+}
+
+/* drape_op_conv2d_over_input with `band_rows` rows to a band (NULL: the
+ * op's choice) and, where the case has a residual,
+ * drape_op_conv2d_accumulate into a copy of it. */
+static void
+check_conv_in_place (const TestConv *cc,
+                     DrapeDType      dtype,
+                     guint64         binding_limit,
+                     const char     *band_rows)
+{
+  DrapeDevice *device = test_device ();
+  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "conv-over");
+  g_autofree char *what = g_strdup_printf ("conv2d in place %s %s limit %" G_GUINT64_FORMAT
+                                           " bands of %s", cc->name, drape_dtype_name (dtype),
+                                           binding_limit, band_rows ? band_rows : "default");
+  g_autofree float *got = NULL;
+  g_autofree float *got_acc = NULL;
+  DrapeTensor *x, *acc = NULL, *out;
+  guint64 held;
+  TestConvRun run;
+
+  test_conv_prepare (cc, dtype, &run);
+  x = activation_copy (graph, run.x);
+  held = arena_bytes (x);
+  if (band_rows != NULL)
+    g_setenv ("DRAPE_CONV_BAND_ROWS", band_rows, TRUE);
+  drape_device_set_binding_limit (device, binding_limit);
+  out = drape_op_conv2d_over_input (graph, x, run.weight, &run.params);
+  g_assert_true (x->released);
+  held += arena_bytes (out);
+  if (run.params.residual != NULL)
+    {
+      DrapeConvParams params = run.params;
+
+      params.residual = NULL;
+      acc = activation_copy (graph, run.residual);
+      held += arena_bytes (acc);
+      g_assert_true (drape_op_conv2d_accumulate (graph, run.x, run.weight, &params, acc) == acc);
+    }
+  run_graph (graph);
+  drape_device_set_binding_limit (device, G_MAXUINT64);
+  g_unsetenv ("DRAPE_CONV_BAND_ROWS");
+  /* The arena holds no more than x and the output apart, and an output no
+   * larger than x, in bands of a quarter of the image or less, overlaps
+   * it (unless 256-byte alignment rounds the rows it runs ahead up to all
+   * of it). */
+  g_assert_cmpuint (drape_graph_get_arena_size (graph), <=, held);
+  if (band_rows != NULL && 4 * g_ascii_strtoull (band_rows, NULL, 10) <= run.oh &&
+      binding_limit == G_MAXUINT64 && drape_tensor_bytes (out) > 512 &&
+      drape_tensor_bytes (out) <= drape_tensor_bytes (x))
+    {
+      g_assert_cmpuint (out->arena_offset, <, x->arena_offset + drape_tensor_bytes (x));
+      g_assert_cmpuint (out->arena_offset + drape_tensor_bytes (out), >, x->arena_offset);
+    }
+  got = test_download (out);
+  test_assert_close (what, got, run.ref, run.n_out, test_tolerance (dtype));
+  if (acc != NULL)
+    {
+      got_acc = test_download (acc);
+      test_assert_close (what, got_acc, run.ref, run.n_out, test_tolerance (dtype));
+    }
+  test_conv_clear (&run);
+}
+
 typedef struct {
   guint32 n, h, w, in, out;
   gboolean bias, residual;
@@ -218,6 +298,8 @@ run_all (DrapeDType last_dtype)
           check_conv (&conv_cases[i], FALSE, d, limit);
         for (guint i = 0; i < G_N_ELEMENTS (upsample_cases); i++)
           check_conv (&upsample_cases[i], TRUE, d, limit);
+        for (guint i = 0; i < G_N_ELEMENTS (conv_cases); i++)
+          check_conv_in_place (&conv_cases[i], d, limit, NULL);
         for (guint i = 0; i < G_N_ELEMENTS (linear_cases); i++)
           check_linear (&linear_cases[i], d, limit);
         for (guint i = 0; i < G_N_ELEMENTS (geglu_cases); i++)
@@ -263,6 +345,23 @@ test_refused_kernel (void)
   drape_device_refuse_families (test_device (), refused);
   run_all (DRAPE_DTYPE_F32);
   drape_device_refuse_families (test_device (), NULL);
+}
+
+/* An output written over its input in bands of every height from one
+ * row to the whole image, so that the rows written ahead of the input
+ * meet the rows still to be read at every offset. */
+static void
+test_in_place_bands (void)
+{
+  g_unsetenv ("DRAPE_CONV_KERNEL");
+  for (guint d = 0; d <= DRAPE_DTYPE_F16; d++)
+    for (guint i = 0; i < G_N_ELEMENTS (conv_cases); i++)
+      for (guint32 rows = 1; rows <= conv_cases[i].h; rows++)
+        {
+          g_autofree char *band_rows = g_strdup_printf ("%u", rows);
+          check_conv_in_place (&conv_cases[i], d, G_MAXUINT64, band_rows);
+        }
+  test_assert_no_validation_messages ();
 }
 
 /* A graph error that names the op and the problem. */
@@ -376,6 +475,37 @@ test_bad_shapes (void)
     drape_op_linear_geglu (graph, x16, lw_in, NULL);
     expect_error (graph, "linear_geglu", "f16");
   }
+  /* Only an activation of the graph can be written over, and not by
+   * the convolution whose residual it is; a sum to accumulate into
+   * replaces the residual. */
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    drape_op_conv2d_over_input (graph, x, w, NULL);
+    expect_error (graph, "conv2d", "activation");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    DrapeTensor *a = activation_copy (graph, res_small);
+
+    drape_op_conv2d_over_input (graph, a, lw_in, &(DrapeConvParams) { .residual = a });
+    expect_error (graph, "conv2d", "residual");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    DrapeTensor *a = activation_copy (graph, res_small);
+
+    drape_op_conv2d_accumulate (graph, x, w, &(DrapeConvParams) { .residual = res_small }, a);
+    expect_error (graph, "conv2d", "residual");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    DrapeTensor *a = activation_copy (graph, res);
+
+    drape_op_conv2d_accumulate (graph, x, w, &(DrapeConvParams) { .pad_top = 1, .pad_left = 1,
+                                                                  .pad_bottom = 1,
+                                                                  .pad_right = 1 }, a);
+    expect_error (graph, "conv2d", "residual is [1 6 5 4]");
+  }
   test_assert_no_validation_messages ();
 }
 
@@ -417,6 +547,7 @@ main (int argc, char **argv)
   g_test_add_func ("/conv/tiled-kernel", test_tiled_kernel);
   g_test_add_func ("/conv/subgroup-kernel", test_subgroup_kernel);
   g_test_add_func ("/conv/refused-kernel", test_refused_kernel);
+  g_test_add_func ("/conv/in-place-bands", test_in_place_bands);
   g_test_add_func ("/conv/bad-shapes", test_bad_shapes);
   g_test_add_func ("/conv/large-grid", test_large_grid);
   return test_finish (g_test_run ());
