@@ -42,7 +42,7 @@ drape_capture_take (DrapeCapture      *capture,
   g_autoptr(GError) error = NULL;
   DrapeTensor *copy;
 
-  if (capture == NULL || !g_hash_table_contains (capture->wanted, name) || !drape_graph_ok (graph))
+  if (!drape_capture_wants (capture, name) || !drape_graph_ok (graph))
     return;
   copy = drape_tensor_new (drape_graph_get_device (graph), DRAPE_DTYPE_F32,
                            tensor->n, tensor->h, tensor->w, tensor->c, &error);
@@ -53,6 +53,13 @@ drape_capture_take (DrapeCapture      *capture,
     }
   g_hash_table_insert (capture->wanted, g_strdup (name), copy);
   drape_op_copy (graph, tensor, copy);
+}
+
+gboolean
+drape_capture_wants (const DrapeCapture *capture,
+                     const char         *name)
+{
+  return capture != NULL && g_hash_table_contains (capture->wanted, name);
 }
 
 DrapeTensor *

@@ -21,6 +21,11 @@ void          drape_capture_take (DrapeCapture      *capture,
                                   DrapeGraph        *graph,
                                   const char        *name,
                                   const DrapeTensor *tensor);
+/* Whether `name` is one of the capture's names (capture may be NULL):
+ * for a model that must make an activation it never holds whole to
+ * capture it. */
+gboolean      drape_capture_wants (const DrapeCapture *capture,
+                                   const char         *name);
 /* After the graph ran: the copy of `name` (f32, NHWC), or NULL. */
 DrapeTensor  *drape_capture_get  (DrapeCapture      *capture,
                                   const char        *name);

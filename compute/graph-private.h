@@ -9,9 +9,6 @@
 
 G_BEGIN_DECLS
 
-/* Where activations start in the arena, in bytes. */
-#define DRAPE_GRAPH_ALIGNMENT 256
-
 typedef struct {
   const DrapeTensor *tensor;
   guint64 offset; /* bytes from the tensor's start, aligned */
@@ -80,19 +77,6 @@ DrapeKernel *drape_graph_kernel_optional (DrapeGraph     *graph,
                                        guint32            texel_mask,
                                        const guint32     *spec,
                                        guint              n_spec);
-/* A new activation in `home`'s storage, `offset` bytes from its start
- * (a multiple of 256; negative: before it), for an op that writes its
- * output over memory it is done with: the arena gives home the bytes its
- * guests reach, for as long as any of them lives.  The op must order its
- * dispatches so that none writes what another still has to read. */
-DrapeTensor *drape_graph_tensor_within (DrapeGraph       *graph,
-                                       DrapeTensor       *home,
-                                       gint64             offset,
-                                       DrapeDType         dtype,
-                                       guint32            n,
-                                       guint32            h,
-                                       guint32            w,
-                                       guint32            c);
 /* Appends a dispatch of groups_x * groups_y * groups_z workgroups. */
 void         drape_graph_dispatch     (DrapeGraph        *graph,
                                        DrapeKernel       *kernel,

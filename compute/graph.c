@@ -23,6 +23,9 @@
 #include "memory-private.h"
 
 #define ARENA_ALIGNMENT DRAPE_GRAPH_ALIGNMENT
+/* The largest blocks, whose every order plan_arena tries (8! = 40,320
+ * placements of 8 blocks: milliseconds). */
+#define PERMUTED_BLOCKS 8
 /* A submission is cut after this much arithmetic so that no single job
  * runs long enough for a desktop driver's watchdog (about 2 s) even on a
  * slow integrated GPU. */
@@ -615,6 +618,20 @@ larger_first (gconstpointer a,
   return x->born < y->born ? -1 : x->born > y->born;
 }
 
+/* Size times lifetime: the blocks that crowd the most of the plan. */
+static gint
+larger_area_first (gconstpointer a,
+                   gconstpointer b)
+{
+  const Block *x = a, *y = b;
+  double ax = (double) x->bytes * (MIN (x->died, x->born + (1u << 20)) - x->born);
+  double ay = (double) y->bytes * (MIN (y->died, y->born + (1u << 20)) - y->born);
+
+  if (ax != ay)
+    return ax > ay ? -1 : 1;
+  return x->born < y->born ? -1 : x->born > y->born;
+}
+
 static gint
 lower_offset_first (gconstpointer a,
                     gconstpointer b)
@@ -721,29 +738,25 @@ log_arena_peak (DrapeGraph   *graph,
            alive->str);
 }
 
-/* Gives every activation its arena offset (see the top of this file). */
-static void
-plan_arena (DrapeGraph *graph)
+/* Places blocks[0..n) in that order, each at the lowest offset clear of
+ * those placed before it whose lifetimes overlap its own; returns the
+ * arena size this needs. */
+static guint64
+place_blocks (Block **blocks,
+              guint   n)
 {
-  g_autoptr(GArray) blocks = NULL;
-  g_autoptr(GPtrArray) placed = g_ptr_array_new ();
   g_autoptr(GPtrArray) overlapping = g_ptr_array_new ();
+  guint64 size = 0;
 
-  if (graph->planned_at == graph->events)
-    return;
-  blocks = arena_blocks (graph);
-  g_array_sort (blocks, larger_first);
-
-  graph->arena_size = 0;
-  for (guint i = 0; i < blocks->len; i++)
+  for (guint i = 0; i < n; i++)
     {
-      Block *t = &g_array_index (blocks, Block, i);
+      Block *t = blocks[i];
       guint64 offset = 0;
 
       g_ptr_array_set_size (overlapping, 0);
-      for (guint j = 0; j < placed->len; j++)
+      for (guint j = 0; j < i; j++)
         {
-          Block *o = g_ptr_array_index (placed, j);
+          Block *o = blocks[j];
           if (o->born < t->died && t->born < o->died)
             g_ptr_array_add (overlapping, o);
         }
@@ -756,9 +769,97 @@ plan_arena (DrapeGraph *graph)
           offset = MAX (offset, o->offset + o->bytes);
         }
       t->offset = offset;
-      t->home->arena_offset = offset + t->below;
-      graph->arena_size = MAX (graph->arena_size, offset + t->bytes);
-      g_ptr_array_add (placed, t);
+      size = MAX (size, offset + t->bytes);
+    }
+  return size;
+}
+
+/* The order of the first k blocks (a permutation of them) whose
+ * placement needs the least arena, tried one by one (Heap's algorithm):
+ * a few large activations decide the plan, and greedy orders can box
+ * them in (one placed low that another's whole lifetime then has to go
+ * above). */
+static void
+best_first_blocks (Block **blocks,
+                   guint   k)
+{
+  g_autofree Block **best = g_memdup2 (blocks, k * sizeof *blocks);
+  guint c[PERMUTED_BLOCKS] = { 0 };
+  guint64 best_size = place_blocks (blocks, k);
+
+  for (guint i = 1; i < k;)
+    {
+      if (c[i] < i)
+        {
+          Block *swap = blocks[i % 2 ? c[i] : 0];
+          guint64 size;
+
+          blocks[i % 2 ? c[i] : 0] = blocks[i];
+          blocks[i] = swap;
+          size = place_blocks (blocks, k);
+          if (size < best_size)
+            {
+              best_size = size;
+              memcpy (best, blocks, k * sizeof *blocks);
+            }
+          c[i]++;
+          i = 1;
+        }
+      else
+        c[i++] = 0;
+    }
+  memcpy (blocks, best, k * sizeof *blocks);
+}
+
+/* The ways of ordering blocks plan_arena tries: each comparison as it
+ * is, and with its PERMUTED_BLOCKS first blocks in their best order. */
+static const GCompareFunc block_orders[] = { larger_first, larger_area_first };
+#define N_STRATEGIES (2 * G_N_ELEMENTS (block_orders))
+
+/* Places the blocks as strategy `s` orders them (`order` has room for a
+ * pointer to each); returns the arena size this needs. */
+static guint64
+plan_strategy (GArray *blocks,
+               Block **order,
+               guint   s)
+{
+  g_array_sort (blocks, block_orders[s / 2]);
+  for (guint i = 0; i < blocks->len; i++)
+    order[i] = &g_array_index (blocks, Block, i);
+  if (s % 2)
+    best_first_blocks (order, MIN (blocks->len, PERMUTED_BLOCKS));
+  return place_blocks (order, blocks->len);
+}
+
+/* Gives every activation its arena offset (see the top of this file):
+ * the strategy that needs the least arena, placed again. */
+static void
+plan_arena (DrapeGraph *graph)
+{
+  g_autoptr(GArray) blocks = NULL;
+  g_autofree Block **order = NULL;
+  guint64 best_size = G_MAXUINT64;
+  guint best = 0;
+
+  if (graph->planned_at == graph->events)
+    return;
+  blocks = arena_blocks (graph);
+  order = g_new (Block *, blocks->len + 1);
+  for (guint s = 0; s < N_STRATEGIES; s++)
+    {
+      guint64 size = plan_strategy (blocks, order, s);
+
+      if (size < best_size)
+        {
+          best_size = size;
+          best = s;
+        }
+    }
+  graph->arena_size = plan_strategy (blocks, order, best);
+  for (guint i = 0; i < blocks->len; i++)
+    {
+      Block *b = &g_array_index (blocks, Block, i);
+      b->home->arena_offset = b->offset + b->below;
     }
   for (guint i = 0; i < graph->tensors->len; i++)
     {

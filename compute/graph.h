@@ -52,6 +52,22 @@ DrapeTensor *drape_graph_tensor         (DrapeGraph   *graph,
                                          guint32       w,
                                          guint32       c);
 void         drape_tensor_release       (DrapeTensor  *tensor);
+/* Where activations start in the arena, in bytes. */
+#define DRAPE_GRAPH_ALIGNMENT 256
+/* A new activation in `home`'s storage, `offset` bytes from its start
+ * (a multiple of DRAPE_GRAPH_ALIGNMENT; negative: before it), for ops
+ * that write their output over memory they are done with: the arena
+ * gives home the bytes its guests reach, for as long as any of them
+ * lives.  Whoever records the ops must order them so that none writes
+ * what another still has to read. */
+DrapeTensor *drape_graph_tensor_within (DrapeGraph       *graph,
+                                       DrapeTensor       *home,
+                                       gint64             offset,
+                                       DrapeDType         dtype,
+                                       guint32            n,
+                                       guint32            h,
+                                       guint32            w,
+                                       guint32            c);
 void         drape_graph_fail           (DrapeGraph   *graph,
                                          DrapeError    code,
                                          const char   *format,

@@ -262,6 +262,127 @@ resnet (DrapeLayers       *l,
   return out;
 }
 
+/* The upsampled activation's rows [row0, row0 + rows) (both even), made
+ * from x by the upsampler's phases. */
+static DrapeTensor *
+upsampled_rows (DrapeLayers           *l,
+                const DrapeTensor     *x,
+                const DrapeTensor     *phases,
+                const DrapeConvParams *p,
+                guint32                row0,
+                guint32                rows)
+{
+  DrapeTensor *band = drape_graph_tensor (l->graph, x->dtype, x->n, rows, 2 * x->w, phases->c);
+
+  drape_op_conv2d_upsample2x_rows (l->graph, x, phases, p, row0, rows, band, 0);
+  return band;
+}
+
+DrapeTensor *
+drape_layer_upsample_resnet (DrapeLayers *l,
+                             DrapeTensor *x,
+                             const char  *upsample,
+                             const char  *capture_name,
+                             const char  *prefix,
+                             guint32      c,
+                             guint32      cout,
+                             float        eps,
+                             guint32      band)
+{
+  g_autofree char *phases_name = g_strdup_printf ("%s.weight", upsample);
+  g_autofree char *norm1 = g_strdup_printf ("%s.norm1", prefix);
+  g_autofree char *conv1 = g_strdup_printf ("%s.conv1", prefix);
+  g_autofree char *norm2 = g_strdup_printf ("%s.norm2", prefix);
+  g_autofree char *conv2 = g_strdup_printf ("%s.conv2", prefix);
+  g_autofree char *shortcut_name = g_strdup_printf ("%s.conv_shortcut", prefix);
+  const DrapeTensor *phases = drape_weights_conv_upsample2x (l->weights, phases_name, c, c);
+  const DrapeTensor *gamma1 = vector (l, norm1, "weight", c), *beta1 = vector (l, norm1, "bias", c);
+  const DrapeTensor *gamma2 = vector (l, norm2, "weight", cout);
+  const DrapeTensor *beta2 = vector (l, norm2, "bias", cout);
+  const DrapeTensor *w1, *w2, *ws = NULL;
+  DrapeConvParams pu = { .bias = vector (l, upsample, "bias", c) }, p1, p2, ps;
+  DrapeTensor *stats, *affine, *h, *out;
+  guint32 oh, ow;
+  guint64 ahead;
+
+  w1 = conv_weights (l, conv1, c, cout, 3, 1, NULL, &p1);
+  w2 = conv_weights (l, conv2, cout, cout, 3, 1, NULL, &p2);
+  if (c != cout)
+    ws = conv_weights (l, shortcut_name, c, cout, 1, 1, NULL, &ps);
+  if (l->graph == NULL)
+    return NULL;
+  if (x->n != 1 || band == 0 || band % 2 != 0)
+    {
+      drape_graph_fail (l->graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "%s: the upsampled resnet goes in bands of an even number of rows of "
+                        "one image, not %u of %u", prefix, band, x->n);
+      return drape_graph_placeholder (l->graph, x->dtype, x->n, 2 * x->h, 2 * x->w, cout);
+    }
+  oh = 2 * x->h;
+  ow = 2 * x->w;
+
+  if (drape_capture_wants (l->capture, capture_name))
+    {
+      DrapeTensor *whole = upsampled_rows (l, x, phases, &pu, 0, oh);
+      drape_layer_capture (l, capture_name, whole);
+      drape_tensor_release (whole);
+    }
+
+  /* norm1's statistics, a band of the upsampled rows at a time. */
+  stats = drape_op_group_norm_stats (l->graph, oh, l->norm_groups);
+  for (guint32 row0 = 0; row0 < oh; row0 += band)
+    {
+      DrapeTensor *u = upsampled_rows (l, x, phases, &pu, row0, MIN (band, oh - row0));
+      drape_op_group_norm_stats_add (l->graph, stats, u, row0);
+      drape_tensor_release (u);
+    }
+  affine = drape_op_group_norm_stats_finish (l->graph, stats, ow, gamma1, eps);
+  drape_tensor_release (stats);
+
+  /* conv1 (norm1, SiLU) band by band, each from the upsampled rows it
+   * reads: its own and a row either side (two, for the phases' pairs). */
+  h = drape_graph_tensor (l->graph, x->dtype, 1, oh, ow, cout);
+  for (guint32 row0 = 0; row0 < oh; row0 += band)
+    {
+      guint32 rows = MIN (band, oh - row0);
+      guint32 lo = row0 >= 2 ? row0 - 2 : 0, hi = MIN (row0 + rows + 2, oh);
+      DrapeTensor *u = upsampled_rows (l, x, phases, &pu, lo, hi - lo);
+      DrapeConvParams pb = p1;
+
+      drape_op_group_norm_apply (l->graph, u, affine, beta1, TRUE);
+      /* The band's padding is the image's only at the image's edges; its
+       * output row j reads u's rows j - pad_top .. j - pad_top + 2. */
+      pb.pad_top = lo == 0;
+      pb.pad_bottom = hi == oh;
+      drape_op_conv2d_rows (l->graph, u, w1, &pb, row0 - lo + pb.pad_top - 1, rows, h, row0);
+      drape_tensor_release (u);
+    }
+  drape_tensor_release (affine);
+  h = drape_op_group_norm_in_place (l->graph, h, gamma2, beta2, l->norm_groups, eps, TRUE);
+
+  /* conv2 plus the shortcut (or the upsampled rows themselves), band by
+   * band, over h: the output runs a band and a row ahead of the rows
+   * conv2 still reads. */
+  ahead = (band + 1) * (guint64) ow * cout * drape_dtype_size (x->dtype);
+  ahead = (ahead + DRAPE_GRAPH_ALIGNMENT - 1) / DRAPE_GRAPH_ALIGNMENT * DRAPE_GRAPH_ALIGNMENT;
+  out = drape_graph_tensor_within (l->graph, h, -(gint64) ahead, x->dtype, 1, oh, ow, cout);
+  for (guint32 row0 = 0; row0 < oh; row0 += band)
+    {
+      guint32 rows = MIN (band, oh - row0);
+      DrapeTensor *u = upsampled_rows (l, x, phases, &pu, row0, rows);
+      DrapeConvParams pb = p2;
+
+      if (ws != NULL)
+        drape_layer_advance (&u, drape_op_conv2d (l->graph, u, ws, &ps));
+      pb.residual = u;
+      drape_op_conv2d_rows (l->graph, h, w2, &pb, row0, rows, out, row0);
+      drape_tensor_release (u);
+    }
+  drape_tensor_release (h);
+  drape_tensor_release (x);
+  return out;
+}
+
 DrapeTensor *
 drape_layer_resnet (DrapeLayers       *l,
                     const DrapeTensor *x,

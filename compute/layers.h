@@ -104,6 +104,26 @@ void         drape_layer_advance_resnet (DrapeLayers       *l,
                                          float              eps,
                                          const DrapeTensor *temb_act,
                                          guint32            temb_dim);
+/* drape_layer_upsample_conv (x, upsample, c, 2 x.h, 2 x.w) and then
+ * drape_layer_resnet (prefix, c -> cout, no time embedding), without
+ * ever holding the upsampled activation (a VAE decoder's largest, at
+ * four times x's size): it is made afresh, `band` rows (even) at a time,
+ * for norm1's statistics, for conv1 (with a row either side) and for
+ * the shortcut, which conv2 adds band by band as it writes over conv1's
+ * output.  Three times the upsampler's work, for x, conv1's output and
+ * some bands in memory instead of the upsampled activation, conv1's
+ * output and the shortcut's.  x (one image) is released; with a capture
+ * that wants `capture_name`, the upsampled activation is also made whole
+ * for it. */
+DrapeTensor *drape_layer_upsample_resnet (DrapeLayers *l,
+                                          DrapeTensor *x,
+                                          const char  *upsample,
+                                          const char  *capture_name,
+                                          const char  *prefix,
+                                          guint32      c,
+                                          guint32      cout,
+                                          float        eps,
+                                          guint32      band);
 /* diffusers' Attention as self-attention on already normalised n:
  * to_q, to_k, to_v (fused into one projection; with biases when
  * qkv_bias), heads, to_out.0, + residual. */

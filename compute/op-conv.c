@@ -105,6 +105,10 @@ typedef struct {
    * the top, placed ahead of x by what the bands need. */
   DrapeTensor *over;
   guint32 band_rows;
+  /* Where oy_count is not 0, only rows [oy_first, oy_first + oy_count) of
+   * the grid are computed (drape_op_conv2d_rows), into the output's grid
+   * rows from out_row0 on, with a residual of just those rows. */
+  guint32 oy_first, oy_count, out_row0;
 } Conv;
 
 /* The GEMM kernel's specialisation: the shader's constants 3 to 13. */
@@ -365,11 +369,13 @@ conv_setup (DrapeGraph            *graph,
                             c->op, drape_dtype_name (r->dtype), drape_dtype_name (x->dtype));
           return FALSE;
         }
-      if (r->n != c->n || r->h != scale * c->oh || r->w != scale * c->ow || r->c != c->cout)
+      guint32 rows = c->oy_count ? c->oy_count : c->oh;
+
+      if (r->n != c->n || r->h != scale * rows || r->w != scale * c->ow || r->c != c->cout)
         {
           drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
                             "%s: residual is [%u %u %u %u] but the output is [%u %u %u %u]",
-                            c->op, r->n, r->h, r->w, r->c, c->n, scale * c->oh, scale * c->ow,
+                            c->op, r->n, r->h, r->w, r->c, c->n, scale * rows, scale * c->ow,
                             c->cout);
           return FALSE;
         }
@@ -538,7 +544,11 @@ conv_part_bind (const Conv     *c,
   gsize es = drape_dtype_size (c->x->dtype), out_es = drape_dtype_size (c->out->dtype);
   guint32 oc0 = part->g0 * c->cout_g + part->c0;
   guint32 chunk_cols = part->ng > 1 ? part->ng * c->cout_g : part->nc;
-  guint64 pix0 = ((guint64) part->img * c->oh + part->oy0) * c->ow;
+  guint32 scale = c->subpixel ? 2 : 1;
+  guint64 pix0 = ((guint64) part->img * (c->out->h / scale) + c->out_row0 + part->oy0 -
+                  c->oy_first) * c->ow;
+  guint64 res0 = ((guint64) part->img * (c->oy_count ? c->oy_count : c->oh) + part->oy0 -
+                  c->oy_first) * c->ow;
   guint64 m = (guint64) part->nimg * part->rows * c->ow;
   guint64 out_count = out_span (c, m, chunk_cols);
   guint32 iy_lo, iy_hi;
@@ -583,7 +593,7 @@ conv_part_bind (const Conv     *c,
   p->cb_off = bind_optional (&bind[BIND_CHANNEL_BIAS], c->channel_bias,
                              (guint64) part->img * c->cout + oc0,
                              (guint64) (part->nimg - 1) * c->cout + chunk_cols, &bind[BIND_OUT]);
-  p->r_off = bind_optional (&bind[BIND_RESIDUAL], c->residual, out_offset (c, pix0) + oc0, out_count,
+  p->r_off = bind_optional (&bind[BIND_RESIDUAL], c->residual, out_offset (c, res0) + oc0, out_count,
                             &bind[BIND_OUT]);
   if (c->geglu)
     {
@@ -729,6 +739,8 @@ static gboolean
 plan_over_input (const Conv *c,
                  ConvPlan   *plan)
 {
+  if (c->oy_count != 0)
+    plan->whole = FALSE;
   if (c->over == NULL)
     return TRUE;
   if (plan->ng < c->groups || plan->nc < c->cout_g)
@@ -781,6 +793,7 @@ conv_record (DrapeGraph *graph,
   DrapeDType dtype = c->x->dtype;
   GemmKind kind = c->depthwise ? GEMM_TILED : gemm_kind (device, c);
   gboolean dw_vec4, banded;
+  guint32 oy_end;
   DrapeKernel *kernel;
   GemmConfig cfg = { 0 };
   ConvPlan plan;
@@ -839,11 +852,12 @@ conv_record (DrapeGraph *graph,
     return;
   if (c->over != NULL)
     place_over_input (graph, c, &plan, banded);
+  oy_end = c->oy_count ? c->oy_first + c->oy_count : c->oh;
 
   for (guint32 g0 = 0; g0 < c->groups; g0 += plan.ng)
     for (guint32 c0 = 0; c0 < c->cout_g; c0 += plan.nc)
       for (guint32 img = 0; img < c->n; img += plan.whole ? c->n : 1)
-        for (guint32 oy0 = 0; oy0 < c->oh; oy0 += plan.rows)
+        for (guint32 oy0 = c->oy_first; oy0 < oy_end; oy0 += plan.rows)
           {
             ConvPart part = {
               .g0 = g0,
@@ -853,7 +867,7 @@ conv_record (DrapeGraph *graph,
               .img = img,
               .nimg = plan.whole ? c->n : 1,
               .oy0 = oy0,
-              .rows = MIN (plan.rows, c->oh - oy0),
+              .rows = MIN (plan.rows, oy_end - oy0),
             };
             DrapeBinding bind[N_BINDINGS];
             ConvPush p;
@@ -899,7 +913,7 @@ conv_record (DrapeGraph *graph,
  * unless a band would then leave some compute units without OVER_TILES
  * tiles of 128 x 128 outputs.  DRAPE_CONV_BAND_ROWS sets the rows, for
  * tests. */
-#define OVER_BANDS 8
+#define OVER_BANDS 16
 #define OVER_TILES 2
 #define OVER_UNITS 128
 
@@ -928,6 +942,18 @@ conv_op (DrapeGraph            *graph,
   if (!conv_setup (graph, c, params))
     return drape_graph_placeholder (graph, dtype, c->x ? c->x->n : 1, scale * c->oh, scale * c->ow,
                                     c->cout);
+  if (c->oy_count != 0 &&
+      ((guint64) c->oy_first + c->oy_count > c->oh || c->out->n != c->n ||
+       c->out->w != scale * c->ow || c->out->c != c->cout ||
+       (guint64) scale * (c->out_row0 + c->oy_count) > c->out->h))
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "%s: rows %u to %u of an output [%u %u %u %u] do not fit out [%u %u %u %u] "
+                        "from its row %u", c->op, scale * c->oy_first,
+                        scale * (c->oy_first + c->oy_count), c->n, scale * c->oh, scale * c->ow,
+                        c->cout, c->out->n, c->out->h, c->out->w, c->out->c, scale * c->out_row0);
+      return c->out;
+    }
   if (c->over != NULL)
     {
       c->band_rows = over_band_rows (graph, c);
@@ -1034,6 +1060,91 @@ drape_op_conv2d_accumulate (DrapeGraph            *graph,
   return conv_params_op (graph, &c, &pp);
 }
 
+/* An upsampled convolution's parameters: params' epilogue, and phase
+ * (0, 0)'s geometry, which conv_setup checks (every phase has x's size).
+ * FALSE, with the graph failed, where params set any geometry. */
+static gboolean
+upsample_params (DrapeGraph            *graph,
+                 const DrapeTensor     *x,
+                 const DrapeTensor     *phases,
+                 const DrapeConvParams *params,
+                 DrapeConvParams       *pp)
+{
+  *pp = params != NULL ? *params : (DrapeConvParams) { 0 };
+  if (pp->stride > 1 || pp->groups > 1 || pp->pad_top || pp->pad_left || pp->pad_bottom ||
+      pp->pad_right)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "conv2d_upsample2x: stride, groups and padding are the operation's own");
+      return FALSE;
+    }
+  pp->pad_top = pp->pad_left = 1;
+  return TRUE;
+}
+
+/* conv_params_op for output rows [row0, row0 + rows) into out's rows
+ * from out_row0 on (scale output rows to a grid row). */
+static void
+conv_rows_op (DrapeGraph            *graph,
+              Conv                  *c,
+              const DrapeConvParams *params,
+              guint32                scale,
+              guint32                row0,
+              guint32                rows,
+              DrapeTensor           *out,
+              guint32                out_row0)
+{
+  if (!drape_graph_check_tensor (graph, c->op, "out", out) ||
+      !drape_graph_check_tensor (graph, c->op, "x", c->x))
+    return;
+  if (rows == 0 || row0 % scale != 0 || rows % scale != 0 || out_row0 % scale != 0 ||
+      out->dtype != c->x->dtype)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "%s: %u rows from %u into %s rows from %u: there must be some, an "
+                        "upsampled output's come in pairs, and out must be x's type", c->op, rows,
+                        row0, drape_dtype_name (out->dtype), out_row0);
+      return;
+    }
+  c->out = out;
+  c->oy_first = row0 / scale;
+  c->oy_count = rows / scale;
+  c->out_row0 = out_row0 / scale;
+  conv_params_op (graph, c, params);
+}
+
+void
+drape_op_conv2d_rows (DrapeGraph            *graph,
+                      const DrapeTensor     *x,
+                      const DrapeTensor     *weight,
+                      const DrapeConvParams *params,
+                      guint32                row0,
+                      guint32                rows,
+                      DrapeTensor           *out,
+                      guint32                out_row0)
+{
+  Conv c = { .op = "conv2d", .x = x, .weight = weight };
+
+  conv_rows_op (graph, &c, params, 1, row0, rows, out, out_row0);
+}
+
+void
+drape_op_conv2d_upsample2x_rows (DrapeGraph            *graph,
+                                 const DrapeTensor     *x,
+                                 const DrapeTensor     *phases,
+                                 const DrapeConvParams *params,
+                                 guint32                row0,
+                                 guint32                rows,
+                                 DrapeTensor           *out,
+                                 guint32                out_row0)
+{
+  Conv c = { .op = "conv2d_upsample2x", .x = x, .weight = phases, .subpixel = TRUE };
+  DrapeConvParams pp;
+
+  if (upsample_params (graph, x, phases, params, &pp))
+    conv_rows_op (graph, &c, &pp, 2, row0, rows, out, out_row0);
+}
+
 DrapeTensor *
 drape_op_conv2d_upsample2x (DrapeGraph            *graph,
                             const DrapeTensor     *x,
@@ -1041,21 +1152,12 @@ drape_op_conv2d_upsample2x (DrapeGraph            *graph,
                             const DrapeConvParams *params)
 {
   Conv c = { .op = "conv2d_upsample2x", .x = x, .weight = phases, .subpixel = TRUE };
-  DrapeConvParams pp = { 0 };
+  DrapeConvParams pp;
 
-  if (params != NULL)
-    pp = *params;
-  if (pp.stride > 1 || pp.groups > 1 || pp.pad_top || pp.pad_left || pp.pad_bottom || pp.pad_right)
-    {
-      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
-                        "conv2d_upsample2x: stride, groups and padding are the operation's own");
-      return drape_graph_placeholder (graph, x ? x->dtype : DRAPE_DTYPE_F32, x ? x->n : 1,
-                                      x ? 2 * x->h : 1, x ? 2 * x->w : 1,
-                                      phases ? MAX (phases->n / 4, 1) : 1);
-    }
-  /* Phase (0, 0)'s geometry, which conv_setup checks: every phase has
-   * x's size. */
-  pp.pad_top = pp.pad_left = 1;
+  if (!upsample_params (graph, x, phases, params, &pp))
+    return drape_graph_placeholder (graph, x ? x->dtype : DRAPE_DTYPE_F32, x ? x->n : 1,
+                                    x ? 2 * x->h : 1, x ? 2 * x->w : 1,
+                                    phases ? MAX (phases->n / 4, 1) : 1);
   return conv_params_op (graph, &c, &pp);
 }
 

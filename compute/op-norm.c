@@ -155,150 +155,184 @@ stats_layout (const DrapeDeviceCaps *caps,
          (guint64) rows * (lc * cpt * 2 + 1) * 4 <= caps->max_shared_memory;
 }
 
-/* Three passes: partial statistics per (image, group, chunk of
- * positions), one workgroup per (image, chunk) for all groups; their
- * merge into a mean and scale per (image, channel); and the
+/* Group norm runs in three passes: partial statistics per (image, group,
+ * chunk of positions), one workgroup per (image, chunk) for all groups;
+ * their merge into a mean and scale per (image, channel); and the
  * elementwise apply.  The partials let many workgroups share the reading
  * of one group, and both passes over x split it into bands that fit a
  * binding (a VAE decoder's 128 x 1024 x 768 f32 activation is 400 MB).
  * The apply pass reads each element before writing the same element, so
- * `out` may be x itself. */
-static DrapeTensor *
-group_norm (DrapeGraph        *graph,
-            const DrapeTensor *x,
-            const DrapeTensor *gamma,
-            const DrapeTensor *beta,
-            guint32            groups,
-            float              eps,
-            gboolean           silu,
-            DrapeTensor       *in_place)
+ * its output may be x itself. */
+typedef struct {
+  guint32 n, c, groups, cpg;
+  guint32 hw;      /* positions per image */
+  guint32 chunk;   /* positions per chunk */
+  guint32 chunks;  /* chunks per image */
+  guint32 spec[6]; /* the statistics kernel's (stats_layout) */
+} NormPlan;
+
+/* The statistics kernel's layout and the tensors' limits for n images of
+ * hw positions and c channels in `groups`; chunk 0 picks the chunk size.
+ * FALSE, with the graph failed, where the device cannot run it. */
+static gboolean
+norm_plan (DrapeGraph *graph,
+           DrapeDType  dtype,
+           guint32     n,
+           guint32     hw,
+           guint32     c,
+           guint32     groups,
+           guint32     chunk,
+           NormPlan   *plan)
 {
   const char *op = "group_norm";
-  guint32 stats_spec[6];
-  guint32 finish_spec[] = { FINISH_LOCAL, 1, 1 };
-  guint32 apply_spec[] = { APPLY_LOCAL, 1, 1, silu ? 1 : 0, 1, APPLY_POSITIONS };
-  DrapeKernel *stats_kernel, *finish_kernel, *apply_kernel;
-  DrapeTensor *out, *partial, *affine;
-  guint64 limit, pos_max;
-  guint32 hw, cpg, chunk, chunks, total_chunks, chunks_per_band;
-  gsize es;
+  guint64 limit = usable_limit (graph);
+  guint64 pos_max = limit / drape_dtype_size (dtype) / c;
 
-  if (!check_x (graph, op, x) || !check_affine (graph, op, x, gamma, beta))
-    return placeholder_like (graph, x);
-  if (groups == 0 || x->c % groups != 0)
+  if (groups == 0 || c % groups != 0)
     {
       drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
-                        "%s: %u channels do not split into %u groups", op, x->c, groups);
-      return placeholder_like (graph, x);
+                        "%s: %u channels do not split into %u groups", op, c, groups);
+      return FALSE;
     }
-  if (!(eps >= 0))
-    {
-      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT, "%s: eps %g is negative", op, eps);
-      return placeholder_like (graph, x);
-    }
-
-  es = drape_dtype_size (x->dtype);
-  limit = usable_limit (graph);
-  hw = x->h * x->w;
-  cpg = x->c / groups;
-  /* Vector loads where every row of a group (stats) or of the tensor
-   * (apply) starts at a multiple of the width, which drape_bind() keeps
-   * for bands of whole positions. */
-  stats_spec[3] = vector_width (cpg);
-  apply_spec[4] = vector_width (x->c);
+  *plan = (NormPlan) { .n = n, .c = c, .groups = groups, .cpg = c / groups, .hw = hw };
+  /* Vector loads where every row of a group starts at a multiple of the
+   * width, which drape_bind() keeps for bands of whole positions. */
+  plan->spec[3] = vector_width (plan->cpg);
   if (!stats_layout (drape_device_get_caps (drape_graph_get_device (graph)),
-                     x->c / stats_spec[3], stats_spec))
+                     c / plan->spec[3], plan->spec))
     {
       drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
                         "%s: %u channels in groups of %u are too many for the device's "
-                        "workgroups", op, x->c, cpg);
-      return placeholder_like (graph, x);
+                        "workgroups", op, c, plan->cpg);
+      return FALSE;
     }
-  pos_max = limit / es / x->c;
-  chunk = MIN (MIN (hw, stats_spec[5] * MAX (1, STATS_LOADS / stats_spec[4])), pos_max);
-  chunks = drape_div_up (hw, chunk);
-  if ((guint64) x->n * groups * chunks * 8 > limit)
+  if (chunk == 0)
+    chunk = MIN (MIN (hw, plan->spec[5] * MAX (1, STATS_LOADS / plan->spec[4])), pos_max);
+  plan->chunk = chunk;
+  plan->chunks = drape_div_up (hw, chunk);
+  if ((guint64) n * groups * plan->chunks * 8 > limit)
     {
       /* Fewer, larger chunks so that the partials fit one binding. */
-      guint64 max_chunks = limit / 8 / ((guint64) x->n * groups);
+      guint64 max_chunks = limit / 8 / ((guint64) n * groups);
       if (max_chunks > 0)
-        chunk = drape_div_up (hw, max_chunks);
-      if (max_chunks == 0 || chunk > pos_max)
+        plan->chunk = drape_div_up (hw, max_chunks);
+      if (max_chunks == 0 || plan->chunk > pos_max)
         {
           drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
                             "%s: the statistics of %u images x %u groups exceed the device's "
-                            "binding limit", op, x->n, groups);
-          return placeholder_like (graph, x);
+                            "binding limit", op, n, groups);
+          return FALSE;
         }
-      chunks = drape_div_up (hw, chunk);
+      plan->chunks = drape_div_up (hw, plan->chunk);
     }
-  if ((guint64) x->n * x->c * 8 > limit)
+  if (plan->chunk > pos_max)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
+                        "%s: a chunk of %u positions exceeds the device's binding limit",
+                        op, plan->chunk);
+      return FALSE;
+    }
+  if ((guint64) n * c * 8 > limit)
     {
       drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
                         "%s: the scales of %u images x %u channels exceed the device's binding "
-                        "limit", op, x->n, x->c);
-      return placeholder_like (graph, x);
+                        "limit", op, n, c);
+      return FALSE;
     }
+  return TRUE;
+}
 
-  out = in_place != NULL ? in_place : drape_graph_tensor (graph, x->dtype, x->n, x->h, x->w, x->c);
-  partial = drape_graph_tensor (graph, DRAPE_DTYPE_F32, 1, 1, x->n * groups * chunks, 2);
-  affine = drape_graph_tensor (graph, DRAPE_DTYPE_F32, 1, 1, x->n * x->c, 2);
-  stats_kernel = drape_graph_kernel (graph, "group_norm_stats", x->dtype, 2, stats_spec,
-                                     G_N_ELEMENTS (stats_spec));
-  finish_kernel = drape_graph_kernel (graph, "group_norm_finish", x->dtype, 3, finish_spec,
-                                      G_N_ELEMENTS (finish_spec));
-  apply_kernel = drape_graph_kernel (graph, "group_norm_apply", x->dtype, 4, apply_spec,
-                                     G_N_ELEMENTS (apply_spec));
+/* Pass 1 over chunks [first, first + count) (counted over all images),
+ * whose positions x holds from position x_pos (counted likewise) on, in
+ * bands of whole chunks; a band may cross images. */
+static void
+record_stats (DrapeGraph        *graph,
+              const NormPlan    *plan,
+              const DrapeTensor *x,
+              guint64            x_pos,
+              DrapeTensor       *partial,
+              guint32            first,
+              guint32            count)
+{
+  gsize es = drape_dtype_size (x->dtype);
+  guint32 chunks_per_band = usable_limit (graph) / es / x->c / plan->chunk;
+  DrapeKernel *kernel = drape_graph_kernel (graph, "group_norm_stats", x->dtype, 2, plan->spec,
+                                            G_N_ELEMENTS (plan->spec));
 
-  /* Pass 1, over bands of whole chunks; a band may cross images. */
-  total_chunks = x->n * chunks;
-  chunks_per_band = pos_max / chunk;
-  for (guint32 first = 0; first < total_chunks; first += chunks_per_band)
+  for (guint32 f = first; f < first + count; f += chunks_per_band)
     {
-      guint32 count = MIN (chunks_per_band, total_chunks - first);
-      guint32 last = first + count - 1;
-      guint64 pos0 = (guint64) (first / chunks) * hw + (guint64) (first % chunks) * chunk;
-      guint64 pos1 = (guint64) (last / chunks) * hw + MIN ((guint64) (last % chunks + 1) * chunk, hw);
+      guint32 n_band = MIN (chunks_per_band, first + count - f);
+      guint32 last = f + n_band - 1;
+      guint64 pos0 = (guint64) (f / plan->chunks) * plan->hw + (guint64) (f % plan->chunks) * plan->chunk;
+      guint64 pos1 = (guint64) (last / plan->chunks) * plan->hw +
+                     MIN ((guint64) (last % plan->chunks + 1) * plan->chunk, plan->hw);
       DrapeBinding bind[2];
       StatsParams p = {
-        .c = x->c,
-        .cpg = cpg,
-        .groups = groups,
-        .hw = hw,
-        .chunk = chunk,
-        .chunks = chunks,
-        .first = first,
+        .c = plan->c,
+        .cpg = plan->cpg,
+        .groups = plan->groups,
+        .hw = plan->hw,
+        .chunk = plan->chunk,
+        .chunks = plan->chunks,
+        .first = f,
         .band_pos = pos0,
-        .end = first + count,
+        .end = f + n_band,
       };
 
-      p.x_off = drape_bind (&bind[0], x, pos0 * x->c * es, (pos1 - pos0) * x->c * es);
+      p.x_off = drape_bind (&bind[0], x, (pos0 - x_pos) * x->c * es, (pos1 - pos0) * x->c * es);
       drape_bind_all (&bind[1], partial);
-      drape_graph_dispatch_flat (graph, stats_kernel, bind, &p, sizeof p, count, 1,
+      drape_graph_dispatch_flat (graph, kernel, bind, &p, sizeof p, n_band, 1,
                                  "group_norm_stats", (double) (pos1 - pos0) * x->c * 3);
     }
+}
 
-  {
-    DrapeBinding bind[3];
-    FinishParams p = {
-      .c = x->c,
-      .cpg = cpg,
-      .groups = groups,
-      .hw = hw,
-      .chunk = chunk,
-      .chunks = chunks,
-      .eps = eps,
-    };
+/* Pass 2: the partials into (mean, rstd * gamma) per (image, channel). */
+static DrapeTensor *
+record_finish (DrapeGraph        *graph,
+               const NormPlan    *plan,
+               const DrapeTensor *partial,
+               const DrapeTensor *gamma,
+               float              eps)
+{
+  guint32 spec[] = { FINISH_LOCAL, 1, 1 };
+  DrapeTensor *affine = drape_graph_tensor (graph, DRAPE_DTYPE_F32, 1, 1, plan->n * plan->c, 2);
+  DrapeKernel *kernel = drape_graph_kernel (graph, "group_norm_finish", gamma->dtype, 3, spec,
+                                            G_N_ELEMENTS (spec));
+  DrapeBinding bind[3];
+  FinishParams p = {
+    .c = plan->c,
+    .cpg = plan->cpg,
+    .groups = plan->groups,
+    .hw = plan->hw,
+    .chunk = plan->chunk,
+    .chunks = plan->chunks,
+    .eps = eps,
+  };
 
-    drape_bind_all (&bind[0], partial);
-    drape_bind_all (&bind[1], gamma);
-    drape_bind_all (&bind[2], affine);
-    drape_graph_dispatch (graph, finish_kernel, bind, &p, sizeof p, groups, x->n, 1,
-                          "group_norm_finish", (double) x->n * groups * chunks * 8);
-  }
-  drape_tensor_release (partial);
+  drape_bind_all (&bind[0], partial);
+  drape_bind_all (&bind[1], gamma);
+  drape_bind_all (&bind[2], affine);
+  drape_graph_dispatch (graph, kernel, bind, &p, sizeof p, plan->groups, plan->n, 1,
+                        "group_norm_finish", (double) plan->n * plan->groups * plan->chunks * 8);
+  return affine;
+}
 
-  /* Pass 3, over bands of positions; a band may cross images. */
+/* Pass 3, over bands of positions; a band may cross images. */
+static void
+record_apply (DrapeGraph        *graph,
+              const DrapeTensor *x,
+              const DrapeTensor *affine,
+              const DrapeTensor *beta,
+              gboolean           silu,
+              DrapeTensor       *out)
+{
+  guint32 spec[] = { APPLY_LOCAL, 1, 1, silu ? 1 : 0, vector_width (x->c), APPLY_POSITIONS };
+  DrapeKernel *kernel = drape_graph_kernel (graph, "group_norm_apply", x->dtype, 4, spec,
+                                            G_N_ELEMENTS (spec));
+  gsize es = drape_dtype_size (x->dtype);
+  guint64 pos_max = usable_limit (graph) / es / x->c;
+  guint32 hw = x->h * x->w;
+
   for (guint64 start = 0; start < (guint64) x->n * hw; start += pos_max)
     {
       guint32 count = MIN (pos_max, (guint64) x->n * hw - start);
@@ -315,11 +349,43 @@ group_norm (DrapeGraph        *graph,
       drape_bind_all (&bind[1], affine);
       drape_bind_all (&bind[2], beta);
       p.o_off = drape_bind (&bind[3], out, at, (guint64) count * x->c * es);
-      drape_graph_dispatch_flat (graph, apply_kernel, bind, &p, sizeof p,
+      drape_graph_dispatch_flat (graph, kernel, bind, &p, sizeof p,
                                  drape_div_up (count, APPLY_POSITIONS),
-                                 drape_div_up (x->c / apply_spec[4], APPLY_LOCAL), "group_norm",
+                                 drape_div_up (x->c / spec[4], APPLY_LOCAL), "group_norm",
                                  (double) count * x->c * (silu ? 6 : 2));
     }
+}
+
+static DrapeTensor *
+group_norm (DrapeGraph        *graph,
+            const DrapeTensor *x,
+            const DrapeTensor *gamma,
+            const DrapeTensor *beta,
+            guint32            groups,
+            float              eps,
+            gboolean           silu,
+            DrapeTensor       *in_place)
+{
+  const char *op = "group_norm";
+  DrapeTensor *out, *partial, *affine;
+  NormPlan plan;
+
+  if (!check_x (graph, op, x) || !check_affine (graph, op, x, gamma, beta))
+    return placeholder_like (graph, x);
+  if (!(eps >= 0))
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT, "%s: eps %g is negative", op, eps);
+      return placeholder_like (graph, x);
+    }
+  if (!norm_plan (graph, x->dtype, x->n, x->h * x->w, x->c, groups, 0, &plan))
+    return placeholder_like (graph, x);
+
+  out = in_place != NULL ? in_place : drape_graph_tensor (graph, x->dtype, x->n, x->h, x->w, x->c);
+  partial = drape_graph_tensor (graph, DRAPE_DTYPE_F32, 1, 1, x->n * groups * plan.chunks, 2);
+  record_stats (graph, &plan, x, 0, partial, 0, x->n * plan.chunks);
+  affine = record_finish (graph, &plan, partial, gamma, eps);
+  drape_tensor_release (partial);
+  record_apply (graph, x, affine, beta, silu, out);
   drape_tensor_release (affine);
   return out;
 }
@@ -346,6 +412,107 @@ drape_op_group_norm_in_place (DrapeGraph        *graph,
                               gboolean           silu)
 {
   return group_norm (graph, x, gamma, beta, groups, eps, silu, x);
+}
+
+/* A band's statistics are those of its rows: one chunk per row of the
+ * whole activation, stats being f32 [1, groups, h, 2] (Pass 1's partials
+ * for one image). */
+DrapeTensor *
+drape_op_group_norm_stats (DrapeGraph *graph,
+                           guint32     h,
+                           guint32     groups)
+{
+  return drape_graph_tensor (graph, DRAPE_DTYPE_F32, 1, groups, h, 2);
+}
+
+static gboolean
+check_stats (DrapeGraph        *graph,
+             const char        *op,
+             const DrapeTensor *stats)
+{
+  if (!drape_graph_check_tensor (graph, op, "stats", stats))
+    return FALSE;
+  if (stats->dtype != DRAPE_DTYPE_F32 || stats->n != 1 || stats->c != 2)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "%s: stats [%u %u %u %u] did not come from drape_op_group_norm_stats",
+                        op, stats->n, stats->h, stats->w, stats->c);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+drape_op_group_norm_stats_add (DrapeGraph        *graph,
+                               DrapeTensor       *stats,
+                               const DrapeTensor *band,
+                               guint32            row0)
+{
+  const char *op = "group_norm_stats_add";
+  NormPlan plan;
+
+  if (!check_stats (graph, op, stats) || !check_x (graph, op, band))
+    return;
+  if (band->n != 1 || (guint64) row0 + band->h > stats->w)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "%s: a band [%u %u %u %u] from row %u is not one image's rows within the "
+                        "%u the statistics hold", op, band->n, band->h, band->w, band->c, row0,
+                        stats->w);
+      return;
+    }
+  if (norm_plan (graph, band->dtype, 1, stats->w * band->w, band->c, stats->h, band->w, &plan))
+    record_stats (graph, &plan, band, (guint64) row0 * band->w, stats, row0, band->h);
+}
+
+DrapeTensor *
+drape_op_group_norm_stats_finish (DrapeGraph        *graph,
+                                  const DrapeTensor *stats,
+                                  guint32            w,
+                                  const DrapeTensor *gamma,
+                                  float              eps)
+{
+  const char *op = "group_norm_stats_finish";
+  NormPlan plan;
+
+  if (!check_stats (graph, op, stats) || !drape_graph_check_tensor (graph, op, "gamma", gamma) ||
+      w == 0)
+    return drape_graph_placeholder (graph, DRAPE_DTYPE_F32, 1, 1, 1, 2);
+  if (gamma->n != 1 || gamma->h != 1 || gamma->w != 1 || !(eps >= 0))
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "%s: gamma is [%u %u %u %u], not [1 1 1 c], or eps %g is negative", op,
+                        gamma->n, gamma->h, gamma->w, gamma->c, eps);
+      return drape_graph_placeholder (graph, DRAPE_DTYPE_F32, 1, 1, 1, 2);
+    }
+  if (!norm_plan (graph, gamma->dtype, 1, stats->w * w, gamma->c, stats->h, w, &plan))
+    return drape_graph_placeholder (graph, DRAPE_DTYPE_F32, 1, 1, gamma->c, 2);
+  return record_finish (graph, &plan, stats, gamma, eps);
+}
+
+DrapeTensor *
+drape_op_group_norm_apply (DrapeGraph        *graph,
+                           DrapeTensor       *band,
+                           const DrapeTensor *affine,
+                           const DrapeTensor *beta,
+                           gboolean           silu)
+{
+  const char *op = "group_norm_apply";
+
+  if (!check_x (graph, op, band) || !drape_graph_check_tensor (graph, op, "affine", affine) ||
+      !drape_graph_check_tensor (graph, op, "beta", beta))
+    return placeholder_like (graph, band);
+  if (band->n != 1 || affine->dtype != DRAPE_DTYPE_F32 || affine->w != band->c ||
+      affine->c != 2 || beta->c != band->c || beta->dtype != band->dtype)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "%s: a band [%u %u %u %u] of one image takes the mean and scale of its "
+                        "channels from drape_op_group_norm_stats_finish and a beta of its type",
+                        op, band->n, band->h, band->w, band->c);
+      return placeholder_like (graph, band);
+    }
+  record_apply (graph, band, affine, beta, silu, band);
+  return band;
 }
 
 /* Layer norm and softmax: threads per row (a power of two) and loads per

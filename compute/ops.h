@@ -142,6 +142,19 @@ DrapeTensor *drape_op_conv2d_accumulate (DrapeGraph            *graph,
                                          const DrapeTensor     *weight,
                                          const DrapeConvParams *params,
                                          DrapeTensor           *acc);
+/* Rows [row0, row0 + rows) of drape_op_conv2d (x, weight, params),
+ * written into rows [out_row0, out_row0 + rows) of out ([x.n, any, ow,
+ * cout], x's type), with a residual of just those rows ([x.n, rows, ow,
+ * cout]): how an output that is never held whole is computed a band at a
+ * time. */
+void         drape_op_conv2d_rows (DrapeGraph            *graph,
+                                   const DrapeTensor     *x,
+                                   const DrapeTensor     *weight,
+                                   const DrapeConvParams *params,
+                                   guint32                row0,
+                                   guint32                rows,
+                                   DrapeTensor           *out,
+                                   guint32                out_row0);
 /* drape_op_conv2d (upsample_nearest (x, 2 x.h, 2 x.w), w) for a 3x3
  * kernel w with padding 1, without the upsampled copy and with 4 taps per
  * output instead of 9: each of the output's four phases (its row and
@@ -155,6 +168,16 @@ DrapeTensor *drape_op_conv2d_upsample2x (DrapeGraph            *graph,
                                          const DrapeTensor     *x,
                                          const DrapeTensor     *phases,
                                          const DrapeConvParams *params);
+/* The same for rows of it, as drape_op_conv2d_rows (row0, rows and
+ * out_row0 even). */
+void         drape_op_conv2d_upsample2x_rows (DrapeGraph            *graph,
+                                              const DrapeTensor     *x,
+                                              const DrapeTensor     *phases,
+                                              const DrapeConvParams *params,
+                                              guint32                row0,
+                                              guint32                rows,
+                                              DrapeTensor           *out,
+                                              guint32                out_row0);
 /* The phases of drape_op_conv2d_upsample2x from 3x3 weights, both in
  * PyTorch's layout: w [cout, cin, 3, 3] -> out [4 cout, cin, 2, 2]. */
 void         drape_conv_upsample2x_weights (const float *w,
@@ -194,6 +217,33 @@ DrapeTensor *drape_op_group_norm_in_place (DrapeGraph        *graph,
                                            guint32            groups,
                                            float              eps,
                                            gboolean           silu);
+/* Group norm of an activation computed a band of rows at a time and
+ * never held whole (one image of h rows): drape_op_group_norm_stats()
+ * makes room for the statistics of each row, f32 [1, groups, h, 2];
+ * drape_op_group_norm_stats_add() gathers those of rows [row0, row0 +
+ * band.h) from a band of them; once every row's are in,
+ * drape_op_group_norm_stats_finish() (w: the activation's width) gives
+ * each channel's mean and scale (gamma / std), [1, 1, c, 2], with which
+ * drape_op_group_norm_apply() normalises a band in place (then beta, and
+ * SiLU if asked) and returns it.  The same numbers as
+ * drape_op_group_norm() on the whole. */
+DrapeTensor *drape_op_group_norm_stats (DrapeGraph        *graph,
+                                        guint32            h,
+                                        guint32            groups);
+void         drape_op_group_norm_stats_add (DrapeGraph        *graph,
+                                            DrapeTensor       *stats,
+                                            const DrapeTensor *band,
+                                            guint32            row0);
+DrapeTensor *drape_op_group_norm_stats_finish (DrapeGraph        *graph,
+                                               const DrapeTensor *stats,
+                                               guint32            w,
+                                               const DrapeTensor *gamma,
+                                               float              eps);
+DrapeTensor *drape_op_group_norm_apply (DrapeGraph        *graph,
+                                        DrapeTensor       *band,
+                                        const DrapeTensor *affine,
+                                        const DrapeTensor *beta,
+                                        gboolean           silu);
 /* Over the channel dimension of every position. */
 DrapeTensor *drape_op_layer_norm  (DrapeGraph        *graph,
                                    const DrapeTensor *x,

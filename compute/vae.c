@@ -192,6 +192,10 @@ decode (DrapeVae          *vae,
   const DrapeVaeConfig *config = &vae->config;
   guint32 nb = config->n_blocks, ch = config->block_out_channels[nb - 1];
   guint32 lc = config->latent_channels;
+  /* Bands of about a thirty-second of the output's rows (an even number). */
+  guint32 band = latent ? 2 * (((latent->h << (nb - 1)) + 63) / 64) : 0;
+  g_autofree char *upsampler = NULL;
+  g_autofree char *upsampled = NULL;
   DrapeTensor *h = NULL, *x = NULL;
 
   if (l->graph != NULL && latent->dtype != vae->dtype)
@@ -218,8 +222,24 @@ decode (DrapeVae          *vae,
       for (guint j = 0; j <= config->layers_per_block; j++)
         {
           g_autofree char *rn = g_strdup_printf ("%s.resnets.%u", bn, j);
-          drape_layer_advance_resnet (l, &h, rn, ch, cout, VAE_EPS, NULL, 0);
+
+          if (j == 0 && upsampler != NULL)
+            h = drape_layer_upsample_resnet (l, h, upsampler, upsampled, rn, ch, cout, VAE_EPS,
+                                             band);
+          else
+            drape_layer_advance_resnet (l, &h, rn, ch, cout, VAE_EPS, NULL, 0);
           ch = cout;
+        }
+      g_clear_pointer (&upsampler, g_free);
+      g_clear_pointer (&upsampled, g_free);
+      /* The last upsampler makes the decoder's largest activation: it
+       * goes with the next resnet, in bands (drape_layer_upsample_resnet),
+       * where it is not captured by this block but by that one. */
+      if (i + 2 == nb)
+        {
+          upsampler = g_strdup_printf ("%s.upsamplers.0.conv", bn);
+          upsampled = g_strdup (bn);
+          continue;
         }
       if (i + 1 < nb)
         {

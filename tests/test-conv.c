@@ -190,6 +190,88 @@ check_conv_in_place (const TestConv *cc,
   test_conv_clear (&run);
 }
 
+/* Rows [row0, row0 + rows) of every image of an NHWC output of oh rows. */
+static float *
+rows_of (const float *all,
+         guint32      n,
+         guint32      oh,
+         guint32      row_values,
+         guint32      row0,
+         guint32      rows)
+{
+  float *band = g_new (float, (gsize) n * rows * row_values);
+
+  for (guint32 i = 0; i < n; i++)
+    memcpy (band + (gsize) i * rows * row_values,
+            all + ((gsize) i * oh + row0) * row_values, sizeof (float) * rows * row_values);
+  return band;
+}
+
+/* drape_op_conv2d_rows (or its upsampled form) in bands of `band` rows:
+ * into the rows of one whole output, and each band into a tensor of its
+ * own, with the residual's rows as the bands' residuals. */
+static void
+check_conv_rows (const TestConv *cc,
+                 gboolean        upsample,
+                 DrapeDType      dtype,
+                 guint64         binding_limit,
+                 guint32         band)
+{
+  DrapeDevice *device = test_device ();
+  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "conv-rows");
+  g_autofree char *what = g_strdup_printf ("conv2d rows %s %s limit %" G_GUINT64_FORMAT
+                                           " bands of %u", cc->name, drape_dtype_name (dtype),
+                                           binding_limit, band);
+  g_autoptr(GPtrArray) bands = g_ptr_array_new ();
+  g_autofree float *got = NULL;
+  DrapeTensor *whole;
+  TestConvRun run;
+  guint32 row_values;
+
+  if (upsample)
+    test_conv_prepare_upsample2x (cc, dtype, &run);
+  else
+    test_conv_prepare (cc, dtype, &run);
+  row_values = run.ow * cc->cout;
+  whole = drape_graph_tensor (graph, dtype, cc->n, run.oh, run.ow, cc->cout);
+  drape_device_set_binding_limit (device, binding_limit);
+  for (guint32 row0 = 0; row0 < run.oh; row0 += band)
+    {
+      guint32 rows = MIN (band, run.oh - row0);
+      DrapeTensor *own = drape_graph_tensor (graph, dtype, cc->n, rows, run.ow, cc->cout);
+      DrapeConvParams params = run.params;
+
+      if (run.params.residual != NULL)
+        params.residual = drape_op_slice (graph, DRAPE_AXIS_H, run.residual, row0, rows);
+      if (upsample)
+        {
+          drape_op_conv2d_upsample2x_rows (graph, run.x, run.weight, &params, row0, rows, whole,
+                                           row0);
+          drape_op_conv2d_upsample2x_rows (graph, run.x, run.weight, &params, row0, rows, own, 0);
+        }
+      else
+        {
+          drape_op_conv2d_rows (graph, run.x, run.weight, &params, row0, rows, whole, row0);
+          drape_op_conv2d_rows (graph, run.x, run.weight, &params, row0, rows, own, 0);
+        }
+      g_ptr_array_add (bands, own);
+    }
+  run_graph (graph);
+  drape_device_set_binding_limit (device, G_MAXUINT64);
+  got = test_download (whole);
+  test_assert_close (what, got, run.ref, run.n_out, test_tolerance (dtype));
+  for (guint i = 0; i < bands->len; i++)
+    {
+      DrapeTensor *own = g_ptr_array_index (bands, i);
+      g_autofree float *got_band = test_download (own);
+      g_autofree float *ref_band = rows_of (run.ref, cc->n, run.oh, row_values, i * band, own->h);
+
+      test_assert_close (what, got_band, ref_band, (gsize) cc->n * own->h * row_values,
+                         test_tolerance (dtype));
+    }
+  test_conv_clear (&run);
+}
+
 typedef struct {
   guint32 n, h, w, in, out;
   gboolean bias, residual;
@@ -299,7 +381,12 @@ run_all (DrapeDType last_dtype)
         for (guint i = 0; i < G_N_ELEMENTS (upsample_cases); i++)
           check_conv (&upsample_cases[i], TRUE, d, limit);
         for (guint i = 0; i < G_N_ELEMENTS (conv_cases); i++)
-          check_conv_in_place (&conv_cases[i], d, limit, NULL);
+          {
+            check_conv_in_place (&conv_cases[i], d, limit, NULL);
+            check_conv_rows (&conv_cases[i], FALSE, d, limit, 2);
+          }
+        for (guint i = 0; i < G_N_ELEMENTS (upsample_cases); i++)
+          check_conv_rows (&upsample_cases[i], TRUE, d, limit, 4);
         for (guint i = 0; i < G_N_ELEMENTS (linear_cases); i++)
           check_linear (&linear_cases[i], d, limit);
         for (guint i = 0; i < G_N_ELEMENTS (geglu_cases); i++)
@@ -474,6 +561,49 @@ test_bad_shapes (void)
     g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
     drape_op_linear_geglu (graph, x16, lw_in, NULL);
     expect_error (graph, "linear_geglu", "f16");
+  }
+  /* Rows of an output: within it, into an out with room for them and
+   * of its shape, in pairs where upsampled. */
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    DrapeTensor *out = drape_graph_tensor (graph, DRAPE_DTYPE_F32, 1, 6, 6, 4);
+
+    drape_op_conv2d_rows (graph, x, w, &(DrapeConvParams) { .pad_top = 1, .pad_left = 1,
+                                                            .pad_bottom = 1, .pad_right = 1 },
+                          4, 3, out, 0);
+    expect_error (graph, "conv2d", "rows 4 to 7");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    DrapeTensor *out = drape_graph_tensor (graph, DRAPE_DTYPE_F32, 1, 2, 6, 4);
+
+    drape_op_conv2d_rows (graph, x, w, &(DrapeConvParams) { .pad_top = 1, .pad_left = 1,
+                                                            .pad_bottom = 1, .pad_right = 1 },
+                          0, 2, out, 1);
+    expect_error (graph, "conv2d", "from its row 1");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    DrapeTensor *out = drape_graph_tensor (graph, DRAPE_DTYPE_F32, 1, 4, 5, 4);
+
+    drape_op_conv2d_rows (graph, x, w, &(DrapeConvParams) { .pad_top = 1, .pad_left = 1,
+                                                            .pad_bottom = 1, .pad_right = 1 },
+                          0, 2, out, 0);
+    expect_error (graph, "conv2d", "[1 4 5 4]");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    DrapeTensor *out = drape_graph_tensor (graph, DRAPE_DTYPE_F32, 1, 12, 12, 4);
+
+    drape_op_conv2d_upsample2x_rows (graph, x, phases, NULL, 3, 2, out, 3);
+    expect_error (graph, "conv2d_upsample2x", "pairs");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
+    DrapeTensor *out = drape_graph_tensor (graph, DRAPE_DTYPE_F16, 1, 6, 6, 4);
+
+    drape_op_conv2d_rows (graph, x, w, NULL, 0, 2, out, 0);
+    expect_error (graph, "conv2d", "x's type");
   }
   /* Only an activation of the graph can be written over, and not by
    * the convolution whose residual it is; a sum to accumulate into

@@ -158,6 +158,93 @@ test_group_norm (void)
   test_assert_no_validation_messages ();
 }
 
+/* drape_op_group_norm_stats and its kin on bands of `band` rows of one
+ * image, their statistics gathered from the last band to the first. */
+static void
+check_group_norm_bands (DrapeDType      dtype,
+                        const NormCase *s,
+                        gboolean        silu,
+                        guint32         band,
+                        guint64         limit)
+{
+  DrapeDevice *device = test_device ();
+  guint64 n = (guint64) s->h * s->w * s->c;
+  g_autofree float *x = offset_data (s, dtype, 31);
+  g_autofree float *gamma = g_new (float, s->c);
+  g_autofree float *beta = g_new (float, s->c);
+  g_autofree float *ref = g_new (float, n);
+  g_autoptr(DrapeTensor) tx = NULL;
+  g_autoptr(DrapeTensor) tg = NULL;
+  g_autoptr(DrapeTensor) tb = NULL;
+  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "group_norm_bands");
+  g_autoptr(GPtrArray) outs = g_ptr_array_new ();
+  g_autofree char *what = g_strdup_printf ("group_norm in bands of %u %s [%u %u %u] / %u%s limit %"
+                                           G_GUINT64_FORMAT, band, drape_dtype_name (dtype), s->h,
+                                           s->w, s->c, s->groups, silu ? " silu" : "", limit);
+  DrapeTensor *stats, *affine;
+  guint32 n_bands = (s->h + band - 1) / band;
+
+  test_fill_random (gamma, s->c, 32, 1.5f);
+  test_fill_random (beta, s->c, 33, 0.5f);
+  test_quantize (gamma, s->c, dtype);
+  test_quantize (beta, s->c, dtype);
+  drape_ref_group_norm (x, (DrapeShape) { 1, s->h, s->w, s->c }, gamma, beta, s->groups, 1e-5f,
+                        silu, ref);
+
+  tx = test_tensor_from (dtype, 1, s->h, s->w, s->c, x);
+  tg = test_tensor_from (dtype, 1, 1, 1, s->c, gamma);
+  tb = test_tensor_from (dtype, 1, 1, 1, s->c, beta);
+  drape_device_set_binding_limit (device, limit);
+  stats = drape_op_group_norm_stats (graph, s->h, s->groups);
+  for (guint32 b = n_bands; b-- > 0;)
+    {
+      guint32 row0 = b * band;
+      DrapeTensor *rows = drape_op_slice (graph, DRAPE_AXIS_H, tx, row0, MIN (band, s->h - row0));
+
+      drape_op_group_norm_stats_add (graph, stats, rows, row0);
+      drape_tensor_release (rows);
+    }
+  affine = drape_op_group_norm_stats_finish (graph, stats, s->w, tg, 1e-5f);
+  drape_tensor_release (stats);
+  for (guint32 row0 = 0; row0 < s->h; row0 += band)
+    {
+      DrapeTensor *rows = drape_op_slice (graph, DRAPE_AXIS_H, tx, row0, MIN (band, s->h - row0));
+
+      g_assert_true (drape_op_group_norm_apply (graph, rows, affine, tb, silu) == rows);
+      g_ptr_array_add (outs, rows);
+    }
+  drape_device_set_binding_limit (device, G_MAXUINT64);
+  run_graph (graph);
+  for (guint i = 0; i < outs->len; i++)
+    {
+      DrapeTensor *rows = g_ptr_array_index (outs, i);
+      g_autofree float *got = test_download (rows);
+      gsize at = (gsize) i * band * s->w * s->c;
+
+      test_assert_close (what, got, ref + at, (gsize) rows->h * s->w * s->c,
+                         test_tolerance (dtype));
+    }
+}
+
+static void
+test_group_norm_bands (void)
+{
+  for (guint d = 0; d < 2; d++)
+    for (guint i = 0; i < G_N_ELEMENTS (group_cases); i++)
+      {
+        const NormCase *s = &group_cases[i];
+
+        if (s->n != 1)
+          continue;
+        for (guint32 band = 1; band <= s->h; band += MAX (1, s->h / 3))
+          check_group_norm_bands (d, s, band % 2, band, G_MAXUINT64);
+        /* A row's statistics are one chunk, read through one binding. */
+        if (s->split && (guint64) s->w * s->c * (d == DRAPE_DTYPE_F16 ? 2 : 4) <= 4096 - 256)
+          check_group_norm_bands (d, s, TRUE, 2, 4096);
+      }
+  test_assert_no_validation_messages ();
+}
+
 static void
 check_row_op (DrapeDType      dtype,
               const NormCase *s,
@@ -475,6 +562,55 @@ expect_missing_x_errors (void)
   expect_row_error (softmax_graph, "softmax");
 }
 
+/* Group norm in bands: a band beyond the rows the statistics hold or of
+ * two images, statistics of another shape, gamma not a vector, an
+ * affine of other channels. */
+static void
+expect_band_errors (void)
+{
+  g_autoptr(DrapeTensor) band = test_tensor_from (DRAPE_DTYPE_F32, 1, 3, 4, 32, NULL);
+  g_autoptr(DrapeTensor) pair = test_tensor_from (DRAPE_DTYPE_F32, 2, 3, 4, 32, NULL);
+  g_autoptr(DrapeTensor) gamma = test_tensor_from (DRAPE_DTYPE_F32, 1, 1, 1, 32, NULL);
+  g_autoptr(DrapeTensor) matrix = test_tensor_from (DRAPE_DTYPE_F32, 1, 2, 1, 32, NULL);
+  g_autoptr(DrapeTensor) not_stats = test_tensor_from (DRAPE_DTYPE_F32, 1, 8, 6, 3, NULL);
+  g_autoptr(DrapeTensor) affine16 = test_tensor_from (DRAPE_DTYPE_F32, 1, 1, 16, 2, NULL);
+
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "bad");
+    DrapeTensor *stats = drape_op_group_norm_stats (graph, 6, 8);
+
+    drape_op_group_norm_stats_add (graph, stats, band, 4);
+    expect_row_error (graph, "group_norm_stats_add");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "bad");
+    DrapeTensor *stats = drape_op_group_norm_stats (graph, 6, 8);
+
+    drape_op_group_norm_stats_add (graph, stats, pair, 0);
+    expect_row_error (graph, "one image");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "bad");
+
+    drape_op_group_norm_stats_add (graph, not_stats, band, 0);
+    expect_row_error (graph, "drape_op_group_norm_stats");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "bad");
+    DrapeTensor *stats = drape_op_group_norm_stats (graph, 6, 8);
+
+    drape_op_group_norm_stats_finish (graph, stats, 4, matrix, 1e-5f);
+    expect_row_error (graph, "gamma");
+  }
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "bad");
+    DrapeTensor *rows = drape_op_cast (graph, band, DRAPE_DTYPE_F32);
+
+    drape_op_group_norm_apply (graph, rows, affine16, gamma, TRUE);
+    expect_row_error (graph, "group_norm_apply");
+  }
+}
+
 static void
 test_bad_shapes (void)
 {
@@ -496,6 +632,7 @@ test_bad_shapes (void)
   expect_softmax_error (DRAPE_DTYPE_F32, NAN, DRAPE_DTYPE_F32);
   expect_softmax_error (DRAPE_DTYPE_F16, 1.0f, DRAPE_DTYPE_F32);
   expect_missing_x_errors ();
+  expect_band_errors ();
 }
 
 int
@@ -504,6 +641,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/norm/group-norm", test_group_norm);
   g_test_add_func ("/norm/group-norm/large", test_group_norm_large);
+  g_test_add_func ("/norm/group-norm/bands", test_group_norm_bands);
   g_test_add_func ("/norm/layer-norm", test_layer_norm);
   g_test_add_func ("/norm/layer-norm-add-norm", test_layer_norm_add_norm);
   g_test_add_func ("/norm/softmax", test_softmax);
