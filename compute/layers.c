@@ -197,6 +197,35 @@ drape_layer_advance (DrapeTensor **h,
   *h = next;
 }
 
+/* A ResnetBlock2D's module names. */
+typedef struct {
+  char *norm1, *conv1, *norm2, *conv2, *shortcut;
+} ResnetNames;
+
+static ResnetNames
+resnet_names (const char *prefix)
+{
+  return (ResnetNames) {
+    .norm1 = g_strdup_printf ("%s.norm1", prefix),
+    .conv1 = g_strdup_printf ("%s.conv1", prefix),
+    .norm2 = g_strdup_printf ("%s.norm2", prefix),
+    .conv2 = g_strdup_printf ("%s.conv2", prefix),
+    .shortcut = g_strdup_printf ("%s.conv_shortcut", prefix),
+  };
+}
+
+static void
+resnet_names_clear (ResnetNames *names)
+{
+  g_free (names->norm1);
+  g_free (names->conv1);
+  g_free (names->norm2);
+  g_free (names->conv2);
+  g_free (names->shortcut);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ResnetNames, resnet_names_clear)
+
 /* `owned` is x when the caller gives it up (else NULL): a shortcut
  * convolution reads it first, then norm1 overwrites it, so the block never
  * holds x, its normalised copy and conv1's output at once (a VAE
@@ -214,12 +243,8 @@ resnet (DrapeLayers       *l,
         const DrapeTensor *temb_act,
         guint32            temb_dim)
 {
-  g_autofree char *norm1 = g_strdup_printf ("%s.norm1", prefix);
-  g_autofree char *conv1 = g_strdup_printf ("%s.conv1", prefix);
+  g_auto(ResnetNames) names = resnet_names (prefix);
   g_autofree char *temb_proj = g_strdup_printf ("%s.time_emb_proj", prefix);
-  g_autofree char *norm2 = g_strdup_printf ("%s.norm2", prefix);
-  g_autofree char *conv2 = g_strdup_printf ("%s.conv2", prefix);
-  g_autofree char *shortcut_name = g_strdup_printf ("%s.conv_shortcut", prefix);
   gboolean in_place = owned != NULL && cin != cout;
   DrapeConvParams p1 = { 0 }, p2;
   const DrapeTensor *w1, *w2;
@@ -227,16 +252,16 @@ resnet (DrapeLayers       *l,
 
   if (in_place)
     {
-      shortcut = drape_layer_conv (l, x, shortcut_name, cin, cout, 1, 1, NULL);
-      h = drape_layer_group_norm_in_place (l, owned, norm1, cin, eps, TRUE);
+      shortcut = drape_layer_conv (l, x, names.shortcut, cin, cout, 1, 1, NULL);
+      h = drape_layer_group_norm_in_place (l, owned, names.norm1, cin, eps, TRUE);
     }
   else
-    h = drape_layer_group_norm (l, x, norm1, cin, eps, TRUE);
+    h = drape_layer_group_norm (l, x, names.norm1, cin, eps, TRUE);
   /* The time embedding's projection is conv1's per-image channel bias. */
   if (temb_dim > 0)
     t = drape_layer_linear (l, temb_act, temb_proj, temb_dim, cout, TRUE, NULL);
   p1.channel_bias = t;
-  w1 = conv_weights (l, conv1, cin, cout, 3, 1, &p1, &p1);
+  w1 = conv_weights (l, names.conv1, cin, cout, 3, 1, &p1, &p1);
   if (l->graph == NULL)
     out = NULL;
   else if (l->conv_over_input)
@@ -245,10 +270,10 @@ resnet (DrapeLayers       *l,
     out = drape_op_conv2d (l->graph, h, w1, &p1);
   drape_tensor_release (h);
   drape_tensor_release (t);
-  h = drape_layer_group_norm_in_place (l, out, norm2, cout, eps, TRUE);
+  h = drape_layer_group_norm_in_place (l, out, names.norm2, cout, eps, TRUE);
   if (cin != cout && shortcut == NULL)
-    shortcut = drape_layer_conv (l, x, shortcut_name, cin, cout, 1, 1, NULL);
-  w2 = conv_weights (l, conv2, cout, cout, 3, 1, NULL, &p2);
+    shortcut = drape_layer_conv (l, x, names.shortcut, cin, cout, 1, 1, NULL);
+  w2 = conv_weights (l, names.conv2, cout, cout, 3, 1, NULL, &p2);
   if (l->graph == NULL)
     out = NULL;
   else if (shortcut != NULL || owned != NULL)
@@ -289,33 +314,30 @@ drape_layer_upsample_resnet (DrapeLayers *l,
                              float        eps,
                              guint32      band)
 {
+  g_auto(ResnetNames) names = resnet_names (prefix);
   g_autofree char *phases_name = g_strdup_printf ("%s.weight", upsample);
-  g_autofree char *norm1 = g_strdup_printf ("%s.norm1", prefix);
-  g_autofree char *conv1 = g_strdup_printf ("%s.conv1", prefix);
-  g_autofree char *norm2 = g_strdup_printf ("%s.norm2", prefix);
-  g_autofree char *conv2 = g_strdup_printf ("%s.conv2", prefix);
-  g_autofree char *shortcut_name = g_strdup_printf ("%s.conv_shortcut", prefix);
   const DrapeTensor *phases = drape_weights_conv_upsample2x (l->weights, phases_name, c, c);
-  const DrapeTensor *gamma1 = vector (l, norm1, "weight", c), *beta1 = vector (l, norm1, "bias", c);
-  const DrapeTensor *gamma2 = vector (l, norm2, "weight", cout);
-  const DrapeTensor *beta2 = vector (l, norm2, "bias", cout);
+  const DrapeTensor *gamma1 = vector (l, names.norm1, "weight", c);
+  const DrapeTensor *beta1 = vector (l, names.norm1, "bias", c);
+  const DrapeTensor *gamma2 = vector (l, names.norm2, "weight", cout);
+  const DrapeTensor *beta2 = vector (l, names.norm2, "bias", cout);
   const DrapeTensor *w1, *w2, *ws = NULL;
   DrapeConvParams pu = { .bias = vector (l, upsample, "bias", c) }, p1, p2, ps;
   DrapeTensor *stats, *affine, *h, *out;
   guint32 oh, ow;
   guint64 ahead;
 
-  w1 = conv_weights (l, conv1, c, cout, 3, 1, NULL, &p1);
-  w2 = conv_weights (l, conv2, cout, cout, 3, 1, NULL, &p2);
+  w1 = conv_weights (l, names.conv1, c, cout, 3, 1, NULL, &p1);
+  w2 = conv_weights (l, names.conv2, cout, cout, 3, 1, NULL, &p2);
   if (c != cout)
-    ws = conv_weights (l, shortcut_name, c, cout, 1, 1, NULL, &ps);
+    ws = conv_weights (l, names.shortcut, c, cout, 1, 1, NULL, &ps);
   if (l->graph == NULL)
     return NULL;
   if (x->n != 1 || band == 0 || band % 2 != 0)
     {
       drape_graph_fail (l->graph, DRAPE_ERROR_INVALID_ARGUMENT,
-                        "%s: the upsampled resnet goes in bands of an even number of rows of "
-                        "one image, not %u of %u", prefix, band, x->n);
+                        "%s: an upsampled resnet goes in bands of an even number of rows (not "
+                        "%u) of one image (not %u)", prefix, band, x->n);
       return drape_graph_placeholder (l->graph, x->dtype, x->n, 2 * x->h, 2 * x->w, cout);
     }
   oh = 2 * x->h;

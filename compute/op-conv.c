@@ -16,6 +16,12 @@
  *     is cut into bands of rows of one image, each binding just the input
  *     rows its taps reach (rows in the padding are never read).
  *
+ * Bands also serve memory: drape_op_conv2d_rows computes a range of
+ * output rows into any rows of another tensor, and
+ * drape_op_conv2d_over_input records its bands from the top with the
+ * output placed (a guest of x in the arena) as far ahead of x as the
+ * bands need for none to overwrite rows it or a later band still reads.
+ *
  * Kernel choice.  The GEMM's algorithm and tile sizes are picked per
  * device and problem (gemm_kind, gemm_config): a shared-memory tiled
  * kernel for GPUs, and for CPU drivers such as lavapipe, where each load

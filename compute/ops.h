@@ -225,8 +225,8 @@ DrapeTensor *drape_op_group_norm_in_place (DrapeGraph        *graph,
  * drape_op_group_norm_stats_finish() (w: the activation's width) gives
  * each channel's mean and scale (gamma / std), [1, 1, c, 2], with which
  * drape_op_group_norm_apply() normalises a band in place (then beta, and
- * SiLU if asked) and returns it.  The same numbers as
- * drape_op_group_norm() on the whole. */
+ * SiLU if asked) and returns it: drape_op_group_norm() on the whole, but
+ * for the order in which the rows' statistics are merged. */
 DrapeTensor *drape_op_group_norm_stats (DrapeGraph        *graph,
                                         guint32            h,
                                         guint32            groups);

@@ -192,8 +192,9 @@ decode (DrapeVae          *vae,
   const DrapeVaeConfig *config = &vae->config;
   guint32 nb = config->n_blocks, ch = config->block_out_channels[nb - 1];
   guint32 lc = config->latent_channels;
-  /* Bands of about a thirty-second of the output's rows (an even number). */
-  guint32 band = latent ? 2 * (((latent->h << (nb - 1)) + 63) / 64) : 0;
+  /* Bands of about a thirty-second of the output's rows (an even number),
+   * for one image (drape_layer_upsample_resnet); 0: no bands. */
+  guint32 band = latent && latent->n == 1 ? 2 * (((latent->h << (nb - 1)) + 63) / 64) : 0;
   g_autofree char *upsampler = NULL;
   g_autofree char *upsampled = NULL;
   DrapeTensor *h = NULL, *x = NULL;
@@ -234,8 +235,8 @@ decode (DrapeVae          *vae,
       g_clear_pointer (&upsampled, g_free);
       /* The last upsampler makes the decoder's largest activation: it
        * goes with the next resnet, in bands (drape_layer_upsample_resnet),
-       * where it is not captured by this block but by that one. */
-      if (i + 2 == nb)
+       * which also captures it for this block. */
+      if (i + 2 == nb && band > 0)
         {
           upsampler = g_strdup_printf ("%s.upsamplers.0.conv", bn);
           upsampled = g_strdup (bn);
