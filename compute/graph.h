@@ -60,14 +60,14 @@ void         drape_tensor_release       (DrapeTensor  *tensor);
  * gives home the bytes its guests reach, for as long as any of them
  * lives.  Whoever records the ops must order them so that none writes
  * what another still has to read. */
-DrapeTensor *drape_graph_tensor_within (DrapeGraph       *graph,
-                                       DrapeTensor       *home,
-                                       gint64             offset,
-                                       DrapeDType         dtype,
-                                       guint32            n,
-                                       guint32            h,
-                                       guint32            w,
-                                       guint32            c);
+DrapeTensor *drape_graph_tensor_within (DrapeGraph  *graph,
+                                        DrapeTensor *home,
+                                        gint64       offset,
+                                        DrapeDType   dtype,
+                                        guint32      n,
+                                        guint32      h,
+                                        guint32      w,
+                                        guint32      c);
 void         drape_graph_fail           (DrapeGraph   *graph,
                                          DrapeError    code,
                                          const char   *format,
