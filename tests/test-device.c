@@ -428,6 +428,56 @@ test_arena_plan (void)
   g_assert_cmpuint (drape_graph_get_arena_size (graph), ==, 450 * 256);
 }
 
+/* A plan that greedy orders box in: by size, C (204) and A (200) go at
+ * 0, B (198, alive with C) above them, and then P (96, alive with A and
+ * B) fits neither below B nor between: 498.  With its largest blocks
+ * tried in every order the plan is the most alive at once, B + C. */
+static void
+test_arena_plan_boxed_in (void)
+{
+  g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "arena");
+  DrapeTensor *a = activation (graph, 200);
+  DrapeTensor *p = activation (graph, 96);
+  DrapeTensor *b, *c;
+
+  drape_tensor_release (a);
+  b = activation (graph, 198);
+  drape_tensor_release (p);
+  c = activation (graph, 204);
+  drape_tensor_release (b);
+  drape_tensor_release (c);
+  g_assert_cmpuint (drape_graph_get_arena_size (graph), ==, (198 + 204) * 256);
+  g_assert_true (p->arena_offset >= b->arena_offset + 198 * 256 ||
+                 b->arena_offset >= p->arena_offset + 96 * 256);
+  g_assert_true (p->arena_offset >= a->arena_offset + 200 * 256 ||
+                 a->arena_offset >= p->arena_offset + 96 * 256);
+}
+
+/* A guest lies at its offset from its home, which is given the bytes the
+ * guest reaches ahead of it for as long as either lives: what is
+ * allocated after the home is released, while the guest lives, keeps
+ * clear of both; once the guest is released too, the memory is free. */
+static void
+test_arena_plan_guests (void)
+{
+  g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "arena");
+  DrapeTensor *home = activation (graph, 100);
+  DrapeTensor *guest = drape_graph_tensor_within (graph, home, -10 * 256, DRAPE_DTYPE_F32, 1, 1,
+                                                  100, 64);
+  DrapeTensor *during, *after;
+
+  drape_tensor_release (home);
+  during = activation (graph, 50);
+  drape_tensor_release (during);
+  drape_tensor_release (guest);
+  after = activation (graph, 300);
+  g_assert_cmpuint (drape_graph_get_arena_size (graph), ==, 300 * 256);
+  g_assert_cmpuint (guest->arena_offset + 10 * 256, ==, home->arena_offset);
+  g_assert_true (during->arena_offset >= home->arena_offset + 100 * 256 ||
+                 during->arena_offset + 50 * 256 <= guest->arena_offset);
+  g_assert_cmpuint (after->arena_offset, ==, 0);
+}
+
 /* Random lifetimes: activations alive at the same time never share
  * bytes, and the arena is at least, and close to, the most bytes alive
  * at once. */
@@ -492,5 +542,7 @@ main (int argc, char **argv)
   g_test_add_func ("/graph/dispatch-profile", test_dispatch_profile);
   g_test_add_func ("/graph/arena-plan", test_arena_plan);
   g_test_add_func ("/graph/arena-plan/random", test_arena_plan_random);
+  g_test_add_func ("/graph/arena-plan/boxed-in", test_arena_plan_boxed_in);
+  g_test_add_func ("/graph/arena-plan/guests", test_arena_plan_guests);
   return test_finish (g_test_run ());
 }
