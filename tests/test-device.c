@@ -428,29 +428,36 @@ test_arena_plan (void)
   g_assert_cmpuint (drape_graph_get_arena_size (graph), ==, 450 * 256);
 }
 
-/* A plan that greedy orders box in: by size, C (204) and A (200) go at
- * 0, B (198, alive with C) above them, and then P (96, alive with A and
- * B) fits neither below B nor between: 498.  With its largest blocks
- * tried in every order the plan is the most alive at once, B + C. */
+/* A plan that greedy orders box in (the VAE decoder's, in miniature):
+ * by size, C and C2 (204) and A (200) go at 0, X (198, alive with them)
+ * above, and P (96, alive with A and X) fits neither below X nor
+ * between: 498; by size times lifetime, 494.  With the largest blocks
+ * tried in every order the plan is the most alive at once, X + C. */
 static void
 test_arena_plan_boxed_in (void)
 {
   g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "arena");
   DrapeTensor *a = activation (graph, 200);
   DrapeTensor *p = activation (graph, 96);
-  DrapeTensor *b, *c;
+  DrapeTensor *d, *x, *c, *c2;
 
   drape_tensor_release (a);
-  b = activation (graph, 198);
+  d = activation (graph, 104);
+  drape_tensor_release (d);
+  x = activation (graph, 198);
   drape_tensor_release (p);
   c = activation (graph, 204);
-  drape_tensor_release (b);
   drape_tensor_release (c);
+  c2 = activation (graph, 204);
+  drape_tensor_release (c2);
+  drape_tensor_release (x);
   g_assert_cmpuint (drape_graph_get_arena_size (graph), ==, (198 + 204) * 256);
-  g_assert_true (p->arena_offset >= b->arena_offset + 198 * 256 ||
-                 b->arena_offset >= p->arena_offset + 96 * 256);
+  g_assert_true (p->arena_offset >= x->arena_offset + 198 * 256 ||
+                 x->arena_offset >= p->arena_offset + 96 * 256);
   g_assert_true (p->arena_offset >= a->arena_offset + 200 * 256 ||
                  a->arena_offset >= p->arena_offset + 96 * 256);
+  g_assert_true (c->arena_offset >= x->arena_offset + 198 * 256 ||
+                 x->arena_offset >= c->arena_offset + 204 * 256);
 }
 
 /* A guest lies at its offset from its home, which is given the bytes the
