@@ -350,11 +350,15 @@ drape_layer_upsample_resnet (DrapeLayers *l,
       drape_tensor_release (whole);
     }
 
-  /* norm1's statistics, a band of the upsampled rows at a time. */
+  /* norm1's statistics, a band of the upsampled rows at a time.  Only
+   * the last pass's bands set how far its output runs ahead of conv1's,
+   * which the decoder holds to its end: the others take wider ones (fewer
+   * and larger dispatches), while nothing else is held but x (here) or x
+   * and conv1's output (next). */
   stats = drape_op_group_norm_stats (l->graph, oh, l->norm_groups);
-  for (guint32 row0 = 0; row0 < oh; row0 += band)
+  for (guint32 row0 = 0; row0 < oh; row0 += 4 * band)
     {
-      DrapeTensor *u = upsampled_rows (l, x, phases, &pu, row0, MIN (band, oh - row0));
+      DrapeTensor *u = upsampled_rows (l, x, phases, &pu, row0, MIN (4 * band, oh - row0));
       drape_op_group_norm_stats_add (l->graph, stats, u, row0);
       drape_tensor_release (u);
     }
@@ -364,9 +368,9 @@ drape_layer_upsample_resnet (DrapeLayers *l,
   /* conv1 (norm1, SiLU) band by band, each from the upsampled rows it
    * reads: its own and a row either side (two, for the phases' pairs). */
   h = drape_graph_tensor (l->graph, x->dtype, 1, oh, ow, cout);
-  for (guint32 row0 = 0; row0 < oh; row0 += band)
+  for (guint32 row0 = 0; row0 < oh; row0 += 2 * band)
     {
-      guint32 rows = MIN (band, oh - row0);
+      guint32 rows = MIN (2 * band, oh - row0);
       guint32 lo = row0 >= 2 ? row0 - 2 : 0, hi = MIN (row0 + rows + 2, oh);
       DrapeTensor *u = upsampled_rows (l, x, phases, &pu, lo, hi - lo);
       DrapeConvParams pb = p1;

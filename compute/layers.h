@@ -107,10 +107,11 @@ void         drape_layer_advance_resnet (DrapeLayers       *l,
 /* drape_layer_upsample_conv (x, upsample, c, 2 x.h, 2 x.w) and then
  * drape_layer_resnet (prefix, c -> cout, no time embedding), without
  * ever holding the upsampled activation (a VAE decoder's largest, at
- * four times x's size): it is made afresh, `band` rows (even) at a time,
- * for norm1's statistics, for conv1 (with a row either side) and for
- * the shortcut, which conv2 adds band by band as it writes over conv1's
- * output.  Three times the upsampler's work, for x, conv1's output and
+ * four times x's size): it is made afresh in bands of rows, for norm1's
+ * statistics (4 `band` rows at a time), for conv1 (2 `band`, with a row
+ * either side) and for the shortcut (`band`, even), which conv2 adds
+ * band by band as it writes over conv1's output, running `band` + 1
+ * rows ahead.  Three times the upsampler's work, for x, conv1's output and
  * some bands in memory instead of the upsampled activation, conv1's
  * output and the shortcut's.  x (one image) is released; with a capture
  * that wants `capture_name`, the upsampled activation is also made whole
