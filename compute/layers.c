@@ -287,8 +287,8 @@ resnet (DrapeLayers       *l,
   return out;
 }
 
-/* The upsampled activation's rows [row0, row0 + rows) (both even), made
- * from x by the upsampler's phases. */
+/* Rows [row0, row0 + rows) (both even) of the upsampled convolution of x
+ * whose phases and bias are given. */
 static DrapeTensor *
 upsampled_rows (DrapeLayers           *l,
                 const DrapeTensor     *x,
@@ -297,7 +297,7 @@ upsampled_rows (DrapeLayers           *l,
                 guint32                row0,
                 guint32                rows)
 {
-  DrapeTensor *band = drape_graph_tensor (l->graph, x->dtype, x->n, rows, 2 * x->w, phases->c);
+  DrapeTensor *band = drape_graph_tensor (l->graph, x->dtype, x->n, rows, 2 * x->w, phases->n / 4);
 
   drape_op_conv2d_upsample2x_rows (l->graph, x, phases, p, row0, rows, band, 0);
   return band;
@@ -321,16 +321,19 @@ drape_layer_upsample_resnet (DrapeLayers *l,
   const DrapeTensor *beta1 = vector (l, names.norm1, "bias", c);
   const DrapeTensor *gamma2 = vector (l, names.norm2, "weight", cout);
   const DrapeTensor *beta2 = vector (l, names.norm2, "bias", cout);
-  const DrapeTensor *w1, *w2, *ws = NULL;
-  DrapeConvParams pu = { .bias = vector (l, upsample, "bias", c) }, p1, p2, ps;
+  const DrapeTensor *w1, *w2, *shortcut = NULL;
+  DrapeConvParams pu = { .bias = vector (l, upsample, "bias", c) }, p1, p2, ps = { 0 };
   DrapeTensor *stats, *affine, *h, *out;
   guint32 oh, ow;
   guint64 ahead;
 
   w1 = conv_weights (l, names.conv1, c, cout, 3, 1, NULL, &p1);
   w2 = conv_weights (l, names.conv2, cout, cout, 3, 1, NULL, &p2);
+  /* The shortcut, a 1x1 convolution of the upsampled activation, is one
+   * with the upsampler: from x in one pass of half the work. */
   if (c != cout)
-    ws = conv_weights (l, names.shortcut, c, cout, 1, 1, NULL, &ps);
+    shortcut = drape_weights_conv_upsample2x_then (l->weights, upsample, names.shortcut, c, cout,
+                                                   &ps.bias);
   if (l->graph == NULL)
     return NULL;
   if (x->n != 1 || band == 0 || band % 2 != 0)
@@ -386,20 +389,19 @@ drape_layer_upsample_resnet (DrapeLayers *l,
   drape_tensor_release (affine);
   h = drape_op_group_norm_in_place (l->graph, h, gamma2, beta2, l->norm_groups, eps, TRUE);
 
-  /* conv2 plus the shortcut (or the upsampled rows themselves), band by
-   * band, over h: the output runs a band and a row ahead of the rows
-   * conv2 still reads. */
+  /* conv2 plus the shortcut's rows (or the upsampled rows themselves),
+   * band by band, over h: the output runs a band and a row ahead of the
+   * rows conv2 still reads. */
   ahead = (band + 1) * (guint64) ow * cout * drape_dtype_size (x->dtype);
   ahead = (ahead + DRAPE_GRAPH_ALIGNMENT - 1) / DRAPE_GRAPH_ALIGNMENT * DRAPE_GRAPH_ALIGNMENT;
   out = drape_graph_tensor_within (l->graph, h, -(gint64) ahead, x->dtype, 1, oh, ow, cout);
   for (guint32 row0 = 0; row0 < oh; row0 += band)
     {
       guint32 rows = MIN (band, oh - row0);
-      DrapeTensor *u = upsampled_rows (l, x, phases, &pu, row0, rows);
+      DrapeTensor *u = shortcut ? upsampled_rows (l, x, shortcut, &ps, row0, rows)
+                                : upsampled_rows (l, x, phases, &pu, row0, rows);
       DrapeConvParams pb = p2;
 
-      if (ws != NULL)
-        drape_layer_advance (&u, drape_op_conv2d (l->graph, u, ws, &ps));
       pb.residual = u;
       drape_op_conv2d_rows (l->graph, h, w2, &pb, row0, rows, out, row0);
       drape_tensor_release (u);

@@ -108,12 +108,14 @@ void         drape_layer_advance_resnet (DrapeLayers       *l,
  * drape_layer_resnet (prefix, c -> cout, no time embedding), without
  * ever holding the upsampled activation (a VAE decoder's largest, at
  * four times x's size): it is made afresh in bands of rows, for norm1's
- * statistics (4 `band` rows at a time), for conv1 (2 `band`, with a row
- * either side) and for the shortcut (`band`, even), which conv2 adds
- * band by band as it writes over conv1's output, running `band` + 1
- * rows ahead.  Three times the upsampler's work, for x, conv1's output and
- * some bands in memory instead of the upsampled activation, conv1's
- * output and the shortcut's.  x (one image) is released; with a capture
+ * statistics (4 `band` rows at a time) and for conv1 (2 `band`, with a
+ * row either side); the shortcut, a 1x1 convolution folded into the
+ * upsampler's phases (drape_weights_conv_upsample2x_then), is made from
+ * x `band` rows (even) at a time, which conv2 adds as it writes over
+ * conv1's output, running `band` + 1 rows ahead.  Two and a half times
+ * the upsampler's work (at cout = c / 2), for x, conv1's output and some
+ * bands in memory instead of the upsampled activation, conv1's output
+ * and the shortcut's.  x (one image) is released; with a capture
  * that wants `capture_name`, the upsampled activation is also made whole
  * for it. */
 DrapeTensor *drape_layer_upsample_resnet (DrapeLayers *l,

@@ -531,6 +531,62 @@ drape_weights_conv_upsample2x (DrapeWeights *weights,
 }
 
 const DrapeTensor *
+drape_weights_conv_upsample2x_then (DrapeWeights       *weights,
+                                    const char         *up,
+                                    const char         *then,
+                                    guint32             c,
+                                    guint32             cout,
+                                    const DrapeTensor **bias)
+{
+  g_autofree char *key = g_strdup_printf ("%s#upsample2x#%s", up, then);
+  g_autofree char *bias_key = g_strconcat (key, "#bias", NULL);
+  g_autofree char *up_w = g_strconcat (up, ".weight", NULL);
+  g_autofree char *up_b = g_strconcat (up, ".bias", NULL);
+  g_autofree char *then_w = g_strconcat (then, ".weight", NULL);
+  g_autofree char *then_b = g_strconcat (then, ".bias", NULL);
+  guint64 up_shape[] = { c, c, 3, 3 }, then_shape[] = { cout, c, 1, 1 };
+  guint64 c_shape[] = { c }, cout_shape[] = { cout };
+  g_autofree float *wu = NULL, *bu = NULL, *wt = NULL, *bt = NULL;
+  g_autofree float *phases = NULL, *out = NULL, *b = NULL;
+  const DrapeTensor *ready;
+
+  if (cached_or_random (weights, key, 4 * cout, c, 2, 2, FALSE, &ready) &&
+      cached_or_random (weights, bias_key, cout, 1, 1, 1, TRUE, bias))
+    return ready;
+  wu = drape_weights_read (weights, up_w, 4, up_shape);
+  bu = drape_weights_read (weights, up_b, 1, c_shape);
+  wt = drape_weights_read (weights, then_w, 4, then_shape);
+  bt = drape_weights_read (weights, then_b, 1, cout_shape);
+  if (wu == NULL || bu == NULL || wt == NULL || bt == NULL)
+    return *bias = NULL;
+  phases = g_new (float, 16 * (gsize) c * c);
+  drape_conv_upsample2x_weights (wu, c, c, phases);
+  /* [4 cout, c, 2, 2]: each phase's kernel for output o is then's row o
+   * times that phase's kernels for every intermediate channel m. */
+  out = g_new (float, 16 * (gsize) cout * c);
+  b = g_new (float, cout);
+  for (guint64 o = 0; o < cout; o++)
+    {
+      double sum = bt[o];
+
+      for (guint64 m = 0; m < c; m++)
+        sum += (double) wt[o * c + m] * bu[m];
+      b[o] = (float) sum;
+      for (guint64 phase = 0; phase < 4; phase++)
+        for (guint64 i = 0; i < 4 * (guint64) c; i++)
+          {
+            double acc = 0;
+
+            for (guint64 m = 0; m < c; m++)
+              acc += (double) wt[o * c + m] * phases[(phase * c + m) * 4 * c + i];
+            out[(phase * cout + o) * 4 * c + i] = (float) acc;
+          }
+    }
+  *bias = upload (weights, bias_key, NULL, b, cout, 1, 1, 1, TRUE);
+  return upload (weights, key, NULL, out, 4 * cout, c, 2, 2, FALSE);
+}
+
+const DrapeTensor *
 drape_weights_linear (DrapeWeights *weights,
                       const char   *name,
                       guint32       out,

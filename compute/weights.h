@@ -56,6 +56,18 @@ const DrapeTensor *drape_weights_conv_upsample2x (DrapeWeights  *weights,
                                              const char        *name,
                                              guint32            cout,
                                              guint32            cin);
+/* A 1x1 convolution `then` (then.weight [cout, c, 1, 1], then.bias) after
+ * the upsampled 3x3 convolution `up` (up.weight [c, c, 3, 3], up.bias) as
+ * one: the phases of drape_op_conv2d_upsample2x from c to cout channels,
+ * [4 cout, 2, 2, c], and its bias in *bias, [cout].  Both are linear, so
+ * the product of their weights (in f64) gives their output with the
+ * first's work times cout / c and without its output. */
+const DrapeTensor *drape_weights_conv_upsample2x_then (DrapeWeights       *weights,
+                                                  const char         *up,
+                                                  const char         *then,
+                                                  guint32             c,
+                                                  guint32             cout,
+                                                  const DrapeTensor **bias);
 /* PyTorch [out, in] (or [out, in, 1, 1]) -> engine [out, 1, 1, in]. */
 const DrapeTensor *drape_weights_linear     (DrapeWeights      *weights,
                                              const char        *name,

@@ -10,7 +10,11 @@
 
 #include <string.h>
 
+#include <glib/gstdio.h>
+
 #include "ops.h"
+#include "layers.h"
+#include "safetensors.h"
 #include "vae.h"
 
 static const char *const encoder_blocks[] = {
@@ -167,6 +171,90 @@ test_golden_batch (void)
   test_assert_no_validation_messages ();
 }
 
+/* Random weights of the given PyTorch shape under `name`, norm scales
+ * near 1. */
+static void
+add_random (DrapeSafetensorsWriter *writer,
+            const char             *name,
+            guint                   n_dims,
+            const guint64          *shape,
+            guint32                 seed)
+{
+  guint64 n = 1;
+  g_autofree float *values = NULL;
+
+  for (guint d = 0; d < n_dims; d++)
+    n *= shape[d];
+  values = test_random_data (n, seed, 0.3f, DRAPE_DTYPE_F32);
+  if (strstr (name, "norm") != NULL && g_str_has_suffix (name, "weight"))
+    for (guint64 i = 0; i < n; i++)
+      values[i] += 1.0f;
+  drape_safetensors_writer_add (writer, name, n_dims, shape, values);
+}
+
+/* drape_layer_upsample_resnet (in bands) against drape_layer_upsample_conv
+ * and drape_layer_resnet (whole), from a weights file: with a shortcut
+ * (c to c / 2, the SD VAE's last one, which it folds into the upsampler)
+ * and without (the upsampled rows themselves the residual). */
+static void
+test_upsample_resnet (void)
+{
+  static const guint32 widths[][2] = { { 16, 8 }, { 16, 16 } };
+
+  for (guint i = 0; i < G_N_ELEMENTS (widths); i++)
+    {
+      guint32 c = widths[i][0], cout = widths[i][1];
+      guint64 up[] = { c, c, 3, 3 }, conv1[] = { cout, c, 3, 3 }, conv2[] = { cout, cout, 3, 3 };
+      guint64 shortcut[] = { cout, c, 1, 1 }, vc[] = { c }, vcout[] = { cout };
+      g_autoptr(DrapeSafetensorsWriter) writer = drape_safetensors_writer_new ();
+      g_autofree char *dir = g_dir_make_tmp ("drape-vae-XXXXXX", NULL);
+      g_autofree char *path = g_build_filename (dir, "weights.safetensors", NULL);
+      g_autofree float *xs = test_random_data (6 * 5 * c, 40 + i, 1.0f, DRAPE_DTYPE_F32);
+      g_autoptr(DrapeTensor) x = test_tensor_from (DRAPE_DTYPE_F32, 1, 6, 5, c, xs);
+      g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "upsample-resnet");
+      g_autoptr(GError) error = NULL;
+      g_autofree float *got = NULL;
+      g_autofree float *want = NULL;
+      DrapeWeights *weights = drape_weights_new (test_device (), DRAPE_DTYPE_F32);
+      DrapeLayers l = { .weights = weights, .graph = graph, .norm_groups = 4 };
+      DrapeTensor *upsampled, *whole, *banded;
+
+      add_random (writer, "up.weight", 4, up, 1);
+      add_random (writer, "up.bias", 1, vc, 2);
+      add_random (writer, "res.norm1.weight", 1, vc, 3);
+      add_random (writer, "res.norm1.bias", 1, vc, 4);
+      add_random (writer, "res.conv1.weight", 4, conv1, 5);
+      add_random (writer, "res.conv1.bias", 1, vcout, 6);
+      add_random (writer, "res.norm2.weight", 1, vcout, 7);
+      add_random (writer, "res.norm2.bias", 1, vcout, 8);
+      add_random (writer, "res.conv2.weight", 4, conv2, 9);
+      add_random (writer, "res.conv2.bias", 1, vcout, 10);
+      if (c != cout)
+        {
+          add_random (writer, "res.conv_shortcut.weight", 4, shortcut, 11);
+          add_random (writer, "res.conv_shortcut.bias", 1, vcout, 12);
+        }
+      g_assert_true (drape_safetensors_writer_save (writer, path, &error));
+      g_assert_true (drape_weights_add_file (weights, path, &error));
+
+      upsampled = drape_layer_upsample_conv (&l, x, "up", c, 12, 10);
+      whole = drape_layer_resnet (&l, upsampled, "res", c, cout, 1e-6f, NULL, 0);
+      banded = drape_layer_upsample_resnet (&l, x, "up", "up", "res", c, cout, 1e-6f, 2);
+      g_assert_true (drape_weights_check (weights, &error));
+      drape_graph_run (graph, &error);
+      g_assert_no_error (error);
+      want = test_download (whole);
+      got = test_download (banded);
+      test_assert_close_std ("upsample and resnet in bands", got, want,
+                             drape_tensor_numel (whole), 1e-4);
+      drape_graph_free (g_steal_pointer (&graph));
+      drape_weights_free (weights);
+      g_unlink (path);
+      g_rmdir (dir);
+    }
+  test_assert_no_validation_messages ();
+}
+
 static void
 test_bad_folders (void)
 {
@@ -187,6 +275,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/vae/golden/f16", GUINT_TO_POINTER (DRAPE_DTYPE_F16), test_golden);
   g_test_add_func ("/vae/golden/bands", test_golden_bands);
   g_test_add_func ("/vae/golden/batch", test_golden_batch);
+  g_test_add_func ("/vae/upsample-resnet", test_upsample_resnet);
   g_test_add_func ("/vae/bad-folders", test_bad_folders);
   return test_finish (g_test_run ());
 }
