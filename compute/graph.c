@@ -829,7 +829,8 @@ plan_strategy (GArray *blocks,
   g_array_sort (blocks, block_orders[s / 2]);
   for (guint i = 0; i < blocks->len; i++)
     order[i] = &g_array_index (blocks, Block, i);
-  if (s % 2)
+  /* One block or none has one order. */
+  if (s % 2 && blocks->len > 1)
     best_first_blocks (order, MIN (blocks->len, PERMUTED_BLOCKS));
   return place_blocks (order, blocks->len);
 }
