@@ -1071,8 +1071,6 @@ drape_op_conv2d_accumulate (DrapeGraph            *graph,
  * FALSE, with the graph failed, where params set any geometry. */
 static gboolean
 upsample_params (DrapeGraph            *graph,
-                 const DrapeTensor     *x,
-                 const DrapeTensor     *phases,
                  const DrapeConvParams *params,
                  DrapeConvParams       *pp)
 {
@@ -1147,7 +1145,7 @@ drape_op_conv2d_upsample2x_rows (DrapeGraph            *graph,
   Conv c = { .op = "conv2d_upsample2x", .x = x, .weight = phases, .subpixel = TRUE };
   DrapeConvParams pp;
 
-  if (upsample_params (graph, x, phases, params, &pp))
+  if (upsample_params (graph, params, &pp))
     conv_rows_op (graph, &c, &pp, 2, row0, rows, out, out_row0);
 }
 
@@ -1160,7 +1158,7 @@ drape_op_conv2d_upsample2x (DrapeGraph            *graph,
   Conv c = { .op = "conv2d_upsample2x", .x = x, .weight = phases, .subpixel = TRUE };
   DrapeConvParams pp;
 
-  if (!upsample_params (graph, x, phases, params, &pp))
+  if (!upsample_params (graph, params, &pp))
     return drape_graph_placeholder (graph, x ? x->dtype : DRAPE_DTYPE_F32, x ? x->n : 1,
                                     x ? 2 * x->h : 1, x ? 2 * x->w : 1,
                                     phases ? MAX (phases->n / 4, 1) : 1);
