@@ -564,31 +564,27 @@ test_bad_shapes (void)
   }
   /* Rows of an output: within it, into an out with room for them and
    * of its shape, in pairs where upsampled. */
+  static const DrapeConvParams same = { .pad_top = 1, .pad_left = 1, .pad_bottom = 1,
+                                        .pad_right = 1 };
   {
     g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
     DrapeTensor *out = drape_graph_tensor (graph, DRAPE_DTYPE_F32, 1, 6, 6, 4);
 
-    drape_op_conv2d_rows (graph, x, w, &(DrapeConvParams) { .pad_top = 1, .pad_left = 1,
-                                                            .pad_bottom = 1, .pad_right = 1 },
-                          4, 3, out, 0);
+    drape_op_conv2d_rows (graph, x, w, &same, 4, 3, out, 0);
     expect_error (graph, "conv2d", "rows 4 to 7");
   }
   {
     g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
     DrapeTensor *out = drape_graph_tensor (graph, DRAPE_DTYPE_F32, 1, 2, 6, 4);
 
-    drape_op_conv2d_rows (graph, x, w, &(DrapeConvParams) { .pad_top = 1, .pad_left = 1,
-                                                            .pad_bottom = 1, .pad_right = 1 },
-                          0, 2, out, 1);
+    drape_op_conv2d_rows (graph, x, w, &same, 0, 2, out, 1);
     expect_error (graph, "conv2d", "from its row 1");
   }
   {
     g_autoptr(DrapeGraph) graph = drape_graph_new (device, "bad");
     DrapeTensor *out = drape_graph_tensor (graph, DRAPE_DTYPE_F32, 1, 4, 5, 4);
 
-    drape_op_conv2d_rows (graph, x, w, &(DrapeConvParams) { .pad_top = 1, .pad_left = 1,
-                                                            .pad_bottom = 1, .pad_right = 1 },
-                          0, 2, out, 0);
+    drape_op_conv2d_rows (graph, x, w, &same, 0, 2, out, 0);
     expect_error (graph, "conv2d", "[1 4 5 4]");
   }
   {
