@@ -140,7 +140,8 @@ if [ "${PLAN:-}" = quick ]; then
   for t in ${QUICK_TESTS:-test-unet test-vae test-pipeline}; do run_test "$t"; done
   bench_json 768x1024 90 --size 768x1024 --steps 3 --profile ${E2E:+--e2e "$E2E"}
   bench_json 384x512 60 --size 384x512 --steps 5 --profile ${E2E:+--e2e "$E2E"}
-  # What the tiled VAE (which meets the memory target) costs a try-on.
+  # What the tiled VAE costs a try-on (whole images meet the memory
+  # target too since session 12: compare the two e2e peaks).
   if [ -n "${E2E:-}" ] && [ -n "${VAE_TILE:-}" ]; then
     bench_json 768x1024-tiles 90 --size 768x1024 --steps 1 --e2e "$E2E" --vae-tile "$VAE_TILE"
   fi
