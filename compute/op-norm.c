@@ -172,8 +172,9 @@ typedef struct {
 } NormPlan;
 
 /* The statistics kernel's layout and the tensors' limits for n images of
- * hw positions and c channels in `groups`; chunk 0 picks the chunk size.
- * FALSE, with the graph failed, where the device cannot run it. */
+ * hw positions and c channels in `groups`; chunk 0 picks the chunk size,
+ * any other is kept (a band's statistics are a row's).  FALSE, with the
+ * graph failed, where the device cannot run it. */
 static gboolean
 norm_plan (DrapeGraph *graph,
            DrapeDType  dtype,
@@ -206,17 +207,16 @@ norm_plan (DrapeGraph *graph,
                         "workgroups", op, c, plan->cpg);
       return FALSE;
     }
-  if (chunk == 0)
-    chunk = MIN (MIN (hw, plan->spec[5] * MAX (1, STATS_LOADS / plan->spec[4])), pos_max);
-  plan->chunk = chunk;
-  plan->chunks = drape_div_up (hw, chunk);
+  plan->chunk = chunk ? chunk : MIN (MIN (hw, plan->spec[5] * MAX (1, STATS_LOADS / plan->spec[4])),
+                                     pos_max);
+  plan->chunks = drape_div_up (hw, plan->chunk);
   if ((guint64) n * groups * plan->chunks * 8 > limit)
     {
       /* Fewer, larger chunks so that the partials fit one binding. */
       guint64 max_chunks = limit / 8 / ((guint64) n * groups);
       if (max_chunks > 0)
         plan->chunk = drape_div_up (hw, max_chunks);
-      if (max_chunks == 0 || plan->chunk > pos_max)
+      if (max_chunks == 0 || plan->chunk > pos_max || chunk != 0)
         {
           drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
                             "%s: the statistics of %u images x %u groups exceed the device's "

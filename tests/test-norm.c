@@ -609,6 +609,20 @@ expect_band_errors (void)
     drape_op_group_norm_apply (graph, rows, affine16, gamma, TRUE);
     expect_row_error (graph, "group_norm_apply");
   }
+  /* A row's statistics per group that outgrow a binding: a whole norm
+   * would take fewer, larger chunks, but a band's chunks are its rows. */
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "bad");
+    g_autoptr(GError) error = NULL;
+    DrapeTensor *stats = drape_op_group_norm_stats (graph, 200, 8);
+
+    drape_device_set_binding_limit (test_device (), 4096);
+    drape_op_group_norm_stats_add (graph, stats, band, 0);
+    drape_device_set_binding_limit (test_device (), G_MAXUINT64);
+    g_assert_false (drape_graph_compile (graph, &error));
+    g_assert_error (error, DRAPE_ERROR, DRAPE_ERROR_UNSUPPORTED);
+    g_assert_nonnull (strstr (error->message, "statistics of 1 images x 8 groups"));
+  }
 }
 
 static void
