@@ -836,34 +836,30 @@ plan_strategy (GArray *blocks,
 }
 
 /* Gives every activation its arena offset (see the top of this file):
- * the strategy that needs the least arena, placed again. */
+ * that of the strategy needing the least arena. */
 static void
 plan_arena (DrapeGraph *graph)
 {
   g_autoptr(GArray) blocks = NULL;
   g_autofree Block **order = NULL;
-  guint64 best_size = G_MAXUINT64;
-  guint best = 0;
 
   if (graph->planned_at == graph->events)
     return;
   blocks = arena_blocks (graph);
   order = g_new (Block *, blocks->len + 1);
+  graph->arena_size = G_MAXUINT64;
   for (guint s = 0; s < N_STRATEGIES; s++)
     {
       guint64 size = plan_strategy (blocks, order, s);
 
-      if (size < best_size)
+      if (size >= graph->arena_size)
+        continue;
+      graph->arena_size = size;
+      for (guint i = 0; i < blocks->len; i++)
         {
-          best_size = size;
-          best = s;
+          Block *b = &g_array_index (blocks, Block, i);
+          b->home->arena_offset = b->offset + b->below;
         }
-    }
-  graph->arena_size = plan_strategy (blocks, order, best);
-  for (guint i = 0; i < blocks->len; i++)
-    {
-      Block *b = &g_array_index (blocks, Block, i);
-      b->home->arena_offset = b->offset + b->below;
     }
   for (guint i = 0; i < graph->tensors->len; i++)
     {
