@@ -195,8 +195,8 @@ decode (DrapeVae          *vae,
   /* Bands of about a thirty-second of the output's rows (an even number),
    * for one image (drape_layer_upsample_resnet); 0: no bands. */
   guint32 band = latent && latent->n == 1 ? 2 * (((latent->h << (nb - 1)) + 63) / 64) : 0;
-  g_autofree char *upsampler = NULL;
-  g_autofree char *upsampled = NULL;
+  /* The block whose upsampler goes with the next block's first resnet. */
+  g_autofree char *pending = NULL;
   DrapeTensor *h = NULL, *x = NULL;
 
   if (l->graph != NULL && latent->dtype != vae->dtype)
@@ -224,22 +224,23 @@ decode (DrapeVae          *vae,
         {
           g_autofree char *rn = g_strdup_printf ("%s.resnets.%u", bn, j);
 
-          if (j == 0 && upsampler != NULL)
-            h = drape_layer_upsample_resnet (l, h, upsampler, upsampled, rn, ch, cout, VAE_EPS,
-                                             band);
+          if (j == 0 && pending != NULL)
+            {
+              g_autofree char *un = g_strdup_printf ("%s.upsamplers.0.conv", pending);
+
+              h = drape_layer_upsample_resnet (l, h, un, pending, rn, ch, cout, VAE_EPS, band);
+            }
           else
             drape_layer_advance_resnet (l, &h, rn, ch, cout, VAE_EPS, NULL, 0);
           ch = cout;
         }
-      g_clear_pointer (&upsampler, g_free);
-      g_clear_pointer (&upsampled, g_free);
+      g_clear_pointer (&pending, g_free);
       /* The last upsampler makes the decoder's largest activation: it
        * goes with the next resnet, in bands (drape_layer_upsample_resnet),
        * which also captures it for this block. */
       if (i + 2 == nb && band > 0)
         {
-          upsampler = g_strdup_printf ("%s.upsamplers.0.conv", bn);
-          upsampled = g_strdup (bn);
+          pending = g_steal_pointer (&bn);
           continue;
         }
       if (i + 1 < nb)
