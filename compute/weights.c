@@ -508,6 +508,26 @@ drape_weights_conv (DrapeWeights *weights,
   return load (weights, name, &name, 1, 4, shape, cout, cin, kh, kw, FALSE);
 }
 
+/* The 3x3 kernel `name` [cout, cin, 3, 3] as an upsampled convolution's
+ * phases [4 cout, cin, 2, 2], on the host; NULL (the weights failed)
+ * where it cannot be read. */
+static float *
+read_upsample2x_phases (DrapeWeights *weights,
+                        const char   *name,
+                        guint32       cout,
+                        guint32       cin)
+{
+  guint64 shape[] = { cout, cin, 3, 3 };
+  g_autofree float *w = drape_weights_read (weights, name, 4, shape);
+  float *phases;
+
+  if (w == NULL)
+    return NULL;
+  phases = g_new (float, 16 * (gsize) cout * cin);
+  drape_conv_upsample2x_weights (w, cout, cin, phases);
+  return phases;
+}
+
 const DrapeTensor *
 drape_weights_conv_upsample2x (DrapeWeights *weights,
                                const char   *name,
@@ -515,18 +535,14 @@ drape_weights_conv_upsample2x (DrapeWeights *weights,
                                guint32       cin)
 {
   g_autofree char *key = g_strconcat (name, "#upsample2x", NULL);
-  guint64 shape[] = { cout, cin, 3, 3 };
   const DrapeTensor *ready;
-  g_autofree float *w = NULL;
   g_autofree float *phases = NULL;
 
   if (cached_or_random (weights, key, 4 * cout, cin, 2, 2, FALSE, &ready))
     return ready;
-  w = drape_weights_read (weights, name, 4, shape);
-  if (w == NULL)
+  phases = read_upsample2x_phases (weights, name, cout, cin);
+  if (phases == NULL)
     return NULL;
-  phases = g_new (float, 16 * (gsize) cout * cin);
-  drape_conv_upsample2x_weights (w, cout, cin, phases);
   return upload (weights, key, NULL, phases, 4 * cout, cin, 2, 2, FALSE);
 }
 
@@ -544,23 +560,20 @@ drape_weights_conv_upsample2x_then (DrapeWeights       *weights,
   g_autofree char *up_b = g_strconcat (up, ".bias", NULL);
   g_autofree char *then_w = g_strconcat (then, ".weight", NULL);
   g_autofree char *then_b = g_strconcat (then, ".bias", NULL);
-  guint64 up_shape[] = { c, c, 3, 3 }, then_shape[] = { cout, c, 1, 1 };
-  guint64 c_shape[] = { c }, cout_shape[] = { cout };
-  g_autofree float *wu = NULL, *bu = NULL, *wt = NULL, *bt = NULL;
-  g_autofree float *phases = NULL, *out = NULL, *b = NULL;
+  guint64 then_shape[] = { cout, c, 1, 1 }, c_shape[] = { c }, cout_shape[] = { cout };
+  g_autofree float *phases = NULL, *bu = NULL, *wt = NULL, *bt = NULL;
+  g_autofree float *out = NULL, *b = NULL;
   const DrapeTensor *ready;
 
   if (cached_or_random (weights, key, 4 * cout, c, 2, 2, FALSE, &ready) &&
       cached_or_random (weights, bias_key, cout, 1, 1, 1, TRUE, bias))
     return ready;
-  wu = drape_weights_read (weights, up_w, 4, up_shape);
+  phases = read_upsample2x_phases (weights, up_w, c, c);
   bu = drape_weights_read (weights, up_b, 1, c_shape);
   wt = drape_weights_read (weights, then_w, 4, then_shape);
   bt = drape_weights_read (weights, then_b, 1, cout_shape);
-  if (wu == NULL || bu == NULL || wt == NULL || bt == NULL)
+  if (phases == NULL || bu == NULL || wt == NULL || bt == NULL)
     return *bias = NULL;
-  phases = g_new (float, 16 * (gsize) c * c);
-  drape_conv_upsample2x_weights (wu, c, c, phases);
   /* [4 cout, c, 2, 2]: each phase's kernel for output o is then's row o
    * times that phase's kernels for every intermediate channel m. */
   out = g_new (float, 16 * (gsize) cout * c);
