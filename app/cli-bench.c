@@ -21,6 +21,8 @@ typedef struct {
   double ms;        /* per run */
   double flops;     /* per run */
   double first_ms;  /* compile + first run */
+  guint dispatches;
+  guint barriers;   /* between and after them (graph.c) */
 } Timing;
 
 static float *
@@ -81,6 +83,8 @@ time_graph (DrapeGraph *graph,
       return FALSE;
   timing->ms = (g_get_monotonic_time () - start) / 1000.0 / runs;
   timing->flops = drape_graph_get_flops (graph);
+  timing->dispatches = drape_graph_get_n_nodes (graph);
+  timing->barriers = drape_graph_get_n_barriers (graph);
   return TRUE;
 }
 
@@ -552,12 +556,18 @@ drape_cli_bench (int    argc,
           g_autofree char *ms = g_strdup_printf ("%s_ms", timings[i]->name);
           g_autofree char *first = g_strdup_printf ("%s_first_ms", timings[i]->name);
           g_autofree char *tflops = g_strdup_printf ("%s_tflops", timings[i]->name);
+          g_autofree char *dispatches_key = g_strdup_printf ("%s_dispatches", timings[i]->name);
+          g_autofree char *barriers = g_strdup_printf ("%s_barriers", timings[i]->name);
           json_builder_set_member_name (b, ms);
           json_builder_add_double_value (b, timings[i]->ms);
           json_builder_set_member_name (b, first);
           json_builder_add_double_value (b, timings[i]->first_ms);
           json_builder_set_member_name (b, tflops);
           json_builder_add_double_value (b, timings[i]->flops / timings[i]->ms / 1e9);
+          json_builder_set_member_name (b, dispatches_key);
+          json_builder_add_int_value (b, timings[i]->dispatches);
+          json_builder_set_member_name (b, barriers);
+          json_builder_add_int_value (b, timings[i]->barriers);
         }
       json_builder_set_member_name (b, "weights_mib");
       json_builder_add_double_value (b, weights_peak / 1048576.0);
@@ -586,8 +596,9 @@ drape_cli_bench (int    argc,
           drape_dtype_name (dtype), tensor_cores);
   printf ("size        %ux%u (latent %ux%u, guidance batch 2)\n", width, height, lw, 2 * lh);
   printf ("load        %.0f ms (random weights, %.0f MiB)\n", load_ms, weights_peak / 1048576.0);
-  printf ("unet step   %.2f ms  (%.1f TFLOP/s; first run with recording %.0f ms)\n",
-          unet.ms, unet.flops / unet.ms / 1e9, unet.first_ms);
+  printf ("unet step   %.2f ms  (%.1f TFLOP/s; first run with recording %.0f ms; "
+          "%u dispatches, %u barriers)\n",
+          unet.ms, unet.flops / unet.ms / 1e9, unet.first_ms, unet.dispatches, unet.barriers);
   printf ("vae encode  %.2f ms  (both images; %.1f TFLOP/s)\n", encode.ms, encode.flops / encode.ms / 1e9);
   printf ("vae decode  %.2f ms  (%.1f TFLOP/s)\n", decode.ms, decode.flops / decode.ms / 1e9);
   if (e2e_steps > 0)

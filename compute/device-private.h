@@ -102,6 +102,10 @@ struct _DrapeDevice
    * staging buffer even where it is mapped, as on a discrete GPU; lets
    * tests on lavapipe cover that path. */
   gboolean force_staging;
+  /* DRAPE_BARRIERS=every: graphs put a barrier between every two
+   * dispatches, not just where they race (graph.c), to measure what that
+   * costs. */
+  gboolean barrier_every_dispatch;
   gint validation_messages; /* atomic */
   gboolean lost;
   /* Test hook: the next checked Vulkan call fails with this result. */

@@ -169,7 +169,20 @@ create_instance (gboolean   validation,
     .apiVersion = VK_API_VERSION_1_3,
   };
   const char *layers[] = { VALIDATION_LAYER };
-  const char *extensions[] = { VK_EXT_DEBUG_UTILS_EXTENSION_NAME };
+  const char *extensions[] = { VK_EXT_DEBUG_UTILS_EXTENSION_NAME,
+                               VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME };
+  /* Synchronisation validation too: graphs leave out barriers between
+   * dispatches that do not race (graph.c), and a barrier missed there
+   * would race only on a GPU, never on lavapipe, which runs dispatches
+   * one after another.  The layer sees the hazard on any device. */
+  VkValidationFeatureEnableEXT enables[] = {
+    VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT,
+  };
+  VkValidationFeaturesEXT features = {
+    .sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT,
+    .enabledValidationFeatureCount = G_N_ELEMENTS (enables),
+    .pEnabledValidationFeatures = enables,
+  };
   VkInstanceCreateInfo info = {
     .sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
     .pApplicationInfo = &app,
@@ -186,9 +199,10 @@ create_instance (gboolean   validation,
                        "is not installed (Debian: vulkan-validationlayers)");
           return VK_NULL_HANDLE;
         }
+      info.pNext = &features;
       info.enabledLayerCount = 1;
       info.ppEnabledLayerNames = layers;
-      info.enabledExtensionCount = 1;
+      info.enabledExtensionCount = G_N_ELEMENTS (extensions);
       info.ppEnabledExtensionNames = extensions;
     }
 
@@ -1085,6 +1099,7 @@ drape_device_new (const char *selector,
                                 device->caps.timestamp_period_ns > 0;
   device->binding_limit = device->caps.max_storage_buffer_range;
   device->force_staging = g_strcmp0 (g_getenv ("DRAPE_FORCE_STAGING"), "1") == 0;
+  device->barrier_every_dispatch = g_strcmp0 (g_getenv ("DRAPE_BARRIERS"), "every") == 0;
 
   /* Cooperative matrix 2 is the newest thing asked of the driver: one
    * that lists it but refuses a device with it still gives a device. */

@@ -59,6 +59,7 @@ struct _DrapeGraph
   GError *error;        /* the first error, sticky */
   gboolean compiled;
   gboolean profiling;
+  guint n_barriers;     /* recorded between and after dispatches */
 
   DrapeBuffer *arena;
   gboolean arena_borrowed;
@@ -595,6 +596,12 @@ drape_graph_get_n_nodes (DrapeGraph *graph)
   return graph->nodes->len;
 }
 
+guint
+drape_graph_get_n_barriers (DrapeGraph *graph)
+{
+  return graph->n_barriers;
+}
+
 static guint64
 aligned (guint64 bytes)
 {
@@ -1051,11 +1058,60 @@ begin_buffer (DrapeGraph *graph,
   return buffer;
 }
 
-/* Every dispatch is followed by a barrier.  A barrier's scopes reach
+/* A range of a buffer that the dispatches since the last barrier
+ * bound, and whether one of them may write it. */
+typedef struct {
+  VkBuffer buffer;
+  guint64 start;
+  guint64 end;
+  gboolean written;
+} Access;
+
+/* Whether a dispatch's binding races with what the dispatches since the
+ * last barrier did: either side writes bytes the other binds.  Bound
+ * ranges stand for what a shader touches (a band op binds a whole
+ * tensor), so this errs towards a barrier. */
+static gboolean
+races (const GArray *pending,
+       const Access *access)
+{
+  for (guint i = 0; i < pending->len; i++)
+    {
+      const Access *p = &g_array_index (pending, Access, i);
+
+      if (p->buffer == access->buffer && (p->written || access->written) &&
+          p->start < access->end && access->start < p->end)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+barrier_between_dispatches (VkCommandBuffer cmd)
+{
+  VkMemoryBarrier barrier = {
+    .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+    .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT,
+    .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT,
+  };
+
+  vkCmdPipelineBarrier (cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                        0, 1, &barrier, 0, NULL, 0, NULL);
+}
+
+/* A dispatch waits behind a barrier only where it races with a dispatch
+ * since the last one (by the bindings its kernel's SPIR-V may write):
+ * independent dispatches (a resnet's time-embedding projection or
+ * shortcut beside its norm, the decoder's banded upsampler beside the
+ * statistics of the band before) may overlap on the GPU instead of each
+ * draining it.  DRAPE_BARRIERS=every puts one between
+ * every two, to measure what that buys.
+ * Every command buffer ends with a barrier.  A barrier's scopes reach
  * every command before and after it in submission order on the queue,
  * across submissions, so graphs submitted one after another (even before
  * the first is done) each see what the one before wrote and never
- * overwrite a shared arena under it: no semaphores needed.  Host writes
+ * overwrite a shared arena under it: no semaphores needed; and each
+ * command buffer starts with nothing in flight to race with.  Host writes
  * made before vkQueueSubmit are visible to what it submits.  A last
  * barrier makes the graph's writes visible to host reads of mapped
  * tensors after drape_graph_wait(). */
@@ -1064,24 +1120,23 @@ record (DrapeGraph      *graph,
         VkDescriptorSet *sets,
         GError         **error)
 {
-  VkMemoryBarrier barrier = {
-    .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
-    .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT,
-    .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT,
-  };
   VkMemoryBarrier to_host = {
     .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
     .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
     .dstAccessMask = VK_ACCESS_HOST_READ_BIT,
   };
+  g_autoptr(GArray) pending = g_array_new (FALSE, FALSE, sizeof (Access));
   VkCommandBuffer cmd = VK_NULL_HANDLE;
   double flops_in_buffer = 0;
   guint nodes_in_buffer = 0;
   guint n_nodes = graph->nodes->len;
 
+  graph->n_barriers = 0;
   for (guint i = 0; i < n_nodes; i++)
     {
       DrapeNode *node = &g_array_index (graph->nodes, DrapeNode, i);
+      Access accesses[DRAPE_MAX_BINDINGS];
+      gboolean wait = pending->len > 0 && graph->device->barrier_every_dispatch;
 
       if (cmd == VK_NULL_HANDLE)
         {
@@ -1096,6 +1151,27 @@ record (DrapeGraph      *graph,
           flops_in_buffer = 0;
           nodes_in_buffer = 0;
         }
+
+      for (guint b = 0; b < node->kernel->n_bindings; b++)
+        {
+          VkDescriptorBufferInfo info;
+
+          resolve (graph, &node->bindings[b], &info);
+          accesses[b] = (Access) {
+            .buffer = info.buffer,
+            .start = info.offset,
+            .end = info.offset + info.range,
+            .written = (node->kernel->written_mask >> b) & 1,
+          };
+          wait = wait || races (pending, &accesses[b]);
+        }
+      if (wait)
+        {
+          barrier_between_dispatches (cmd);
+          graph->n_barriers++;
+          g_array_set_size (pending, 0);
+        }
+      g_array_append_vals (pending, accesses, node->kernel->n_bindings);
 
       if (graph->device->cmd_begin_label != NULL)
         {
@@ -1112,9 +1188,6 @@ record (DrapeGraph      *graph,
         vkCmdPushConstants (cmd, node->kernel->layout, VK_SHADER_STAGE_COMPUTE_BIT,
                             0, node->push_size, node->push);
       vkCmdDispatch (cmd, node->groups[0], node->groups[1], node->groups[2]);
-      vkCmdPipelineBarrier (cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
-                            VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
-                            0, 1, &barrier, 0, NULL, 0, NULL);
       if (graph->device->cmd_end_label != NULL)
         graph->device->cmd_end_label (cmd);
       if (graph->profiling)
@@ -1122,16 +1195,20 @@ record (DrapeGraph      *graph,
 
       flops_in_buffer += node->flops;
       nodes_in_buffer++;
-      if (i + 1 == n_nodes)
-        vkCmdPipelineBarrier (cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT,
-                              0, 1, &to_host, 0, NULL, 0, NULL);
       if (i + 1 == n_nodes || flops_in_buffer >= SUBMIT_FLOPS || nodes_in_buffer >= SUBMIT_NODES)
         {
+          barrier_between_dispatches (cmd);
+          graph->n_barriers++;
+          g_array_set_size (pending, 0);
+          if (i + 1 == n_nodes)
+            vkCmdPipelineBarrier (cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT,
+                                  0, 1, &to_host, 0, NULL, 0, NULL);
           if (!drape_vk_check (graph->device, vkEndCommandBuffer (cmd), "vkEndCommandBuffer", error))
             return FALSE;
           cmd = VK_NULL_HANDLE;
         }
     }
+  g_debug ("%s: %u dispatches, %u barriers", graph->name, n_nodes, graph->n_barriers);
   return TRUE;
 }
 

@@ -119,6 +119,10 @@ gboolean     drape_graph_submit         (DrapeGraph   *graph,
 gboolean     drape_graph_wait           (DrapeGraph   *graph,
                                          GError      **error);
 guint        drape_graph_get_n_nodes    (DrapeGraph   *graph);
+/* Execution barriers the compiled graph records: one after each command
+ * buffer's last dispatch, and wherever a dispatch touches memory that one since the
+ * last barrier wrote, or writes memory one read.  0 before compiling. */
+guint        drape_graph_get_n_barriers (DrapeGraph   *graph);
 guint64      drape_graph_get_arena_size (DrapeGraph   *graph);
 double       drape_graph_get_flops      (DrapeGraph   *graph);
 /* Per-op GPU time summed over every run since profiling was enabled or

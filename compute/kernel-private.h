@@ -32,6 +32,9 @@ typedef struct {
   VkPipeline pipeline;
   guint n_bindings;
   guint32 texel_mask;
+  /* Bindings the shader may write (bit i: binding i), from its SPIR-V:
+   * what the graph's barriers go by. */
+  guint32 written_mask;
   guint32 local_size[3];
   /* DrapePipelineStatistic, where the device captured them. */
   GArray *statistics;

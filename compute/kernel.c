@@ -8,6 +8,7 @@
 
 #include "drape-shaders.h"
 #include "kernel-private.h"
+#include "spirv-private.h"
 
 static char *
 resource_path (const char *family,
@@ -133,6 +134,7 @@ build (DrapeKernel   *kernel,
   g_autoptr(GError) local_error = NULL;
   VkDescriptorSetLayoutBinding bindings[DRAPE_MAX_BINDINGS];
   VkSpecializationMapEntry entries[DRAPE_MAX_SPEC];
+  const guint32 *words;
   gsize code_size;
   VkPushConstantRange push = {
     .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
@@ -149,11 +151,17 @@ build (DrapeKernel   *kernel,
       return FALSE;
     }
 
+  words = g_bytes_get_data (code, &code_size);
+  if (!drape_spirv_written_bindings (words, code_size / 4, &kernel->written_mask, error))
+    {
+      g_prefix_error (error, "Shader %s (%s): ", family, variant);
+      return FALSE;
+    }
   {
     VkShaderModuleCreateInfo info = {
       .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
-      .codeSize = g_bytes_get_size (code),
-      .pCode = g_bytes_get_data (code, &code_size),
+      .codeSize = code_size,
+      .pCode = words,
     };
     if (!drape_vk_check (device, vkCreateShaderModule (device->device, &info, NULL, &kernel->module),
                          "vkCreateShaderModule", error))

@@ -29,6 +29,10 @@ def main():
     for key in ("unet_step_ms", "vae_encode_ms", "vae_decode_ms", "load_ms", "weights_mib"):
         assert report[key] > 0, (key, report[key])
     assert report["peak_mib"] >= report["weights_mib"], report
+    # Barriers only where dispatches race: never more than one each.
+    for part in ("unet_step", "vae_encode", "vae_decode"):
+        dispatches, barriers = report[part + "_dispatches"], report[part + "_barriers"]
+        assert 1 <= barriers <= dispatches, (part, dispatches, barriers)
     assert report["width"] == 64 and report["height"] == 64, report
 
     ops = report["ops"]

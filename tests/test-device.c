@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include "device-private.h"
+#include "drape-shaders.h"
 #include "ops.h"
+#include "spirv-private.h"
 
 static void
 test_list (void)
@@ -533,6 +535,166 @@ test_arena_plan_random (void)
   g_assert_cmpuint (size, <=, most_live + most_live / 20);
 }
 
+/* Which bindings a module may write, from a hand-made module that
+ * declares one binding of each kind: a readonly block (0), a writable one
+ * (1), one with only some members readonly (2), an old-style storage
+ * buffer (Uniform + BufferBlock, 3), a uniform block (4), a writable
+ * block in another set (binding 5 there), a variable itself NonWritable
+ * (6), a uniform texel buffer (7) and a storage image (8). */
+static void
+test_spirv_written_bindings (void)
+{
+  enum { FLOAT = 9, S_RO = 10, S_RW = 11, S_HALF = 12, S_OLD = 13, S_UBO = 14, TEXEL = 15, IMAGE = 16,
+         P_RO = 17, P_RW = 18, P_HALF = 19, P_OLD = 20, P_UBO = 21, P_TEXEL = 22, P_IMAGE = 23,
+         STORAGE_IMAGE = 24, BOUND = 25 };
+#define OP(count, opcode) (((count) << 16) | (opcode))
+  const guint32 module[] = {
+    0x07230203, 0x00010500, 0, BOUND, 0,
+    OP (4, 71), 1, 33, 0, OP (4, 71), 1, 34, 0, OP (4, 72), S_RO, 0, 24,
+    OP (4, 71), 2, 33, 1,
+    OP (4, 71), 3, 33, 2, OP (4, 72), S_HALF, 1, 24,
+    OP (4, 71), 4, 33, 3, OP (3, 71), S_OLD, 3,
+    OP (4, 71), 5, 33, 4, OP (3, 71), S_UBO, 2,
+    OP (4, 71), 6, 33, 5, OP (4, 71), 6, 34, 1,
+    OP (4, 71), 7, 33, 6, OP (3, 71), 7, 24,
+    OP (4, 71), 8, 33, 7,
+    OP (4, 71), STORAGE_IMAGE, 33, 8,
+    OP (3, 22), FLOAT, 32,
+    OP (3, 30), S_RO, FLOAT, OP (3, 30), S_RW, FLOAT, OP (4, 30), S_HALF, FLOAT, FLOAT,
+    OP (3, 30), S_OLD, FLOAT, OP (3, 30), S_UBO, FLOAT,
+    OP (9, 25), TEXEL, FLOAT, 5, 0, 0, 0, 1, 0, OP (9, 25), IMAGE, FLOAT, 5, 0, 0, 0, 2, 1,
+    OP (4, 32), P_RO, 12, S_RO, OP (4, 32), P_RW, 12, S_RW, OP (4, 32), P_HALF, 12, S_HALF,
+    OP (4, 32), P_OLD, 2, S_OLD, OP (4, 32), P_UBO, 2, S_UBO, OP (4, 32), P_TEXEL, 0, TEXEL,
+    OP (4, 32), P_IMAGE, 0, IMAGE,
+    OP (4, 59), P_RO, 1, 12, OP (4, 59), P_RW, 2, 12, OP (4, 59), P_HALF, 3, 12, OP (4, 59), P_OLD, 4, 2,
+    OP (4, 59), P_UBO, 5, 2, OP (4, 59), P_RW, 6, 12, OP (4, 59), P_RW, 7, 12, OP (4, 59), P_TEXEL, 8, 0,
+    OP (4, 59), P_IMAGE, STORAGE_IMAGE, 0,
+  };
+#undef OP
+  g_autofree guint32 *broken = g_memdup2 (module, sizeof module);
+  g_autoptr(GBytes) conv = NULL;
+  g_autoptr(GError) error = NULL;
+  const guint32 *words;
+  guint32 mask = 0;
+  gsize size;
+
+  g_assert_true (drape_spirv_written_bindings (module, G_N_ELEMENTS (module), &mask, &error));
+  g_assert_no_error (error);
+  g_assert_cmphex (mask, ==, (1u << 1) | (1u << 2) | (1u << 3) | (1u << 8));
+
+  /* A shader of ours: a convolution writes only its output, binding 5. */
+  conv = g_resource_lookup_data (drape_shaders_get_resource (), "/app/drape/shaders/conv2d.f32.spv",
+                                 G_RESOURCE_LOOKUP_FLAGS_NONE, &error);
+  g_assert_no_error (error);
+  words = g_bytes_get_data (conv, &size);
+  g_assert_true (drape_spirv_written_bindings (words, size / 4, &mask, &error));
+  g_assert_cmphex (mask, ==, 1u << 5);
+
+  /* Words that are no module: an error, never a read past the end. */
+  g_assert_false (drape_spirv_written_bindings (module, 4, &mask, &error));
+  g_assert_error (error, DRAPE_ERROR, DRAPE_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  memcpy (broken, module, sizeof module);
+  broken[0] = 0x03022307;
+  g_assert_false (drape_spirv_written_bindings (broken, G_N_ELEMENTS (module), &mask, &error));
+  g_assert_nonnull (strstr (error->message, "header"));
+  g_clear_error (&error);
+  memcpy (broken, module, sizeof module);
+  broken[3] = 0xffffffffu;
+  g_assert_false (drape_spirv_written_bindings (broken, G_N_ELEMENTS (module), &mask, &error));
+  g_assert_nonnull (strstr (error->message, "bound"));
+  g_clear_error (&error);
+  g_assert_false (drape_spirv_written_bindings (module, G_N_ELEMENTS (module) - 2, &mask, &error));
+  g_assert_nonnull (strstr (error->message, "past the end"));
+  g_clear_error (&error);
+  memcpy (broken, module, sizeof module);
+  broken[5] = 0;
+  g_assert_false (drape_spirv_written_bindings (broken, G_N_ELEMENTS (module), &mask, &error));
+  g_clear_error (&error);
+  memcpy (broken, module, sizeof module);
+  broken[8] = 40; /* variable 1's binding */
+  g_assert_false (drape_spirv_written_bindings (broken, G_N_ELEMENTS (module), &mask, &error));
+  g_assert_nonnull (strstr (error->message, "binding"));
+}
+
+/* The barrier graph: a = 2x and b = x + 1 side by side (no barrier
+ * between), y copied over x (after a barrier: a and b read x), s = a +
+ * b (no barrier: the last one already ordered a and b before it), t = s
+ * x (a barrier: s was just written), t copied to out (another).  Returns
+ * the graph, run; out holds 3x + 1 times y. */
+static DrapeGraph *
+run_barrier_graph (DrapeDevice *device,
+                   const float *x_data,
+                   const float *y_data,
+                   DrapeTensor *out)
+{
+  g_autoptr(GError) error = NULL;
+  guint32 n = drape_tensor_numel (out);
+  g_autoptr(DrapeTensor) x = drape_tensor_new (device, DRAPE_DTYPE_F32, 1, 8, 8, 4, &error);
+  g_autoptr(DrapeTensor) y = drape_tensor_new (device, DRAPE_DTYPE_F32, 1, 8, 8, 4, &error);
+  DrapeGraph *graph = drape_graph_new (device, "barriers");
+  DrapeTensor *a, *b, *s, *t;
+
+  g_assert_no_error (error);
+  g_assert_true (drape_tensor_upload (x, x_data, n, &error));
+  g_assert_true (drape_tensor_upload (y, y_data, n, &error));
+  a = drape_op_scale (graph, x, 2.0f, 0.0f);
+  b = drape_op_scale (graph, x, 1.0f, 1.0f);
+  drape_op_copy (graph, y, x);
+  s = drape_op_add (graph, a, b);
+  drape_tensor_release (a);
+  drape_tensor_release (b);
+  t = drape_op_mul (graph, s, x);
+  drape_tensor_release (s);
+  drape_op_copy (graph, t, out);
+  drape_tensor_release (t);
+  drape_graph_run (graph, &error);
+  g_assert_no_error (error);
+  return graph;
+}
+
+/* Barriers go only where dispatches race, by the bindings each kernel
+ * writes: read after write, write after read.  The tests run with the
+ * layer's synchronisation validation, which reports any barrier missed;
+ * DRAPE_BARRIERS=every puts one after every dispatch. */
+static void
+test_barriers (void)
+{
+  const guint32 n = 8 * 8 * 4;
+  g_autofree float *x = test_random_data (n, 1, 1.0f, DRAPE_DTYPE_F32);
+  g_autofree float *y = test_random_data (n, 2, 1.0f, DRAPE_DTYPE_F32);
+  g_autofree float *want = g_new (float, n);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeDevice) every = NULL;
+  g_autoptr(DrapeTensor) out = test_tensor_from (DRAPE_DTYPE_F32, 1, 8, 8, 4, NULL);
+  g_autoptr(DrapeTensor) every_out = NULL;
+  g_autoptr(DrapeGraph) graph = NULL;
+  g_autoptr(DrapeGraph) every_graph = NULL;
+  g_autofree float *got = NULL;
+
+  for (guint i = 0; i < n; i++)
+    want[i] = (3 * x[i] + 1) * y[i];
+  graph = run_barrier_graph (test_device (), x, y, out);
+  g_assert_cmpuint (drape_graph_get_n_nodes (graph), ==, 6);
+  g_assert_cmpuint (drape_graph_get_n_barriers (graph), ==, 4);
+  got = test_download (out);
+  test_assert_close ("barriers where they race", got, want, n, 1e-5);
+  g_clear_pointer (&got, g_free);
+  test_assert_no_validation_messages ();
+
+  g_setenv ("DRAPE_BARRIERS", "every", TRUE);
+  every = drape_device_new (NULL, &error);
+  g_unsetenv ("DRAPE_BARRIERS");
+  g_assert_no_error (error);
+  every_out = drape_tensor_new (every, DRAPE_DTYPE_F32, 1, 8, 8, 4, &error);
+  g_assert_no_error (error);
+  every_graph = run_barrier_graph (every, x, y, every_out);
+  g_assert_cmpuint (drape_graph_get_n_barriers (every_graph), ==, 6);
+  got = test_download (every_out);
+  test_assert_close ("a barrier after every dispatch", got, want, n, 1e-5);
+  g_assert_cmpuint (drape_device_get_validation_messages (every), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -547,6 +709,8 @@ main (int argc, char **argv)
   g_test_add_func ("/device/submit-wait", test_submit_wait);
   g_test_add_func ("/device/failed-submit", test_failed_submit);
   g_test_add_func ("/graph/dispatch-profile", test_dispatch_profile);
+  g_test_add_func ("/graph/barriers", test_barriers);
+  g_test_add_func ("/kernel/spirv-written-bindings", test_spirv_written_bindings);
   g_test_add_func ("/graph/arena-plan", test_arena_plan);
   g_test_add_func ("/graph/arena-plan/random", test_arena_plan_random);
   g_test_add_func ("/graph/arena-plan/boxed-in", test_arena_plan_boxed_in);
