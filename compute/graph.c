@@ -64,13 +64,14 @@ struct _DrapeGraph
   DrapeBuffer *arena;
   gboolean arena_borrowed;
   VkDescriptorPool pool;
+  VkDescriptorSet *sets; /* one per node, from the pool */
   GArray *views;        /* VkBufferView of texel bindings */
   GArray *command_buffers; /* VkCommandBuffer */
   VkFence fence;        /* signalled when a submission is done */
   gboolean pending;     /* submitted, not yet waited for */
   VkQueryPool queries;
   GArray *times_ms;     /* double per node, summed over runs */
-  guint runs;
+  guint runs;           /* profiled since the last reset */
 };
 
 DrapeGraph *
@@ -89,6 +90,18 @@ drape_graph_new (DrapeDevice *device,
   return graph;
 }
 
+static void
+free_command_buffers (DrapeGraph *graph)
+{
+  if (graph->command_buffers->len == 0)
+    return;
+  g_mutex_lock (&graph->device->lock);
+  vkFreeCommandBuffers (graph->device->device, graph->device->command_pool, graph->command_buffers->len,
+                        (VkCommandBuffer *) (void *) graph->command_buffers->data);
+  g_mutex_unlock (&graph->device->lock);
+  g_array_set_size (graph->command_buffers, 0);
+}
+
 void
 drape_graph_free (DrapeGraph *graph)
 {
@@ -102,19 +115,14 @@ drape_graph_free (DrapeGraph *graph)
   drape_graph_wait (graph, NULL);
   if (graph->fence != VK_NULL_HANDLE)
     vkDestroyFence (vk, graph->fence, NULL);
-  if (graph->command_buffers->len > 0)
-    {
-      g_mutex_lock (&graph->device->lock);
-      vkFreeCommandBuffers (vk, graph->device->command_pool, graph->command_buffers->len,
-                            (VkCommandBuffer *) (void *) graph->command_buffers->data);
-      g_mutex_unlock (&graph->device->lock);
-    }
+  free_command_buffers (graph);
   g_array_unref (graph->command_buffers);
   for (guint i = 0; i < graph->views->len; i++)
     vkDestroyBufferView (vk, g_array_index (graph->views, VkBufferView, i), NULL);
   g_array_unref (graph->views);
   if (graph->pool != VK_NULL_HANDLE)
     vkDestroyDescriptorPool (vk, graph->pool, NULL);
+  g_free (graph->sets);
   if (graph->queries != VK_NULL_HANDLE)
     vkDestroyQueryPool (vk, graph->queries, NULL);
   g_clear_pointer (&graph->times_ms, g_array_unref);
@@ -897,19 +905,6 @@ drape_graph_get_flops (DrapeGraph *graph)
 }
 
 void
-drape_graph_set_profiling (DrapeGraph *graph,
-                           gboolean    profiling)
-{
-  if (graph->compiled && profiling != graph->profiling)
-    {
-      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
-                        "Profiling must be chosen before the graph is compiled");
-      return;
-    }
-  graph->profiling = profiling && graph->device->caps.has_timestamps;
-}
-
-void
 drape_graph_reset_profile (DrapeGraph *graph)
 {
   if (graph->times_ms != NULL)
@@ -1116,9 +1111,8 @@ barrier_between_dispatches (VkCommandBuffer cmd)
  * barrier makes the graph's writes visible to host reads of mapped
  * tensors after drape_graph_wait(). */
 static gboolean
-record (DrapeGraph      *graph,
-        VkDescriptorSet *sets,
-        GError         **error)
+record (DrapeGraph *graph,
+        GError    **error)
 {
   VkMemoryBarrier to_host = {
     .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
@@ -1183,7 +1177,7 @@ record (DrapeGraph      *graph,
         }
       vkCmdBindPipeline (cmd, VK_PIPELINE_BIND_POINT_COMPUTE, node->kernel->pipeline);
       vkCmdBindDescriptorSets (cmd, VK_PIPELINE_BIND_POINT_COMPUTE, node->kernel->layout,
-                               0, 1, &sets[i], 0, NULL);
+                               0, 1, &graph->sets[i], 0, NULL);
       if (node->push_size > 0)
         vkCmdPushConstants (cmd, node->kernel->layout, VK_SHADER_STAGE_COMPUTE_BIT,
                             0, node->push_size, node->push);
@@ -1242,12 +1236,55 @@ drape_graph_compile_in (DrapeGraph  *graph,
   return compile (graph, arena, error);
 }
 
+/* The timestamp queries and the times they add up to. */
+static gboolean
+start_profiling (DrapeGraph *graph,
+                 GError    **error)
+{
+  VkQueryPoolCreateInfo info = {
+    .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+    .queryType = VK_QUERY_TYPE_TIMESTAMP,
+    .queryCount = graph->nodes->len + 1,
+  };
+
+  if (!drape_vk_check (graph->device, vkCreateQueryPool (graph->device->device, &info, NULL, &graph->queries),
+                       "vkCreateQueryPool", error))
+    return FALSE;
+  graph->times_ms = g_array_sized_new (FALSE, TRUE, sizeof (double), graph->nodes->len);
+  g_array_set_size (graph->times_ms, graph->nodes->len);
+  return TRUE;
+}
+
+void
+drape_graph_set_profiling (DrapeGraph *graph,
+                           gboolean    profiling)
+{
+  g_autoptr(GError) error = NULL;
+
+  profiling = profiling && graph->device->caps.has_timestamps;
+  if (profiling == graph->profiling)
+    return;
+  if (graph->pending)
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "Profiling cannot change while the graph is running: wait for it first");
+      return;
+    }
+  graph->profiling = profiling;
+  if (!graph->compiled)
+    return;
+  /* The command buffers are recorded again, with or without timestamps. */
+  free_command_buffers (graph);
+  if (((profiling && graph->queries == VK_NULL_HANDLE && !start_profiling (graph, &error)) ||
+       !record (graph, &error)) && graph->error == NULL)
+    graph->error = g_steal_pointer (&error);
+}
+
 static gboolean
 compile (DrapeGraph  *graph,
          DrapeBuffer *arena,
          GError     **error)
 {
-  g_autofree VkDescriptorSet *sets = NULL;
   guint64 arena_size;
 
   if (!drape_graph_check (graph, error))
@@ -1271,20 +1308,8 @@ compile (DrapeGraph  *graph,
         }
     }
 
-  if (graph->profiling)
-    {
-      VkQueryPoolCreateInfo info = {
-        .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
-        .queryType = VK_QUERY_TYPE_TIMESTAMP,
-        .queryCount = graph->nodes->len + 1,
-      };
-      if (!drape_vk_check (graph->device, vkCreateQueryPool (graph->device->device, &info, NULL,
-                                                             &graph->queries),
-                           "vkCreateQueryPool", error))
-        return FALSE;
-      graph->times_ms = g_array_sized_new (FALSE, TRUE, sizeof (double), graph->nodes->len);
-      g_array_set_size (graph->times_ms, graph->nodes->len);
-    }
+  if (graph->profiling && !start_profiling (graph, error))
+    return FALSE;
 
   {
     VkFenceCreateInfo info = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
@@ -1293,8 +1318,8 @@ compile (DrapeGraph  *graph,
       return FALSE;
   }
 
-  sets = g_new0 (VkDescriptorSet, MAX (graph->nodes->len, 1));
-  if (!write_descriptors (graph, sets, error) || !record (graph, sets, error))
+  graph->sets = g_new0 (VkDescriptorSet, MAX (graph->nodes->len, 1));
+  if (!write_descriptors (graph, graph->sets, error) || !record (graph, error))
     return FALSE;
   graph->compiled = TRUE;
   return TRUE;
@@ -1326,7 +1351,7 @@ gboolean
 drape_graph_submit (DrapeGraph *graph,
                     GError    **error)
 {
-  if (!graph->compiled && !drape_graph_compile (graph, error))
+  if (!drape_graph_check (graph, error) || (!graph->compiled && !drape_graph_compile (graph, error)))
     return FALSE;
   /* Its command buffers are not recorded for simultaneous use. */
   if (graph->pending)
@@ -1359,10 +1384,10 @@ drape_graph_wait (DrapeGraph *graph,
       g_prefix_error (error, "%s: ", graph->name);
       return FALSE;
     }
+  if (!graph->profiling)
+    return TRUE;
   graph->runs++;
-  if (graph->profiling && !read_timestamps (graph, error))
-    return FALSE;
-  return TRUE;
+  return read_timestamps (graph, error);
 }
 
 gboolean

@@ -89,6 +89,11 @@ DrapeTensor *drape_graph_placeholder    (DrapeGraph        *graph,
                                          guint32            h,
                                          guint32            w,
                                          guint32            c);
+/* Timestamps after every dispatch, read at each wait (where the device
+ * has them).  They cost a little and keep dispatches from overlapping,
+ * so time a graph without them and profile it after: a compiled graph's
+ * command buffers are recorded again.  Changing it while the graph is
+ * in flight fails the graph. */
 void         drape_graph_set_profiling  (DrapeGraph   *graph,
                                          gboolean      profiling);
 gboolean     drape_graph_compile        (DrapeGraph   *graph,

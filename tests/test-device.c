@@ -287,6 +287,67 @@ test_dispatch_profile (void)
   test_assert_no_validation_messages ();
 }
 
+/* Profiling switched on and off on a compiled graph: its command
+ * buffers are recorded again, it computes the same, and only profiled
+ * runs count; switched while the graph is in flight, the graph fails. */
+static void
+test_profiling_after_compile (void)
+{
+  DrapeDevice *device = test_device ();
+  const guint32 n = 4 * 4 * 8;
+  g_autofree float *data = test_random_data (n, 3, 1.0f, DRAPE_DTYPE_F32);
+  g_autofree float *want = g_new (float, n);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeTensor) x = test_tensor_from (DRAPE_DTYPE_F32, 1, 4, 4, 8, data);
+  g_autoptr(DrapeTensor) out = drape_tensor_new_host (device, DRAPE_DTYPE_F32, 1, 4, 4, 8, &error);
+  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "profiled later");
+  g_autoptr(GArray) profile = NULL;
+  DrapeTensor *t;
+
+  if (!drape_device_get_caps (device)->has_timestamps)
+    {
+      g_test_skip ("device has no timestamps");
+      return;
+    }
+  g_assert_no_error (error);
+  for (guint i = 0; i < n; i++)
+    want[i] = 2 * data[i] + 1;
+  t = drape_op_scale (graph, x, 2.0f, 1.0f);
+  drape_op_copy (graph, t, out);
+  drape_tensor_release (t);
+
+  g_assert_true (drape_graph_run (graph, &error));
+  profile = drape_graph_get_profile (graph);
+  g_assert_cmpuint (profile->len, ==, 0);
+  g_clear_pointer (&profile, g_array_unref);
+
+  drape_graph_set_profiling (graph, TRUE);
+  for (guint run = 0; run < 2; run++)
+    {
+      memset (drape_tensor_get_mapped (out), 0, n * sizeof (float));
+      g_assert_true (drape_graph_run (graph, &error));
+      g_assert_no_error (error);
+      test_assert_close ("profiled", drape_tensor_get_mapped (out), want, n, 1e-6);
+    }
+  drape_graph_set_profiling (graph, FALSE);
+  memset (drape_tensor_get_mapped (out), 0, n * sizeof (float));
+  g_assert_true (drape_graph_run (graph, &error));
+  g_assert_no_error (error);
+  test_assert_close ("no longer profiled", drape_tensor_get_mapped (out), want, n, 1e-6);
+  profile = drape_graph_get_profile (graph);
+  g_assert_cmpuint (profile->len, ==, 2);
+  for (guint i = 0; i < profile->len; i++)
+    g_assert_cmpuint (g_array_index (profile, DrapeOpTime, i).count, ==, 2);
+
+  g_assert_true (drape_graph_submit (graph, &error));
+  drape_graph_set_profiling (graph, TRUE);
+  g_assert_true (drape_graph_wait (graph, &error));
+  g_assert_false (drape_graph_run (graph, &error));
+  g_assert_error (error, DRAPE_ERROR, DRAPE_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "running"));
+  test_assert_no_validation_messages ();
+}
+
 /* A submission that fails leaves nothing in flight: the graph is not
  * refused as still running, and runs right the next time. */
 static void
@@ -709,6 +770,7 @@ main (int argc, char **argv)
   g_test_add_func ("/device/submit-wait", test_submit_wait);
   g_test_add_func ("/device/failed-submit", test_failed_submit);
   g_test_add_func ("/graph/dispatch-profile", test_dispatch_profile);
+  g_test_add_func ("/graph/profiling-after-compile", test_profiling_after_compile);
   g_test_add_func ("/graph/barriers", test_barriers);
   g_test_add_func ("/kernel/spirv-written-bindings", test_spirv_written_bindings);
   g_test_add_func ("/graph/arena-plan", test_arena_plan);
