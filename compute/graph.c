@@ -1065,7 +1065,9 @@ typedef struct {
 /* Whether a dispatch's binding races with what the dispatches since the
  * last barrier did: either side writes bytes the other binds.  Bound
  * ranges stand for what a shader touches (a band op binds a whole
- * tensor), so this errs towards a barrier. */
+ * tensor), so this errs towards a barrier.  Each block of memory has one
+ * VkBuffer (memory.c), so the same bytes always come with the same
+ * handle. */
 static gboolean
 races (const GArray *pending,
        const Access *access)
