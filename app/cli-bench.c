@@ -178,13 +178,13 @@ report_memory (DrapeDevice   *device,
     { "tiles512", DRAPE_VAE_TILING_ON, 512 },
     { "tiles256", DRAPE_VAE_TILING_ON, 256 },
   };
-  double peak_mib[G_N_ELEMENTS (kinds)];
+  double peak_mib[G_N_ELEMENTS (kinds)], local_mib[G_N_ELEMENTS (kinds)];
 
   for (guint i = 0; i < G_N_ELEMENTS (kinds); i++)
     {
       g_autoptr(GError) error = NULL;
       DrapeTryOnParams params;
-      guint64 peak;
+      guint64 peak, local_peak;
 
       drape_try_on_params_init (&params);
       params.width = width;
@@ -196,10 +196,12 @@ report_memory (DrapeDevice   *device,
       if (drape_pipeline_prepare (pipeline, &params, &error))
         {
           drape_device_get_memory_usage (device, NULL, &peak);
+          drape_device_get_device_local_memory_usage (device, NULL, &local_peak);
           peak_mib[i] = peak / 1048576.0;
+          local_mib[i] = local_peak / 1048576.0;
         }
       else if (g_error_matches (error, DRAPE_ERROR, DRAPE_ERROR_OUT_OF_MEMORY))
-        peak_mib[i] = -1;
+        peak_mib[i] = local_mib[i] = -1;
       else
         return drape_cli_fail_error (error);
     }
@@ -221,8 +223,11 @@ report_memory (DrapeDevice   *device,
       for (guint i = 0; i < G_N_ELEMENTS (kinds); i++)
         {
           g_autofree char *key = g_strdup_printf ("tryon_peak_mib_%s", kinds[i].name);
+          g_autofree char *local_key = g_strdup_printf ("tryon_peak_device_local_mib_%s", kinds[i].name);
           json_builder_set_member_name (b, key);
           json_builder_add_double_value (b, peak_mib[i]);
+          json_builder_set_member_name (b, local_key);
+          json_builder_add_double_value (b, local_mib[i]);
         }
       return print_json (b);
     }
@@ -237,7 +242,8 @@ report_memory (DrapeDevice   *device,
       if (peak_mib[i] < 0)
         printf ("try-on peak %-20s  does not fit in this device's memory\n", label);
       else
-        printf ("try-on peak %-20s  %.0f MiB\n", label, peak_mib[i]);
+        printf ("try-on peak %-20s  %.0f MiB (%.0f MiB device-local)\n", label, peak_mib[i],
+                local_mib[i]);
     }
   return 0;
 }
@@ -410,7 +416,7 @@ drape_cli_bench (int    argc,
   guint32 width = 384, height = 512, lh, lw;
   Timing unet = { "unet_step" }, encode = { "vae_encode" }, decode = { "vae_decode" };
   double load_ms, e2e_s = 0;
-  guint64 weights_peak, peak, e2e_peak = 0;
+  guint64 weights_peak, peak, local_peak, e2e_peak = 0, e2e_local_peak = 0;
   guint32 e2e_tile = 0;  /* the VAE tile the try-on ran; 0: whole images */
   gint64 start;
 
@@ -486,6 +492,7 @@ drape_cli_bench (int    argc,
     merge_profiles (ops, dispatches, graph, "vae-dec");
   }
   drape_device_get_memory_usage (device, NULL, &peak);
+  drape_device_get_device_local_memory_usage (device, NULL, &local_peak);
 
   if (e2e_steps > 0)
     {
@@ -527,6 +534,7 @@ drape_cli_bench (int    argc,
         return drape_cli_fail_error (error);
       e2e_s = (g_get_monotonic_time () - start) / 1e6;
       drape_device_get_memory_usage (device, NULL, &e2e_peak);
+      drape_device_get_device_local_memory_usage (device, NULL, &e2e_local_peak);
       e2e_tile = drape_pipeline_get_vae_tile (pipeline);
     }
 
@@ -578,6 +586,8 @@ drape_cli_bench (int    argc,
       json_builder_add_double_value (b, weights_peak / 1048576.0);
       json_builder_set_member_name (b, "peak_mib");
       json_builder_add_double_value (b, peak / 1048576.0);
+      json_builder_set_member_name (b, "peak_device_local_mib");
+      json_builder_add_double_value (b, local_peak / 1048576.0);
       if (e2e_steps > 0)
         {
           json_builder_set_member_name (b, "tryon_steps");
@@ -586,6 +596,8 @@ drape_cli_bench (int    argc,
           json_builder_add_double_value (b, e2e_s);
           json_builder_set_member_name (b, "tryon_peak_mib");
           json_builder_add_double_value (b, e2e_peak / 1048576.0);
+          json_builder_set_member_name (b, "tryon_peak_device_local_mib");
+          json_builder_add_double_value (b, e2e_local_peak / 1048576.0);
           json_builder_set_member_name (b, "tryon_vae_tile");
           json_builder_add_int_value (b, e2e_tile);
         }
@@ -611,8 +623,8 @@ drape_cli_bench (int    argc,
       g_autofree char *vae = e2e_tile ? g_strdup_printf ("VAE on %u-pixel tiles", e2e_tile)
                                       : g_strdup ("VAE on whole images");
 
-      printf ("try-on      %.2f s for %d steps (peak %.0f MiB, %s)\n", e2e_s, e2e_steps,
-              e2e_peak / 1048576.0, vae);
+      printf ("try-on      %.2f s for %d steps (peak %.0f MiB, %.0f MiB device-local, %s)\n", e2e_s,
+              e2e_steps, e2e_peak / 1048576.0, e2e_local_peak / 1048576.0, vae);
     }
   if (profile)
     {
@@ -634,7 +646,8 @@ drape_cli_bench (int    argc,
       if (drape_device_get_caps (device)->pipeline_statistics)
         print_pipelines (device, dispatches, 5);
     }
-  printf ("\nstep_ms=%.2f encode_ms=%.2f decode_ms=%.2f peak_mib=%.0f\n",
-          unet.ms, encode.ms, decode.ms, MAX (peak, e2e_peak) / 1048576.0);
+  printf ("\nstep_ms=%.2f encode_ms=%.2f decode_ms=%.2f peak_mib=%.0f device_local_mib=%.0f\n",
+          unet.ms, encode.ms, decode.ms, MAX (peak, e2e_peak) / 1048576.0,
+          MAX (local_peak, e2e_local_peak) / 1048576.0);
   return 0;
 }

@@ -116,7 +116,15 @@ void                   drape_device_set_binding_limit   (DrapeDevice     *device
                                                          guint64          limit);
 guint                  drape_device_get_validation_messages (DrapeDevice *device);
 gboolean               drape_device_is_lost             (DrapeDevice     *device);
+/* Bytes the device's buffers hold, now and at most since the last reset,
+ * in every heap; then of those, in its device-local heaps alone.  On a
+ * discrete GPU the rest (the staging buffer, host-visible tensors) is
+ * system memory: the device-local peak is what GPU memory peaks compare
+ * with.  On lavapipe every heap is device-local. */
 void                   drape_device_get_memory_usage    (DrapeDevice     *device,
+                                                         guint64         *current,
+                                                         guint64         *peak);
+void                   drape_device_get_device_local_memory_usage (DrapeDevice *device,
                                                          guint64         *current,
                                                          guint64         *peak);
 void                   drape_device_reset_peak_memory   (DrapeDevice     *device);

@@ -35,6 +35,8 @@ struct _DrapeBlock
   gboolean coherent;
   DrapeMemoryKind kind;
   gboolean dedicated;
+  /* In a device-local heap: video memory on a discrete GPU. */
+  gboolean device_local;
   DrapeRanges ranges;
 };
 
@@ -45,6 +47,8 @@ struct _DrapeMemory
   gint32 type_index[2];
   guint64 current;
   guint64 peak;
+  guint64 local_current;  /* of which in device-local heaps */
+  guint64 local_peak;
   DrapeBuffer *staging;
   GMutex lock;
 };
@@ -99,6 +103,8 @@ block_free (DrapeMemory *memory,
   vkDestroyBuffer (vk, block->buffer, NULL);
   vkFreeMemory (vk, block->memory, NULL);
   memory->current -= block->size;
+  if (block->device_local)
+    memory->local_current -= block->size;
   drape_ranges_clear (&block->ranges);
   g_free (block);
 }
@@ -130,6 +136,7 @@ block_new (DrapeMemory     *memory,
   g_autofree DrapeBlock *block = g_new0 (DrapeBlock, 1);
   gint32 type = memory->type_index[kind];
   VkMemoryPropertyFlags flags;
+  guint32 heap;
   VkBufferCreateInfo buffer_info = {
     .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
     .size = size,
@@ -196,9 +203,16 @@ block_new (DrapeMemory     *memory,
 
   block->size = size;
   block->kind = kind;
+  heap = device->memory_properties.memoryTypes[type].heapIndex;
+  block->device_local = (device->memory_properties.memoryHeaps[heap].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) != 0;
   drape_ranges_init (&block->ranges, size);
   memory->current += size;
   memory->peak = MAX (memory->peak, memory->current);
+  if (block->device_local)
+    {
+      memory->local_current += size;
+      memory->local_peak = MAX (memory->local_peak, memory->local_current);
+    }
   return g_steal_pointer (&block);
 
 fail:
@@ -360,12 +374,28 @@ drape_device_get_memory_usage (DrapeDevice *device,
 }
 
 void
+drape_device_get_device_local_memory_usage (DrapeDevice *device,
+                                            guint64     *current,
+                                            guint64     *peak)
+{
+  DrapeMemory *memory = device->memory;
+
+  g_mutex_lock (&memory->lock);
+  if (current)
+    *current = memory->local_current;
+  if (peak)
+    *peak = memory->local_peak;
+  g_mutex_unlock (&memory->lock);
+}
+
+void
 drape_device_reset_peak_memory (DrapeDevice *device)
 {
   DrapeMemory *memory = device->memory;
 
   g_mutex_lock (&memory->lock);
   memory->peak = memory->current;
+  memory->local_peak = memory->local_current;
   g_mutex_unlock (&memory->lock);
 }
 

@@ -29,6 +29,7 @@ def main():
     for key in ("unet_step_ms", "vae_encode_ms", "vae_decode_ms", "load_ms", "weights_mib"):
         assert report[key] > 0, (key, report[key])
     assert report["peak_mib"] >= report["weights_mib"], report
+    assert 0 < report["peak_device_local_mib"] <= report["peak_mib"], report
     # Barriers only where dispatches race: never more than one each.
     for part in ("unet_step", "vae_encode", "vae_decode"):
         dispatches, barriers = report[part + "_dispatches"], report[part + "_barriers"]
@@ -110,6 +111,16 @@ def main():
     assert tryon["tryon_steps"] == 1 and tryon["tryon_s"] > 0, tryon
     assert tryon["tryon_vae_tile"] == 64, tryon
     assert tryon["tryon_peak_mib"] >= tryon["weights_mib"], tryon
+    assert 0 < tryon["tryon_peak_device_local_mib"] <= tryon["tryon_peak_mib"], tryon
+    # --memory plans a try-on's graphs and runs nothing: its peaks, with
+    # the whole-image VAE and on tiles, in every heap and in device-local
+    # ones alone.
+    out = subprocess.run([cli, "bench", "--size", "64x64", "--precision", "f16", "--memory", "--json"],
+                         check=True, capture_output=True, text=True).stdout
+    memory = json.loads(out)
+    for kind in ("whole", "tiles512", "tiles256"):
+        total, local = memory["tryon_peak_mib_" + kind], memory["tryon_peak_device_local_mib_" + kind]
+        assert memory["weights_mib"] < total and 0 < local <= total, (kind, memory)
     refused = subprocess.run([cli, "bench", "--size", "64x64", "--vae-tile", "64"],
                              capture_output=True, text=True)
     assert refused.returncode != 0 and "--e2e" in refused.stderr, refused

@@ -89,6 +89,53 @@ test_out_of_memory (void)
   g_assert_cmpuint (after, ==, current);
 }
 
+/* Memory usage counts every block, and those in device-local heaps
+ * apart: a device buffer larger than any block gets one of its own in
+ * device-local memory; a host buffer's counts there as its heap says. */
+static void
+test_memory_usage (void)
+{
+  DrapeDevice *device = test_device ();
+  const guint64 size = 40ull << 20;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeBuffer) on_device = NULL;
+  g_autoptr(DrapeBuffer) on_host = NULL;
+  guint64 total0, local0, total1, local1, total2, local2, peak, local_peak;
+
+  drape_device_get_memory_usage (device, &total0, NULL);
+  drape_device_get_device_local_memory_usage (device, &local0, NULL);
+  g_assert_cmpuint (local0, <=, total0);
+
+  on_device = drape_buffer_new (device, DRAPE_MEMORY_DEVICE, size, &error);
+  g_assert_no_error (error);
+  drape_device_get_memory_usage (device, &total1, &peak);
+  drape_device_get_device_local_memory_usage (device, &local1, &local_peak);
+  g_assert_cmpuint (total1 - total0, >=, size);
+  g_assert_cmpuint (local1 - local0, ==, total1 - total0);
+  g_assert_cmpuint (peak, >=, total1);
+  g_assert_cmpuint (local_peak, >=, local1);
+  g_assert_cmpuint (local_peak, <=, peak);
+
+  on_host = drape_buffer_new (device, DRAPE_MEMORY_HOST, size, &error);
+  g_assert_no_error (error);
+  drape_device_get_memory_usage (device, &total2, NULL);
+  drape_device_get_device_local_memory_usage (device, &local2, NULL);
+  g_assert_cmpuint (total2 - total1, >=, size);
+  g_assert_cmpuint (local2 - local1, <=, total2 - total1);
+
+  g_clear_pointer (&on_device, drape_buffer_free);
+  g_clear_pointer (&on_host, drape_buffer_free);
+  drape_device_get_memory_usage (device, &total2, NULL);
+  drape_device_get_device_local_memory_usage (device, &local2, NULL);
+  g_assert_cmpuint (total2, ==, total0);
+  g_assert_cmpuint (local2, ==, local0);
+  drape_device_reset_peak_memory (device);
+  drape_device_get_memory_usage (device, NULL, &peak);
+  drape_device_get_device_local_memory_usage (device, NULL, &local_peak);
+  g_assert_cmpuint (peak, ==, total0);
+  g_assert_cmpuint (local_peak, ==, local0);
+}
+
 /* A lost device: every later call fails with DEVICE_LOST, nothing aborts,
  * and a new device can be made. */
 static void
@@ -764,6 +811,7 @@ main (int argc, char **argv)
   g_test_add_func ("/device/selector", test_selector);
   g_test_add_func ("/device/caps", test_caps);
   g_test_add_func ("/device/out-of-memory", test_out_of_memory);
+  g_test_add_func ("/device/memory-usage", test_memory_usage);
   g_test_add_func ("/device/lost", test_device_lost);
   g_test_add_func ("/device/vulkan-failure", test_vulkan_failure);
   g_test_add_func ("/device/refused-kernel", test_refused_kernel);
