@@ -302,7 +302,7 @@ max_slices (const DrapeConvGemm *gemm,
             guint64              bytes)
 {
   guint64 sums = (guint64) drape_div_up (gemm->m, t->bm) * t->bm * drape_div_up (gemm->n, t->bn) *
-                 t->bn * sizeof (float);
+                 t->bn * sizeof (float) * MAX (gemm->phases, 1);
   guint32 most = gemm->split_ok ? MIN (cap, drape_div_up (gemm->k, t->bk)) : 1;
 
   while (most > 1 && most * sums > bytes)
@@ -348,7 +348,8 @@ choose_tile (const DrapeDeviceCaps *caps,
   for (guint i = 0; i < n_tiles; i++)
     {
       const Tile *t = &tiles[i];
-      guint64 count = (guint64) drape_div_up (gemm->m, t->bm) * drape_div_up (gemm->n, t->bn);
+      guint64 count = (guint64) drape_div_up (gemm->m, t->bm) * drape_div_up (gemm->n, t->bn) *
+                      MAX (gemm->phases, 1);
 
       /* coopmat:BMxBN takes the stage the layer would, xBK that stage. */
       if (!tile_fits (caps, t, gemm->geglu) || (f.bm != 0 ? !forced_matches (&f, t) : t->efficiency == 0))

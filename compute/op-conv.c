@@ -6,7 +6,9 @@
  * A 3x3 convolution of a 2x nearest-upsampled input
  * (drape_op_conv2d_upsample2x) is four: one 2x2 convolution of the small
  * input per output phase, whose epilogue writes every other pixel of
- * every other row (SUBPIXEL in conv_common.glsl).
+ * every other row (SUBPIXEL in conv_common.glsl), all four in one
+ * dispatch (a phase per workgroup z) where the four phases' weights and
+ * outputs fit its bindings, else a dispatch each.
  *
  * Splitting.  No binding may exceed the device's binding limit, so a
  * convolution is recorded as dispatches over (column chunk) x (row band):
@@ -106,6 +108,10 @@ typedef struct {
    * pixel (y, x) is the output's (2 y + py, 2 x + px). */
   gboolean subpixel;
   guint32 py, px;
+  /* Phases each dispatch computes, one per workgroup z: 4 where their
+   * bindings fit (pads and offsets then phase (0, 0)'s), else 1 (phase
+   * py, px).  0 for a convolution of one phase. */
+  guint32 phases;
   /* The output is written over x, which the caller gave up
    * (drape_op_conv2d_over_input): in bands of at most band_rows rows from
    * the top, placed ahead of x by what the bands need. */
@@ -392,6 +398,12 @@ conv_setup (DrapeGraph            *graph,
 /* Where pixel `pix` of the convolution's grid starts in the output (and
  * the residual), in elements from the output's own start: a multiple of
  * ow for a subpixel phase, whose offset this includes. */
+static guint32
+n_phases (const Conv *c)
+{
+  return MAX (c->phases, 1);
+}
+
 static guint64
 out_offset (const Conv *c,
             guint64     pix)
@@ -410,8 +422,10 @@ out_span (const Conv *c,
           guint32     cols)
 {
   guint64 last = pixels - 1;
+  guint64 span = (c->subpixel ? 2 * (last + last / c->ow * c->ow) : last) * c->cout + cols;
 
-  return (c->subpixel ? 2 * (last + last / c->ow * c->ow) : last) * c->cout + cols;
+  /* The last phase's pixels lie a row and a column past the first's. */
+  return n_phases (c) > 1 ? span + (2 * (guint64) c->ow + 1) * c->cout : span;
 }
 
 /* The input rows [*lo, *hi) a band of `rows` output rows from oy0 reads
@@ -433,7 +447,8 @@ band_input_rows (const Conv *c,
       return;
     }
   first = (gint64) oy0 * c->stride - c->pad_t;
-  last = (gint64) (oy0 + rows - 1) * c->stride - c->pad_t + c->kh;
+  /* Phase (1, x) reads a row further on than (0, x). */
+  last = (gint64) (oy0 + rows - 1) * c->stride - c->pad_t + c->kh + (n_phases (c) > 1);
   first = CLAMP (first, 0, (gint64) c->ih - 1);
   *lo = (guint32) first;
   *hi = (guint32) CLAMP (last, first + 1, (gint64) c->ih);
@@ -456,7 +471,11 @@ conv_plan (const Conv *c,
            guint32     align,
            ConvPlan   *plan)
 {
-  guint64 wrows = room / c->k;
+  /* One binding holds every phase's weights: all of the others', then a
+   * chunk's rows of the last. */
+  guint64 other_phases = (guint64) (n_phases (c) - 1) * c->cout;
+  guint64 wrows = room / c->k > other_phases ? room / c->k - other_phases : 0;
+  guint32 kh_read = c->kh + (n_phases (c) > 1);
   guint64 in_row = (guint64) c->iw * c->cin;
   guint64 in_fit = room / in_row;
   guint64 rows_in, rows_out, first_row, row_step;
@@ -496,8 +515,8 @@ conv_plan (const Conv *c,
     }
   if (in_fit >= c->ih)
     rows_in = c->oh;
-  else if (in_fit >= c->kh)
-    rows_in = (in_fit - c->kh) / c->stride + 1;
+  else if (in_fit >= kh_read)
+    rows_in = (in_fit - kh_read) / c->stride + 1;
   else
     rows_in = 0;
   /* The most rows whose out_span fits: the first row's span, then each
@@ -592,7 +611,7 @@ conv_part_bind (const Conv     *c,
                       (c->x_base + ((guint64) part->img * c->ih + iy_lo) * c->iw * c->cin) * es,
                       ((guint64) (part->nimg - 1) * c->ih + iy_hi - iy_lo) * c->iw * c->cin * es);
   p->w_off = bind_in (&bind[BIND_W], c->weight, (c->w_base + (guint64) oc0 * c->k) * es,
-                      (guint64) chunk_cols * c->k * es);
+                      ((guint64) (n_phases (c) - 1) * c->cout + chunk_cols) * c->k * es);
   /* Absent operands are bound to the output, which the shader does not
    * read through them. */
   p->b_off = bind_optional (&bind[BIND_BIAS], c->bias, oc0, chunk_cols, &bind[BIND_OUT]);
@@ -623,6 +642,20 @@ out_dtype (const Conv *c)
   return c->out != NULL ? c->out->dtype : c->x->dtype;
 }
 
+/* Elements of the wider type one storage binding may span (0: none):
+ * drape_bind widens a range by up to one alignment unit, and f32 sums
+ * of f16 operands take twice an operand's bytes. */
+static guint64
+storage_room (DrapeGraph *graph,
+              const Conv *c)
+{
+  gsize es = MAX (drape_dtype_size (c->x->dtype), drape_dtype_size (out_dtype (c)));
+  guint64 limit = drape_graph_binding_limit (graph);
+  guint64 align = drape_device_get_caps (drape_graph_get_device (graph))->storage_offset_alignment;
+
+  return limit > align ? (limit - align) / es : 0;
+}
+
 /* How the convolution splits into dispatches for kernels of `kind`,
  * which falls back from texel buffers to storage buffers where their
  * limit is too small; FALSE, with the graph failed, where it cannot. */
@@ -632,15 +665,11 @@ plan_for_kind (DrapeGraph *graph,
                GemmKind   *kind,
                ConvPlan   *plan)
 {
-  /* Elements of the wider type: f32 sums of f16 operands take twice an
-   * operand's bytes. */
   gsize es = MAX (drape_dtype_size (c->x->dtype), drape_dtype_size (out_dtype (c)));
-  guint64 limit = drape_graph_binding_limit (graph);
-  guint64 align = drape_device_get_caps (drape_graph_get_device (graph))->storage_offset_alignment;
+  guint64 room = storage_room (graph, c);
   g_autofree char *why = NULL;
 
-  /* drape_bind widens a range by up to one alignment unit; texel
-   * bindings have a limit and an alignment of their own. */
+  /* Texel bindings have a limit and an alignment of their own. */
   if (*kind == GEMM_SUBGROUP_TEXEL)
     {
       guint64 texel_limit = drape_graph_texel_limit (graph, c->x->dtype);
@@ -653,10 +682,10 @@ plan_for_kind (DrapeGraph *graph,
       g_clear_pointer (&why, g_free);
       *kind = GEMM_SUBGROUP;
     }
-  if (limit <= align)
+  if (room == 0)
     why = g_strdup_printf ("%s: the device's binding limit is too small", c->op);
   else
-    why = conv_plan (c, (limit - align) / es, c->depthwise && c->cin % 4 == 0 ? 4 : 1, plan);
+    why = conv_plan (c, room, c->depthwise && c->cin % 4 == 0 ? 4 : 1, plan);
   if (why != NULL)
     drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED, "%s", why);
   return why == NULL;
@@ -712,6 +741,7 @@ scalar_kernel (DrapeGraph     *graph,
 static void
 split_record (DrapeGraph             *graph,
               const DrapeConvCoopmat *coop,
+              guint32                 phases,
               DrapeTensor            *partial,
               const DrapeBinding     *bind,
               const ConvPush         *p,
@@ -727,15 +757,16 @@ split_record (DrapeGraph             *graph,
   gemm_push.slice_stages = coop->slice_stages;
   gemm_push.o_off = drape_bind (&gemm_bind[BIND_OUT], partial, 0, drape_tensor_bytes (partial));
   drape_graph_dispatch_flat (graph, coop->kernel, gemm_bind, &gemm_push, sizeof gemm_push,
-                             tiles, coop->slices, coop->label, flops);
-  drape_graph_describe_last (graph, "M%u N%u K%u %ux%u/%u", p->m, p->ncols,
-                             p->kh * p->kw * p->cin_g, coop->tile_m, coop->tile_n, coop->slices);
+                             tiles, coop->slices * phases, coop->label, flops);
+  drape_graph_describe_last (graph, "M%u N%u K%u %ux%u/%u%s", p->m, p->ncols,
+                             p->kh * p->kw * p->cin_g, coop->tile_m, coop->tile_n, coop->slices,
+                             phases > 1 ? " x4" : "");
 
   memcpy (sum_bind, bind, sizeof sum_bind);
   sum_push.k_slices = coop->slices;
   sum_push.x_off = drape_bind (&sum_bind[BIND_X], partial, 0, drape_tensor_bytes (partial));
   drape_graph_dispatch_flat (graph, coop->sum_kernel, sum_bind, &sum_push, sizeof sum_push,
-                             drape_div_up (quads, DRAPE_CONV_SUM_LOCAL), 1, coop->sum_label, 0);
+                             drape_div_up (quads, DRAPE_CONV_SUM_LOCAL), phases, coop->sum_label, 0);
 }
 
 /* An output written over its input goes in bands of rows from the top:
@@ -826,7 +857,7 @@ conv_record (DrapeGraph *graph,
                                         .m = plan.whole ? c->n * c->oh * c->ow : plan.rows * c->ow,
                                         .k = c->k, .out_f32 = out_f32 (c),
                                         .split_ok = c->groups == 1 && !c->geglu && !out_f32 (c),
-                                        .subpixel = c->subpixel,
+                                        .subpixel = c->subpixel, .phases = n_phases (c),
                                       }, &coop))
     {
       kernel = coop.kernel;
@@ -837,7 +868,7 @@ conv_record (DrapeGraph *graph,
       if (coop.slices > 1)
         {
           guint32 m = plan.whole ? c->n * c->oh * c->ow : plan.rows * c->ow;
-          partial = drape_graph_tensor (graph, DRAPE_DTYPE_F32, coop.slices,
+          partial = drape_graph_tensor (graph, DRAPE_DTYPE_F32, coop.slices * n_phases (c),
                                         drape_div_up (m, coop.tile_m) * coop.tile_m, 1,
                                         drape_div_up (plan.nc, coop.tile_n) * coop.tile_n);
         }
@@ -881,7 +912,7 @@ conv_record (DrapeGraph *graph,
             double flops;
 
             conv_part_bind (c, &part, cfg.texel, bind, &p);
-            flops = 2.0 * p.m * cols * c->k * (c->geglu ? 2 : 1);
+            flops = 2.0 * p.m * cols * c->k * (c->geglu ? 2 : 1) * n_phases (c);
             if (c->depthwise)
               {
                 guint32 cv = dw_vec4 ? 4 : 1;
@@ -893,7 +924,7 @@ conv_record (DrapeGraph *graph,
             else if (partial != NULL)
               {
                 p.tiles_n = drape_div_up (part.nc, cfg.tile_n);
-                split_record (graph, &coop, partial, bind, &p, flops);
+                split_record (graph, &coop, n_phases (c), partial, bind, &p, flops);
               }
             else
               {
@@ -903,9 +934,9 @@ conv_record (DrapeGraph *graph,
                 tiles = (guint64) drape_div_up (p.m, cfg.tile_m) * p.tiles_n;
                 drape_graph_dispatch_flat (graph, kernel, bind, &p, sizeof p,
                                            drape_div_up (tiles, cfg.tiles_per_group),
-                                           part.ng, c->op, flops);
-                drape_graph_describe_last (graph, "M%u N%u K%u %ux%u", p.m, p.ncols, c->k,
-                                           cfg.tile_m, cfg.tile_n);
+                                           part.ng * n_phases (c), c->op, flops);
+                drape_graph_describe_last (graph, "M%u N%u K%u %ux%u%s", p.m, p.ncols, c->k,
+                                           cfg.tile_m, cfg.tile_n, n_phases (c) > 1 ? " x4" : "");
               }
             if (plan.whole)
               break;
@@ -975,6 +1006,26 @@ conv_op (DrapeGraph            *graph,
       conv_record (graph, c);
       return c->out;
     }
+  /* All four phases in one dispatch where their bindings fit: a quarter
+   * of the dispatches and barriers, and four times the workgroups in
+   * each (a band of an upsampler alone may leave most of a GPU idle).
+   * The dispatch's pads and offsets are phase (0, 0)'s. */
+  {
+    Conv all = *c;
+    ConvPlan plan;
+    guint64 room = storage_room (graph, c);
+    g_autofree char *why = NULL;
+
+    all.phases = 4;
+    all.pad_t = all.pad_l = 1;
+    if (room > 0)
+      why = conv_plan (&all, room, 1, &plan);
+    if (room > 0 && why == NULL)
+      {
+        conv_record (graph, &all);
+        return c->out;
+      }
+  }
   for (guint32 phase = 0; phase < 4; phase++)
     {
       Conv pc = *c;

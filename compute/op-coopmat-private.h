@@ -37,7 +37,8 @@ typedef struct {
   guint32 k;        /* kh kw cin_g */
   gboolean split_ok; /* one group, no GEGLU: K may be split */
   gboolean out_f32; /* f32 output (never split) */
-  gboolean subpixel; /* one phase of a 2x upsampled output (conv_common.glsl) */
+  gboolean subpixel; /* phases of a 2x upsampled output (conv_common.glsl) */
+  guint32 phases;   /* subpixel: phases one dispatch computes, each m x n (1 or 4) */
   guint n_bindings; /* the scalar kernel's */
 } DrapeConvGemm;
 

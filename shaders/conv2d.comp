@@ -117,8 +117,10 @@ void main_subgroup()
   const uint tm = tile / p.tiles_n;
   const uint row0 = tm * (TM * SG);
   const uint col0 = (tile - tm * p.tiles_n) * (TN * SG) + lane * TN;
-  const uint ch0 = gl_WorkGroupID.z * p.cout_g;
-  const uint gch = (p.g0 + gl_WorkGroupID.z) * p.cin_g;
+  // z: the group, or a subpixel dispatch's phase.
+  const uint group = SUBPIXEL ? 0u : gl_WorkGroupID.z;
+  const uint ch0 = group * p.cout_g;
+  const uint gch = (p.g0 + group) * p.cin_g;
   const uint K = p.kh * p.kw * p.cin_g;
   // This lane's columns col0 .. col0 + TN - 1; ncol of them are real.
   const uint ncol = col0 < p.ncols ? min(TN, p.ncols - col0) : 0u;
@@ -136,7 +138,7 @@ void main_subgroup()
   [[unroll]] for (uint j = 0; j < TN; j++)
     {
       uint col = ch0 + min(col0 + j, p.ncols - 1);
-      wrow[j] = p.w_off + col * K;
+      wrow[j] = p.w_off + conv_weight_row(col) * K;
       grow[j] = p.wg_off + col * K;
     }
   {
@@ -257,8 +259,10 @@ void main_tiled()
   const uint tm = tile / p.tiles_n;
   const uint row0 = tm * BM;
   const uint col0 = (tile - tm * p.tiles_n) * BN;
-  const uint ch0 = gl_WorkGroupID.z * p.cout_g;
-  const uint gch = (p.g0 + gl_WorkGroupID.z) * p.cin_g;
+  // z: the group, or a subpixel dispatch's phase.
+  const uint group = SUBPIXEL ? 0u : gl_WorkGroupID.z;
+  const uint ch0 = group * p.cout_g;
+  const uint gch = (p.g0 + group) * p.cin_g;
   const uint K = p.kh * p.kw * p.cin_g;
   const uint tx = t % (BN / TN);
   const uint ty = t / (BN / TN);
@@ -273,7 +277,7 @@ void main_tiled()
   [[unroll]] for (uint q = 0; q < LB; q++)
     {
       uint col = ch0 + min(col0 + (t + q * NT) / KV, p.ncols - 1);
-      wrow[q] = p.w_off + col * K;
+      wrow[q] = p.w_off + conv_weight_row(col) * K;
       grow[q] = p.wg_off + col * K;
     }
   // The sums start from the bias.
@@ -412,6 +416,7 @@ void main_tiled()
 
 void main()
 {
+  conv_phase = SUBPIXEL ? gl_WorkGroupID.z : 0u;
   if (VARIANT == 1u)
     main_subgroup();
   else

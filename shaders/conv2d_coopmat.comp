@@ -34,7 +34,8 @@
 // of p.k_slices workgroups along z takes p.slice_stages stages of K and
 // stores its raw f32 sums, whole tiles, straight from the accumulators
 // into binding 5 (slice after slice of a (tiles_m BM) x (tiles_n BN)
-// matrix); conv2d_split_sum.comp then adds the slices and runs the
+// matrix; a subpixel dispatch's phases each have k_slices of them, in
+// turn); conv2d_split_sum.comp then adds the slices and runs the
 // epilogue.  Groups then come one per dispatch.
 //
 // The host (op-conv-coopmat.c) guarantees: f16 storage, SG the
@@ -259,8 +260,10 @@ void main()
   const uint tm = tile / p.tiles_n;
   const uint row0 = tm * BM;
   const uint col0 = (tile - tm * p.tiles_n) * BN;
-  const uint slice = SPLIT ? gl_WorkGroupID.z : 0u;
-  const uint group = SPLIT ? 0u : gl_WorkGroupID.z;
+  // z: the group; or, split, the slice; or, subpixel, the phase (split:
+  // slices of each phase in turn).
+  const uint slice = SPLIT ? gl_WorkGroupID.z % p.k_slices : 0u;
+  const uint group = SPLIT || SUBPIXEL ? 0u : gl_WorkGroupID.z;
   const uint ch0 = group * p.cout_g;
   const uint gch = (p.g0 + group) * p.cin_g;
   const uint K = p.kh * p.kw * p.cin_g;
@@ -273,6 +276,7 @@ void main()
   const uint wn0 = (sg % (BN / WN)) * WN;
   CM_ACC acc[MI * NJ], gacc[MI * NJ];
 
+  conv_phase = SUBPIXEL ? gl_WorkGroupID.z / (SPLIT ? p.k_slices : 1u) : 0u;
   // Folding the grid into (x, y) may add workgroups past the last tile.
   if (row0 >= p.m)
     return;
@@ -284,7 +288,7 @@ void main()
   [[unroll]] for (uint q = 0; q < LB; q++)
     {
       uint col = ch0 + min(col0 + rl0 + q * ROW_STEP, p.ncols - 1);
-      brow[q] = p.w_off + col * K;
+      brow[q] = p.w_off + conv_weight_row(col) * K;
       grow[q] = p.wg_off + col * K;
     }
   [[unroll]] for (uint i = 0; i < MI * NJ; i++)
@@ -376,7 +380,7 @@ void main()
   if (SPLIT)
     {
       const uint ld = p.tiles_n * BN;
-      const uint first = p.o_off + slice * conv_split_slice(BM, BN) + (row0 + wm0) * ld + col0 + wn0;
+      const uint first = p.o_off + gl_WorkGroupID.z * conv_split_slice(BM, BN) + (row0 + wm0) * ld + col0 + wn0;
 
       [[unroll]] for (uint i = 0; i < MI; i++)
         [[unroll]] for (uint j = 0; j < NJ; j++)

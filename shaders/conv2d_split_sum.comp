@@ -28,8 +28,11 @@ void main()
 
   if (m >= p.m)
     return;
-  // Rows of ld floats are whole vectors (ld, ch and x_off are multiples of 4).
-  uint at = (p.x_off + m * ld + ch) >> 2;
+  // z: a subpixel dispatch's phase, whose slices' sums follow the phase
+  // before's.  Rows of ld floats are whole vectors (ld, ch and x_off are
+  // multiples of 4).
+  conv_phase = SUBPIXEL ? gl_WorkGroupID.z : 0u;
+  uint at = (p.x_off + conv_phase * p.k_slices * slice_size + m * ld + ch) >> 2;
   vec4 v = vec4(0.0);
   for (uint s = 0; s < p.k_slices; s++, at += slice_size >> 2)
     v += partial4[at];

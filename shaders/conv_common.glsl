@@ -132,17 +132,47 @@ vec4 gate_bias(uint ch, uint n, bool aligned)
 }
 #endif
 
+// A shader that defines CONV_SUBPIXEL as a condition (a specialisation
+// constant) may compute phases of a 2x upsampled output instead
+// (drape_op_conv2d_upsample2x): phase (py, px) is a 2x2 convolution of
+// the input whose pixel (t, ox) lands at row 2 t + py, column 2 ox + px
+// of the output.  A dispatch computes phase conv_phase, which its main()
+// sets from its workgroup's z: all four phases in one dispatch, whose
+// pads and offsets the host gives for phase (0, 0), or (z of 1) one
+// phase whose own pads and offsets the host gave.
+#ifdef CONV_SUBPIXEL
+uint conv_phase = 0u;
+
+uint conv_phase_row()
+{
+  return CONV_SUBPIXEL ? conv_phase >> 1 : 0u;
+}
+
+uint conv_phase_col()
+{
+  return CONV_SUBPIXEL ? conv_phase & 1u : 0u;
+}
+#endif
+
+// The weight row of output channel col (of this dispatch's first):
+// phases' weights follow each other, cout rows each.
+uint conv_weight_row(uint col)
+{
+#ifdef CONV_SUBPIXEL
+  if (CONV_SUBPIXEL)
+    return conv_phase * p.cout + col;
+#endif
+  return col;
+}
+
 // Where output pixel m of this dispatch and channel ch lie in the output
-// (and residual) bindings.  A shader that defines CONV_SUBPIXEL as a
-// condition (a specialisation constant) may compute one phase of a 2x
-// upsampled output instead (drape_op_conv2d_upsample2x): pixel (t, ox)
-// of its grid then lands at row 2 t, column 2 ox of an output twice as
-// wide, past the phase's offset, which o_off and r_off hold.
+// (and residual) bindings: for a phase, at row 2 t + py, column 2 ox + px
+// of an output twice as wide.
 uint conv_out_index(uint m, uint ch)
 {
 #ifdef CONV_SUBPIXEL
   if (CONV_SUBPIXEL)
-    return 2u * (m + m / p.ow * p.ow) * p.cout + ch;
+    return (2u * (m + m / p.ow * p.ow) + 2u * conv_phase_row() * p.ow + conv_phase_col()) * p.cout + ch;
 #endif
   return m * p.cout + ch;
 }
@@ -223,6 +253,11 @@ void conv_pixel(uint m, out int base, out int iy0, out int ix0)
   uint img = t / p.rows;
   iy0 = int((p.oy0 + t - img * p.rows) * p.stride) - int(p.pad_t);
   ix0 = int(ox * p.stride) - int(p.pad_l);
+#ifdef CONV_SUBPIXEL
+  // Phase (py, px) reads one row and column further on than (0, 0).
+  iy0 += int(conv_phase_row());
+  ix0 += int(conv_phase_col());
+#endif
   base = ((int(img * p.in_rows) + iy0 - int(p.iy_lo)) * int(p.in_w) + ix0) * int(p.cin)
          + int(p.x_off);
 }

@@ -207,7 +207,7 @@ check_conv (const TestConv *cc,
         out = drape_op_conv2d (graph, run.x, run.weight, &run.params);
       drape_device_set_binding_limit (device, G_MAXUINT64);
       g_unsetenv ("DRAPE_CONV_KERNEL");
-      /* Upsampled: one dispatch per phase, more in bands. */
+      /* Upsampled: a dispatch per phase at a small limit, more in bands. */
       if (binding_limit < G_MAXUINT64)
         g_assert_cmpuint (drape_graph_get_n_nodes (graph), >, upsample ? 4 : 1);
       run_expecting (graph, op, NULL);
