@@ -395,15 +395,15 @@ conv_setup (DrapeGraph            *graph,
   return TRUE;
 }
 
-/* Where pixel `pix` of the convolution's grid starts in the output (and
- * the residual), in elements from the output's own start: a multiple of
- * ow for a subpixel phase, whose offset this includes. */
 static guint32
 n_phases (const Conv *c)
 {
   return MAX (c->phases, 1);
 }
 
+/* Where pixel `pix` of the convolution's grid starts in the output (and
+ * the residual), in elements from the output's own start: a multiple of
+ * ow for a subpixel phase, whose offset this includes. */
 static guint64
 out_offset (const Conv *c,
             guint64     pix)
