@@ -380,7 +380,8 @@ void main()
   if (SPLIT)
     {
       const uint ld = p.tiles_n * BN;
-      const uint first = p.o_off + gl_WorkGroupID.z * conv_split_slice(BM, BN) + (row0 + wm0) * ld + col0 + wn0;
+      const uint first = p.o_off + gl_WorkGroupID.z * conv_split_slice(BM, BN) + (row0 + wm0) * ld +
+                         col0 + wn0;
 
       [[unroll]] for (uint i = 0; i < MI; i++)
         [[unroll]] for (uint j = 0; j < NJ; j++)
