@@ -358,6 +358,22 @@ drape_buffer_get_mapped (DrapeBuffer *buffer)
   return buffer->block->mapped + buffer->offset;
 }
 
+/* Reads one pair of counters under the lock. */
+static void
+read_usage (DrapeMemory   *memory,
+            const guint64 *now,
+            const guint64 *most,
+            guint64       *current,
+            guint64       *peak)
+{
+  g_mutex_lock (&memory->lock);
+  if (current)
+    *current = *now;
+  if (peak)
+    *peak = *most;
+  g_mutex_unlock (&memory->lock);
+}
+
 void
 drape_device_get_memory_usage (DrapeDevice *device,
                                guint64     *current,
@@ -365,12 +381,7 @@ drape_device_get_memory_usage (DrapeDevice *device,
 {
   DrapeMemory *memory = device->memory;
 
-  g_mutex_lock (&memory->lock);
-  if (current)
-    *current = memory->current;
-  if (peak)
-    *peak = memory->peak;
-  g_mutex_unlock (&memory->lock);
+  read_usage (memory, &memory->current, &memory->peak, current, peak);
 }
 
 void
@@ -380,12 +391,7 @@ drape_device_get_device_local_memory_usage (DrapeDevice *device,
 {
   DrapeMemory *memory = device->memory;
 
-  g_mutex_lock (&memory->lock);
-  if (current)
-    *current = memory->local_current;
-  if (peak)
-    *peak = memory->local_peak;
-  g_mutex_unlock (&memory->lock);
+  read_usage (memory, &memory->local_current, &memory->local_peak, current, peak);
 }
 
 void
