@@ -14,7 +14,7 @@
 #include <json-glib/json-glib.h>
 
 #include "cli.h"
-#include "pipeline.h"
+#include "tuning.h"
 
 typedef struct {
   const char *name;
@@ -23,35 +23,8 @@ typedef struct {
   double first_ms;  /* compile + first run */
   guint dispatches;
   guint barriers;   /* between and after them (graph.c) */
+  guint tuned;      /* ops whose way the device's tuning chose */
 } Timing;
-
-static float *
-random_values (gsize   n,
-               guint32 seed)
-{
-  g_autoptr(GRand) rand = g_rand_new_with_seed (seed);
-  float *v = g_new (float, n);
-
-  for (gsize i = 0; i < n; i++)
-    v[i] = (float) g_rand_double_range (rand, -1.0, 1.0);
-  return v;
-}
-
-static DrapeTensor *
-random_tensor (DrapeDevice *device,
-               guint32      n,
-               guint32      h,
-               guint32      w,
-               guint32      c,
-               GError     **error)
-{
-  g_autofree float *v = random_values ((gsize) n * h * w * c, n * h + w * c);
-  DrapeTensor *t = drape_tensor_new (device, DRAPE_DTYPE_F32, n, h, w, c, error);
-
-  if (t != NULL && !drape_tensor_upload (t, v, drape_tensor_numel (t), error))
-    g_clear_pointer (&t, drape_tensor_free);
-  return t;
-}
 
 /* GPUs lower their clocks when idle: a graph runs for this long before it
  * is timed, so that timings and profiles are of the clocks a try-on
@@ -73,11 +46,8 @@ time_graph (DrapeGraph *graph,
   if (!drape_graph_compile (graph, error) || !drape_graph_run (graph, error))
     return FALSE;
   timing->first_ms = (g_get_monotonic_time () - start) / 1000.0;
-  start = g_get_monotonic_time ();
-  while (!drape_device_get_info (drape_graph_get_device (graph))->is_software &&
-         g_get_monotonic_time () - start < WARM_UP_US)
-    if (!drape_graph_run (graph, error))
-      return FALSE;
+  if (!drape_graph_warm_up (graph, WARM_UP_US, error))
+    return FALSE;
   start = g_get_monotonic_time ();
   for (guint i = 0; i < runs; i++)
     if (!drape_graph_run (graph, error))
@@ -93,6 +63,7 @@ time_graph (DrapeGraph *graph,
   timing->flops = drape_graph_get_flops (graph);
   timing->dispatches = drape_graph_get_n_nodes (graph);
   timing->barriers = drape_graph_get_n_barriers (graph);
+  timing->tuned = drape_graph_get_n_tuned (graph);
   return TRUE;
 }
 
@@ -142,23 +113,6 @@ merge_profiles (GHashTable *ops,
 
   merge_profile (ops, by_op, prefix);
   merge_profile (dispatches, by_dispatch, prefix);
-}
-
-/* Ends the builder's root object and prints it, pretty. */
-static int
-print_json (JsonBuilder *b)
-{
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
-  g_autoptr(JsonNode) root = NULL;
-  g_autofree char *text = NULL;
-
-  json_builder_end_object (b);
-  root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  json_generator_set_pretty (gen, TRUE);
-  text = json_generator_to_data (gen, NULL);
-  printf ("%s\n", text);
-  return 0;
 }
 
 /* The device memory a guided try-on of this size holds with each VAE
@@ -229,7 +183,7 @@ report_memory (DrapeDevice   *device,
           json_builder_set_member_name (b, local_key);
           json_builder_add_double_value (b, local_mib[i]);
         }
-      return print_json (b);
+      return drape_cli_print_json (b);
     }
 
   printf ("device      %s\n", drape_device_get_info (device)->name);
@@ -407,6 +361,7 @@ drape_cli_bench (int    argc,
   g_autoptr(GError) error = NULL;
   g_autoptr(DrapeDevice) device = NULL;
   g_autoptr(DrapePipeline) pipeline = NULL;
+  g_autoptr(DrapeCliWorkload) workload = NULL;
   g_autoptr(GHashTable) ops = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_autoptr(GHashTable) dispatches = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_autofree char *tensor_cores = NULL;
@@ -453,43 +408,31 @@ drape_cli_bench (int    argc,
   if (memory_only)
     return report_memory (device, pipeline, width, height, weights_peak / 1048576.0, json);
 
-  /* The UNet step as a try-on runs it: guidance batch 2, person and
-   * garment stacked along height, 9 input channels. */
+  workload = drape_cli_workload_new (device, pipeline, width, height, &error);
+  if (workload == NULL)
+    return drape_cli_fail_error (error);
   {
-    g_autoptr(DrapeTensor) sample = random_tensor (device, 2, 2 * lh, lw, 9, &error);
-    g_autoptr(DrapeTensor) t = NULL;
-    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "UNet step");
-    float ts[2] = { 981, 981 };
+    static const struct {
+      const char *name;
+      const char *prefix;  /* of its profile's entries */
+      DrapeTuningRecordFunc record;
+      guint runs;  /* 0: --steps */
+    } graphs[] = {
+      { "UNet step", "unet", drape_cli_workload_unet_step, 0 },
+      { "VAE encode", "vae-enc", drape_cli_workload_vae_encode, 2 },
+      { "VAE decode", "vae-dec", drape_cli_workload_vae_decode, 2 },
+    };
+    Timing *timings[] = { &unet, &encode, &decode };
 
-    t = drape_tensor_new (device, DRAPE_DTYPE_F32, 2, 1, 1, 1, &error);
-    if (sample == NULL || t == NULL || !drape_tensor_upload (t, ts, 2, &error))
-      return drape_cli_fail_error (error);
-    drape_unet_forward (drape_pipeline_get_unet (pipeline), graph, sample, t, NULL);
-    if (!time_graph (graph, steps, profile, &unet, &error))
-      return drape_cli_fail_error (error);
-    merge_profiles (ops, dispatches, graph, "unet");
-  }
-  {
-    g_autoptr(DrapeTensor) images = random_tensor (device, 2, height, width, 3, &error);
-    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "VAE encode");
+    for (guint i = 0; i < G_N_ELEMENTS (graphs); i++)
+      {
+        g_autoptr(DrapeGraph) graph = drape_graph_new (device, graphs[i].name);
 
-    if (images == NULL)
-      return drape_cli_fail_error (error);
-    drape_vae_encode (drape_pipeline_get_vae (pipeline), graph, images, NULL);
-    if (!time_graph (graph, 2, profile, &encode, &error))
-      return drape_cli_fail_error (error);
-    merge_profiles (ops, dispatches, graph, "vae-enc");
-  }
-  {
-    g_autoptr(DrapeTensor) latent = random_tensor (device, 1, lh, lw, 4, &error);
-    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "VAE decode");
-
-    if (latent == NULL)
-      return drape_cli_fail_error (error);
-    drape_vae_decode (drape_pipeline_get_vae (pipeline), graph, latent, NULL);
-    if (!time_graph (graph, 2, profile, &decode, &error))
-      return drape_cli_fail_error (error);
-    merge_profiles (ops, dispatches, graph, "vae-dec");
+        if (!graphs[i].record (graph, workload, &error) ||
+            !time_graph (graph, graphs[i].runs ? graphs[i].runs : (guint) steps, profile, timings[i], &error))
+          return drape_cli_fail_error (error);
+        merge_profiles (ops, dispatches, graph, graphs[i].prefix);
+      }
   }
   drape_device_get_memory_usage (device, NULL, &peak);
   drape_device_get_device_local_memory_usage (device, NULL, &local_peak);
@@ -500,7 +443,7 @@ drape_cli_bench (int    argc,
       g_autoptr(DrapeImage) garment = drape_image_new (width, height, 3);
       g_autoptr(DrapeImage) mask = drape_image_new (width, height, 1);
       g_autoptr(DrapeImage) result = NULL;
-      g_autofree float *noise = random_values ((gsize) width * height * 3, 7);
+      g_autofree float *noise = drape_cli_random_values ((gsize) width * height * 3, 7);
       DrapeTryOnParams params;
 
       for (gsize i = 0; i < (gsize) width * height * 3; i++)
@@ -571,6 +514,7 @@ drape_cli_bench (int    argc,
           g_autofree char *tflops = g_strdup_printf ("%s_tflops", timings[i]->name);
           g_autofree char *dispatches_key = g_strdup_printf ("%s_dispatches", timings[i]->name);
           g_autofree char *barriers = g_strdup_printf ("%s_barriers", timings[i]->name);
+          g_autofree char *tuned = g_strdup_printf ("%s_tuned", timings[i]->name);
           json_builder_set_member_name (b, ms);
           json_builder_add_double_value (b, timings[i]->ms);
           json_builder_set_member_name (b, first);
@@ -581,7 +525,13 @@ drape_cli_bench (int    argc,
           json_builder_add_int_value (b, timings[i]->dispatches);
           json_builder_set_member_name (b, barriers);
           json_builder_add_int_value (b, timings[i]->barriers);
+          json_builder_set_member_name (b, tuned);
+          json_builder_add_int_value (b, timings[i]->tuned);
         }
+      json_builder_set_member_name (b, "tuning");
+      json_builder_add_string_value (b, drape_device_get_tuning_path (device));
+      json_builder_set_member_name (b, "tuning_problems");
+      json_builder_add_int_value (b, drape_tuning_get_size (drape_device_get_tuning (device)));
       json_builder_set_member_name (b, "weights_mib");
       json_builder_add_double_value (b, weights_peak / 1048576.0);
       json_builder_set_member_name (b, "peak_mib");
@@ -606,13 +556,16 @@ drape_cli_bench (int    argc,
       add_profile (b, "dispatches", dispatches);
       if (drape_device_get_caps (device)->pipeline_statistics && profile)
         add_pipelines (b, device, dispatches);
-      return print_json (b);
+      return drape_cli_print_json (b);
     }
 
   printf ("device      %s (%s; tensor cores: %s)\n", drape_device_get_info (device)->name,
           drape_dtype_name (dtype), tensor_cores);
   printf ("size        %ux%u (latent %ux%u, guidance batch 2)\n", width, height, lw, 2 * lh);
   printf ("load        %.0f ms (random weights, %.0f MiB)\n", load_ms, weights_peak / 1048576.0);
+  printf ("tuning      %u problems (%s); ways it chose: %u in a step, %u in an encode, %u in a decode\n",
+          drape_tuning_get_size (drape_device_get_tuning (device)), drape_device_get_tuning_path (device),
+          unet.tuned, encode.tuned, decode.tuned);
   printf ("unet step   %.2f ms  (%.1f TFLOP/s; first run with recording %.0f ms; "
           "%u dispatches, %u barriers)\n",
           unet.ms, unet.flops / unet.ms / 1e9, unet.first_ms, unet.dispatches, unet.barriers);

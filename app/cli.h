@@ -9,8 +9,11 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 #include "device.h"
+#include "graph.h"
+#include "pipeline.h"
 #include "tensor.h"
 
 G_BEGIN_DECLS
@@ -22,11 +25,15 @@ int drape_cli_bench    (int argc, char **argv);
 int drape_cli_selftest (int argc, char **argv);
 int drape_cli_models   (int argc, char **argv);
 int drape_cli_mask     (int argc, char **argv);
+int drape_cli_tune     (int argc, char **argv);
 
 /* Prints "drape-cli: <message>" on stderr and returns 1. */
 int drape_cli_fail     (const char *format, ...) G_GNUC_PRINTF (1, 2);
 /* Same, from an error. */
 int drape_cli_fail_error (const GError *error);
+
+/* Ends the builder's root object and prints it, pretty; returns 0. */
+int      drape_cli_print_json (JsonBuilder *builder);
 
 /* "768x1024" -> width 768, height 1024. */
 gboolean drape_cli_parse_size (const char *text,
@@ -46,5 +53,33 @@ char    *drape_cli_describe_tensor_cores (const DrapeDeviceCaps *caps);
  * error saying how to get it. */
 char    *drape_cli_model_dir       (const char  *id,
                                     GError     **error);
+
+/* What bench and tune run (cli-workload.c): the graphs a try-on of
+ * width x height spends its time in, with random inputs; each records
+ * its graph into `graph` (a DrapeTuningRecordFunc). */
+typedef struct _DrapeCliWorkload DrapeCliWorkload;
+
+DrapeCliWorkload *drape_cli_workload_new  (DrapeDevice      *device,
+                                           DrapePipeline    *pipeline,
+                                           guint32           width,
+                                           guint32           height,
+                                           GError          **error);
+void     drape_cli_workload_free          (DrapeCliWorkload *workload);
+/* The UNet step with guidance (batch 2), person and garment stacked. */
+gboolean drape_cli_workload_unet_step     (DrapeGraph       *graph,
+                                           gpointer          workload,
+                                           GError          **error);
+/* The VAE encode of both images. */
+gboolean drape_cli_workload_vae_encode    (DrapeGraph       *graph,
+                                           gpointer          workload,
+                                           GError          **error);
+gboolean drape_cli_workload_vae_decode    (DrapeGraph       *graph,
+                                           gpointer          workload,
+                                           GError          **error);
+/* n values uniform in [-1, 1], the same for the same seed. */
+float   *drape_cli_random_values          (gsize             n,
+                                           guint32           seed);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DrapeCliWorkload, drape_cli_workload_free)
 
 G_END_DECLS

@@ -22,6 +22,7 @@ static const Command commands[] = {
   { "tryon", drape_cli_tryon, "dress a person in a garment" },
   { "eval", drape_cli_eval, "run a model on reference cases (unet, vae, segformer)" },
   { "bench", drape_cli_bench, "time the UNet, the VAE and a try-on with random weights" },
+  { "tune", drape_cli_tune, "time each layer's ways to run on this device and keep the fastest" },
   { "selftest", drape_cli_selftest, "run every op once on the device against its reference" },
   { "models", drape_cli_models, "list, fetch, verify and remove the model weights" },
   { "mask", drape_cli_mask, "predict the try-on mask of a photo with the SegFormer parser" },
@@ -45,6 +46,22 @@ int
 drape_cli_fail_error (const GError *error)
 {
   return drape_cli_fail ("%s", error->message);
+}
+
+int
+drape_cli_print_json (JsonBuilder *b)
+{
+  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *text = NULL;
+
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  json_generator_set_pretty (gen, TRUE);
+  text = json_generator_to_data (gen, NULL);
+  printf ("%s\n", text);
+  return 0;
 }
 
 gboolean

@@ -79,6 +79,9 @@ struct _DrapeDevice
   VkFence fence;
   VkPipelineCache pipeline_cache;
   char *pipeline_cache_path;
+  /* Never NULL once made; see drape_device_get_tuning. */
+  DrapeTuning *tuning;
+  char *tuning_path;
   VkPhysicalDeviceMemoryProperties memory_properties;
   guint8 pipeline_cache_uuid[VK_UUID_SIZE];
   guint32 driver_version;

@@ -10,6 +10,7 @@
 #include "device-private.h"
 #include "kernel-private.h"
 #include "memory-private.h"
+#include "tuning.h"
 
 #define VALIDATION_LAYER "VK_LAYER_KHRONOS_validation"
 
@@ -739,23 +740,62 @@ read_compute_units (DrapeDevice                 *device,
   return 0;
 }
 
+/* A file in Drape's cache folder that belongs to this device, driver
+ * (the pipeline cache UUID changes with it) and version of Drape. */
 static char *
-pipeline_cache_path (DrapeDevice *device)
+device_cache_path (DrapeDevice *device,
+                   const char  *kind,
+                   const char  *suffix)
 {
-  g_autofree char *uuid = g_strdup_printf ("%02x%02x%02x%02x%02x%02x%02x%02x"
-                                           "%02x%02x%02x%02x%02x%02x%02x%02x",
-                                           device->pipeline_cache_uuid[0], device->pipeline_cache_uuid[1],
-                                           device->pipeline_cache_uuid[2], device->pipeline_cache_uuid[3],
-                                           device->pipeline_cache_uuid[4], device->pipeline_cache_uuid[5],
-                                           device->pipeline_cache_uuid[6], device->pipeline_cache_uuid[7],
-                                           device->pipeline_cache_uuid[8], device->pipeline_cache_uuid[9],
-                                           device->pipeline_cache_uuid[10], device->pipeline_cache_uuid[11],
-                                           device->pipeline_cache_uuid[12], device->pipeline_cache_uuid[13],
-                                           device->pipeline_cache_uuid[14], device->pipeline_cache_uuid[15]);
-  g_autofree char *name = g_strdup_printf ("pipelines-%04x-%04x-%s-%s.bin",
-                                           device->info.vendor_id, device->info.device_id,
-                                           uuid, PACKAGE_VERSION);
+  g_autoptr(GString) uuid = g_string_new (NULL);
+  g_autofree char *name = NULL;
+
+  for (guint i = 0; i < VK_UUID_SIZE; i++)
+    g_string_append_printf (uuid, "%02x", device->pipeline_cache_uuid[i]);
+  name = g_strdup_printf ("%s-%04x-%04x-%s-%s%s", kind, device->info.vendor_id, device->info.device_id,
+                          uuid->str, PACKAGE_VERSION, suffix);
   return g_build_filename (g_get_user_cache_dir (), "drape", name, NULL);
+}
+
+/* The tuning the device starts with: DRAPE_TUNING's file ("none": none)
+ * or its own, where there is one.  A file that cannot be read is left
+ * out, saying why: its ways only ever speed things up. */
+static void
+load_tuning (DrapeDevice *device)
+{
+  const char *forced = g_getenv ("DRAPE_TUNING");
+  g_autoptr(GError) error = NULL;
+
+  device->tuning_path = forced != NULL && *forced != '\0' && strcmp (forced, "none") != 0
+                          ? g_strdup (forced) : device_cache_path (device, "tuning", ".json");
+  if (g_strcmp0 (forced, "none") != 0)
+    device->tuning = drape_tuning_load (device->tuning_path, &error);
+  if (device->tuning == NULL && error != NULL &&
+      !g_error_matches (error, DRAPE_ERROR, DRAPE_ERROR_IO))
+    g_message ("Tuning not used: %s", error->message);
+  if (device->tuning == NULL)
+    device->tuning = drape_tuning_new ();
+}
+
+DrapeTuning *
+drape_device_get_tuning (DrapeDevice *device)
+{
+  return device->tuning;
+}
+
+void
+drape_device_set_tuning (DrapeDevice *device,
+                         DrapeTuning *tuning)
+{
+  g_return_if_fail (tuning != NULL);
+  drape_tuning_free (device->tuning);
+  device->tuning = tuning;
+}
+
+const char *
+drape_device_get_tuning_path (DrapeDevice *device)
+{
+  return device->tuning_path;
 }
 
 /* A driver is not obliged to survive a cache blob from another device or
@@ -789,7 +829,7 @@ create_pipeline_cache (DrapeDevice *device,
     .sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
   };
 
-  device->pipeline_cache_path = pipeline_cache_path (device);
+  device->pipeline_cache_path = device_cache_path (device, "pipelines", ".bin");
   if (g_file_get_contents (device->pipeline_cache_path, &contents, &length, NULL) &&
       pipeline_cache_header_matches (device, (const guint8 *) contents, length))
     {
@@ -1132,6 +1172,7 @@ drape_device_new (const char *selector,
 
   if (!create_pipeline_cache (device, error))
     return NULL;
+  load_tuning (device);
   device->memory = drape_memory_new (device);
   return g_steal_pointer (&device);
 }
@@ -1179,6 +1220,8 @@ drape_device_free (DrapeDevice *device)
   g_free (device->info.name);
   g_free (device->info.driver);
   g_free (device->pipeline_cache_path);
+  g_free (device->tuning_path);
+  drape_tuning_free (device->tuning);
   g_mutex_clear (&device->lock);
   g_free (device);
 }

@@ -9,6 +9,7 @@
 G_BEGIN_DECLS
 
 typedef struct _DrapeDevice DrapeDevice;
+typedef struct _DrapeTuning DrapeTuning;
 
 typedef enum {
   DRAPE_DEVICE_TYPE_OTHER,
@@ -134,6 +135,16 @@ gboolean               drape_device_capture_pipeline_statistics (DrapeDevice *de
                                                          gboolean         capture);
 GArray                *drape_device_get_pipeline_statistics (DrapeDevice *device,
                                                          const char      *kernel);
+/* The ways measured fastest on this device (tuning.h), which ops take:
+ * loaded when the device is made from DRAPE_TUNING's file ("none": no
+ * file), else from the device's own (drape_device_get_tuning_path: in
+ * the cache folder, one per device, driver and version of Drape); empty
+ * where there is none, or it cannot be read (a message says why). */
+DrapeTuning           *drape_device_get_tuning          (DrapeDevice     *device);
+/* Takes `tuning`, for the graphs recorded from then on. */
+void                   drape_device_set_tuning          (DrapeDevice     *device,
+                                                         DrapeTuning     *tuning);
+const char            *drape_device_get_tuning_path     (DrapeDevice     *device);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DrapeDevice, drape_device_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DrapeDeviceInfo, drape_device_info_free)

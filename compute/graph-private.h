@@ -77,6 +77,19 @@ DrapeKernel *drape_graph_kernel_optional (DrapeGraph     *graph,
                                        guint32            texel_mask,
                                        const guint32     *spec,
                                        guint              n_spec);
+/* Which of `n_ways` ways to run `problem` an op takes (its index): in a
+ * trial the trial's (graph.h), else the one the device's tuning names
+ * (tuning.h) where it is among `ways`, else `usual`, the op's own
+ * choice.  `problem` describes everything the ways' speed depends on
+ * (the kind of op, its shapes) and `ways` are names the op will know
+ * again; the dispatches recorded until drape_graph_end_choice() are
+ * timed as that way's. */
+guint        drape_graph_choose       (DrapeGraph        *graph,
+                                       const char        *problem,
+                                       const char *const *ways,
+                                       guint              n_ways,
+                                       guint              usual);
+void         drape_graph_end_choice   (DrapeGraph        *graph);
 /* Appends a dispatch of groups_x * groups_y * groups_z workgroups. */
 void         drape_graph_dispatch     (DrapeGraph        *graph,
                                        DrapeKernel       *kernel,

@@ -26,6 +26,7 @@
 
 #include "graph-private.h"
 #include "memory-private.h"
+#include "tuning.h"
 
 /* The largest blocks, whose every order plan_arena tries (8! = 40,320
  * placements of 8 blocks: milliseconds). */
@@ -45,6 +46,11 @@ typedef struct {
   const char *label; /* interned */
   const char *detail; /* interned, or NULL: drape_graph_describe_last() */
   double flops;
+  /* Interned, or NULL: the problem whose chosen way this dispatch runs
+   * (drape_graph_choose), and whether that way is its usual one. */
+  const char *problem;
+  const char *way;
+  gboolean usual;
 } DrapeNode;
 
 struct _DrapeGraph
@@ -60,6 +66,14 @@ struct _DrapeGraph
   gboolean compiled;
   gboolean profiling;
   guint n_barriers;     /* recorded between and after dispatches */
+  /* Tuning: the trial (-1: none), the most ways a problem had, and the
+   * choice the next dispatches belong to (drape_graph_choose). */
+  gint trial;
+  guint n_trials;
+  guint n_tuned;        /* choices the device's tuning made */
+  const char *problem;
+  const char *way;
+  gboolean usual;
 
   DrapeBuffer *arena;
   gboolean arena_borrowed;
@@ -87,6 +101,7 @@ drape_graph_new (DrapeDevice *device,
   graph->command_buffers = g_array_new (FALSE, FALSE, sizeof (VkCommandBuffer));
   graph->views = g_array_new (FALSE, FALSE, sizeof (VkBufferView));
   graph->planned_at = G_MAXUINT32;
+  graph->trial = -1;
   return graph;
 }
 
@@ -554,6 +569,9 @@ drape_graph_dispatch (DrapeGraph         *graph,
   node.groups[2] = groups_z;
   node.label = g_intern_string (label);
   node.flops = flops;
+  node.problem = graph->problem;
+  node.way = graph->way;
+  node.usual = graph->usual;
   g_array_append_val (graph->nodes, node);
 }
 
@@ -596,6 +614,59 @@ drape_graph_dispatch_flat (DrapeGraph         *graph,
       return;
     }
   drape_graph_dispatch (graph, kernel, bindings, push, push_size, x, y, groups_z, label, flops);
+}
+
+void
+drape_graph_set_trial (DrapeGraph *graph,
+                       gint        trial)
+{
+  graph->trial = trial;
+}
+
+guint
+drape_graph_get_n_trials (DrapeGraph *graph)
+{
+  return graph->n_trials;
+}
+
+guint
+drape_graph_get_n_tuned (DrapeGraph *graph)
+{
+  return graph->n_tuned;
+}
+
+guint
+drape_graph_choose (DrapeGraph        *graph,
+                    const char        *problem,
+                    const char *const *ways,
+                    guint              n_ways,
+                    guint              usual)
+{
+  const char *tuned = drape_tuning_lookup (drape_device_get_tuning (graph->device), problem);
+  guint chosen = usual;
+
+  g_return_val_if_fail (usual < n_ways, 0);
+  if (graph->trial >= 0)
+    chosen = (guint) graph->trial < n_ways ? (guint) graph->trial : usual;
+  else if (tuned != NULL)
+    for (guint i = 0; i < n_ways; i++)
+      if (strcmp (ways[i], tuned) == 0)
+        {
+          chosen = i;
+          graph->n_tuned++;
+        }
+  graph->n_trials = MAX (graph->n_trials, n_ways);
+  graph->problem = g_intern_string (problem);
+  graph->way = g_intern_string (ways[chosen]);
+  graph->usual = chosen == usual;
+  return chosen;
+}
+
+void
+drape_graph_end_choice (DrapeGraph *graph)
+{
+  graph->problem = NULL;
+  graph->way = NULL;
 }
 
 guint
@@ -1399,6 +1470,19 @@ drape_graph_run (DrapeGraph *graph,
   return drape_graph_submit (graph, error) && drape_graph_wait (graph, error);
 }
 
+gboolean
+drape_graph_warm_up (DrapeGraph *graph,
+                     gint64      us,
+                     GError    **error)
+{
+  gint64 start = g_get_monotonic_time ();
+
+  while (!graph->device->info.is_software && g_get_monotonic_time () - start < us)
+    if (!drape_graph_run (graph, error))
+      return FALSE;
+  return TRUE;
+}
+
 static gint
 compare_time_desc (gconstpointer a,
                    gconstpointer b)
@@ -1462,4 +1546,35 @@ GArray *
 drape_graph_get_dispatch_profile (DrapeGraph *graph)
 {
   return get_profile (graph, TRUE);
+}
+
+GArray *
+drape_graph_get_way_profile (DrapeGraph *graph)
+{
+  GArray *result = g_array_new (FALSE, TRUE, sizeof (DrapeWayTime));
+  g_autoptr(GHashTable) index = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
+  for (guint i = 0; graph->times_ms != NULL && i < graph->nodes->len; i++)
+    {
+      DrapeNode *node = &g_array_index (graph->nodes, DrapeNode, i);
+      char *key;
+      gpointer index_plus_one;
+
+      if (node->problem == NULL)
+        continue;
+      key = g_strconcat (node->problem, "\n", node->way, NULL);
+      index_plus_one = g_hash_table_lookup (index, key);
+      if (index_plus_one == NULL)
+        {
+          DrapeWayTime t = { node->problem, node->way, node->usual, 0, graph->runs };
+          g_array_append_val (result, t);
+          index_plus_one = GUINT_TO_POINTER (result->len);
+          g_hash_table_insert (index, key, index_plus_one);
+        }
+      else
+        g_free (key);
+      g_array_index (result, DrapeWayTime, GPOINTER_TO_UINT (index_plus_one) - 1).total_ms +=
+        g_array_index (graph->times_ms, double, i);
+    }
+  return result;
 }

@@ -41,6 +41,16 @@ typedef struct {
   const char *kernel;
 } DrapeOpTime;
 
+/* The time of the dispatches that ran one way of a problem (tuning.h),
+ * summed over `runs` profiled runs. */
+typedef struct {
+  const char *problem;
+  const char *way;
+  gboolean usual;  /* the way the op takes untuned */
+  double total_ms;
+  guint runs;
+} DrapeWayTime;
+
 DrapeGraph  *drape_graph_new            (DrapeDevice  *device,
                                          const char   *name);
 void         drape_graph_free           (DrapeGraph   *graph);
@@ -110,6 +120,12 @@ gboolean     drape_graph_compile_in     (DrapeGraph   *graph,
 /* drape_graph_submit() then drape_graph_wait(). */
 gboolean     drape_graph_run            (DrapeGraph   *graph,
                                          GError      **error);
+/* Runs the graph over and over for `us` microseconds on a GPU, which
+ * lowers its clocks when idle, so that what is timed next runs at the
+ * clocks of sustained work; nothing on CPU drivers. */
+gboolean     drape_graph_warm_up        (DrapeGraph   *graph,
+                                         gint64        us,
+                                         GError      **error);
 /* Compiles if needed and submits without waiting (a fence of the graph's
  * own); graphs submitted one after another run in that order, each seeing
  * what the ones before wrote.  Until drape_graph_wait(), the host must not
@@ -140,6 +156,19 @@ GArray      *drape_graph_get_dispatch_profile (DrapeGraph *graph);
 /* Forgets the runs so far: profiles of the steady state leave out the
  * first run's cold caches. */
 void         drape_graph_reset_profile  (DrapeGraph   *graph);
+/* Tuning (tuning.h).  Before ops are recorded: in trial t = 0, 1, ...
+ * every op that chooses among ways to run a problem takes its t-th way
+ * (its usual one where it has no more), so that runs of trials up to
+ * drape_graph_get_n_trials() time every way; -1 (the default): the way
+ * the device's tuning names, else the usual one. */
+void         drape_graph_set_trial      (DrapeGraph   *graph,
+                                         gint          trial);
+/* The most ways any problem recorded so far had. */
+guint        drape_graph_get_n_trials   (DrapeGraph   *graph);
+/* How many of the ops' choices the device's tuning made. */
+guint        drape_graph_get_n_tuned    (DrapeGraph   *graph);
+/* The profile by problem and the way it ran (DrapeWayTime). */
+GArray      *drape_graph_get_way_profile (DrapeGraph  *graph);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DrapeGraph, drape_graph_free)
 

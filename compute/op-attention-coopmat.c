@@ -10,6 +10,10 @@
  * DRAPE_ATTENTION_TILE=BCxRTxNW forces a tile: keys per block, query
  * tiles per subgroup, subgroups per workgroup (tests and measurements);
  * one the device cannot hold leaves attention to the scalar kernel.
+ * Otherwise, for heads of up to 160 dims, each kernel the device has
+ * with each tile that fits is a way (drape_graph_choose, named
+ * "coopmat2:BCxRTxNW" or "coopmat:..."), the choice below the usual
+ * one, which a device's tuning (tuning.h) may overrule.
  *
  * Tiles.  Four subgroups per workgroup.  Heads of up to 64 dims give
  * each subgroup two query tiles (of the matrix shape's m rows), so with
@@ -307,6 +311,121 @@ build_kernel (DrapeGraph  *graph,
     }
 }
 
+/* A way to run attention on tensor cores: a kernel and its tiles. */
+typedef struct {
+  Kernel kernel;
+  Tiles tiles;
+  char name[32];
+} Way;
+
+/* Records attention with `kernel` and `tiles`; NULL (nothing recorded)
+ * where the kernel will not build, or where the operands need the
+ * scalar path (then `scalar` is set). */
+static DrapeTensor *
+record_tiles (DrapeGraph        *graph,
+              const DrapeTensor *q,
+              guint32            q_offset,
+              const DrapeTensor *k,
+              guint32            k_offset,
+              const DrapeTensor *v,
+              guint32            v_offset,
+              guint32            channels,
+              guint32            heads,
+              float              scale,
+              gboolean           vec8,
+              Kernel             kind,
+              const Tiles       *tiles,
+              gboolean          *scalar)
+{
+  const DrapeDeviceCaps *caps = drape_device_get_caps (drape_graph_get_device (graph));
+  guint32 d = channels / heads;
+  DrapeAttentionSplit split;
+  DrapeKernel *kernel;
+  DrapeTensor *out;
+
+  /* Operands the scalar kernel must split differently, or refuse with
+   * its own message, go to it.  The wide kernel reads its matrices
+   * straight from the tensors, 16 bytes at a time, and never past their
+   * last rows. */
+  *scalar = !drape_attention_split (graph, q, k, v, channels, tiles->br, &split) ||
+            (is_wide (d) && (!vec8 || !split_rows_at_least (&split, q->h * q->w, caps->coopmat_m)));
+  if (*scalar)
+    return NULL;
+  kernel = build_kernel (graph, kind, d, tiles, vec8);
+  if (kernel == NULL)
+    return NULL;
+  out = drape_graph_tensor (graph, DRAPE_DTYPE_F16, q->n, q->h, q->w, channels);
+  drape_attention_record (graph, kernel, &split, q, q_offset, k, k_offset, v, v_offset, out, channels,
+                          heads, scale, tiles->br, FALSE,
+                          scores_in_registers (kind) ? "attention.coopmat2" : "attention.coopmat");
+  return out;
+}
+
+/* Heads of up to 160 dims: every kernel of `kinds` with every tile that
+ * fits (blocks of 16 to 64 keys, 1 or 2 query tiles per subgroup, 4 to
+ * 16 subgroups; in registers, at most twice the usual scores), the
+ * usual one (choose_tiles) among them, chosen through the graph
+ * (drape_graph_choose: the caller ends the choice); NULL where none
+ * records. */
+static DrapeTensor *
+record_way (DrapeGraph        *graph,
+            const DrapeTensor *q,
+            guint32            q_offset,
+            const DrapeTensor *k,
+            guint32            k_offset,
+            const DrapeTensor *v,
+            guint32            v_offset,
+            guint32            channels,
+            guint32            heads,
+            float              scale,
+            gboolean           vec8,
+            const Kernel      *kinds,
+            guint              n_kinds)
+{
+  const DrapeDeviceCaps *caps = drape_device_get_caps (drape_graph_get_device (graph));
+  guint32 d = channels / heads, keys = k->h * k->w;
+  g_autoptr(GArray) ways = g_array_new (FALSE, FALSE, sizeof (Way));
+  g_autofree const char **names = NULL;
+  g_autofree char *problem = NULL;
+  guint usual = G_MAXUINT, chosen;
+  Tiles usual_tiles;
+
+  for (guint i = 0; i < n_kinds; i++)
+    {
+      gboolean has_usual = usual == G_MAXUINT && choose_tiles (caps, d, keys, kinds[i], &usual_tiles);
+
+      for (guint32 bc = 16; bc <= 64; bc *= 2)
+        for (guint32 rt = 1; rt <= 2; rt++)
+          for (guint32 nw = 4; nw <= 16; nw *= 2)
+            {
+              Way w = { kinds[i], { bc, rt, nw, nw * rt * caps->coopmat_m } };
+
+              if ((scores_in_registers (kinds[i]) && rt * caps->coopmat_m * bc > 2 * COOPMAT2_SCORES) ||
+                  !tile_fits (caps, d, keys, kinds[i], &w.tiles))
+                continue;
+              if (has_usual && bc == usual_tiles.bc && rt == usual_tiles.rt && nw == usual_tiles.nw)
+                usual = ways->len;
+              g_snprintf (w.name, sizeof w.name, "%s:%ux%ux%u",
+                          scores_in_registers (kinds[i]) ? "coopmat2" : "coopmat", bc, rt, nw);
+              g_array_append_val (ways, w);
+            }
+    }
+  if (usual == G_MAXUINT)
+    return NULL;
+  names = g_new (const char *, ways->len);
+  for (guint i = 0; i < ways->len; i++)
+    names[i] = g_array_index (ways, Way, i).name;
+  problem = g_strdup_printf ("attention f16 Q%u K%u D%u H%u N%u", q->h * q->w, keys, d, heads, q->n);
+  chosen = drape_graph_choose (graph, problem, names, ways->len, usual);
+  {
+    const Way *w = &g_array_index (ways, Way, chosen);
+    gboolean scalar;
+
+    return record_tiles (graph, q, q_offset, k, k_offset, v, v_offset, channels, heads, scale, vec8,
+                         w->kernel, &w->tiles, &scalar);
+  }
+}
+
 DrapeTensor *
 drape_attention_coopmat (DrapeGraph        *graph,
                          const DrapeTensor *q,
@@ -340,33 +459,28 @@ drape_attention_coopmat (DrapeGraph        *graph,
   if (scores_in_registers (kinds[0]))
     kinds[n_kinds++] = is_wide (d) ? KERNEL_WIDE : KERNEL_COOPMAT;
 
+  /* Or the way the device's tuning names. */
+  if (!is_wide (d) && g_getenv ("DRAPE_ATTENTION_TILE") == NULL && g_getenv ("DRAPE_ATTENTION_KERNEL") == NULL)
+    {
+      DrapeTensor *out = record_way (graph, q, q_offset, k, k_offset, v, v_offset, channels, heads,
+                                     scale, vec8, kinds, n_kinds);
+
+      drape_graph_end_choice (graph);
+      if (out != NULL || !drape_graph_ok (graph))
+        return out;
+    }
   for (guint i = 0; i < n_kinds; i++)
     {
-      DrapeAttentionSplit split;
-      DrapeKernel *kernel;
       DrapeTensor *out;
+      gboolean scalar;
       Tiles tiles;
 
       if (!choose_tiles (caps, d, k->h * k->w, kinds[i], &tiles))
         continue;
-      /* Operands the scalar kernel must split differently, or refuse
-       * with its own message, go to it. */
-      if (!drape_attention_split (graph, q, k, v, channels, tiles.br, &split))
-        return NULL;
-      /* The wide kernel reads its matrices straight from the tensors, 16
-       * bytes at a time, and never past their last rows. */
-      if (is_wide (d) && (!vec8 || !split_rows_at_least (&split, q->h * q->w, caps->coopmat_m)))
-        return NULL;
-      kernel = build_kernel (graph, kinds[i], d, &tiles, vec8);
-      if (kernel == NULL)
-        continue;
-
-      out = drape_graph_tensor (graph, DRAPE_DTYPE_F16, q->n, q->h, q->w, channels);
-      drape_attention_record (graph, kernel, &split, q, q_offset, k, k_offset, v, v_offset, out,
-                              channels, heads, scale, tiles.br, FALSE,
-                              scores_in_registers (kinds[i]) ? "attention.coopmat2"
-                                                             : "attention.coopmat");
-      return out;
+      out = record_tiles (graph, q, q_offset, k, k_offset, v, v_offset, channels, heads, scale, vec8,
+                          kinds[i], &tiles, &scalar);
+      if (out != NULL || scalar || !drape_graph_ok (graph))
+        return out;
     }
   return NULL;
 }

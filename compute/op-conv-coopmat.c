@@ -42,6 +42,12 @@
  * sums may take at most SPLIT_SCRATCH bytes.  GEGLU and grouped
  * convolutions are never split.
  *
+ * Tuning.  Every tile that fits, in every split the cost model weighs,
+ * is a way to run the GEMM (drape_graph_choose), named as
+ * DRAPE_CONV_KERNEL spells it (coopmat:BMxBNxBK[+2]/S); the cost
+ * model's pick is the usual one, and a device's tuning (tuning.h), what
+ * timing them all on it found fastest, takes precedence.
+ *
  * DRAPE_CONV_KERNEL=coopmat:BMxBN forces a tile, coopmat:BMxBNxBK also
  * its stage of K, +2 two stages' loads in flight, and a trailing /S
  * also S slices (for tests and measurements; without /S, a tile listed
@@ -318,21 +324,19 @@ min_tiles (const DrapeDeviceCaps *caps)
   return caps->compute_units > 0 ? (guint64) TILES_PER_UNIT * caps->compute_units : MIN_TILES;
 }
 
-/* The tile and slices DRAPE_CONV_KERNEL names, else the cheapest;
- * FALSE where no tile fits. */
+/* The tile and slices DRAPE_CONV_KERNEL names, else the cheapest, in
+ * at most `cap` slices; FALSE where no tile fits. */
 static gboolean
 choose_tile (const DrapeDeviceCaps *caps,
              const DrapeConvGemm   *gemm,
              const char            *forced,
              guint64                binding_limit,
+             guint32                cap,
              const Tile           **tile,
              guint32               *slices)
 {
   const Tile *tiles = gemm->geglu ? geglu_tiles : conv_tiles;
   guint n_tiles = gemm->geglu ? G_N_ELEMENTS (geglu_tiles) : G_N_ELEMENTS (conv_tiles);
-  const char *cap_env = g_getenv ("DRAPE_CONV_SPLIT");
-  guint32 cap = cap_env != NULL ? (guint32) CLAMP (g_ascii_strtoull (cap_env, NULL, 10), 1, MAX_SLICES)
-                                : MAX_SLICES;
   double best_cost = G_MAXDOUBLE;
   gboolean listed = FALSE;
   Forced f;
@@ -387,6 +391,98 @@ choose_tile (const DrapeDeviceCaps *caps,
   return *tile != NULL;
 }
 
+/* A way to run a GEMM on tensor cores: a tile, and slices of K. */
+typedef struct {
+  const Tile *tile;
+  guint32 slices;
+  char *name;  /* as DRAPE_CONV_KERNEL would force it */
+} Way;
+
+static void
+way_clear (Way *w)
+{
+  g_free (w->name);
+}
+
+/* What a tuning tells apart: everything the ways' speed depends on. */
+static char *
+gemm_problem (const DrapeConvGemm *gemm)
+{
+  return g_strdup_printf ("%s f16 M%u N%u K%u C%u%s%s%s", gemm->op, gemm->m, gemm->n, gemm->k,
+                          gemm->cin_g, gemm->phases > 1 ? " x4" : "", gemm->split_ok ? "" : " whole-K",
+                          gemm->out_f32 ? " f32-out" : "");
+}
+
+/* Every tile that fits, in each split the cost model weighs (any
+ * stage, for tuning measures what the rules would rule out). */
+static GArray *
+gemm_ways (const DrapeDeviceCaps *caps,
+           const DrapeConvGemm   *gemm,
+           guint64                binding_limit,
+           guint32                cap)
+{
+  const Tile *tiles = gemm->geglu ? geglu_tiles : conv_tiles;
+  guint n_tiles = gemm->geglu ? G_N_ELEMENTS (geglu_tiles) : G_N_ELEMENTS (conv_tiles);
+  GArray *ways = g_array_new (FALSE, FALSE, sizeof (Way));
+
+  g_array_set_clear_func (ways, (GDestroyNotify) way_clear);
+  for (guint i = 0; i < n_tiles; i++)
+    {
+      const Tile *t = &tiles[i];
+      guint32 most;
+
+      if (!tile_fits (caps, t, gemm->geglu))
+        continue;
+      most = max_slices (gemm, t, MIN (cap, drape_div_up (gemm->k, t->bk) / MIN_SLICE_STAGES),
+                         MIN (SPLIT_SCRATCH, binding_limit));
+      for (guint32 s = 1; s <= most; s *= 2)
+        {
+          Way w = { t, s, g_strdup_printf ("coopmat:%ux%ux%u%s/%u", t->bm, t->bn, t->bk,
+                                           t->ahead2 ? "+2" : "", s) };
+          g_array_append_val (ways, w);
+        }
+    }
+  return ways;
+}
+
+/* The cost model's tile and slices, or the tuning's way where it names
+ * one (drape_graph_choose: the caller ends the choice). */
+static gboolean
+choose_way (DrapeGraph            *graph,
+            const DrapeDeviceCaps *caps,
+            const DrapeConvGemm   *gemm,
+            guint32                cap,
+            const Tile           **tile,
+            guint32               *slices)
+{
+  guint64 limit = drape_graph_binding_limit (graph);
+  g_autoptr(GArray) ways = NULL;
+  g_autofree const char **names = NULL;
+  g_autofree char *problem = NULL;
+  guint usual = 0;
+
+  if (!choose_tile (caps, gemm, NULL, limit, cap, tile, slices))
+    return FALSE;
+  ways = gemm_ways (caps, gemm, limit, cap);
+  names = g_new (const char *, ways->len);
+  for (guint i = 0; i < ways->len; i++)
+    {
+      const Way *w = &g_array_index (ways, Way, i);
+
+      names[i] = w->name;
+      if (w->tile == *tile && w->slices == *slices)
+        usual = i;
+    }
+  problem = gemm_problem (gemm);
+  {
+    const Way *w = &g_array_index (ways, Way, drape_graph_choose (graph, problem, names, ways->len, usual));
+
+    *tile = w->tile;
+    *slices = w->slices;
+  }
+  return TRUE;
+}
+
 gboolean
 drape_conv_coopmat_select (DrapeGraph          *graph,
                            const DrapeConvGemm *gemm,
@@ -394,6 +490,9 @@ drape_conv_coopmat_select (DrapeGraph          *graph,
 {
   const DrapeDeviceCaps *caps = drape_device_get_caps (drape_graph_get_device (graph));
   const char *forced = g_getenv ("DRAPE_CONV_KERNEL");
+  const char *cap_env = g_getenv ("DRAPE_CONV_SPLIT");
+  guint32 cap = cap_env != NULL ? (guint32) CLAMP (g_ascii_strtoull (cap_env, NULL, 10), 1, MAX_SLICES)
+                                : MAX_SLICES;
   g_autofree char *label = NULL;
   const Tile *tile;
   guint32 slices;
@@ -403,7 +502,8 @@ drape_conv_coopmat_select (DrapeGraph          *graph,
     return FALSE;
   if (forced != NULL && !g_str_has_prefix (forced, "coopmat"))
     return FALSE;
-  if (!choose_tile (caps, gemm, forced, drape_graph_binding_limit (graph), &tile, &slices))
+  if (forced != NULL ? !choose_tile (caps, gemm, forced, drape_graph_binding_limit (graph), cap, &tile, &slices)
+                     : !choose_way (graph, caps, gemm, cap, &tile, &slices))
     return FALSE;
 
   {

@@ -29,9 +29,11 @@
  * kernel for GPUs, and for CPU drivers such as lavapipe, where each load
  * from a storage buffer is a loop over the lanes, a subgroup-shuffle
  * kernel that reads its operands through texel buffers (vector gathers)
- * when their channels come in fours.  DRAPE_CONV_KERNEL overrides the
- * choice, for tests and measurements: "tiled", "subgroup" (storage
- * buffers) or "subgroup-texel".
+ * when their channels come in fours; a device's tuning (tuning.h) may
+ * name another of the kernels it can run for a convolution, where
+ * timing them found it faster.  DRAPE_CONV_KERNEL overrides the choice,
+ * for tests and measurements: "tiled", "subgroup" (storage buffers) or
+ * "subgroup-texel".
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -144,26 +146,72 @@ typedef struct {
   guint32 oy0, rows;   /* output rows of each image */
 } ConvPart;
 
+/* As DRAPE_CONV_KERNEL and tunings name them. */
+static const char *const kind_names[] = {
+  [GEMM_TILED] = "tiled",
+  [GEMM_SUBGROUP] = "subgroup",
+  [GEMM_SUBGROUP_TEXEL] = "subgroup-texel",
+};
+
+/* The scalar kernels the device can run a convolution with, the one
+ * for CPU drivers first. */
+static guint
+scalar_kinds (DrapeDevice *device,
+              const Conv  *c,
+              GemmKind     kinds[G_N_ELEMENTS (kind_names)])
+{
+  const DrapeDeviceCaps *caps = drape_device_get_caps (device);
+  gboolean subgroup_ok = caps->subgroup_size >= 4 && caps->subgroup_size <= 16;
+  guint n = 0;
+
+  /* Texel buffers hold whole 4-channel texels. */
+  if (subgroup_ok && c->cin_g % 4 == 0)
+    kinds[n++] = GEMM_SUBGROUP_TEXEL;
+  if (subgroup_ok)
+    kinds[n++] = GEMM_SUBGROUP;
+  kinds[n++] = GEMM_TILED;
+  return n;
+}
+
 static GemmKind
 gemm_kind (DrapeDevice *device,
            const Conv  *c)
 {
-  const DrapeDeviceCaps *caps = drape_device_get_caps (device);
   const char *forced = g_getenv ("DRAPE_CONV_KERNEL");
-  gboolean subgroup_ok = caps->subgroup_size >= 4 && caps->subgroup_size <= 16;
-  /* Texel buffers hold whole 4-channel texels. */
-  gboolean texel_ok = subgroup_ok && c->cin_g % 4 == 0;
+  GemmKind kinds[G_N_ELEMENTS (kind_names)];
+  guint n = scalar_kinds (device, c, kinds);
 
-  if (g_strcmp0 (forced, "tiled") == 0)
-    return GEMM_TILED;
-  if (g_strcmp0 (forced, "subgroup") == 0 && subgroup_ok)
-    return GEMM_SUBGROUP;
-  if (g_strcmp0 (forced, "subgroup-texel") == 0 && texel_ok)
-    return GEMM_SUBGROUP_TEXEL;
+  for (guint i = 0; i < n; i++)
+    if (g_strcmp0 (forced, kind_names[kinds[i]]) == 0)
+      return kinds[i];
   /* CPU drivers: loads are scalarised per lane, shuffles are cheap. */
-  if (drape_device_get_info (device)->is_software && subgroup_ok)
-    return texel_ok ? GEMM_SUBGROUP_TEXEL : GEMM_SUBGROUP;
-  return GEMM_TILED;
+  return drape_device_get_info (device)->is_software ? kinds[0] : GEMM_TILED;
+}
+
+/* The scalar kernel the device's tuning names for this convolution,
+ * else `usual` (DRAPE_CONV_KERNEL: always). */
+static GemmKind
+choose_kind (DrapeGraph *graph,
+             const Conv *c,
+             GemmKind    usual)
+{
+  GemmKind kinds[G_N_ELEMENTS (kind_names)];
+  const char *names[G_N_ELEMENTS (kind_names)];
+  guint n = scalar_kinds (drape_graph_get_device (graph), c, kinds), at = 0;
+  g_autofree char *problem = NULL;
+
+  if (g_getenv ("DRAPE_CONV_KERNEL") != NULL)
+    return usual;
+  for (guint i = 0; i < n; i++)
+    {
+      names[i] = kind_names[kinds[i]];
+      if (kinds[i] == usual)
+        at = i;
+    }
+  problem = g_strdup_printf ("%s %s M%u N%u K%u C%u G%u%s", c->op, drape_dtype_name (c->x->dtype),
+                             c->n * c->oh * c->ow, c->cout_g, c->k, c->cin_g, c->groups,
+                             c->subpixel ? " x4" : "");
+  return kinds[drape_graph_choose (graph, problem, names, n, at)];
 }
 
 /* m: the most output pixels of one dispatch; n: its output channels per
@@ -823,8 +871,8 @@ place_over_input (DrapeGraph     *graph,
 }
 
 static void
-conv_record (DrapeGraph *graph,
-             Conv       *c)
+conv_record_way (DrapeGraph *graph,
+                 Conv       *c)
 {
   DrapeDevice *device = drape_graph_get_device (graph);
   DrapeDType dtype = c->x->dtype;
@@ -875,6 +923,15 @@ conv_record (DrapeGraph *graph,
     }
   else
     {
+      GemmKind chosen = choose_kind (graph, c, kind);
+
+      if (chosen != kind)
+        {
+          kind = chosen;
+          if (!plan_for_kind (graph, c, &kind, &plan))
+            return;
+          banded = plan_over_input (c, &plan);
+        }
       kernel = scalar_kernel (graph, c, kind, &plan, &cfg);
       if (kernel == NULL && kind != GEMM_TILED && drape_graph_ok (graph))
         {
@@ -943,6 +1000,17 @@ conv_record (DrapeGraph *graph,
           }
   if (partial != NULL)
     drape_tensor_release (partial);
+}
+
+/* Records the convolution the way it chooses (a tile, a kernel: see
+ * drape_graph_choose); whatever way it took, what follows is no part of
+ * it. */
+static void
+conv_record (DrapeGraph *graph,
+             Conv       *c)
+{
+  conv_record_way (graph, c);
+  drape_graph_end_choice (graph);
 }
 
 /* Bands of an output written over its input: OVER_BANDS to an image,

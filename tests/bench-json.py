@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench"))
 import compare  # noqa: E402
@@ -22,9 +23,13 @@ import compare  # noqa: E402
 
 def main():
     cli = sys.argv[1]
+    untuned = dict(os.environ, DRAPE_TUNING="none")
     out = subprocess.run([cli, "bench", "--size", "64x64", "--steps", "1", "--precision", "f32",
-                          "--profile", "--json"], check=True, capture_output=True, text=True).stdout
+                          "--profile", "--json"], check=True, capture_output=True, text=True,
+                         env=untuned).stdout
     report = json.loads(out)
+    assert report["tuning_problems"] == 0, report
+    assert all(report[part + "_tuned"] == 0 for part in ("unet_step", "vae_encode", "vae_decode")), report
 
     for key in ("unet_step_ms", "vae_encode_ms", "vae_decode_ms", "load_ms", "weights_mib"):
         assert report[key] > 0, (key, report[key])
@@ -102,12 +107,21 @@ def main():
     assert abs(float(total) - float(fastest)) <= 1e-3, lines[-2:]
 
     # --e2e times a try-on, and --vae-tile puts its VAE on tiles; the
-    # report says which ran.
+    # report says which ran.  With a tuning (drape-cli tune's file) that
+    # names a way for the UNet's first convolution (9 channels in, 320
+    # out, 3x3, over the 2 x 16 x 8 latents), the step takes it.
     assert "tryon_s" not in report, report
-    out = subprocess.run([cli, "bench", "--size", "64x64", "--steps", "1", "--precision", "f32",
-                          "--json", "--e2e", "1", "--vae-tile", "64"],
-                         check=True, capture_output=True, text=True).stdout
+    with tempfile.TemporaryDirectory() as folder:
+        tuning = os.path.join(folder, "tuning.json")
+        with open(tuning, "w") as f:
+            json.dump({"problems": {"conv2d f32 M256 N320 K81 C9 G1": {"way": "tiled"}}}, f)
+        out = subprocess.run([cli, "bench", "--size", "64x64", "--steps", "1", "--precision", "f32",
+                              "--json", "--e2e", "1", "--vae-tile", "64"],
+                             check=True, capture_output=True, text=True,
+                             env=dict(os.environ, DRAPE_TUNING=tuning)).stdout
     tryon = json.loads(out)
+    assert tryon["tuning"] == tuning and tryon["tuning_problems"] == 1, tryon
+    assert tryon["unet_step_tuned"] == 1 and tryon["vae_decode_tuned"] == 0, tryon
     assert tryon["tryon_steps"] == 1 and tryon["tryon_s"] > 0, tryon
     assert tryon["tryon_vae_tile"] == 64, tryon
     assert tryon["tryon_peak_mib"] >= tryon["weights_mib"], tryon
@@ -124,6 +138,11 @@ def main():
     refused = subprocess.run([cli, "bench", "--size", "64x64", "--vae-tile", "64"],
                              capture_output=True, text=True)
     assert refused.returncode != 0 and "--e2e" in refused.stderr, refused
+    # drape-cli tune refuses what it cannot time, before any work.
+    for args, says in ((["--size", "65x64"], "--size"), (["--runs", "0"], "--runs"),
+                       (["--precision", "f8"], "--precision")):
+        refused = subprocess.run([cli, "tune"] + args, capture_output=True, text=True)
+        assert refused.returncode != 0 and says in refused.stderr, (args, refused)
     print("ok: %d ops, %d dispatch shapes" % (len(ops), len(dispatches)))
 
 

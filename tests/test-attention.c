@@ -15,6 +15,7 @@
 
 #include "device-private.h"
 #include "ops.h"
+#include "tuning.h"
 
 typedef struct {
   TestAttention a;
@@ -243,6 +244,78 @@ test_attention_bad_shapes (void)
   }
 }
 
+/* On tensor cores, every way a tuning may take for a head of 40 dims
+ * (kernels, key blocks, query tiles, subgroups: one per trial of
+ * drape_graph_set_trial) computes attention; a tuning naming one other
+ * than the usual is what runs. */
+static void
+test_attention_tuned_ways (void)
+{
+  DrapeDevice *device = test_device ();
+  const AttnCase *s = &cases[1];
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  const char *problem = NULL, *other = NULL, *usual = NULL;
+  guint n_trials = 1;
+
+  if (drape_device_get_caps (device)->coopmat == DRAPE_COOPMAT_NONE ||
+      !drape_device_get_caps (device)->has_timestamps)
+    {
+      g_test_skip ("no tensor cores or no timestamps");
+      return;
+    }
+  for (guint trial = 0; trial < n_trials; trial++)
+    {
+      g_autoptr(DrapeGraph) graph = drape_graph_new (device, "attention trial");
+      g_autoptr(GArray) ways = NULL;
+      TestAttentionRun run = { 0 };
+
+      drape_graph_set_trial (graph, (gint) trial);
+      drape_graph_set_profiling (graph, TRUE);
+      test_attention_record (graph, &s->a, DRAPE_DTYPE_F16, 31, NULL, NULL, &run);
+      run_graph (graph);
+      test_attention_check (&run, DRAPE_DTYPE_F16);
+      n_trials = drape_graph_get_n_trials (graph);
+      ways = drape_graph_get_way_profile (graph);
+      g_assert_cmpuint (ways->len, ==, 1);
+      {
+        const DrapeWayTime *t = &g_array_index (ways, DrapeWayTime, 0);
+
+        g_test_message ("%s: %s%s", t->problem, t->way, t->usual ? " (usual)" : "");
+        g_assert_true (g_str_has_prefix (t->problem, "attention f16 "));
+        problem = t->problem;
+        g_hash_table_add (seen, (gpointer) t->way);
+        if (t->usual)
+          usual = t->way;
+        else
+          other = t->way;
+      }
+    }
+  g_assert_cmpuint (g_hash_table_size (seen), ==, n_trials);
+  g_assert_nonnull (usual);
+  if (other == NULL)
+    return;
+
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "tuned attention");
+    g_autoptr(GArray) ways = NULL;
+    DrapeTuning *tuning = drape_tuning_new ();
+    const DrapeTuningEntry entry = { problem, other, 1, usual, 2 };
+    TestAttentionRun run = { 0 };
+
+    drape_tuning_set (tuning, &entry);
+    drape_device_set_tuning (device, tuning);
+    drape_graph_set_profiling (graph, TRUE);
+    test_attention_record (graph, &s->a, DRAPE_DTYPE_F16, 31, NULL, NULL, &run);
+    run_graph (graph);
+    test_attention_check (&run, DRAPE_DTYPE_F16);
+    g_assert_cmpuint (drape_graph_get_n_tuned (graph), ==, 1);
+    ways = drape_graph_get_way_profile (graph);
+    g_assert_cmpstr (g_array_index (ways, DrapeWayTime, 0).way, ==, other);
+    drape_device_set_tuning (device, drape_tuning_new ());
+  }
+  test_assert_no_validation_messages ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -253,5 +326,6 @@ main (int argc, char **argv)
   g_test_add_func ("/attention/gemm", test_attention_gemm);
   g_test_add_func ("/attention/refused-kernel", test_attention_refused);
   g_test_add_func ("/attention/bad-shapes", test_attention_bad_shapes);
+  g_test_add_func ("/attention/tuned-ways", test_attention_tuned_ways);
   return test_finish (g_test_run ());
 }

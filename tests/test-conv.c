@@ -20,6 +20,7 @@
 #include "device-private.h"
 #include "ops.h"
 #include "reference.h"
+#include "tuning.h"
 
 static const TestConv conv_cases[] = {
   { "1x1", 2, 5, 7, 13, 19, 1, 1, 1, 0, 0, 0, 0, 1, TRUE, FALSE, FALSE, DRAPE_ACT_NONE, 0 },
@@ -668,6 +669,146 @@ test_large_grid (void)
   test_assert_no_validation_messages ();
 }
 
+typedef struct {
+  TestConvRun runs[G_N_ELEMENTS (conv_cases)];
+  DrapeTensor *out[G_N_ELEMENTS (conv_cases)];  /* the last graph's */
+} ConvCases;
+
+/* Every convolution case in one graph: what a tuning is measured on. */
+static gboolean
+record_conv_cases (DrapeGraph *graph,
+                   gpointer    user_data,
+                   GError    **error)
+{
+  ConvCases *cases = user_data;
+
+  for (guint i = 0; i < G_N_ELEMENTS (conv_cases); i++)
+    cases->out[i] = drape_op_conv2d (graph, cases->runs[i].x, cases->runs[i].weight,
+                                     &cases->runs[i].params);
+  return drape_graph_check (graph, error);
+}
+
+/* Per problem, a way other than its usual one, from the ways of trials
+ * 0 and 1 (problems with a single way are left out). */
+static DrapeTuning *
+other_ways (ConvCases *cases)
+{
+  DrapeTuning *others = drape_tuning_new ();
+  g_autoptr(GHashTable) usual_first = g_hash_table_new (g_str_hash, g_str_equal);
+
+  for (gint trial = 0; trial < 2; trial++)
+    {
+      g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "trial");
+      g_autoptr(GArray) ways = NULL;
+      g_autoptr(GError) error = NULL;
+
+      drape_graph_set_trial (graph, trial);
+      record_conv_cases (graph, cases, &error);
+      g_assert_no_error (error);
+      drape_graph_set_profiling (graph, TRUE);
+      run_graph (graph);
+      ways = drape_graph_get_way_profile (graph);
+      for (guint i = 0; i < ways->len; i++)
+        {
+          const DrapeWayTime *t = &g_array_index (ways, DrapeWayTime, i);
+          DrapeTuningEntry e = { t->problem, t->way, 1, NULL, 1 };
+
+          if (trial == 0 && t->usual)
+            g_hash_table_add (usual_first, (gpointer) t->problem);
+          else if (!t->usual && (trial == 0 || g_hash_table_contains (usual_first, t->problem)))
+            drape_tuning_set (others, &e);
+        }
+    }
+  return others;
+}
+
+/* drape-cli tune's measurement on the convolution cases: each one with
+ * a choice of ways (kernels; tiles and splits on tensor cores) is timed
+ * every way, and keeps another than its usual only where that was
+ * faster.  A tuning naming another way for each is then what they run,
+ * and they compute the same. */
+static void
+check_tuned_ways (DrapeDType dtype)
+{
+  DrapeDevice *device = test_device ();
+  ConvCases cases;
+  g_autoptr(DrapeTuning) measured = drape_tuning_new ();
+  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "tuned convolutions");
+  g_autoptr(GArray) entries = NULL;
+  g_autoptr(GArray) ways = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *prefix = g_strdup_printf (" %s M", drape_dtype_name (dtype));
+  DrapeTuning *others;
+
+  if (!drape_device_get_caps (device)->has_timestamps)
+    {
+      g_test_skip ("device has no timestamps");
+      return;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (conv_cases); i++)
+    test_conv_prepare (&conv_cases[i], dtype, &cases.runs[i]);
+  g_assert_true (drape_tuning_measure (measured, device, record_conv_cases, &cases, 1, &error));
+  g_assert_no_error (error);
+  entries = drape_tuning_get_entries (measured);
+  /* Depthwise convolutions have one kernel, so no choice. */
+  g_assert_cmpuint (entries->len, >, 0);
+  for (guint i = 0; i < entries->len; i++)
+    {
+      const DrapeTuningEntry *e = &g_array_index (entries, DrapeTuningEntry, i);
+
+      g_test_message ("%s: %s %.3f ms, usual %s %.3f ms", e->problem, e->way, e->ms, e->usual,
+                      e->usual_ms);
+      g_assert_true (g_str_has_prefix (e->problem, "conv2d "));
+      g_assert_nonnull (strstr (e->problem, prefix));
+      g_assert_nonnull (e->usual);
+      g_assert_cmpfloat (e->usual_ms, >, 0);
+      if (g_strcmp0 (e->way, e->usual) != 0)
+        g_assert_cmpfloat (e->ms, <, e->usual_ms);
+    }
+
+  others = other_ways (&cases);
+  g_assert_cmpuint (drape_tuning_get_size (others), >, 0);
+  drape_device_set_tuning (device, others);
+  record_conv_cases (graph, &cases, &error);
+  g_assert_no_error (error);
+  drape_graph_set_profiling (graph, TRUE);
+  run_graph (graph);
+  g_assert_cmpuint (drape_graph_get_n_tuned (graph), >=, drape_tuning_get_size (others));
+  ways = drape_graph_get_way_profile (graph);
+  g_assert_cmpuint (ways->len, >=, drape_tuning_get_size (others));
+  for (guint i = 0; i < ways->len; i++)
+    {
+      const DrapeWayTime *t = &g_array_index (ways, DrapeWayTime, i);
+      const char *other = drape_tuning_lookup (others, t->problem);
+
+      g_assert_cmpstr (t->way, ==, other != NULL ? other : t->way);
+      g_assert_true (other != NULL ? !t->usual : t->usual);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (conv_cases); i++)
+    {
+      g_autofree float *got = test_download (cases.out[i]);
+      g_autofree char *what = g_strdup_printf ("%s tuned, %s", conv_cases[i].name, drape_dtype_name (dtype));
+
+      test_assert_close (what, got, cases.runs[i].ref, cases.runs[i].n_out, test_tolerance (dtype));
+      test_conv_clear (&cases.runs[i]);
+    }
+  drape_device_set_tuning (device, drape_tuning_new ());
+  test_assert_no_validation_messages ();
+}
+
+static void
+test_tuned_ways (void)
+{
+  check_tuned_ways (DRAPE_DTYPE_F32);
+}
+
+/* On tensor cores, their tiles and splits of K. */
+static void
+test_tuned_ways_f16 (void)
+{
+  check_tuned_ways (DRAPE_DTYPE_F16);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -679,5 +820,7 @@ main (int argc, char **argv)
   g_test_add_func ("/conv/in-place-bands", test_in_place_bands);
   g_test_add_func ("/conv/bad-shapes", test_bad_shapes);
   g_test_add_func ("/conv/large-grid", test_large_grid);
+  g_test_add_func ("/conv/tuned-ways", test_tuned_ways);
+  g_test_add_func ("/conv/tuned-ways/f16", test_tuned_ways_f16);
   return test_finish (g_test_run ());
 }

@@ -6,11 +6,15 @@
 #include "test-common.h"
 
 #include <string.h>
+#include <glib/gstdio.h>
 
 #include "device-private.h"
 #include "drape-shaders.h"
+#include "error.h"
+#include "graph-private.h"
 #include "ops.h"
 #include "spirv-private.h"
+#include "tuning.h"
 
 static void
 test_list (void)
@@ -803,6 +807,176 @@ test_barriers (void)
   g_assert_cmpuint (drape_device_get_validation_messages (every), ==, 0);
 }
 
+/* A tuning survives its file; files that are not one are refused with
+ * the file's name and what is wrong, never half read. */
+static void
+test_tuning_file (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("drape-tuning-XXXXXX", &error);
+  g_autofree char *path = g_build_filename (dir, "new folder", "tuning.json", NULL);
+  g_autofree char *bad = g_build_filename (dir, "bad.json", NULL);
+  g_autofree char *under_file = g_build_filename (bad, "tuning.json", NULL);
+  g_autofree char *missing = g_build_filename (dir, "missing.json", NULL);
+  g_autofree char *folder = g_path_get_dirname (path);
+  g_autoptr(DrapeTuning) tuning = drape_tuning_new ();
+  g_autoptr(DrapeTuning) loaded = NULL;
+  g_autoptr(GArray) entries = NULL;
+  const DrapeTuningEntry conv = { "conv2d f16 M64 N8 K72 C8", "coopmat:64x64x32/1", 0.5,
+                                  "coopmat:128x128x64/1", 0.75 };
+  const DrapeTuningEntry linear = { "linear f32 M4 N8 K8 C8 G1", "tiled", 1.25, "tiled", 1.25 };
+  static const char *const not_tunings[] = {
+    "{", "[]", "{\"problems\": []}", "{\"problems\": {\"p\": 7}}",
+    "{\"problems\": {\"p\": {\"ms\": 1}}}", "{\"problems\": {\"p\": {\"way\": 3}}}",
+    "{\"problems\": {\"p\": {\"way\": \"a\", \"ms\": \"fast\"}}}",
+  };
+
+  g_assert_no_error (error);
+  drape_tuning_set (tuning, &conv);
+  drape_tuning_set (tuning, &linear);
+  g_assert_true (drape_tuning_save (tuning, path, "a test device", &error));
+  g_assert_no_error (error);
+  loaded = drape_tuning_load (path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (drape_tuning_get_size (loaded), ==, 2);
+  g_assert_cmpstr (drape_tuning_lookup (loaded, conv.problem), ==, conv.way);
+  g_assert_null (drape_tuning_lookup (loaded, "conv2d f16 M64 N8 K72 C16"));
+  entries = drape_tuning_get_entries (loaded);
+  g_assert_cmpstr (g_array_index (entries, DrapeTuningEntry, 0).problem, ==, conv.problem);
+  g_assert_cmpfloat (g_array_index (entries, DrapeTuningEntry, 0).usual_ms, ==, 0.75);
+  g_assert_cmpstr (g_array_index (entries, DrapeTuningEntry, 0).usual, ==, conv.usual);
+  g_assert_cmpfloat (g_array_index (entries, DrapeTuningEntry, 1).ms, ==, 1.25);
+
+  for (guint i = 0; i < G_N_ELEMENTS (not_tunings); i++)
+    {
+      g_autoptr(DrapeTuning) none = NULL;
+
+      g_assert_true (g_file_set_contents (bad, not_tunings[i], -1, NULL));
+      none = drape_tuning_load (bad, &error);
+      g_assert_null (none);
+      g_assert_error (error, DRAPE_ERROR, DRAPE_ERROR_FORMAT);
+      g_assert_nonnull (strstr (error->message, bad));
+      g_clear_error (&error);
+    }
+  g_clear_pointer (&loaded, drape_tuning_free);
+  loaded = drape_tuning_load (missing, &error);
+  g_assert_null (loaded);
+  g_assert_error (error, DRAPE_ERROR, DRAPE_ERROR_IO);
+  g_clear_error (&error);
+  /* A folder where a file is. */
+  g_assert_false (drape_tuning_save (tuning, under_file, "a test device", &error));
+  g_assert_error (error, DRAPE_ERROR, DRAPE_ERROR_IO);
+  g_clear_error (&error);
+
+  g_remove (bad);
+  g_remove (path);
+  g_rmdir (folder);
+  g_rmdir (dir);
+}
+
+/* A device takes up DRAPE_TUNING's file, or none; one it cannot read is
+ * left out. */
+static void
+test_tuning_device (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("drape-tuning-XXXXXX", &error);
+  g_autofree char *path = g_build_filename (dir, "tuning.json", NULL);
+  g_autoptr(DrapeTuning) tuning = drape_tuning_new ();
+  const DrapeTuningEntry entry = { "conv2d f32 M16 N8 K8 C8 G1", "tiled", 1, "tiled", 1 };
+
+  g_assert_no_error (error);
+  drape_tuning_set (tuning, &entry);
+  g_assert_true (drape_tuning_save (tuning, path, "a test device", &error));
+  g_assert_no_error (error);
+
+  g_setenv ("DRAPE_TUNING", path, TRUE);
+  {
+    g_autoptr(DrapeDevice) device = drape_device_new (NULL, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpstr (drape_device_get_tuning_path (device), ==, path);
+    g_assert_cmpstr (drape_tuning_lookup (drape_device_get_tuning (device), entry.problem), ==, "tiled");
+  }
+  g_assert_true (g_file_set_contents (path, "{ \"problems\": 1 }", -1, NULL));
+  /* (It says "Tuning not used: ..." on the log.) */
+  {
+    g_autoptr(DrapeDevice) device = drape_device_new (NULL, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpuint (drape_tuning_get_size (drape_device_get_tuning (device)), ==, 0);
+  }
+  g_setenv ("DRAPE_TUNING", "none", TRUE);
+  {
+    g_autoptr(DrapeDevice) device = drape_device_new (NULL, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpuint (drape_tuning_get_size (drape_device_get_tuning (device)), ==, 0);
+    /* Its own file, where tune saves. */
+    g_assert_true (g_str_has_prefix (drape_device_get_tuning_path (device), g_get_user_cache_dir ()));
+  }
+  g_unsetenv ("DRAPE_TUNING");
+  g_remove (path);
+  g_rmdir (dir);
+}
+
+/* An op's way: the trial's, the tuning's where it names one of the
+ * ways, else the usual; and the way profile times the dispatches
+ * recorded under the choice, and only those. */
+static void
+test_graph_choose (void)
+{
+  DrapeDevice *device = test_device ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeTensor) x = test_tensor_from (DRAPE_DTYPE_F32, 1, 4, 4, 8, NULL);
+  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "choose");
+  g_autoptr(GArray) profile = NULL;
+  DrapeTuning *tuning = drape_tuning_new ();
+  const char *ways[] = { "a", "b", "c" };
+  const DrapeTuningEntry tuned = { "problem", "c", 1, "b", 2 };
+  const DrapeTuningEntry unknown = { "other problem", "z", 1, "a", 2 };
+
+  g_assert_cmpuint (drape_graph_choose (graph, "problem", ways, 3, 1), ==, 1);
+  drape_tuning_set (tuning, &tuned);
+  drape_tuning_set (tuning, &unknown);
+  drape_device_set_tuning (device, tuning);
+  g_assert_cmpuint (drape_graph_choose (graph, "problem", ways, 3, 1), ==, 2);
+  g_assert_cmpuint (drape_graph_choose (graph, "other problem", ways, 3, 1), ==, 1);
+  g_assert_cmpuint (drape_graph_choose (graph, "problem", ways, 2, 0), ==, 0);
+  g_assert_cmpuint (drape_graph_get_n_tuned (graph), ==, 1);
+  drape_graph_set_trial (graph, 0);
+  g_assert_cmpuint (drape_graph_choose (graph, "problem", ways, 3, 1), ==, 0);
+  drape_graph_set_trial (graph, 2);
+  g_assert_cmpuint (drape_graph_choose (graph, "problem", ways, 3, 1), ==, 2);
+  g_assert_cmpuint (drape_graph_choose (graph, "other problem", ways, 2, 1), ==, 1);
+  g_assert_cmpuint (drape_graph_get_n_trials (graph), ==, 3);
+  drape_graph_end_choice (graph);
+  drape_device_set_tuning (device, drape_tuning_new ());
+
+  if (!drape_device_get_caps (device)->has_timestamps)
+    return;
+  /* Trial 2: "other problem" takes its usual way ("b") for the first
+   * op, which chooses nothing itself; the second is no choice's. */
+  drape_graph_choose (graph, "other problem", ways, 2, 1);
+  drape_op_silu (graph, x);
+  drape_graph_end_choice (graph);
+  drape_op_silu (graph, x);
+  drape_graph_set_profiling (graph, TRUE);
+  for (guint run = 0; run < 2; run++)
+    g_assert_true (drape_graph_run (graph, &error));
+  g_assert_no_error (error);
+  profile = drape_graph_get_way_profile (graph);
+  g_assert_cmpuint (profile->len, ==, 1);
+  {
+    const DrapeWayTime *t = &g_array_index (profile, DrapeWayTime, 0);
+    g_assert_cmpstr (t->problem, ==, "other problem");
+    g_assert_cmpstr (t->way, ==, "b");
+    g_assert_true (t->usual);
+    g_assert_cmpuint (t->runs, ==, 2);
+    g_assert_cmpfloat (t->total_ms, >, 0);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -825,5 +999,8 @@ main (int argc, char **argv)
   g_test_add_func ("/graph/arena-plan/random", test_arena_plan_random);
   g_test_add_func ("/graph/arena-plan/boxed-in", test_arena_plan_boxed_in);
   g_test_add_func ("/graph/arena-plan/guests", test_arena_plan_guests);
+  g_test_add_func ("/tuning/file", test_tuning_file);
+  g_test_add_func ("/tuning/device", test_tuning_device);
+  g_test_add_func ("/graph/choose", test_graph_choose);
   return test_finish (g_test_run ());
 }

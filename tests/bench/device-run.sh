@@ -14,6 +14,10 @@
 #                          E2E=50: a try-on's time too, VAE_TILE=512: and
 #                          one on VAE tiles)
 #   PLAN=sweep             layer profiles with other tiles forced
+#   PLAN=tune              layer profiles untuned, drape-cli tune at each
+#                          size TUNE_SIZES names ("768x1024 384x512"), the
+#                          profiles again with the tuning, then test-conv
+#                          and the golden tests (QUICK_TESTS)
 #   PLAN=ab                this build against the other builds' CLIs
 #                          device-pack.sh ALT=... packed, and against itself
 #                          under each of VARIANTS="A=1 B=2;C=3"; after the
@@ -103,7 +107,7 @@ bench_json () {
   echo "== bench $name (json): $*" >> "$summary"
   timeout "$limit" $cli bench --json "$@" > "$OUT/bench-$name.json" 2> "$log/bench-$name.err"
   echo "exit $?" >> "$summary"
-  grep -E '"(tensor_cores|load_ms|unet_step_ms|unet_step_first_ms|unet_step_tflops|unet_step_dispatches|unet_step_barriers|vae_encode_ms|vae_decode_ms|peak_mib|peak_device_local_mib|tryon_s|tryon_peak_mib|tryon_peak_device_local_mib)"' \
+  grep -E '"(tensor_cores|load_ms|unet_step_ms|unet_step_first_ms|unet_step_tflops|unet_step_dispatches|unet_step_barriers|unet_step_tuned|vae_encode_ms|vae_decode_ms|peak_mib|peak_device_local_mib|tryon_s|tryon_peak_mib|tryon_peak_device_local_mib)"' \
     "$OUT/bench-$name.json" >> "$summary"
   tail -n 4 "$log/bench-$name.err" >> "$summary"
 }
@@ -146,6 +150,31 @@ if [ "${PLAN:-}" = quick ]; then
     bench_json 768x1024-tiles 90 --size 768x1024 --steps 1 --e2e "$E2E" --vae-tile "$VAE_TILE"
   fi
   DRAPE_CONV_SPLIT=1 bench_json 384x512-nosplit 60 --size 384x512 --steps 5 --profile
+  echo "total $(( $(date +%s) - begin )) s" >> "$summary"
+  cat "$summary"
+  exit 0
+fi
+# PLAN=tune: what measuring every layer's ways on this GPU buys (the
+# tunings' own reports in $OUT/tune-*.json, the benches before and
+# after in $OUT/bench-*.json); then test-conv, whose tuned-ways cases
+# measure, apply and check ways on this GPU, and the golden tests.
+if [ "${PLAN:-}" = tune ]; then
+  sizes=${TUNE_SIZES:-768x1024 384x512}
+  for size in $sizes; do
+    DRAPE_TUNING=none bench_json "$size-untuned" 60 --size "$size" --steps 3 --profile
+  done
+  for size in $sizes; do
+    limit=$(allowance 200 "tune $size") || continue
+    echo "== tune $size" >> "$summary"
+    timeout "$limit" $cli tune --json --size "$size" > "$OUT/tune-$size.json" 2> "$log/tune-$size.err"
+    echo "exit $?" >> "$summary"
+    grep -E '"(usual_ms|tuned_ms)"' "$OUT/tune-$size.json" >> "$summary"
+    tail -n 4 "$log/tune-$size.err" >> "$summary"
+  done
+  for size in $sizes; do
+    bench_json "$size-tuned" 60 --size "$size" --steps 3 --profile
+  done
+  for t in ${QUICK_TESTS:-test-conv test-unet test-vae}; do run_test "$t"; done
   echo "total $(( $(date +%s) - begin )) s" >> "$summary"
   cat "$summary"
   exit 0

@@ -1,0 +1,169 @@
+/* cli-tune.c: drape-cli tune: time every way to run each layer, keep the fastest
+ *
+ * Runs what bench runs (the real architecture, random weights) once per
+ * trial of drape_tuning_measure(), so that each layer's ways (tiles,
+ * splits of K, kernels) are timed on this device, and saves the fastest
+ * into the device's tuning, which every later run on it takes up
+ * (tuning.h).  Sizes tune apart: run it at each size that matters.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <stdio.h>
+
+#include "cli.h"
+#include "tuning.h"
+
+static gint
+compare_gain (gconstpointer a,
+              gconstpointer b)
+{
+  const DrapeTuningEntry *x = a, *y = b;
+  double gx = x->usual_ms - x->ms, gy = y->usual_ms - y->ms;
+
+  return gx < gy ? 1 : gx > gy ? -1 : g_strcmp0 (x->problem, y->problem);
+}
+
+static void
+print_report (DrapeDevice *device,
+              GArray      *entries,
+              const char  *path,
+              gboolean     json)
+{
+  double usual = 0, tuned = 0;
+  guint faster = 0;
+
+  g_array_sort (entries, compare_gain);
+  for (guint i = 0; i < entries->len; i++)
+    {
+      const DrapeTuningEntry *e = &g_array_index (entries, DrapeTuningEntry, i);
+      usual += e->usual_ms;
+      tuned += e->ms;
+      faster += g_strcmp0 (e->way, e->usual) != 0;
+    }
+  if (json)
+    {
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "device");
+      json_builder_add_string_value (b, drape_device_get_info (device)->name);
+      json_builder_set_member_name (b, "tuning");
+      json_builder_add_string_value (b, path);
+      json_builder_set_member_name (b, "usual_ms");
+      json_builder_add_double_value (b, usual);
+      json_builder_set_member_name (b, "tuned_ms");
+      json_builder_add_double_value (b, tuned);
+      json_builder_set_member_name (b, "problems");
+      json_builder_begin_array (b);
+      for (guint i = 0; i < entries->len; i++)
+        {
+          const DrapeTuningEntry *e = &g_array_index (entries, DrapeTuningEntry, i);
+
+          json_builder_begin_object (b);
+          json_builder_set_member_name (b, "problem");
+          json_builder_add_string_value (b, e->problem);
+          json_builder_set_member_name (b, "way");
+          json_builder_add_string_value (b, e->way);
+          json_builder_set_member_name (b, "ms");
+          json_builder_add_double_value (b, e->ms);
+          json_builder_set_member_name (b, "usual");
+          json_builder_add_string_value (b, e->usual);
+          json_builder_set_member_name (b, "usual_ms");
+          json_builder_add_double_value (b, e->usual_ms);
+          json_builder_end_object (b);
+        }
+      json_builder_end_array (b);
+      drape_cli_print_json (b);
+      return;
+    }
+  printf ("device    %s\n", drape_device_get_info (device)->name);
+  printf ("problems  %u timed, %u faster another way\n", entries->len, faster);
+  for (guint i = 0; i < entries->len; i++)
+    {
+      const DrapeTuningEntry *e = &g_array_index (entries, DrapeTuningEntry, i);
+
+      if (g_strcmp0 (e->way, e->usual) != 0)
+        printf ("  %-48s %s %.3f ms (usual %s %.3f ms)\n", e->problem, e->way, e->ms, e->usual,
+                e->usual_ms);
+    }
+  printf ("time      %.2f ms of these layers per run, %.2f usually\n", tuned, usual);
+  printf ("saved     %s\n", path);
+}
+
+int
+drape_cli_tune (int    argc,
+                char **argv)
+{
+  g_autofree char *size = NULL;
+  g_autofree char *precision = NULL;
+  g_autofree char *device_name = NULL;
+  g_autofree char *output = NULL;
+  gint runs = 3;
+  gboolean json = FALSE;
+  GOptionEntry entries[] = {
+    { "size", 0, 0, G_OPTION_ARG_STRING, &size, "Image size, width x height (384x512)", "WxH" },
+    { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, "f16 or f32 (f16 on GPUs)", "P" },
+    { "runs", 0, 0, G_OPTION_ARG_INT, &runs, "Timed runs of each way (3)", "N" },
+    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
+      "Where to save the tuning (the device's own, which later runs take up)", "FILE" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Machine-readable output", NULL },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &device_name, "Vulkan device (index or name)", "DEV" },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) context =
+    g_option_context_new ("- time each layer's ways to run on this device and keep the fastest");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeDevice) device = NULL;
+  g_autoptr(DrapePipeline) pipeline = NULL;
+  g_autoptr(DrapeCliWorkload) workload = NULL;
+  g_autoptr(DrapeTuning) measured = drape_tuning_new ();
+  g_autoptr(GArray) found = NULL;
+  DrapeTuning *tuning;
+  DrapeUNetConfig unet_config;
+  DrapeVaeConfig vae_config;
+  DrapeDType dtype;
+  guint32 width = 384, height = 512;
+  const char *path;
+  DrapeTuningRecordFunc graphs[] = {
+    drape_cli_workload_unet_step, drape_cli_workload_vae_encode, drape_cli_workload_vae_decode,
+  };
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return drape_cli_fail_error (error);
+  if (size != NULL && !drape_cli_parse_size (size, &width, &height))
+    return drape_cli_fail ("--size %s: expected WIDTHxHEIGHT, e.g. 768x1024", size);
+  if (width % 64 != 0 || height % 64 != 0 || runs <= 0)
+    return drape_cli_fail ("--size must be multiples of 64, --runs positive");
+
+  device = drape_device_new (device_name, &error);
+  if (device == NULL)
+    return drape_cli_fail_error (error);
+  if (!drape_cli_parse_precision (precision, device, &dtype))
+    return drape_cli_fail ("--precision %s: expected f16 or f32", precision);
+  drape_unet_config_sd15_inpainting (&unet_config);
+  drape_vae_config_sd (&vae_config);
+  pipeline = drape_pipeline_new_random (device, &unet_config, &vae_config, dtype, &error);
+  if (pipeline == NULL)
+    return drape_cli_fail_error (error);
+  workload = drape_cli_workload_new (device, pipeline, width, height, &error);
+  if (workload == NULL)
+    return drape_cli_fail_error (error);
+
+  for (guint i = 0; i < G_N_ELEMENTS (graphs); i++)
+    if (!drape_tuning_measure (measured, device, graphs[i], workload, (guint) runs, &error))
+      return drape_cli_fail_error (error);
+
+  /* Into what the device already had (other sizes, other models). */
+  tuning = drape_device_get_tuning (device);
+  found = drape_tuning_get_entries (measured);
+  for (guint i = 0; i < found->len; i++)
+    drape_tuning_set (tuning, &g_array_index (found, DrapeTuningEntry, i));
+  path = output != NULL ? output : drape_device_get_tuning_path (device);
+  if (!drape_tuning_save (tuning, path, drape_device_get_info (device)->name, &error))
+    return drape_cli_fail_error (error);
+  print_report (device, found, path, json);
+  return 0;
+}

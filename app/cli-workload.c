@@ -1,0 +1,113 @@
+/* cli-workload.c: what bench and tune run: a try-on's graphs, random inputs
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include "cli.h"
+#include "unet.h"
+#include "vae.h"
+
+struct _DrapeCliWorkload
+{
+  DrapePipeline *pipeline;  /* not owned */
+  DrapeTensor *sample;      /* the UNet's: guidance batch 2, 9 channels */
+  DrapeTensor *timestep;
+  DrapeTensor *images;      /* the encoder's: person and garment */
+  DrapeTensor *latent;      /* the decoder's */
+};
+
+float *
+drape_cli_random_values (gsize   n,
+                         guint32 seed)
+{
+  g_autoptr(GRand) rand = g_rand_new_with_seed (seed);
+  float *v = g_new (float, n);
+
+  for (gsize i = 0; i < n; i++)
+    v[i] = (float) g_rand_double_range (rand, -1.0, 1.0);
+  return v;
+}
+
+static DrapeTensor *
+random_tensor (DrapeDevice *device,
+               guint32      n,
+               guint32      h,
+               guint32      w,
+               guint32      c,
+               GError     **error)
+{
+  g_autofree float *v = drape_cli_random_values ((gsize) n * h * w * c, n * h + w * c);
+  DrapeTensor *t = drape_tensor_new (device, DRAPE_DTYPE_F32, n, h, w, c, error);
+
+  if (t != NULL && !drape_tensor_upload (t, v, drape_tensor_numel (t), error))
+    g_clear_pointer (&t, drape_tensor_free);
+  return t;
+}
+
+DrapeCliWorkload *
+drape_cli_workload_new (DrapeDevice   *device,
+                        DrapePipeline *pipeline,
+                        guint32        width,
+                        guint32        height,
+                        GError       **error)
+{
+  g_autoptr(DrapeCliWorkload) w = g_new0 (DrapeCliWorkload, 1);
+  guint32 lh = height / 8, lw = width / 8;
+  float ts[2] = { 981, 981 };
+
+  w->pipeline = pipeline;
+  /* Person and garment stacked along height, as a try-on runs them. */
+  if ((w->sample = random_tensor (device, 2, 2 * lh, lw, 9, error)) == NULL ||
+      (w->timestep = drape_tensor_new (device, DRAPE_DTYPE_F32, 2, 1, 1, 1, error)) == NULL ||
+      !drape_tensor_upload (w->timestep, ts, 2, error) ||
+      (w->images = random_tensor (device, 2, height, width, 3, error)) == NULL ||
+      (w->latent = random_tensor (device, 1, lh, lw, 4, error)) == NULL)
+    return NULL;
+  return g_steal_pointer (&w);
+}
+
+void
+drape_cli_workload_free (DrapeCliWorkload *w)
+{
+  if (w == NULL)
+    return;
+  drape_tensor_free (w->sample);
+  drape_tensor_free (w->timestep);
+  drape_tensor_free (w->images);
+  drape_tensor_free (w->latent);
+  g_free (w);
+}
+
+gboolean
+drape_cli_workload_unet_step (DrapeGraph *graph,
+                              gpointer    workload,
+                              GError    **error)
+{
+  DrapeCliWorkload *w = workload;
+
+  drape_unet_forward (drape_pipeline_get_unet (w->pipeline), graph, w->sample, w->timestep, NULL);
+  return drape_graph_check (graph, error);
+}
+
+gboolean
+drape_cli_workload_vae_encode (DrapeGraph *graph,
+                               gpointer    workload,
+                               GError    **error)
+{
+  DrapeCliWorkload *w = workload;
+
+  drape_vae_encode (drape_pipeline_get_vae (w->pipeline), graph, w->images, NULL);
+  return drape_graph_check (graph, error);
+}
+
+gboolean
+drape_cli_workload_vae_decode (DrapeGraph *graph,
+                               gpointer    workload,
+                               GError    **error)
+{
+  DrapeCliWorkload *w = workload;
+
+  drape_vae_decode (drape_pipeline_get_vae (w->pipeline), graph, w->latent, NULL);
+  return drape_graph_check (graph, error);
+}

@@ -1,0 +1,398 @@
+/* tuning.c: measured ways by problem; their file; measuring them
+ *
+ * The file:
+ *   { "drape": VERSION, "device": NAME,
+ *     "problems": { PROBLEM: { "way": W, "ms": T, "usual": U, "usual_ms": T } } }
+ * Only "way" is needed to use an entry; the times say what it gained.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <json-glib/json-glib.h>
+
+#include "error.h"
+#include "tuning.h"
+
+/* A way other than the usual one is taken only where it was this much
+ * faster: closer than that is noise, on CPU drivers most of all. */
+#define MIN_GAIN 0.03
+
+/* A GPU lowers its clocks when idle: the first trial runs this long
+ * before it is timed, and each later one (after recording its graph and
+ * building its pipelines) the second, so that every trial is timed at
+ * the clocks of sustained work. */
+#define WARM_UP_US (1000 * 1000)
+#define TRIAL_WARM_UP_US (200 * 1000)
+
+typedef struct {
+  char *problem;
+  char *way;
+  double ms;
+  char *usual;
+  double usual_ms;
+} Entry;
+
+struct _DrapeTuning
+{
+  GHashTable *entries; /* problem -> Entry */
+};
+
+static void
+entry_free (Entry *e)
+{
+  g_free (e->problem);
+  g_free (e->way);
+  g_free (e->usual);
+  g_free (e);
+}
+
+DrapeTuning *
+drape_tuning_new (void)
+{
+  DrapeTuning *tuning = g_new0 (DrapeTuning, 1);
+
+  tuning->entries = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) entry_free);
+  return tuning;
+}
+
+void
+drape_tuning_free (DrapeTuning *tuning)
+{
+  if (tuning == NULL)
+    return;
+  g_hash_table_unref (tuning->entries);
+  g_free (tuning);
+}
+
+const char *
+drape_tuning_lookup (DrapeTuning *tuning,
+                     const char  *problem)
+{
+  Entry *e = g_hash_table_lookup (tuning->entries, problem);
+
+  return e != NULL ? e->way : NULL;
+}
+
+void
+drape_tuning_set (DrapeTuning            *tuning,
+                  const DrapeTuningEntry *entry)
+{
+  Entry *e = g_new0 (Entry, 1);
+
+  g_return_if_fail (entry->problem != NULL && entry->way != NULL);
+  e->problem = g_strdup (entry->problem);
+  e->way = g_strdup (entry->way);
+  e->ms = entry->ms;
+  e->usual = g_strdup (entry->usual);
+  e->usual_ms = entry->usual_ms;
+  g_hash_table_replace (tuning->entries, e->problem, e);
+}
+
+guint
+drape_tuning_get_size (DrapeTuning *tuning)
+{
+  return g_hash_table_size (tuning->entries);
+}
+
+static gint
+compare_problems (gconstpointer a,
+                  gconstpointer b)
+{
+  return g_strcmp0 (((const DrapeTuningEntry *) a)->problem, ((const DrapeTuningEntry *) b)->problem);
+}
+
+GArray *
+drape_tuning_get_entries (DrapeTuning *tuning)
+{
+  GArray *entries = g_array_new (FALSE, TRUE, sizeof (DrapeTuningEntry));
+  GHashTableIter iter;
+  Entry *e;
+
+  g_hash_table_iter_init (&iter, tuning->entries);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &e))
+    {
+      DrapeTuningEntry out = { e->problem, e->way, e->ms, e->usual, e->usual_ms };
+      g_array_append_val (entries, out);
+    }
+  g_array_sort (entries, compare_problems);
+  return entries;
+}
+
+/* A number member of `o`, or 0 where it is absent; FALSE where it is
+ * something else. */
+static gboolean
+optional_double (JsonObject *o,
+                 const char *name,
+                 double     *value)
+{
+  JsonNode *node = json_object_get_member (o, name);
+
+  *value = 0;
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) == G_TYPE_STRING ||
+      json_node_get_value_type (node) == G_TYPE_BOOLEAN)
+    return FALSE;
+  *value = json_node_get_double (node);
+  return TRUE;
+}
+
+/* A string member of `o`, or NULL where absent or not a string. */
+static const char *
+string_member (JsonObject *o,
+               const char *name)
+{
+  JsonNode *node = json_object_get_member (o, name);
+
+  return node != NULL && JSON_NODE_HOLDS_VALUE (node) &&
+         json_node_get_value_type (node) == G_TYPE_STRING ? json_node_get_string (node) : NULL;
+}
+
+DrapeTuning *
+drape_tuning_load (const char *path,
+                   GError    **error)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(DrapeTuning) tuning = drape_tuning_new ();
+  g_autoptr(GError) local = NULL;
+  JsonNode *root;
+  JsonObject *problems;
+  GList *names;
+
+  if (!json_parser_load_from_file (parser, path, &local))
+    {
+      if (g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_IO, "%s: no such file", path);
+      else
+        g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_FORMAT, "%s: %s", path, local->message);
+      return NULL;
+    }
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root) ||
+      json_object_get_member (json_node_get_object (root), "problems") == NULL ||
+      !JSON_NODE_HOLDS_OBJECT (json_object_get_member (json_node_get_object (root), "problems")))
+    {
+      drape_set_format_error (error, path, "not a tuning: no object \"problems\"");
+      return NULL;
+    }
+  problems = json_object_get_object_member (json_node_get_object (root), "problems");
+  names = json_object_get_members (problems);
+  for (GList *l = names; l != NULL; l = l->next)
+    {
+      JsonNode *node = json_object_get_member (problems, l->data);
+      JsonObject *o = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+      DrapeTuningEntry e = { .problem = l->data };
+
+      if (o != NULL)
+        {
+          e.way = string_member (o, "way");
+          e.usual = string_member (o, "usual");
+        }
+      if (o == NULL || e.way == NULL || !optional_double (o, "ms", &e.ms) ||
+          !optional_double (o, "usual_ms", &e.usual_ms))
+        {
+          drape_set_format_error (error, path, "problem \"%s\": expected { \"way\": string, "
+                                  "\"ms\": number, ... }", (const char *) l->data);
+          g_list_free (names);
+          return NULL;
+        }
+      drape_tuning_set (tuning, &e);
+    }
+  g_list_free (names);
+  return g_steal_pointer (&tuning);
+}
+
+gboolean
+drape_tuning_save (DrapeTuning *tuning,
+                   const char  *path,
+                   const char  *device,
+                   GError     **error)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GArray) entries = drape_tuning_get_entries (tuning);
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autofree char *text = NULL;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "drape");
+  json_builder_add_string_value (b, PACKAGE_VERSION);
+  json_builder_set_member_name (b, "device");
+  json_builder_add_string_value (b, device);
+  json_builder_set_member_name (b, "problems");
+  json_builder_begin_object (b);
+  for (guint i = 0; i < entries->len; i++)
+    {
+      const DrapeTuningEntry *e = &g_array_index (entries, DrapeTuningEntry, i);
+
+      json_builder_set_member_name (b, e->problem);
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "way");
+      json_builder_add_string_value (b, e->way);
+      json_builder_set_member_name (b, "ms");
+      json_builder_add_double_value (b, e->ms);
+      if (e->usual != NULL)
+        {
+          json_builder_set_member_name (b, "usual");
+          json_builder_add_string_value (b, e->usual);
+          json_builder_set_member_name (b, "usual_ms");
+          json_builder_add_double_value (b, e->usual_ms);
+        }
+      json_builder_end_object (b);
+    }
+  json_builder_end_object (b);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  json_generator_set_pretty (gen, TRUE);
+  text = json_generator_to_data (gen, NULL);
+
+  if (g_mkdir_with_parents (dir, 0755) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_IO, "%s: %s", dir, g_strerror (saved));
+      return FALSE;
+    }
+  if (!g_file_set_contents (path, text, -1, error))
+    {
+      g_prefix_error (error, "Tuning not saved: ");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The best time per run each (problem, way) reached over the trials,
+ * and each problem's usual way. */
+typedef struct {
+  GHashTable *best;   /* "problem\nway" -> double * */
+  GHashTable *usual;  /* problem -> way (interned) */
+} Trials;
+
+static void
+add_trial (Trials     *trials,
+           DrapeGraph *graph)
+{
+  g_autoptr(GArray) times = drape_graph_get_way_profile (graph);
+
+  for (guint i = 0; i < times->len; i++)
+    {
+      const DrapeWayTime *t = &g_array_index (times, DrapeWayTime, i);
+      char *key = g_strconcat (t->problem, "\n", t->way, NULL);
+      double ms = t->total_ms / MAX (t->runs, 1);
+      double *best = g_hash_table_lookup (trials->best, key);
+
+      if (t->usual)
+        g_hash_table_insert (trials->usual, (gpointer) t->problem, (gpointer) t->way);
+      if (best == NULL)
+        {
+          best = g_new (double, 1);
+          *best = ms;
+          g_hash_table_insert (trials->best, key, best);
+          continue;
+        }
+      g_free (key);
+      *best = MIN (*best, ms);
+    }
+}
+
+/* Each problem's fastest way into `tuning`. */
+static void
+choose_ways (Trials      *trials,
+             DrapeTuning *tuning)
+{
+  g_autoptr(GHashTable) fastest = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  GHashTableIter iter;
+  const char *key;
+  double *ms;
+  DrapeTuningEntry *e;
+
+  g_hash_table_iter_init (&iter, trials->best);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &key, (gpointer *) &ms))
+    {
+      const char *way = strchr (key, '\n') + 1;
+      char *problem = g_strndup (key, way - 1 - key);
+
+      e = g_hash_table_lookup (fastest, problem);
+      if (e == NULL)
+        {
+          e = g_new0 (DrapeTuningEntry, 1);
+          e->problem = problem;
+          e->ms = G_MAXDOUBLE;
+          g_hash_table_insert (fastest, problem, e);
+        }
+      else
+        g_free (problem);
+      if (*ms < e->ms)
+        {
+          e->way = way;
+          e->ms = *ms;
+        }
+    }
+  g_hash_table_iter_init (&iter, fastest);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &e))
+    {
+      g_autofree char *usual_key = NULL;
+
+      e->usual = g_hash_table_lookup (trials->usual, e->problem);
+      if (e->usual != NULL)
+        {
+          usual_key = g_strconcat (e->problem, "\n", e->usual, NULL);
+          e->usual_ms = *(double *) g_hash_table_lookup (trials->best, usual_key);
+          if (e->ms > e->usual_ms * (1 - MIN_GAIN))
+            {
+              e->way = e->usual;
+              e->ms = e->usual_ms;
+            }
+        }
+      drape_tuning_set (tuning, e);
+    }
+}
+
+gboolean
+drape_tuning_measure (DrapeTuning          *tuning,
+                      DrapeDevice          *device,
+                      DrapeTuningRecordFunc record,
+                      gpointer              user_data,
+                      guint                 runs,
+                      GError              **error)
+{
+  Trials trials = {
+    g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free),
+    g_hash_table_new (g_str_hash, g_str_equal),
+  };
+  guint n_trials = 1;
+  gboolean ok = TRUE;
+
+  if (!drape_device_get_caps (device)->has_timestamps)
+    {
+      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_UNSUPPORTED,
+                   "%s has no timestamps to time the ways with", drape_device_get_info (device)->name);
+      ok = FALSE;
+    }
+  for (guint trial = 0; ok && trial < n_trials; trial++)
+    {
+      DrapeGraph *graph = drape_graph_new (device, "tuning trial");
+
+      drape_graph_set_trial (graph, (gint) trial);
+      ok = record (graph, user_data, error) && drape_graph_run (graph, error) &&
+           drape_graph_warm_up (graph, trial == 0 ? WARM_UP_US : TRIAL_WARM_UP_US, error);
+      drape_graph_set_profiling (graph, TRUE);
+      for (guint i = 0; ok && i < MAX (runs, 1); i++)
+        ok = drape_graph_run (graph, error);
+      if (ok)
+        {
+          add_trial (&trials, graph);
+          n_trials = MAX (n_trials, drape_graph_get_n_trials (graph));
+        }
+      drape_graph_free (graph);
+    }
+  if (ok)
+    choose_ways (&trials, tuning);
+  g_hash_table_unref (trials.best);
+  g_hash_table_unref (trials.usual);
+  return ok;
+}

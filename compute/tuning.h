@@ -1,0 +1,76 @@
+/* tuning.h: the ways to run each problem that measuring found fastest
+ *
+ * Where an op can run a problem in several ways (a tensor-core GEMM's
+ * tile and split of K, a convolution's kernel on devices without tensor
+ * cores), a cost model picks one.  Cost models are fitted on the GPUs
+ * someone measured; a tuning is what timing every way on this device
+ * found instead, by problem (a description such as "conv2d f16 M12288
+ * N320 K2880 C320"), in a JSON file per device, driver and Drape
+ * version beside the pipeline cache.  drape_tuning_measure() makes one
+ * (`drape-cli tune`); every device loads its own when created
+ * (drape_device_get_tuning), and ops take its way where it names one
+ * they have (drape_graph_choose, graph-private.h), else their usual.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "device.h"
+#include "graph.h"
+
+G_BEGIN_DECLS
+
+/* DrapeTuning is declared in device.h, which owns one. */
+
+/* What was measured of a problem: the fastest way and the usual one
+ * (the cost model's), each in ms per graph run. */
+typedef struct {
+  const char *problem;
+  const char *way;
+  double ms;
+  const char *usual;
+  double usual_ms;
+} DrapeTuningEntry;
+
+/* Records one graph's ops (a UNet step, a VAE decode...) for
+ * drape_tuning_measure; FALSE with `error` set where it cannot. */
+typedef gboolean (*DrapeTuningRecordFunc) (DrapeGraph *graph,
+                                           gpointer    user_data,
+                                           GError    **error);
+
+DrapeTuning            *drape_tuning_new         (void);
+void                    drape_tuning_free        (DrapeTuning            *tuning);
+/* A file drape_tuning_save() wrote; errors name the file and what in it
+ * is wrong. */
+DrapeTuning            *drape_tuning_load        (const char             *path,
+                                                  GError                **error);
+/* Writes atomically, creating the folder; `device` names the device it
+ * was measured on, for people reading the file. */
+gboolean                drape_tuning_save        (DrapeTuning            *tuning,
+                                                  const char             *path,
+                                                  const char             *device,
+                                                  GError                **error);
+/* The way measured fastest for `problem`, or NULL. */
+const char             *drape_tuning_lookup      (DrapeTuning            *tuning,
+                                                  const char             *problem);
+void                    drape_tuning_set         (DrapeTuning            *tuning,
+                                                  const DrapeTuningEntry *entry);
+/* Every entry, by problem; the array's strings belong to the tuning. */
+GArray                 *drape_tuning_get_entries (DrapeTuning            *tuning);
+guint                   drape_tuning_get_size    (DrapeTuning            *tuning);
+/* Times every way of every problem the graph that `record` records
+ * chooses for (drape_graph_set_trial: one graph per trial, `runs`
+ * profiled runs each after one to compile and warm), and sets each
+ * problem's fastest in `tuning`.  Needs timestamps. */
+gboolean                drape_tuning_measure     (DrapeTuning            *tuning,
+                                                  DrapeDevice            *device,
+                                                  DrapeTuningRecordFunc   record,
+                                                  gpointer                user_data,
+                                                  guint                   runs,
+                                                  GError                **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DrapeTuning, drape_tuning_free)
+
+G_END_DECLS
