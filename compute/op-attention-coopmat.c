@@ -311,6 +311,16 @@ build_kernel (DrapeGraph  *graph,
     }
 }
 
+/* drape_attention_coopmat()'s operands. */
+typedef struct {
+  const DrapeTensor *q, *k, *v;
+  guint32 q_offset, k_offset, v_offset;
+  guint32 channels, heads;
+  float scale;
+  /* 16-byte loads and stores (see drape_attention_coopmat). */
+  gboolean vec8;
+} Operands;
+
 /* A way to run attention on tensor cores: a kernel and its tiles. */
 typedef struct {
   Kernel kernel;
@@ -322,23 +332,14 @@ typedef struct {
  * where the kernel will not build, or where the operands need the
  * scalar path (then `scalar` is set). */
 static DrapeTensor *
-record_tiles (DrapeGraph        *graph,
-              const DrapeTensor *q,
-              guint32            q_offset,
-              const DrapeTensor *k,
-              guint32            k_offset,
-              const DrapeTensor *v,
-              guint32            v_offset,
-              guint32            channels,
-              guint32            heads,
-              float              scale,
-              gboolean           vec8,
-              Kernel             kind,
-              const Tiles       *tiles,
-              gboolean          *scalar)
+record_tiles (DrapeGraph     *graph,
+              const Operands *o,
+              Kernel          kind,
+              const Tiles    *tiles,
+              gboolean       *scalar)
 {
   const DrapeDeviceCaps *caps = drape_device_get_caps (drape_graph_get_device (graph));
-  guint32 d = channels / heads;
+  guint32 d = o->channels / o->heads;
   DrapeAttentionSplit split;
   DrapeKernel *kernel;
   DrapeTensor *out;
@@ -347,67 +348,62 @@ record_tiles (DrapeGraph        *graph,
    * its own message, go to it.  The wide kernel reads its matrices
    * straight from the tensors, 16 bytes at a time, and never past their
    * last rows. */
-  *scalar = !drape_attention_split (graph, q, k, v, channels, tiles->br, &split) ||
-            (is_wide (d) && (!vec8 || !split_rows_at_least (&split, q->h * q->w, caps->coopmat_m)));
+  *scalar = !drape_attention_split (graph, o->q, o->k, o->v, o->channels, tiles->br, &split) ||
+            (is_wide (d) && (!o->vec8 || !split_rows_at_least (&split, o->q->h * o->q->w, caps->coopmat_m)));
   if (*scalar)
     return NULL;
-  kernel = build_kernel (graph, kind, d, tiles, vec8);
+  kernel = build_kernel (graph, kind, d, tiles, o->vec8);
   if (kernel == NULL)
     return NULL;
-  out = drape_graph_tensor (graph, DRAPE_DTYPE_F16, q->n, q->h, q->w, channels);
-  drape_attention_record (graph, kernel, &split, q, q_offset, k, k_offset, v, v_offset, out, channels,
-                          heads, scale, tiles->br, FALSE,
+  out = drape_graph_tensor (graph, DRAPE_DTYPE_F16, o->q->n, o->q->h, o->q->w, o->channels);
+  drape_attention_record (graph, kernel, &split, o->q, o->q_offset, o->k, o->k_offset, o->v, o->v_offset,
+                          out, o->channels, o->heads, o->scale, tiles->br, FALSE,
                           scores_in_registers (kind) ? "attention.coopmat2" : "attention.coopmat");
   return out;
 }
 
 /* Heads of up to 160 dims: every kernel of `kinds` with every tile that
  * fits (blocks of 16 to 64 keys, 1 or 2 query tiles per subgroup, 4 to
- * 16 subgroups; in registers, at most twice the usual scores), the
- * usual one (choose_tiles) among them, chosen through the graph
- * (drape_graph_choose: the caller ends the choice); NULL where none
- * records. */
+ * 16 subgroups; in registers, at most twice the usual scores), chosen
+ * through the graph (drape_graph_choose: the caller ends the choice),
+ * the usual way being the first kind's that has tiles, as
+ * choose_tiles picks them; NULL where nothing was recorded. */
 static DrapeTensor *
-record_way (DrapeGraph        *graph,
-            const DrapeTensor *q,
-            guint32            q_offset,
-            const DrapeTensor *k,
-            guint32            k_offset,
-            const DrapeTensor *v,
-            guint32            v_offset,
-            guint32            channels,
-            guint32            heads,
-            float              scale,
-            gboolean           vec8,
-            const Kernel      *kinds,
-            guint              n_kinds)
+record_way (DrapeGraph     *graph,
+            const Operands *o,
+            const Kernel   *kinds,
+            guint           n_kinds)
 {
   const DrapeDeviceCaps *caps = drape_device_get_caps (drape_graph_get_device (graph));
-  guint32 d = channels / heads, keys = k->h * k->w;
+  guint32 d = o->channels / o->heads, keys = o->k->h * o->k->w;
   g_autoptr(GArray) ways = g_array_new (FALSE, FALSE, sizeof (Way));
   g_autofree const char **names = NULL;
   g_autofree char *problem = NULL;
-  guint usual = G_MAXUINT, chosen;
-  Tiles usual_tiles;
+  guint usual = G_MAXUINT;
+  gboolean usual_kind_seen = FALSE;
+  const Way *w;
+  gboolean scalar;
 
   for (guint i = 0; i < n_kinds; i++)
     {
-      gboolean has_usual = usual == G_MAXUINT && choose_tiles (caps, d, keys, kinds[i], &usual_tiles);
+      Tiles usual_tiles;
+      gboolean usual_kind = !usual_kind_seen && choose_tiles (caps, d, keys, kinds[i], &usual_tiles);
 
+      usual_kind_seen = usual_kind_seen || usual_kind;
       for (guint32 bc = 16; bc <= 64; bc *= 2)
         for (guint32 rt = 1; rt <= 2; rt++)
           for (guint32 nw = 4; nw <= 16; nw *= 2)
             {
-              Way w = { kinds[i], { bc, rt, nw, nw * rt * caps->coopmat_m } };
+              Way way = { kinds[i], { bc, rt, nw, nw * rt * caps->coopmat_m } };
 
               if ((scores_in_registers (kinds[i]) && rt * caps->coopmat_m * bc > 2 * COOPMAT2_SCORES) ||
-                  !tile_fits (caps, d, keys, kinds[i], &w.tiles))
+                  !tile_fits (caps, d, keys, kinds[i], &way.tiles))
                 continue;
-              if (has_usual && bc == usual_tiles.bc && rt == usual_tiles.rt && nw == usual_tiles.nw)
+              if (usual_kind && bc == usual_tiles.bc && rt == usual_tiles.rt && nw == usual_tiles.nw)
                 usual = ways->len;
-              g_snprintf (w.name, sizeof w.name, "%s:%ux%ux%u",
+              g_snprintf (way.name, sizeof way.name, "%s:%ux%ux%u",
                           scores_in_registers (kinds[i]) ? "coopmat2" : "coopmat", bc, rt, nw);
-              g_array_append_val (ways, w);
+              g_array_append_val (ways, way);
             }
     }
   if (usual == G_MAXUINT)
@@ -415,15 +411,10 @@ record_way (DrapeGraph        *graph,
   names = g_new (const char *, ways->len);
   for (guint i = 0; i < ways->len; i++)
     names[i] = g_array_index (ways, Way, i).name;
-  problem = g_strdup_printf ("attention f16 Q%u K%u D%u H%u N%u", q->h * q->w, keys, d, heads, q->n);
-  chosen = drape_graph_choose (graph, problem, names, ways->len, usual);
-  {
-    const Way *w = &g_array_index (ways, Way, chosen);
-    gboolean scalar;
-
-    return record_tiles (graph, q, q_offset, k, k_offset, v, v_offset, channels, heads, scale, vec8,
-                         w->kernel, &w->tiles, &scalar);
-  }
+  problem = g_strdup_printf ("attention f16 Q%u K%u D%u H%u N%u", o->q->h * o->q->w, keys, d, o->heads,
+                             o->q->n);
+  w = &g_array_index (ways, Way, drape_graph_choose (graph, problem, names, ways->len, usual));
+  return record_tiles (graph, o, w->kernel, &w->tiles, &scalar);
 }
 
 DrapeTensor *
@@ -440,9 +431,9 @@ drape_attention_coopmat (DrapeGraph        *graph,
 {
   const DrapeDeviceCaps *caps = drape_device_get_caps (drape_graph_get_device (graph));
   guint32 d = channels / heads;
+  Operands o = { q, k, v, q_offset, k_offset, v_offset, channels, heads, scale, FALSE };
   Kernel kinds[2];
   guint n_kinds = 0;
-  gboolean vec8;
 
   if (caps->coopmat == DRAPE_COOPMAT_NONE || q->dtype != DRAPE_DTYPE_F16 ||
       d > MAX_WIDE_HEAD_DIM || !drape_graph_ok (graph))
@@ -451,19 +442,20 @@ drape_attention_coopmat (DrapeGraph        *graph,
   /* 16-byte loads and stores: every row and channel offset a multiple
    * of 8 halves, which the bound ranges keep (tensors start 256-byte
    * aligned; drape_bind() aligns down to a power of two). */
-  vec8 = d % 8 == 0 && q->c % 8 == 0 && k->c % 8 == 0 && v->c % 8 == 0 &&
-         q_offset % 8 == 0 && k_offset % 8 == 0 && v_offset % 8 == 0;
+  o.vec8 = d % 8 == 0 && q->c % 8 == 0 && k->c % 8 == 0 && v->c % 8 == 0 &&
+           q_offset % 8 == 0 && k_offset % 8 == 0 && v_offset % 8 == 0;
   /* The scores in registers where the device can; the kernels that stage
    * them in shared memory where it cannot, or will not build those. */
   kinds[n_kinds++] = choose_kernel (caps, d);
   if (scores_in_registers (kinds[0]))
     kinds[n_kinds++] = is_wide (d) ? KERNEL_WIDE : KERNEL_COOPMAT;
 
-  /* Or the way the device's tuning names. */
+  /* Heads of up to 160 dims choose among ways (the tuning's, else the
+   * usual one); unless forced, which goes below, as does what that
+   * leaves unrecorded. */
   if (!is_wide (d) && g_getenv ("DRAPE_ATTENTION_TILE") == NULL && g_getenv ("DRAPE_ATTENTION_KERNEL") == NULL)
     {
-      DrapeTensor *out = record_way (graph, q, q_offset, k, k_offset, v, v_offset, channels, heads,
-                                     scale, vec8, kinds, n_kinds);
+      DrapeTensor *out = record_way (graph, &o, kinds, n_kinds);
 
       drape_graph_end_choice (graph);
       if (out != NULL || !drape_graph_ok (graph))
@@ -477,8 +469,7 @@ drape_attention_coopmat (DrapeGraph        *graph,
 
       if (!choose_tiles (caps, d, k->h * k->w, kinds[i], &tiles))
         continue;
-      out = record_tiles (graph, q, q_offset, k, k_offset, v, v_offset, channels, heads, scale, vec8,
-                          kinds[i], &tiles, &scalar);
+      out = record_tiles (graph, &o, kinds[i], &tiles, &scalar);
       if (out != NULL || scalar || !drape_graph_ok (graph))
         return out;
     }
