@@ -30,8 +30,9 @@
  * from a storage buffer is a loop over the lanes, a subgroup-shuffle
  * kernel that reads its operands through texel buffers (vector gathers)
  * when their channels come in fours; a device's tuning (tuning.h) may
- * name another of the kernels it can run for a convolution, where
- * timing them found it faster.  DRAPE_CONV_KERNEL overrides the choice,
+ * name another of the kernels it can run for a convolution, or another
+ * of the tiled kernel's shapes ("tiled:BMxBN"), where timing them found
+ * it faster.  DRAPE_CONV_KERNEL overrides the choice,
  * for tests and measurements: "tiled", "subgroup" (storage buffers) or
  * "subgroup-texel".
  *
@@ -188,41 +189,92 @@ gemm_kind (DrapeDevice *device,
   return drape_device_get_info (device)->is_software ? kinds[0] : GEMM_TILED;
 }
 
-/* The scalar kernel the device's tuning names for this convolution,
- * else `usual` (DRAPE_CONV_KERNEL: always). */
-static GemmKind
-choose_kind (DrapeGraph *graph,
-             const Conv *c,
-             GemmKind    usual)
+/* The tiled kernel's workgroup tiles (bm, bn, and per invocation tm, tn),
+ * largest first. */
+static const guint32 tiled_shapes[][4] = {
+  { 128, 128, 8, 8 }, { 128, 64, 8, 4 }, { 64, 128, 4, 8 }, { 64, 64, 4, 4 },
+  { 64, 32, 4, 2 }, { 32, 64, 2, 4 }, { 32, 32, 4, 4 },
+};
+
+/* Values of K the tiled kernel stages at a time. */
+static guint32
+tiled_bk (const Conv *c)
 {
+  return c->cin_g >= 16 ? 16 : c->cin_g >= 8 ? 8 : 4;
+}
+
+/* Whether the device holds tiled shape i for this convolution. */
+static gboolean
+tiled_shape_fits (const DrapeDeviceCaps *caps,
+                  const Conv            *c,
+                  guint                  i)
+{
+  guint32 bm = tiled_shapes[i][0], bn = tiled_shapes[i][1], tm = tiled_shapes[i][2], tn = tiled_shapes[i][3];
+  guint64 shared = (guint64) tiled_bk (c) * (bm + 2 * bn) * sizeof (float);
+
+  return shared <= caps->max_shared_memory && (bm / tm) * (bn / tn) <= caps->max_workgroup_invocations &&
+         !(c->geglu && tm * tn > 32);
+}
+
+/* A scalar kernel and, for the tiled one, its shape (-1: its usual,
+ * gemm_config's). */
+typedef struct {
+  GemmKind kind;
+  gint shape;
+} ScalarWay;
+
+#define MAX_SCALAR_WAYS (G_N_ELEMENTS (kind_names) + G_N_ELEMENTS (tiled_shapes))
+
+/* The scalar kernel, and tiled shape, the device's tuning names for
+ * this convolution, else `usual` (DRAPE_CONV_KERNEL: always). */
+static ScalarWay
+choose_scalar_way (DrapeGraph *graph,
+                   const Conv *c,
+                   GemmKind    usual)
+{
+  const DrapeDeviceCaps *caps = drape_device_get_caps (drape_graph_get_device (graph));
   GemmKind kinds[G_N_ELEMENTS (kind_names)];
-  const char *names[G_N_ELEMENTS (kind_names)];
-  guint n = scalar_kinds (drape_graph_get_device (graph), c, kinds), at = 0;
+  ScalarWay ways[MAX_SCALAR_WAYS];
+  char shape_names[MAX_SCALAR_WAYS][24];
+  const char *names[MAX_SCALAR_WAYS];
+  guint n_kinds = scalar_kinds (drape_graph_get_device (graph), c, kinds), n = 0, at = 0;
   g_autofree char *problem = NULL;
 
   if (g_getenv ("DRAPE_CONV_KERNEL") != NULL)
-    return usual;
-  for (guint i = 0; i < n; i++)
+    return (ScalarWay) { usual, -1 };
+  for (guint i = 0; i < n_kinds; i++)
     {
-      names[i] = kind_names[kinds[i]];
       if (kinds[i] == usual)
-        at = i;
+        at = n;
+      ways[n] = (ScalarWay) { kinds[i], -1 };
+      names[n++] = kind_names[kinds[i]];
+      for (guint s = 0; kinds[i] == GEMM_TILED && s < G_N_ELEMENTS (tiled_shapes); s++)
+        if (tiled_shape_fits (caps, c, s))
+          {
+            g_snprintf (shape_names[n], sizeof shape_names[n], "tiled:%ux%u", tiled_shapes[s][0],
+                        tiled_shapes[s][1]);
+            ways[n] = (ScalarWay) { GEMM_TILED, (gint) s };
+            names[n] = shape_names[n];
+            n++;
+          }
     }
   problem = g_strdup_printf ("%s %s M%u N%u K%u C%u G%u%s", c->op, drape_dtype_name (c->x->dtype),
                              c->n * c->oh * c->ow, c->cout_g, c->k, c->cin_g, c->groups,
                              c->subpixel ? " x4" : "");
-  return kinds[drape_graph_choose (graph, problem, names, n, at)];
+  return ways[drape_graph_choose (graph, problem, names, n, at)];
 }
 
 /* m: the most output pixels of one dispatch; n: its output channels per
- * group. */
+ * group; shape: the tiled kernel's (tiled_shapes), or -1 for its
+ * usual. */
 static GemmConfig
 gemm_config (DrapeDevice *device,
              const Conv  *c,
              GemmKind     kind,
              guint32      m,
              guint32      n,
-             gboolean     vec_out)
+             gboolean     vec_out,
+             gint         shape)
 {
   const DrapeDeviceCaps *caps = drape_device_get_caps (device);
   GemmConfig cfg = {
@@ -256,35 +308,26 @@ gemm_config (DrapeDevice *device,
     }
   else
     {
-      /* Largest first; the first that still gives the GPU enough
-       * workgroups and fits its shared memory wins. */
-      static const guint32 shapes[][4] = {
-        { 128, 128, 8, 8 }, { 128, 64, 8, 4 }, { 64, 128, 4, 8 }, { 64, 64, 4, 4 },
-        { 64, 32, 4, 2 }, { 32, 64, 2, 4 }, { 32, 32, 4, 4 },
-      };
-      guint32 bk = c->cin_g >= 16 ? 16 : c->cin_g >= 8 ? 8 : 4;
-      guint i;
+      /* The shape a tuning chose, else the first, largest first, that
+       * still gives the GPU enough workgroups and fits its shared
+       * memory. */
+      guint i = shape >= 0 ? (guint) shape : 0;
 
-      for (i = 0; i < G_N_ELEMENTS (shapes); i++)
+      for (; shape < 0 && i < G_N_ELEMENTS (tiled_shapes); i++)
         {
-          guint32 bm = shapes[i][0], bn = shapes[i][1], tm = shapes[i][2], tn = shapes[i][3];
+          guint32 bm = tiled_shapes[i][0], bn = tiled_shapes[i][1];
           guint64 tiles = (guint64) drape_div_up (m, bm) * drape_div_up (n, bn) * c->groups;
-          guint64 shared = (guint64) bk * (bm + 2 * bn) * sizeof (float);
 
-          if (shared > caps->max_shared_memory || (bm / tm) * (bn / tn) > caps->max_workgroup_invocations)
-            continue;
-          if (c->geglu && tm * tn > 32)
-            continue;
-          if (tiles >= 128 && bn <= 2 * n + 32)
+          if (tiled_shape_fits (caps, c, i) && tiles >= 128 && bn <= 2 * n + 32)
             break;
         }
-      if (i == G_N_ELEMENTS (shapes))
+      if (i == G_N_ELEMENTS (tiled_shapes))
         i--;
-      cfg.bm = shapes[i][0];
-      cfg.bn = shapes[i][1];
-      cfg.tm = shapes[i][2];
-      cfg.tn = shapes[i][3];
-      cfg.bk = bk;
+      cfg.bm = tiled_shapes[i][0];
+      cfg.bn = tiled_shapes[i][1];
+      cfg.tm = tiled_shapes[i][2];
+      cfg.tn = tiled_shapes[i][3];
+      cfg.bk = tiled_bk (c);
       cfg.sg = caps->subgroup_size;
       cfg.tile_m = cfg.bm;
       cfg.tile_n = cfg.bn;
@@ -760,6 +803,7 @@ static DrapeKernel *
 scalar_kernel (DrapeGraph     *graph,
                const Conv     *c,
                GemmKind        kind,
+               gint            shape,
                const ConvPlan *plan,
                GemmConfig     *cfg)
 {
@@ -767,7 +811,7 @@ scalar_kernel (DrapeGraph     *graph,
   guint64 m_max = plan->whole ? (guint64) c->n * c->oh * c->ow : (guint64) plan->rows * c->ow;
   g_autofree char *variant = NULL;
 
-  *cfg = gemm_config (device, c, kind, (guint32) m_max, plan->nc, vector_epilogue (c, plan));
+  *cfg = gemm_config (device, c, kind, (guint32) m_max, plan->nc, vector_epilogue (c, plan), shape);
   guint32 spec[] = {
     cfg->local, 1, 1, cfg->kind == GEMM_SUBGROUP, cfg->tm, cfg->tn, cfg->bm, cfg->bn, cfg->bk,
     cfg->sg, cfg->vec4, cfg->pointwise, c->geglu, cfg->vec_out,
@@ -923,23 +967,23 @@ conv_record_way (DrapeGraph *graph,
     }
   else
     {
-      GemmKind chosen = choose_kind (graph, c, kind);
+      ScalarWay way = choose_scalar_way (graph, c, kind);
 
-      if (chosen != kind)
+      if (way.kind != kind)
         {
-          kind = chosen;
+          kind = way.kind;
           if (!plan_for_kind (graph, c, &kind, &plan))
             return;
           banded = plan_over_input (c, &plan);
         }
-      kernel = scalar_kernel (graph, c, kind, &plan, &cfg);
+      kernel = scalar_kernel (graph, c, kind, way.shape, &plan, &cfg);
       if (kernel == NULL && kind != GEMM_TILED && drape_graph_ok (graph))
         {
           kind = GEMM_TILED;
           if (!plan_for_kind (graph, c, &kind, &plan))
             return;
           banded = plan_over_input (c, &plan);
-          kernel = scalar_kernel (graph, c, kind, &plan, &cfg);
+          kernel = scalar_kernel (graph, c, kind, -1, &plan, &cfg);
         }
     }
   if (kernel == NULL)

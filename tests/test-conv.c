@@ -688,45 +688,54 @@ record_conv_cases (DrapeGraph *graph,
   return drape_graph_check (graph, error);
 }
 
-/* Per problem, a way other than its usual one, from the ways of trials
- * 0 and 1 (problems with a single way are left out). */
+/* Runs the cases every way (a graph per trial: drape_graph_set_trial)
+ * and checks each against its reference; returns, per problem with
+ * more than one way, the first way other than its usual one. */
 static DrapeTuning *
-other_ways (ConvCases *cases)
+check_every_way (ConvCases *cases,
+                 DrapeDType dtype)
 {
   DrapeTuning *others = drape_tuning_new ();
-  g_autoptr(GHashTable) usual_first = g_hash_table_new (g_str_hash, g_str_equal);
+  guint n_trials = 1;
 
-  for (gint trial = 0; trial < 2; trial++)
+  for (guint trial = 0; trial < n_trials; trial++)
     {
       g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "trial");
       g_autoptr(GArray) ways = NULL;
       g_autoptr(GError) error = NULL;
 
-      drape_graph_set_trial (graph, trial);
+      drape_graph_set_trial (graph, (gint) trial);
       record_conv_cases (graph, cases, &error);
       g_assert_no_error (error);
       drape_graph_set_profiling (graph, TRUE);
       run_graph (graph);
+      n_trials = drape_graph_get_n_trials (graph);
       ways = drape_graph_get_way_profile (graph);
       for (guint i = 0; i < ways->len; i++)
         {
           const DrapeWayTime *t = &g_array_index (ways, DrapeWayTime, i);
           DrapeTuningEntry e = { t->problem, t->way, 1, NULL, 1 };
 
-          if (trial == 0 && t->usual)
-            g_hash_table_add (usual_first, (gpointer) t->problem);
-          else if (!t->usual && (trial == 0 || g_hash_table_contains (usual_first, t->problem)))
+          if (!t->usual && drape_tuning_lookup (others, t->problem) == NULL)
             drape_tuning_set (others, &e);
+        }
+      for (guint i = 0; i < G_N_ELEMENTS (conv_cases); i++)
+        {
+          g_autofree float *got = test_download (cases->out[i]);
+          g_autofree char *what = g_strdup_printf ("%s %s, trial %u", conv_cases[i].name,
+                                                   drape_dtype_name (dtype), trial);
+
+          test_assert_close (what, got, cases->runs[i].ref, cases->runs[i].n_out, test_tolerance (dtype));
         }
     }
   return others;
 }
 
 /* drape-cli tune's measurement on the convolution cases: each one with
- * a choice of ways (kernels; tiles and splits on tensor cores) is timed
- * every way, and keeps another than its usual only where that was
- * faster.  A tuning naming another way for each is then what they run,
- * and they compute the same. */
+ * a choice of ways (kernels and the tiled kernel's shapes; tiles and
+ * splits on tensor cores) is timed every way, and keeps another than
+ * its usual only where that was faster.  Every way computes the same,
+ * and a tuning naming another way for each is then what they run. */
 static void
 check_tuned_ways (DrapeDType dtype)
 {
@@ -766,7 +775,7 @@ check_tuned_ways (DrapeDType dtype)
         g_assert_cmpfloat (e->ms, <, e->usual_ms);
     }
 
-  others = other_ways (&cases);
+  others = check_every_way (&cases, dtype);
   g_assert_cmpuint (drape_tuning_get_size (others), >, 0);
   drape_device_set_tuning (device, others);
   record_conv_cases (graph, &cases, &error);
