@@ -563,9 +563,12 @@ drape_cli_bench (int    argc,
           drape_dtype_name (dtype), tensor_cores);
   printf ("size        %ux%u (latent %ux%u, guidance batch 2)\n", width, height, lw, 2 * lh);
   printf ("load        %.0f ms (random weights, %.0f MiB)\n", load_ms, weights_peak / 1048576.0);
-  printf ("tuning      %u problems (%s); ways it chose: %u in a step, %u in an encode, %u in a decode\n",
-          drape_tuning_get_size (drape_device_get_tuning (device)), drape_device_get_tuning_path (device),
-          unet.tuned, encode.tuned, decode.tuned);
+  if (drape_tuning_get_size (drape_device_get_tuning (device)) == 0)
+    printf ("tuning      none (drape-cli tune measures one for this device)\n");
+  else
+    printf ("tuning      %u problems (%s); ways it chose: %u in a step, %u in an encode, %u in a decode\n",
+            drape_tuning_get_size (drape_device_get_tuning (device)), drape_device_get_tuning_path (device),
+            unet.tuned, encode.tuned, decode.tuned);
   printf ("unet step   %.2f ms  (%.1f TFLOP/s; first run with recording %.0f ms; "
           "%u dispatches, %u barriers)\n",
           unet.ms, unet.flops / unet.ms / 1e9, unet.first_ms, unet.dispatches, unet.barriers);

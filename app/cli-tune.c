@@ -126,8 +126,13 @@ drape_cli_tune (int    argc,
   DrapeDType dtype;
   guint32 width = 384, height = 512;
   const char *path;
-  DrapeTuningRecordFunc graphs[] = {
-    drape_cli_workload_unet_step, drape_cli_workload_vae_encode, drape_cli_workload_vae_decode,
+  static const struct {
+    const char *name;
+    DrapeTuningRecordFunc record;
+  } graphs[] = {
+    { "UNet step", drape_cli_workload_unet_step },
+    { "VAE encode", drape_cli_workload_vae_encode },
+    { "VAE decode", drape_cli_workload_vae_decode },
   };
 
   g_option_context_add_main_entries (context, entries, NULL);
@@ -152,9 +157,19 @@ drape_cli_tune (int    argc,
   if (workload == NULL)
     return drape_cli_fail_error (error);
 
+  /* Minutes on a GPU, far longer on a CPU: say what it is at. */
   for (guint i = 0; i < G_N_ELEMENTS (graphs); i++)
-    if (!drape_tuning_measure (measured, device, graphs[i], workload, (guint) runs, &error))
-      return drape_cli_fail_error (error);
+    {
+      gint64 start = g_get_monotonic_time ();
+
+      g_printerr ("timing the ways of the %s at %ux%u...", graphs[i].name, width, height);
+      if (!drape_tuning_measure (measured, device, graphs[i].record, workload, (guint) runs, &error))
+        {
+          g_printerr ("\n");
+          return drape_cli_fail_error (error);
+        }
+      g_printerr (" %.1f s\n", (g_get_monotonic_time () - start) / 1e6);
+    }
 
   /* Into what the device already had (other sizes, other models). */
   tuning = drape_device_get_tuning (device);

@@ -138,6 +138,24 @@ def main():
     refused = subprocess.run([cli, "bench", "--size", "64x64", "--vae-tile", "64"],
                              capture_output=True, text=True)
     assert refused.returncode != 0 and "--e2e" in refused.stderr, refused
+    # drape-cli tune's whole path (the workload, the trials, the file, the
+    # report) with every convolution's kernel forced (lavapipe's own), which
+    # leaves no way to choose in f32: timing every way of a real UNet on a
+    # CPU takes far longer than a test may (test-conv times them on its
+    # cases).
+    with tempfile.TemporaryDirectory() as folder:
+        saved = os.path.join(folder, "tuning.json")
+        out = subprocess.run([cli, "tune", "--size", "64x64", "--precision", "f32", "--runs", "1",
+                              "--json", "--output", saved], check=True, capture_output=True, text=True,
+                             env=dict(os.environ, DRAPE_CONV_KERNEL="subgroup-texel",
+                                      DRAPE_TUNING="none")).stdout
+        tuned = json.loads(out)
+        with open(saved) as f:
+            kept = json.load(f)
+    assert tuned["tuning"] == saved and tuned["device"] == report["device"], tuned
+    assert kept["device"] == report["device"] and isinstance(kept["problems"], dict), kept
+    assert {p["problem"] for p in tuned["problems"]} == set(kept["problems"]), (tuned, kept)
+    assert all(p["ms"] <= p["usual_ms"] for p in tuned["problems"]), tuned
     # drape-cli tune refuses what it cannot time, before any work.
     for args, says in ((["--size", "65x64"], "--size"), (["--runs", "0"], "--runs"),
                        (["--precision", "f8"], "--precision")):
