@@ -216,6 +216,7 @@ drape_tuning_save (DrapeTuning *tuning,
   g_autoptr(JsonNode) root = NULL;
   g_autoptr(GArray) entries = drape_tuning_get_entries (tuning);
   g_autofree char *dir = g_path_get_dirname (path);
+  g_autofree char *json = NULL;
   g_autofree char *text = NULL;
 
   json_builder_begin_object (b);
@@ -249,7 +250,9 @@ drape_tuning_save (DrapeTuning *tuning,
   root = json_builder_get_root (b);
   json_generator_set_root (gen, root);
   json_generator_set_pretty (gen, TRUE);
-  text = json_generator_to_data (gen, NULL);
+  json = json_generator_to_data (gen, NULL);
+  /* A text file ends in a newline. */
+  text = g_strconcat (json, "\n", NULL);
 
   if (g_mkdir_with_parents (dir, 0755) != 0)
     {
