@@ -324,6 +324,19 @@ min_tiles (const DrapeDeviceCaps *caps)
   return caps->compute_units > 0 ? (guint64) TILES_PER_UNIT * caps->compute_units : MIN_TILES;
 }
 
+/* The most slices the cost model (and tuning) weighs for tile t, in
+ * powers of two up to it: at most `cap`, each of at least
+ * MIN_SLICE_STAGES stages, their sums within SPLIT_SCRATCH bytes. */
+static guint32
+split_most (const DrapeConvGemm *gemm,
+            const Tile          *t,
+            guint32              cap,
+            guint64              binding_limit)
+{
+  return max_slices (gemm, t, MIN (cap, drape_div_up (gemm->k, t->bk) / MIN_SLICE_STAGES),
+                     MIN (SPLIT_SCRATCH, binding_limit));
+}
+
 /* The tile and slices DRAPE_CONV_KERNEL names, else the cheapest, in
  * at most `cap` slices; FALSE where no tile fits. */
 static gboolean
@@ -370,8 +383,7 @@ choose_tile (const DrapeDeviceCaps *caps,
             }
           continue;
         }
-      guint32 most = max_slices (gemm, t, MIN (cap, drape_div_up (gemm->k, t->bk) / MIN_SLICE_STAGES),
-                                 MIN (SPLIT_SCRATCH, binding_limit));
+      guint32 most = split_most (gemm, t, cap, binding_limit);
 
       for (guint32 s = 1; s <= most; s *= 2)
         {
@@ -433,8 +445,7 @@ gemm_ways (const DrapeDeviceCaps *caps,
 
       if (!tile_fits (caps, t, gemm->geglu))
         continue;
-      most = max_slices (gemm, t, MIN (cap, drape_div_up (gemm->k, t->bk) / MIN_SLICE_STAGES),
-                         MIN (SPLIT_SCRATCH, binding_limit));
+      most = split_most (gemm, t, cap, binding_limit);
       for (guint32 s = 1; s <= most; s *= 2)
         {
           Way w = { t, s, g_strdup_printf ("coopmat:%ux%ux%u%s/%u", t->bm, t->bn, t->bk,

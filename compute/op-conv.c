@@ -32,8 +32,8 @@
  * when their channels come in fours; a device's tuning (tuning.h) may
  * name another of the kernels it can run for a convolution, or another
  * of the tiled kernel's shapes ("tiled:BMxBN"), where timing them found
- * it faster.  DRAPE_CONV_KERNEL overrides the choice,
- * for tests and measurements: "tiled", "subgroup" (storage buffers) or
+ * it faster.  DRAPE_CONV_KERNEL overrides the choice, for tests and
+ * measurements: "tiled", "subgroup" (storage buffers) or
  * "subgroup-texel".
  *
  * SPDX-License-Identifier: GPL-3.0-or-later

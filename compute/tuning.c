@@ -10,7 +10,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <string.h>
 #include <json-glib/json-glib.h>
 
 #include "error.h"
@@ -268,15 +267,17 @@ drape_tuning_save (DrapeTuning *tuning,
   return TRUE;
 }
 
-/* The best time per run each (problem, way) reached over the trials,
- * and each problem's usual way. */
+/* What the trials found for a problem: its fastest way and the usual
+ * one, each at its best time per run (ways and the key interned). */
 typedef struct {
-  GHashTable *best;   /* "problem\nway" -> double * */
-  GHashTable *usual;  /* problem -> way (interned) */
-} Trials;
+  const char *way;
+  double ms;
+  const char *usual;
+  double usual_ms;
+} Best;
 
 static void
-add_trial (Trials     *trials,
+add_trial (GHashTable *best,
            DrapeGraph *graph)
 {
   g_autoptr(GArray) times = drape_graph_get_way_profile (graph);
@@ -284,74 +285,49 @@ add_trial (Trials     *trials,
   for (guint i = 0; i < times->len; i++)
     {
       const DrapeWayTime *t = &g_array_index (times, DrapeWayTime, i);
-      char *key = g_strconcat (t->problem, "\n", t->way, NULL);
       double ms = t->total_ms / MAX (t->runs, 1);
-      double *best = g_hash_table_lookup (trials->best, key);
+      Best *b = g_hash_table_lookup (best, t->problem);
 
-      if (t->usual)
-        g_hash_table_insert (trials->usual, (gpointer) t->problem, (gpointer) t->way);
-      if (best == NULL)
+      if (b == NULL)
         {
-          best = g_new (double, 1);
-          *best = ms;
-          g_hash_table_insert (trials->best, key, best);
-          continue;
+          b = g_new0 (Best, 1);
+          b->ms = b->usual_ms = G_MAXDOUBLE;
+          g_hash_table_insert (best, (gpointer) t->problem, b);
         }
-      g_free (key);
-      *best = MIN (*best, ms);
+      if (ms < b->ms)
+        {
+          b->way = t->way;
+          b->ms = ms;
+        }
+      if (t->usual && ms < b->usual_ms)
+        {
+          b->usual = t->way;
+          b->usual_ms = ms;
+        }
     }
 }
 
-/* Each problem's fastest way into `tuning`. */
+/* Each problem's fastest way into `tuning`, where it beats the usual
+ * one by MIN_GAIN; else the usual. */
 static void
-choose_ways (Trials      *trials,
+choose_ways (GHashTable  *best,
              DrapeTuning *tuning)
 {
-  g_autoptr(GHashTable) fastest = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   GHashTableIter iter;
-  const char *key;
-  double *ms;
-  DrapeTuningEntry *e;
+  const char *problem;
+  const Best *b;
 
-  g_hash_table_iter_init (&iter, trials->best);
-  while (g_hash_table_iter_next (&iter, (gpointer *) &key, (gpointer *) &ms))
+  g_hash_table_iter_init (&iter, best);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &problem, (gpointer *) &b))
     {
-      const char *way = strchr (key, '\n') + 1;
-      char *problem = g_strndup (key, way - 1 - key);
+      DrapeTuningEntry e = { problem, b->way, b->ms, b->usual, b->usual != NULL ? b->usual_ms : 0 };
 
-      e = g_hash_table_lookup (fastest, problem);
-      if (e == NULL)
+      if (b->usual != NULL && b->ms > b->usual_ms * (1 - MIN_GAIN))
         {
-          e = g_new0 (DrapeTuningEntry, 1);
-          e->problem = problem;
-          e->ms = G_MAXDOUBLE;
-          g_hash_table_insert (fastest, problem, e);
+          e.way = b->usual;
+          e.ms = b->usual_ms;
         }
-      else
-        g_free (problem);
-      if (*ms < e->ms)
-        {
-          e->way = way;
-          e->ms = *ms;
-        }
-    }
-  g_hash_table_iter_init (&iter, fastest);
-  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &e))
-    {
-      g_autofree char *usual_key = NULL;
-
-      e->usual = g_hash_table_lookup (trials->usual, e->problem);
-      if (e->usual != NULL)
-        {
-          usual_key = g_strconcat (e->problem, "\n", e->usual, NULL);
-          e->usual_ms = *(double *) g_hash_table_lookup (trials->best, usual_key);
-          if (e->ms > e->usual_ms * (1 - MIN_GAIN))
-            {
-              e->way = e->usual;
-              e->ms = e->usual_ms;
-            }
-        }
-      drape_tuning_set (tuning, e);
+      drape_tuning_set (tuning, &e);
     }
 }
 
@@ -363,10 +339,8 @@ drape_tuning_measure (DrapeTuning          *tuning,
                       guint                 runs,
                       GError              **error)
 {
-  Trials trials = {
-    g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free),
-    g_hash_table_new (g_str_hash, g_str_equal),
-  };
+  /* Problem (interned) -> Best. */
+  g_autoptr(GHashTable) best = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   guint n_trials = 1;
   gboolean ok = TRUE;
 
@@ -388,14 +362,12 @@ drape_tuning_measure (DrapeTuning          *tuning,
         ok = drape_graph_run (graph, error);
       if (ok)
         {
-          add_trial (&trials, graph);
+          add_trial (best, graph);
           n_trials = MAX (n_trials, drape_graph_get_n_trials (graph));
         }
       drape_graph_free (graph);
     }
   if (ok)
-    choose_ways (&trials, tuning);
-  g_hash_table_unref (trials.best);
-  g_hash_table_unref (trials.usual);
+    choose_ways (best, tuning);
   return ok;
 }
