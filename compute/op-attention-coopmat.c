@@ -7,13 +7,15 @@
  * 160; and SegFormer's 64).  Larger heads would hold more Q and O
  * matrices in registers than a lane has.
  *
- * DRAPE_ATTENTION_TILE=BCxRTxNW forces a tile: keys per block, query
- * tiles per subgroup, subgroups per workgroup (tests and measurements);
- * one the device cannot hold leaves attention to the scalar kernel.
- * Otherwise, for heads of up to 160 dims, each kernel the device has
- * with each tile that fits is a way (drape_graph_choose, named
- * "coopmat2:BCxRTxNW" or "coopmat:..."), the choice below the usual
- * one, which a device's tuning (tuning.h) may overrule.
+ * DRAPE_ATTENTION_TILE=BCxRTxNW[+2] forces a tile: keys per block,
+ * query tiles per subgroup, subgroups per workgroup, and +2 for two
+ * blocks' loads in flight where the scores are in registers (tests and
+ * measurements); one the device cannot hold leaves attention to the
+ * scalar kernel.  Otherwise, for heads of up to 160 dims, each kernel
+ * the device has with each tile that fits is a way (drape_graph_choose,
+ * named "coopmat2:BCxRTxNW[+2]" or "coopmat:BCxRTxNW"), the choice
+ * below the usual one, which a device's tuning (tuning.h) may
+ * overrule.
  *
  * Tiles.  Four subgroups per workgroup.  Heads of up to 64 dims give
  * each subgroup two query tiles (of the matrix shape's m rows), so with
@@ -52,7 +54,10 @@
  * (two 256-lane workgroups per SM) and ran 12% faster than two query
  * tiles in 4 subgroups (233 registers), 13% for heads of 80 (167
  * registers, against 244 with blocks of 64 keys); blocks of 64 keys or
- * 4 subgroups of one tile ran 25-50% slower.  Wide heads take
+ * 4 subgroups of one tile ran 25-50% slower.  Two blocks' loads in
+ * flight (8 registers a lane more for heads of 40 in blocks of 32 keys)
+ * are a way to measure: a block's products may be shorter than global
+ * memory's latency, which one block ahead must hide.  Wide heads take
  * attention_wide_coopmat's "f16_cm2" variant: the partial scores still
  * meet in shared memory, but the softmax and P stay in registers;
  * blocks of 16 keys measured fastest.
@@ -110,6 +115,7 @@ typedef struct {
   guint32 rt;  /* query tiles per subgroup (wide: per workgroup) */
   guint32 nw;  /* subgroups per workgroup */
   guint32 br;  /* queries per workgroup */
+  guint32 ahead; /* blocks whose loads are in flight: 2, or (0) 1; attention_coopmat2 alone */
 } Tiles;
 
 static gboolean
@@ -211,12 +217,15 @@ choose_tiles (const DrapeDeviceCaps *caps,
 {
   const char *forced = g_getenv ("DRAPE_ATTENTION_TILE");
 
+  t->ahead = 0;
   if (forced != NULL)
     {
-      if (sscanf (forced, "%ux%ux%u", &t->bc, &t->rt, &t->nw) != 3 || t->bc % 16 != 0 ||
-          t->bc < 16 || t->bc > 128 || t->rt < 1 || t->rt > 4 || t->nw < 1 || t->nw > 16)
+      int n = sscanf (forced, "%ux%ux%u+%u", &t->bc, &t->rt, &t->nw, &t->ahead);
+
+      if (n < 3 || t->bc % 16 != 0 || t->bc < 16 || t->bc > 128 || t->rt < 1 || t->rt > 4 ||
+          t->nw < 1 || t->nw > 16 || (n == 4 && t->ahead != 2))
         {
-          g_warning ("DRAPE_ATTENTION_TILE=%s: expected BCxRTxNW, BC a multiple of 16 up to 128, "
+          g_warning ("DRAPE_ATTENTION_TILE=%s: expected BCxRTxNW[+2], BC a multiple of 16 up to 128, "
                      "RT 1 to 4, NW 1 to 16", forced);
           return FALSE;
         }
@@ -299,7 +308,7 @@ build_kernel (DrapeGraph  *graph,
     {
       guint32 spec[] = {
         tiles->nw * sg, 1, 1, d, tiles->bc, tiles->rt, vec8, sg, caps->coopmat_m, caps->coopmat_n,
-        caps->coopmat_k,
+        caps->coopmat_k, MAX (tiles->ahead, 1),
       };
 
       /* Cooperative matrix 2 builds on the KHR matrices alone. */
@@ -307,7 +316,7 @@ build_kernel (DrapeGraph  *graph,
                ? drape_graph_kernel_optional (graph, "attention_coopmat2", "f16_khr", 4, 0, spec,
                                               G_N_ELEMENTS (spec))
                : drape_graph_kernel_optional (graph, "attention_coopmat", drape_coopmat_variant (caps),
-                                              4, 0, spec, G_N_ELEMENTS (spec));
+                                              4, 0, spec, G_N_ELEMENTS (spec) - 1);
     }
 }
 
@@ -393,18 +402,21 @@ record_way (DrapeGraph     *graph,
       for (guint32 bc = 16; bc <= 64; bc *= 2)
         for (guint32 rt = 1; rt <= 2; rt++)
           for (guint32 nw = 4; nw <= 16; nw *= 2)
-            {
-              Way way = { kinds[i], { bc, rt, nw, nw * rt * caps->coopmat_m } };
+            for (guint32 ahead = 1; ahead <= (kinds[i] == KERNEL_COOPMAT2 ? 2 : 1); ahead++)
+              {
+                Way way = { kinds[i], { bc, rt, nw, nw * rt * caps->coopmat_m, ahead } };
 
-              if ((scores_in_registers (kinds[i]) && rt * caps->coopmat_m * bc > 2 * COOPMAT2_SCORES) ||
-                  !tile_fits (caps, d, keys, kinds[i], &way.tiles))
-                continue;
-              if (usual_kind && bc == usual_tiles.bc && rt == usual_tiles.rt && nw == usual_tiles.nw)
-                usual = ways->len;
-              g_snprintf (way.name, sizeof way.name, "%s:%ux%ux%u",
-                          scores_in_registers (kinds[i]) ? "coopmat2" : "coopmat", bc, rt, nw);
-              g_array_append_val (ways, way);
-            }
+                if ((scores_in_registers (kinds[i]) && rt * caps->coopmat_m * bc > 2 * COOPMAT2_SCORES) ||
+                    !tile_fits (caps, d, keys, kinds[i], &way.tiles))
+                  continue;
+                if (usual_kind && bc == usual_tiles.bc && rt == usual_tiles.rt && nw == usual_tiles.nw &&
+                    ahead == MAX (usual_tiles.ahead, 1))
+                  usual = ways->len;
+                g_snprintf (way.name, sizeof way.name, "%s:%ux%ux%u%s",
+                            scores_in_registers (kinds[i]) ? "coopmat2" : "coopmat", bc, rt, nw,
+                            ahead > 1 ? "+2" : "");
+                g_array_append_val (ways, way);
+              }
     }
   if (usual == G_MAXUINT)
     return NULL;

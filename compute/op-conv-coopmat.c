@@ -44,17 +44,17 @@
  *
  * Tuning.  Every tile that fits, in every split the cost model weighs,
  * is a way to run the GEMM (drape_graph_choose), named as
- * DRAPE_CONV_KERNEL spells it (coopmat:BMxBNxBK[+2]/S); the cost
+ * DRAPE_CONV_KERNEL spells it (coopmat:BMxBNxBK[+A]/S); the cost
  * model's pick is the usual one, and a device's tuning (tuning.h), what
  * timing them all on it found fastest, takes precedence.
  *
  * DRAPE_CONV_KERNEL=coopmat:BMxBN forces a tile, coopmat:BMxBNxBK also
- * its stage of K, +2 two stages' loads in flight, and a trailing /S
- * also S slices (for tests and measurements; without /S, a tile listed
- * only for comparisons runs unsplit), on the GEMMs whose kind lists it
- * (GEGLU's tiles differ from the others'); any other value but
- * "coopmat" forces a scalar kernel.  DRAPE_CONV_SPLIT=S caps the slices
- * (1: never split).
+ * its stage of K, +A (2 to 4) that many stages' loads in flight, and a
+ * trailing /S also S slices (for tests and measurements; without /S, a
+ * tile listed only for comparisons runs unsplit), on the GEMMs whose
+ * kind lists it (GEGLU's tiles differ from the others'); any other value
+ * but "coopmat" forces a scalar kernel.  DRAPE_CONV_SPLIT=S caps the
+ * slices (1: never split).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -94,12 +94,12 @@ typedef struct {
   /* Throughput relative to the largest tile, from its operand reuse; 0:
    * only when forced (measurements). */
   double efficiency;
-  /* Two stages' loads in flight instead of one (two stages in shared
-   * memory needed). */
-  gboolean ahead2;
+  /* Stages whose loads are in flight at once, 2 to 4 (two stages in
+   * shared memory needed); 0: one. */
+  guint32 ahead;
 } Tile;
 
-/* What DRAPE_CONV_KERNEL=coopmat:BMxBN[xBK][+2][/S] names (bm 0:
+/* What DRAPE_CONV_KERNEL=coopmat:BMxBN[xBK][+A][/S] names (bm 0:
  * nothing): 0 for what it leaves out. */
 typedef struct {
   guint32 bm, bn, bk, ahead, slices;
@@ -140,8 +140,11 @@ static const Tile conv_tiles[] = {
    * convolutions: 3, 8, 4): a quarter of 64x64's padding, for much less
    * reuse of each staged input. */
   { 128, 16, 64, 16, 32, 0, 0.3 },
-  /* To measure (DRAPE_CONV_KERNEL=coopmat:128x128x16+2): the stage of
-   * 16 with two stages' loads in flight.  To compare (coopmat:64x64x64):
+  /* To measure (DRAPE_CONV_KERNEL=coopmat:128x128x16+2, +3, +4, and
+   * coopmat:128x128x32+2): short stages with two to four stages' loads in
+   * flight, a set of registers each (8 a lane for 128 x 128 staging 16),
+   * since the next stage's loads alone have only one short stage's
+   * products to arrive in.  To compare (coopmat:64x64x64):
    * 64 x 64 staging 64, in one stage where shared memory holds 32 KiB
    * (lavapipe: the tests' way to that path).  To measure
    * (coopmat:128x160x64): 128 x 160 in subgroups of 32 x 80, which
@@ -149,7 +152,10 @@ static const Tile conv_tiles[] = {
    * pads them to 384; with 256 lanes only a stage of 64 stages it in
    * whole pieces, which lavapipe's 32 KiB cannot hold, so its 64 lanes
    * test the shape staging 16 (coopmat:128x160x16). */
-  { 128, 128, 32, 64, 16, 0, 0, TRUE },
+  { 128, 128, 32, 64, 16, 0, 0, 2 },
+  { 128, 128, 32, 64, 16, 0, 0, 3 },
+  { 128, 128, 32, 64, 16, 0, 0, 4 },
+  { 128, 128, 32, 64, 32, 0, 0, 2 },
   { 64, 64, 32, 32, 64, 0, 0 },
   { 128, 160, 32, 80, 64, 0, 0 },
   { 128, 160, 32, 80, 16, 0, 0 },
@@ -157,15 +163,18 @@ static const Tile conv_tiles[] = {
 
 /* 64 x 64 measured at 0.6 of 128 x 64 (as above); 64 x 32 is rated
  * below it.  To measure (coopmat:128x64x16, x16+2, x64): 128 x 64
- * staging 16 in two stages (also with two stages' loads in flight), and
+ * staging 16 in two stages (also with two stages' loads in flight; in
+ * subgroups of 32 its B tile is too small to stage in whole pieces), and
  * 64 in one, as the other GEMMs' 128 x 128 do (128 x 64 staging 32
- * takes 158 registers, one workgroup per SM). */
+ * takes 158 registers, one workgroup per SM; coopmat:128x64x32+2, two
+ * stages' loads in flight, 16 more). */
 static const Tile geglu_tiles[] = {
   { 128, 64, 64, 16, 32, 0, 1.0 },
   { 64, 64, 32, 32, 32, 0, 0.6 },
   { 64, 32, 32, 16, 32, 0, 0.45 },
   { 128, 64, 64, 16, 16, 0, 0 },
-  { 128, 64, 64, 16, 16, 0, 0, TRUE },
+  { 128, 64, 64, 16, 16, 0, 0, 2 },
+  { 128, 64, 64, 16, 32, 0, 0, 2 },
   { 128, 64, 64, 16, 64, 0, 0 },
 };
 
@@ -186,6 +195,12 @@ tile_invocations (const DrapeDeviceCaps *caps,
                   const Tile            *t)
 {
   return caps->coopmat_subgroup_size * (t->bm / t->wm) * (t->bn / t->wn);
+}
+
+static guint32
+tile_ahead (const Tile *t)
+{
+  return MAX (t->ahead, 1);
 }
 
 /* Shared memory (16-byte units) of one stage of a tile: its rows of bk
@@ -230,11 +245,11 @@ tile_fits (const DrapeDeviceCaps *caps,
   return nt <= caps->max_workgroup_invocations && nt >= chunks_per_row &&
          (t->bm * chunks_per_row) % nt == 0 && (t->bn * chunks_per_row) % nt == 0 &&
          t->wm % caps->coopmat_m == 0 && t->wn % caps->coopmat_n == 0 &&
-         t->bk % caps->coopmat_k == 0 && (!t->ahead2 || tile_stages (caps, t, geglu) == 2) &&
+         t->bk % caps->coopmat_k == 0 && (tile_ahead (t) == 1 || tile_stages (caps, t, geglu) == 2) &&
          tile_shared_bytes (caps, t, geglu) <= caps->max_shared_memory;
 }
 
-/* FALSE where `spec` is no coopmat:BMxBN[xBK][+2][/S]. */
+/* FALSE where `spec` is no coopmat:BMxBN[xBK][+A][/S]. */
 static gboolean
 parse_forced (const char *spec,
               Forced     *f)
@@ -255,12 +270,13 @@ parse_forced (const char *spec,
 }
 
 /* Whether tile t has the size, stage (where xBK names one) and loads in
- * flight (+2) that `f` names. */
+ * flight (+A) that `f` names. */
 static gboolean
 forced_names (const Forced *f,
               const Tile   *t)
 {
-  return t->bm == f->bm && t->bn == f->bn && (f->bk == 0 || t->bk == f->bk) && t->ahead2 == (f->ahead == 2);
+  return t->bm == f->bm && t->bn == f->bn && (f->bk == 0 || t->bk == f->bk) &&
+         tile_ahead (t) == MAX (f->ahead, 1);
 }
 
 /* Whether `f` forces tile t: one it names, and without xBK one the cost
@@ -448,8 +464,11 @@ gemm_ways (const DrapeDeviceCaps *caps,
       most = split_most (gemm, t, cap, binding_limit);
       for (guint32 s = 1; s <= most; s *= 2)
         {
-          Way w = { t, s, g_strdup_printf ("coopmat:%ux%ux%u%s/%u", t->bm, t->bn, t->bk,
-                                           t->ahead2 ? "+2" : "", s) };
+          Way w = { t, s, NULL };
+
+          w.name = tile_ahead (t) > 1
+                     ? g_strdup_printf ("coopmat:%ux%ux%u+%u/%u", t->bm, t->bn, t->bk, tile_ahead (t), s)
+                     : g_strdup_printf ("coopmat:%ux%ux%u/%u", t->bm, t->bn, t->bk, s);
           g_array_append_val (ways, w);
         }
     }
@@ -522,7 +541,7 @@ drape_conv_coopmat_select (DrapeGraph          *graph,
       tile_invocations (caps, tile), 1, 1, tile->bm, tile->bn, tile->wm, tile->wn, gemm->geglu,
       caps->coopmat_subgroup_size, caps->coopmat_m, caps->coopmat_n, caps->coopmat_k, gemm->vec_out,
       slices > 1, gemm->cin_g % 8 == 0, tile->bk, tile_stages (caps, tile, gemm->geglu),
-      tile->ahead2 ? 2 : 1, gemm->out_f32, gemm->subpixel,
+      tile_ahead (tile), gemm->out_f32, gemm->subpixel,
     };
     /* A device that will not build it leaves the work to conv2d.comp. */
     out->kernel = drape_graph_kernel_optional (graph, "conv2d_coopmat", drape_coopmat_variant (caps),

@@ -64,7 +64,7 @@ typedef struct {
 #define DRAPE_CONV_SUM_LOCAL 256
 
 /* Whether the device holds the conv2d_coopmat tiles that `spec`
- * (DRAPE_CONV_KERNEL's coopmat:BMxBN[xBK][+2][/S]) names, of the GEGLU
+ * (DRAPE_CONV_KERNEL's coopmat:BMxBN[xBK][+A][/S]) names, of the GEGLU
  * kind or not: their workgroup size, shared memory and the kernel's
  * staging constraints.  FALSE where it names none. */
 gboolean     drape_conv_coopmat_tile_fits (const DrapeDeviceCaps *caps,

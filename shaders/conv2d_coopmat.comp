@@ -20,8 +20,10 @@
 // stores them into the other one while the subgroups multiply the one
 // the previous stage filled: one barrier per stage.  With one (where two
 // do not fit), it stores them once every subgroup is done with the last:
-// two barriers per stage.  AHEAD 2 keeps two stages' loads in flight, in
-// two sets of registers, so that each has two stages' time to arrive.
+// two barriers per stage.  AHEAD of 2 to 4 keeps that many stages' loads
+// in flight, in as many sets of registers, so that each has that many
+// stages' time to arrive: global memory's latency outlasts a short
+// stage's products, and no load can go to shared memory before it lands.
 //
 // The epilogue is the scalar kernel's (conv_common.glsl): each
 // accumulator goes through a per-subgroup f32 staging tile in shared
@@ -73,7 +75,8 @@ layout(constant_id = 13) const bool SPLIT = false;
 layout(constant_id = 14) const bool CIN8 = true;
 layout(constant_id = 15) const uint BK = 32;          // values of K per stage
 layout(constant_id = 16) const uint STAGES = 2;       // in shared memory: 1 or 2
-// Stages in flight in registers: 1, or 2 (with 2 in shared memory).
+// Stages in flight in registers: 1, or 2 to 4 (with 2 in shared memory;
+// CONV_STAGE has 4 copies).
 layout(constant_id = 17) const uint AHEAD = 1;
 
 const uint NT = gl_WorkGroupSize.x;  // SG * (BM / WM) * (BN / WN)
@@ -110,14 +113,14 @@ layout(binding = 5) writeonly buffer Partial { float partial[]; };
 shared uvec4 smem[SMEM];
 
 // Per invocation: the rows of A and B it stages, the chunks in flight
-// (AHEAD sets: stage s0 + i in set i % AHEAD), and where its chunk of
-// the last stage loaded lies in K: flat index kpos, channel kc of tap
-// (ky, kx).  A chunk never spans two taps (cin_g % 8 == 0), and lies
-// wholly before or after K's end.
+// (AHEAD sets: stage s0 + i in set i % AHEAD, each set's chunks one
+// after another), and where its chunk of the last stage loaded lies in
+// K: flat index kpos, channel kc of tap (ky, kx).  A chunk never spans
+// two taps (cin_g % 8 == 0), and lies wholly before or after K's end.
+// The main loop takes AHEAD stages a turn (CONV_STAGE).
 int abase[LA], aiy[LA], aix[LA];
 uint brow[LB], grow[LB];
-uvec4 ra[LA], rb[LB], rg[LB];
-uvec4 ra2[LA], rb2[LB], rg2[LB];
+uvec4 ra[AHEAD * LA], rb[AHEAD * LB], rg[AHEAD * LB];
 uint kpos, kc, ky, kx;
 
 // Up to 4 neighbouring output channels of row m from their sums (and
@@ -181,21 +184,22 @@ uvec4 b_chunk_by_element(uint row, uint K, bool gate)
   return pack_chunk(v);
 }
 
-// Global memory to registers (a set of them): this invocation's chunks
-// at kpos.
-void load_stage(uint K, out uvec4 ha[LA], out uvec4 hb[LB], out uvec4 hg[LB])
+// Global memory to register set `set`: this invocation's chunks at kpos.
+void load_stage(uint K, uint set)
 {
   const bool kok = kpos < K;
+  // Sets past AHEAD only in code the specialisation leaves out.
+  const uint a0 = min(set, AHEAD - 1u) * LA, b0 = min(set, AHEAD - 1u) * LB;
 
   if (!CIN8)
     {
       [[unroll]] for (uint q = 0; q < LA; q++)
-        ha[q] = a_chunk_by_element(q, K);
+        ra[a0 + q] = a_chunk_by_element(q, K);
       [[unroll]] for (uint q = 0; q < LB; q++)
         {
-          hb[q] = b_chunk_by_element(brow[q], K, false);
+          rb[b0 + q] = b_chunk_by_element(brow[q], K, false);
           if (GEGLU)
-            hg[q] = b_chunk_by_element(grow[q], K, true);
+            rg[b0 + q] = b_chunk_by_element(grow[q], K, true);
         }
       return;
     }
@@ -206,32 +210,33 @@ void load_stage(uint K, out uvec4 ha[LA], out uvec4 hb[LB], out uvec4 hg[LB])
     {
       bool ok = kok && conv_inside(aiy[q] + int(ky), aix[q] + int(kx));
       uvec4 v = x16[(ok ? uint(abase[q] + shift) : p.x_off) >> 3];
-      ha[q] = ok ? v : uvec4(0);
+      ra[a0 + q] = ok ? v : uvec4(0);
     }
   [[unroll]] for (uint q = 0; q < LB; q++)
     {
       uint k = kok ? kpos : 0u;
       uvec4 v = w16[(brow[q] + k) >> 3];
-      hb[q] = kok ? v : uvec4(0);
+      rb[b0 + q] = kok ? v : uvec4(0);
       if (GEGLU)
         {
           uvec4 g = wg16[(grow[q] + k) >> 3];
-          hg[q] = kok ? g : uvec4(0);
+          rg[b0 + q] = kok ? g : uvec4(0);
         }
     }
 }
 
-// Registers to the shared tiles at `base` (16-byte units).
-void store_stage(uint base, uint rl0, uint cc, const uvec4 ha[LA], const uvec4 hb[LB],
-                 const uvec4 hg[LB])
+// Register set `set` to the shared tiles at `base` (16-byte units).
+void store_stage(uint base, uint rl0, uint cc, uint set)
 {
+  const uint a0 = min(set, AHEAD - 1u) * LA, b0 = min(set, AHEAD - 1u) * LB;
+
   [[unroll]] for (uint q = 0; q < LA; q++)
-    smem[base + (rl0 + q * ROW_STEP) * RS + cc] = ha[q];
+    smem[base + (rl0 + q * ROW_STEP) * RS + cc] = ra[a0 + q];
   [[unroll]] for (uint q = 0; q < LB; q++)
     {
-      smem[base + A_SIZE + (rl0 + q * ROW_STEP) * RS + cc] = hb[q];
+      smem[base + A_SIZE + (rl0 + q * ROW_STEP) * RS + cc] = rb[b0 + q];
       if (GEGLU)
-        smem[base + A_SIZE + B_SIZE + (rl0 + q * ROW_STEP) * RS + cc] = hg[q];
+        smem[base + A_SIZE + B_SIZE + (rl0 + q * ROW_STEP) * RS + cc] = rg[b0 + q];
     }
 }
 
@@ -250,6 +255,68 @@ void next_stage()
         }
     }
 }
+
+// Stage st = s + SET of the main loop, in register set SET, already in
+// shared memory at cur: stage st + AHEAD's loads go into set SET, in
+// flight while st multiplies; then stage st + 1, from the next set, goes
+// into the other half of shared memory.  A macro that main() repeats
+// for each set, SET a literal, so that sets are only ever indexed by
+// constants and stay in registers whatever the compiler unrolls (and
+// glslang 12 passes no array of NV matrices to a function).  Sets past
+// AHEAD are left out by the specialisation.
+#define CONV_STAGE(SET)                                                                              \
+  if ((SET) < AHEAD && s + (SET) < s1)                                                               \
+    {                                                                                                \
+      const uint st = s + (SET);                                                                     \
+      const uint cur = STAGES == 2u ? ((st - s0) & 1u) * STAGE : 0u;                                 \
+      const bool more = st + 1 < s1;                                                                 \
+                                                                                                     \
+      if (st + AHEAD < s1)                                                                           \
+        {                                                                                            \
+          next_stage();                                                                              \
+          load_stage(K, (SET));                                                                      \
+        }                                                                                            \
+      [[unroll]] for (uint kk = 0; kk < BK / TK; kk++)                                               \
+        {                                                                                            \
+          const uint kc8 = kk * (TK / 8);                                                            \
+          CM_A fa[MI];                                                                               \
+          CM_B fb[NJ];                                                                               \
+                                                                                                     \
+          [[unroll]] for (uint i = 0; i < MI; i++)                                                   \
+            cm_load(fa[i], smem, cur + (wm0 + i * TM) * RS + kc8, RS, false);                        \
+          [[unroll]] for (uint j = 0; j < NJ; j++)                                                   \
+            cm_load(fb[j], smem, cur + A_SIZE + (wn0 + j * TN) * RS + kc8, RS, true);                \
+          [[unroll]] for (uint i = 0; i < MI; i++)                                                   \
+            [[unroll]] for (uint j = 0; j < NJ; j++)                                                 \
+              acc[i * NJ + j] = cm_mul_add(fa[i], fb[j], acc[i * NJ + j]);                           \
+          if (GEGLU)                                                                                 \
+            {                                                                                        \
+              [[unroll]] for (uint j = 0; j < NJ; j++)                                               \
+                cm_load(fb[j], smem, cur + A_SIZE + B_SIZE + (wn0 + j * TN) * RS + kc8, RS, true);   \
+              [[unroll]] for (uint i = 0; i < MI; i++)                                               \
+                [[unroll]] for (uint j = 0; j < NJ; j++)                                             \
+                  gacc[i * NJ + j] = cm_mul_add(fa[i], fb[j], gacc[i * NJ + j]);                     \
+            }                                                                                        \
+        }                                                                                            \
+      /* Two stages: the other one was last read before the previous                             \
+       * barrier.  One: the barrier also comes before the epilogue's                              \
+       * staging overwrites the stage. */                                                         \
+      if (STAGES == 2u)                                                                              \
+        {                                                                                            \
+          if (more)                                                                                  \
+            store_stage(STAGE - cur, rl0, cc, ((SET) + 1u) % AHEAD);                                 \
+          barrier();                                                                                 \
+        }                                                                                            \
+      else                                                                                           \
+        {                                                                                            \
+          barrier();                                                                                 \
+          if (more)                                                                                  \
+            {                                                                                        \
+              store_stage(0, rl0, cc, ((SET) + 1u) % AHEAD);                                         \
+              barrier();                                                                             \
+            }                                                                                        \
+        }                                                                                            \
+    }
 
 void main()
 {
@@ -304,77 +371,22 @@ void main()
     ky = tap / p.kw;
     kx = tap - ky * p.kw;
   }
-  load_stage(K, ra, rb, rg);
-  store_stage(0, rl0, cc, ra, rb, rg);
-  if (AHEAD == 2u && s0 + 1 < s1)
-    {
-      next_stage();
-      load_stage(K, ra2, rb2, rg2);
-    }
+  load_stage(K, 0u);
+  store_stage(0, rl0, cc, 0u);
+  [[unroll]] for (uint a = 1; a < AHEAD; a++)
+    if (s0 + a < s1)
+      {
+        next_stage();
+        load_stage(K, a);
+      }
   barrier();
 
-  for (uint s = s0; s < s1; s++)
+  for (uint s = s0; s < s1; s += AHEAD)
     {
-      const uint cur = STAGES == 2u ? ((s - s0) & 1u) * STAGE : 0u;
-      const bool more = s + 1 < s1;
-      // AHEAD 2: this stage's set, which the next but one reuses.
-      const bool odd = AHEAD == 2u && ((s - s0) & 1u) == 1u;
-
-      // The next stage's loads (AHEAD 2: the one after) are in flight
-      // while this one multiplies.
-      if (s + AHEAD < s1)
-        {
-          next_stage();
-          if (odd)
-            load_stage(K, ra2, rb2, rg2);
-          else
-            load_stage(K, ra, rb, rg);
-        }
-      [[unroll]] for (uint kk = 0; kk < BK / TK; kk++)
-        {
-          const uint kc8 = kk * (TK / 8);
-          CM_A a[MI];
-          CM_B b[NJ];
-
-          [[unroll]] for (uint i = 0; i < MI; i++)
-            cm_load(a[i], smem, cur + (wm0 + i * TM) * RS + kc8, RS, false);
-          [[unroll]] for (uint j = 0; j < NJ; j++)
-            cm_load(b[j], smem, cur + A_SIZE + (wn0 + j * TN) * RS + kc8, RS, true);
-          [[unroll]] for (uint i = 0; i < MI; i++)
-            [[unroll]] for (uint j = 0; j < NJ; j++)
-              acc[i * NJ + j] = cm_mul_add(a[i], b[j], acc[i * NJ + j]);
-          if (GEGLU)
-            {
-              [[unroll]] for (uint j = 0; j < NJ; j++)
-                cm_load(b[j], smem, cur + A_SIZE + B_SIZE + (wn0 + j * TN) * RS + kc8, RS, true);
-              [[unroll]] for (uint i = 0; i < MI; i++)
-                [[unroll]] for (uint j = 0; j < NJ; j++)
-                  gacc[i * NJ + j] = cm_mul_add(a[i], b[j], gacc[i * NJ + j]);
-            }
-        }
-      if (STAGES == 2u)
-        {
-          // The other stage was last read before the previous barrier.
-          // AHEAD 2: the next stage is in the other set.
-          if (more)
-            {
-              if (AHEAD == 2u && !odd)
-                store_stage(STAGE - cur, rl0, cc, ra2, rb2, rg2);
-              else
-                store_stage(STAGE - cur, rl0, cc, ra, rb, rg);
-            }
-          barrier();
-        }
-      else
-        {
-          // Also before the epilogue's staging overwrites the stage.
-          barrier();
-          if (more)
-            {
-              store_stage(0, rl0, cc, ra, rb, rg);
-              barrier();
-            }
-        }
+      CONV_STAGE(0u)
+      CONV_STAGE(1u)
+      CONV_STAGE(2u)
+      CONV_STAGE(3u)
     }
 
   if (SPLIT)

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "device-private.h"
+#include "op-coopmat-private.h"
 #include "ops.h"
 #include "reference.h"
 #include "tuning.h"
@@ -825,6 +826,43 @@ test_tuned_ways_f16 (void)
   check_tuned_ways (DRAPE_DTYPE_F16);
 }
 
+/* The tensor-core tiles listed to be measured on an H200 are ones it
+ * can run (48 KiB of shared memory, subgroups of 32, 16x16x16
+ * matrices): a tile that cannot would never be timed there, and tuning
+ * there is the only way such a tile is ever measured.  Those that
+ * cannot stage whole pieces in subgroups of 32, or that pass 48 KiB, do
+ * not fit. */
+static void
+test_coopmat_tiles_h200 (void)
+{
+  const DrapeDeviceCaps h200 = {
+    .max_shared_memory = 48 << 10, .max_workgroup_invocations = 1024, .subgroup_size = 32,
+    .has_f16 = TRUE, .coopmat = DRAPE_COOPMAT_KHR, .coopmat_m = 16, .coopmat_n = 16, .coopmat_k = 16,
+    .coopmat_subgroup_size = 32, .coopmat2 = TRUE, .compute_units = 132,
+  };
+  static const char *const conv_fit[] = {
+    "coopmat:128x128x16", "coopmat:128x128x16+2", "coopmat:128x128x16+3", "coopmat:128x128x16+4",
+    "coopmat:128x128x32", "coopmat:128x128x32+2", "coopmat:128x160x64", "coopmat:64x64x64",
+  };
+  static const char *const geglu_fit[] = {
+    "coopmat:128x64", "coopmat:128x64x32+2", "coopmat:128x64x64",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (conv_fit); i++)
+    g_assert_true (drape_conv_coopmat_tile_fits (&h200, conv_fit[i], FALSE));
+  for (guint i = 0; i < G_N_ELEMENTS (geglu_fit); i++)
+    g_assert_true (drape_conv_coopmat_tile_fits (&h200, geglu_fit[i], TRUE));
+  /* 160 rows staging 16 in 256 lanes, and GEGLU's 64 rows of B staging
+   * 16: no whole pieces per lane.  Nor is any tile a +5. */
+  g_assert_false (drape_conv_coopmat_tile_fits (&h200, "coopmat:128x160x16", FALSE));
+  g_assert_false (drape_conv_coopmat_tile_fits (&h200, "coopmat:128x64x16", TRUE));
+  g_assert_false (drape_conv_coopmat_tile_fits (&h200, "coopmat:128x128x16+5", FALSE));
+  /* The UNet's 40-dim heads at 768x1024, scores in registers: the usual
+   * tile fits; 64 keys and two query tiles in 16 subgroups do not. */
+  g_assert_true (drape_attention_coopmat_tile_fits (&h200, 40, 24576, 32, 1, 8));
+  g_assert_false (drape_attention_coopmat_tile_fits (&h200, 160, 24576, 64, 2, 16));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -838,5 +876,6 @@ main (int argc, char **argv)
   g_test_add_func ("/conv/large-grid", test_large_grid);
   g_test_add_func ("/conv/tuned-ways", test_tuned_ways);
   g_test_add_func ("/conv/tuned-ways/f16", test_tuned_ways_f16);
+  g_test_add_func ("/conv/coopmat-tiles/h200", test_coopmat_tiles_h200);
   return test_finish (g_test_run ());
 }

@@ -7,7 +7,7 @@
  * 8 (first layers: 3, 4 and 9 channels, 7x7 stride 4), M and N
  * that are not multiples of any tile, batch 2), linear layers and GEGLU,
  * each with the tile the host picks and with every other tile and stage
- * of K forced (DRAPE_CONV_KERNEL=coopmat:BMxBN[xBK][+2]), and with K split into slices
+ * of K forced (DRAPE_CONV_KERNEL=coopmat:BMxBN[xBK][+A]), and with K split into slices
  * (coopmat:BMxBN/S: conv2d_split_sum.comp must have run); attention with head dims 40, 80 and
  * 160 (and 8 and 33), and wide ones split across subgroups (512, 256,
  * 192; single wide heads also as GEMMs with f32 scores, their default),
@@ -48,15 +48,17 @@ static const char *const conv_tiles[] = {
    * 64, in one stage where the device has 32 KiB of shared memory. */
   "coopmat:128x128x16", "coopmat:128x128x32", "coopmat:128x128x64", "coopmat:128x128x64/2",
   "coopmat:64x64x64", "coopmat:64x64x64/2",
-  /* Two stages' loads in flight, also with K split. */
-  "coopmat:128x128x16+2", "coopmat:128x128x16+2/3",
+  /* Two to four stages' loads in flight, also with K split (slices of
+   * fewer stages than that, in the tests' small layers). */
+  "coopmat:128x128x16+2", "coopmat:128x128x16+2/3", "coopmat:128x128x16+3",
+  "coopmat:128x128x16+4", "coopmat:128x128x16+4/3", "coopmat:128x128x32+2",
   /* Subgroups of 32 x 80 (five accumulator columns). */
   "coopmat:128x160x64", "coopmat:128x160x16",
 };
 
 static const char *const geglu_tiles[] = {
   NULL, "coopmat:128x64", "coopmat:64x64", "coopmat:64x32", "coopmat:128x64x16", "coopmat:128x64x16+2",
-  "coopmat:128x64x64",
+  "coopmat:128x64x32+2", "coopmat:128x64x64",
 };
 
 static gboolean
@@ -451,6 +453,8 @@ static const TestAttention attn_cases[] = {
  * the others. */
 static const char *const attn_tiles[] = {
   "16x2x4", "32x1x8", "32x2x2", "16x1x1", "32x2x4", "16x1x16",
+  /* Two blocks' loads in flight (scores in registers; else as without). */
+  "32x1x8+2", "16x2x4+2",
 };
 
 static void
