@@ -529,7 +529,10 @@ drape_cli_bench (int    argc,
           json_builder_add_int_value (b, timings[i]->tuned);
         }
       json_builder_set_member_name (b, "tuning");
-      json_builder_add_string_value (b, drape_device_get_tuning_path (device));
+      if (drape_device_get_tuning_source (device) != NULL)
+        json_builder_add_string_value (b, drape_device_get_tuning_source (device));
+      else
+        json_builder_add_null_value (b);
       json_builder_set_member_name (b, "tuning_problems");
       json_builder_add_int_value (b, drape_tuning_get_size (drape_device_get_tuning (device)));
       json_builder_set_member_name (b, "weights_mib");
@@ -563,11 +566,11 @@ drape_cli_bench (int    argc,
           drape_dtype_name (dtype), tensor_cores);
   printf ("size        %ux%u (latent %ux%u, guidance batch 2)\n", width, height, lw, 2 * lh);
   printf ("load        %.0f ms (random weights, %.0f MiB)\n", load_ms, weights_peak / 1048576.0);
-  if (drape_tuning_get_size (drape_device_get_tuning (device)) == 0)
+  if (drape_device_get_tuning_source (device) == NULL)
     printf ("tuning      none (drape-cli tune measures one for this device)\n");
   else
     printf ("tuning      %u problems (%s); ways it chose: %u in a step, %u in an encode, %u in a decode\n",
-            drape_tuning_get_size (drape_device_get_tuning (device)), drape_device_get_tuning_path (device),
+            drape_tuning_get_size (drape_device_get_tuning (device)), drape_device_get_tuning_source (device),
             unet.tuned, encode.tuned, decode.tuned);
   printf ("unet step   %.2f ms  (%.1f TFLOP/s; first run with recording %.0f ms; "
           "%u dispatches, %u barriers)\n",

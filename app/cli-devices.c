@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "tuning.h"
 #include "device.h"
 
 static char *
@@ -52,6 +53,7 @@ drape_cli_devices (int    argc,
           const DrapeDeviceCaps *caps = drape_device_get_caps (chosen);
           g_autofree char *tensor_cores = drape_cli_describe_tensor_cores (caps);
 
+          printf ("    vendor and device     %04x:%04x\n", info->vendor_id, info->device_id);
           printf ("    max storage binding   %" G_GUINT64_FORMAT " MiB\n", caps->max_storage_buffer_range >> 20);
           printf ("    max allocation        %" G_GUINT64_FORMAT " MiB\n", caps->max_allocation_size >> 20);
           printf ("    shared memory         %u KiB\n", caps->max_shared_memory >> 10);
@@ -67,6 +69,12 @@ drape_cli_devices (int    argc,
           if (tensor_cores != NULL)
             printf (", f16 tensor cores (%s)", tensor_cores);
           printf ("\n");
+          if (drape_device_get_tuning_source (chosen) != NULL)
+            printf ("    tuning                %u problems (%s)\n",
+                    drape_tuning_get_size (drape_device_get_tuning (chosen)),
+                    drape_device_get_tuning_source (chosen));
+          else
+            printf ("    tuning                none\n");
         }
     }
   if (chosen == NULL)

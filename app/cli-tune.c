@@ -4,7 +4,8 @@
  * trial of drape_tuning_measure(), so that each layer's ways (tiles,
  * splits of K, kernels) are timed on this device, and saves the fastest
  * into the device's tuning, which every later run on it takes up
- * (tuning.h).  Sizes tune apart: run it at each size that matters.
+ * (tuning.h), after each graph.  Sizes tune apart: run it at each size
+ * that matters.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -157,7 +158,10 @@ drape_cli_tune (int    argc,
   if (workload == NULL)
     return drape_cli_fail_error (error);
 
-  /* Minutes on a GPU, far longer on a CPU: say what it is at. */
+  /* Minutes on a GPU, far longer on a CPU: say what it is at, and save
+   * after each graph, so that a run cut short keeps what it measured. */
+  tuning = drape_device_get_tuning (device);
+  path = output != NULL ? output : drape_device_get_tuning_path (device);
   for (guint i = 0; i < G_N_ELEMENTS (graphs); i++)
     {
       gint64 start = g_get_monotonic_time ();
@@ -169,16 +173,15 @@ drape_cli_tune (int    argc,
           return drape_cli_fail_error (error);
         }
       g_printerr (" %.1f s\n", (g_get_monotonic_time () - start) / 1e6);
-    }
 
-  /* Into what the device already had (other sizes, other models). */
-  tuning = drape_device_get_tuning (device);
-  found = drape_tuning_get_entries (measured);
-  for (guint i = 0; i < found->len; i++)
-    drape_tuning_set (tuning, &g_array_index (found, DrapeTuningEntry, i));
-  path = output != NULL ? output : drape_device_get_tuning_path (device);
-  if (!drape_tuning_save (tuning, path, drape_device_get_info (device)->name, &error))
-    return drape_cli_fail_error (error);
+      /* Into what the device already had (other sizes, other models). */
+      g_clear_pointer (&found, g_array_unref);
+      found = drape_tuning_get_entries (measured);
+      for (guint j = 0; j < found->len; j++)
+        drape_tuning_set (tuning, &g_array_index (found, DrapeTuningEntry, j));
+      if (!drape_tuning_save (tuning, path, drape_device_get_info (device)->name, &error))
+        return drape_cli_fail_error (error);
+    }
   print_report (device, found, path, json);
   return 0;
 }

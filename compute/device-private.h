@@ -82,6 +82,7 @@ struct _DrapeDevice
   /* Never NULL once made; see drape_device_get_tuning. */
   DrapeTuning *tuning;
   char *tuning_path;
+  char *tuning_source;
   VkPhysicalDeviceMemoryProperties memory_properties;
   guint8 pipeline_cache_uuid[VK_UUID_SIZE];
   guint32 driver_version;

@@ -757,22 +757,59 @@ device_cache_path (DrapeDevice *device,
   return g_build_filename (g_get_user_cache_dir (), "drape", name, NULL);
 }
 
-/* The tuning the device starts with: DRAPE_TUNING's file ("none": none)
- * or its own, where there is one.  A file that cannot be read is left
- * out, saying why: its ways only ever speed things up. */
+/* The tuning Drape ships for this model of GPU (PCI vendor and device
+ * IDs, whatever the driver): tunings/VVVV-DDDD.json in DRAPE_TUNINGS_DIR,
+ * else where Drape is installed, else in the source tree (uninstalled
+ * runs). */
+static char *
+shipped_tuning_path (DrapeDevice *device)
+{
+  const char *env = g_getenv ("DRAPE_TUNINGS_DIR");
+  g_autofree char *installed = g_build_filename (PKGDATADIR, "tunings", NULL);
+  g_autofree char *name =
+    g_strdup_printf ("%04x-%04x.json", device->info.vendor_id, device->info.device_id);
+  const char *dir = env != NULL && env[0] != '\0' ? env
+                    : g_file_test (installed, G_FILE_TEST_IS_DIR) ? installed
+                                                                   : SOURCE_TUNINGS_DIR;
+
+  return g_build_filename (dir, name, NULL);
+}
+
+/* A tuning from `path`, or NULL where there is none; a file that cannot
+ * be read is left out, saying why: its ways only ever speed things up. */
+static DrapeTuning *
+try_tuning (const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  DrapeTuning *tuning = drape_tuning_load (path, &error);
+
+  if (tuning == NULL && !g_error_matches (error, DRAPE_ERROR, DRAPE_ERROR_IO))
+    g_message ("Tuning not used: %s", error->message);
+  return tuning;
+}
+
+/* The tuning the device starts with: DRAPE_TUNING's file ("none": none);
+ * else its own, measured here, where there is one; else the one Drape
+ * ships for its model, where there is one. */
 static void
 load_tuning (DrapeDevice *device)
 {
   const char *forced = g_getenv ("DRAPE_TUNING");
-  g_autoptr(GError) error = NULL;
 
   device->tuning_path = forced != NULL && *forced != '\0' && strcmp (forced, "none") != 0
                           ? g_strdup (forced) : device_cache_path (device, "tuning", ".json");
   if (g_strcmp0 (forced, "none") != 0)
-    device->tuning = drape_tuning_load (device->tuning_path, &error);
-  if (device->tuning == NULL && error != NULL &&
-      !g_error_matches (error, DRAPE_ERROR, DRAPE_ERROR_IO))
-    g_message ("Tuning not used: %s", error->message);
+    device->tuning = try_tuning (device->tuning_path);
+  if (device->tuning != NULL)
+    device->tuning_source = g_strdup (device->tuning_path);
+  else if (forced == NULL || *forced == '\0')
+    {
+      g_autofree char *shipped = shipped_tuning_path (device);
+
+      device->tuning = try_tuning (shipped);
+      if (device->tuning != NULL)
+        device->tuning_source = g_steal_pointer (&shipped);
+    }
   if (device->tuning == NULL)
     device->tuning = drape_tuning_new ();
 }
@@ -796,6 +833,12 @@ const char *
 drape_device_get_tuning_path (DrapeDevice *device)
 {
   return device->tuning_path;
+}
+
+const char *
+drape_device_get_tuning_source (DrapeDevice *device)
+{
+  return device->tuning_source;
 }
 
 /* A driver is not obliged to survive a cache blob from another device or
@@ -1221,6 +1264,7 @@ drape_device_free (DrapeDevice *device)
   g_free (device->info.driver);
   g_free (device->pipeline_cache_path);
   g_free (device->tuning_path);
+  g_free (device->tuning_source);
   drape_tuning_free (device->tuning);
   g_mutex_clear (&device->lock);
   g_free (device);

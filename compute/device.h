@@ -138,13 +138,19 @@ GArray                *drape_device_get_pipeline_statistics (DrapeDevice *device
 /* The ways measured fastest on this device (tuning.h), which ops take:
  * loaded when the device is made from DRAPE_TUNING's file ("none": no
  * file), else from the device's own (drape_device_get_tuning_path: in
- * the cache folder, one per device, driver and version of Drape); empty
- * where there is none, or it cannot be read (a message says why). */
+ * the cache folder, one per device, driver and version of Drape), else
+ * from the one Drape ships for its model of GPU (tunings/VVVV-DDDD.json
+ * by PCI IDs, installed with Drape; DRAPE_TUNINGS_DIR names another
+ * folder); empty where there is none, or it cannot be read (a message
+ * says why). */
 DrapeTuning           *drape_device_get_tuning          (DrapeDevice     *device);
 /* Takes `tuning`, for the graphs recorded from then on. */
 void                   drape_device_set_tuning          (DrapeDevice     *device,
                                                          DrapeTuning     *tuning);
+/* Where this device's tuning is saved: DRAPE_TUNING's file, or its own. */
 const char            *drape_device_get_tuning_path     (DrapeDevice     *device);
+/* The file its tuning was loaded from; NULL where it started with none. */
+const char            *drape_device_get_tuning_source   (DrapeDevice     *device);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DrapeDevice, drape_device_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DrapeDeviceInfo, drape_device_info_free)

@@ -916,7 +916,63 @@ test_tuning_device (void)
     g_assert_true (g_str_has_prefix (drape_device_get_tuning_path (device), g_get_user_cache_dir ()));
   }
   g_unsetenv ("DRAPE_TUNING");
-  g_remove (path);
+
+  /* Without DRAPE_TUNING, the tuning shipped for the device's model (by
+   * PCI IDs, from DRAPE_TUNINGS_DIR) where it has none of its own; its
+   * own where it has; neither with DRAPE_TUNING=none, nor one that is
+   * not a tuning. */
+  {
+    const DrapeDeviceInfo *info = drape_device_get_info (test_device ());
+    g_autofree char *name = g_strdup_printf ("%04x-%04x.json", info->vendor_id, info->device_id);
+    g_autofree char *shipped = g_build_filename (dir, name, NULL);
+    const DrapeTuningEntry own_entry = { entry.problem, "subgroup", 1, "tiled", 2 };
+
+    g_remove (path);
+    g_assert_true (drape_tuning_save (tuning, shipped, "a GPU of this model", &error));
+    g_assert_no_error (error);
+    g_setenv ("DRAPE_TUNINGS_DIR", dir, TRUE);
+    {
+      g_autoptr(DrapeDevice) device = drape_device_new (NULL, &error);
+
+      g_assert_no_error (error);
+      g_assert_false (g_file_test (drape_device_get_tuning_path (device), G_FILE_TEST_EXISTS));
+      g_assert_cmpstr (drape_device_get_tuning_source (device), ==, shipped);
+      g_assert_cmpstr (drape_tuning_lookup (drape_device_get_tuning (device), entry.problem), ==, "tiled");
+      /* tune saves to the device's own file, which then comes first. */
+      drape_tuning_set (drape_device_get_tuning (device), &own_entry);
+      g_assert_true (drape_tuning_save (drape_device_get_tuning (device), drape_device_get_tuning_path (device),
+                                        "this device", &error));
+      g_assert_no_error (error);
+    }
+    {
+      g_autoptr(DrapeDevice) device = drape_device_new (NULL, &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpstr (drape_device_get_tuning_source (device), ==, drape_device_get_tuning_path (device));
+      g_assert_cmpstr (drape_tuning_lookup (drape_device_get_tuning (device), entry.problem), ==, "subgroup");
+      g_assert_cmpint (g_remove (drape_device_get_tuning_path (device)), ==, 0);
+    }
+    g_setenv ("DRAPE_TUNING", "none", TRUE);
+    {
+      g_autoptr(DrapeDevice) device = drape_device_new (NULL, &error);
+
+      g_assert_no_error (error);
+      g_assert_null (drape_device_get_tuning_source (device));
+      g_assert_cmpuint (drape_tuning_get_size (drape_device_get_tuning (device)), ==, 0);
+    }
+    g_unsetenv ("DRAPE_TUNING");
+    g_assert_true (g_file_set_contents (shipped, "[]", -1, NULL));
+    /* (It says "Tuning not used: ..." on the log.) */
+    {
+      g_autoptr(DrapeDevice) device = drape_device_new (NULL, &error);
+
+      g_assert_no_error (error);
+      g_assert_null (drape_device_get_tuning_source (device));
+      g_assert_cmpuint (drape_tuning_get_size (drape_device_get_tuning (device)), ==, 0);
+    }
+    g_unsetenv ("DRAPE_TUNINGS_DIR");
+    g_remove (shipped);
+  }
   g_rmdir (dir);
 }
 

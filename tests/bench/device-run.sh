@@ -15,9 +15,10 @@
 #                          one on VAE tiles)
 #   PLAN=sweep             layer profiles with other tiles forced
 #   PLAN=tune              layer profiles untuned, drape-cli tune at each
-#                          size TUNE_SIZES names ("768x1024 384x512"), the
-#                          profiles again with the tuning, then test-conv
-#                          and the golden tests (QUICK_TESTS)
+#                          size TUNE_SIZES names ("768x1024 384x512") into
+#                          $OUT/tuning.json, the profiles again with it,
+#                          then test-conv, test-attention and the golden
+#                          tests (QUICK_TESTS)
 #   PLAN=ab                this build against the other builds' CLIs
 #                          device-pack.sh ALT=... packed, and against itself
 #                          under each of VARIANTS="A=1 B=2;C=3"; after the
@@ -154,28 +155,35 @@ if [ "${PLAN:-}" = quick ]; then
   cat "$summary"
   exit 0
 fi
-# PLAN=tune: what measuring every layer's ways on this GPU buys (the
-# tunings' own reports in $OUT/tune-*.json, the benches before and
-# after in $OUT/bench-*.json); then test-conv, whose tuned-ways cases
-# measure, apply and check ways on this GPU, and the golden tests.
+# PLAN=tune: what measuring every layer's ways on this GPU buys: the
+# benches before and after in $OUT/bench-*.json, and the tuning itself
+# in $OUT/tuning.json (both sizes in one file, which tunings/ may ship
+# as this GPU's: tunings/README.md; tune's own reports in the logs).
+# Then test-conv and test-attention, whose tuned-ways cases measure,
+# apply and check ways on this GPU, and the golden tests.  tune saves
+# after each graph, so a tune cut short by its allowance still leaves
+# the tuned benches the step's tuning.
 if [ "${PLAN:-}" = tune ]; then
   sizes=${TUNE_SIZES:-768x1024 384x512}
+  tuning=$OUT/tuning.json
   for size in $sizes; do
     DRAPE_TUNING=none bench_json "$size-untuned" 60 --size "$size" --steps 3 --profile
   done
   for size in $sizes; do
     limit=$(allowance 200 "tune $size") || continue
     echo "== tune $size" >> "$summary"
-    timeout "$limit" $cli tune --json --size "$size" > "$OUT/tune-$size.json" 2> "$log/tune-$size.err"
+    DRAPE_TUNING=$tuning timeout "$limit" $cli tune --json --size "$size" --output "$tuning" \
+      > "$log/tune-$size.json" 2> "$log/tune-$size.err"
     echo "exit $?" >> "$summary"
-    grep -E '"(usual_ms|tuned_ms)"' "$OUT/tune-$size.json" >> "$summary"
+    grep -E '"(usual_ms|tuned_ms)"' "$log/tune-$size.json" >> "$summary"
     tail -n 4 "$log/tune-$size.err" >> "$summary"
   done
   for size in $sizes; do
-    bench_json "$size-tuned" 60 --size "$size" --steps 3 --profile
+    DRAPE_TUNING=$tuning bench_json "$size-tuned" 60 --size "$size" --steps 3 --profile
   done
-  for t in ${QUICK_TESTS:-test-conv test-unet test-vae}; do run_test "$t"; done
+  for t in ${QUICK_TESTS:-test-conv test-attention test-unet test-vae}; do run_test "$t"; done
   echo "total $(( $(date +%s) - begin )) s" >> "$summary"
+  tar czf "$OUT/logs.tar.gz" -C "$log" .
   cat "$summary"
   exit 0
 fi
