@@ -16,9 +16,10 @@
 #   PLAN=sweep             layer profiles with other tiles forced
 #   PLAN=tune              layer profiles untuned, drape-cli tune at each
 #                          size TUNE_SIZES names ("768x1024 384x512") into
-#                          $OUT/tuning.json, the profiles again with it,
-#                          then test-conv, test-attention and the golden
-#                          tests (QUICK_TESTS)
+#                          $OUT/tuning.json (each for at most TUNE_S=200
+#                          s), the profiles again with it, then test-conv,
+#                          test-attention and the golden tests
+#                          (QUICK_TESTS)
 #   PLAN=ab                this build against the other builds' CLIs
 #                          device-pack.sh ALT=... packed, and against itself
 #                          under each of VARIANTS="A=1 B=2;C=3"; after the
@@ -170,7 +171,7 @@ if [ "${PLAN:-}" = tune ]; then
     DRAPE_TUNING=none bench_json "$size-untuned" 60 --size "$size" --steps 3 --profile
   done
   for size in $sizes; do
-    limit=$(allowance 200 "tune $size") || continue
+    limit=$(allowance "${TUNE_S:-200}" "tune $size") || continue
     echo "== tune $size" >> "$summary"
     DRAPE_TUNING=$tuning timeout "$limit" $cli tune --json --size "$size" --output "$tuning" \
       > "$log/tune-$size.json" 2> "$log/tune-$size.err"
