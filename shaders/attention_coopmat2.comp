@@ -75,10 +75,10 @@ void store_kv(uint buf, uint set)
     }
 }
 
-// Key block k0 = k00 + SET BC of the main loop, in register set SET,
-// already in kv_sh's buffer buf: block k0 + AHEAD BC's loads go into set
-// SET, in flight while this block multiplies; then the next block, from
-// the next set, goes into the other buffer.  A macro that main() repeats
+// Key block k0 = k00 + SET BC of the main loop, loaded into register set
+// SET and already stored in kv_sh's buffer buf: block k0 + AHEAD BC's
+// loads go into set SET, in flight while this block multiplies; then the
+// next block, from the next set, goes into the other buffer.  A macro that main() repeats
 // for each set, SET a literal, so that sets are only ever indexed by
 // constants and stay in registers whatever the compiler unrolls; sets
 // past AHEAD are left out by the specialisation.
@@ -126,8 +126,8 @@ void store_kv(uint buf, uint set)
             [[unroll]] for (uint t = 0; t < RT; t++)                                             \
               oacc[t * DTN + dt] = cm_mul_add(pa[t * JT + kt], vmat, oacc[t * DTN + dt]);        \
           }                                                                                      \
-      /* The next block into the buffer every subgroup finished with                         \
-       * before the last barrier. */                                                         \
+      /* The next block into the buffer every subgroup finished with                             \
+       * before the last barrier. */                                                             \
       if (k0 + BC < p.tk)                                                                        \
         store_kv(buf ^ 1u, ((SET) + 1u) % AHEAD);                                                \
       barrier();                                                                                 \

@@ -256,10 +256,10 @@ void next_stage()
     }
 }
 
-// Stage st = s + SET of the main loop, in register set SET, already in
-// shared memory at cur: stage st + AHEAD's loads go into set SET, in
-// flight while st multiplies; then stage st + 1, from the next set, goes
-// into the other half of shared memory.  A macro that main() repeats
+// Stage st = s + SET of the main loop, loaded into register set SET and
+// already stored in shared memory at cur: stage st + AHEAD's loads go
+// into set SET, in flight while st multiplies; then stage st + 1, from
+// the next set, goes into the other half of shared memory.  A macro that main() repeats
 // for each set, SET a literal, so that sets are only ever indexed by
 // constants and stay in registers whatever the compiler unrolls (and
 // glslang 12 passes no array of NV matrices to a function).  Sets past
@@ -298,9 +298,9 @@ void next_stage()
                   gacc[i * NJ + j] = cm_mul_add(fa[i], fb[j], gacc[i * NJ + j]);                     \
             }                                                                                        \
         }                                                                                            \
-      /* Two stages: the other one was last read before the previous                             \
-       * barrier.  One: the barrier also comes before the epilogue's                              \
-       * staging overwrites the stage. */                                                         \
+      /* Two stages: the other one was last read before the previous                                 \
+       * barrier.  One: the barrier also comes before the epilogue's                                 \
+       * staging overwrites the stage. */                                                            \
       if (STAGES == 2u)                                                                              \
         {                                                                                            \
           if (more)                                                                                  \
