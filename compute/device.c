@@ -795,14 +795,15 @@ static void
 load_tuning (DrapeDevice *device)
 {
   const char *forced = g_getenv ("DRAPE_TUNING");
+  gboolean none = g_strcmp0 (forced, "none") == 0;
+  gboolean named = forced != NULL && *forced != '\0' && !none;
 
-  device->tuning_path = forced != NULL && *forced != '\0' && strcmp (forced, "none") != 0
-                          ? g_strdup (forced) : device_cache_path (device, "tuning", ".json");
-  if (g_strcmp0 (forced, "none") != 0)
+  device->tuning_path = named ? g_strdup (forced) : device_cache_path (device, "tuning", ".json");
+  if (!none)
     device->tuning = try_tuning (device->tuning_path);
   if (device->tuning != NULL)
     device->tuning_source = g_strdup (device->tuning_path);
-  else if (forced == NULL || *forced == '\0')
+  else if (!named && !none)
     {
       g_autofree char *shipped = shipped_tuning_path (device);
 

@@ -311,7 +311,8 @@ build_kernel (DrapeGraph  *graph,
         caps->coopmat_k, MAX (tiles->ahead, 1),
       };
 
-      /* Cooperative matrix 2 builds on the KHR matrices alone. */
+      /* Cooperative matrix 2 builds on the KHR matrices alone; AHEAD,
+       * the last constant, is its kernel's alone. */
       return kind == KERNEL_COOPMAT2
                ? drape_graph_kernel_optional (graph, "attention_coopmat2", "f16_khr", 4, 0, spec,
                                               G_N_ELEMENTS (spec))
