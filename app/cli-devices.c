@@ -69,6 +69,11 @@ drape_cli_devices (int    argc,
           if (tensor_cores != NULL)
             printf (", f16 tensor cores (%s)", tensor_cores);
           printf ("\n");
+          for (guint w = 0; w < caps->n_coopmat2_workgroup; w++)
+            printf ("    workgroup matrices    f16 in workgroups of %u: multiples of %ux%ux%u, "
+                    "sides up to %u (cooperative matrix 2)\n", caps->coopmat2_workgroup[w].invocations,
+                    caps->coopmat2_workgroup[w].m, caps->coopmat2_workgroup[w].n,
+                    caps->coopmat2_workgroup[w].k, caps->coopmat2_max_dimension);
           if (drape_device_get_tuning_source (chosen) != NULL)
             printf ("    tuning                %u problems (%s)\n",
                     drape_tuning_get_size (drape_device_get_tuning (chosen)),

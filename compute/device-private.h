@@ -21,6 +21,7 @@ G_BEGIN_DECLS
 #define VK_COMPONENT_TYPE_FLOAT16_KHR VK_COMPONENT_TYPE_FLOAT16_NV
 #define VK_COMPONENT_TYPE_FLOAT32_KHR VK_COMPONENT_TYPE_FLOAT32_NV
 #define VK_SCOPE_SUBGROUP_KHR VK_SCOPE_SUBGROUP_NV
+#define VK_SCOPE_WORKGROUP_KHR VK_SCOPE_WORKGROUP_NV
 typedef VkComponentTypeNV VkComponentTypeKHR;
 typedef VkScopeNV VkScopeKHR;
 typedef struct {
@@ -61,6 +62,32 @@ typedef struct {
   VkBool32 cooperativeMatrixTensorAddressing;
   VkBool32 cooperativeMatrixBlockLoads;
 } VkPhysicalDeviceCooperativeMatrix2FeaturesNV;
+#define VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_FLEXIBLE_DIMENSIONS_PROPERTIES_NV ((VkStructureType) 1000593001)
+#define VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_2_PROPERTIES_NV ((VkStructureType) 1000593002)
+typedef struct {
+  VkStructureType sType;
+  void *pNext;
+  uint32_t MGranularity;
+  uint32_t NGranularity;
+  uint32_t KGranularity;
+  VkComponentTypeKHR AType;
+  VkComponentTypeKHR BType;
+  VkComponentTypeKHR CType;
+  VkComponentTypeKHR ResultType;
+  VkBool32 saturatingAccumulation;
+  VkScopeKHR scope;
+  uint32_t workgroupInvocations;
+} VkCooperativeMatrixFlexibleDimensionsPropertiesNV;
+typedef struct {
+  VkStructureType sType;
+  void *pNext;
+  uint32_t cooperativeMatrixWorkgroupScopeMaxWorkgroupSize;
+  uint32_t cooperativeMatrixFlexibleDimensionsMaxDimension;
+  uint32_t cooperativeMatrixWorkgroupScopeReservedSharedMemory;
+} VkPhysicalDeviceCooperativeMatrix2PropertiesNV;
+typedef VkResult (VKAPI_PTR *PFN_vkGetPhysicalDeviceCooperativeMatrixFlexibleDimensionsPropertiesNV) (
+  VkPhysicalDevice physicalDevice, uint32_t *pPropertyCount,
+  VkCooperativeMatrixFlexibleDimensionsPropertiesNV *pProperties);
 #endif
 
 typedef struct _DrapeMemory DrapeMemory;

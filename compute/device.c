@@ -559,6 +559,49 @@ khr_coopmat_choose_shape (DrapeDevice *device)
   return caps->coopmat_m != 0;
 }
 
+/* The workgroup-scope sizes of f16 operands with f32 sums that the
+ * device lists (DrapeDeviceCaps.coopmat2_workgroup). */
+static void
+read_coopmat2_workgroup (DrapeDevice *device)
+{
+  PFN_vkGetPhysicalDeviceCooperativeMatrixFlexibleDimensionsPropertiesNV get =
+    (PFN_vkGetPhysicalDeviceCooperativeMatrixFlexibleDimensionsPropertiesNV)
+      vkGetInstanceProcAddr (device->instance, "vkGetPhysicalDeviceCooperativeMatrixFlexibleDimensionsPropertiesNV");
+  VkPhysicalDeviceCooperativeMatrix2PropertiesNV limits = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_2_PROPERTIES_NV,
+  };
+  VkPhysicalDeviceProperties2 props2 = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
+    .pNext = &limits,
+  };
+  g_autofree VkCooperativeMatrixFlexibleDimensionsPropertiesNV *props = NULL;
+  DrapeDeviceCaps *caps = &device->caps;
+  guint32 n = 0;
+
+  if (get == NULL || get (device->physical, &n, NULL) != VK_SUCCESS || n == 0)
+    return;
+  props = g_new0 (VkCooperativeMatrixFlexibleDimensionsPropertiesNV, n);
+  for (guint i = 0; i < n; i++)
+    props[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_FLEXIBLE_DIMENSIONS_PROPERTIES_NV;
+  if (get (device->physical, &n, props) != VK_SUCCESS)
+    return;
+  vkGetPhysicalDeviceProperties2 (device->physical, &props2);
+  caps->coopmat2_max_dimension = limits.cooperativeMatrixFlexibleDimensionsMaxDimension;
+  for (guint i = 0; i < n && caps->n_coopmat2_workgroup < G_N_ELEMENTS (caps->coopmat2_workgroup); i++)
+    {
+      const VkCooperativeMatrixFlexibleDimensionsPropertiesNV *f = &props[i];
+
+      if (f->scope == VK_SCOPE_WORKGROUP_KHR && f->AType == VK_COMPONENT_TYPE_FLOAT16_KHR &&
+          f->BType == VK_COMPONENT_TYPE_FLOAT16_KHR && f->CType == VK_COMPONENT_TYPE_FLOAT32_KHR &&
+          f->ResultType == VK_COMPONENT_TYPE_FLOAT32_KHR && !f->saturatingAccumulation &&
+          f->workgroupInvocations <= limits.cooperativeMatrixWorkgroupScopeMaxWorkgroupSize &&
+          f->MGranularity > 0 && f->NGranularity > 0 && f->KGranularity > 0)
+        caps->coopmat2_workgroup[caps->n_coopmat2_workgroup++] =
+          (DrapeCoopmatWorkgroup) { f->workgroupInvocations, f->MGranularity, f->NGranularity,
+                                    f->KGranularity };
+    }
+}
+
 /* Whether the cooperative-matrix-2 kernels run here (DrapeDeviceCaps.
  * coopmat2 says what they need). */
 static gboolean
@@ -596,7 +639,12 @@ choose_coopmat2 (DrapeDevice                 *device,
     if (props[i].MSize == caps->coopmat_m && props[i].NSize == caps->coopmat_n &&
         props[i].KSize == caps->coopmat_k && khr_shape_is_f16_f32 (&props[i]) &&
         props[i].scope == VK_SCOPE_SUBGROUP_KHR)
-      return TRUE;
+      {
+        if (have2.cooperativeMatrixWorkgroupScope && have2.cooperativeMatrixFlexibleDimensions &&
+            have2.cooperativeMatrixTensorAddressing)
+          read_coopmat2_workgroup (device);
+        return TRUE;
+      }
   return FALSE;
 }
 
@@ -1045,6 +1093,7 @@ create_logical_device (DrapeDevice *device,
   device->caps.coopmat_subgroup_size = device->caps.subgroup_size;
   if (device->caps.coopmat != DRAPE_COOPMAT_NONE)
     want12.vulkanMemoryModel = VK_TRUE;
+  device->caps.n_coopmat2_workgroup = 0;
   device->caps.coopmat2 = allow_coopmat2 && choose_coopmat2 (device, exts, n_ext, have13.maintenance4);
   if (device->caps.coopmat == DRAPE_COOPMAT_NV)
     {
@@ -1068,6 +1117,12 @@ create_logical_device (DrapeDevice *device,
   if (device->caps.coopmat2)
     {
       enabled[n_enabled++] = VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME;
+      if (device->caps.n_coopmat2_workgroup > 0)
+        {
+          want_coopmat2.cooperativeMatrixWorkgroupScope = VK_TRUE;
+          want_coopmat2.cooperativeMatrixFlexibleDimensions = VK_TRUE;
+          want_coopmat2.cooperativeMatrixTensorAddressing = VK_TRUE;
+        }
       want_coopmat2.pNext = want.pNext;
       want.pNext = &want_coopmat2;
       /* SPIR-V 1.6 sizes workgroups by specialisation-constant ids. */

@@ -41,6 +41,13 @@ typedef enum {
   DRAPE_COOPMAT_KHR,  /* VK_KHR_cooperative_matrix */
 } DrapeCoopmat;
 
+/* Workgroup-scope cooperative matrices a device takes (DrapeDeviceCaps.
+ * coopmat2_workgroup): in workgroups of `invocations`, sizes that are
+ * multiples of m x k, k x n and m x n. */
+typedef struct {
+  guint32 invocations, m, n, k;
+} DrapeCoopmatWorkgroup;
+
 /* Features and limits, read once when the device is created. */
 typedef struct {
   guint64 max_storage_buffer_range;
@@ -81,6 +88,15 @@ typedef struct {
    * and a build whose glslang has the extension; not with
    * DRAPE_COOPMAT=nv. */
   gboolean coopmat2;
+  /* Beside coopmat2, its workgroup-scope matrices of flexible sizes,
+   * loaded and stored through tensor layouts (zeros past a tensor's
+   * edges; the driver stages them through shared memory): the GEMMs of
+   * conv2d_coopmat2.comp.  Each entry the sizes it takes with f16
+   * operands and f32 sums in workgroups of `invocations`: multiples of
+   * m, n and k, none over coopmat2_max_dimension. */
+  DrapeCoopmatWorkgroup coopmat2_workgroup[4];
+  guint n_coopmat2_workgroup;
+  guint32 coopmat2_max_dimension;
   gboolean has_timestamps;
   double timestamp_period_ns;
   /* Device-local memory the host can map: uploads skip staging copies. */

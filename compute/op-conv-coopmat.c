@@ -44,16 +44,20 @@
  *
  * Tuning.  Every tile that fits, in every split the cost model weighs,
  * is a way to run the GEMM (drape_graph_choose), named as
- * DRAPE_CONV_KERNEL spells it (coopmat:BMxBNxBK[+A]/S); the cost
- * model's pick is the usual one, and a device's tuning (tuning.h), what
- * timing them all on it found fastest, takes precedence.
+ * DRAPE_CONV_KERNEL spells it (coopmat:BMxBNxBK[+A]/S), and so is every
+ * tile of conv2d_coopmat2.comp (workgroup-scope matrices: below) that
+ * suits it (coopmat2:BMxBNxBK); the cost model's pick is the usual one,
+ * and a device's tuning (tuning.h), what timing them all on it found
+ * fastest, takes precedence.
  *
  * DRAPE_CONV_KERNEL=coopmat:BMxBN forces a tile, coopmat:BMxBNxBK also
  * its stage of K, +A (2 to 4) that many stages' loads in flight, and a
  * trailing /S also S slices (for tests and measurements; without /S, a
  * tile listed only for comparisons runs unsplit), on the GEMMs whose
- * kind lists it (GEGLU's tiles differ from the others'); any other value
- * but "coopmat" forces a scalar kernel.  DRAPE_CONV_SPLIT=S caps the
+ * kind lists it (GEGLU's tiles differ from the others'), and
+ * coopmat2:BMxBNxBK a tile of conv2d_coopmat2.comp on the GEMMs it suits
+ * (the cost model's tile on the others); any other value but "coopmat"
+ * forces a scalar kernel.  DRAPE_CONV_SPLIT=S caps the
  * slices (1: never split).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -178,6 +182,108 @@ static const Tile geglu_tiles[] = {
   { 128, 64, 64, 16, 64, 0, 0 },
 };
 
+/* Tiles of conv2d_coopmat2.comp: workgroup-scope matrices of flexible
+ * sizes (DrapeDeviceCaps.coopmat2_workgroup), the driver staging the
+ * operands.  The cost model has no measurements of them yet, so they are
+ * ways for tuning to time (coopmat2:BMxBNxBK) and for DRAPE_CONV_KERNEL
+ * to force, never its pick.  The sizes are those llama.cpp's Vulkan
+ * backend gives its GEMMs on NVIDIA's cooperative matrix 2 (128 x 256
+ * and 128 x 128 staging 64 of K in 256 invocations, 64 x 64 in 128),
+ * with stages of 32 beside them; GEGLU's two accumulators take tiles
+ * half as wide. */
+typedef struct {
+  guint32 bm, bn, bk, invocations;
+} WorkgroupTile;
+
+static const WorkgroupTile workgroup_tiles[] = {
+  { 128, 128, 32, 256 },
+  { 128, 128, 64, 256 },
+  { 128, 256, 32, 256 },
+  { 128, 256, 64, 256 },
+  { 256, 128, 32, 256 },
+  { 64, 64, 64, 128 },
+};
+
+static const WorkgroupTile workgroup_geglu_tiles[] = {
+  { 128, 64, 32, 256 },
+  { 128, 64, 64, 256 },
+  { 128, 128, 32, 256 },
+  { 64, 64, 64, 128 },
+};
+
+/* Whether the device takes workgroup-scope matrices of tile t's sizes. */
+static gboolean
+workgroup_tile_fits (const DrapeDeviceCaps *caps,
+                     const WorkgroupTile   *t)
+{
+  if (!caps->coopmat2 || MAX (t->bm, MAX (t->bn, t->bk)) > caps->coopmat2_max_dimension ||
+      t->invocations > caps->max_workgroup_invocations)
+    return FALSE;
+  for (guint i = 0; i < caps->n_coopmat2_workgroup; i++)
+    {
+      const DrapeCoopmatWorkgroup *w = &caps->coopmat2_workgroup[i];
+
+      if (w->invocations == t->invocations && t->bm % w->m == 0 && t->bn % w->n == 0 && t->bk % w->k == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* Whether conv2d_coopmat2.comp computes `gemm` in tile t (what its top
+ * says the host guarantees). */
+static gboolean
+workgroup_suits (const DrapeDeviceCaps *caps,
+                 const DrapeConvGemm   *gemm,
+                 const WorkgroupTile   *t)
+{
+  return gemm->one_dispatch && gemm->groups == 1 && gemm->stride == 1 && !gemm->subpixel &&
+         !gemm->out_f32 && gemm->cin_g % t->bk == 0 && workgroup_tile_fits (caps, t);
+}
+
+/* The pixels per patch row of conv2d_coopmat2.comp's tiles of bm
+ * pixels: 0 (consecutive pixels) for 1x1 convolutions without padding,
+ * else the width whose patches pad the output least (the widest such). */
+static guint32
+workgroup_patch_w (const DrapeConvGemm *gemm,
+                   guint32              bm)
+{
+  guint64 least = G_MAXUINT64;
+  guint32 best = bm;
+
+  if (gemm->kh == 1 && gemm->kw == 1 && gemm->pad_t == 0 && gemm->pad_l == 0)
+    return 0;
+  for (guint32 pw = bm; pw >= 1; pw /= 2)
+    {
+      guint32 ph = bm / pw;
+      guint64 area = (guint64) drape_div_up (gemm->oh, ph) * ph * drape_div_up (gemm->ow, pw) * pw;
+
+      if (area < least)
+        {
+          least = area;
+          best = pw;
+        }
+    }
+  return best;
+}
+
+/* The tile of this kind of GEMM that `spec` (coopmat2:BMxBNxBK) names,
+ * or NULL. */
+static const WorkgroupTile *
+workgroup_forced (const char *spec,
+                  gboolean    geglu)
+{
+  const WorkgroupTile *tiles = geglu ? workgroup_geglu_tiles : workgroup_tiles;
+  guint n_tiles = geglu ? G_N_ELEMENTS (workgroup_geglu_tiles) : G_N_ELEMENTS (workgroup_tiles);
+  guint32 bm, bn, bk;
+
+  if (spec == NULL || sscanf (spec, "coopmat2:%ux%ux%u", &bm, &bn, &bk) != 3)
+    return NULL;
+  for (guint i = 0; i < n_tiles; i++)
+    if (tiles[i].bm == bm && tiles[i].bn == bn && tiles[i].bk == bk)
+      return &tiles[i];
+  return NULL;
+}
+
 /* Whether the cost model may give `gemm` to tile t in `slices` slices. */
 static gboolean
 tile_suits (const Tile          *t,
@@ -298,8 +404,11 @@ drape_conv_coopmat_tile_fits (const DrapeDeviceCaps *caps,
   const Tile *tiles = geglu ? geglu_tiles : conv_tiles;
   guint n_tiles = geglu ? G_N_ELEMENTS (geglu_tiles) : G_N_ELEMENTS (conv_tiles);
   gboolean any = FALSE;
+  const WorkgroupTile *wg = workgroup_forced (spec, geglu);
   Forced f;
 
+  if (wg != NULL)
+    return workgroup_tile_fits (caps, wg);
   if (!parse_forced (spec, &f))
     return FALSE;
   for (guint i = 0; i < n_tiles; i++)
@@ -419,10 +528,12 @@ choose_tile (const DrapeDeviceCaps *caps,
   return *tile != NULL;
 }
 
-/* A way to run a GEMM on tensor cores: a tile, and slices of K. */
+/* A way to run a GEMM on tensor cores: a tile, and slices of K; or a
+ * tile of conv2d_coopmat2.comp. */
 typedef struct {
   const Tile *tile;
   guint32 slices;
+  const WorkgroupTile *wg;
   char *name;  /* as DRAPE_CONV_KERNEL would force it */
 } Way;
 
@@ -442,7 +553,8 @@ gemm_problem (const DrapeConvGemm *gemm)
 }
 
 /* Every tile that fits, in each split the cost model weighs (any
- * stage, for tuning measures what the rules would rule out). */
+ * stage, for tuning measures what the rules would rule out), then every
+ * tile of conv2d_coopmat2.comp that suits the GEMM. */
 static GArray *
 gemm_ways (const DrapeDeviceCaps *caps,
            const DrapeConvGemm   *gemm,
@@ -451,6 +563,8 @@ gemm_ways (const DrapeDeviceCaps *caps,
 {
   const Tile *tiles = gemm->geglu ? geglu_tiles : conv_tiles;
   guint n_tiles = gemm->geglu ? G_N_ELEMENTS (geglu_tiles) : G_N_ELEMENTS (conv_tiles);
+  const WorkgroupTile *wg_tiles = gemm->geglu ? workgroup_geglu_tiles : workgroup_tiles;
+  guint n_wg_tiles = gemm->geglu ? G_N_ELEMENTS (workgroup_geglu_tiles) : G_N_ELEMENTS (workgroup_tiles);
   GArray *ways = g_array_new (FALSE, FALSE, sizeof (Way));
 
   g_array_set_clear_func (ways, (GDestroyNotify) way_clear);
@@ -464,7 +578,7 @@ gemm_ways (const DrapeDeviceCaps *caps,
       most = split_most (gemm, t, cap, binding_limit);
       for (guint32 s = 1; s <= most; s *= 2)
         {
-          Way w = { t, s, NULL };
+          Way w = { t, s, NULL, NULL };
 
           w.name = tile_ahead (t) > 1
                      ? g_strdup_printf ("coopmat:%ux%ux%u+%u/%u", t->bm, t->bn, t->bk, tile_ahead (t), s)
@@ -472,18 +586,30 @@ gemm_ways (const DrapeDeviceCaps *caps,
           g_array_append_val (ways, w);
         }
     }
+  for (guint i = 0; i < n_wg_tiles; i++)
+    {
+      const WorkgroupTile *t = &wg_tiles[i];
+      Way w = { NULL, 1, t, NULL };
+
+      if (!workgroup_suits (caps, gemm, t))
+        continue;
+      w.name = g_strdup_printf ("coopmat2:%ux%ux%u", t->bm, t->bn, t->bk);
+      g_array_append_val (ways, w);
+    }
   return ways;
 }
 
 /* The cost model's tile and slices, or the tuning's way where it names
- * one (drape_graph_choose: the caller ends the choice). */
+ * one, which may be a tile of conv2d_coopmat2.comp (*wg; else NULL)
+ * (drape_graph_choose: the caller ends the choice). */
 static gboolean
 choose_way (DrapeGraph            *graph,
             const DrapeDeviceCaps *caps,
             const DrapeConvGemm   *gemm,
             guint32                cap,
             const Tile           **tile,
-            guint32               *slices)
+            guint32               *slices,
+            const WorkgroupTile  **wg)
 {
   guint64 limit = drape_graph_binding_limit (graph);
   g_autoptr(GArray) ways = NULL;
@@ -500,7 +626,7 @@ choose_way (DrapeGraph            *graph,
       const Way *w = &g_array_index (ways, Way, i);
 
       names[i] = w->name;
-      if (w->tile == *tile && w->slices == *slices)
+      if (w->wg == NULL && w->tile == *tile && w->slices == *slices)
         usual = i;
     }
   problem = gemm_problem (gemm);
@@ -509,8 +635,50 @@ choose_way (DrapeGraph            *graph,
 
     *tile = w->tile;
     *slices = w->slices;
+    *wg = w->wg;
   }
   return TRUE;
+}
+
+/* conv2d_coopmat2.comp in tile t, for a GEMM it suits; FALSE where the
+ * device will not build it. */
+static gboolean
+workgroup_select (DrapeGraph          *graph,
+                  const DrapeConvGemm *gemm,
+                  const WorkgroupTile *t,
+                  DrapeConvCoopmat    *out)
+{
+  guint32 patch_w = workgroup_patch_w (gemm, t->bm);
+  guint32 spec[] = { t->invocations, 1, 1, t->bm, t->bn, t->bk, gemm->geglu, patch_w };
+  g_autofree char *label = g_strconcat (gemm->op, ".coopmat2", NULL);
+
+  *out = (DrapeConvCoopmat) {
+    .kernel = drape_graph_kernel_optional (graph, "conv2d_coopmat2", "f16_khr", gemm->n_bindings, 0, spec,
+                                           G_N_ELEMENTS (spec)),
+    .tile_m = t->bm,
+    .tile_n = t->bn,
+    .patch_w = patch_w,
+    .label = g_intern_string (label),
+    .slices = 1,
+    .slice_stages = drape_div_up (gemm->k, t->bk),
+  };
+  return out->kernel != NULL;
+}
+
+guint64
+drape_conv_coopmat_tiles (const DrapeConvCoopmat *coop,
+                          guint32                 m,
+                          guint32                 rows,
+                          guint32                 ow,
+                          guint32                 tiles_n)
+{
+  guint32 ph;
+
+  if (coop->patch_w == 0)
+    return (guint64) drape_div_up (m, coop->tile_m) * tiles_n;
+  ph = coop->tile_m / coop->patch_w;
+  return (guint64) (m / ((guint64) rows * ow)) * drape_div_up (rows, ph) * drape_div_up (ow, coop->patch_w) *
+         tiles_n;
 }
 
 gboolean
@@ -524,6 +692,7 @@ drape_conv_coopmat_select (DrapeGraph          *graph,
   guint32 cap = cap_env != NULL ? (guint32) CLAMP (g_ascii_strtoull (cap_env, NULL, 10), 1, MAX_SLICES)
                                 : MAX_SLICES;
   g_autofree char *label = NULL;
+  const WorkgroupTile *wg = workgroup_forced (forced, gemm->geglu);
   const Tile *tile;
   guint32 slices;
 
@@ -532,9 +701,16 @@ drape_conv_coopmat_select (DrapeGraph          *graph,
     return FALSE;
   if (forced != NULL && !g_str_has_prefix (forced, "coopmat"))
     return FALSE;
+  /* A forced coopmat2 tile that does not suit the GEMM leaves it to the
+   * cost model, as a coopmat tile its kind does not list does. */
+  if (wg != NULL && workgroup_suits (caps, gemm, wg) && workgroup_select (graph, gemm, wg, out))
+    return TRUE;
+  wg = NULL;
   if (forced != NULL ? !choose_tile (caps, gemm, forced, drape_graph_binding_limit (graph), cap, &tile, &slices)
-                     : !choose_way (graph, caps, gemm, cap, &tile, &slices))
+                     : !choose_way (graph, caps, gemm, cap, &tile, &slices, &wg))
     return FALSE;
+  if (wg != NULL)
+    return workgroup_select (graph, gemm, wg, out);
 
   {
     guint32 spec[] = {
@@ -551,6 +727,7 @@ drape_conv_coopmat_select (DrapeGraph          *graph,
     return FALSE;
   out->tile_m = tile->bm;
   out->tile_n = tile->bn;
+  out->patch_w = 0;
   label = g_strconcat (gemm->op, ".coopmat", NULL);
   out->label = g_intern_string (label);
   out->slices = 1;

@@ -914,6 +914,19 @@ place_over_input (DrapeGraph     *graph,
                                       c->cout);
 }
 
+/* Whether one dispatch computes every image and output channel, from
+ * operands whose element offsets and pixel strides are multiples of 8
+ * (DrapeConvGemm.one_dispatch). */
+static gboolean
+one_dispatch (const Conv     *c,
+              const ConvPlan *plan)
+{
+  return plan->whole && plan->rows >= c->oh && plan->ng == c->groups && plan->nc == c->cout_g &&
+         c->over == NULL && c->oy_count == 0 && !c->subpixel && c->out->h == c->oh &&
+         c->x_base % 8 == 0 && c->w_base % 8 == 0 && c->o_base % 8 == 0 && c->cin % 8 == 0 &&
+         c->cout % 8 == 0 && c->k % 8 == 0;
+}
+
 static void
 conv_record_way (DrapeGraph *graph,
                  Conv       *c)
@@ -926,7 +939,7 @@ conv_record_way (DrapeGraph *graph,
   DrapeKernel *kernel;
   GemmConfig cfg = { 0 };
   ConvPlan plan;
-  DrapeConvCoopmat coop;
+  DrapeConvCoopmat coop = { 0 };
   DrapeTensor *partial = NULL;  /* split K's sums */
   const guint32 dw_px = 4, dw_local = 64;
 
@@ -950,6 +963,10 @@ conv_record_way (DrapeGraph *graph,
                                         .k = c->k, .out_f32 = out_f32 (c),
                                         .split_ok = c->groups == 1 && !c->geglu && !out_f32 (c),
                                         .subpixel = c->subpixel, .phases = n_phases (c),
+                                        .groups = c->groups, .kh = c->kh, .kw = c->kw,
+                                        .stride = c->stride, .pad_t = c->pad_t, .pad_l = c->pad_l,
+                                        .oh = c->oh, .ow = c->ow,
+                                        .one_dispatch = one_dispatch (c, &plan),
                                       }, &coop))
     {
       kernel = coop.kernel;
@@ -1032,7 +1049,9 @@ conv_record_way (DrapeGraph *graph,
                 guint64 tiles;
 
                 p.tiles_n = drape_div_up (part.nc, cfg.tile_n);
-                tiles = (guint64) drape_div_up (p.m, cfg.tile_m) * p.tiles_n;
+                tiles = kernel == coop.kernel
+                          ? drape_conv_coopmat_tiles (&coop, p.m, p.rows, p.ow, p.tiles_n)
+                          : (guint64) drape_div_up (p.m, cfg.tile_m) * p.tiles_n;
                 drape_graph_dispatch_flat (graph, kernel, bind, &p, sizeof p,
                                            drape_div_up (tiles, cfg.tiles_per_group),
                                            part.ng * n_phases (c), c->op, flops);

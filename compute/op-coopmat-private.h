@@ -40,6 +40,14 @@ typedef struct {
   gboolean subpixel; /* phases of a 2x upsampled output (conv_common.glsl) */
   guint32 phases;   /* subpixel: phases one dispatch computes, each m x n (1 or 4) */
   guint n_bindings; /* the scalar kernel's */
+  /* The convolution's geometry: groups, kernel, stride and padding; the
+   * output's rows and columns per image. */
+  guint32 groups, kh, kw, stride, pad_t, pad_l, oh, ow;
+  /* One dispatch computes every image and output channel, and the
+   * element offsets of x, the weights and the output, and the pixel
+   * strides of x and the output, are multiples of 8: what
+   * conv2d_coopmat2.comp's tensor loads and stores need. */
+  gboolean one_dispatch;
 } DrapeConvGemm;
 
 /* What replaces conv2d.comp: a kernel that takes its bindings and push
@@ -54,11 +62,24 @@ typedef struct {
 typedef struct {
   DrapeKernel *kernel;
   guint32 tile_m, tile_n;
+  /* conv2d_coopmat2.comp's patches: a tile is tile_m / patch_w rows of
+   * patch_w output pixels of one image, tiles image after image, row of
+   * patches after row, each patch's tiles_n column tiles in turn; 0: a
+   * tile is tile_m consecutive output pixels. */
+  guint32 patch_w;
   const char *label;
   guint32 slices, slice_stages;
   DrapeKernel *sum_kernel;
   const char *sum_label;
 } DrapeConvCoopmat;
+
+/* Workgroups of a dispatch of `coop` (not split) over m output pixels,
+ * images of rows x ow of them, in tiles_n column tiles. */
+guint64      drape_conv_coopmat_tiles     (const DrapeConvCoopmat *coop,
+                                           guint32                 m,
+                                           guint32                 rows,
+                                           guint32                 ow,
+                                           guint32                 tiles_n);
 
 /* Invocations per workgroup of conv2d_split_sum.comp. */
 #define DRAPE_CONV_SUM_LOCAL 256

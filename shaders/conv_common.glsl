@@ -1,6 +1,7 @@
-// Shared by conv2d.comp, conv2d_coopmat.comp and conv_depthwise.comp:
-// the operands, the geometry of one dispatch, and the epilogue (with
-// GEGLU's gate bias where the shader defines CONV_GATE).
+// Shared by conv2d.comp, conv2d_coopmat.comp, conv2d_coopmat2.comp and
+// conv_depthwise.comp: the operands, the geometry of one dispatch, and
+// the epilogue (with GEGLU's gate bias where the shader defines
+// CONV_GATE).
 //
 // A dispatch computes output pixels [0, m) of the bound output range:
 // either every image at once (rows = oh, in_rows = ih, iy_lo = 0) or a
@@ -241,6 +242,17 @@ float conv_epilogue(float acc, uint m, uint ch)
 {
   return conv_finish(m, ch, vec4(acc + conv_bias(ch, 1u, false).x), 1u, false).x;
 }
+
+#ifdef CONV_GATE
+// GEGLU's channel: h * gelu (g), each from its sum without its bias.
+float conv_epilogue_gated(float acc, float gate, uint m, uint ch)
+{
+  float h = acc + conv_bias(ch, 1u, false).x;
+
+  h *= drape_gelu(gate + gate_bias(ch, 1u, false).x);
+  return conv_finish(m, ch, vec4(h), 1u, false).x;
+}
+#endif
 
 // Where output pixel m of this dispatch reads its input: the element index
 // of input pixel (iy0, ix0) = (oy * stride - pad_t, ox * stride - pad_l),

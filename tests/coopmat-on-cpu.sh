@@ -22,14 +22,15 @@ root=$cache/root
 lib=$root/usr/lib/x86_64-linux-gnu
 mirror=https://deb.debian.org/debian
 
-# The runtime: Mesa from trixie-backports, everything it, glslang and the
-# validation layers need from trixie itself.
+# The runtime: Mesa from trixie-backports, everything it, glslang, the
+# validation layers and spirv-val (which knows the cooperative-matrix-2
+# modules Debian 12's does not) need from trixie itself.
 backports=(mesa-vulkan-drivers)
 trixie=(libc6 libstdc++6 libgcc-s1 libllvm19 libz3-4 libxml2 libicu76 libedit2 libffi8 libtinfo6
         libzstd1 liblzma5 zlib1g libelf1t64 libexpat1 libbsd0 libmd0 libdrm2 libdrm-amdgpu1
         libdisplay-info2 libwayland-client0 libx11-xcb1 libxcb1 libxcb-dri3-0 libxcb-present0
         libxcb-randr0 libxcb-shm0 libxcb-sync1 libxcb-xfixes0 libxshmfence1 libxau6 libxdmcp6
-        libpng16-16t64 libvulkan1 vulkan-validationlayers glslang-tools)
+        libpng16-16t64 libvulkan1 vulkan-validationlayers glslang-tools spirv-tools)
 
 # Prints "path sha256" of a package in a suite's index.
 locate () {
@@ -51,7 +52,7 @@ fetch () {
   dpkg-deb -x "$deb" "$root"
 }
 
-if [ ! -x "$root/usr/bin/glslangValidator" ]; then
+if [ ! -x "$root/usr/bin/glslangValidator" ] || [ ! -x "$root/usr/bin/spirv-val" ]; then
   mkdir -p "$cache/debs"
   for suite in trixie trixie-backports; do
     curl -fsSL -o "$cache/Packages-$suite.xz" "$mirror/dists/$suite/main/binary-amd64/Packages.xz"
@@ -68,10 +69,12 @@ export VK_DRIVER_FILES=$cache/lvp_icd.json VK_LAYER_PATH=$cache/layers
 exec $lib/ld-linux-x86-64.so.2 --library-path $lib:/usr/lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu "\$@"
 EOF
 mkdir -p "$cache/bin" "$cache/layers"
-printf '#!/bin/sh\nexec %s %s "$@"\n' "$cache/run" "$root/usr/bin/glslangValidator" > "$cache/bin/glslangValidator"
+for tool in glslangValidator spirv-val; do
+  printf '#!/bin/sh\nexec %s %s "$@"\n' "$cache/run" "$root/usr/bin/$tool" > "$cache/bin/$tool"
+done
 # Tests that spawn drape-cli get it through the same loader.
 printf '#!/bin/sh\nexec %s %s "$@"\n' "$cache/run" "$src/build-coopmat/app/drape-cli" > "$cache/bin/drape-cli"
-chmod +x "$cache/run" "$cache/bin/glslangValidator" "$cache/bin/drape-cli"
+chmod +x "$cache/run" "$cache/bin/glslangValidator" "$cache/bin/spirv-val" "$cache/bin/drape-cli"
 sed "s#\"libvulkan_lvp.so\"#\"$lib/libvulkan_lvp.so\"#" \
   "$root/usr/share/vulkan/icd.d/lvp_icd.json" > "$cache/lvp_icd.json"
 sed "s#\"libVkLayer_khronos_validation.so\"#\"$lib/libVkLayer_khronos_validation.so\"#" \

@@ -863,6 +863,66 @@ test_coopmat_tiles_h200 (void)
   g_assert_false (drape_attention_coopmat_tile_fits (&h200, 160, 24576, 64, 2, 16));
 }
 
+/* Workgroup-scope tiles (conv2d_coopmat2.comp) fit where the device
+ * lists their workgroup size and their sizes are multiples of its
+ * granularity, within its largest dimension: the H200 above, given 16 x
+ * 16 x 16 granularity in workgroups of 256 and of 128 and sides of up to
+ * 256 (what NVIDIA's driver lists is for a GPU session to see: `drape-cli
+ * devices`). */
+static void
+test_workgroup_tiles (void)
+{
+  DrapeDeviceCaps caps = {
+    .max_shared_memory = 48 << 10, .max_workgroup_invocations = 1024, .subgroup_size = 32,
+    .has_f16 = TRUE, .coopmat = DRAPE_COOPMAT_KHR, .coopmat_m = 16, .coopmat_n = 16, .coopmat_k = 16,
+    .coopmat_subgroup_size = 32, .coopmat2 = TRUE, .compute_units = 132,
+    .coopmat2_workgroup = { { 256, 16, 16, 16 }, { 128, 16, 16, 16 } },
+    .n_coopmat2_workgroup = 2, .coopmat2_max_dimension = 256,
+  };
+
+  g_assert_true (drape_conv_coopmat_tile_fits (&caps, "coopmat2:128x128x32", FALSE));
+  g_assert_true (drape_conv_coopmat_tile_fits (&caps, "coopmat2:128x256x64", FALSE));
+  g_assert_true (drape_conv_coopmat_tile_fits (&caps, "coopmat2:64x64x64", FALSE));
+  g_assert_true (drape_conv_coopmat_tile_fits (&caps, "coopmat2:128x64x32", TRUE));
+  /* Not a tile of its kind: GEGLU's are half as wide. */
+  g_assert_false (drape_conv_coopmat_tile_fits (&caps, "coopmat2:128x256x32", TRUE));
+  g_assert_false (drape_conv_coopmat_tile_fits (&caps, "coopmat2:96x96x32", FALSE));
+  /* Sides over the largest the device takes. */
+  caps.coopmat2_max_dimension = 128;
+  g_assert_false (drape_conv_coopmat_tile_fits (&caps, "coopmat2:128x256x64", FALSE));
+  g_assert_true (drape_conv_coopmat_tile_fits (&caps, "coopmat2:128x128x64", FALSE));
+  /* Workgroups of 128 whose columns come in 128s: not 64 x 64. */
+  caps.coopmat2_workgroup[1] = (DrapeCoopmatWorkgroup) { 128, 16, 128, 16 };
+  g_assert_false (drape_conv_coopmat_tile_fits (&caps, "coopmat2:64x64x64", FALSE));
+  /* Without the 128-invocation entry. */
+  caps.n_coopmat2_workgroup = 1;
+  caps.coopmat2_workgroup[0].n = 16;
+  g_assert_false (drape_conv_coopmat_tile_fits (&caps, "coopmat2:64x64x64", FALSE));
+  g_assert_true (drape_conv_coopmat_tile_fits (&caps, "coopmat2:128x64x32", TRUE));
+  /* A device without workgroup-scope matrices. */
+  caps.n_coopmat2_workgroup = 0;
+  g_assert_false (drape_conv_coopmat_tile_fits (&caps, "coopmat2:128x128x32", FALSE));
+}
+
+/* How many workgroups a workgroup-scope GEMM launches: tiles of
+ * consecutive pixels, or patches image by image, each in every column
+ * tile. */
+static void
+test_workgroup_grid (void)
+{
+  DrapeConvCoopmat flat = { .tile_m = 128, .tile_n = 128 };
+  DrapeConvCoopmat patch = { .tile_m = 128, .tile_n = 128, .patch_w = 32 };
+
+  /* 2 x 256 x 96 pixels: 384 tiles of 128, 3 column tiles each. */
+  g_assert_cmpuint (drape_conv_coopmat_tiles (&flat, 2 * 256 * 96, 256, 96, 3), ==, 384 * 3);
+  /* Patches of 4 x 32: 64 rows and 3 columns of them an image. */
+  g_assert_cmpuint (drape_conv_coopmat_tiles (&patch, 2 * 256 * 96, 256, 96, 3), ==, 2 * 64 * 3 * 3);
+  /* 2 x 17 x 33: patch rows and columns round up, 5 x 2 an image. */
+  g_assert_cmpuint (drape_conv_coopmat_tiles (&patch, 2 * 17 * 33, 17, 33, 1), ==, 2 * 5 * 2);
+  /* Flat tiles round up over all the pixels at once: 1122 of them. */
+  g_assert_cmpuint (drape_conv_coopmat_tiles (&flat, 2 * 17 * 33, 17, 33, 2), ==, 9 * 2);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -877,5 +937,7 @@ main (int argc, char **argv)
   g_test_add_func ("/conv/tuned-ways", test_tuned_ways);
   g_test_add_func ("/conv/tuned-ways/f16", test_tuned_ways_f16);
   g_test_add_func ("/conv/coopmat-tiles/h200", test_coopmat_tiles_h200);
+  g_test_add_func ("/conv/coopmat-tiles/workgroup", test_workgroup_tiles);
+  g_test_add_func ("/conv/coopmat-tiles/workgroup-grid", test_workgroup_grid);
   return test_finish (g_test_run ());
 }

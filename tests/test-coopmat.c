@@ -54,12 +54,21 @@ static const char *const conv_tiles[] = {
   "coopmat:128x128x16+4", "coopmat:128x128x16+4/3", "coopmat:128x128x32+2",
   /* Subgroups of 32 x 80 (five accumulator columns). */
   "coopmat:128x160x64", "coopmat:128x160x16",
+  /* Workgroup-scope matrices (conv2d_coopmat2.comp), on the layers they
+   * suit; the others take the cost model's tile. */
+  "coopmat2:128x128x32", "coopmat2:128x128x64", "coopmat2:128x256x32", "coopmat2:128x256x64",
+  "coopmat2:256x128x32", "coopmat2:64x64x64",
 };
 
 static const char *const geglu_tiles[] = {
   NULL, "coopmat:128x64", "coopmat:64x64", "coopmat:64x32", "coopmat:128x64x16", "coopmat:128x64x16+2",
   "coopmat:128x64x32+2", "coopmat:128x64x64",
+  "coopmat2:128x64x32", "coopmat2:128x64x64", "coopmat2:128x128x32", "coopmat2:64x64x64",
 };
+
+/* Dispatches of conv2d_coopmat2.comp the forced tiles above ran: the
+ * tests that force them check that some layer took them. */
+static guint workgroup_runs;
 
 static gboolean
 have_coopmat (void)
@@ -97,7 +106,8 @@ conv_tile_fits (const char *tile,
 }
 
 /* Runs a profiled graph once; asserts that its dispatches were labelled
- * `label` (`op`.coopmat unless NULL), none plain `op`. */
+ * `label` (unless NULL; else `op`.coopmat or `op`.coopmat2, counted in
+ * workgroup_runs), none plain `op`. */
 static void
 run_expecting (DrapeGraph *graph,
                const char *op,
@@ -105,6 +115,8 @@ run_expecting (DrapeGraph *graph,
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *coop = label ? g_strdup (label) : g_strconcat (op, ".coopmat", NULL);
+  g_autofree char *workgroup = g_strconcat (op, ".coopmat2", NULL);
+  guint workgroup_now = label ? 0 : test_graph_runs_of (graph, workgroup);
 
   drape_graph_compile (graph, &error);
   g_assert_no_error (error);
@@ -112,8 +124,29 @@ run_expecting (DrapeGraph *graph,
   g_assert_no_error (error);
   if (test_graph_runs_of (graph, op) > 0)
     g_error ("%s ran the scalar kernel", op);
-  if (test_graph_runs_of (graph, coop) == 0)
+  if (label == NULL)
+    workgroup_now = test_graph_runs_of (graph, workgroup);
+  workgroup_runs += workgroup_now;
+  if (test_graph_runs_of (graph, coop) == 0 && workgroup_now == 0)
     g_error ("%s did not run", coop);
+}
+
+/* After the cases with every tile in `tiles`: where the device holds a
+ * workgroup-scope one, some layer ran it. */
+static void
+assert_workgroup_ran (const char *const *tiles,
+                      guint              n_tiles,
+                      gboolean           geglu)
+{
+  const DrapeDeviceCaps *caps = drape_device_get_caps (test_device ());
+
+  for (guint i = 0; i < n_tiles; i++)
+    if (tiles[i] != NULL && g_str_has_prefix (tiles[i], "coopmat2:") &&
+        drape_conv_coopmat_tile_fits (caps, tiles[i], geglu))
+      {
+        g_assert_cmpuint (workgroup_runs, >, 0);
+        return;
+      }
 }
 
 /* Whether a forced tile splits K (coopmat:BMxBN[xBK]/S, S > 1) of a GEMM
@@ -229,8 +262,10 @@ test_conv (void)
 {
   if (!have_coopmat ())
     return;
+  workgroup_runs = 0;
   for (guint i = 0; i < G_N_ELEMENTS (conv_cases); i++)
     check_conv (&conv_cases[i], FALSE, G_MAXUINT64);
+  assert_workgroup_ran (conv_tiles, G_N_ELEMENTS (conv_tiles), FALSE);
   /* Column chunks and row bands of 4096-byte bindings. */
   check_conv (&conv_cases[0], FALSE, 4096);
   check_conv (&conv_cases[1], FALSE, 4096);
@@ -413,10 +448,14 @@ test_linear (void)
 {
   if (!have_coopmat ())
     return;
+  workgroup_runs = 0;
   for (guint i = 0; i < G_N_ELEMENTS (linear_cases); i++)
     check_linear (&linear_cases[i]);
+  assert_workgroup_ran (conv_tiles, G_N_ELEMENTS (conv_tiles), FALSE);
+  workgroup_runs = 0;
   for (guint i = 0; i < G_N_ELEMENTS (geglu_cases); i++)
     check_geglu (&geglu_cases[i]);
+  assert_workgroup_ran (geglu_tiles, G_N_ELEMENTS (geglu_tiles), TRUE);
   test_assert_no_validation_messages ();
 }
 

@@ -14,7 +14,10 @@
 #                          E2E=50: a try-on's time too, VAE_TILE=512: and
 #                          one on VAE tiles)
 #   PLAN=sweep             layer profiles with other tiles forced
-#   PLAN=tune              layer profiles untuned, drape-cli tune at each
+#   PLAN=tune              the tests PRE_TESTS names (test-coopmat: the
+#                          tensor-core kernels, workgroup-scope ones
+#                          included, which tuning may pick), layer
+#                          profiles untuned, drape-cli tune at each
 #                          size TUNE_SIZES names ("768x1024 384x512") into
 #                          $OUT/tuning.json (each for at most TUNE_S=200
 #                          s), the profiles again with it, then test-conv,
@@ -167,6 +170,8 @@ fi
 if [ "${PLAN:-}" = tune ]; then
   sizes=${TUNE_SIZES:-768x1024 384x512}
   tuning=$OUT/tuning.json
+  # A tuning may only ship ways these found right.
+  for t in ${PRE_TESTS-test-coopmat}; do run_test "$t" 120; done
   for size in $sizes; do
     DRAPE_TUNING=none bench_json "$size-untuned" 60 --size "$size" --steps 3 --profile
   done
