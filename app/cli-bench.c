@@ -428,7 +428,7 @@ drape_cli_bench (int    argc,
       {
         g_autoptr(DrapeGraph) graph = drape_graph_new (device, graphs[i].name);
 
-        if (!graphs[i].record (graph, workload, &error) ||
+        if (!graphs[i].record (graph, workload, NULL, &error) ||
             !time_graph (graph, graphs[i].runs ? graphs[i].runs : (guint) steps, profile, timings[i], &error))
           return drape_cli_fail_error (error);
         merge_profiles (ops, dispatches, graph, graphs[i].prefix);

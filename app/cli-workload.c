@@ -79,35 +79,49 @@ drape_cli_workload_free (DrapeCliWorkload *w)
   g_free (w);
 }
 
+/* A graph's output among the results a tuning holds its ways to, where
+ * asked for. */
+static void
+add_result (GPtrArray   *results,
+            DrapeTensor *out)
+{
+  if (results != NULL && out != NULL)
+    g_ptr_array_add (results, out);
+}
+
 gboolean
 drape_cli_workload_unet_step (DrapeGraph *graph,
                               gpointer    workload,
+                              GPtrArray  *results,
                               GError    **error)
 {
   DrapeCliWorkload *w = workload;
 
-  drape_unet_forward (drape_pipeline_get_unet (w->pipeline), graph, w->sample, w->timestep, NULL);
+  add_result (results, drape_unet_forward (drape_pipeline_get_unet (w->pipeline), graph, w->sample,
+                                           w->timestep, NULL));
   return drape_graph_check (graph, error);
 }
 
 gboolean
 drape_cli_workload_vae_encode (DrapeGraph *graph,
                                gpointer    workload,
+                               GPtrArray  *results,
                                GError    **error)
 {
   DrapeCliWorkload *w = workload;
 
-  drape_vae_encode (drape_pipeline_get_vae (w->pipeline), graph, w->images, NULL);
+  add_result (results, drape_vae_encode (drape_pipeline_get_vae (w->pipeline), graph, w->images, NULL));
   return drape_graph_check (graph, error);
 }
 
 gboolean
 drape_cli_workload_vae_decode (DrapeGraph *graph,
                                gpointer    workload,
+                               GPtrArray  *results,
                                GError    **error)
 {
   DrapeCliWorkload *w = workload;
 
-  drape_vae_decode (drape_pipeline_get_vae (w->pipeline), graph, w->latent, NULL);
+  add_result (results, drape_vae_decode (drape_pipeline_get_vae (w->pipeline), graph, w->latent, NULL));
   return drape_graph_check (graph, error);
 }

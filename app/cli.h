@@ -56,7 +56,8 @@ char    *drape_cli_model_dir       (const char  *id,
 
 /* What bench and tune run (cli-workload.c): the graphs a try-on of
  * width x height spends its time in, with random inputs; each records
- * its graph into `graph` (a DrapeTuningRecordFunc). */
+ * its graph into `graph` and its output into `results` (a
+ * DrapeTuningRecordFunc). */
 typedef struct _DrapeCliWorkload DrapeCliWorkload;
 
 DrapeCliWorkload *drape_cli_workload_new  (DrapeDevice      *device,
@@ -68,13 +69,16 @@ void     drape_cli_workload_free          (DrapeCliWorkload *workload);
 /* The UNet step with guidance (batch 2), person and garment stacked. */
 gboolean drape_cli_workload_unet_step     (DrapeGraph       *graph,
                                            gpointer          workload,
+                                           GPtrArray        *results,
                                            GError          **error);
 /* The VAE encode of both images. */
 gboolean drape_cli_workload_vae_encode    (DrapeGraph       *graph,
                                            gpointer          workload,
+                                           GPtrArray        *results,
                                            GError          **error);
 gboolean drape_cli_workload_vae_decode    (DrapeGraph       *graph,
                                            gpointer          workload,
+                                           GPtrArray        *results,
                                            GError          **error);
 /* n values uniform in [-1, 1], the same for the same seed. */
 float   *drape_cli_random_values          (gsize             n,

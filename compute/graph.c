@@ -66,9 +66,11 @@ struct _DrapeGraph
   gboolean compiled;
   gboolean profiling;
   guint n_barriers;     /* recorded between and after dispatches */
-  /* Tuning: the trial (-1: none), the most ways a problem had, and the
-   * choice the next dispatches belong to (drape_graph_choose). */
+  /* Tuning: the trial (-1: none) and the one problem that takes its way
+   * (NULL: all), the most ways a problem had, and the choice the next
+   * dispatches belong to (drape_graph_choose). */
   gint trial;
+  const char *trial_problem;
   guint n_trials;
   guint n_tuned;        /* choices the device's tuning made */
   const char *problem;
@@ -623,6 +625,13 @@ drape_graph_set_trial (DrapeGraph *graph,
   graph->trial = trial;
 }
 
+void
+drape_graph_set_trial_problem (DrapeGraph *graph,
+                               const char *problem)
+{
+  graph->trial_problem = g_intern_string (problem);
+}
+
 guint
 drape_graph_get_n_trials (DrapeGraph *graph)
 {
@@ -647,7 +656,10 @@ drape_graph_choose (DrapeGraph        *graph,
 
   g_return_val_if_fail (usual < n_ways, 0);
   if (graph->trial >= 0)
-    chosen = (guint) graph->trial < n_ways ? (guint) graph->trial : usual;
+    chosen = (guint) graph->trial < n_ways &&
+                 (graph->trial_problem == NULL || strcmp (graph->trial_problem, problem) == 0)
+               ? (guint) graph->trial
+               : usual;
   else if (tuned != NULL)
     for (guint i = 0; i < n_ways; i++)
       if (strcmp (ways[i], tuned) == 0)

@@ -163,6 +163,11 @@ void         drape_graph_reset_profile  (DrapeGraph   *graph);
  * the device's tuning names, else the usual one. */
 void         drape_graph_set_trial      (DrapeGraph   *graph,
                                          gint          trial);
+/* In a trial, only `problem` takes the trial's way, every other problem
+ * its usual one (NULL, the default: every problem): which of a trial's
+ * ways computed something else. */
+void         drape_graph_set_trial_problem (DrapeGraph *graph,
+                                            const char *problem);
 /* The most ways any problem recorded so far had. */
 guint        drape_graph_get_n_trials   (DrapeGraph   *graph);
 /* How many of the ops' choices the device's tuning made. */

@@ -10,7 +10,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <float.h>
 #include <json-glib/json-glib.h>
+#include <math.h>
 
 #include "error.h"
 #include "tuning.h"
@@ -25,6 +27,12 @@
  * the clocks of sustained work. */
 #define WARM_UP_US (1000 * 1000)
 #define TRIAL_WARM_UP_US (200 * 1000)
+
+/* How far a way's results may lie from the usual ways', as the RMS of
+ * their difference over the RMS of the usual results: ways that sum in
+ * another order differ by about 1e-3 through a UNet in f16, a wrong
+ * tile by far more than this. */
+#define MAX_DIFFERENCE 0.02
 
 typedef struct {
   char *problem;
@@ -276,9 +284,11 @@ typedef struct {
   double usual_ms;
 } Best;
 
+/* A trial's times, but for the problems in `wrong`. */
 static void
 add_trial (GHashTable *best,
-           DrapeGraph *graph)
+           DrapeGraph *graph,
+           GHashTable *wrong)
 {
   g_autoptr(GArray) times = drape_graph_get_way_profile (graph);
 
@@ -287,6 +297,9 @@ add_trial (GHashTable *best,
       const DrapeWayTime *t = &g_array_index (times, DrapeWayTime, i);
       double ms = t->total_ms / MAX (t->runs, 1);
       Best *b = g_hash_table_lookup (best, t->problem);
+
+      if (g_hash_table_contains (wrong, t->problem))
+        continue;
 
       if (b == NULL)
         {
@@ -331,6 +344,122 @@ choose_ways (GHashTable  *best,
     }
 }
 
+/* Each result tensor's values, as a GArray of floats. */
+static GPtrArray *
+download_results (GPtrArray *tensors,
+                  GError   **error)
+{
+  g_autoptr(GPtrArray) values = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
+
+  for (guint i = 0; i < tensors->len; i++)
+    {
+      const DrapeTensor *tensor = g_ptr_array_index (tensors, i);
+      GArray *v = g_array_sized_new (FALSE, FALSE, sizeof (float), drape_tensor_numel (tensor));
+
+      g_array_set_size (v, drape_tensor_numel (tensor));
+      g_ptr_array_add (values, v);
+      if (!drape_tensor_download (tensor, (float *) v->data, v->len, error))
+        return NULL;
+    }
+  return g_steal_pointer (&values);
+}
+
+/* How far `got` lies from `ref` (MAX_DIFFERENCE's measure; the largest
+ * over the results): G_MAXDOUBLE where a value is not finite that is in
+ * `ref`. */
+static double
+results_difference (GPtrArray *ref,
+                    GPtrArray *got)
+{
+  double worst = 0;
+
+  for (guint i = 0; i < ref->len; i++)
+    {
+      const GArray *r = g_ptr_array_index (ref, i), *g = g_ptr_array_index (got, i);
+      double diff = 0, norm = 0;
+
+      for (guint j = 0; j < r->len; j++)
+        {
+          double a = g_array_index (r, float, j), b = g_array_index (g, float, j);
+
+          if (!isfinite (a))
+            continue;
+          if (!isfinite (b))
+            return G_MAXDOUBLE;
+          diff += (b - a) * (b - a);
+          norm += a * a;
+        }
+      worst = MAX (worst, diff == 0 ? 0 : sqrt (diff / MAX (norm, DBL_MIN)));
+    }
+  return worst;
+}
+
+/* Records trial `trial`'s graph (where `problem` is not NULL, only its
+ * way the trial's: drape_graph_set_trial_problem), runs it once and
+ * downloads its results into *results. */
+static DrapeGraph *
+run_trial (DrapeDevice          *device,
+           DrapeTuningRecordFunc record,
+           gpointer              user_data,
+           gint                  trial,
+           const char           *problem,
+           GPtrArray           **results,
+           GError              **error)
+{
+  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "tuning trial");
+  g_autoptr(GPtrArray) tensors = g_ptr_array_new ();
+
+  drape_graph_set_trial (graph, trial);
+  drape_graph_set_trial_problem (graph, problem);
+  if (!record (graph, user_data, tensors, error) || !drape_graph_run (graph, error))
+    return NULL;
+  *results = download_results (tensors, error);
+  return *results != NULL ? g_steal_pointer (&graph) : NULL;
+}
+
+/* The problems (interned) whose way in trial `trial` computes something
+ * else than their usual one: none where the trial's results lie within
+ * MAX_DIFFERENCE of the usual ways' `reference`, else those whose way
+ * alone takes them past it.  NULL with `error` set where a graph fails. */
+static GHashTable *
+wrong_ways (DrapeDevice          *device,
+            DrapeTuningRecordFunc record,
+            gpointer              user_data,
+            gint                  trial,
+            DrapeGraph           *graph,
+            GPtrArray            *reference,
+            GPtrArray            *results,
+            GError              **error)
+{
+  g_autoptr(GHashTable) wrong = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GArray) times = NULL;
+
+  if (results_difference (reference, results) <= MAX_DIFFERENCE)
+    return g_steal_pointer (&wrong);
+  times = drape_graph_get_way_profile (graph);
+  for (guint i = 0; i < times->len; i++)
+    {
+      const DrapeWayTime *t = &g_array_index (times, DrapeWayTime, i);
+      g_autoptr(GPtrArray) alone = NULL;
+      g_autoptr(DrapeGraph) probe = NULL;
+      double difference;
+
+      if (t->usual)
+        continue;
+      probe = run_trial (device, record, user_data, trial, t->problem, &alone, error);
+      if (probe == NULL)
+        return NULL;
+      difference = results_difference (reference, alone);
+      if (difference > MAX_DIFFERENCE)
+        {
+          g_message ("%s: way %s computes something else than the usual way (%.3g relative "
+                     "difference): left out", t->problem, t->way, difference);
+          g_hash_table_add (wrong, (gpointer) t->problem);
+        }
+    }
+  return g_steal_pointer (&wrong);
+}
+
 gboolean
 drape_tuning_measure (DrapeTuning          *tuning,
                       DrapeDevice          *device,
@@ -341,33 +470,40 @@ drape_tuning_measure (DrapeTuning          *tuning,
 {
   /* Problem (interned) -> Best. */
   g_autoptr(GHashTable) best = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  g_autoptr(GPtrArray) reference = NULL;
   guint n_trials = 1;
-  gboolean ok = TRUE;
 
   if (!drape_device_get_caps (device)->has_timestamps)
     {
       g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_UNSUPPORTED,
                    "%s has no timestamps to time the ways with", drape_device_get_info (device)->name);
-      ok = FALSE;
+      return FALSE;
     }
-  for (guint trial = 0; ok && trial < n_trials; trial++)
-    {
-      DrapeGraph *graph = drape_graph_new (device, "tuning trial");
+  /* Past every problem's last way: the usual ones. */
+  {
+    g_autoptr(DrapeGraph) usual = run_trial (device, record, user_data, G_MAXINT, NULL, &reference, error);
 
-      drape_graph_set_trial (graph, (gint) trial);
-      ok = record (graph, user_data, error) && drape_graph_run (graph, error) &&
-           drape_graph_warm_up (graph, trial == 0 ? WARM_UP_US : TRIAL_WARM_UP_US, error);
+    if (usual == NULL)
+      return FALSE;
+  }
+  for (guint trial = 0; trial < n_trials; trial++)
+    {
+      g_autoptr(GPtrArray) results = NULL;
+      g_autoptr(GHashTable) wrong = NULL;
+      g_autoptr(DrapeGraph) graph = run_trial (device, record, user_data, (gint) trial, NULL, &results, error);
+
+      if (graph == NULL || !drape_graph_warm_up (graph, trial == 0 ? WARM_UP_US : TRIAL_WARM_UP_US, error))
+        return FALSE;
       drape_graph_set_profiling (graph, TRUE);
-      for (guint i = 0; ok && i < MAX (runs, 1); i++)
-        ok = drape_graph_run (graph, error);
-      if (ok)
-        {
-          add_trial (best, graph);
-          n_trials = MAX (n_trials, drape_graph_get_n_trials (graph));
-        }
-      drape_graph_free (graph);
+      for (guint i = 0; i < MAX (runs, 1); i++)
+        if (!drape_graph_run (graph, error))
+          return FALSE;
+      wrong = wrong_ways (device, record, user_data, (gint) trial, graph, reference, results, error);
+      if (wrong == NULL)
+        return FALSE;
+      add_trial (best, graph, wrong);
+      n_trials = MAX (n_trials, drape_graph_get_n_trials (graph));
     }
-  if (ok)
-    choose_ways (best, tuning);
-  return ok;
+  choose_ways (best, tuning);
+  return TRUE;
 }

@@ -35,9 +35,13 @@ typedef struct {
 } DrapeTuningEntry;
 
 /* Records one graph's ops (a UNet step, a VAE decode...) for
- * drape_tuning_measure; FALSE with `error` set where it cannot. */
+ * drape_tuning_measure and, where `results` is not NULL, appends the
+ * tensors it computes (which the graph keeps until freed): what every
+ * way must compute as the usual ways do.  FALSE with `error` set where
+ * it cannot. */
 typedef gboolean (*DrapeTuningRecordFunc) (DrapeGraph *graph,
                                            gpointer    user_data,
+                                           GPtrArray  *results,
                                            GError    **error);
 
 DrapeTuning            *drape_tuning_new         (void);
@@ -63,7 +67,11 @@ guint                   drape_tuning_get_size    (DrapeTuning            *tuning
 /* Times every way of every problem the graph that `record` records
  * chooses for (drape_graph_set_trial: one graph per trial, `runs`
  * profiled runs each after one to compile and warm), and sets each
- * problem's fastest in `tuning`.  Needs timestamps. */
+ * problem's fastest in `tuning`.  Only ways that compute what the
+ * usual ones do count: where a trial's results differ from a graph of
+ * usual ways' (by more than summing in another order could), each of
+ * its ways runs alone, and those whose results differ are left out
+ * (with a message naming them).  Needs timestamps. */
 gboolean                drape_tuning_measure     (DrapeTuning            *tuning,
                                                   DrapeDevice            *device,
                                                   DrapeTuningRecordFunc   record,

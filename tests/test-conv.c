@@ -685,13 +685,18 @@ typedef struct {
 static gboolean
 record_conv_cases (DrapeGraph *graph,
                    gpointer    user_data,
+                   GPtrArray  *results,
                    GError    **error)
 {
   ConvCases *cases = user_data;
 
   for (guint i = 0; i < G_N_ELEMENTS (tuned_cases); i++)
-    cases->out[i] = drape_op_conv2d (graph, cases->runs[i].x, cases->runs[i].weight,
-                                     &cases->runs[i].params);
+    {
+      cases->out[i] = drape_op_conv2d (graph, cases->runs[i].x, cases->runs[i].weight,
+                                       &cases->runs[i].params);
+      if (results != NULL)
+        g_ptr_array_add (results, cases->out[i]);
+    }
   return drape_graph_check (graph, error);
 }
 
@@ -712,7 +717,7 @@ check_every_way (ConvCases *cases,
       g_autoptr(GError) error = NULL;
 
       drape_graph_set_trial (graph, (gint) trial);
-      record_conv_cases (graph, cases, &error);
+      record_conv_cases (graph, cases, NULL, &error);
       g_assert_no_error (error);
       drape_graph_set_profiling (graph, TRUE);
       run_graph (graph);
@@ -785,7 +790,7 @@ check_tuned_ways (DrapeDType dtype)
   others = check_every_way (&cases, dtype);
   g_assert_cmpuint (drape_tuning_get_size (others), >, 0);
   drape_device_set_tuning (device, others);
-  record_conv_cases (graph, &cases, &error);
+  record_conv_cases (graph, &cases, NULL, &error);
   g_assert_no_error (error);
   drape_graph_set_profiling (graph, TRUE);
   run_graph (graph);

@@ -1033,6 +1033,74 @@ test_graph_choose (void)
   }
 }
 
+/* Doubles x the slow way: an odd number of dispatches that double and
+ * halve it in turn, each exact. */
+static DrapeTensor *
+double_slowly (DrapeGraph        *graph,
+               const DrapeTensor *x,
+               guint              dispatches)
+{
+  DrapeTensor *y = drape_op_scale (graph, x, 2.0f, 0.0f);
+
+  for (guint i = 1; i < dispatches; i++)
+    {
+      DrapeTensor *next = drape_op_scale (graph, y, i % 2 ? 0.5f : 2.0f, 0.0f);
+
+      drape_tensor_release (y);
+      y = next;
+    }
+  return y;
+}
+
+/* Two problems of two ways each, whose second ways are much faster:
+ * "right" doubles x in one dispatch, as its usual way does in 21;
+ * "wrong" triples it. */
+static gboolean
+record_checked_ways (DrapeGraph *graph,
+                     gpointer    user_data,
+                     GPtrArray  *results,
+                     GError    **error)
+{
+  const DrapeTensor *x = user_data;
+  const char *right_ways[] = { "slowly", "at once" };
+  const char *wrong_ways[] = { "slowly", "triple" };
+  DrapeTensor *right, *wrong;
+
+  right = drape_graph_choose (graph, "right", right_ways, 2, 0) == 0 ? double_slowly (graph, x, 21)
+                                                                     : drape_op_scale (graph, x, 2.0f, 0.0f);
+  drape_graph_end_choice (graph);
+  wrong = drape_graph_choose (graph, "wrong", wrong_ways, 2, 0) == 0 ? double_slowly (graph, x, 21)
+                                                                     : drape_op_scale (graph, x, 3.0f, 0.0f);
+  drape_graph_end_choice (graph);
+  g_ptr_array_add (results, right);
+  g_ptr_array_add (results, wrong);
+  return drape_graph_check (graph, error);
+}
+
+/* Tuning keeps only ways that compute what the usual ones do: "wrong"'s
+ * faster way is left out, though the trial that timed it also timed
+ * "right"'s, which is kept. */
+static void
+test_tuning_checked_ways (void)
+{
+  DrapeDevice *device = test_device ();
+  g_autofree float *values = test_random_data (32 * 32 * 16, 7, 1.0f, DRAPE_DTYPE_F32);
+  g_autoptr(DrapeTensor) x = test_tensor_from (DRAPE_DTYPE_F32, 1, 32, 32, 16, values);
+  g_autoptr(DrapeTuning) tuning = drape_tuning_new ();
+  g_autoptr(GError) error = NULL;
+
+  if (!drape_device_get_caps (device)->has_timestamps)
+    {
+      g_test_skip ("device has no timestamps");
+      return;
+    }
+  g_assert_true (drape_tuning_measure (tuning, device, record_checked_ways, x, 3, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (drape_tuning_lookup (tuning, "right"), ==, "at once");
+  g_assert_cmpstr (drape_tuning_lookup (tuning, "wrong"), ==, "slowly");
+  test_assert_no_validation_messages ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1057,6 +1125,7 @@ main (int argc, char **argv)
   g_test_add_func ("/graph/arena-plan/guests", test_arena_plan_guests);
   g_test_add_func ("/tuning/file", test_tuning_file);
   g_test_add_func ("/tuning/device", test_tuning_device);
+  g_test_add_func ("/tuning/checked-ways", test_tuning_checked_ways);
   g_test_add_func ("/graph/choose", test_graph_choose);
   return test_finish (g_test_run ());
 }
