@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "tuning.h"
+#include "workload.h"
 
 typedef struct {
   const char *name;
@@ -361,7 +362,7 @@ drape_cli_bench (int    argc,
   g_autoptr(GError) error = NULL;
   g_autoptr(DrapeDevice) device = NULL;
   g_autoptr(DrapePipeline) pipeline = NULL;
-  g_autoptr(DrapeCliWorkload) workload = NULL;
+  g_autoptr(DrapeWorkload) workload = NULL;
   g_autoptr(GHashTable) ops = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_autoptr(GHashTable) dispatches = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_autofree char *tensor_cores = NULL;
@@ -408,7 +409,7 @@ drape_cli_bench (int    argc,
   if (memory_only)
     return report_memory (device, pipeline, width, height, weights_peak / 1048576.0, json);
 
-  workload = drape_cli_workload_new (device, pipeline, width, height, &error);
+  workload = drape_workload_new (device, pipeline, width, height, &error);
   if (workload == NULL)
     return drape_cli_fail_error (error);
   {
@@ -418,9 +419,9 @@ drape_cli_bench (int    argc,
       DrapeTuningRecordFunc record;
       guint runs;  /* 0: --steps */
     } graphs[] = {
-      { "UNet step", "unet", drape_cli_workload_unet_step, 0 },
-      { "VAE encode", "vae-enc", drape_cli_workload_vae_encode, 2 },
-      { "VAE decode", "vae-dec", drape_cli_workload_vae_decode, 2 },
+      { "UNet step", "unet", drape_workload_unet_step, 0 },
+      { "VAE encode", "vae-enc", drape_workload_vae_encode, 2 },
+      { "VAE decode", "vae-dec", drape_workload_vae_decode, 2 },
     };
     Timing *timings[] = { &unet, &encode, &decode };
 
@@ -443,7 +444,7 @@ drape_cli_bench (int    argc,
       g_autoptr(DrapeImage) garment = drape_image_new (width, height, 3);
       g_autoptr(DrapeImage) mask = drape_image_new (width, height, 1);
       g_autoptr(DrapeImage) result = NULL;
-      g_autofree float *noise = drape_cli_random_values ((gsize) width * height * 3, 7);
+      g_autofree float *noise = drape_random_values ((gsize) width * height * 3, 7);
       DrapeTryOnParams params;
 
       for (gsize i = 0; i < (gsize) width * height * 3; i++)

@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "tuning.h"
+#include "workload.h"
 
 static gint
 compare_gain (gconstpointer a,
@@ -93,6 +94,29 @@ print_report (DrapeDevice *device,
   printf ("saved     %s\n", path);
 }
 
+/* Where tune is, on stderr: a line per graph, ended by its time. */
+typedef struct {
+  guint32 width, height;
+  gint64 start;  /* of the graph being measured */
+} TuneReport;
+
+static void
+on_progress (DrapeWorkloadGraph graph,
+             guint              done,
+             guint              total,
+             gpointer           user_data)
+{
+  TuneReport *report = user_data;
+
+  if (done > 0)
+    return;
+  if (graph > 0)
+    g_printerr (" %.1f s\n", (g_get_monotonic_time () - report->start) / 1e6);
+  report->start = g_get_monotonic_time ();
+  g_printerr ("timing the ways of the %s at %ux%u...", drape_workload_graph_name (graph), report->width,
+              report->height);
+}
+
 int
 drape_cli_tune (int    argc,
                 char **argv)
@@ -118,23 +142,15 @@ drape_cli_tune (int    argc,
   g_autoptr(GError) error = NULL;
   g_autoptr(DrapeDevice) device = NULL;
   g_autoptr(DrapePipeline) pipeline = NULL;
-  g_autoptr(DrapeCliWorkload) workload = NULL;
+  g_autoptr(DrapeWorkload) workload = NULL;
   g_autoptr(DrapeTuning) measured = drape_tuning_new ();
   g_autoptr(GArray) found = NULL;
-  DrapeTuning *tuning;
   DrapeUNetConfig unet_config;
   DrapeVaeConfig vae_config;
   DrapeDType dtype;
   guint32 width = 384, height = 512;
   const char *path;
-  static const struct {
-    const char *name;
-    DrapeTuningRecordFunc record;
-  } graphs[] = {
-    { "UNet step", drape_cli_workload_unet_step },
-    { "VAE encode", drape_cli_workload_vae_encode },
-    { "VAE decode", drape_cli_workload_vae_decode },
-  };
+  TuneReport report = { 0 };
 
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
@@ -154,34 +170,23 @@ drape_cli_tune (int    argc,
   pipeline = drape_pipeline_new_random (device, &unet_config, &vae_config, dtype, &error);
   if (pipeline == NULL)
     return drape_cli_fail_error (error);
-  workload = drape_cli_workload_new (device, pipeline, width, height, &error);
+  workload = drape_workload_new (device, pipeline, width, height, &error);
   if (workload == NULL)
     return drape_cli_fail_error (error);
 
-  /* Minutes on a GPU, far longer on a CPU: say what it is at, and save
-   * after each graph, so that a run cut short keeps what it measured. */
-  tuning = drape_device_get_tuning (device);
+  /* Minutes on a GPU, far longer on a CPU: say what it is at (tune saves
+   * after each graph, so that a run cut short keeps what it measured). */
   path = output != NULL ? output : drape_device_get_tuning_path (device);
-  for (guint i = 0; i < G_N_ELEMENTS (graphs); i++)
+  report.width = width;
+  report.height = height;
+  report.start = g_get_monotonic_time ();
+  if (!drape_workload_tune (workload, device, (guint) runs, path, measured, on_progress, &report, NULL, &error))
     {
-      gint64 start = g_get_monotonic_time ();
-
-      g_printerr ("timing the ways of the %s at %ux%u...", graphs[i].name, width, height);
-      if (!drape_tuning_measure (measured, device, graphs[i].record, workload, (guint) runs, &error))
-        {
-          g_printerr ("\n");
-          return drape_cli_fail_error (error);
-        }
-      g_printerr (" %.1f s\n", (g_get_monotonic_time () - start) / 1e6);
-
-      /* Into what the device already had (other sizes, other models). */
-      g_clear_pointer (&found, g_array_unref);
-      found = drape_tuning_get_entries (measured);
-      for (guint j = 0; j < found->len; j++)
-        drape_tuning_set (tuning, &g_array_index (found, DrapeTuningEntry, j));
-      if (!drape_tuning_save (tuning, path, drape_device_get_info (device)->name, &error))
-        return drape_cli_fail_error (error);
+      g_printerr ("\n");
+      return drape_cli_fail_error (error);
     }
+  g_printerr (" %.1f s\n", (g_get_monotonic_time () - report.start) / 1e6);
+  found = drape_tuning_get_entries (measured);
   print_report (device, found, path, json);
   return 0;
 }

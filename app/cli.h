@@ -54,36 +54,5 @@ char    *drape_cli_describe_tensor_cores (const DrapeDeviceCaps *caps);
 char    *drape_cli_model_dir       (const char  *id,
                                     GError     **error);
 
-/* What bench and tune run (cli-workload.c): the graphs a try-on of
- * width x height spends its time in, with random inputs; each records
- * its graph into `graph` and its output into `results` (a
- * DrapeTuningRecordFunc). */
-typedef struct _DrapeCliWorkload DrapeCliWorkload;
-
-DrapeCliWorkload *drape_cli_workload_new  (DrapeDevice      *device,
-                                           DrapePipeline    *pipeline,
-                                           guint32           width,
-                                           guint32           height,
-                                           GError          **error);
-void     drape_cli_workload_free          (DrapeCliWorkload *workload);
-/* The UNet step with guidance (batch 2), person and garment stacked. */
-gboolean drape_cli_workload_unet_step     (DrapeGraph       *graph,
-                                           gpointer          workload,
-                                           GPtrArray        *results,
-                                           GError          **error);
-/* The VAE encode of both images. */
-gboolean drape_cli_workload_vae_encode    (DrapeGraph       *graph,
-                                           gpointer          workload,
-                                           GPtrArray        *results,
-                                           GError          **error);
-gboolean drape_cli_workload_vae_decode    (DrapeGraph       *graph,
-                                           gpointer          workload,
-                                           GPtrArray        *results,
-                                           GError          **error);
-/* n values uniform in [-1, 1], the same for the same seed. */
-float   *drape_cli_random_values          (gsize             n,
-                                           guint32           seed);
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (DrapeCliWorkload, drape_cli_workload_free)
 
 G_END_DECLS

@@ -433,8 +433,10 @@ wrong_ways (DrapeDevice          *device,
 {
   g_autoptr(GHashTable) wrong = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr(GArray) times = NULL;
+  double difference = results_difference (reference, results);
 
-  if (results_difference (reference, results) <= MAX_DIFFERENCE)
+  g_debug ("tuning trial %d: %.3g relative difference from the usual ways", trial, difference);
+  if (difference <= MAX_DIFFERENCE)
     return g_steal_pointer (&wrong);
   times = drape_graph_get_way_profile (graph);
   for (guint i = 0; i < times->len; i++)
@@ -442,7 +444,6 @@ wrong_ways (DrapeDevice          *device,
       const DrapeWayTime *t = &g_array_index (times, DrapeWayTime, i);
       g_autoptr(GPtrArray) alone = NULL;
       g_autoptr(DrapeGraph) probe = NULL;
-      double difference;
 
       if (t->usual)
         continue;
@@ -461,12 +462,15 @@ wrong_ways (DrapeDevice          *device,
 }
 
 gboolean
-drape_tuning_measure (DrapeTuning          *tuning,
-                      DrapeDevice          *device,
-                      DrapeTuningRecordFunc record,
-                      gpointer              user_data,
-                      guint                 runs,
-                      GError              **error)
+drape_tuning_measure (DrapeTuning            *tuning,
+                      DrapeDevice            *device,
+                      DrapeTuningRecordFunc   record,
+                      gpointer                user_data,
+                      guint                   runs,
+                      DrapeTuningProgressFunc progress,
+                      gpointer                progress_data,
+                      GCancellable           *cancellable,
+                      GError                **error)
 {
   /* Problem (interned) -> Best. */
   g_autoptr(GHashTable) best = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
@@ -490,8 +494,11 @@ drape_tuning_measure (DrapeTuning          *tuning,
     {
       g_autoptr(GPtrArray) results = NULL;
       g_autoptr(GHashTable) wrong = NULL;
-      g_autoptr(DrapeGraph) graph = run_trial (device, record, user_data, (gint) trial, NULL, &results, error);
+      g_autoptr(DrapeGraph) graph = NULL;
 
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      graph = run_trial (device, record, user_data, (gint) trial, NULL, &results, error);
       if (graph == NULL || !drape_graph_warm_up (graph, trial == 0 ? WARM_UP_US : TRIAL_WARM_UP_US, error))
         return FALSE;
       drape_graph_set_profiling (graph, TRUE);
@@ -503,6 +510,8 @@ drape_tuning_measure (DrapeTuning          *tuning,
         return FALSE;
       add_trial (best, graph, wrong);
       n_trials = MAX (n_trials, drape_graph_get_n_trials (graph));
+      if (progress != NULL)
+        progress (trial + 1, n_trials, progress_data);
     }
   choose_ways (best, tuning);
   return TRUE;

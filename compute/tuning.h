@@ -15,7 +15,7 @@
  */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 
 #include "device.h"
 #include "graph.h"
@@ -44,6 +44,12 @@ typedef gboolean (*DrapeTuningRecordFunc) (DrapeGraph *graph,
                                            GPtrArray  *results,
                                            GError    **error);
 
+/* `done` of `total` trials measured (the total may grow as trials
+ * record problems of more ways). */
+typedef void (*DrapeTuningProgressFunc) (guint    done,
+                                         guint    total,
+                                         gpointer user_data);
+
 DrapeTuning            *drape_tuning_new         (void);
 void                    drape_tuning_free        (DrapeTuning            *tuning);
 /* A file drape_tuning_save() wrote; errors name the file and what in it
@@ -71,12 +77,17 @@ guint                   drape_tuning_get_size    (DrapeTuning            *tuning
  * usual ones do count: where a trial's results differ from a graph of
  * usual ways' (by more than summing in another order could), each of
  * its ways runs alone, and those whose results differ are left out
- * (with a message naming them).  Needs timestamps. */
+ * (with a message naming them).  Needs timestamps.  `progress` (may be
+ * NULL) hears after each trial; `cancellable` is looked at between
+ * trials. */
 gboolean                drape_tuning_measure     (DrapeTuning            *tuning,
                                                   DrapeDevice            *device,
                                                   DrapeTuningRecordFunc   record,
                                                   gpointer                user_data,
                                                   guint                   runs,
+                                                  DrapeTuningProgressFunc progress,
+                                                  gpointer                progress_data,
+                                                  GCancellable           *cancellable,
                                                   GError                **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DrapeTuning, drape_tuning_free)

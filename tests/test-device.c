@@ -1094,7 +1094,7 @@ test_tuning_checked_ways (void)
       g_test_skip ("device has no timestamps");
       return;
     }
-  g_assert_true (drape_tuning_measure (tuning, device, record_checked_ways, x, 3, &error));
+  g_assert_true (drape_tuning_measure (tuning, device, record_checked_ways, x, 3, NULL, NULL, NULL, &error));
   g_assert_no_error (error);
   g_assert_cmpstr (drape_tuning_lookup (tuning, "right"), ==, "at once");
   g_assert_cmpstr (drape_tuning_lookup (tuning, "wrong"), ==, "slowly");

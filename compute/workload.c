@@ -1,14 +1,15 @@
-/* cli-workload.c: what bench and tune run: a try-on's graphs, random inputs
+/* workload.c: a try-on's graphs on random inputs, and tuning them
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include "config.h"
 
-#include "cli.h"
+#include "error.h"
 #include "unet.h"
 #include "vae.h"
+#include "workload.h"
 
-struct _DrapeCliWorkload
+struct _DrapeWorkload
 {
   DrapePipeline *pipeline;  /* not owned */
   DrapeTensor *sample;      /* the UNet's: guidance batch 2, 9 channels */
@@ -18,7 +19,7 @@ struct _DrapeCliWorkload
 };
 
 float *
-drape_cli_random_values (gsize   n,
+drape_random_values (gsize   n,
                          guint32 seed)
 {
   g_autoptr(GRand) rand = g_rand_new_with_seed (seed);
@@ -37,7 +38,7 @@ random_tensor (DrapeDevice *device,
                guint32      c,
                GError     **error)
 {
-  g_autofree float *v = drape_cli_random_values ((gsize) n * h * w * c, n * h + w * c);
+  g_autofree float *v = drape_random_values ((gsize) n * h * w * c, n * h + w * c);
   DrapeTensor *t = drape_tensor_new (device, DRAPE_DTYPE_F32, n, h, w, c, error);
 
   if (t != NULL && !drape_tensor_upload (t, v, drape_tensor_numel (t), error))
@@ -45,14 +46,14 @@ random_tensor (DrapeDevice *device,
   return t;
 }
 
-DrapeCliWorkload *
-drape_cli_workload_new (DrapeDevice   *device,
+DrapeWorkload *
+drape_workload_new (DrapeDevice   *device,
                         DrapePipeline *pipeline,
                         guint32        width,
                         guint32        height,
                         GError       **error)
 {
-  g_autoptr(DrapeCliWorkload) w = g_new0 (DrapeCliWorkload, 1);
+  g_autoptr(DrapeWorkload) w = g_new0 (DrapeWorkload, 1);
   guint32 lh = height / 8, lw = width / 8;
   float ts[2] = { 981, 981 };
 
@@ -68,7 +69,7 @@ drape_cli_workload_new (DrapeDevice   *device,
 }
 
 void
-drape_cli_workload_free (DrapeCliWorkload *w)
+drape_workload_free (DrapeWorkload *w)
 {
   if (w == NULL)
     return;
@@ -90,12 +91,12 @@ add_result (GPtrArray   *results,
 }
 
 gboolean
-drape_cli_workload_unet_step (DrapeGraph *graph,
+drape_workload_unet_step (DrapeGraph *graph,
                               gpointer    workload,
                               GPtrArray  *results,
                               GError    **error)
 {
-  DrapeCliWorkload *w = workload;
+  DrapeWorkload *w = workload;
 
   add_result (results, drape_unet_forward (drape_pipeline_get_unet (w->pipeline), graph, w->sample,
                                            w->timestep, NULL));
@@ -103,25 +104,92 @@ drape_cli_workload_unet_step (DrapeGraph *graph,
 }
 
 gboolean
-drape_cli_workload_vae_encode (DrapeGraph *graph,
+drape_workload_vae_encode (DrapeGraph *graph,
                                gpointer    workload,
                                GPtrArray  *results,
                                GError    **error)
 {
-  DrapeCliWorkload *w = workload;
+  DrapeWorkload *w = workload;
 
   add_result (results, drape_vae_encode (drape_pipeline_get_vae (w->pipeline), graph, w->images, NULL));
   return drape_graph_check (graph, error);
 }
 
 gboolean
-drape_cli_workload_vae_decode (DrapeGraph *graph,
+drape_workload_vae_decode (DrapeGraph *graph,
                                gpointer    workload,
                                GPtrArray  *results,
                                GError    **error)
 {
-  DrapeCliWorkload *w = workload;
+  DrapeWorkload *w = workload;
 
   add_result (results, drape_vae_decode (drape_pipeline_get_vae (w->pipeline), graph, w->latent, NULL));
   return drape_graph_check (graph, error);
+}
+
+const char *
+drape_workload_graph_name (DrapeWorkloadGraph graph)
+{
+  static const char *const names[DRAPE_WORKLOAD_N_GRAPHS] = {
+    [DRAPE_WORKLOAD_UNET_STEP] = "UNet step",
+    [DRAPE_WORKLOAD_VAE_ENCODE] = "VAE encode",
+    [DRAPE_WORKLOAD_VAE_DECODE] = "VAE decode",
+  };
+
+  g_return_val_if_fail (graph < DRAPE_WORKLOAD_N_GRAPHS, NULL);
+  return names[graph];
+}
+
+/* drape_tuning_measure's progress, told of its graph. */
+typedef struct {
+  DrapeWorkloadProgress func;
+  gpointer data;
+  DrapeWorkloadGraph graph;
+} TrialProgress;
+
+static void
+on_trial (guint    done,
+          guint    total,
+          gpointer user_data)
+{
+  TrialProgress *trial = user_data;
+
+  if (trial->func != NULL)
+    trial->func (trial->graph, done, total, trial->data);
+}
+
+gboolean
+drape_workload_tune (DrapeWorkload          *w,
+                     DrapeDevice            *device,
+                     guint                   runs,
+                     const char             *path,
+                     DrapeTuning            *measured,
+                     DrapeWorkloadProgress   progress,
+                     gpointer                progress_data,
+                     GCancellable           *cancellable,
+                     GError                **error)
+{
+  static const DrapeTuningRecordFunc records[DRAPE_WORKLOAD_N_GRAPHS] = {
+    [DRAPE_WORKLOAD_UNET_STEP] = drape_workload_unet_step,
+    [DRAPE_WORKLOAD_VAE_ENCODE] = drape_workload_vae_encode,
+    [DRAPE_WORKLOAD_VAE_DECODE] = drape_workload_vae_decode,
+  };
+  DrapeTuning *tuning = drape_device_get_tuning (device);
+
+  for (guint i = 0; i < DRAPE_WORKLOAD_N_GRAPHS; i++)
+    {
+      g_autoptr(GArray) found = NULL;
+      TrialProgress trial = { progress, progress_data, i };
+
+      on_trial (0, 0, &trial);
+      if (!drape_tuning_measure (measured, device, records[i], w, runs, on_trial, &trial, cancellable, error))
+        return FALSE;
+      /* Into what the device already had (other sizes, other models). */
+      found = drape_tuning_get_entries (measured);
+      for (guint j = 0; j < found->len; j++)
+        drape_tuning_set (tuning, &g_array_index (found, DrapeTuningEntry, j));
+      if (!drape_tuning_save (tuning, path, drape_device_get_info (device)->name, error))
+        return FALSE;
+    }
+  return TRUE;
 }
