@@ -109,7 +109,7 @@ preferences_action (GSimpleAction *action,
 {
   GtkApplication *application = user_data;
   GtkWindow *parent = gtk_application_get_active_window (application);
-  GtkWidget *page = drape_preferences_page_new ();
+  GtkWidget *page = drape_preferences_page_new (drape_application_get_engine (DRAPE_APPLICATION (application)));
 
 #if ADW_CHECK_VERSION (1, 5, 0)
   AdwDialog *dialog = adw_preferences_dialog_new ();

@@ -1,6 +1,6 @@
 /* drape-engine.c: the app's door to libdrape-compute
  *
- * Jobs (a try-on, an auto-mask) run one at a time on one worker thread,
+ * Jobs (a try-on, an auto-mask, tuning) run one at a time on one worker thread,
  * which owns the Vulkan device, the loaded try-on pipeline and the human
  * parser and keeps them between jobs: loading 2 GB of weights is the
  * slow part, and the second try-on should not pay for it again.  They are
@@ -25,9 +25,12 @@
 #include "image.h"
 #include "model-store.h"
 #include "pipeline.h"
+#include "workload.h"
 
 /* CatVTON's app blurs the painted mask before binarising it. */
 #define MASK_BLUR 9
+/* Timed runs of each way when tuning (drape-cli tune's default). */
+#define TUNE_RUNS 3
 
 struct _DrapeEngine
 {
@@ -57,6 +60,7 @@ G_DEFINE_FINAL_TYPE (DrapeEngine, drape_engine, G_TYPE_OBJECT)
 typedef enum {
   JOB_TRY_ON,
   JOB_AUTO_MASK,
+  JOB_TUNE,
 } JobKind;
 
 typedef struct {
@@ -427,6 +431,61 @@ run_auto_mask (DrapeEngine  *self,
 }
 
 static void
+on_tune_progress (DrapeWorkloadGraph graph,
+                  guint              done,
+                  guint              total,
+                  gpointer           user_data)
+{
+  Job *job = user_data;
+  Message *message = g_new0 (Message, 1);
+  const char *status[DRAPE_WORKLOAD_N_GRAPHS] = {
+    [DRAPE_WORKLOAD_UNET_STEP] = _("Timing the denoising step’s layers…"),
+    [DRAPE_WORKLOAD_VAE_ENCODE] = _("Timing the photo encoder’s layers…"),
+    [DRAPE_WORKLOAD_VAE_DECODE] = _("Timing the photo decoder’s layers…"),
+  };
+
+  message->status = g_strdup (status[graph]);
+  message->step = done;
+  message->n_steps = total;
+  post (job, message);
+}
+
+static DrapeEngineTuning *
+run_tune (DrapeEngine  *self,
+          Job          *job,
+          GError      **error)
+{
+  g_autoptr(DrapeWorkload) workload = NULL;
+  g_autoptr(DrapeTuning) measured = drape_tuning_new ();
+  g_autoptr(GArray) entries = NULL;
+  DrapeEngineTuning *tuning;
+
+  if (!ensure_device (self, job, error) || !ensure_pipeline (self, job, error))
+    return NULL;
+  /* The try-on's graphs give their memory to the tuning's, and are
+   * recorded again, with the ways it finds, by the next try-on. */
+  drape_pipeline_release_graphs (self->pipeline);
+  post_status (job, _("Getting the GPU ready…"));
+  workload = drape_workload_new (self->device, self->pipeline, job->params.width, job->params.height, error);
+  if (workload == NULL ||
+      !drape_workload_tune (workload, self->device, TUNE_RUNS, drape_device_get_tuning_path (self->device),
+                            measured, on_tune_progress, job, g_task_get_cancellable (job->task), error))
+    return NULL;
+  entries = drape_tuning_get_entries (measured);
+  tuning = g_new0 (DrapeEngineTuning, 1);
+  for (guint i = 0; i < entries->len; i++)
+    {
+      const DrapeTuningEntry *e = &g_array_index (entries, DrapeTuningEntry, i);
+
+      tuning->problems++;
+      tuning->faster += g_strcmp0 (e->way, e->usual) != 0;
+      tuning->usual_ms += e->usual_ms;
+      tuning->tuned_ms += e->ms;
+    }
+  return tuning;
+}
+
+static void
 run_job (gpointer data,
          gpointer user_data)
 {
@@ -443,6 +502,11 @@ run_job (gpointer data,
         {
           result = run_try_on (self, job, &error);
           result_free = g_object_unref;
+        }
+      else if (job->kind == JOB_TUNE)
+        {
+          result = run_tune (self, job, &error);
+          result_free = g_free;
         }
       else
         {
@@ -652,6 +716,46 @@ GBytes *
 drape_engine_auto_mask_finish (DrapeEngine   *self,
                                GAsyncResult  *result,
                                GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+void
+drape_engine_tune_async (DrapeEngine             *self,
+                         DrapeTryOnSettings      *settings,
+                         DrapeEngineProgressFunc  progress,
+                         gpointer                 progress_data,
+                         GDestroyNotify           progress_notify,
+                         GCancellable            *cancellable,
+                         GAsyncReadyCallback      callback,
+                         gpointer                 user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  Job *job;
+  guint width, height;
+
+  g_return_if_fail (DRAPE_IS_ENGINE (self));
+  g_return_if_fail (DRAPE_IS_TRY_ON_SETTINGS (settings));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, drape_engine_tune_async);
+  job = job_new (self, JOB_TUNE);
+  job->task = task;
+  job->progress = progress;
+  job->progress_data = progress_data;
+  job->progress_notify = progress_notify;
+  g_task_set_task_data (task, job, job_free);
+  drape_try_on_settings_get_dimensions (settings, &width, &height);
+  job->params.width = self->width > 0 ? self->width : width;
+  job->params.height = self->height > 0 ? self->height : height;
+  submit (self, task);
+}
+
+DrapeEngineTuning *
+drape_engine_tune_finish (DrapeEngine   *self,
+                          GAsyncResult  *result,
+                          GError       **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
   return g_task_propagate_pointer (G_TASK (result), error);

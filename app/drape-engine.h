@@ -17,7 +17,8 @@ G_BEGIN_DECLS
 
 typedef struct {
   /* A sentence about what the worker does before the first step
-   * ("Loading the models…"), or NULL once steps run. */
+   * ("Loading the models…"), or NULL once steps run; while tuning, what
+   * it times, the steps being trials. */
   const char *status;
   guint step;           /* steps done, 0 before the first */
   guint n_steps;
@@ -75,5 +76,32 @@ void         drape_engine_auto_mask_async  (DrapeEngine              *self,
 GBytes      *drape_engine_auto_mask_finish (DrapeEngine              *self,
                                             GAsyncResult             *result,
                                             GError                  **error);
+
+/* What drape_engine_tune_async measured: the layers' problems it timed,
+ * how many of them ran faster another way than the usual one, and their
+ * time per run the usual ways and the fastest. */
+typedef struct {
+  guint problems;
+  guint faster;
+  double usual_ms;
+  double tuned_ms;
+} DrapeEngineTuning;
+
+/* Times every way to run each layer of a try-on at `settings`' size on
+ * the GPU the settings name, and keeps each layer's fastest as that
+ * GPU's tuning, which try-ons take from then on (drape_workload_tune;
+ * cancelling keeps what was measured).  Minutes on a GPU. */
+void               drape_engine_tune_async  (DrapeEngine             *self,
+                                             DrapeTryOnSettings      *settings,
+                                             DrapeEngineProgressFunc  progress,
+                                             gpointer                 progress_data,
+                                             GDestroyNotify           progress_notify,
+                                             GCancellable            *cancellable,
+                                             GAsyncReadyCallback      callback,
+                                             gpointer                 user_data);
+/* Free with g_free(). */
+DrapeEngineTuning *drape_engine_tune_finish (DrapeEngine             *self,
+                                             GAsyncResult            *result,
+                                             GError                 **error);
 
 G_END_DECLS

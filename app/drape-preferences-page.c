@@ -28,9 +28,15 @@ struct _DrapePreferencesPage
   AdwComboRow *scheduler_row;
   AdwActionRow *garments_row;
   GtkWidget *garments_reset;
+  AdwActionRow *tune_row;
+  GtkSpinner *tune_spinner;
+  GtkButton *tune_button;
 
   GSettings *settings;
   GCancellable *cancellable;
+  DrapeEngine *engine;
+  /* The speed measurement under way, or NULL. */
+  GCancellable *tune_cancellable;
   /* Device names in the order of the GPU row, after "Automatic". */
   GPtrArray *device_names;
   gboolean updating_devices;
@@ -271,6 +277,98 @@ on_device_selected (DrapePreferencesPage *self)
                          selected == 0 ? "" : g_ptr_array_index (self->device_names, selected - 1));
 }
 
+/* ---- speed on this GPU ---------------------------------------------------- */
+
+static void
+show_tune_idle (DrapePreferencesPage *self,
+                const char           *subtitle)
+{
+  gtk_spinner_stop (self->tune_spinner);
+  gtk_widget_set_visible (GTK_WIDGET (self->tune_spinner), FALSE);
+  gtk_button_set_label (self->tune_button, _("Measure"));
+  adw_action_row_set_subtitle (self->tune_row, subtitle);
+}
+
+static void
+show_tune_default (DrapePreferencesPage *self)
+{
+  show_tune_idle (self, _("Times each layer’s ways to run at the default size and keeps the fastest; "
+                          "takes minutes"));
+}
+
+static void
+on_tune_progress (const DrapeEngineProgress *progress,
+                  gpointer                   user_data)
+{
+  DrapePreferencesPage *self = user_data;
+  g_autofree char *subtitle = NULL;
+
+  /* Progress may still come once the page is disposed (engine NULL). */
+  if (self->engine == NULL || progress->status == NULL)
+    return;
+  /* The first trial says how many there are. */
+  if (progress->n_steps > 0)
+    subtitle = g_strdup_printf (_("%s %u of %u"), progress->status, progress->step, progress->n_steps);
+  adw_action_row_set_subtitle (self->tune_row, subtitle != NULL ? subtitle : progress->status);
+}
+
+static void
+on_tuned (GObject      *object,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  g_autoptr(DrapePreferencesPage) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree DrapeEngineTuning *tuning = drape_engine_tune_finish (DRAPE_ENGINE (object), result, &error);
+  g_autofree char *summary = NULL;
+
+  g_clear_object (&self->tune_cancellable);
+  /* Closing Preferences stops the measurement (what it measured is
+   * kept): no one is left to tell. */
+  if (self->engine == NULL)
+    return;
+  if (tuning == NULL)
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          show_tune_idle (self, _("Stopped: what was measured so far is kept"));
+          return;
+        }
+      show_tune_default (self);
+      drape_widget_show_toast (GTK_WIDGET (self), error->message);
+      return;
+    }
+  if (tuning->faster == 0 || tuning->usual_ms <= 0)
+    summary = g_strdup (_("Measured: the usual ways were the fastest"));
+  else
+    /* Translators: the first number counts layers, the second is a percentage. */
+    summary = g_strdup_printf (_("Measured: %u layers run faster another way, %.0f%% less time"),
+                               tuning->faster, 100 * (1 - tuning->tuned_ms / tuning->usual_ms));
+  show_tune_idle (self, summary);
+  drape_widget_show_toast (GTK_WIDGET (self), summary);
+}
+
+static void
+on_tune_clicked (DrapePreferencesPage *self)
+{
+  g_autoptr(DrapeTryOnSettings) settings = NULL;
+
+  if (self->tune_cancellable != NULL)
+    {
+      g_cancellable_cancel (self->tune_cancellable);
+      return;
+    }
+  settings = drape_try_on_settings_new ();
+  drape_try_on_settings_set_size (settings, g_settings_get_enum (self->settings, "default-size"));
+  self->tune_cancellable = g_cancellable_new ();
+  gtk_button_set_label (self->tune_button, _("Stop"));
+  gtk_widget_set_visible (GTK_WIDGET (self->tune_spinner), TRUE);
+  gtk_spinner_start (self->tune_spinner);
+  adw_action_row_set_subtitle (self->tune_row, _("Waiting for the GPU…"));
+  drape_engine_tune_async (self->engine, settings, on_tune_progress, self, NULL, self->tune_cancellable,
+                           on_tuned, g_object_ref (self));
+}
+
 /* ---- GObject ------------------------------------------------------------- */
 
 static void
@@ -279,9 +377,12 @@ drape_preferences_page_dispose (GObject *object)
   DrapePreferencesPage *self = DRAPE_PREFERENCES_PAGE (object);
 
   g_cancellable_cancel (self->cancellable);
+  g_cancellable_cancel (self->tune_cancellable);
   gtk_widget_dispose_template (GTK_WIDGET (self), DRAPE_TYPE_PREFERENCES_PAGE);
   g_clear_object (&self->settings);
   g_clear_object (&self->cancellable);
+  g_clear_object (&self->tune_cancellable);
+  g_clear_object (&self->engine);
   g_clear_pointer (&self->device_names, g_ptr_array_unref);
 
   G_OBJECT_CLASS (drape_preferences_page_parent_class)->dispose (object);
@@ -307,10 +408,14 @@ drape_preferences_page_class_init (DrapePreferencesPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, DrapePreferencesPage, scheduler_row);
   gtk_widget_class_bind_template_child (widget_class, DrapePreferencesPage, garments_row);
   gtk_widget_class_bind_template_child (widget_class, DrapePreferencesPage, garments_reset);
+  gtk_widget_class_bind_template_child (widget_class, DrapePreferencesPage, tune_row);
+  gtk_widget_class_bind_template_child (widget_class, DrapePreferencesPage, tune_spinner);
+  gtk_widget_class_bind_template_child (widget_class, DrapePreferencesPage, tune_button);
   gtk_widget_class_bind_template_callback (widget_class, on_models_choose);
   gtk_widget_class_bind_template_callback (widget_class, on_models_reset);
   gtk_widget_class_bind_template_callback (widget_class, on_garments_choose);
   gtk_widget_class_bind_template_callback (widget_class, on_garments_reset);
+  gtk_widget_class_bind_template_callback (widget_class, on_tune_clicked);
 }
 
 static void
@@ -337,6 +442,7 @@ drape_preferences_page_init (DrapePreferencesPage *self)
   g_signal_connect_object (self->settings, "changed::garments-dir", G_CALLBACK (update_folders),
                            self, G_CONNECT_SWAPPED);
   update_folders (self);
+  show_tune_default (self);
 
   gtk_string_list_append (self->devices, _("Automatic (a discrete GPU first)"));
   select_device (self);
@@ -348,7 +454,13 @@ drape_preferences_page_init (DrapePreferencesPage *self)
 }
 
 GtkWidget *
-drape_preferences_page_new (void)
+drape_preferences_page_new (DrapeEngine *engine)
 {
-  return g_object_new (DRAPE_TYPE_PREFERENCES_PAGE, NULL);
+  DrapePreferencesPage *self;
+
+  g_return_val_if_fail (DRAPE_IS_ENGINE (engine), NULL);
+
+  self = g_object_new (DRAPE_TYPE_PREFERENCES_PAGE, NULL);
+  self->engine = g_object_ref (engine);
+  return GTK_WIDGET (self);
 }

@@ -1,8 +1,8 @@
 /* test-try-on.c: a whole try-on and an auto-mask through the window with the tiny golden
  * models (tests/golden/unet, tests/golden/vae) at 96 x 128: previews replace each
  * other, the result joins the session's history, the UI stays live, and
- * Cancel stops within one step; and what the engine says before the first
- * step
+ * Cancel stops within one step; what the engine says before the first
+ * step; and measuring the speed of the GPU from Preferences
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include "app-test-common.h"
+#include "device.h"
 #include "drape-compare-view.h"
+#include "drape-preferences-page.h"
 #include "drape-window.h"
 #include "model-store.h"
 
@@ -317,6 +319,82 @@ test_auto_mask (void)
   g_assert_true (drape_mask_equal_bytes (mask, before));
 }
 
+/* The button under widget that shows `label`, or NULL. */
+static GtkButton *
+find_button (GtkWidget  *widget,
+             const char *label)
+{
+  if (GTK_IS_BUTTON (widget) && g_strcmp0 (gtk_button_get_label (GTK_BUTTON (widget)), label) == 0)
+    return GTK_BUTTON (widget);
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkButton *found = find_button (child, label);
+
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+/* Preferences' "Speed on This GPU": Measure times the tiny models'
+ * layers, says what it found and saves the GPU's tuning where the
+ * engine's device reads it; meanwhile its button stops it.  Timing every
+ * way of every layer under the validation layer takes minutes on a CPU,
+ * so the convolutions' kernel is forced here (DRAPE_CONV_KERNEL: no
+ * choice to time, the CPU's only kind), which leaves the usual ways
+ * fastest; test-conv and test-device time real choices. */
+static void
+test_tune (void)
+{
+  DrapeWindow *window = DRAPE_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app)));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeDevice) device = drape_device_new (NULL, &error);
+  g_autofree char *path = NULL;
+  GtkWidget *preferences = NULL;
+  DrapePreferencesPage *page = NULL;
+  AdwActionRow *row;
+  GtkButton *measure;
+  gint64 end = g_get_monotonic_time () + 600 * G_TIME_SPAN_SECOND;
+
+  g_assert_no_error (error);
+  path = g_strdup (drape_device_get_tuning_path (device));
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+  g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
+  app_test_run_for (300);
+  for (GList *l = gtk_window_list_toplevels (); l != NULL; l = g_list_delete_link (l, l))
+    if (GTK_WIDGET (l->data) != GTK_WIDGET (window) && page == NULL &&
+        (page = app_test_find_child (l->data, DRAPE_TYPE_PREFERENCES_PAGE)) != NULL)
+      preferences = l->data;
+  g_assert_nonnull (page);
+  measure = find_button (GTK_WIDGET (page), "Measure");
+  g_assert_nonnull (measure);
+  row = ADW_ACTION_ROW (gtk_widget_get_ancestor (GTK_WIDGET (measure), ADW_TYPE_ACTION_ROW));
+
+  g_setenv ("DRAPE_CONV_KERNEL", "subgroup", TRUE);
+  g_signal_emit_by_name (measure, "clicked");
+  g_assert_cmpstr (gtk_button_get_label (measure), ==, "Stop");
+  while (!g_str_has_prefix (adw_action_row_get_subtitle (row), "Measured") && g_get_monotonic_time () < end)
+    app_test_run_for (50);
+  g_test_message ("%s", adw_action_row_get_subtitle (row));
+  g_assert_true (g_str_has_prefix (adw_action_row_get_subtitle (row), "Measured"));
+  g_assert_cmpstr (gtk_button_get_label (measure), ==, "Measure");
+  g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
+  app_test_save_screenshot (preferences, "screenshot-preferences.png");
+
+  /* Again, stopped: the saved tuning stays. */
+  g_signal_emit_by_name (measure, "clicked");
+  app_test_run_for (100);
+  app_test_save_screenshot (preferences, "screenshot-preferences-measuring.png");
+  g_signal_emit_by_name (measure, "clicked");
+  while (g_strcmp0 (gtk_button_get_label (measure), "Measure") != 0 && g_get_monotonic_time () < end)
+    app_test_run_for (50);
+  g_assert_cmpstr (adw_action_row_get_subtitle (row), ==, "Stopped: what was measured so far is kept");
+  g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
+  g_unsetenv ("DRAPE_CONV_KERNEL");
+  gtk_window_destroy (GTK_WINDOW (preferences));
+}
+
 int
 main (int    argc,
       char **argv)
@@ -348,6 +426,7 @@ main (int    argc,
   g_test_add_func ("/try-on/cancel", test_cancel);
   g_test_add_func ("/try-on/auto-mask", test_auto_mask);
   g_test_add_func ("/try-on/engine-statuses", test_engine_statuses);
+  g_test_add_func ("/try-on/tune", test_tune);
 
   status = g_test_run ();
   gtk_window_destroy (GTK_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app))));
