@@ -606,6 +606,31 @@ job_new (DrapeEngine *self,
   return job;
 }
 
+/* A task for a job of `kind` (its task data), which reports progress
+ * to `progress` where not NULL. */
+static GTask *
+task_new (DrapeEngine             *self,
+          JobKind                  kind,
+          gpointer                 source_tag,
+          DrapeEngineProgressFunc  progress,
+          gpointer                 progress_data,
+          GDestroyNotify           progress_notify,
+          GCancellable            *cancellable,
+          GAsyncReadyCallback      callback,
+          gpointer                 user_data)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  Job *job = job_new (self, kind);
+
+  g_task_set_source_tag (task, source_tag);
+  job->task = task;
+  job->progress = progress;
+  job->progress_data = progress_data;
+  job->progress_notify = progress_notify;
+  g_task_set_task_data (task, job, job_free);
+  return task;
+}
+
 static void
 submit (DrapeEngine *self,
         GTask       *task)
@@ -647,15 +672,9 @@ drape_engine_try_on_async (DrapeEngine             *self,
   g_return_if_fail (DRAPE_IS_PICTURE (garment));
   g_return_if_fail (DRAPE_IS_TRY_ON_SETTINGS (settings));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, drape_engine_try_on_async);
-  job = job_new (self, JOB_TRY_ON);
-  job->task = task;
-  job->progress = progress;
-  job->progress_data = progress_data;
-  job->progress_notify = progress_notify;
-  g_task_set_task_data (task, job, job_free);
-
+  task = task_new (self, JOB_TRY_ON, drape_engine_try_on_async, progress, progress_data, progress_notify,
+                   cancellable, callback, user_data);
+  job = g_task_get_task_data (task);
   job->settings = drape_try_on_settings_copy (settings);
   drape_try_on_params_init (&job->params);
   drape_try_on_settings_get_dimensions (settings, &width, &height);
@@ -702,13 +721,11 @@ drape_engine_auto_mask_async (DrapeEngine         *self,
   g_return_if_fail (DRAPE_IS_ENGINE (self));
   g_return_if_fail (DRAPE_IS_PICTURE (photo));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, drape_engine_auto_mask_async);
-  job = job_new (self, JOB_AUTO_MASK);
-  job->task = task;
+  task = task_new (self, JOB_AUTO_MASK, drape_engine_auto_mask_async, NULL, NULL, NULL, cancellable, callback,
+                   user_data);
+  job = g_task_get_task_data (task);
   job->type = type;
   job->person = drape_image_new_from_pixbuf (drape_picture_get_pixbuf (photo), 3);
-  g_task_set_task_data (task, job, job_free);
   submit (self, task);
 }
 
@@ -738,14 +755,9 @@ drape_engine_tune_async (DrapeEngine             *self,
   g_return_if_fail (DRAPE_IS_ENGINE (self));
   g_return_if_fail (DRAPE_IS_TRY_ON_SETTINGS (settings));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, drape_engine_tune_async);
-  job = job_new (self, JOB_TUNE);
-  job->task = task;
-  job->progress = progress;
-  job->progress_data = progress_data;
-  job->progress_notify = progress_notify;
-  g_task_set_task_data (task, job, job_free);
+  task = task_new (self, JOB_TUNE, drape_engine_tune_async, progress, progress_data, progress_notify,
+                   cancellable, callback, user_data);
+  job = g_task_get_task_data (task);
   drape_try_on_settings_get_dimensions (settings, &width, &height);
   job->params.width = self->width > 0 ? self->width : width;
   job->params.height = self->height > 0 ? self->height : height;

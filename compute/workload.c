@@ -20,7 +20,7 @@ struct _DrapeWorkload
 
 float *
 drape_random_values (gsize   n,
-                         guint32 seed)
+                     guint32 seed)
 {
   g_autoptr(GRand) rand = g_rand_new_with_seed (seed);
   float *v = g_new (float, n);
@@ -48,10 +48,10 @@ random_tensor (DrapeDevice *device,
 
 DrapeWorkload *
 drape_workload_new (DrapeDevice   *device,
-                        DrapePipeline *pipeline,
-                        guint32        width,
-                        guint32        height,
-                        GError       **error)
+                    DrapePipeline *pipeline,
+                    guint32        width,
+                    guint32        height,
+                    GError       **error)
 {
   g_autoptr(DrapeWorkload) w = g_new0 (DrapeWorkload, 1);
   guint32 lh = height / 8, lw = width / 8;
@@ -92,9 +92,9 @@ add_result (GPtrArray   *results,
 
 gboolean
 drape_workload_unet_step (DrapeGraph *graph,
-                              gpointer    workload,
-                              GPtrArray  *results,
-                              GError    **error)
+                          gpointer    workload,
+                          GPtrArray  *results,
+                          GError    **error)
 {
   DrapeWorkload *w = workload;
 
@@ -105,9 +105,9 @@ drape_workload_unet_step (DrapeGraph *graph,
 
 gboolean
 drape_workload_vae_encode (DrapeGraph *graph,
-                               gpointer    workload,
-                               GPtrArray  *results,
-                               GError    **error)
+                           gpointer    workload,
+                           GPtrArray  *results,
+                           GError    **error)
 {
   DrapeWorkload *w = workload;
 
@@ -117,9 +117,9 @@ drape_workload_vae_encode (DrapeGraph *graph,
 
 gboolean
 drape_workload_vae_decode (DrapeGraph *graph,
-                               gpointer    workload,
-                               GPtrArray  *results,
-                               GError    **error)
+                           gpointer    workload,
+                           GPtrArray  *results,
+                           GError    **error)
 {
   DrapeWorkload *w = workload;
 
