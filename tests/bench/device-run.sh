@@ -20,9 +20,10 @@
 #                          profiles untuned, drape-cli tune at each
 #                          size TUNE_SIZES names ("768x1024 384x512") into
 #                          $OUT/tuning.json (each for at most TUNE_S=200
-#                          s), the profiles again with it, then test-conv,
-#                          test-attention and the golden tests
-#                          (QUICK_TESTS)
+#                          s), the profiles again with it and with each
+#                          workgroup-scope tile CM2_TILES names forced
+#                          ("128x128x32"), then test-conv, test-attention
+#                          and the golden tests (QUICK_TESTS)
 #   PLAN=ab                this build against the other builds' CLIs
 #                          device-pack.sh ALT=... packed, and against itself
 #                          under each of VARIANTS="A=1 B=2;C=3"; after the
@@ -188,6 +189,12 @@ if [ "${PLAN:-}" = tune ]; then
   done
   for size in $sizes; do
     DRAPE_TUNING=$tuning bench_json "$size-tuned" 60 --size "$size" --steps 3 --profile
+  done
+  # Every GEMM that suits it on workgroup-scope matrices, untuned: each
+  # layer's time beside the untuned profile's (CM2_TILES="" for none).
+  for tile in ${CM2_TILES-128x128x32}; do
+    DRAPE_TUNING=none DRAPE_CONV_KERNEL=coopmat2:$tile \
+      bench_json "${sizes%% *}-coopmat2-$tile" 60 --size "${sizes%% *}" --steps 3 --profile
   done
   for t in ${QUICK_TESTS:-test-conv test-attention test-unet test-vae}; do run_test "$t"; done
   echo "total $(( $(date +%s) - begin )) s" >> "$summary"
