@@ -61,6 +61,7 @@ typedef enum {
   JOB_TRY_ON,
   JOB_AUTO_MASK,
   JOB_TUNE,
+  JOB_DESCRIBE_TUNING,
 } JobKind;
 
 typedef struct {
@@ -485,6 +486,32 @@ run_tune (DrapeEngine  *self,
   return tuning;
 }
 
+/* What run_describe_tuning finds. */
+typedef struct {
+  DrapeEngineTuningSource source;
+  guint problems;
+} TuningDescription;
+
+static TuningDescription *
+run_describe_tuning (DrapeEngine  *self,
+                     Job          *job,
+                     GError      **error)
+{
+  TuningDescription *description;
+  const char *source;
+
+  if (!ensure_device (self, job, error))
+    return NULL;
+  source = drape_device_get_tuning_source (self->device);
+  description = g_new0 (TuningDescription, 1);
+  description->source = source == NULL ? DRAPE_ENGINE_TUNING_NONE
+                        : g_strcmp0 (source, drape_device_get_tuning_path (self->device)) == 0
+                          ? DRAPE_ENGINE_TUNING_OWN
+                          : DRAPE_ENGINE_TUNING_SHIPPED;
+  description->problems = drape_tuning_get_size (drape_device_get_tuning (self->device));
+  return description;
+}
+
 static void
 run_job (gpointer data,
          gpointer user_data)
@@ -506,6 +533,11 @@ run_job (gpointer data,
       else if (job->kind == JOB_TUNE)
         {
           result = run_tune (self, job, &error);
+          result_free = g_free;
+        }
+      else if (job->kind == JOB_DESCRIBE_TUNING)
+        {
+          result = run_describe_tuning (self, job, &error);
           result_free = g_free;
         }
       else
@@ -771,4 +803,33 @@ drape_engine_tune_finish (DrapeEngine   *self,
 {
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
   return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+void
+drape_engine_describe_tuning_async (DrapeEngine         *self,
+                                    GCancellable        *cancellable,
+                                    GAsyncReadyCallback  callback,
+                                    gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (DRAPE_IS_ENGINE (self));
+
+  task = task_new (self, JOB_DESCRIBE_TUNING, drape_engine_describe_tuning_async, NULL, NULL, NULL, cancellable,
+                   callback, user_data);
+  submit (self, task);
+}
+
+DrapeEngineTuningSource
+drape_engine_describe_tuning_finish (DrapeEngine   *self,
+                                     GAsyncResult  *result,
+                                     guint         *problems,
+                                     GError       **error)
+{
+  g_autofree TuningDescription *description = NULL;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), DRAPE_ENGINE_TUNING_NONE);
+  description = g_task_propagate_pointer (G_TASK (result), error);
+  *problems = description != NULL ? description->problems : 0;
+  return description != NULL ? description->source : DRAPE_ENGINE_TUNING_NONE;
 }

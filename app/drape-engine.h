@@ -104,4 +104,22 @@ DrapeEngineTuning *drape_engine_tune_finish (DrapeEngine             *self,
                                              GAsyncResult            *result,
                                              GError                 **error);
 
+/* Where the tuning of the GPU the settings name comes from. */
+typedef enum {
+  DRAPE_ENGINE_TUNING_NONE,     /* nowhere: the usual ways */
+  DRAPE_ENGINE_TUNING_OWN,      /* measured on this GPU, driver and version */
+  DRAPE_ENGINE_TUNING_SHIPPED,  /* what Drape ships for its model of GPU */
+} DrapeEngineTuningSource;
+
+/* Which tuning the GPU's try-ons take and of how many problems
+ * (opening the GPU where no job has yet). */
+void               drape_engine_describe_tuning_async  (DrapeEngine         *self,
+                                                        GCancellable        *cancellable,
+                                                        GAsyncReadyCallback  callback,
+                                                        gpointer             user_data);
+DrapeEngineTuningSource drape_engine_describe_tuning_finish (DrapeEngine   *self,
+                                                             GAsyncResult  *result,
+                                                             guint         *problems,
+                                                             GError       **error);
+
 G_END_DECLS

@@ -297,6 +297,35 @@ show_tune_default (DrapePreferencesPage *self)
 }
 
 static void
+on_tuning_described (GObject      *object,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  g_autoptr(DrapePreferencesPage) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *subtitle = NULL;
+  guint problems;
+  DrapeEngineTuningSource source = drape_engine_describe_tuning_finish (DRAPE_ENGINE (object), result,
+                                                                        &problems, &error);
+
+  /* Cancelled: the page is gone; any other error is the next try-on's to
+   * report; and a measurement under way says what it does. */
+  if (error != NULL || self->tune_cancellable != NULL)
+    return;
+  if (source == DRAPE_ENGINE_TUNING_OWN && problems == 0)
+    subtitle = g_strdup (_("Measured on this GPU: no layer had a choice of ways"));
+  else if (source == DRAPE_ENGINE_TUNING_OWN)
+    subtitle = g_strdup_printf (ngettext ("Measured on this GPU: %u layer", "Measured on this GPU: %u layers",
+                                          problems), problems);
+  else if (source == DRAPE_ENGINE_TUNING_SHIPPED)
+    subtitle = g_strdup_printf (ngettext ("Drape’s measurements of this model of GPU: %u layer",
+                                          "Drape’s measurements of this model of GPU: %u layers", problems),
+                                problems);
+  if (subtitle != NULL)
+    show_tune_idle (self, subtitle);
+}
+
+static void
 on_tune_progress (const DrapeEngineProgress *progress,
                   gpointer                   user_data)
 {
@@ -462,5 +491,6 @@ drape_preferences_page_new (DrapeEngine *engine)
 
   self = g_object_new (DRAPE_TYPE_PREFERENCES_PAGE, NULL);
   self->engine = g_object_ref (engine);
+  drape_engine_describe_tuning_async (engine, self->cancellable, on_tuning_described, g_object_ref (self));
   return GTK_WIDGET (self);
 }

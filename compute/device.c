@@ -890,6 +890,21 @@ drape_device_get_tuning_source (DrapeDevice *device)
   return device->tuning_source;
 }
 
+gboolean
+drape_device_save_tuning (DrapeDevice *device,
+                          const char  *path,
+                          GError     **error)
+{
+  if (!drape_tuning_save (device->tuning, path, device->info.name, error))
+    return FALSE;
+  if (g_strcmp0 (path, device->tuning_path) == 0)
+    {
+      g_free (device->tuning_source);
+      device->tuning_source = g_strdup (path);
+    }
+  return TRUE;
+}
+
 /* A driver is not obliged to survive a cache blob from another device or
  * driver version, so the header is checked before the driver sees it. */
 static gboolean

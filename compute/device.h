@@ -165,8 +165,14 @@ void                   drape_device_set_tuning          (DrapeDevice     *device
                                                          DrapeTuning     *tuning);
 /* Where this device's tuning is saved: DRAPE_TUNING's file, or its own. */
 const char            *drape_device_get_tuning_path     (DrapeDevice     *device);
-/* The file its tuning was loaded from; NULL where it started with none. */
+/* The file its tuning was loaded from, or last saved to where that is
+ * its own; NULL where it started with none. */
 const char            *drape_device_get_tuning_source   (DrapeDevice     *device);
+/* Saves its tuning to `path`; where that is drape_device_get_tuning_path,
+ * its tuning now comes from there. */
+gboolean               drape_device_save_tuning         (DrapeDevice     *device,
+                                                         const char      *path,
+                                                         GError         **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DrapeDevice, drape_device_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DrapeDeviceInfo, drape_device_info_free)

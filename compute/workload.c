@@ -188,7 +188,7 @@ drape_workload_tune (DrapeWorkload          *w,
       found = drape_tuning_get_entries (measured);
       for (guint j = 0; j < found->len; j++)
         drape_tuning_set (tuning, &g_array_index (found, DrapeTuningEntry, j));
-      if (!drape_tuning_save (tuning, path, drape_device_get_info (device)->name, error))
+      if (!drape_device_save_tuning (device, path, error))
         return FALSE;
     }
   return TRUE;

@@ -938,11 +938,17 @@ test_tuning_device (void)
       g_assert_false (g_file_test (drape_device_get_tuning_path (device), G_FILE_TEST_EXISTS));
       g_assert_cmpstr (drape_device_get_tuning_source (device), ==, shipped);
       g_assert_cmpstr (drape_tuning_lookup (drape_device_get_tuning (device), entry.problem), ==, "tiled");
-      /* tune saves to the device's own file, which then comes first. */
+      /* tune saves to the device's own file, which then comes first,
+       * for this device (a save elsewhere leaves the source) and the
+       * next. */
       drape_tuning_set (drape_device_get_tuning (device), &own_entry);
-      g_assert_true (drape_tuning_save (drape_device_get_tuning (device), drape_device_get_tuning_path (device),
-                                        "this device", &error));
+      g_assert_true (drape_device_save_tuning (device, path, &error));
       g_assert_no_error (error);
+      g_assert_cmpstr (drape_device_get_tuning_source (device), ==, shipped);
+      g_assert_true (drape_device_save_tuning (device, drape_device_get_tuning_path (device), &error));
+      g_assert_no_error (error);
+      g_assert_cmpstr (drape_device_get_tuning_source (device), ==, drape_device_get_tuning_path (device));
+      g_remove (path);
     }
     {
       g_autoptr(DrapeDevice) device = drape_device_new (NULL, &error);

@@ -337,9 +337,28 @@ find_button (GtkWidget  *widget,
   return NULL;
 }
 
+/* Opens Preferences over window; returns its window and page. */
+static GtkWidget *
+open_preferences (DrapeWindow           *window,
+                  DrapePreferencesPage **page)
+{
+  GtkWidget *preferences = NULL;
+
+  *page = NULL;
+  g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
+  app_test_run_for (300);
+  for (GList *l = gtk_window_list_toplevels (); l != NULL; l = g_list_delete_link (l, l))
+    if (GTK_WIDGET (l->data) != GTK_WIDGET (window) && *page == NULL &&
+        (*page = app_test_find_child (l->data, DRAPE_TYPE_PREFERENCES_PAGE)) != NULL)
+      preferences = l->data;
+  g_assert_nonnull (*page);
+  return preferences;
+}
+
 /* Preferences' "Speed on This GPU": Measure times the tiny models'
  * layers, says what it found and saves the GPU's tuning where the
- * engine's device reads it; meanwhile its button stops it.  Timing every
+ * engine's device reads it, which Preferences then names when opened;
+ * meanwhile its button stops it.  Timing every
  * way of every layer under the validation layer takes minutes on a CPU,
  * so the convolutions' kernel is forced here (DRAPE_CONV_KERNEL: no
  * choice to time, the CPU's only kind), which leaves the usual ways
@@ -360,13 +379,7 @@ test_tune (void)
   g_assert_no_error (error);
   path = g_strdup (drape_device_get_tuning_path (device));
   g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
-  g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
-  app_test_run_for (300);
-  for (GList *l = gtk_window_list_toplevels (); l != NULL; l = g_list_delete_link (l, l))
-    if (GTK_WIDGET (l->data) != GTK_WIDGET (window) && page == NULL &&
-        (page = app_test_find_child (l->data, DRAPE_TYPE_PREFERENCES_PAGE)) != NULL)
-      preferences = l->data;
-  g_assert_nonnull (page);
+  preferences = open_preferences (window, &page);
   measure = find_button (GTK_WIDGET (page), "Measure");
   g_assert_nonnull (measure);
   row = ADW_ACTION_ROW (gtk_widget_get_ancestor (GTK_WIDGET (measure), ADW_TYPE_ACTION_ROW));
@@ -381,6 +394,16 @@ test_tune (void)
   g_assert_cmpstr (gtk_button_get_label (measure), ==, "Measure");
   g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
   app_test_save_screenshot (preferences, "screenshot-preferences.png");
+
+  /* Opened again, Preferences says where the GPU's tuning comes from. */
+  gtk_window_destroy (GTK_WINDOW (preferences));
+  preferences = open_preferences (window, &page);
+  measure = find_button (GTK_WIDGET (page), "Measure");
+  row = ADW_ACTION_ROW (gtk_widget_get_ancestor (GTK_WIDGET (measure), ADW_TYPE_ACTION_ROW));
+  while (!g_str_has_prefix (adw_action_row_get_subtitle (row), "Measured on this GPU") &&
+         g_get_monotonic_time () < end)
+    app_test_run_for (50);
+  g_assert_cmpstr (adw_action_row_get_subtitle (row), ==, "Measured on this GPU: no layer had a choice of ways");
 
   /* Again, stopped: the saved tuning stays. */
   g_signal_emit_by_name (measure, "clicked");
