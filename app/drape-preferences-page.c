@@ -371,7 +371,9 @@ on_tuned (GObject      *object,
     summary = g_strdup (_("Measured: the usual ways were the fastest"));
   else
     /* Translators: the first number counts layers, the second is a percentage. */
-    summary = g_strdup_printf (_("Measured: %u layers run faster another way, %.0f%% less time"),
+    summary = g_strdup_printf (ngettext ("Measured: %u layer runs faster another way, %.0f%% less time",
+                                         "Measured: %u layers run faster another way, %.0f%% less time",
+                                         tuning->faster),
                                tuning->faster, 100 * (1 - tuning->tuned_ms / tuning->usual_ms));
   show_tune_idle (self, summary);
   drape_widget_show_toast (GTK_WIDGET (self), summary);
