@@ -663,6 +663,20 @@ task_new (DrapeEngine             *self,
   return task;
 }
 
+/* The settings' output size, or the one drape_engine_set_output_size
+ * fixed. */
+static void
+job_set_size (DrapeEngine        *self,
+              Job                *job,
+              DrapeTryOnSettings *settings)
+{
+  guint width, height;
+
+  drape_try_on_settings_get_dimensions (settings, &width, &height);
+  job->params.width = self->width > 0 ? self->width : width;
+  job->params.height = self->height > 0 ? self->height : height;
+}
+
 static void
 submit (DrapeEngine *self,
         GTask       *task)
@@ -696,7 +710,6 @@ drape_engine_try_on_async (DrapeEngine             *self,
   g_autofree char *note = NULL;
   GError *error = NULL;
   Job *job;
-  guint width, height;
 
   g_return_if_fail (DRAPE_IS_ENGINE (self));
   g_return_if_fail (DRAPE_IS_PICTURE (photo));
@@ -709,9 +722,7 @@ drape_engine_try_on_async (DrapeEngine             *self,
   job = g_task_get_task_data (task);
   job->settings = drape_try_on_settings_copy (settings);
   drape_try_on_params_init (&job->params);
-  drape_try_on_settings_get_dimensions (settings, &width, &height);
-  job->params.width = self->width > 0 ? self->width : width;
-  job->params.height = self->height > 0 ? self->height : height;
+  job_set_size (self, job, settings);
   job->params.steps = drape_try_on_settings_get_steps (settings);
   job->params.guidance = drape_try_on_settings_get_guidance (settings);
   job->params.seed = drape_try_on_settings_get_seed (settings);
@@ -782,7 +793,6 @@ drape_engine_tune_async (DrapeEngine             *self,
 {
   g_autoptr(GTask) task = NULL;
   Job *job;
-  guint width, height;
 
   g_return_if_fail (DRAPE_IS_ENGINE (self));
   g_return_if_fail (DRAPE_IS_TRY_ON_SETTINGS (settings));
@@ -790,9 +800,7 @@ drape_engine_tune_async (DrapeEngine             *self,
   task = task_new (self, JOB_TUNE, drape_engine_tune_async, progress, progress_data, progress_notify,
                    cancellable, callback, user_data);
   job = g_task_get_task_data (task);
-  drape_try_on_settings_get_dimensions (settings, &width, &height);
-  job->params.width = self->width > 0 ? self->width : width;
-  job->params.height = self->height > 0 ? self->height : height;
+  job_set_size (self, job, settings);
   submit (self, task);
 }
 
