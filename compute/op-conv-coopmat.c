@@ -211,6 +211,23 @@ static const WorkgroupTile workgroup_geglu_tiles[] = {
   { 64, 64, 64, 128 },
 };
 
+/* The tiles of the GEGLU kind of GEMM, or of the others. */
+static const Tile *
+kind_tiles (gboolean geglu,
+            guint   *n)
+{
+  *n = geglu ? G_N_ELEMENTS (geglu_tiles) : G_N_ELEMENTS (conv_tiles);
+  return geglu ? geglu_tiles : conv_tiles;
+}
+
+static const WorkgroupTile *
+kind_workgroup_tiles (gboolean geglu,
+                      guint   *n)
+{
+  *n = geglu ? G_N_ELEMENTS (workgroup_geglu_tiles) : G_N_ELEMENTS (workgroup_tiles);
+  return geglu ? workgroup_geglu_tiles : workgroup_tiles;
+}
+
 /* Whether the device takes workgroup-scope matrices of tile t's sizes. */
 static gboolean
 workgroup_tile_fits (const DrapeDeviceCaps *caps,
@@ -272,8 +289,8 @@ static const WorkgroupTile *
 workgroup_forced (const char *spec,
                   gboolean    geglu)
 {
-  const WorkgroupTile *tiles = geglu ? workgroup_geglu_tiles : workgroup_tiles;
-  guint n_tiles = geglu ? G_N_ELEMENTS (workgroup_geglu_tiles) : G_N_ELEMENTS (workgroup_tiles);
+  guint n_tiles;
+  const WorkgroupTile *tiles = kind_workgroup_tiles (geglu, &n_tiles);
   guint32 bm, bn, bk;
 
   if (spec == NULL || sscanf (spec, "coopmat2:%ux%ux%u", &bm, &bn, &bk) != 3)
@@ -401,8 +418,8 @@ drape_conv_coopmat_tile_fits (const DrapeDeviceCaps *caps,
                               const char            *spec,
                               gboolean               geglu)
 {
-  const Tile *tiles = geglu ? geglu_tiles : conv_tiles;
-  guint n_tiles = geglu ? G_N_ELEMENTS (geglu_tiles) : G_N_ELEMENTS (conv_tiles);
+  guint n_tiles;
+  const Tile *tiles = kind_tiles (geglu, &n_tiles);
   gboolean any = FALSE;
   const WorkgroupTile *wg = workgroup_forced (spec, geglu);
   Forced f;
@@ -473,8 +490,8 @@ choose_tile (const DrapeDeviceCaps *caps,
              const Tile           **tile,
              guint32               *slices)
 {
-  const Tile *tiles = gemm->geglu ? geglu_tiles : conv_tiles;
-  guint n_tiles = gemm->geglu ? G_N_ELEMENTS (geglu_tiles) : G_N_ELEMENTS (conv_tiles);
+  guint n_tiles;
+  const Tile *tiles = kind_tiles (gemm->geglu, &n_tiles);
   double best_cost = G_MAXDOUBLE;
   gboolean listed = FALSE;
   Forced f;
@@ -561,10 +578,9 @@ gemm_ways (const DrapeDeviceCaps *caps,
            guint64                binding_limit,
            guint32                cap)
 {
-  const Tile *tiles = gemm->geglu ? geglu_tiles : conv_tiles;
-  guint n_tiles = gemm->geglu ? G_N_ELEMENTS (geglu_tiles) : G_N_ELEMENTS (conv_tiles);
-  const WorkgroupTile *wg_tiles = gemm->geglu ? workgroup_geglu_tiles : workgroup_tiles;
-  guint n_wg_tiles = gemm->geglu ? G_N_ELEMENTS (workgroup_geglu_tiles) : G_N_ELEMENTS (workgroup_tiles);
+  guint n_tiles, n_wg_tiles;
+  const Tile *tiles = kind_tiles (gemm->geglu, &n_tiles);
+  const WorkgroupTile *wg_tiles = kind_workgroup_tiles (gemm->geglu, &n_wg_tiles);
   GArray *ways = g_array_new (FALSE, FALSE, sizeof (Way));
 
   g_array_set_clear_func (ways, (GDestroyNotify) way_clear);
