@@ -29,21 +29,15 @@ compare_gain (gconstpointer a,
 
 static void
 print_report (DrapeDevice *device,
-              GArray      *entries,
+              DrapeTuning *measured,
               const char  *path,
               gboolean     json)
 {
-  double usual = 0, tuned = 0;
-  guint faster = 0;
+  g_autoptr(GArray) entries = drape_tuning_get_entries (measured);
+  DrapeTuningGain gain;
 
+  drape_tuning_get_gain (measured, &gain);
   g_array_sort (entries, compare_gain);
-  for (guint i = 0; i < entries->len; i++)
-    {
-      const DrapeTuningEntry *e = &g_array_index (entries, DrapeTuningEntry, i);
-      usual += e->usual_ms;
-      tuned += e->ms;
-      faster += g_strcmp0 (e->way, e->usual) != 0;
-    }
   if (json)
     {
       g_autoptr(JsonBuilder) b = json_builder_new ();
@@ -54,9 +48,9 @@ print_report (DrapeDevice *device,
       json_builder_set_member_name (b, "tuning");
       json_builder_add_string_value (b, path);
       json_builder_set_member_name (b, "usual_ms");
-      json_builder_add_double_value (b, usual);
+      json_builder_add_double_value (b, gain.usual_ms);
       json_builder_set_member_name (b, "tuned_ms");
-      json_builder_add_double_value (b, tuned);
+      json_builder_add_double_value (b, gain.ms);
       json_builder_set_member_name (b, "problems");
       json_builder_begin_array (b);
       for (guint i = 0; i < entries->len; i++)
@@ -81,7 +75,7 @@ print_report (DrapeDevice *device,
       return;
     }
   printf ("device    %s\n", drape_device_get_info (device)->name);
-  printf ("problems  %u timed, %u faster another way\n", entries->len, faster);
+  printf ("problems  %u timed, %u faster another way\n", gain.problems, gain.faster);
   for (guint i = 0; i < entries->len; i++)
     {
       const DrapeTuningEntry *e = &g_array_index (entries, DrapeTuningEntry, i);
@@ -90,7 +84,7 @@ print_report (DrapeDevice *device,
         printf ("  %-48s %s %.3f ms (usual %s %.3f ms)\n", e->problem, e->way, e->ms, e->usual,
                 e->usual_ms);
     }
-  printf ("time      %.2f ms of these layers per run, %.2f usually\n", tuned, usual);
+  printf ("time      %.2f ms of these layers per run, %.2f usually\n", gain.ms, gain.usual_ms);
   printf ("saved     %s\n", path);
 }
 
@@ -144,7 +138,6 @@ drape_cli_tune (int    argc,
   g_autoptr(DrapePipeline) pipeline = NULL;
   g_autoptr(DrapeWorkload) workload = NULL;
   g_autoptr(DrapeTuning) measured = drape_tuning_new ();
-  g_autoptr(GArray) found = NULL;
   DrapeUNetConfig unet_config;
   DrapeVaeConfig vae_config;
   DrapeDType dtype;
@@ -186,7 +179,6 @@ drape_cli_tune (int    argc,
       return drape_cli_fail_error (error);
     }
   g_printerr (" %.1f s\n", (g_get_monotonic_time () - report.start) / 1e6);
-  found = drape_tuning_get_entries (measured);
-  print_report (device, found, path, json);
+  print_report (device, measured, path, json);
   return 0;
 }

@@ -451,15 +451,14 @@ on_tune_progress (DrapeWorkloadGraph graph,
   post (job, message);
 }
 
-static DrapeEngineTuning *
+static DrapeTuningGain *
 run_tune (DrapeEngine  *self,
           Job          *job,
           GError      **error)
 {
   g_autoptr(DrapeWorkload) workload = NULL;
   g_autoptr(DrapeTuning) measured = drape_tuning_new ();
-  g_autoptr(GArray) entries = NULL;
-  DrapeEngineTuning *tuning;
+  DrapeTuningGain *gain;
 
   if (!ensure_device (self, job, error) || !ensure_pipeline (self, job, error))
     return NULL;
@@ -472,18 +471,9 @@ run_tune (DrapeEngine  *self,
       !drape_workload_tune (workload, self->device, TUNE_RUNS, drape_device_get_tuning_path (self->device),
                             measured, on_tune_progress, job, g_task_get_cancellable (job->task), error))
     return NULL;
-  entries = drape_tuning_get_entries (measured);
-  tuning = g_new0 (DrapeEngineTuning, 1);
-  for (guint i = 0; i < entries->len; i++)
-    {
-      const DrapeTuningEntry *e = &g_array_index (entries, DrapeTuningEntry, i);
-
-      tuning->problems++;
-      tuning->faster += g_strcmp0 (e->way, e->usual) != 0;
-      tuning->usual_ms += e->usual_ms;
-      tuning->tuned_ms += e->ms;
-    }
-  return tuning;
+  gain = g_new (DrapeTuningGain, 1);
+  drape_tuning_get_gain (measured, gain);
+  return gain;
 }
 
 /* What run_describe_tuning finds. */
@@ -804,7 +794,7 @@ drape_engine_tune_async (DrapeEngine             *self,
   submit (self, task);
 }
 
-DrapeEngineTuning *
+DrapeTuningGain *
 drape_engine_tune_finish (DrapeEngine   *self,
                           GAsyncResult  *result,
                           GError       **error)

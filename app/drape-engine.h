@@ -12,6 +12,7 @@
 #include "drape-result.h"
 #include "drape-try-on-settings.h"
 #include "parser.h"
+#include "tuning.h"
 
 G_BEGIN_DECLS
 
@@ -77,16 +78,6 @@ GBytes      *drape_engine_auto_mask_finish (DrapeEngine              *self,
                                             GAsyncResult             *result,
                                             GError                  **error);
 
-/* What drape_engine_tune_async measured: the layers' problems it timed,
- * how many of them ran faster another way than the usual one, and their
- * time per run the usual ways and the fastest. */
-typedef struct {
-  guint problems;
-  guint faster;
-  double usual_ms;
-  double tuned_ms;
-} DrapeEngineTuning;
-
 /* Times every way to run each layer of a try-on at `settings`' size on
  * the GPU the settings name, and keeps each layer's fastest as that
  * GPU's tuning, which try-ons take from then on (drape_workload_tune;
@@ -99,8 +90,8 @@ void               drape_engine_tune_async  (DrapeEngine             *self,
                                              GCancellable            *cancellable,
                                              GAsyncReadyCallback      callback,
                                              gpointer                 user_data);
-/* Free with g_free(). */
-DrapeEngineTuning *drape_engine_tune_finish (DrapeEngine             *self,
+/* What it measured (free with g_free()). */
+DrapeTuningGain   *drape_engine_tune_finish (DrapeEngine             *self,
                                              GAsyncResult            *result,
                                              GError                 **error);
 

@@ -348,7 +348,7 @@ on_tuned (GObject      *object,
 {
   g_autoptr(DrapePreferencesPage) self = user_data;
   g_autoptr(GError) error = NULL;
-  g_autofree DrapeEngineTuning *tuning = drape_engine_tune_finish (DRAPE_ENGINE (object), result, &error);
+  g_autofree DrapeTuningGain *gain = drape_engine_tune_finish (DRAPE_ENGINE (object), result, &error);
   g_autofree char *summary = NULL;
 
   g_clear_object (&self->tune_cancellable);
@@ -356,7 +356,7 @@ on_tuned (GObject      *object,
    * kept): no one is left to tell. */
   if (self->engine == NULL)
     return;
-  if (tuning == NULL)
+  if (gain == NULL)
     {
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         {
@@ -367,14 +367,14 @@ on_tuned (GObject      *object,
       drape_widget_show_toast (GTK_WIDGET (self), error->message);
       return;
     }
-  if (tuning->faster == 0 || tuning->usual_ms <= 0)
+  if (gain->faster == 0 || gain->usual_ms <= 0)
     summary = g_strdup (_("Measured: the usual ways were the fastest"));
   else
     /* Translators: the first number counts layers, the second is a percentage. */
     summary = g_strdup_printf (ngettext ("Measured: %u layer runs faster another way, %.0f%% less time",
                                          "Measured: %u layers run faster another way, %.0f%% less time",
-                                         tuning->faster),
-                               tuning->faster, 100 * (1 - tuning->tuned_ms / tuning->usual_ms));
+                                         gain->faster),
+                               gain->faster, 100 * (1 - gain->ms / gain->usual_ms));
   show_tune_idle (self, summary);
   drape_widget_show_toast (GTK_WIDGET (self), summary);
 }

@@ -104,6 +104,23 @@ drape_tuning_get_size (DrapeTuning *tuning)
   return g_hash_table_size (tuning->entries);
 }
 
+void
+drape_tuning_get_gain (DrapeTuning     *tuning,
+                       DrapeTuningGain *gain)
+{
+  g_autoptr(GArray) entries = drape_tuning_get_entries (tuning);
+
+  *gain = (DrapeTuningGain) { entries->len };
+  for (guint i = 0; i < entries->len; i++)
+    {
+      const DrapeTuningEntry *e = &g_array_index (entries, DrapeTuningEntry, i);
+
+      gain->faster += g_strcmp0 (e->way, e->usual) != 0;
+      gain->usual_ms += e->usual_ms;
+      gain->ms += e->ms;
+    }
+}
+
 static gint
 compare_problems (gconstpointer a,
                   gconstpointer b)

@@ -50,6 +50,15 @@ typedef void (*DrapeTuningProgressFunc) (guint    done,
                                          guint    total,
                                          gpointer user_data);
 
+/* What a tuning gains: of its problems, how many run another way than
+ * their usual one, and their time per run the usual ways and its ways. */
+typedef struct {
+  guint problems;
+  guint faster;
+  double usual_ms;
+  double ms;
+} DrapeTuningGain;
+
 DrapeTuning            *drape_tuning_new         (void);
 void                    drape_tuning_free        (DrapeTuning            *tuning);
 /* A file drape_tuning_save() wrote; errors name the file and what in it
@@ -70,6 +79,8 @@ void                    drape_tuning_set         (DrapeTuning            *tuning
 /* Every entry, by problem; the array's strings belong to the tuning. */
 GArray                 *drape_tuning_get_entries (DrapeTuning            *tuning);
 guint                   drape_tuning_get_size    (DrapeTuning            *tuning);
+void                    drape_tuning_get_gain    (DrapeTuning            *tuning,
+                                                  DrapeTuningGain        *gain);
 /* Times every way of every problem the graph that `record` records
  * chooses for (drape_graph_set_trial: one graph per trial, `runs`
  * profiled runs each after one to compile and warm), and sets each

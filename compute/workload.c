@@ -4,7 +4,6 @@
  */
 #include "config.h"
 
-#include "error.h"
 #include "unet.h"
 #include "vae.h"
 #include "workload.h"
