@@ -560,13 +560,21 @@ way_clear (Way *w)
   g_free (w->name);
 }
 
-/* What a tuning tells apart: everything the ways' speed depends on. */
+/* What a tuning tells apart: everything the ways' speed depends on.
+ * Where `ways` offer conv2d_coopmat2.comp, whose patches follow the
+ * images' shape, that too. */
 static char *
-gemm_problem (const DrapeConvGemm *gemm)
+gemm_problem (const DrapeConvGemm *gemm,
+              GArray              *ways)
 {
-  return g_strdup_printf ("%s f16 M%u N%u K%u C%u%s%s%s", gemm->op, gemm->m, gemm->n, gemm->k,
+  g_autofree char *images = NULL;
+
+  for (guint i = 0; i < ways->len && images == NULL; i++)
+    if (g_array_index (ways, Way, i).wg != NULL)
+      images = g_strdup_printf (" images of %ux%u", gemm->oh, gemm->ow);
+  return g_strdup_printf ("%s f16 M%u N%u K%u C%u%s%s%s%s", gemm->op, gemm->m, gemm->n, gemm->k,
                           gemm->cin_g, gemm->phases > 1 ? " x4" : "", gemm->split_ok ? "" : " whole-K",
-                          gemm->out_f32 ? " f32-out" : "");
+                          gemm->out_f32 ? " f32-out" : "", images != NULL ? images : "");
 }
 
 /* Every tile that fits, in each split the cost model weighs (any
@@ -645,7 +653,7 @@ choose_way (DrapeGraph            *graph,
       if (w->wg == NULL && w->tile == *tile && w->slices == *slices)
         usual = i;
     }
-  problem = gemm_problem (gemm);
+  problem = gemm_problem (gemm, ways);
   {
     const Way *w = &g_array_index (ways, Way, drape_graph_choose (graph, problem, names, ways->len, usual));
 
