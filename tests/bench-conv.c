@@ -1,5 +1,5 @@
-/* bench-conv.c: throughput of the convolution and linear kernels on the
- * shapes that dominate the UNet (not run as a test)
+/* bench-conv.c: throughput of the convolution, linear and attention
+ * kernels on the shapes that dominate the UNet (not run as a test)
  *
  *   bench-conv [--f16] [--runs N] [--only NAME]
  *
@@ -28,6 +28,9 @@ typedef enum {
    * convolution it replaces. */
   SHAPE_UPSAMPLE,
   SHAPE_UPSAMPLE_COPY,
+  /* Self-attention of h x w tokens on a fused QKV tensor (cin = 3 x
+   * channels, k heads). */
+  SHAPE_ATTENTION,
 } ShapeKind;
 
 typedef struct {
@@ -43,6 +46,8 @@ static const Shape shapes[] = {
   { "geglu 3072x320->2x1280", SHAPE_GEGLU, 1, 1, 3072, 320, 1280, 1 },
   { "upsample2x 256 1x96x64", SHAPE_UPSAMPLE, 1, 96, 64, 256, 256, 2 },
   { "upsample+conv3x3 256 1x96x64", SHAPE_UPSAMPLE_COPY, 1, 96, 64, 256, 256, 3 },
+  { "attention 8x40 2x24x64", SHAPE_ATTENTION, 2, 24, 64, 960, 320, 8 },
+  { "attention 8x80 2x12x32", SHAPE_ATTENTION, 2, 12, 32, 1920, 640, 8 },
 };
 
 static double
@@ -77,25 +82,33 @@ random_tensor (DrapeDevice *device,
   return t;
 }
 
+/* Records shape s on random inputs into graph; the tensors it keeps
+ * alive go into `keep`. */
 static void
-bench (DrapeDevice *device,
-       const Shape *s,
-       DrapeDType   dtype,
-       guint        runs)
+record (DrapeGraph  *graph,
+        DrapeDevice *device,
+        const Shape *s,
+        DrapeDType   dtype,
+        GPtrArray   *keep)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(DrapeGraph) graph = drape_graph_new (device, s->name);
   guint32 wrows = s->kind == SHAPE_GEGLU ? 2 * s->cout : s->kind == SHAPE_UPSAMPLE ? 4 * s->cout : s->cout;
-  g_autoptr(DrapeTensor) x = random_tensor (device, dtype, s->n, s->h, s->w, s->cin, 1.0f);
-  g_autoptr(DrapeTensor) w = random_tensor (device, dtype, wrows, s->k, s->k, s->cin,
-                                            1.0f / sqrtf (s->k * s->k * s->cin));
-  g_autoptr(DrapeTensor) b = random_tensor (device, dtype, 1, 1, 1,
-                                            s->kind == SHAPE_GEGLU ? wrows : s->cout, 0.1f);
-  DrapeConvParams params = { .bias = b, .pad_top = s->k / 2, .pad_left = s->k / 2,
+  DrapeTensor *x = random_tensor (device, dtype, s->n, s->h, s->w, s->cin, 1.0f);
+  DrapeTensor *w, *b;
+  DrapeConvParams params = { .pad_top = s->k / 2, .pad_left = s->k / 2,
                              .pad_bottom = s->k / 2, .pad_right = s->k / 2 };
-  gint64 start;
-  double ms = 0, cpu_start, cpu, flops;
 
+  g_ptr_array_add (keep, x);
+  if (s->kind == SHAPE_ATTENTION)
+    {
+      drape_op_attention (graph, x, 0, x, s->cout, x, 2 * s->cout, s->cout, s->k,
+                          1.0f / sqrtf ((float) (s->cout / s->k)));
+      return;
+    }
+  w = random_tensor (device, dtype, wrows, s->k, s->k, s->cin, 1.0f / sqrtf (s->k * s->k * s->cin));
+  b = random_tensor (device, dtype, 1, 1, 1, s->kind == SHAPE_GEGLU ? wrows : s->cout, 0.1f);
+  g_ptr_array_add (keep, w);
+  g_ptr_array_add (keep, b);
+  params.bias = b;
   if (s->kind == SHAPE_CONV)
     drape_op_conv2d (graph, x, w, &params);
   else if (s->kind == SHAPE_UPSAMPLE)
@@ -106,6 +119,21 @@ bench (DrapeDevice *device,
     drape_op_linear (graph, x, w, &params);
   else
     drape_op_linear_geglu (graph, x, w, b);
+}
+
+static void
+bench (DrapeDevice *device,
+       const Shape *s,
+       DrapeDType   dtype,
+       guint        runs)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeGraph) graph = drape_graph_new (device, s->name);
+  g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func ((GDestroyNotify) drape_tensor_free);
+  gint64 start;
+  double ms = 0, cpu_start, cpu, flops;
+
+  record (graph, device, s, dtype, keep);
   if (!drape_graph_compile (graph, &error) || !drape_graph_run (graph, &error))
     g_error ("bench-conv: %s", error->message);
 
@@ -143,7 +171,7 @@ main (int argc, char **argv)
     { "only", 0, 0, G_OPTION_ARG_STRING, &only, "shapes whose name contains this", "TEXT" },
     { NULL },
   };
-  g_autoptr(GOptionContext) context = g_option_context_new ("- convolution throughput");
+  g_autoptr(GOptionContext) context = g_option_context_new ("- convolution, linear and attention throughput");
 
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
