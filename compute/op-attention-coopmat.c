@@ -65,6 +65,17 @@
  * in shared memory (comparisons); profiles label the two kinds
  * "attention.coopmat2" and "attention.coopmat".
  *
+ * Workgroup scope.  Where the device lists workgroup-scope matrices
+ * (DrapeDeviceCaps.coopmat2_workgroup), heads of up to 160 dims may
+ * also take shaders/attention_workgroup.comp: the workgroup's queries,
+ * scores and output as single matrices, K and V loaded through tensor
+ * layouts that the driver stages, which leaves it free to use
+ * warpgroup-wide tensor-core instructions and asynchronous copies on
+ * Hopper, out of reach of subgroup-scope matrices.  No GPU has timed it
+ * yet, so its tiles are ways for tuning ("workgroup:BRxBC") and for
+ * DRAPE_ATTENTION_KERNEL=workgroup:BRxBC to force, never the usual
+ * pick; profiles label it "attention.workgroup".
+ *
  * Splitting follows drape_op_attention(): all images in one dispatch
  * when every operand fits one binding, else one image at a time with its
  * queries in bands; operands that do not fit at all are left to the
@@ -107,6 +118,7 @@ typedef enum {
   KERNEL_COOPMAT2, /* attention_coopmat2.comp */
   KERNEL_WIDE,     /* attention_wide_coopmat.comp */
   KERNEL_WIDE2,    /* its cooperative-matrix-2 variant */
+  KERNEL_WORKGROUP, /* attention_workgroup.comp */
 } Kernel;
 
 /* The shader's specialisation (and the grid's rows per workgroup). */
@@ -116,7 +128,50 @@ typedef struct {
   guint32 nw;  /* subgroups per workgroup */
   guint32 br;  /* queries per workgroup */
   guint32 ahead; /* blocks whose loads are in flight: 2, or (0) 1; attention_coopmat2 alone */
+  /* attention_workgroup alone: its invocations and the head dim padded. */
+  guint32 invocations, dp;
 } Tiles;
+
+/* attention_workgroup.comp's tiles: queries per workgroup (br), keys
+ * per block (bc) and invocations.  Each lane holds its share of three
+ * br x bc f32 matrices (scores, running max, sums) and of the output:
+ * with 128 invocations and 64 queries, 92 registers' worth for blocks
+ * of 32 keys and heads of 40, 148 for blocks of 64. */
+static const Tiles workgroup_tiles[] = {
+  { .br = 64, .bc = 32, .invocations = 128 },
+  { .br = 64, .bc = 64, .invocations = 128 },
+  { .br = 128, .bc = 32, .invocations = 256 },
+  { .br = 128, .bc = 64, .invocations = 256 },
+};
+
+/* The head dim attention_workgroup.comp pads heads of d dims to in tile
+ * t: the least multiple of 8 that both its products (Q K^T and P V) take
+ * in workgroup-scope matrices; 0 where the device takes none. */
+static guint32
+workgroup_head_dim (const DrapeDeviceCaps *caps,
+                    guint32                d,
+                    const Tiles           *t)
+{
+  if (d > DRAPE_ATTENTION_WIDE_HEAD_DIM)
+    return 0;
+  for (guint32 dp = (d + 7) / 8 * 8; dp < d + 64; dp += 8)
+    if (drape_coopmat2_workgroup_takes (caps, t->invocations, t->br, t->bc, dp) &&
+        drape_coopmat2_workgroup_takes (caps, t->invocations, t->br, dp, t->bc))
+      return dp;
+  return 0;
+}
+
+guint32
+drape_attention_workgroup_head_dim (const DrapeDeviceCaps *caps,
+                                    guint32                d,
+                                    guint32                br,
+                                    guint32                bc)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (workgroup_tiles); i++)
+    if (workgroup_tiles[i].br == br && workgroup_tiles[i].bc == bc)
+      return workgroup_head_dim (caps, d, &workgroup_tiles[i]);
+  return 0;
+}
 
 static gboolean
 is_wide (guint32 d)
@@ -293,7 +348,14 @@ build_kernel (DrapeGraph  *graph,
   const DrapeDeviceCaps *caps = drape_device_get_caps (drape_graph_get_device (graph));
   guint32 sg = caps->coopmat_subgroup_size;
 
-  if (is_wide (d))
+  if (kind == KERNEL_WORKGROUP)
+    {
+      guint32 spec[] = { tiles->invocations, 1, 1, d, tiles->dp, tiles->br, tiles->bc };
+
+      return drape_graph_kernel_optional (graph, "attention_workgroup", "f16_khr", 4, 0, spec,
+                                          G_N_ELEMENTS (spec));
+    }
+  else if (is_wide (d))
     {
       guint32 spec[] = {
         tiles->nw * sg, 1, 1, d, tiles->bc, tiles->rt, sg, caps->coopmat_m, caps->coopmat_n,
@@ -368,7 +430,9 @@ record_tiles (DrapeGraph     *graph,
   out = drape_graph_tensor (graph, DRAPE_DTYPE_F16, o->q->n, o->q->h, o->q->w, o->channels);
   drape_attention_record (graph, kernel, &split, o->q, o->q_offset, o->k, o->k_offset, o->v, o->v_offset,
                           out, o->channels, o->heads, o->scale, tiles->br, FALSE,
-                          scores_in_registers (kind) ? "attention.coopmat2" : "attention.coopmat");
+                          kind == KERNEL_WORKGROUP ? "attention.workgroup"
+                          : scores_in_registers (kind) ? "attention.coopmat2"
+                                                       : "attention.coopmat");
   return out;
 }
 
@@ -419,6 +483,18 @@ record_way (DrapeGraph     *graph,
                 g_array_append_val (ways, way);
               }
     }
+  /* Workgroup-scope matrices: ways for tuning alone (no GPU has timed
+   * them yet).  Their tensor loads take rows in 16-byte units. */
+  for (guint i = 0; o->vec8 && i < G_N_ELEMENTS (workgroup_tiles); i++)
+    {
+      Way way = { KERNEL_WORKGROUP, workgroup_tiles[i] };
+
+      way.tiles.dp = workgroup_head_dim (caps, d, &way.tiles);
+      if (way.tiles.dp == 0)
+        continue;
+      g_snprintf (way.name, sizeof way.name, "workgroup:%ux%u", way.tiles.br, way.tiles.bc);
+      g_array_append_val (ways, way);
+    }
   if (usual == G_MAXUINT)
     return NULL;
   names = g_new (const char *, ways->len);
@@ -445,6 +521,7 @@ drape_attention_coopmat (DrapeGraph        *graph,
   const DrapeDeviceCaps *caps = drape_device_get_caps (drape_graph_get_device (graph));
   guint32 d = channels / heads;
   Operands o = { q, k, v, q_offset, k_offset, v_offset, channels, heads, scale, FALSE };
+  const char *forced = g_getenv ("DRAPE_ATTENTION_KERNEL");
   Kernel kinds[2];
   guint n_kinds = 0;
 
@@ -463,10 +540,35 @@ drape_attention_coopmat (DrapeGraph        *graph,
   if (scores_in_registers (kinds[0]))
     kinds[n_kinds++] = is_wide (d) ? KERNEL_WIDE : KERNEL_COOPMAT;
 
+  /* DRAPE_ATTENTION_KERNEL=workgroup:BRxBC forces a tile of
+   * attention_workgroup.comp where the device takes it; elsewhere the
+   * usual tiles below run. */
+  if (forced != NULL && g_str_has_prefix (forced, "workgroup:") && o.vec8)
+    {
+      Tiles tiles = { 0 };
+      gboolean scalar;
+
+      for (guint i = 0; i < G_N_ELEMENTS (workgroup_tiles); i++)
+        {
+          g_autofree char *name = g_strdup_printf ("workgroup:%ux%u", workgroup_tiles[i].br,
+                                                   workgroup_tiles[i].bc);
+
+          if (g_strcmp0 (forced, name) == 0)
+            tiles = workgroup_tiles[i];
+        }
+      tiles.dp = tiles.br > 0 ? workgroup_head_dim (caps, d, &tiles) : 0;
+      if (tiles.dp > 0)
+        {
+          DrapeTensor *out = record_tiles (graph, &o, KERNEL_WORKGROUP, &tiles, &scalar);
+
+          if (out != NULL || scalar || !drape_graph_ok (graph))
+            return out;
+        }
+    }
   /* Heads of up to 160 dims choose among ways (the tuning's, else the
    * usual one); unless forced, which goes below, as does what that
    * leaves unrecorded. */
-  if (!is_wide (d) && g_getenv ("DRAPE_ATTENTION_TILE") == NULL && g_getenv ("DRAPE_ATTENTION_KERNEL") == NULL)
+  if (!is_wide (d) && g_getenv ("DRAPE_ATTENTION_TILE") == NULL && forced == NULL)
     {
       DrapeTensor *out = record_way (graph, &o, kinds, n_kinds);
 

@@ -233,17 +233,7 @@ static gboolean
 workgroup_tile_fits (const DrapeDeviceCaps *caps,
                      const WorkgroupTile   *t)
 {
-  if (!caps->coopmat2 || MAX (t->bm, MAX (t->bn, t->bk)) > caps->coopmat2_max_dimension ||
-      t->invocations > caps->max_workgroup_invocations)
-    return FALSE;
-  for (guint i = 0; i < caps->n_coopmat2_workgroup; i++)
-    {
-      const DrapeCoopmatWorkgroup *w = &caps->coopmat2_workgroup[i];
-
-      if (w->invocations == t->invocations && t->bm % w->m == 0 && t->bn % w->n == 0 && t->bk % w->k == 0)
-        return TRUE;
-    }
-  return FALSE;
+  return drape_coopmat2_workgroup_takes (caps, t->invocations, t->bm, t->bn, t->bk);
 }
 
 /* Whether conv2d_coopmat2.comp computes `gemm` in tile t (what its top

@@ -24,6 +24,31 @@ drape_coopmat_variant (const DrapeDeviceCaps *caps)
   return caps->coopmat == DRAPE_COOPMAT_KHR ? "f16_khr" : "f16";
 }
 
+/* Whether the device takes workgroup-scope matrices (cooperative matrix
+ * 2's flexible sizes, DrapeDeviceCaps.coopmat2_workgroup) for an m x k
+ * by k x n product in workgroups of `invocations`: it lists that size
+ * with a granularity that divides all three, none over its largest
+ * side. */
+static inline gboolean
+drape_coopmat2_workgroup_takes (const DrapeDeviceCaps *caps,
+                                guint32                invocations,
+                                guint32                m,
+                                guint32                n,
+                                guint32                k)
+{
+  if (!caps->coopmat2 || MAX (m, MAX (n, k)) > caps->coopmat2_max_dimension ||
+      invocations > caps->max_workgroup_invocations)
+    return FALSE;
+  for (guint i = 0; i < caps->n_coopmat2_workgroup; i++)
+    {
+      const DrapeCoopmatWorkgroup *w = &caps->coopmat2_workgroup[i];
+
+      if (w->invocations == invocations && m % w->m == 0 && n % w->n == 0 && k % w->k == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
 /* The GEMM of one convolution's dispatches (shaders/conv2d.comp's
  * geometry: M = output pixels, N = output channels of a group). */
 typedef struct {
@@ -110,6 +135,15 @@ gboolean     drape_attention_coopmat_tile_fits (const DrapeDeviceCaps *caps,
                                                 guint32                bc,
                                                 guint32                rt,
                                                 guint32                nw);
+
+/* The head dim attention_workgroup.comp pads heads of d dims to in its
+ * tile of br queries per workgroup and bc keys per block
+ * (DRAPE_ATTENTION_KERNEL=workgroup:BRxBC); 0 where the device takes no
+ * such tile. */
+guint32      drape_attention_workgroup_head_dim (const DrapeDeviceCaps *caps,
+                                                 guint32                d,
+                                                 guint32                br,
+                                                 guint32                bc);
 
 /* drape_op_attention() on tensor cores, for operands it has already
  * checked; NULL (and nothing recorded) when the scalar kernel should

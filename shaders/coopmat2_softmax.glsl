@@ -1,9 +1,10 @@
 // The online softmax of flash attention in registers, on
 // GL_NV_cooperative_matrix2's row reductions and per-element functions
-// (attention_coopmat2.comp, and attention_wide_coopmat.comp's "f16_cm2"
-// variant).  A query tile's running max m is a TM x TN accumulator
-// whose rows each hold one value (as does the rescale factor), so that
-// it combines with the scores and the output element by element; its
+// (attention_coopmat2.comp, attention_wide_coopmat.comp's "f16_cm2"
+// variant, and on workgroup-scope matrices attention_workgroup.comp).
+// A query tile's running max m is a matrix of the scores' shape whose
+// rows each hold one value (as does the rescale factor), so that it
+// combines with the scores and the output element by element; its
 // running sum l one too, of partial sums that only the end adds along
 // rows, which saves a row reduction per block.
 //
@@ -13,9 +14,19 @@
 //
 // Include after the kernel's push constants (p.scale: the softmax scale
 // times log2 (e)), with JT, the score matrices per query tile and key
-// block, declared; MASKED is the score of a masked key.
+// block, declared; MASKED is the score of a masked key.  Score matrices
+// are CM_ACC, SOFTMAX_TN keys wide (TN unless defined), and
+// SOFTMAX_ANY (b) is whether b holds in any invocation that shares
+// them (subgroupAny unless defined: matrices of subgroup scope).
 #ifndef DRAPE_COOPMAT2_SOFTMAX_GLSL
 #define DRAPE_COOPMAT2_SOFTMAX_GLSL
+
+#ifndef SOFTMAX_TN
+#define SOFTMAX_TN TN
+#endif
+#ifndef SOFTMAX_ANY
+#define SOFTMAX_ANY(b) subgroupAny(b)
+#endif
 
 float max_of(const in float a, const in float b)
 {
@@ -70,7 +81,7 @@ float elem_keep(const in uint row, const in uint col, const in float s, const in
 const float RESCALE_SLACK = 8.0;
 
 // One key block of a query tile: s holds its raw scores, keys first to
-// first + JT TN - 1, of which those outside [lo, hi) are masked.  s
+// first + JT SOFTMAX_TN - 1, of which those outside [lo, hi) are masked.  s
 // becomes P = exp2 (s scale - m) in f32 against the running max m, and
 // l moves on.  l keeps each element's own partial sum of its row's P:
 // rescaled by the row's factor like the output, they add up to the
@@ -82,13 +93,13 @@ const float RESCALE_SLACK = 8.0;
 bool softmax_block(inout CM_ACC s[JT], uint first, uint lo, uint hi, inout CM_ACC m, inout CM_ACC l,
                    out CM_ACC rescale)
 {
-  const bool edge = first < lo || first + JT * TN > hi;
+  const bool edge = first < lo || first + JT * SOFTMAX_TN > hi;
   CM_ACC mx, m_new, sum;
   bool far = false;
 
   if (edge)
     [[unroll]] for (uint j = 0; j < JT; j++)
-      coopMatPerElementNV(s[j], s[j], elem_keep, first + j * TN, lo, hi);
+      coopMatPerElementNV(s[j], s[j], elem_keep, first + j * SOFTMAX_TN, lo, hi);
   mx = s[0];
   [[unroll]] for (uint j = 1; j < JT; j++)
     coopMatPerElementNV(mx, mx, elem_max, s[j]);
@@ -96,7 +107,7 @@ bool softmax_block(inout CM_ACC s[JT], uint first, uint lo, uint hi, inout CM_AC
   coopMatPerElementNV(m_new, mx, elem_next_max, m, p.scale);
   for (int i = 0; i < m_new.length(); i++)
     far = far || m_new[i] > m[i] + RESCALE_SLACK;
-  const bool moved = subgroupAny(far);
+  const bool moved = SOFTMAX_ANY(far);
   if (moved)
     {
       coopMatPerElementNV(rescale, m, elem_exp2_diff, m_new);

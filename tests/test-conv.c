@@ -909,6 +909,37 @@ test_workgroup_tiles (void)
   g_assert_false (drape_conv_coopmat_tile_fits (&caps, "coopmat2:128x128x32", FALSE));
 }
 
+/* Flash attention on workgroup-scope matrices (attention_workgroup.comp)
+ * pads the head dim to what both its products take: 40 to 48 with 16 x
+ * 16 x 16 granularity, to 64 where columns come in 32s; 80 and 160 stay.
+ * Its tiles need the workgroup sizes they name, and no wide heads. */
+static void
+test_workgroup_attention_tiles (void)
+{
+  DrapeDeviceCaps caps = {
+    .max_workgroup_invocations = 1024, .coopmat = DRAPE_COOPMAT_KHR, .coopmat2 = TRUE,
+    .coopmat2_workgroup = { { 256, 16, 16, 16 }, { 128, 16, 16, 16 } },
+    .n_coopmat2_workgroup = 2, .coopmat2_max_dimension = 256,
+  };
+
+  g_assert_cmpuint (drape_attention_workgroup_head_dim (&caps, 40, 64, 32), ==, 48);
+  g_assert_cmpuint (drape_attention_workgroup_head_dim (&caps, 40, 128, 64), ==, 48);
+  g_assert_cmpuint (drape_attention_workgroup_head_dim (&caps, 80, 64, 64), ==, 80);
+  g_assert_cmpuint (drape_attention_workgroup_head_dim (&caps, 160, 128, 32), ==, 160);
+  g_assert_cmpuint (drape_attention_workgroup_head_dim (&caps, 512, 64, 32), ==, 0);
+  /* Not a tile of the kernel's. */
+  g_assert_cmpuint (drape_attention_workgroup_head_dim (&caps, 40, 32, 32), ==, 0);
+  caps.coopmat2_workgroup[1].n = 32;
+  g_assert_cmpuint (drape_attention_workgroup_head_dim (&caps, 40, 64, 32), ==, 64);
+  g_assert_cmpuint (drape_attention_workgroup_head_dim (&caps, 80, 64, 32), ==, 96);
+  /* Workgroups of 256 alone, then sides of at most 64. */
+  caps.n_coopmat2_workgroup = 1;
+  g_assert_cmpuint (drape_attention_workgroup_head_dim (&caps, 40, 64, 32), ==, 0);
+  g_assert_cmpuint (drape_attention_workgroup_head_dim (&caps, 40, 128, 32), ==, 48);
+  caps.coopmat2_max_dimension = 64;
+  g_assert_cmpuint (drape_attention_workgroup_head_dim (&caps, 40, 128, 32), ==, 0);
+}
+
 /* How many workgroups a workgroup-scope GEMM launches: tiles of
  * consecutive pixels, or patches image by image, each in every column
  * tile. */
@@ -944,5 +975,6 @@ main (int argc, char **argv)
   g_test_add_func ("/conv/coopmat-tiles/h200", test_coopmat_tiles_h200);
   g_test_add_func ("/conv/coopmat-tiles/workgroup", test_workgroup_tiles);
   g_test_add_func ("/conv/coopmat-tiles/workgroup-grid", test_workgroup_grid);
+  g_test_add_func ("/conv/coopmat-tiles/workgroup-attention", test_workgroup_attention_tiles);
   return test_finish (g_test_run ());
 }

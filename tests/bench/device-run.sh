@@ -22,7 +22,8 @@
 #                          $OUT/tuning.json (each for at most TUNE_S=200
 #                          s), the profiles again with it and with each
 #                          workgroup-scope tile CM2_TILES names forced
-#                          ("128x128x32"), then test-conv, test-attention
+#                          ("128x128x32"), and CM2_ATTENTION's attention
+#                          tiles ("64x32"), then test-conv, test-attention
 #                          and the golden tests (QUICK_TESTS)
 #   PLAN=ab                this build against the other builds' CLIs
 #                          device-pack.sh ALT=... packed, and against itself
@@ -195,6 +196,11 @@ if [ "${PLAN:-}" = tune ]; then
   for tile in ${CM2_TILES-128x128x32}; do
     DRAPE_TUNING=none DRAPE_CONV_KERNEL=coopmat2:$tile \
       bench_json "${sizes%% *}-coopmat2-$tile" 60 --size "${sizes%% *}" --steps 3 --profile
+  done
+  # The same for attention (CM2_ATTENTION="" for none).
+  for tile in ${CM2_ATTENTION-64x32}; do
+    DRAPE_TUNING=none DRAPE_ATTENTION_KERNEL=workgroup:$tile \
+      bench_json "${sizes%% *}-workgroup-$tile" 60 --size "${sizes%% *}" --steps 3 --profile
   done
   for t in ${QUICK_TESTS:-test-conv test-attention test-unet test-vae}; do run_test "$t"; done
   echo "total $(( $(date +%s) - begin )) s" >> "$summary"
