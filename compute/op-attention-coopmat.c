@@ -135,8 +135,8 @@ typedef struct {
 /* attention_workgroup.comp's tiles: queries per workgroup (br), keys
  * per block (bc) and invocations.  Each lane holds its share of three
  * br x bc f32 matrices (scores, running max, sums) and of the output:
- * with 128 invocations and 64 queries, 92 registers' worth for blocks
- * of 32 keys and heads of 40, 148 for blocks of 64. */
+ * with 128 invocations and 64 queries, about 92 registers' worth for
+ * blocks of 32 keys and heads of 40, 148 for blocks of 64. */
 static const Tiles workgroup_tiles[] = {
   { .br = 64, .bc = 32, .invocations = 128 },
   { .br = 64, .bc = 64, .invocations = 128 },
@@ -161,16 +161,26 @@ workgroup_head_dim (const DrapeDeviceCaps *caps,
   return 0;
 }
 
+/* attention_workgroup.comp's tile of br queries and bc keys, or NULL. */
+static const Tiles *
+find_workgroup_tiles (guint32 br,
+                      guint32 bc)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (workgroup_tiles); i++)
+    if (workgroup_tiles[i].br == br && workgroup_tiles[i].bc == bc)
+      return &workgroup_tiles[i];
+  return NULL;
+}
+
 guint32
 drape_attention_workgroup_head_dim (const DrapeDeviceCaps *caps,
                                     guint32                d,
                                     guint32                br,
                                     guint32                bc)
 {
-  for (guint i = 0; i < G_N_ELEMENTS (workgroup_tiles); i++)
-    if (workgroup_tiles[i].br == br && workgroup_tiles[i].bc == bc)
-      return workgroup_head_dim (caps, d, &workgroup_tiles[i]);
-  return 0;
+  const Tiles *t = find_workgroup_tiles (br, bc);
+
+  return t != NULL ? workgroup_head_dim (caps, d, t) : 0;
 }
 
 static gboolean
@@ -522,6 +532,8 @@ drape_attention_coopmat (DrapeGraph        *graph,
   guint32 d = channels / heads;
   Operands o = { q, k, v, q_offset, k_offset, v_offset, channels, heads, scale, FALSE };
   const char *forced = g_getenv ("DRAPE_ATTENTION_KERNEL");
+  const Tiles *wt;
+  guint32 br, bc;
   Kernel kinds[2];
   guint n_kinds = 0;
 
@@ -543,20 +555,13 @@ drape_attention_coopmat (DrapeGraph        *graph,
   /* DRAPE_ATTENTION_KERNEL=workgroup:BRxBC forces a tile of
    * attention_workgroup.comp where the device takes it; elsewhere the
    * usual tiles below run. */
-  if (forced != NULL && g_str_has_prefix (forced, "workgroup:") && o.vec8)
+  if (forced != NULL && sscanf (forced, "workgroup:%ux%u", &br, &bc) == 2 && o.vec8 &&
+      (wt = find_workgroup_tiles (br, bc)) != NULL)
     {
-      Tiles tiles = { 0 };
+      Tiles tiles = *wt;
       gboolean scalar;
 
-      for (guint i = 0; i < G_N_ELEMENTS (workgroup_tiles); i++)
-        {
-          g_autofree char *name = g_strdup_printf ("workgroup:%ux%u", workgroup_tiles[i].br,
-                                                   workgroup_tiles[i].bc);
-
-          if (g_strcmp0 (forced, name) == 0)
-            tiles = workgroup_tiles[i];
-        }
-      tiles.dp = tiles.br > 0 ? workgroup_head_dim (caps, d, &tiles) : 0;
+      tiles.dp = workgroup_head_dim (caps, d, &tiles);
       if (tiles.dp > 0)
         {
           DrapeTensor *out = record_tiles (graph, &o, KERNEL_WORKGROUP, &tiles, &scalar);
