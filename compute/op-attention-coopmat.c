@@ -136,7 +136,10 @@ typedef struct {
  * per block (bc) and invocations.  Each lane holds its share of three
  * br x bc f32 matrices (scores, running max, sums) and of the output:
  * with 128 invocations and 64 queries, about 92 registers' worth for
- * blocks of 32 keys and heads of 40, 148 for blocks of 64. */
+ * blocks of 32 keys and heads of 40, 148 for blocks of 64.  64 x 64 in
+ * 128 is what llama.cpp's Vulkan backend gives its own flash attention
+ * on these matrices on NVIDIA, whose granularity in workgroups of 256
+ * is 32 (it notes), which pads heads of 40 to 64 there. */
 static const Tiles workgroup_tiles[] = {
   { .br = 64, .bc = 32, .invocations = 128 },
   { .br = 64, .bc = 64, .invocations = 128 },
