@@ -86,11 +86,11 @@ random_tensor (DrapeDevice *device,
  * alive go into `keep`. */
 static void
 record (DrapeGraph  *graph,
-        DrapeDevice *device,
         const Shape *s,
         DrapeDType   dtype,
         GPtrArray   *keep)
 {
+  DrapeDevice *device = drape_graph_get_device (graph);
   guint32 wrows = s->kind == SHAPE_GEGLU ? 2 * s->cout : s->kind == SHAPE_UPSAMPLE ? 4 * s->cout : s->cout;
   DrapeTensor *x = random_tensor (device, dtype, s->n, s->h, s->w, s->cin, 1.0f);
   DrapeTensor *w, *b;
@@ -133,7 +133,7 @@ bench (DrapeDevice *device,
   gint64 start;
   double ms = 0, cpu_start, cpu, flops;
 
-  record (graph, device, s, dtype, keep);
+  record (graph, s, dtype, keep);
   if (!drape_graph_compile (graph, &error) || !drape_graph_run (graph, &error))
     g_error ("bench-conv: %s", error->message);
 
