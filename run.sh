@@ -99,6 +99,10 @@ case "$cmd" in
     install_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
     refresh_golden_hint
     build build
+    # One shader cache for both passes: the sanitizers watch our host
+    # code, not the driver's compiler, so the second pass need not compile
+    # every pipeline again (LLVM under ASan took most of its time).
+    export MESA_SHADER_CACHE_DIR="$PWD/build/tests/shader-cache"
     dbus-run-session -- xvfb-run -a -s "-screen 0 1600x1000x24" \
       meson test -C build --print-errorlogs --num-processes 2
     if [ "$sanitize" = 1 ]; then
