@@ -25,6 +25,8 @@ typedef struct {
   guint dispatches;
   guint barriers;   /* between and after them (graph.c) */
   guint tuned;      /* ops whose way the device's tuning chose */
+  guint pipelines;  /* built while recording it (those earlier graphs built are shared) */
+  double pipelines_ms;
 } Timing;
 
 /* GPUs lower their clocks when idle: a graph runs for this long before it
@@ -428,9 +430,16 @@ drape_cli_bench (int    argc,
     for (guint i = 0; i < G_N_ELEMENTS (graphs); i++)
       {
         g_autoptr(DrapeGraph) graph = drape_graph_new (device, graphs[i].name);
+        guint built;
+        double build_ms;
 
-        if (!graphs[i].record (graph, workload, NULL, &error) ||
-            !time_graph (graph, graphs[i].runs ? graphs[i].runs : (guint) steps, profile, timings[i], &error))
+        drape_device_get_pipeline_builds (device, &built, &build_ms);
+        if (!graphs[i].record (graph, workload, NULL, &error))
+          return drape_cli_fail_error (error);
+        drape_device_get_pipeline_builds (device, &timings[i]->pipelines, &timings[i]->pipelines_ms);
+        timings[i]->pipelines -= built;
+        timings[i]->pipelines_ms -= build_ms;
+        if (!time_graph (graph, graphs[i].runs ? graphs[i].runs : (guint) steps, profile, timings[i], &error))
           return drape_cli_fail_error (error);
         merge_profiles (ops, dispatches, graph, graphs[i].prefix);
       }
@@ -516,6 +525,8 @@ drape_cli_bench (int    argc,
           g_autofree char *dispatches_key = g_strdup_printf ("%s_dispatches", timings[i]->name);
           g_autofree char *barriers = g_strdup_printf ("%s_barriers", timings[i]->name);
           g_autofree char *tuned = g_strdup_printf ("%s_tuned", timings[i]->name);
+          g_autofree char *pipelines = g_strdup_printf ("%s_pipelines", timings[i]->name);
+          g_autofree char *pipelines_ms = g_strdup_printf ("%s_pipelines_ms", timings[i]->name);
           json_builder_set_member_name (b, ms);
           json_builder_add_double_value (b, timings[i]->ms);
           json_builder_set_member_name (b, first);
@@ -528,6 +539,10 @@ drape_cli_bench (int    argc,
           json_builder_add_int_value (b, timings[i]->barriers);
           json_builder_set_member_name (b, tuned);
           json_builder_add_int_value (b, timings[i]->tuned);
+          json_builder_set_member_name (b, pipelines);
+          json_builder_add_int_value (b, timings[i]->pipelines);
+          json_builder_set_member_name (b, pipelines_ms);
+          json_builder_add_double_value (b, timings[i]->pipelines_ms);
         }
       json_builder_set_member_name (b, "tuning");
       if (drape_device_get_tuning_source (device) != NULL)
@@ -578,6 +593,10 @@ drape_cli_bench (int    argc,
           unet.ms, unet.flops / unet.ms / 1e9, unet.first_ms, unet.dispatches, unet.barriers);
   printf ("vae encode  %.2f ms  (both images; %.1f TFLOP/s)\n", encode.ms, encode.flops / encode.ms / 1e9);
   printf ("vae decode  %.2f ms  (%.1f TFLOP/s)\n", decode.ms, decode.flops / decode.ms / 1e9);
+  printf ("pipelines   %u built in %.0f ms (step %u in %.0f ms, encode %u in %.0f, decode %u in %.0f)\n",
+          unet.pipelines + encode.pipelines + decode.pipelines,
+          unet.pipelines_ms + encode.pipelines_ms + decode.pipelines_ms, unet.pipelines, unet.pipelines_ms,
+          encode.pipelines, encode.pipelines_ms, decode.pipelines, decode.pipelines_ms);
   if (e2e_steps > 0)
     {
       g_autofree char *vae = e2e_tile ? g_strdup_printf ("VAE on %u-pixel tiles", e2e_tile)

@@ -127,6 +127,10 @@ struct _DrapeDevice
    * would not build, so that none is tried twice; see kernel.c. */
   GHashTable *kernels;
   GHashTable *refused_kernels;
+  /* Pipelines this device has built (or tried to), and the time that
+   * took: the wait before a first result (drape_device_get_pipeline_builds). */
+  guint pipelines_built;
+  gint64 pipeline_build_us;
   DrapeMemory *memory;
 
   /* DRAPE_FORCE_STAGING: transfers to device memory go through the

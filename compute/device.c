@@ -1009,6 +1009,19 @@ drape_device_get_pipeline_statistics (DrapeDevice *device,
   return statistics;
 }
 
+void
+drape_device_get_pipeline_builds (DrapeDevice *device,
+                                  guint       *count,
+                                  double      *ms)
+{
+  g_mutex_lock (&device->lock);
+  if (count != NULL)
+    *count = device->pipelines_built;
+  if (ms != NULL)
+    *ms = device->pipeline_build_us / 1000.0;
+  g_mutex_unlock (&device->lock);
+}
+
 /* Whether the driver can describe the pipelines it builds. */
 static gboolean
 has_pipeline_statistics (DrapeDevice                 *device,

@@ -151,6 +151,12 @@ gboolean               drape_device_capture_pipeline_statistics (DrapeDevice *de
                                                          gboolean         capture);
 GArray                *drape_device_get_pipeline_statistics (DrapeDevice *device,
                                                          const char      *kernel);
+/* How many pipelines the device has built (or tried to) since it was
+ * made, and the milliseconds that took: the part of a first result's wait
+ * that is pipeline creation, fast once the on-disk caches hold them. */
+void                   drape_device_get_pipeline_builds (DrapeDevice     *device,
+                                                         guint           *count,
+                                                         double          *ms);
 /* The ways measured fastest on this device (tuning.h), which ops take:
  * loaded when the device is made from DRAPE_TUNING's file ("none": no
  * file), else from the device's own (drape_device_get_tuning_path: in

@@ -279,7 +279,7 @@ drape_kernel_get (DrapeDevice   *device,
   g_autoptr(GError) local_error = NULL;
   DrapeKernel *kernel;
   const GError *refusal;
-  gint64 start;
+  gint64 start, us;
   gboolean built;
 
   g_return_val_if_fail (n_bindings <= DRAPE_MAX_BINDINGS, NULL);
@@ -324,7 +324,12 @@ drape_kernel_get (DrapeDevice   *device,
   start = g_get_monotonic_time ();
   built = build (kernel, family, variant, spec, n_spec, &local_error);
   /* Pipeline creation is part of the wait before a first result. */
-  g_debug ("%s: %s in %.1f ms", device->info.name, key->str, (g_get_monotonic_time () - start) / 1e3);
+  us = g_get_monotonic_time () - start;
+  g_debug ("%s: %s in %.1f ms", device->info.name, key->str, us / 1e3);
+  g_mutex_lock (&device->lock);
+  device->pipelines_built++;
+  device->pipeline_build_us += us;
+  g_mutex_unlock (&device->lock);
   if (!built)
     {
       drape_kernel_free (kernel);

@@ -53,6 +53,15 @@ def main():
     # "pipelines" exactly where the device can give them.
     kernel = re.compile(r"[a-z0-9_]+\.[a-z0-9_]+/\d+/[0-9a-f]+:\d+(,\d+)*")
     assert all(kernel.fullmatch(d["kernel"]) for d in dispatches), [d["kernel"] for d in dispatches]
+    # Pipelines built while recording each graph (the wait before a first
+    # result): the step, recorded first, builds some; no graph more than
+    # the pipelines its own dispatches name (later graphs share the
+    # step's).
+    for part, prefix in (("unet_step", "unet "), ("vae_encode", "vae-enc "), ("vae_decode", "vae-dec ")):
+        named = {d["kernel"] for d in dispatches if d["op"].startswith(prefix)}
+        assert 0 <= report[part + "_pipelines"] <= len(named), (part, report[part + "_pipelines"], named)
+        assert report[part + "_pipelines_ms"] >= 0, (part, report[part + "_pipelines_ms"])
+    assert report["unet_step_pipelines"] >= 1, report["unet_step_pipelines"]
     devices = subprocess.run([cli, "devices"], check=True, capture_output=True, text=True).stdout
     assert re.search(r"pipeline statistics +(yes|no)", devices), devices
     if re.search(r"pipeline statistics +yes", devices):

@@ -27,7 +27,11 @@ GPU_ROWS = [
     ("VAE encode, 2 images, 768x1024", ("768x1024", "vae_encode_ms"), 52.3, None, 30.0),
     ("VAE decode, 768x1024", ("768x1024", "vae_decode_ms"), 64.8, None, 35.0),
     ("50-step try-on, 768x1024 (s)", ("768x1024", "tryon_s"), 3.4, None, 2.2),
+    # Building the three graphs' pipelines (cold where the caches are
+    # empty: a first run), against torch.compile's wait at that size.
+    ("pipeline creation, 768x1024 (ms)", ("768x1024", "pipelines_ms"), None, 51000.0, 2000.0),
 ]
+GRAPHS = ("unet_step", "vae_encode", "vae_decode")
 MEMORY_ROWS = [
     ("try-on peak, whole-image VAE (MiB)", "tryon_peak_mib_whole", 2.6 * 1024, 2.2 * 1024),
     ("try-on peak, 512-px VAE tiles (MiB)", "tryon_peak_mib_tiles512", 2.6 * 1024, 2.2 * 1024),
@@ -74,6 +78,8 @@ def main():
         results["384x512"] = bench(args.cli, "--size", "384x512", "--steps", "10")
         results["512x512"] = bench(args.cli, "--size", "512x512", "--steps", "10")
         results["memory"] = bench(args.cli, "--size", "768x1024", "--memory")
+        for report in (results["768x1024"], results["384x512"], results["512x512"]):
+            report["pipelines_ms"] = sum(report[g + "_pipelines_ms"] for g in GRAPHS)
         first = results['768x1024']
         print(f"device: {first['device']} ({first['precision']}; tensor cores: "
               f"{first.get('tensor_cores', 'not reported')})")

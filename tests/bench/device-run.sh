@@ -114,7 +114,7 @@ bench_json () {
   echo "== bench $name (json): $*" >> "$summary"
   timeout "$limit" $cli bench --json "$@" > "$OUT/bench-$name.json" 2> "$log/bench-$name.err"
   echo "exit $?" >> "$summary"
-  grep -E '"(tensor_cores|load_ms|unet_step_ms|unet_step_first_ms|unet_step_tflops|unet_step_dispatches|unet_step_barriers|unet_step_tuned|vae_encode_ms|vae_decode_ms|peak_mib|peak_device_local_mib|tryon_s|tryon_peak_mib|tryon_peak_device_local_mib)"' \
+  grep -E '"(tensor_cores|load_ms|unet_step_ms|unet_step_first_ms|unet_step_tflops|unet_step_dispatches|unet_step_barriers|unet_step_tuned|unet_step_pipelines|unet_step_pipelines_ms|vae_encode_ms|vae_encode_pipelines_ms|vae_decode_ms|vae_decode_pipelines_ms|peak_mib|peak_device_local_mib|tryon_s|tryon_peak_mib|tryon_peak_device_local_mib)"' \
     "$OUT/bench-$name.json" >> "$summary"
   tail -n 4 "$log/bench-$name.err" >> "$summary"
 }
