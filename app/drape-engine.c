@@ -8,8 +8,8 @@
  * a lost device or running out of memory so the next job starts clean.
  *
  * Everything a job reports reaches the main loop through one channel
- * (g_main_context_invoke), progress and the end alike, so no progress is
- * delivered after the job's callback.
+ * (an idle source per message, see post()), progress and the end alike,
+ * so no progress is delivered after the job's callback.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -165,9 +165,20 @@ static void
 post (Job     *job,
       Message *message)
 {
+  g_autoptr(GSource) source = g_idle_source_new ();
+
   if (message->task == NULL)
     message->task = g_object_ref (job->task);
-  g_main_context_invoke_full (job->context, G_PRIORITY_DEFAULT, deliver, message, message_free);
+  /* An idle source, not g_main_context_invoke(): that runs the callback
+   * on this thread whenever it can acquire the context, as it can the
+   * global default one between two iterations of a loop that does not
+   * hold it (the tests'), and GTK must then be called from here.  Sources
+   * of one priority run in the order they were attached, so the end
+   * still comes after every progress report. */
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, deliver, message, message_free);
+  g_source_set_static_name (source, "drape-engine-message");
+  g_source_attach (source, job->context);
 }
 
 static void
