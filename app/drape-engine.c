@@ -172,9 +172,9 @@ post (Job     *job,
   /* An idle source, not g_main_context_invoke(): that runs the callback
    * on this thread whenever it can acquire the context, as it can the
    * global default one between two iterations of a loop that does not
-   * hold it (the tests'), and GTK must then be called from here.  Sources
-   * of one priority run in the order they were attached, so the end
-   * still comes after every progress report. */
+   * hold it (the tests'), and GTK would then be called from this thread.
+   * Sources of one priority run in the order they were attached, so the
+   * end still comes after every progress report. */
   g_source_set_priority (source, G_PRIORITY_DEFAULT);
   g_source_set_callback (source, deliver, message, message_free);
   g_source_set_static_name (source, "drape-engine-message");
