@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "op-attention-private.h"
 #include "op-coopmat-private.h"
 #include "device-private.h"
 #include "ops.h"
@@ -553,7 +554,7 @@ check_attention_gemm (void)
       g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "attention");
       TestAttentionRun run = { 0 };
 
-      if (s->heads != 1 || s->d <= 160)
+      if (s->heads != 1 || s->d <= DRAPE_ATTENTION_WIDE_HEAD_DIM)
         continue;
       drape_graph_set_profiling (graph, TRUE);
       test_attention_record (graph, s, DRAPE_DTYPE_F16, 47, NULL, NULL, &run);
@@ -588,7 +589,7 @@ check_attention_workgroup (void)
         gboolean rows16 = s->d % 8 == 0 && s->pad % 8 == 0;
 
         g_assert_cmpint (sscanf (attn_workgroup_tiles[t], "workgroup:%ux%u", &br, &bc), ==, 2);
-        if (s->d > 160)
+        if (s->d > DRAPE_ATTENTION_WIDE_HEAD_DIM)
           continue;
         graph = drape_graph_new (test_device (), "attention");
         drape_graph_set_profiling (graph, TRUE);
