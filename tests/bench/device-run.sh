@@ -83,6 +83,12 @@ allowance () {
   echo $(( $1 < left ? $1 : left ))
 }
 
+# The last lines of a log into the summary, ending in a newline even where
+# the log's last line (a progress report) has none.
+tail_summary () {
+  tail -n 4 "$1" | sed -e '$a\' >> "$summary"
+}
+
 run_test () {
   local t=/tmp/drape-bin/$1 start status limit
   limit=$(allowance "${2:-90}" "$1${3:-}") || return 0
@@ -91,7 +97,7 @@ run_test () {
   status=$?
   printf '%-30s exit %3d  %4d s  %s\n' "$1${3:-}" "$status" "$(( $(date +%s) - start ))" \
     "$(grep -cE '^ok' "$log/$1${3:-}.log") ok, $(grep -cE '^not ok|ERROR' "$log/$1${3:-}.log") failed" >> "$summary"
-  [ "$status" = 0 ] || tail -n 4 "$log/$1${3:-}.log" >> "$summary"
+  [ "$status" = 0 ] || tail_summary "$log/$1${3:-}.log"
 }
 
 # bench NAME LIMIT ARGS...: drape-cli bench's text report (the ten most
@@ -116,7 +122,7 @@ bench_json () {
   echo "exit $?" >> "$summary"
   grep -E '"(tensor_cores|load_ms|unet_step_ms|unet_step_first_ms|unet_step_tflops|unet_step_dispatches|unet_step_barriers|unet_step_tuned|unet_step_pipelines|unet_step_pipelines_ms|vae_encode_ms|vae_encode_pipelines_ms|vae_decode_ms|vae_decode_pipelines_ms|peak_mib|peak_device_local_mib|tryon_s|tryon_peak_mib|tryon_peak_device_local_mib)"' \
     "$OUT/bench-$name.json" >> "$summary"
-  tail -n 4 "$log/bench-$name.err" >> "$summary"
+  tail_summary "$log/bench-$name.err"
 }
 
 # NVIDIA's own cooperative-matrix GEMM benchmark, where packed into
@@ -186,7 +192,7 @@ if [ "${PLAN:-}" = tune ]; then
     grep -E '"(usual_ms|tuned_ms)"' "$log/tune-$size.json" >> "$summary"
     # Ways whose results differed from the usual ways' (tuning.c).
     echo "left out: $(grep -c 'computes something else' "$log/tune-$size.err")" >> "$summary"
-    tail -n 4 "$log/tune-$size.err" >> "$summary"
+    tail_summary "$log/tune-$size.err"
   done
   for size in $sizes; do
     DRAPE_TUNING=$tuning bench_json "$size-tuned" 60 --size "$size" --steps 3 --profile
