@@ -5,12 +5,15 @@
  * splits of K, kernels) are timed on this device, and saves the fastest
  * into the device's tuning, which every later run on it takes up
  * (tuning.h), after each graph.  Sizes tune apart: run it at each size
- * that matters.
+ * that matters.  --seconds fits it into a time it may have (a GPU
+ * session's lease, say): no trial starts after it, and a tuning cut
+ * short keeps the fastest ways it timed.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include "config.h"
 
+#include <math.h>
 #include <stdio.h>
 
 #include "cli.h"
@@ -31,6 +34,7 @@ static void
 print_report (DrapeDevice *device,
               DrapeTuning *measured,
               const char  *path,
+              gboolean     complete,
               gboolean     json)
 {
   g_autoptr(GArray) entries = drape_tuning_get_entries (measured);
@@ -51,6 +55,8 @@ print_report (DrapeDevice *device,
       json_builder_add_double_value (b, gain.usual_ms);
       json_builder_set_member_name (b, "tuned_ms");
       json_builder_add_double_value (b, gain.ms);
+      json_builder_set_member_name (b, "complete");
+      json_builder_add_boolean_value (b, complete);
       json_builder_set_member_name (b, "problems");
       json_builder_begin_array (b);
       for (guint i = 0; i < entries->len; i++)
@@ -75,7 +81,8 @@ print_report (DrapeDevice *device,
       return;
     }
   printf ("device    %s\n", drape_device_get_info (device)->name);
-  printf ("problems  %u timed, %u faster another way\n", gain.problems, gain.faster);
+  printf ("problems  %u timed, %u faster another way%s\n", gain.problems, gain.faster,
+          complete ? "" : " (of the ways timed before --seconds ran out)");
   for (guint i = 0; i < entries->len; i++)
     {
       const DrapeTuningEntry *e = &g_array_index (entries, DrapeTuningEntry, i);
@@ -88,11 +95,26 @@ print_report (DrapeDevice *device,
   printf ("saved     %s\n", path);
 }
 
-/* Where tune is, on stderr: a line per graph, ended by its time. */
+/* Where tune is, on stderr: a line per graph, ended by its time and,
+ * where the deadline cut it short, by the trials it ran. */
 typedef struct {
   guint32 width, height;
-  gint64 start;  /* of the graph being measured */
+  gint64 start;        /* of the graph being measured */
+  guint done, total;   /* its trials */
+  gboolean complete;   /* no graph cut short so far */
 } TuneReport;
+
+static void
+end_graph (TuneReport *report)
+{
+  g_printerr (" %.1f s", (g_get_monotonic_time () - report->start) / 1e6);
+  if (report->done < report->total)
+    {
+      g_printerr (" (cut short: %u of %u trials)", report->done, report->total);
+      report->complete = FALSE;
+    }
+  g_printerr ("\n");
+}
 
 static void
 on_progress (DrapeWorkloadGraph graph,
@@ -102,11 +124,17 @@ on_progress (DrapeWorkloadGraph graph,
 {
   TuneReport *report = user_data;
 
-  if (done > 0)
-    return;
+  if (total > 0)
+    {
+      report->done = done;
+      report->total = total;
+      return;
+    }
+  /* 0 of 0: the graph starts. */
   if (graph > 0)
-    g_printerr (" %.1f s\n", (g_get_monotonic_time () - report->start) / 1e6);
+    end_graph (report);
   report->start = g_get_monotonic_time ();
+  report->done = report->total = 0;
   g_printerr ("timing the ways of the %s at %ux%u...", drape_workload_graph_name (graph), report->width,
               report->height);
 }
@@ -120,11 +148,14 @@ drape_cli_tune (int    argc,
   g_autofree char *device_name = NULL;
   g_autofree char *output = NULL;
   gint runs = 3;
+  double seconds = NAN;
   gboolean json = FALSE;
   GOptionEntry entries[] = {
     { "size", 0, 0, G_OPTION_ARG_STRING, &size, "Image size, width x height (384x512)", "WxH" },
     { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, "f16 or f32 (f16 on GPUs)", "P" },
     { "runs", 0, 0, G_OPTION_ARG_INT, &runs, "Timed runs of each way (3)", "N" },
+    { "seconds", 0, 0, G_OPTION_ARG_DOUBLE, &seconds,
+      "Start no trial of other ways after this long; keep the fastest found (no limit)", "S" },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
       "Where to save the tuning (the device's own, which later runs take up)", "FILE" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Machine-readable output", NULL },
@@ -143,7 +174,8 @@ drape_cli_tune (int    argc,
   DrapeDType dtype;
   guint32 width = 384, height = 512;
   const char *path;
-  TuneReport report = { 0 };
+  TuneReport report = { .complete = TRUE };
+  gint64 deadline = 0;
 
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
@@ -152,6 +184,8 @@ drape_cli_tune (int    argc,
     return drape_cli_fail ("--size %s: expected WIDTHxHEIGHT, e.g. 768x1024", size);
   if (width % 64 != 0 || height % 64 != 0 || runs <= 0)
     return drape_cli_fail ("--size must be multiples of 64, --runs positive");
+  if (seconds < 0 || isinf (seconds))
+    return drape_cli_fail ("--seconds %g: expected a number of seconds, 0 or more", seconds);
 
   device = drape_device_new (device_name, &error);
   if (device == NULL)
@@ -173,12 +207,15 @@ drape_cli_tune (int    argc,
   report.width = width;
   report.height = height;
   report.start = g_get_monotonic_time ();
-  if (!drape_workload_tune (workload, device, (guint) runs, path, measured, on_progress, &report, NULL, &error))
+  if (!isnan (seconds))
+    deadline = report.start + (gint64) (seconds * G_USEC_PER_SEC);
+  if (!drape_workload_tune (workload, device, (guint) runs, deadline, path, measured, on_progress, &report, NULL,
+                            &error))
     {
       g_printerr ("\n");
       return drape_cli_fail_error (error);
     }
-  g_printerr (" %.1f s\n", (g_get_monotonic_time () - report.start) / 1e6);
-  print_report (device, measured, path, json);
+  end_graph (&report);
+  print_report (device, measured, path, report.complete, json);
   return 0;
 }

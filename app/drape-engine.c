@@ -479,8 +479,9 @@ run_tune (DrapeEngine  *self,
   post_status (job, _("Getting the GPU ready…"));
   workload = drape_workload_new (self->device, self->pipeline, job->params.width, job->params.height, error);
   if (workload == NULL ||
-      !drape_workload_tune (workload, self->device, TUNE_RUNS, drape_device_get_tuning_path (self->device),
-                            measured, on_tune_progress, job, g_task_get_cancellable (job->task), error))
+      !drape_workload_tune (workload, self->device, TUNE_RUNS, 0,
+                            drape_device_get_tuning_path (self->device), measured, on_tune_progress, job,
+                            g_task_get_cancellable (job->task), error))
     return NULL;
   gain = g_new (DrapeTuningGain, 1);
   drape_tuning_get_gain (measured, gain);

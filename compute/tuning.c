@@ -21,10 +21,10 @@
  * faster: closer than that is noise, on CPU drivers most of all. */
 #define MIN_GAIN 0.03
 
-/* A GPU lowers its clocks when idle: the first trial runs this long
- * before it is timed, and each later one (after recording its graph and
- * building its pipelines) the second, so that every trial is timed at
- * the clocks of sustained work. */
+/* A GPU lowers its clocks when idle: the usual ways' graph runs this
+ * long before it is timed, and each trial after it (after recording its
+ * graph and building its pipelines) the second, so that every graph is
+ * timed at the clocks of sustained work. */
 #define WARM_UP_US (1000 * 1000)
 #define TRIAL_WARM_UP_US (200 * 1000)
 
@@ -478,12 +478,29 @@ wrong_ways (DrapeDevice          *device,
   return g_steal_pointer (&wrong);
 }
 
+/* Warms a trial's graph up and runs it `runs` times, profiled. */
+static gboolean
+time_trial (DrapeGraph *graph,
+            gint64      warm_up_us,
+            guint       runs,
+            GError    **error)
+{
+  if (!drape_graph_warm_up (graph, warm_up_us, error))
+    return FALSE;
+  drape_graph_set_profiling (graph, TRUE);
+  for (guint i = 0; i < MAX (runs, 1); i++)
+    if (!drape_graph_run (graph, error))
+      return FALSE;
+  return TRUE;
+}
+
 gboolean
 drape_tuning_measure (DrapeTuning            *tuning,
                       DrapeDevice            *device,
                       DrapeTuningRecordFunc   record,
                       gpointer                user_data,
                       guint                   runs,
+                      gint64                  deadline,
                       DrapeTuningProgressFunc progress,
                       gpointer                progress_data,
                       GCancellable           *cancellable,
@@ -491,8 +508,9 @@ drape_tuning_measure (DrapeTuning            *tuning,
 {
   /* Problem (interned) -> Best. */
   g_autoptr(GHashTable) best = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  g_autoptr(GHashTable) none_wrong = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr(GPtrArray) reference = NULL;
-  guint n_trials = 1;
+  guint n_trials;
 
   if (!drape_device_get_caps (device)->has_timestamps)
     {
@@ -500,13 +518,19 @@ drape_tuning_measure (DrapeTuning            *tuning,
                    "%s has no timestamps to time the ways with", drape_device_get_info (device)->name);
       return FALSE;
     }
-  /* Past every problem's last way: the usual ones. */
+  /* Past every problem's last way: the usual ones, whose results every
+   * trial's must match; timed first, so that a tuning cut short by its
+   * deadline holds what it timed against them. */
   {
     g_autoptr(DrapeGraph) usual = run_trial (device, record, user_data, G_MAXINT, NULL, &reference, error);
 
-    if (usual == NULL)
+    if (usual == NULL || !time_trial (usual, WARM_UP_US, runs, error))
       return FALSE;
+    add_trial (best, usual, none_wrong);
+    n_trials = drape_graph_get_n_trials (usual);
   }
+  if (progress != NULL && n_trials > 0)
+    progress (0, n_trials, progress_data);
   for (guint trial = 0; trial < n_trials; trial++)
     {
       g_autoptr(GPtrArray) results = NULL;
@@ -515,13 +539,11 @@ drape_tuning_measure (DrapeTuning            *tuning,
 
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return FALSE;
+      if (deadline > 0 && g_get_monotonic_time () >= deadline)
+        break;
       graph = run_trial (device, record, user_data, (gint) trial, NULL, &results, error);
-      if (graph == NULL || !drape_graph_warm_up (graph, trial == 0 ? WARM_UP_US : TRIAL_WARM_UP_US, error))
+      if (graph == NULL || !time_trial (graph, TRIAL_WARM_UP_US, runs, error))
         return FALSE;
-      drape_graph_set_profiling (graph, TRUE);
-      for (guint i = 0; i < MAX (runs, 1); i++)
-        if (!drape_graph_run (graph, error))
-          return FALSE;
       wrong = wrong_ways (device, record, user_data, (gint) trial, graph, reference, results, error);
       if (wrong == NULL)
         return FALSE;

@@ -90,12 +90,16 @@ void                    drape_tuning_get_gain    (DrapeTuning            *tuning
  * its ways runs alone, and those whose results differ are left out
  * (with a message naming them).  Needs timestamps.  `progress` (may be
  * NULL) hears after each trial; `cancellable` is looked at between
- * trials. */
+ * trials.  The usual ways are timed first; where `deadline` (monotonic
+ * time, 0 for none) has passed, no further trial starts, and each
+ * problem takes the fastest of the ways timed so far, its usual one
+ * where no other was (progress then ends with `done` short of `total`). */
 gboolean                drape_tuning_measure     (DrapeTuning            *tuning,
                                                   DrapeDevice            *device,
                                                   DrapeTuningRecordFunc   record,
                                                   gpointer                user_data,
                                                   guint                   runs,
+                                                  gint64                  deadline,
                                                   DrapeTuningProgressFunc progress,
                                                   gpointer                progress_data,
                                                   GCancellable           *cancellable,

@@ -161,6 +161,7 @@ gboolean
 drape_workload_tune (DrapeWorkload          *w,
                      DrapeDevice            *device,
                      guint                   runs,
+                     gint64                  deadline,
                      const char             *path,
                      DrapeTuning            *measured,
                      DrapeWorkloadProgress   progress,
@@ -181,7 +182,8 @@ drape_workload_tune (DrapeWorkload          *w,
       TrialProgress trial = { progress, progress_data, i };
 
       on_trial (0, 0, &trial);
-      if (!drape_tuning_measure (measured, device, records[i], w, runs, on_trial, &trial, cancellable, error))
+      if (!drape_tuning_measure (measured, device, records[i], w, runs, deadline, on_trial, &trial,
+                                 cancellable, error))
         return FALSE;
       /* Into what the device already had (other sizes, other models). */
       found = drape_tuning_get_entries (measured);

@@ -55,10 +55,14 @@ gboolean       drape_workload_vae_decode  (DrapeGraph             *graph,
 /* Measures the ways of each graph on `device` (drape_tuning_measure,
  * `runs` timed runs a trial) into `measured`, and after each graph adds
  * what it found to the device's tuning and saves that to `path`, so that
- * a run cut short (or cancelled) keeps what it measured. */
+ * a run cut short (or cancelled) keeps what it measured.  `deadline`
+ * (monotonic time, 0 for none) holds for all the graphs, the UNet step
+ * (which a try-on runs most) first: past it, each graph still times its
+ * usual ways, and no other. */
 gboolean       drape_workload_tune        (DrapeWorkload          *workload,
                                            DrapeDevice            *device,
                                            guint                   runs,
+                                           gint64                  deadline,
                                            const char             *path,
                                            DrapeTuning            *measured,
                                            DrapeWorkloadProgress   progress,

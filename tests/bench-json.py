@@ -170,9 +170,21 @@ def main():
     assert kept["device"] == report["device"] and isinstance(kept["problems"], dict), kept
     assert {p["problem"] for p in tuned["problems"]} == set(kept["problems"]), (tuned, kept)
     assert all(p["ms"] <= p["usual_ms"] for p in tuned["problems"]), tuned
+    assert tuned["complete"] is True, tuned
+    # With no time for other ways (--seconds 0), every layer of the real
+    # UNet and VAE is timed its usual way, and keeps it.
+    with tempfile.TemporaryDirectory() as folder:
+        saved = os.path.join(folder, "tuning.json")
+        run = subprocess.run([cli, "tune", "--size", "64x64", "--precision", "f32", "--runs", "1",
+                              "--seconds", "0", "--json", "--output", saved], check=True,
+                             capture_output=True, text=True, env=untuned)
+        cut = json.loads(run.stdout)
+    assert cut["complete"] is False and "cut short: 0 of" in run.stderr, (cut, run.stderr)
+    assert cut["problems"] and all(p["way"] == p["usual"] and p["ms"] == p["usual_ms"] > 0
+                                   for p in cut["problems"]), cut
     # drape-cli tune refuses what it cannot time, before any work.
     for args, says in ((["--size", "65x64"], "--size"), (["--runs", "0"], "--runs"),
-                       (["--precision", "f8"], "--precision")):
+                       (["--precision", "f8"], "--precision"), (["--seconds", "-1"], "--seconds")):
         refused = subprocess.run([cli, "tune"] + args, capture_output=True, text=True)
         assert refused.returncode != 0 and says in refused.stderr, (args, refused)
     print("ok: %d ops, %d dispatch shapes" % (len(ops), len(dispatches)))

@@ -768,7 +768,7 @@ check_tuned_ways (DrapeDType dtype)
     }
   for (guint i = 0; i < G_N_ELEMENTS (tuned_cases); i++)
     test_conv_prepare (&conv_cases[tuned_cases[i]], dtype, &cases.runs[i]);
-  g_assert_true (drape_tuning_measure (measured, device, record_conv_cases, &cases, 1, NULL, NULL, NULL, &error));
+  g_assert_true (drape_tuning_measure (measured, device, record_conv_cases, &cases, 1, 0, NULL, NULL, NULL, &error));
   g_assert_no_error (error);
   entries = drape_tuning_get_entries (measured);
   /* Depthwise convolutions have one kernel, so no choice. */

@@ -1083,11 +1083,28 @@ record_checked_ways (DrapeGraph *graph,
   return drape_graph_check (graph, error);
 }
 
-/* Tuning keeps only ways that compute what the usual ones do: "wrong"'s
- * faster way is left out, though the trial that timed it also timed
- * "right"'s, which is kept. */
+/* What drape_tuning_measure said of its trials, last. */
+typedef struct {
+  guint done, total, calls;
+} Trials;
+
 static void
-test_tuning_checked_ways (void)
+on_trials (guint    done,
+           guint    total,
+           gpointer user_data)
+{
+  Trials *trials = user_data;
+
+  trials->done = done;
+  trials->total = total;
+  trials->calls++;
+}
+
+/* drape_tuning_measure on record_checked_ways, with `deadline`; NULL
+ * (the test skipped) where the device has no timestamps. */
+static DrapeTuning *
+measure_checked_ways (gint64  deadline,
+                      Trials *trials)
 {
   DrapeDevice *device = test_device ();
   g_autofree float *values = test_random_data (32 * 32 * 16, 7, 1.0f, DRAPE_DTYPE_F32);
@@ -1098,13 +1115,59 @@ test_tuning_checked_ways (void)
   if (!drape_device_get_caps (device)->has_timestamps)
     {
       g_test_skip ("device has no timestamps");
-      return;
+      return NULL;
     }
-  g_assert_true (drape_tuning_measure (tuning, device, record_checked_ways, x, 3, NULL, NULL, NULL, &error));
+  g_assert_true (drape_tuning_measure (tuning, device, record_checked_ways, x, 3, deadline, on_trials, trials,
+                                       NULL, &error));
   g_assert_no_error (error);
+  test_assert_no_validation_messages ();
+  return g_steal_pointer (&tuning);
+}
+
+/* Tuning keeps only ways that compute what the usual ones do: "wrong"'s
+ * faster way is left out, though the trial that timed it also timed
+ * "right"'s, which is kept. */
+static void
+test_tuning_checked_ways (void)
+{
+  Trials trials = { 0 };
+  g_autoptr(DrapeTuning) tuning = measure_checked_ways (0, &trials);
+
+  if (tuning == NULL)
+    return;
   g_assert_cmpstr (drape_tuning_lookup (tuning, "right"), ==, "at once");
   g_assert_cmpstr (drape_tuning_lookup (tuning, "wrong"), ==, "slowly");
-  test_assert_no_validation_messages ();
+  /* Both trials (each problem has two ways) ran; the progress says so. */
+  g_assert_cmpuint (trials.done, ==, 2);
+  g_assert_cmpuint (trials.total, ==, 2);
+}
+
+/* A deadline already past: the usual ways are timed and no other, so
+ * each problem keeps its usual way, with that way's time, and the
+ * progress ends short of the trials. */
+static void
+test_tuning_deadline (void)
+{
+  Trials trials = { 0 };
+  g_autoptr(DrapeTuning) tuning = measure_checked_ways (g_get_monotonic_time (), &trials);
+  g_autoptr(GArray) entries = NULL;
+
+  if (tuning == NULL)
+    return;
+  g_assert_cmpuint (trials.calls, ==, 1);
+  g_assert_cmpuint (trials.done, ==, 0);
+  g_assert_cmpuint (trials.total, ==, 2);
+  entries = drape_tuning_get_entries (tuning);
+  g_assert_cmpuint (entries->len, ==, 2);
+  for (guint i = 0; i < entries->len; i++)
+    {
+      const DrapeTuningEntry *e = &g_array_index (entries, DrapeTuningEntry, i);
+
+      g_assert_cmpstr (e->way, ==, "slowly");
+      g_assert_cmpstr (e->usual, ==, "slowly");
+      g_assert_cmpfloat (e->ms, >, 0);
+      g_assert_cmpfloat (e->ms, ==, e->usual_ms);
+    }
 }
 
 int
@@ -1132,6 +1195,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tuning/file", test_tuning_file);
   g_test_add_func ("/tuning/device", test_tuning_device);
   g_test_add_func ("/tuning/checked-ways", test_tuning_checked_ways);
+  g_test_add_func ("/tuning/deadline", test_tuning_deadline);
   g_test_add_func ("/graph/choose", test_graph_choose);
   return test_finish (g_test_run ());
 }
