@@ -529,6 +529,7 @@ drape_tuning_measure (DrapeTuning            *tuning,
     add_trial (best, usual, none_wrong);
     n_trials = drape_graph_get_n_trials (usual);
   }
+  choose_ways (best, tuning);
   if (progress != NULL && n_trials > 0)
     progress (0, n_trials, progress_data);
   for (guint trial = 0; trial < n_trials; trial++)
@@ -548,10 +549,10 @@ drape_tuning_measure (DrapeTuning            *tuning,
       if (wrong == NULL)
         return FALSE;
       add_trial (best, graph, wrong);
+      choose_ways (best, tuning);
       n_trials = MAX (n_trials, drape_graph_get_n_trials (graph));
       if (progress != NULL)
         progress (trial + 1, n_trials, progress_data);
     }
-  choose_ways (best, tuning);
   return TRUE;
 }

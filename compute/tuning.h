@@ -88,12 +88,13 @@ void                    drape_tuning_get_gain    (DrapeTuning            *tuning
  * usual ones do count: where a trial's results differ from a graph of
  * usual ways' (by more than summing in another order could), each of
  * its ways runs alone, and those whose results differ are left out
- * (with a message naming them).  Needs timestamps.  `progress` (may be
- * NULL) hears after each trial; `cancellable` is looked at between
- * trials.  The usual ways are timed first; where `deadline` (monotonic
- * time, 0 for none) has passed, no further trial starts, and each
- * problem takes the fastest of the ways timed so far, its usual one
- * where no other was (progress then ends with `done` short of `total`). */
+ * (with a message naming them).  Needs timestamps.  The usual ways are
+ * timed first; `tuning` holds the fastest of the ways timed so far
+ * whenever `progress` (may be NULL) hears, after them and after each
+ * trial, so that a caller can keep them should the run end early.
+ * `cancellable` is looked at between trials; where `deadline`
+ * (monotonic time, 0 for none) has passed, no further trial starts
+ * (progress then ends with `done` short of `total`). */
 gboolean                drape_tuning_measure     (DrapeTuning            *tuning,
                                                   DrapeDevice            *device,
                                                   DrapeTuningRecordFunc   record,

@@ -139,12 +139,31 @@ drape_workload_graph_name (DrapeWorkloadGraph graph)
   return names[graph];
 }
 
-/* drape_tuning_measure's progress, told of its graph. */
+/* drape_tuning_measure's progress, told of its graph, and what it has
+ * measured, kept as it goes. */
 typedef struct {
   DrapeWorkloadProgress func;
   gpointer data;
   DrapeWorkloadGraph graph;
+  DrapeDevice *device;
+  const char *path;
+  DrapeTuning *measured;
+  GError *error;  /* the first save that failed */
 } TrialProgress;
+
+/* What has been measured, into what the device already had (other
+ * sizes, other models), saved. */
+static gboolean
+keep_measured (TrialProgress *trial,
+               GError       **error)
+{
+  DrapeTuning *tuning = drape_device_get_tuning (trial->device);
+  g_autoptr(GArray) found = drape_tuning_get_entries (trial->measured);
+
+  for (guint j = 0; j < found->len; j++)
+    drape_tuning_set (tuning, &g_array_index (found, DrapeTuningEntry, j));
+  return drape_device_save_tuning (trial->device, trial->path, error);
+}
 
 static void
 on_trial (guint    done,
@@ -153,6 +172,9 @@ on_trial (guint    done,
 {
   TrialProgress *trial = user_data;
 
+  /* After each trial, so that a run killed in the next keeps this one. */
+  if (total > 0 && trial->error == NULL)
+    keep_measured (trial, &trial->error);
   if (trial->func != NULL)
     trial->func (trial->graph, done, total, trial->data);
 }
@@ -174,22 +196,25 @@ drape_workload_tune (DrapeWorkload          *w,
     [DRAPE_WORKLOAD_VAE_ENCODE] = drape_workload_vae_encode,
     [DRAPE_WORKLOAD_VAE_DECODE] = drape_workload_vae_decode,
   };
-  DrapeTuning *tuning = drape_device_get_tuning (device);
 
   for (guint i = 0; i < DRAPE_WORKLOAD_N_GRAPHS; i++)
     {
-      g_autoptr(GArray) found = NULL;
-      TrialProgress trial = { progress, progress_data, i };
+      TrialProgress trial = { progress, progress_data, i, device, path, measured, NULL };
 
       on_trial (0, 0, &trial);
       if (!drape_tuning_measure (measured, device, records[i], w, runs, deadline, on_trial, &trial,
                                  cancellable, error))
-        return FALSE;
-      /* Into what the device already had (other sizes, other models). */
-      found = drape_tuning_get_entries (measured);
-      for (guint j = 0; j < found->len; j++)
-        drape_tuning_set (tuning, &g_array_index (found, DrapeTuningEntry, j));
-      if (!drape_device_save_tuning (device, path, error))
+        {
+          g_clear_error (&trial.error);
+          return FALSE;
+        }
+      if (trial.error != NULL)
+        {
+          g_propagate_error (error, trial.error);
+          return FALSE;
+        }
+      /* Saved even where the graph had no ways to time. */
+      if (!keep_measured (&trial, error))
         return FALSE;
     }
   return TRUE;

@@ -53,9 +53,9 @@ gboolean       drape_workload_vae_decode  (DrapeGraph             *graph,
                                            GPtrArray              *results,
                                            GError                **error);
 /* Measures the ways of each graph on `device` (drape_tuning_measure,
- * `runs` timed runs a trial) into `measured`, and after each graph adds
+ * `runs` timed runs a trial) into `measured`, and after each trial adds
  * what it found to the device's tuning and saves that to `path`, so that
- * a run cut short (or cancelled) keeps what it measured.  `deadline`
+ * a run cut short (cancelled, or killed) keeps what it measured.  `deadline`
  * (monotonic time, 0 for none) holds for all the graphs, the UNet step
  * (which a try-on runs most) first: past it, each graph still times its
  * usual ways, and no other. */

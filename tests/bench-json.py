@@ -179,7 +179,10 @@ def main():
                               "--seconds", "0", "--json", "--output", saved], check=True,
                              capture_output=True, text=True, env=untuned)
         cut = json.loads(run.stdout)
+        with open(saved) as f:
+            kept = json.load(f)
     assert cut["complete"] is False and "cut short: 0 of" in run.stderr, (cut, run.stderr)
+    assert {p["problem"] for p in cut["problems"]} == set(kept["problems"]), (cut, kept)
     assert cut["problems"] and all(p["way"] == p["usual"] and p["ms"] == p["usual_ms"] > 0
                                    for p in cut["problems"]), cut
     # drape-cli tune refuses what it cannot time, before any work.
