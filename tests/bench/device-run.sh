@@ -96,7 +96,7 @@ run_test () {
   timeout "$limit" "$t" > "$log/$1${3:-}.log" 2>&1
   status=$?
   printf '%-30s exit %3d  %4d s  %s\n' "$1${3:-}" "$status" "$(( $(date +%s) - start ))" \
-    "$(grep -cE '^ok' "$log/$1${3:-}.log") ok, $(grep -cE '^not ok|ERROR' "$log/$1${3:-}.log") failed" >> "$summary"
+    "$(grep -cE '^ok' "$log/$1${3:-}.log") ok, $(grep -cE '^not ok|^Bail out!|^ERROR:' "$log/$1${3:-}.log") failed" >> "$summary"
   [ "$status" = 0 ] || tail_summary "$log/$1${3:-}.log"
 }
 
