@@ -95,11 +95,16 @@ print_report (DrapeDevice *device,
   printf ("saved     %s\n", path);
 }
 
-/* Where tune is, on stderr: a line per graph, ended by its time and,
- * where the deadline cut it short, by the trials it ran. */
+/* Where tune is, on stderr: a line per graph, ended by its time, the
+ * part of it spent building pipelines (each trial's new tiles: what a
+ * short GPU lease may run out on) and, where the deadline cut it short,
+ * the trials it ran. */
 typedef struct {
+  DrapeDevice *device;
   guint32 width, height;
   gint64 start;        /* of the graph being measured */
+  guint pipelines;     /* built before it */
+  double pipelines_ms;
   guint done, total;   /* its trials */
   gboolean complete;   /* no graph cut short so far */
 } TuneReport;
@@ -107,13 +112,19 @@ typedef struct {
 static void
 end_graph (TuneReport *report)
 {
-  g_printerr (" %.1f s", (g_get_monotonic_time () - report->start) / 1e6);
+  guint pipelines;
+  double pipelines_ms;
+
+  drape_device_get_pipeline_builds (report->device, &pipelines, &pipelines_ms);
+  pipelines -= report->pipelines;
+  g_printerr (" %.1f s (%u new pipeline%s in %.1f s", (g_get_monotonic_time () - report->start) / 1e6,
+              pipelines, pipelines == 1 ? "" : "s", (pipelines_ms - report->pipelines_ms) / 1e3);
   if (report->done < report->total)
     {
-      g_printerr (" (cut short: %u of %u trials)", report->done, report->total);
+      g_printerr ("; cut short: %u of %u trials", report->done, report->total);
       report->complete = FALSE;
     }
-  g_printerr ("\n");
+  g_printerr (")\n");
 }
 
 static void
@@ -134,6 +145,7 @@ on_progress (DrapeWorkloadGraph graph,
   if (graph > 0)
     end_graph (report);
   report->start = g_get_monotonic_time ();
+  drape_device_get_pipeline_builds (report->device, &report->pipelines, &report->pipelines_ms);
   report->done = report->total = 0;
   g_printerr ("timing the ways of the %s at %ux%u...", drape_workload_graph_name (graph), report->width,
               report->height);
@@ -204,6 +216,7 @@ drape_cli_tune (int    argc,
   /* Minutes on a GPU, far longer on a CPU: say what it is at (tune saves
    * after each graph, so that a run cut short keeps what it measured). */
   path = output != NULL ? output : drape_device_get_tuning_path (device);
+  report.device = device;
   report.width = width;
   report.height = height;
   report.start = g_get_monotonic_time ();
