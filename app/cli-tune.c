@@ -4,7 +4,7 @@
  * trial of drape_tuning_measure(), so that each layer's ways (tiles,
  * splits of K, kernels) are timed on this device, and saves the fastest
  * into the device's tuning, which every later run on it takes up
- * (tuning.h), after each graph.  Sizes tune apart: run it at each size
+ * (tuning.h), after each trial.  Sizes tune apart: run it at each size
  * that matters.  --seconds fits it into a time it may have (a GPU
  * session's lease, say): no trial starts after it, and a tuning cut
  * short keeps the fastest ways it timed.
@@ -214,7 +214,7 @@ drape_cli_tune (int    argc,
     return drape_cli_fail_error (error);
 
   /* Minutes on a GPU, far longer on a CPU: say what it is at (tune saves
-   * after each graph, so that a run cut short keeps what it measured). */
+   * after each trial, so that a run cut short keeps what it measured). */
   path = output != NULL ? output : drape_device_get_tuning_path (device);
   report.device = device;
   report.width = width;

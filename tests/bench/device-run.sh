@@ -173,8 +173,8 @@ fi
 # as this GPU's: tunings/README.md; tune's own reports in the logs).
 # Then test-conv and test-attention, whose tuned-ways cases measure,
 # apply and check ways on this GPU, and the golden tests.  tune saves
-# after each graph, so a tune cut short by its allowance still leaves
-# the tuned benches the step's tuning.
+# after each trial, so a tune cut short by its allowance still leaves
+# the tuned benches what it timed of the step.
 if [ "${PLAN:-}" = tune ]; then
   sizes=${TUNE_SIZES:-768x1024 384x512}
   tuning=$OUT/tuning.json
