@@ -160,13 +160,13 @@ drape_cli_tune (int    argc,
   g_autofree char *device_name = NULL;
   g_autofree char *output = NULL;
   gint runs = 3;
-  double seconds = NAN;
+  g_autofree char *seconds = NULL;
   gboolean json = FALSE;
   GOptionEntry entries[] = {
     { "size", 0, 0, G_OPTION_ARG_STRING, &size, "Image size, width x height (384x512)", "WxH" },
     { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, "f16 or f32 (f16 on GPUs)", "P" },
     { "runs", 0, 0, G_OPTION_ARG_INT, &runs, "Timed runs of each way (3)", "N" },
-    { "seconds", 0, 0, G_OPTION_ARG_DOUBLE, &seconds,
+    { "seconds", 0, 0, G_OPTION_ARG_STRING, &seconds,
       "Start no trial of other ways after this long; keep the fastest found (no limit)", "S" },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
       "Where to save the tuning (the device's own, which later runs take up)", "FILE" },
@@ -188,6 +188,7 @@ drape_cli_tune (int    argc,
   const char *path;
   TuneReport report = { .complete = TRUE };
   gint64 deadline = 0;
+  double limit_s = 0;
 
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
@@ -196,8 +197,16 @@ drape_cli_tune (int    argc,
     return drape_cli_fail ("--size %s: expected WIDTHxHEIGHT, e.g. 768x1024", size);
   if (width % 64 != 0 || height % 64 != 0 || runs <= 0)
     return drape_cli_fail ("--size must be multiples of 64, --runs positive");
-  if (seconds < 0 || isinf (seconds))
-    return drape_cli_fail ("--seconds %g: expected a number of seconds, 0 or more", seconds);
+  /* Parsed here rather than by GOption, whose doubles take "nan" and
+   * "inf" (and could not tell a value given from none). */
+  if (seconds != NULL)
+    {
+      char *end;
+
+      limit_s = g_ascii_strtod (seconds, &end);
+      if (end == seconds || *end != '\0' || !isfinite (limit_s) || limit_s < 0)
+        return drape_cli_fail ("--seconds %s: expected a number of seconds, 0 or more", seconds);
+    }
 
   device = drape_device_new (device_name, &error);
   if (device == NULL)
@@ -220,8 +229,8 @@ drape_cli_tune (int    argc,
   report.width = width;
   report.height = height;
   report.start = g_get_monotonic_time ();
-  if (!isnan (seconds))
-    deadline = report.start + (gint64) (seconds * G_USEC_PER_SEC);
+  if (seconds != NULL)
+    deadline = report.start + (gint64) (limit_s * G_USEC_PER_SEC);
   if (!drape_workload_tune (workload, device, (guint) runs, deadline, path, measured, on_progress, &report, NULL,
                             &error))
     {

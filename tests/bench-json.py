@@ -187,7 +187,9 @@ def main():
                                    for p in cut["problems"]), cut
     # drape-cli tune refuses what it cannot time, before any work.
     for args, says in ((["--size", "65x64"], "--size"), (["--runs", "0"], "--runs"),
-                       (["--precision", "f8"], "--precision"), (["--seconds", "-1"], "--seconds")):
+                       (["--precision", "f8"], "--precision"), (["--seconds", "-1"], "--seconds"),
+                       (["--seconds", "nan"], "--seconds"), (["--seconds", "inf"], "--seconds"),
+                       (["--seconds", "2x"], "--seconds")):
         refused = subprocess.run([cli, "tune"] + args, capture_output=True, text=True)
         assert refused.returncode != 0 and says in refused.stderr, (args, refused)
     print("ok: %d ops, %d dispatch shapes" % (len(ops), len(dispatches)))
