@@ -3,21 +3,27 @@
 """Runs drape-cli bench at the shapes of DESIGN.md §5's PyTorch anchors and
 prints our numbers beside theirs and beside issue 7's targets.
 
-    tests/bench/anchors.py [--cli build/app/drape-cli] [--cpu] [--json FILE]
+    tests/bench/anchors.py [--cli build/app/drape-cli] [--cpu [--torch PYTHON]
+                           [--rounds N]] [--json FILE]
 
 On a GPU (f16): the UNet step with guidance at 768x1024, 384x512 and
 512x512, the VAE encode of both images and the decode at 768x1024, a
 50-step try-on at 768x1024, and the try-on's device memory (whole-image
 and tiled VAE).  With --cpu (lavapipe, f32): the UNet step at 192x256
-against PyTorch 1.13 on the same CPU.  Anchors are DESIGN.md's numbers,
-measured on an NVIDIA H200 (GPU) and on this project's 2-core machines
-(CPU); compare only on the same hardware.
+against PyTorch 1.13 on the same CPU; with --torch, that peer measured here
+and now (tests/bench/torch-unet.py under PYTHON, which must import torch:
+Debian's python3-torch is /usr/bin/python3's), taking turns with Drape for
+--rounds rounds, since shared CPUs drift by tens of percent in minutes.
+Anchors are DESIGN.md's numbers, measured on an NVIDIA H200 (GPU) and on
+this project's 2-core machines (CPU); compare only on the same hardware.
 """
 import argparse
 import json
 import os
 import subprocess
 import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 # (what, our key, PyTorch eager, PyTorch tuned, target), times in ms.
 GPU_ROWS = [
@@ -42,11 +48,22 @@ MEMORY_ROWS = [
 CPU_ANCHOR_S = 63.6
 
 
-def bench(cli, *args):
-    cmd = [cli, "bench", "--json", *args]
+def run_json(cmd):
+    """Runs cmd and returns the JSON it prints; exits with its error
+    output where it fails."""
     print("running:", " ".join(cmd), file=sys.stderr, flush=True)
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    if run.returncode != 0:
+        sys.exit(f"{cmd[0]} failed (exit status {run.returncode}): {run.stderr.strip()}")
+    return json.loads(run.stdout)
+
+
+def bench(cli, *args):
+    return run_json([cli, "bench", "--json", *args])
+
+
+def torch_step(python, size):
+    return run_json([python, os.path.join(HERE, "torch-unet.py"), "--size", size, "--runs", "1", "--json"])
 
 
 def cell(value, unit=""):
@@ -63,16 +80,35 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cli", default=os.environ.get("DRAPE_CLI", "build/app/drape-cli"))
     parser.add_argument("--cpu", action="store_true", help="lavapipe: the 192x256 f32 anchor")
+    parser.add_argument("--torch", metavar="PYTHON",
+                        help="with --cpu: also time PyTorch's step with this Python, taking turns")
+    parser.add_argument("--rounds", type=int, default=2, help="with --torch: turns each")
     parser.add_argument("--json", metavar="FILE", help="also write every bench result here")
     args = parser.parse_args()
+    if args.torch and not args.cpu:
+        parser.error("--torch compares on the CPU: it needs --cpu")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
 
     results = {}
     if args.cpu:
-        results["192x256"] = bench(args.cli, "--size", "192x256", "--precision", "f32", "--steps", "1")
-        ours = results["192x256"]["unet_step_ms"] / 1000
+        rounds = []
+        for _ in range(args.rounds if args.torch else 1):
+            ours = bench(args.cli, "--size", "192x256", "--precision", "f32", "--steps", "1")
+            peer = torch_step(args.torch, "192x256") if args.torch else None
+            rounds.append({"drape": ours, "torch": peer})
+        results["192x256"] = rounds
+        ours = min(r["drape"]["unet_step_ms"] for r in rounds) / 1000
         print(f"{'work':<40} {'Drape':>10} {'PyTorch 1.13 CPU':>18}  verdict")
         print(f"{'UNet step, guidance, 192x256, f32 (s)':<40} {ours:>10.1f} {CPU_ANCHOR_S:>18.1f}  "
-              f"{verdict(ours, CPU_ANCHOR_S)}")
+              f"{verdict(ours, CPU_ANCHOR_S)}  (DESIGN.md's anchor)")
+        if args.torch:
+            peer = rounds[0]["torch"]
+            theirs = min(r["torch"]["unet_step_ms"] for r in rounds) / 1000
+            print(f"{'the same, side by side (s)':<40} {ours:>10.1f} {theirs:>18.1f}  "
+                  f"{verdict(ours, theirs)}")
+            print(f"(best of {len(rounds)} turns each; torch {peer['torch']}, {peer['threads']} threads, "
+                  f"BLAS {peer['blas']})")
     else:
         results["768x1024"] = bench(args.cli, "--size", "768x1024", "--steps", "10", "--e2e", "50")
         results["384x512"] = bench(args.cli, "--size", "384x512", "--steps", "10")
