@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "device.h"
 #include "model-store.h"
 
 typedef struct {
@@ -139,6 +140,8 @@ int
 main (int    argc,
       char **argv)
 {
+  /* Before any command starts a device. */
+  drape_device_prefer_wide_cpu_vectors ();
   setlocale (LC_ALL, "");
   g_set_prgname ("drape-cli");
 

@@ -7,6 +7,7 @@
 #include <glib/gi18n.h>
 #include <locale.h>
 
+#include "device.h"
 #include "drape-application.h"
 
 int
@@ -15,6 +16,8 @@ main (int    argc,
 {
   g_autoptr(DrapeApplication) app = NULL;
 
+  /* Before GTK or the engine starts a renderer or a device. */
+  drape_device_prefer_wide_cpu_vectors ();
   setlocale (LC_ALL, "");
   bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
