@@ -39,6 +39,40 @@ test_list (void)
   g_assert_true (found);
 }
 
+/* Mesa's CPU drivers get 512-bit vectors where the CPU has AVX-512, and
+ * a width already set stands.  In a subprocess: it changes the
+ * environment, and the driver reads it when the device is made. */
+static void
+test_wide_cpu_vectors (void)
+{
+  gboolean avx512 = FALSE;
+
+#if defined(__x86_64__) || defined(__i386__)
+  avx512 = __builtin_cpu_supports ("avx512f");
+#endif
+  if (g_test_subprocess ())
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(DrapeDevice) device = NULL;
+
+      g_unsetenv ("LP_NATIVE_VECTOR_WIDTH");
+      drape_device_prefer_wide_cpu_vectors ();
+      g_assert_cmpstr (g_getenv ("LP_NATIVE_VECTOR_WIDTH"), ==, avx512 ? "512" : NULL);
+      /* lavapipe's subgroups are its vectors' 32-bit lanes. */
+      device = drape_device_new (NULL, &error);
+      g_assert_no_error (error);
+      if (avx512 && drape_device_get_info (device)->is_software)
+        g_assert_cmpuint (drape_device_get_caps (device)->subgroup_size, ==, 16);
+
+      g_setenv ("LP_NATIVE_VECTOR_WIDTH", "256", TRUE);
+      drape_device_prefer_wide_cpu_vectors ();
+      g_assert_cmpstr (g_getenv ("LP_NATIVE_VECTOR_WIDTH"), ==, "256");
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+}
+
 static void
 test_selector (void)
 {
@@ -1176,6 +1210,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/device/list", test_list);
   g_test_add_func ("/device/selector", test_selector);
+  g_test_add_func ("/device/wide-cpu-vectors", test_wide_cpu_vectors);
   g_test_add_func ("/device/caps", test_caps);
   g_test_add_func ("/device/out-of-memory", test_out_of_memory);
   g_test_add_func ("/device/memory-usage", test_memory_usage);
