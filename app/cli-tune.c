@@ -229,8 +229,10 @@ drape_cli_tune (int    argc,
   report.width = width;
   report.height = height;
   report.start = g_get_monotonic_time ();
+  /* Capped so that a huge finite limit (1e300) still converts to a
+   * deadline: half of gint64's range is 146,000 years. */
   if (seconds != NULL)
-    deadline = report.start + (gint64) (limit_s * G_USEC_PER_SEC);
+    deadline = report.start + (gint64) MIN (limit_s * G_USEC_PER_SEC, (double) (G_MAXINT64 / 2));
   if (!drape_workload_tune (workload, device, (guint) runs, deadline, path, measured, on_progress, &report, NULL,
                             &error))
     {
