@@ -24,6 +24,9 @@
  * output placed (a guest of x in the arena) as far ahead of x as the
  * bands need for none to overwrite rows it or a later band still reads.
  *
+ * On CPU drivers 3x3 convolutions of stride 1 may go as Winograd's
+ * F(2x2, 3x3) instead, around this file's GEMMs (op-conv-winograd.c).
+ *
  * Kernel choice.  The GEMM's algorithm and tile sizes are picked per
  * device and problem (gemm_kind, gemm_config): a shared-memory tiled
  * kernel for GPUs, and for CPU drivers such as lavapipe, where each load
@@ -49,39 +52,11 @@
 
 #define MAX_KERNEL 8
 
-/* The shaders' push constants (conv_common.glsl). */
-typedef struct {
-  guint32 m, ow, rows, oy0, in_h, in_w, in_rows, iy_lo;
-  guint32 cin, cin_g, cout, cout_g, ncols, g0;
-  guint32 stride, pad_t, pad_l, kh, kw;
-  guint32 x_off, w_off, b_off, cb_off, r_off, o_off, wg_off, bg_off;
-  guint32 tiles_n, flags;
-  float out_scale;
-  guint32 k_slices, slice_stages;
-} ConvPush;
 
-G_STATIC_ASSERT (sizeof (ConvPush) <= DRAPE_PUSH_SIZE);
-
-enum {
-  FLAG_BIAS = 4,
-  FLAG_CHANNEL_BIAS = 8,
-  FLAG_RESIDUAL = 16,
-};
 
 /* conv2d's epilogue constant: read the flags from the push constants. */
 #define FLAGS_DYNAMIC 0xffffffffu
 
-enum {
-  BIND_X,
-  BIND_W,
-  BIND_BIAS,
-  BIND_CHANNEL_BIAS,
-  BIND_RESIDUAL,
-  BIND_OUT,
-  BIND_GATE_W,
-  BIND_GATE_BIAS,
-  N_BINDINGS,
-};
 
 typedef enum {
   GEMM_TILED,
@@ -89,42 +64,6 @@ typedef enum {
   GEMM_SUBGROUP_TEXEL,
 } GemmKind;
 
-/* A convolution after validation: shapes, operands, epilogue. */
-typedef struct {
-  const char *op;
-  guint32 n, ih, iw, cin, oh, ow, cout;
-  guint32 kh, kw, stride, pad_t, pad_l;
-  guint32 groups, cin_g, cout_g, k;
-  gboolean depthwise;
-  /* Weight rows [cout, 2 cout) are the gate half; the output has cout
-   * channels h * gelu (g). */
-  gboolean geglu;
-  const DrapeTensor *x, *weight, *bias, *channel_bias, *residual;
-  DrapeTensor *out;
-  DrapeActivation act;
-  float out_scale;
-  /* Where x, the weights and the output start in their tensors, in
-   * elements: 0 but for GEMMs between activations (drape_conv_matmul). */
-  guint64 x_base, w_base, o_base;
-  /* One phase (row parity py, column parity px) of a 2x upsampled output
-   * (drape_op_conv2d_upsample2x): oh x ow is the phase's grid, whose
-   * pixel (y, x) is the output's (2 y + py, 2 x + px). */
-  gboolean subpixel;
-  guint32 py, px;
-  /* Phases each dispatch computes, one per workgroup z: 4 where their
-   * bindings fit (pads and offsets then phase (0, 0)'s), else 1 (phase
-   * py, px).  0 for a convolution of one phase. */
-  guint32 phases;
-  /* The output is written over x, which the caller gave up
-   * (drape_op_conv2d_over_input): in bands of at most band_rows rows from
-   * the top, placed ahead of x by what the bands need. */
-  DrapeTensor *over;
-  guint32 band_rows;
-  /* Where oy_count is not 0, only rows [oy_first, oy_first + oy_count) of
-   * the grid are computed (drape_op_conv2d_rows), into the output's grid
-   * rows from out_row0 on, with a residual of just those rows. */
-  guint32 oy_first, oy_count, out_row0;
-} Conv;
 
 /* The GEMM kernel's specialisation: the shader's constants 3 to 13. */
 typedef struct {
@@ -139,13 +78,6 @@ typedef struct {
   guint32 tiles_per_group;
 } GemmConfig;
 
-/* The part of a convolution one dispatch computes. */
-typedef struct {
-  guint32 g0, ng;      /* groups */
-  guint32 c0, nc;      /* output channels within each group */
-  guint32 img, nimg;   /* images */
-  guint32 oy0, rows;   /* output rows of each image */
-} ConvPart;
 
 /* As DRAPE_CONV_KERNEL and tunings name them. */
 static const char *const kind_names[] = {
@@ -647,13 +579,12 @@ bind_optional (DrapeBinding       *binding,
                      count * drape_dtype_size (tensor->dtype));
 }
 
-/* Push constants and bindings of one dispatch. */
-static void
-conv_part_bind (const Conv     *c,
-                const ConvPart *part,
-                gboolean        texel,
-                DrapeBinding   *bind,
-                ConvPush       *p)
+void
+drape_conv_part_bind (const Conv     *c,
+                      const ConvPart *part,
+                      gboolean        texel,
+                      DrapeBinding   *bind,
+                      ConvPush       *p)
 {
   guint32 (*bind_in) (DrapeBinding *, const DrapeTensor *, guint64, guint64) =
     texel ? drape_bind_texel : drape_bind;
@@ -1029,7 +960,7 @@ conv_record_way (DrapeGraph *graph,
             guint32 cols = part.ng > 1 ? part.ng * c->cout_g : part.nc;
             double flops;
 
-            conv_part_bind (c, &part, cfg.texel, bind, &p);
+            drape_conv_part_bind (c, &part, cfg.texel, bind, &p);
             flops = 2.0 * p.m * cols * c->k * (c->geglu ? 2 : 1) * n_phases (c);
             if (c->depthwise)
               {
@@ -1134,7 +1065,10 @@ conv_op (DrapeGraph            *graph,
     c->out = drape_graph_tensor (graph, dtype, c->n, scale * c->oh, scale * c->ow, c->cout);
   if (!c->subpixel)
     {
-      conv_record (graph, c);
+      if (drape_conv_winograd_suits (graph, c))
+        drape_conv_winograd_record (graph, c);
+      else
+        conv_record (graph, c);
       return c->out;
     }
   /* All four phases in one dispatch where their bindings fit: a quarter

@@ -121,11 +121,35 @@ record (DrapeGraph  *graph,
     drape_op_linear_geglu (graph, x, w, b);
 }
 
+/* Each op's share of `runs` more runs, profiled (after the timed ones:
+ * timestamps keep dispatches from overlapping). */
+static void
+print_profile (DrapeGraph *graph,
+               guint       runs)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) profile = NULL;
+
+  drape_graph_set_profiling (graph, TRUE);
+  for (guint i = 0; i < runs; i++)
+    if (!drape_graph_run (graph, &error))
+      g_error ("bench-conv: %s", error->message);
+  profile = drape_graph_get_profile (graph);
+  for (guint i = 0; i < profile->len; i++)
+    {
+      const DrapeOpTime *t = &g_array_index (profile, DrapeOpTime, i);
+
+      printf ("  %-32s %8.2f ms/run  (%u dispatches)\n", t->label, t->total_ms / runs,
+              t->count / runs);
+    }
+}
+
 static void
 bench (DrapeDevice *device,
        const Shape *s,
        DrapeDType   dtype,
-       guint        runs)
+       guint        runs,
+       gboolean     profile)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(DrapeGraph) graph = drape_graph_new (device, s->name);
@@ -155,6 +179,8 @@ bench (DrapeDevice *device,
   flops = drape_graph_get_flops (graph);
   printf ("%-26s %s  best %8.2f ms %6.1f GFLOP/s   cpu %8.2f ms/run %6.1f GFLOP/s per core\n",
           s->name, drape_dtype_name (dtype), ms, flops / (ms * 1e6), cpu, flops / (cpu * 1e6));
+  if (profile)
+    print_profile (graph, runs);
 }
 
 int
@@ -162,12 +188,13 @@ main (int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(DrapeDevice) device = NULL;
-  gboolean f16 = FALSE;
+  gboolean f16 = FALSE, profile = FALSE;
   gint runs = 3;
   g_autofree char *only = NULL;
   GOptionEntry entries[] = {
     { "f16", 0, 0, G_OPTION_ARG_NONE, &f16, "f16 storage", NULL },
     { "runs", 0, 0, G_OPTION_ARG_INT, &runs, "timed runs per shape", "N" },
+    { "profile", 0, 0, G_OPTION_ARG_NONE, &profile, "each op's time, from more runs", NULL },
     { "only", 0, 0, G_OPTION_ARG_STRING, &only, "shapes whose name contains this", "TEXT" },
     { NULL },
   };
@@ -188,6 +215,7 @@ main (int argc, char **argv)
   printf ("device: %s\n", drape_device_get_info (device)->name);
   for (guint i = 0; i < G_N_ELEMENTS (shapes); i++)
     if (only == NULL || strstr (shapes[i].name, only) != NULL)
-      bench (device, &shapes[i], f16 ? DRAPE_DTYPE_F16 : DRAPE_DTYPE_F32, MAX (runs, 1));
+      bench (device, &shapes[i], f16 ? DRAPE_DTYPE_F16 : DRAPE_DTYPE_F32, MAX (runs, 1),
+               profile);
   return 0;
 }

@@ -47,6 +47,20 @@ static const TestConv conv_cases[] = {
   { "epilogue gelu", 2, 4, 5, 8, 48, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, TRUE, TRUE, DRAPE_ACT_GELU, 1.5f },
 };
 
+/* 3x3 convolutions of stride 1 with channels in fours, which Winograd's
+ * F(2x2, 3x3) takes (op-conv-winograd.c): odd sizes leave tiles half
+ * outside the output, and the paddings are every kind the op allows. */
+static const TestConv winograd_cases[] = {
+  { "winograd", 2, 9, 11, 20, 36, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, TRUE, TRUE, DRAPE_ACT_SILU, 0.7f },
+  { "winograd one image", 1, 8, 13, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, FALSE, FALSE,
+    DRAPE_ACT_NONE, 0 },
+  { "winograd no padding", 1, 10, 9, 12, 16, 3, 3, 1, 0, 0, 0, 0, 1, FALSE, FALSE, TRUE,
+    DRAPE_ACT_GELU, 0 },
+  { "winograd pad 0011", 2, 7, 8, 4, 12, 3, 3, 1, 0, 0, 1, 1, 1, TRUE, TRUE, FALSE, DRAPE_ACT_RELU,
+    1.5f },
+  { "winograd pad 2", 1, 5, 6, 8, 4, 3, 3, 1, 2, 2, 2, 2, 1, TRUE, FALSE, TRUE, DRAPE_ACT_NONE, 0 },
+};
+
 /* 3x3 convolutions (stride 1, padding 1) of x upsampled 2x, as
  * drape_op_conv2d_upsample2x computes them. */
 static const TestConv upsample_cases[] = {
@@ -437,6 +451,117 @@ test_refused_kernel (void)
   drape_device_refuse_families (test_device (), refused);
   run_all (DRAPE_DTYPE_F32);
   drape_device_refuse_families (test_device (), NULL);
+}
+
+/* A Winograd case as op-conv-winograd.c records it: the kernels'
+ * transform, then per part the input's, the GEMMs and the output's, so
+ * 1 + 3 parts dispatches; `tiles` a part (NULL: the op's choice, one
+ * part).  Where the case has a residual, also accumulated into a copy of
+ * it (drape_op_conv2d_accumulate), which the output stage reads and
+ * writes. */
+static void
+check_winograd (const TestConv *cc,
+                DrapeDType      dtype,
+                const char     *tiles)
+{
+  g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "winograd");
+  g_autofree char *what = g_strdup_printf ("winograd %s %s tiles %s", cc->name,
+                                           drape_dtype_name (dtype), tiles ? tiles : "default");
+  g_autofree float *got = NULL;
+  guint64 parts = 1;
+  TestConvRun run;
+  DrapeTensor *out;
+
+  test_conv_prepare (cc, dtype, &run);
+  if (tiles != NULL)
+    {
+      guint64 per_part = g_ascii_strtoull (tiles, NULL, 10);
+      guint64 band = 2 * (per_part / ((run.ow + 1) / 2));
+
+      g_setenv ("DRAPE_CONV_WINOGRAD_TILES", tiles, TRUE);
+      parts = cc->n * ((run.oh + band - 1) / band);
+    }
+  out = drape_op_conv2d (graph, run.x, run.weight, &run.params);
+  run_graph (graph);
+  g_assert_cmpuint (drape_graph_get_n_nodes (graph), ==, 1 + 3 * parts);
+  got = test_download (out);
+  test_assert_close (what, got, run.ref, run.n_out, test_tolerance (dtype));
+  if (run.params.residual != NULL)
+    {
+      g_autoptr(DrapeGraph) acc_graph = drape_graph_new (test_device (), "winograd-acc");
+      DrapeConvParams params = run.params;
+      DrapeTensor *acc = activation_copy (acc_graph, run.residual);
+      g_autofree float *got_acc = NULL;
+
+      params.residual = NULL;
+      drape_op_conv2d_accumulate (acc_graph, run.x, run.weight, &params, acc);
+      run_graph (acc_graph);
+      g_assert_cmpuint (drape_graph_get_n_nodes (acc_graph), ==, 2 + 3 * parts);
+      got_acc = test_download (acc);
+      test_assert_close (what, got_acc, run.ref, run.n_out, test_tolerance (dtype));
+    }
+  g_unsetenv ("DRAPE_CONV_WINOGRAD_TILES");
+  test_conv_clear (&run);
+}
+
+/* Every Winograd case whole, in parts of one and of two tile rows, into
+ * rows of an output (in odd bands: tiles half past a band's end); and
+ * a device's own choice: Winograd on a CPU
+ * driver where the transforms cost less than the GEMMs save, the direct
+ * GEMM on a GPU. */
+static void
+test_winograd (void)
+{
+  /* Recorded, not run: x [1, h, w, cin] and cout, and whether the
+   * transforms cost less than the GEMMs save on a CPU driver. */
+  static const struct {
+    guint32 shape[4];
+    gboolean pays;
+  } choices[] = {
+    { { 48, 48, 512, 512 }, TRUE },
+    { { 48, 48, 128, 128 }, FALSE },  /* too few channels */
+    { { 4, 4, 512, 512 }, FALSE },    /* too few pixels */
+  };
+  DrapeDevice *device = test_device ();
+  gboolean software = drape_device_get_info (device)->is_software;
+
+  /* The stages read texel buffers on CPU drivers; k = 1 has them read
+   * storage buffers, as on GPUs. */
+  g_setenv ("DRAPE_CONV_WINOGRAD", "1", TRUE);
+  for (guint k = 0; k < 2; k++)
+    {
+      if (k == 0)
+        g_unsetenv ("DRAPE_CONV_KERNEL");
+      else
+        g_setenv ("DRAPE_CONV_KERNEL", "subgroup", TRUE);
+      for (guint d = 0; d <= DRAPE_DTYPE_F16; d++)
+        for (guint i = 0; i < G_N_ELEMENTS (winograd_cases); i++)
+          {
+            const TestConv *cc = &winograd_cases[i];
+            guint32 ow = cc->w + cc->pad_left + cc->pad_right - 2;
+            g_autofree char *one_row = g_strdup_printf ("%u", (ow + 1) / 2);
+            g_autofree char *two_rows = g_strdup_printf ("%u", (ow + 1) / 2 * 2 + 1);
+
+            check_winograd (cc, d, NULL);
+            check_winograd (cc, d, one_row);
+            check_winograd (cc, d, two_rows);
+            check_conv_rows (cc, FALSE, d, G_MAXUINT64, 3);
+          }
+    }
+  g_unsetenv ("DRAPE_CONV_KERNEL");
+  g_unsetenv ("DRAPE_CONV_WINOGRAD");
+  for (guint i = 0; i < G_N_ELEMENTS (choices); i++)
+    {
+      g_autoptr(DrapeGraph) graph = drape_graph_new (device, "winograd-choice");
+      const guint32 *s = choices[i].shape;
+      DrapeTensor *x = drape_graph_tensor (graph, DRAPE_DTYPE_F32, 1, s[0], s[1], s[2]);
+      DrapeTensor *w = drape_graph_tensor (graph, DRAPE_DTYPE_F32, s[3], 3, 3, s[2]);
+      DrapeConvParams params = { .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1 };
+
+      drape_op_conv2d (graph, x, w, &params);
+      g_assert_cmpuint (drape_graph_get_n_nodes (graph), ==, choices[i].pays && software ? 4 : 1);
+    }
+  test_assert_no_validation_messages ();
 }
 
 /* An output written over its input in bands of every height from one
@@ -968,6 +1093,7 @@ main (int argc, char **argv)
   g_test_add_func ("/conv/subgroup-kernel", test_subgroup_kernel);
   g_test_add_func ("/conv/refused-kernel", test_refused_kernel);
   g_test_add_func ("/conv/in-place-bands", test_in_place_bands);
+  g_test_add_func ("/conv/winograd", test_winograd);
   g_test_add_func ("/conv/bad-shapes", test_bad_shapes);
   g_test_add_func ("/conv/large-grid", test_large_grid);
   g_test_add_func ("/conv/tuned-ways", test_tuned_ways);
