@@ -16,9 +16,10 @@
  * GPUs keep the direct GEMM, whose multiplies come cheaper than the
  * transforms' memory traffic, and so do CPU drivers where the transforms
  * would cost more than the GEMMs save: fewer than about 200 channels, or
- * too few pixels to pay for the kernels' transform (pays ()).  DRAPE_CONV_WINOGRAD overrides the choice,
- * for tests and measurements: "0" never, "1" wherever the shapes allow;
- * DRAPE_CONV_WINOGRAD_TILES sets the tiles of a part, for tests.
+ * too few pixels to pay for the kernels' transform (pays ()).
+ * DRAPE_CONV_WINOGRAD overrides the choice, for tests and measurements:
+ * "0" never, "1" wherever the shapes allow; DRAPE_CONV_WINOGRAD_TILES
+ * sets the tiles of a part, for tests.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
