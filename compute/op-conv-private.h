@@ -42,6 +42,11 @@ enum {
   N_BINDINGS,
 };
 
+/* The bindings drape_conv_part_bind() makes texel buffers when asked:
+ * x, the weights, and the gate's weights (the weights where there is no
+ * gate). */
+#define CONV_TEXEL_BINDINGS (1u << BIND_X | 1u << BIND_W | 1u << BIND_GATE_W)
+
 /* A convolution after validation: shapes, operands, epilogue. */
 typedef struct {
   const char *op;

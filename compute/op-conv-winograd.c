@@ -146,8 +146,7 @@ stage_dispatch (DrapeGraph         *graph,
   g_autofree char *variant = g_strdup_printf ("%s%s", drape_dtype_name (c->x->dtype),
                                               texel ? "_texel" : "");
   DrapeKernel *kernel = drape_graph_kernel_texel (graph, "conv_winograd", variant, N_BINDINGS,
-                                                  texel ? 1u << BIND_X | 1u << BIND_W | 1u << BIND_GATE_W : 0,
-                                                  spec,
+                                                  texel ? CONV_TEXEL_BINDINGS : 0, spec,
                                                   G_N_ELEMENTS (spec));
 
   if (kernel != NULL)

@@ -748,7 +748,7 @@ scalar_kernel (DrapeGraph     *graph,
     cfg->sg, cfg->vec4, cfg->pointwise, c->geglu, cfg->vec_out,
     cfg->kind == GEMM_SUBGROUP ? conv_flags (c) : FLAGS_DYNAMIC, out_f32 (c), c->subpixel,
   };
-  guint32 texel_mask = cfg->texel ? 1u << BIND_X | 1u << BIND_W | 1u << BIND_GATE_W : 0;
+  guint32 texel_mask = cfg->texel ? CONV_TEXEL_BINDINGS : 0;
 
   variant = g_strdup_printf ("%s%s", drape_dtype_name (c->x->dtype), cfg->texel ? "_texel" : "");
   if (kind == GEMM_TILED)
