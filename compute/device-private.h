@@ -174,6 +174,11 @@ void     drape_device_refuse_families (DrapeDevice        *device,
  * say), as DrapeDeviceCaps.compute_units; returns the count it had. */
 guint32  drape_device_set_compute_units (DrapeDevice      *device,
                                          guint32           units);
+/* Test hook: the device has shaderInt64 or not, as
+ * DrapeDeviceCaps.has_int64 (it stays enabled where the device has it);
+ * returns what it had. */
+gboolean drape_device_set_has_int64 (DrapeDevice      *device,
+                                     gboolean          has_int64);
 /* Submits without waiting; `fence` is signalled when the buffers (and
  * everything submitted before them) are done.  On failure nothing is
  * pending and the fence stays unsignalled. */

@@ -1112,6 +1112,7 @@ create_logical_device (DrapeDevice *device,
   want12.shaderFloat16 = have12.shaderFloat16;
   want12.storageBuffer8BitAccess = have12.storageBuffer8BitAccess;
   want12.shaderInt8 = have12.shaderInt8;
+  device->caps.has_int64 = have.features.shaderInt64;
   want.features.shaderInt64 = have.features.shaderInt64;
 
   /* glslang compiles cooperative-matrix shaders to the Vulkan memory
@@ -1400,6 +1401,16 @@ drape_device_set_compute_units (DrapeDevice *device,
   guint32 had = device->caps.compute_units;
 
   device->caps.compute_units = units;
+  return had;
+}
+
+gboolean
+drape_device_set_has_int64 (DrapeDevice *device,
+                            gboolean     has_int64)
+{
+  gboolean had = device->caps.has_int64;
+
+  device->caps.has_int64 = has_int64;
   return had;
 }
 

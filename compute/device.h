@@ -65,6 +65,8 @@ typedef struct {
   guint32 max_push_constants;
   /* shaderFloat16 and storageBuffer16BitAccess: f16 tensors allowed. */
   gboolean has_f16;
+  /* shaderInt64, which the CPU-tuned kernels' 64-bit stores need. */
+  gboolean has_int64;
   /* Tensor cores: the cooperative-matrix extension the tensor-core
    * kernels use, where the device has f16 tiles with f32 sums and sides
    * of 8 or 16, the Vulkan memory model their shaders need, and the build

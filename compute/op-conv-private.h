@@ -101,7 +101,7 @@ void drape_conv_part_bind (const Conv     *c,
                            DrapeBinding   *bind,
                            ConvPush       *p);
 
-/* Whether c goes as Winograd's F(2x2, 3x3) (op-conv-winograd.c): a 3x3
+/* Whether c goes as Winograd's F(4x4, 3x3) (op-conv-winograd.c): a 3x3
  * convolution of stride 1 on a device where that pays, or as
  * DRAPE_CONV_WINOGRAD says. */
 gboolean drape_conv_winograd_suits (DrapeGraph *graph,

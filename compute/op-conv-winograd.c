@@ -1,22 +1,23 @@
-/* op-conv-winograd.c: 3x3 convolutions as Winograd's F(2x2, 3x3)
+/* op-conv-winograd.c: 3x3 convolutions as Winograd's F(4x4, 3x3)
  *
  * Where multiplies are what a convolution costs, as on CPU drivers such
- * as lavapipe, a 3x3 convolution of stride 1 goes as 16 GEMMs of 2x2
- * output tiles against transformed kernels: 4 multiplies per output and
- * input channel instead of 9 (shaders/conv_winograd.comp has the
+ * as lavapipe, a 3x3 convolution of stride 1 goes as 36 GEMMs of 4x4
+ * output tiles against transformed kernels: 2.25 multiplies per output
+ * and input channel instead of 9 (shaders/conv_winograd.comp has the
  * algebra).  A recording is
- *   1. the kernels' transform U [16 cout, 1, 1, cin], into the graph's
+ *   1. the kernels' transform U [36 cout, 1, 1, cin], into the graph's
  *      memory: each recording makes its own, so no weight is held twice;
  *   2. per part of the output (every image at once, or bands of tile rows
  *      of one image, so that the transformed tiles take at most
- *      CHUNK_BYTES): the input tiles' transform V [1, tiles, 1, 16 cin],
- *      the GEMMs as a 1x1 convolution in 16 groups (op-conv.c's kernels)
- *      into M [1, tiles, 1, 16 cout], and M's transform back into the
+ *      CHUNK_BYTES): the input tiles' transform V [1, tiles, 1, 36 cin],
+ *      the GEMMs as a 1x1 convolution in 36 groups (op-conv.c's kernels)
+ *      into M [1, tiles, 1, 36 cout], and M's transform back into the
  *      output's tiles through the convolution's epilogue.
  * GPUs keep the direct GEMM, whose multiplies come cheaper than the
  * transforms' memory traffic, and so do CPU drivers where the transforms
- * would cost more than the GEMMs save: fewer than about 200 channels, or
- * too few pixels to pay for the kernels' transform (pays ()).
+ * would cost more than the GEMMs save: fewer than about 70 channels, or
+ * too few pixels to pay for the kernels' transform (pays ()).  f16
+ * convolutions stay direct too (drape_conv_winograd_suits says why).
  * DRAPE_CONV_WINOGRAD overrides the choice, for tests and measurements:
  * "0" never, "1" wherever the shapes allow; DRAPE_CONV_WINOGRAD_TILES
  * sets the tiles of a part, for tests.
@@ -31,18 +32,23 @@
 #include "ops.h"
 
 #define LOCAL 64
+/* A tile's output side, and its transforms' values. */
+#define TILE 4
+#define TRANSFORMS 36
 /* The transformed tiles of one part, V's or M's. */
 #define CHUNK_BYTES ((guint64) 64 << 20)
 /* What the transforms cost on lavapipe, in units of what the GEMMs save
  * over the direct convolution per output pixel, input and output
- * channel (bench-conv --profile, 3x3 convolutions of 320 and 640
+ * channel (bench-conv --profile, 3x3 convolutions of 128 to 640
  * channels, AVX-512): the kernels' per input and output channel, the
  * input's per output pixel and input channel, the output's per output
  * pixel and channel.  Each value the transforms write is a store the
- * driver makes a lane at a time, which is most of their cost. */
-#define COST_WEIGHTS 480
-#define COST_INPUT 101
-#define COST_OUTPUT 70
+ * driver makes a lane at a time, which is most of their cost; the
+ * kernels' transform is dearest where there are fewest tiles, as the
+ * GEMMs save less there. */
+#define COST_WEIGHTS 800
+#define COST_INPUT 30
+#define COST_OUTPUT 28
 /* The share of the saving the transforms may take: close calls stay
  * direct. */
 #define MAX_SHARE 0.85
@@ -79,7 +85,7 @@ chunk_tiles (DrapeGraph *graph,
 
   if (forced != NULL)
     return g_ascii_strtoull (forced, NULL, 10);
-  return bytes / (16 * (guint64) MAX (c->cin, c->cout) * drape_dtype_size (c->x->dtype));
+  return bytes / (TRANSFORMS * (guint64) MAX (c->cin, c->cout) * drape_dtype_size (c->x->dtype));
 }
 
 /* Whether the transforms cost less than the GEMMs save, for `pixels`
@@ -101,12 +107,13 @@ drape_conv_winograd_suits (DrapeGraph *graph,
 
   /* The shapes the transforms are written for, channels in fours, the
    * transformed kernels in one binding and a tile row per part at
-   * least. */
+   * least; and f32, as the transforms' factors (up to 8 a side) carry
+   * f16 rounding past what f16 convolutions are held to. */
   if (c->kh != 3 || c->kw != 3 || c->stride != 1 || c->groups != 1 || c->geglu || c->subpixel ||
       c->over != NULL || c->x_base != 0 || c->w_base != 0 || c->o_base != 0 || c->cin % 4 != 0 ||
-      c->cout % 4 != 0 || c->out->dtype != c->x->dtype ||
-      16 * (guint64) c->cout * c->cin * drape_dtype_size (c->x->dtype) > binding_room (graph) ||
-      chunk_tiles (graph, c) < drape_div_up (c->ow, 2))
+      c->cout % 4 != 0 || c->x->dtype != DRAPE_DTYPE_F32 || c->out->dtype != DRAPE_DTYPE_F32 ||
+      TRANSFORMS * (guint64) c->cout * c->cin * drape_dtype_size (c->x->dtype) > binding_room (graph) ||
+      chunk_tiles (graph, c) < drape_div_up (c->ow, TILE))
     return FALSE;
   if (forced != NULL)
     return g_strcmp0 (forced, "0") != 0;
@@ -114,9 +121,10 @@ drape_conv_winograd_suits (DrapeGraph *graph,
          pays (c->n * (double) rows * c->ow, c->cin, c->cout);
 }
 
-/* Whether the stages read x, M and the weights as texel buffers: on CPU
- * drivers (unless DRAPE_CONV_KERNEL asks for a kernel of storage
- * buffers), where each fits one. */
+/* Whether the stages run their CPU variants, which read x, M and the
+ * weights as texel buffers and store 64-bit values: on CPU drivers with
+ * shaderInt64 (unless DRAPE_CONV_KERNEL asks for a kernel of storage
+ * buffers), where each operand fits one texel buffer. */
 static gboolean
 reads_texels (DrapeGraph *graph,
               const Conv *c)
@@ -128,11 +136,14 @@ reads_texels (DrapeGraph *graph,
   gsize es = drape_dtype_size (c->x->dtype);
 
   return drape_device_get_info (drape_graph_get_device (graph))->is_software &&
+         drape_device_get_caps (drape_graph_get_device (graph))->has_int64 &&
          (forced == NULL || g_strcmp0 (forced, "subgroup-texel") == 0) &&
          drape_tensor_bytes (c->x) <= room && drape_tensor_bytes (c->weight) <= room &&
-         16 * chunk_tiles (graph, c) * c->cout * es <= room;
+         TRANSFORMS * chunk_tiles (graph, c) * c->cout * es <= room;
 }
 
+/* One stage over `tiles` tiles (the kernels' stage: over the kernels),
+ * four channels an invocation. */
 static void
 stage_dispatch (DrapeGraph         *graph,
                 const Conv         *c,
@@ -140,8 +151,10 @@ stage_dispatch (DrapeGraph         *graph,
                 guint32             stage,
                 const DrapeBinding *bind,
                 const ConvPush     *p,
-                guint64             invocations)
+                guint64             tiles)
 {
+  guint64 invocations = stage == STAGE_WEIGHTS ? (guint64) c->cout * (c->cin / 4)
+                        : tiles * ((stage == STAGE_INPUT ? c->cin : c->cout) / 4);
   guint32 spec[] = { LOCAL, 1, 1, stage };
   g_autofree char *variant = g_strdup_printf ("%s%s", drape_dtype_name (c->x->dtype),
                                               texel ? "_texel" : "");
@@ -149,18 +162,20 @@ stage_dispatch (DrapeGraph         *graph,
                                                   texel ? CONV_TEXEL_BINDINGS : 0, spec,
                                                   G_N_ELEMENTS (spec));
 
-  if (kernel != NULL)
-    drape_graph_dispatch_flat (graph, kernel, bind, p, sizeof *p,
-                               drape_div_up (invocations, LOCAL), 1, stage_labels[stage], 0);
+  if (kernel == NULL)
+    return;
+  drape_graph_dispatch_flat (graph, kernel, bind, p, sizeof *p, drape_div_up (invocations, LOCAL),
+                             1, stage_labels[stage], 0);
+  drape_graph_describe_last (graph, "tiles%" G_GUINT64_FORMAT " cin%u cout%u", tiles, c->cin, c->cout);
 }
 
-/* U: the kernels [cout, 3, 3, cin] as [16 cout, 1, 1, cin]. */
+/* U: the kernels [cout, 3, 3, cin] as [36 cout, 1, 1, cin]. */
 static DrapeTensor *
 transform_weights (DrapeGraph *graph,
                    const Conv *c,
                    gboolean    texel)
 {
-  DrapeTensor *u = drape_graph_tensor (graph, c->x->dtype, 16 * c->cout, 1, 1, c->cin);
+  DrapeTensor *u = drape_graph_tensor (graph, c->x->dtype, TRANSFORMS * c->cout, 1, 1, c->cin);
   DrapeBinding bind[N_BINDINGS];
   ConvPush p = { .cin = c->cin, .cout = c->cout };
 
@@ -171,7 +186,7 @@ transform_weights (DrapeGraph *graph,
   p.w_off = (texel ? drape_bind_texel : drape_bind) (&bind[BIND_W], c->weight, 0,
                                                      drape_tensor_bytes (c->weight));
   bind[BIND_X] = bind[BIND_GATE_W] = bind[BIND_W];
-  stage_dispatch (graph, c, texel, STAGE_WEIGHTS, bind, &p, (guint64) c->cout * (c->cin / 4));
+  stage_dispatch (graph, c, texel, STAGE_WEIGHTS, bind, &p, 0);
   return u;
 }
 
@@ -183,25 +198,25 @@ record_part (DrapeGraph        *graph,
              const DrapeTensor *u,
              const ConvPart    *part)
 {
-  guint64 tiles = (guint64) part->nimg * drape_div_up (part->rows, 2) * drape_div_up (c->ow, 2);
-  DrapeConvParams gemm = { .groups = 16 };
+  guint64 tiles = (guint64) part->nimg * drape_div_up (part->rows, TILE) * drape_div_up (c->ow, TILE);
+  DrapeConvParams gemm = { .groups = TRANSFORMS };
   DrapeBinding bind[N_BINDINGS], in_bind[N_BINDINGS];
   ConvPush p, in_p;
   DrapeTensor *v, *m;
 
   drape_conv_part_bind (c, part, texel, bind, &p);
 
-  v = drape_graph_tensor (graph, c->x->dtype, 1, (guint32) tiles, 1, 16 * c->cin);
+  v = drape_graph_tensor (graph, c->x->dtype, 1, (guint32) tiles, 1, TRANSFORMS * c->cin);
   memcpy (in_bind, bind, sizeof in_bind);
   in_p = p;
   in_p.o_off = drape_bind (&in_bind[BIND_OUT], v, 0, drape_tensor_bytes (v));
-  stage_dispatch (graph, c, texel, STAGE_INPUT, in_bind, &in_p, tiles * (c->cin / 4));
+  stage_dispatch (graph, c, texel, STAGE_INPUT, in_bind, &in_p, tiles);
 
   m = drape_op_conv2d (graph, v, u, &gemm);
   drape_tensor_release (v);
 
   p.x_off = (texel ? drape_bind_texel : drape_bind) (&bind[BIND_X], m, 0, drape_tensor_bytes (m));
-  stage_dispatch (graph, c, texel, STAGE_OUTPUT, bind, &p, tiles * (c->cout / 4));
+  stage_dispatch (graph, c, texel, STAGE_OUTPUT, bind, &p, tiles);
   drape_tensor_release (m);
 }
 
@@ -211,14 +226,14 @@ drape_conv_winograd_record (DrapeGraph *graph,
 {
   guint32 first = c->oy_count ? c->oy_first : 0;
   guint32 end = c->oy_count ? c->oy_first + c->oy_count : c->oh;
-  guint32 tw = (guint32) drape_div_up (c->ow, 2);
+  guint32 tw = (guint32) drape_div_up (c->ow, TILE);
   guint64 room = chunk_tiles (graph, c);
-  guint32 band = (guint32) MIN (2 * (room / tw), c->oh);
+  guint32 band = (guint32) MIN (TILE * (room / tw), c->oh);
   gboolean texel = reads_texels (graph, c);
   DrapeTensor *u = transform_weights (graph, c, texel);
 
   /* Every image in one part where the output is whole and fits. */
-  if (c->oy_count == 0 && (guint64) c->n * drape_div_up (c->oh, 2) * tw <= room)
+  if (c->oy_count == 0 && (guint64) c->n * drape_div_up (c->oh, TILE) * tw <= room)
     record_part (graph, c, texel, u, &(ConvPart) { .ng = 1, .nc = c->cout, .nimg = c->n, .rows = c->oh });
   else
     for (guint32 img = 0; img < c->n; img++)

@@ -25,14 +25,15 @@
  * bands need for none to overwrite rows it or a later band still reads.
  *
  * On CPU drivers 3x3 convolutions of stride 1 may go as Winograd's
- * F(2x2, 3x3) instead, around this file's GEMMs (op-conv-winograd.c).
+ * F(4x4, 3x3) instead, around this file's GEMMs (op-conv-winograd.c).
  *
  * Kernel choice.  The GEMM's algorithm and tile sizes are picked per
  * device and problem (gemm_kind, gemm_config): a shared-memory tiled
  * kernel for GPUs, and for CPU drivers such as lavapipe, where each load
  * from a storage buffer is a loop over the lanes, a subgroup-shuffle
  * kernel that reads its operands through texel buffers (vector gathers)
- * when their channels come in fours; a device's tuning (tuning.h) may
+ * and stores 64-bit values when their channels come in fours and the
+ * device has shaderInt64; a device's tuning (tuning.h) may
  * name another of the kernels it can run for a convolution, or another
  * of the tiled kernel's shapes ("tiled:BMxBN"), where timing them found
  * it faster.  DRAPE_CONV_KERNEL overrides the choice, for tests and
@@ -97,8 +98,9 @@ scalar_kinds (DrapeDevice *device,
   gboolean subgroup_ok = caps->subgroup_size >= 4 && caps->subgroup_size <= 16;
   guint n = 0;
 
-  /* Texel buffers hold whole 4-channel texels. */
-  if (subgroup_ok && c->cin_g % 4 == 0)
+  /* Texel buffers hold whole 4-channel texels; the texel kernels store
+   * 64-bit values. */
+  if (subgroup_ok && c->cin_g % 4 == 0 && caps->has_int64)
     kinds[n++] = GEMM_SUBGROUP_TEXEL;
   if (subgroup_ok)
     kinds[n++] = GEMM_SUBGROUP;

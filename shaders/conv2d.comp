@@ -23,8 +23,8 @@
 // Built twice per storage type: reading x and the weights from storage
 // buffers, and (DRAPE_TEXEL) from uniform texel buffers of 4 channels,
 // which CPU drivers fetch with vector gathers instead of a loop over the
-// lanes; the host picks the texel build for the subgroup algorithm with
-// 4-channel loads.
+// lanes, storing 64-bit values (conv_store4); the host picks the texel
+// build for the subgroup algorithm with 4-channel loads.
 #include "common.glsl"
 
 // The epilogue (conv_common.glsl), or FLAGS_DYNAMIC to read it from the

@@ -41,6 +41,30 @@ layout(binding = 4) readonly buffer Residual { T res[]; };
 layout(binding = 4) readonly buffer Residual4 { T4 res4[]; };
 layout(binding = 5) writeonly buffer Out { T o[]; };
 layout(binding = 5) writeonly buffer Out4 { T4 o4[]; };
+
+// Four channels at element 4 q of the output.  CPU drivers store a
+// buffer's values a lane and a component at a time, so the DRAPE_TEXEL
+// (CPU) variants store them as 64-bit components: half the stores for
+// f32, a quarter for f16.  Those variants need shaderInt64.
+#if DRAPE_TEXEL
+#extension GL_ARB_gpu_shader_int64 : require
+#if DRAPE_F16
+layout(binding = 5) writeonly buffer Out64 { uint64_t o64[]; };
+#else
+layout(binding = 5) writeonly buffer Out64 { u64vec2 o64[]; };
+#endif
+#endif
+
+void conv_store4(uint q, vec4 v)
+{
+#if DRAPE_TEXEL && DRAPE_F16
+  o64[q] = packUint2x32(uvec2(packHalf2x16(v.xy), packHalf2x16(v.zw)));
+#elif DRAPE_TEXEL
+  o64[q] = u64vec2(packUint2x32(floatBitsToUint(v.xy)), packUint2x32(floatBitsToUint(v.zw)));
+#else
+  o4[q] = T4(v);
+#endif
+}
 // A shader may store f32 from f16 operands where it defines CONV_OUT_F32
 // as a condition (a specialisation constant): sums that a later op
 // needs unrounded, such as attention scores.
@@ -230,7 +254,7 @@ void conv_store(uint m, uint ch, vec4 v, uint n, bool aligned)
   v = clamp(v, -65504.0, 65504.0);
 #endif
   if (aligned)
-    o4[(p.o_off + idx) >> 2] = T4(v);
+    conv_store4((p.o_off + idx) >> 2, v);
   else
     [[unroll]] for (uint e = 0; e < 4; e++)
       if (e < n)

@@ -42,6 +42,8 @@ typedef struct {
 static const Shape shapes[] = {
   { "conv3x3 320->320 2x64x24", SHAPE_CONV, 2, 64, 24, 320, 320, 3 },
   { "conv3x3 640->640 2x32x12", SHAPE_CONV, 2, 32, 12, 640, 640, 3 },
+  { "conv3x3 128->128 1x256x192", SHAPE_CONV, 1, 256, 192, 128, 128, 3 },
+  { "conv3x3 512->512 1x64x48", SHAPE_CONV, 1, 64, 48, 512, 512, 3 },
   { "linear 3072x320->1280", SHAPE_LINEAR, 1, 1, 3072, 320, 1280, 1 },
   { "geglu 3072x320->2x1280", SHAPE_GEGLU, 1, 1, 3072, 320, 1280, 1 },
   { "upsample2x 256 1x96x64", SHAPE_UPSAMPLE, 1, 96, 64, 256, 256, 2 },

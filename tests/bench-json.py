@@ -72,11 +72,14 @@ def main():
     else:
         assert "pipelines" not in report, report["pipelines"]
     gemm = re.compile(r"M\d+ N\d+ K\d+ \d+x\d+")
+    winograd = re.compile(r"tiles\d+ cin\d+ cout\d+")
     attention = re.compile(r"q\d+ k\d+ d\d+ x\d+ \d+/wg")
     for d in dispatches:
         assert d["workgroups"] > 0 and d["calls"] > 0, d
         label = d["op"].split()[1]
-        if label.startswith(("conv2d", "linear")) and not label.endswith("split_sum"):
+        if label.startswith("conv2d_winograd"):
+            assert winograd.fullmatch(d["detail"]), d
+        elif label.startswith(("conv2d", "linear")) and not label.endswith("split_sum"):
             assert gemm.match(d["detail"]), d
         if label.startswith("attention"):
             assert attention.fullmatch(d["detail"]), d

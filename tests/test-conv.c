@@ -48,7 +48,7 @@ static const TestConv conv_cases[] = {
 };
 
 /* 3x3 convolutions of stride 1 with channels in fours, which Winograd's
- * F(2x2, 3x3) takes (op-conv-winograd.c): odd sizes leave tiles half
+ * F(4x4, 3x3) takes (op-conv-winograd.c): odd sizes leave tiles half
  * outside the output, and the paddings are every kind the op allows. */
 static const TestConv winograd_cases[] = {
   { "winograd", 2, 9, 11, 20, 36, 3, 3, 1, 1, 1, 1, 1, 1, TRUE, TRUE, TRUE, DRAPE_ACT_SILU, 0.7f },
@@ -453,6 +453,55 @@ test_refused_kernel (void)
   drape_device_refuse_families (test_device (), NULL);
 }
 
+/* Whether a convolution of cc's shape records, on a driver that refuses
+ * the storage-buffer kernels of conv2d and Winograd's stages. */
+static gboolean
+records_without_storage_kernels (const TestConv *cc)
+{
+  static const char *const storage[] = { "conv2d.f32", "conv_winograd.f32", NULL };
+  g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "conv-texel");
+  g_autoptr(GError) error = NULL;
+  TestConvRun run;
+  gboolean ok;
+
+  test_conv_prepare (cc, DRAPE_DTYPE_F32, &run);
+  drape_device_refuse_families (test_device (), storage);
+  drape_op_conv2d (graph, run.x, run.weight, &run.params);
+  ok = drape_graph_compile (graph, &error);
+  drape_device_refuse_families (test_device (), NULL);
+  test_conv_clear (&run);
+  return ok;
+}
+
+/* The CPU kernels (texel reads, 64-bit stores) need shaderInt64: a CPU
+ * driver without it runs the storage-buffer kernels, directly and as
+ * Winograd's stages, and gets the same results; with it, refusing the
+ * storage-buffer kernels costs nothing. */
+static void
+test_without_int64 (void)
+{
+  DrapeDevice *device = test_device ();
+  const TestConv *cc = &winograd_cases[0];
+  gboolean had;
+
+  if (!drape_device_get_info (device)->is_software || !drape_device_get_caps (device)->has_int64)
+    {
+      g_test_skip ("the CPU kernels run only on CPU drivers with shaderInt64");
+      return;
+    }
+  for (guint w = 0; w < 2; w++)
+    {
+      g_setenv ("DRAPE_CONV_WINOGRAD", w ? "1" : "0", TRUE);
+      g_assert_true (records_without_storage_kernels (cc));
+      had = drape_device_set_has_int64 (device, FALSE);
+      g_assert_false (records_without_storage_kernels (cc));
+      check_conv (cc, FALSE, DRAPE_DTYPE_F32, G_MAXUINT64);
+      drape_device_set_has_int64 (device, had);
+    }
+  g_unsetenv ("DRAPE_CONV_WINOGRAD");
+  test_assert_no_validation_messages ();
+}
+
 /* A Winograd case as op-conv-winograd.c records it: the kernels'
  * transform, then per part the input's, the GEMMs and the output's, so
  * 1 + 3 parts dispatches; `tiles` a part (NULL: the op's choice, one
@@ -476,7 +525,7 @@ check_winograd (const TestConv *cc,
   if (tiles != NULL)
     {
       guint64 per_part = g_ascii_strtoull (tiles, NULL, 10);
-      guint64 band = 2 * (per_part / ((run.ow + 1) / 2));
+      guint64 band = 4 * (per_part / ((run.ow + 3) / 4));
 
       g_setenv ("DRAPE_CONV_WINOGRAD_TILES", tiles, TRUE);
       parts = cc->n * ((run.oh + band - 1) / band);
@@ -504,11 +553,11 @@ check_winograd (const TestConv *cc,
   test_conv_clear (&run);
 }
 
-/* Every Winograd case whole, in parts of one and of two tile rows, into
- * rows of an output (in odd bands: tiles half past a band's end); and
- * a device's own choice: Winograd on a CPU
- * driver where the transforms cost less than the GEMMs save, the direct
- * GEMM on a GPU. */
+/* Every Winograd case (f32) whole, in parts of one and of two tile rows,
+ * into rows of an output (in odd bands: tiles half past a band's end);
+ * and a device's own choice: Winograd on a CPU driver where the
+ * transforms cost less than the GEMMs save, the direct GEMM on a GPU and
+ * for f16. */
 static void
 test_winograd (void)
 {
@@ -516,11 +565,13 @@ test_winograd (void)
    * transforms cost less than the GEMMs save on a CPU driver. */
   static const struct {
     guint32 shape[4];
+    DrapeDType dtype;
     gboolean pays;
   } choices[] = {
-    { { 48, 48, 512, 512 }, TRUE },
-    { { 48, 48, 128, 128 }, FALSE },  /* too few channels */
-    { { 4, 4, 512, 512 }, FALSE },    /* too few pixels */
+    { { 48, 48, 512, 512 }, DRAPE_DTYPE_F32, TRUE },
+    { { 48, 48, 64, 64 }, DRAPE_DTYPE_F32, FALSE },   /* too few channels */
+    { { 4, 4, 512, 512 }, DRAPE_DTYPE_F32, FALSE },   /* too few pixels */
+    { { 48, 48, 512, 512 }, DRAPE_DTYPE_F16, FALSE }, /* f16: never */
   };
   DrapeDevice *device = test_device ();
   gboolean software = drape_device_get_info (device)->is_software;
@@ -534,33 +585,43 @@ test_winograd (void)
         g_unsetenv ("DRAPE_CONV_KERNEL");
       else
         g_setenv ("DRAPE_CONV_KERNEL", "subgroup", TRUE);
-      for (guint d = 0; d <= DRAPE_DTYPE_F16; d++)
-        for (guint i = 0; i < G_N_ELEMENTS (winograd_cases); i++)
-          {
-            const TestConv *cc = &winograd_cases[i];
-            guint32 ow = cc->w + cc->pad_left + cc->pad_right - 2;
-            g_autofree char *one_row = g_strdup_printf ("%u", (ow + 1) / 2);
-            g_autofree char *two_rows = g_strdup_printf ("%u", (ow + 1) / 2 * 2 + 1);
+      for (guint i = 0; i < G_N_ELEMENTS (winograd_cases); i++)
+        {
+          const TestConv *cc = &winograd_cases[i];
+          guint32 ow = cc->w + cc->pad_left + cc->pad_right - 2;
+          g_autofree char *one_row = g_strdup_printf ("%u", (ow + 3) / 4);
+          g_autofree char *two_rows = g_strdup_printf ("%u", (ow + 3) / 4 * 2 + 1);
 
-            check_winograd (cc, d, NULL);
-            check_winograd (cc, d, one_row);
-            check_winograd (cc, d, two_rows);
-            check_conv_rows (cc, FALSE, d, G_MAXUINT64, 3);
-          }
+          check_winograd (cc, DRAPE_DTYPE_F32, NULL);
+          check_winograd (cc, DRAPE_DTYPE_F32, one_row);
+          check_winograd (cc, DRAPE_DTYPE_F32, two_rows);
+          check_conv_rows (cc, FALSE, DRAPE_DTYPE_F32, G_MAXUINT64, 3);
+        }
     }
   g_unsetenv ("DRAPE_CONV_KERNEL");
-  g_unsetenv ("DRAPE_CONV_WINOGRAD");
-  for (guint i = 0; i < G_N_ELEMENTS (choices); i++)
+  /* Forced, f16 convolutions still go direct (and run); left to the
+   * device, as it chooses. */
+  for (guint forced = 0; forced < 2; forced++)
     {
-      g_autoptr(DrapeGraph) graph = drape_graph_new (device, "winograd-choice");
-      const guint32 *s = choices[i].shape;
-      DrapeTensor *x = drape_graph_tensor (graph, DRAPE_DTYPE_F32, 1, s[0], s[1], s[2]);
-      DrapeTensor *w = drape_graph_tensor (graph, DRAPE_DTYPE_F32, s[3], 3, 3, s[2]);
-      DrapeConvParams params = { .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1 };
+      if (forced)
+        g_setenv ("DRAPE_CONV_WINOGRAD", "1", TRUE);
+      else
+        g_unsetenv ("DRAPE_CONV_WINOGRAD");
+      for (guint i = 0; i < G_N_ELEMENTS (choices); i++)
+        {
+          g_autoptr(DrapeGraph) graph = drape_graph_new (device, "winograd-choice");
+          const guint32 *s = choices[i].shape;
+          DrapeTensor *x = drape_graph_tensor (graph, choices[i].dtype, 1, s[0], s[1], s[2]);
+          DrapeTensor *w = drape_graph_tensor (graph, choices[i].dtype, s[3], 3, 3, s[2]);
+          DrapeConvParams params = { .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1 };
+          gboolean winograd = forced ? choices[i].dtype == DRAPE_DTYPE_F32 : choices[i].pays && software;
 
-      drape_op_conv2d (graph, x, w, &params);
-      g_assert_cmpuint (drape_graph_get_n_nodes (graph), ==, choices[i].pays && software ? 4 : 1);
+          drape_op_conv2d (graph, x, w, &params);
+          g_assert_cmpuint (drape_graph_get_n_nodes (graph), ==, winograd ? 4 : 1);
+        }
     }
+  check_conv (&winograd_cases[0], FALSE, DRAPE_DTYPE_F16, G_MAXUINT64);
+  g_unsetenv ("DRAPE_CONV_WINOGRAD");
   test_assert_no_validation_messages ();
 }
 
@@ -1094,6 +1155,7 @@ main (int argc, char **argv)
   g_test_add_func ("/conv/refused-kernel", test_refused_kernel);
   g_test_add_func ("/conv/in-place-bands", test_in_place_bands);
   g_test_add_func ("/conv/winograd", test_winograd);
+  g_test_add_func ("/conv/without-int64", test_without_int64);
   g_test_add_func ("/conv/bad-shapes", test_bad_shapes);
   g_test_add_func ("/conv/large-grid", test_large_grid);
   g_test_add_func ("/conv/tuned-ways", test_tuned_ways);
