@@ -42,6 +42,7 @@ layout(constant_id = 3) const uint STAGE = 0;
 
 #define TILE 4u
 #define PATCH 6u
+#define TRANSFORMS (PATCH * PATCH)
 
 // A tile's column and row in its image, and its image in the dispatch.
 void tile_place(uint t, out uint img, out uint ty, out uint tx)
@@ -159,7 +160,7 @@ void transform_input(uint i)
         e[PATCH * r + c] = v[r];
     }
   // (B^T d) B, row by row.
-  const uint base = p.o_off + t * 36u * p.cin + ci;
+  const uint base = p.o_off + t * TRANSFORMS * p.cin + ci;
   [[unroll]] for (uint r = 0; r < PATCH; r++)
     {
       const uint k = PATCH * r;
@@ -180,8 +181,8 @@ void transform_output(uint i)
   if (t >= tiles())
     return;
   tile_place(t, img, ty, tx);
-  const uint base = p.x_off + t * 36u * p.cout + ch;
-  [[unroll]] for (uint g = 0; g < 36u; g++)
+  const uint base = p.x_off + t * TRANSFORMS * p.cout + ch;
+  [[unroll]] for (uint g = 0; g < TRANSFORMS; g++)
     m[g] = LOAD_X4(base + g * p.cout);
   // A^T m, column by column: a is 4 rows of 6.
   [[unroll]] for (uint c = 0; c < PATCH; c++)
