@@ -129,14 +129,14 @@ static gboolean
 reads_texels (DrapeGraph *graph,
               const Conv *c)
 {
+  DrapeDevice *device = drape_graph_get_device (graph);
   const char *forced = g_getenv ("DRAPE_CONV_KERNEL");
   guint64 limit = drape_graph_texel_limit (graph, c->x->dtype);
   guint64 align = drape_graph_texel_alignment (graph);
   guint64 room = limit > align ? limit - align : 0;
   gsize es = drape_dtype_size (c->x->dtype);
 
-  return drape_device_get_info (drape_graph_get_device (graph))->is_software &&
-         drape_device_get_caps (drape_graph_get_device (graph))->has_int64 &&
+  return drape_device_get_info (device)->is_software && drape_device_get_caps (device)->has_int64 &&
          (forced == NULL || g_strcmp0 (forced, "subgroup-texel") == 0) &&
          drape_tensor_bytes (c->x) <= room && drape_tensor_bytes (c->weight) <= room &&
          TRANSFORMS * chunk_tiles (graph, c) * c->cout * es <= room;
