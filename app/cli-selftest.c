@@ -26,6 +26,7 @@ drape_cli_selftest (int    argc,
   const DrapeSelftestCase *const *cases;
   gboolean want[2] = { TRUE, TRUE };
   guint n_cases, failures = 0, messages;
+  int width = 0;  /* of the longest case name */
 
   g_option_context_add_main_entries (context, entries, NULL);
   g_option_context_set_description (context,
@@ -61,6 +62,8 @@ drape_cli_selftest (int    argc,
 
   cases = drape_selftest_get_cases (&n_cases);
   for (guint i = 0; i < n_cases; i++)
+    width = MAX (width, (int) strlen (drape_selftest_case_get_name (cases[i])));
+  for (guint i = 0; i < n_cases; i++)
     for (DrapeDType dtype = DRAPE_DTYPE_F32; dtype <= DRAPE_DTYPE_F16; dtype++)
       {
         const char *name = drape_selftest_case_get_name (cases[i]);
@@ -71,13 +74,13 @@ drape_cli_selftest (int    argc,
           continue;
         if (!drape_selftest_run (device, cases[i], dtype, &result, &run_error))
           {
-            printf ("%-20s %s  FAIL  %s\n", name, drape_dtype_name (dtype), run_error->message);
+            printf ("%-*s %s  FAIL  %s\n", width, name, drape_dtype_name (dtype), run_error->message);
             if (drape_device_is_lost (device))
               return drape_cli_fail ("selftest: the device was lost; nothing more can run");
             failures++;
             continue;
           }
-        printf ("%-20s %s  %s  max error %8.2e (limit %.0e)", name, drape_dtype_name (dtype),
+        printf ("%-*s %s  %s  max error %8.2e (limit %.0e)", width, name, drape_dtype_name (dtype),
                 result.passed ? "PASS" : "FAIL", result.max_error, result.tolerance);
         if (result.gpu_ms >= 0)
           printf ("  %9.3f ms", result.gpu_ms);

@@ -89,3 +89,15 @@ drape_bf16_to_float (guint16 b)
   memcpy (&f, &x, 4);
   return f;
 }
+
+/* Round to nearest even, as PyTorch does; NaN stays NaN. */
+static inline guint16
+drape_float_to_bf16 (float value)
+{
+  guint32 x;
+
+  memcpy (&x, &value, 4);
+  if ((x & 0x7fffffff) > 0x7f800000)
+    return (guint16) ((x >> 16) | 0x40);
+  return (guint16) ((x + 0x7fff + ((x >> 16) & 1)) >> 16);
+}

@@ -101,6 +101,12 @@ void drape_conv_part_bind (const Conv     *c,
                            DrapeBinding   *bind,
                            ConvPush       *p);
 
+/* The variant of a convolution family's shader for c: its storage type,
+ * "_w16" for f16 weights beside f32 activations, "_texel" for one
+ * reading x and the weights through texel buffers. */
+char    *drape_conv_variant         (const Conv *c,
+                                     gboolean    texel);
+
 /* Whether c goes as Winograd's F(4x4, 3x3) (op-conv-winograd.c): a 3x3
  * convolution of stride 1 on a device where that pays, or as
  * DRAPE_CONV_WINOGRAD says. */

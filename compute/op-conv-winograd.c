@@ -121,6 +121,18 @@ drape_conv_winograd_suits (DrapeGraph *graph,
          pays (c->n * (double) rows * c->ow, c->cin, c->cout);
 }
 
+/* Whether `bytes` of `dtype` fit one texel binding. */
+static gboolean
+fits_texels (DrapeGraph *graph,
+             DrapeDType  dtype,
+             guint64     bytes)
+{
+  guint64 limit = drape_graph_texel_limit (graph, dtype);
+  guint64 align = drape_graph_texel_alignment (graph);
+
+  return limit > align && bytes <= limit - align;
+}
+
 /* Whether the stages run their CPU variants, which read x, M and the
  * weights as texel buffers and store 64-bit values: on CPU drivers with
  * shaderInt64 (unless DRAPE_CONV_KERNEL asks for a kernel of storage
@@ -131,15 +143,13 @@ reads_texels (DrapeGraph *graph,
 {
   DrapeDevice *device = drape_graph_get_device (graph);
   const char *forced = g_getenv ("DRAPE_CONV_KERNEL");
-  guint64 limit = drape_graph_texel_limit (graph, c->x->dtype);
-  guint64 align = drape_graph_texel_alignment (graph);
-  guint64 room = limit > align ? limit - align : 0;
-  gsize es = drape_dtype_size (c->x->dtype);
 
   return drape_device_get_info (device)->is_software && drape_device_get_caps (device)->has_int64 &&
          (forced == NULL || g_strcmp0 (forced, "subgroup-texel") == 0) &&
-         drape_tensor_bytes (c->x) <= room && drape_tensor_bytes (c->weight) <= room &&
-         TRANSFORMS * chunk_tiles (graph, c) * c->cout * es <= room;
+         fits_texels (graph, c->x->dtype, drape_tensor_bytes (c->x)) &&
+         fits_texels (graph, c->weight->dtype, drape_tensor_bytes (c->weight)) &&
+         fits_texels (graph, c->x->dtype,
+                      TRANSFORMS * chunk_tiles (graph, c) * c->cout * drape_dtype_size (c->x->dtype));
 }
 
 /* One stage over `tiles` tiles (the kernels' stage: over the kernels),
@@ -156,8 +166,7 @@ stage_dispatch (DrapeGraph         *graph,
   guint64 invocations = stage == STAGE_WEIGHTS ? (guint64) c->cout * (c->cin / 4)
                         : tiles * ((stage == STAGE_INPUT ? c->cin : c->cout) / 4);
   guint32 spec[] = { LOCAL, 1, 1, stage };
-  g_autofree char *variant = g_strdup_printf ("%s%s", drape_dtype_name (c->x->dtype),
-                                              texel ? "_texel" : "");
+  g_autofree char *variant = drape_conv_variant (c, texel);
   DrapeKernel *kernel = drape_graph_kernel_texel (graph, "conv_winograd", variant, N_BINDINGS,
                                                   texel ? CONV_TEXEL_BINDINGS : 0, spec,
                                                   G_N_ELEMENTS (spec));

@@ -159,6 +159,23 @@ typedef struct {
 
 #define MAX_SCALAR_WAYS (G_N_ELEMENTS (kind_names) + G_N_ELEMENTS (tiled_shapes))
 
+/* Whether f32 activations meet f16 weights. */
+static gboolean
+weights_f16 (const Conv *c)
+{
+  return c->weight->dtype != c->x->dtype;
+}
+
+char *
+drape_conv_variant (const Conv *c,
+                    gboolean    texel)
+{
+  /* A texel buffer's view has the weights' format: one variant reads
+   * either. */
+  return g_strconcat (drape_dtype_name (c->x->dtype), texel ? "_texel" : weights_f16 (c) ? "_w16" : "",
+                      NULL);
+}
+
 /* The scalar kernel, and tiled shape, the device's tuning names for
  * this convolution, else `usual` (DRAPE_CONV_KERNEL: always). */
 static ScalarWay
@@ -192,9 +209,9 @@ choose_scalar_way (DrapeGraph *graph,
             n++;
           }
     }
-  problem = g_strdup_printf ("%s %s M%u N%u K%u C%u G%u%s", c->op, drape_dtype_name (c->x->dtype),
+  problem = g_strdup_printf ("%s %s M%u N%u K%u C%u G%u%s%s", c->op, drape_dtype_name (c->x->dtype),
                              c->n * c->oh * c->ow, c->cout_g, c->k, c->cin_g, c->groups,
-                             c->subpixel ? " x4" : "");
+                             c->subpixel ? " x4" : "", weights_f16 (c) ? " w16" : "");
   return ways[drape_graph_choose (graph, problem, names, n, at)];
 }
 
@@ -311,7 +328,9 @@ conv_setup (DrapeGraph            *graph,
   if (!drape_graph_check_tensor (graph, c->op, "x", x) ||
       !drape_graph_check_tensor (graph, c->op, "weight", weight))
     return FALSE;
-  if (weight->dtype != x->dtype)
+  /* f32 activations may have f16 weights: the kernels widen them as they
+   * read them (drape_conv_variant). */
+  if (weight->dtype != x->dtype && !(weight->dtype == DRAPE_DTYPE_F16 && x->dtype == DRAPE_DTYPE_F32))
     {
       drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT, "%s: weight is %s but x is %s",
                         c->op, drape_dtype_name (weight->dtype), drape_dtype_name (x->dtype));
@@ -591,6 +610,7 @@ drape_conv_part_bind (const Conv     *c,
   guint32 (*bind_in) (DrapeBinding *, const DrapeTensor *, guint64, guint64) =
     texel ? drape_bind_texel : drape_bind;
   gsize es = drape_dtype_size (c->x->dtype), out_es = drape_dtype_size (c->out->dtype);
+  gsize w_es = drape_dtype_size (c->weight->dtype);
   guint32 oc0 = part->g0 * c->cout_g + part->c0;
   guint32 chunk_cols = part->ng > 1 ? part->ng * c->cout_g : part->nc;
   guint32 scale = c->subpixel ? 2 : 1;
@@ -634,8 +654,8 @@ drape_conv_part_bind (const Conv     *c,
   p->x_off = bind_in (&bind[BIND_X], c->x,
                       (c->x_base + ((guint64) part->img * c->ih + iy_lo) * c->iw * c->cin) * es,
                       ((guint64) (part->nimg - 1) * c->ih + iy_hi - iy_lo) * c->iw * c->cin * es);
-  p->w_off = bind_in (&bind[BIND_W], c->weight, (c->w_base + (guint64) oc0 * c->k) * es,
-                      ((guint64) (n_phases (c) - 1) * c->cout + chunk_cols) * c->k * es);
+  p->w_off = bind_in (&bind[BIND_W], c->weight, (c->w_base + (guint64) oc0 * c->k) * w_es,
+                      ((guint64) (n_phases (c) - 1) * c->cout + chunk_cols) * c->k * w_es);
   /* Absent operands are bound to the output, which the shader does not
    * read through them. */
   p->b_off = bind_optional (&bind[BIND_BIAS], c->bias, oc0, chunk_cols, &bind[BIND_OUT]);
@@ -646,8 +666,8 @@ drape_conv_part_bind (const Conv     *c,
                             &bind[BIND_OUT]);
   if (c->geglu)
     {
-      p->wg_off = bind_in (&bind[BIND_GATE_W], c->weight, ((guint64) c->cout + oc0) * c->k * es,
-                           (guint64) chunk_cols * c->k * es);
+      p->wg_off = bind_in (&bind[BIND_GATE_W], c->weight, ((guint64) c->cout + oc0) * c->k * w_es,
+                           (guint64) chunk_cols * c->k * w_es);
       p->bg_off = bind_optional (&bind[BIND_GATE_BIAS], c->bias, (guint64) c->cout + oc0,
                                  chunk_cols, &bind[BIND_OUT]);
     }
@@ -693,15 +713,20 @@ plan_for_kind (DrapeGraph *graph,
   guint64 room = storage_room (graph, c);
   g_autofree char *why = NULL;
 
-  /* Texel bindings have a limit and an alignment of their own. */
+  /* Texel bindings have a limit and an alignment of their own, for
+   * each format. */
   if (*kind == GEMM_SUBGROUP_TEXEL)
     {
-      guint64 texel_limit = drape_graph_texel_limit (graph, c->x->dtype);
       guint64 texel_align = drape_graph_texel_alignment (graph);
+      guint64 x_limit = drape_graph_texel_limit (graph, c->x->dtype);
+      guint64 w_limit = drape_graph_texel_limit (graph, c->weight->dtype);
+      gboolean fits = MIN (x_limit, w_limit) > texel_align;
 
-      if (texel_limit > texel_align)
-        why = conv_plan (c, (texel_limit - texel_align) / es, 1, plan);
-      if (texel_limit > texel_align && why == NULL)
+      if (fits)
+        why = conv_plan (c, MIN ((x_limit - texel_align) / es,
+                                 (w_limit - texel_align) / drape_dtype_size (c->weight->dtype)),
+                         1, plan);
+      if (fits && why == NULL)
         return TRUE;
       g_clear_pointer (&why, g_free);
       *kind = GEMM_SUBGROUP;
@@ -752,7 +777,7 @@ scalar_kernel (DrapeGraph     *graph,
   };
   guint32 texel_mask = cfg->texel ? CONV_TEXEL_BINDINGS : 0;
 
-  variant = g_strdup_printf ("%s%s", drape_dtype_name (c->x->dtype), cfg->texel ? "_texel" : "");
+  variant = drape_conv_variant (c, cfg->texel);
   if (kind == GEMM_TILED)
     return drape_graph_kernel_texel (graph, "conv2d", variant, N_BINDINGS, texel_mask, spec,
                                      G_N_ELEMENTS (spec));
@@ -885,7 +910,9 @@ conv_record_way (DrapeGraph *graph,
   if (c->depthwise)
     {
       guint32 spec[] = { dw_local, 1, 1, dw_px, dw_vec4 };
-      kernel = drape_graph_kernel (graph, "conv_depthwise", dtype, 6, spec, G_N_ELEMENTS (spec));
+      g_autofree char *variant = drape_conv_variant (c, FALSE);
+
+      kernel = drape_graph_kernel_variant (graph, "conv_depthwise", variant, 6, spec, G_N_ELEMENTS (spec));
     }
   /* Tensor cores, where the device and the problem suit them. */
   else if (drape_conv_coopmat_select (graph, &(DrapeConvGemm) {

@@ -444,10 +444,11 @@ drape_safetensors_read_f32 (DrapeSafetensors *st,
 
 typedef struct {
   char *name;
+  DrapeStDType dtype;
   guint n_dims;
   guint64 shape[DRAPE_SAFETENSORS_MAX_DIMS];
-  float *data;
-  guint64 numel;
+  guint8 *data;   /* little-endian, in dtype */
+  guint64 bytes;
 } WriterEntry;
 
 struct _DrapeSafetensorsWriter
@@ -490,18 +491,48 @@ drape_safetensors_writer_add (DrapeSafetensorsWriter *writer,
                               const guint64          *shape,
                               const float            *data)
 {
+  drape_safetensors_writer_add_as (writer, name, n_dims, shape, data, DRAPE_ST_F32);
+}
+
+void
+drape_safetensors_writer_add_as (DrapeSafetensorsWriter *writer,
+                                 const char             *name,
+                                 guint                   n_dims,
+                                 const guint64          *shape,
+                                 const float            *data,
+                                 DrapeStDType            dtype)
+{
   WriterEntry e = { 0 };
+  guint64 numel = 1;
 
   g_return_if_fail (n_dims <= DRAPE_SAFETENSORS_MAX_DIMS);
+  g_return_if_fail (drape_st_dtype_is_float (dtype));
   e.name = g_strdup (name);
+  e.dtype = dtype;
   e.n_dims = n_dims;
-  e.numel = 1;
   for (guint i = 0; i < n_dims; i++)
     {
       e.shape[i] = shape[i];
-      e.numel *= shape[i];
+      numel *= shape[i];
     }
-  e.data = g_memdup2 (data, e.numel * sizeof (float));
+  e.bytes = numel * drape_st_dtype_size (dtype);
+  e.data = g_malloc (MAX (e.bytes, 1));
+  for (guint64 i = 0; i < numel; i++)
+    {
+      guint32 bits;
+      guint16 half;
+
+      memcpy (&bits, &data[i], 4);
+      bits = GUINT32_TO_LE (bits);
+      if (dtype == DRAPE_ST_F32)
+        memcpy (e.data + 4 * i, &bits, 4);
+      else
+        {
+          half = GUINT16_TO_LE (dtype == DRAPE_ST_F16 ? drape_float_to_half (data[i])
+                                                      : drape_float_to_bf16 (data[i]));
+          memcpy (e.data + 2 * i, &half, 2);
+        }
+    }
   g_array_append_val (writer->entries, e);
 }
 
@@ -527,7 +558,7 @@ drape_safetensors_writer_save (DrapeSafetensorsWriter *writer,
       json_builder_set_member_name (builder, e->name);
       json_builder_begin_object (builder);
       json_builder_set_member_name (builder, "dtype");
-      json_builder_add_string_value (builder, "F32");
+      json_builder_add_string_value (builder, drape_st_dtype_name (e->dtype));
       json_builder_set_member_name (builder, "shape");
       json_builder_begin_array (builder);
       for (guint d = 0; d < e->n_dims; d++)
@@ -536,10 +567,10 @@ drape_safetensors_writer_save (DrapeSafetensorsWriter *writer,
       json_builder_set_member_name (builder, "data_offsets");
       json_builder_begin_array (builder);
       json_builder_add_int_value (builder, offset);
-      json_builder_add_int_value (builder, offset + e->numel * 4);
+      json_builder_add_int_value (builder, offset + e->bytes);
       json_builder_end_array (builder);
       json_builder_end_object (builder);
-      offset += e->numel * 4;
+      offset += e->bytes;
     }
   json_builder_end_object (builder);
   root = json_builder_get_root (builder);
@@ -560,7 +591,7 @@ drape_safetensors_writer_save (DrapeSafetensorsWriter *writer,
   for (guint i = 0; i < writer->entries->len; i++)
     {
       WriterEntry *e = &g_array_index (writer->entries, WriterEntry, i);
-      g_byte_array_append (out, (const guint8 *) e->data, e->numel * 4);
+      g_byte_array_append (out, e->data, e->bytes);
     }
   if (!g_file_set_contents (path, (const char *) out->data, out->len, &local_error))
     {

@@ -80,7 +80,8 @@ float               *drape_safetensors_read_f32      (DrapeSafetensors       *st
 char                *drape_st_shape_to_string        (guint                   n_dims,
                                                       const guint64          *shape);
 
-/* Writing: tensors are added as f32 and written in one go. */
+/* Writing: tensors are added from f32 values, stored as F32 unless
+ * added as F16 or BF16 (rounded to nearest even), and written in one go. */
 typedef struct _DrapeSafetensorsWriter DrapeSafetensorsWriter;
 
 DrapeSafetensorsWriter *drape_safetensors_writer_new  (void);
@@ -90,6 +91,12 @@ void                    drape_safetensors_writer_add  (DrapeSafetensorsWriter *w
                                                        guint                   n_dims,
                                                        const guint64          *shape,
                                                        const float            *data);
+void                    drape_safetensors_writer_add_as (DrapeSafetensorsWriter *writer,
+                                                       const char             *name,
+                                                       guint                   n_dims,
+                                                       const guint64          *shape,
+                                                       const float            *data,
+                                                       DrapeStDType            dtype);
 gboolean                drape_safetensors_writer_save (DrapeSafetensorsWriter *writer,
                                                        const char             *path,
                                                        GError                **error);

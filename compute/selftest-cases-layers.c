@@ -11,16 +11,28 @@
 #include "ops.h"
 #include "selftest-private.h"
 
-/* A 3 x 3 convolution of a resnet, with its bias and residual. */
+/* The dtype of kernels from f16 files (weights.h): f16 where the device
+ * has it, whatever the activations'. */
+static DrapeDType
+file_f16_dtype (DrapeSelftest *st)
+{
+  DrapeDevice *device = drape_graph_get_device (drape_selftest_graph (st));
+
+  return drape_device_get_caps (device)->has_f16 ? DRAPE_DTYPE_F16 : drape_selftest_dtype (st);
+}
+
+/* A 3 x 3 convolution of a resnet, with its bias and residual, and
+ * weights of `wdtype`. */
 static const DrapeTensor *
-build_conv2d (DrapeSelftest *st)
+conv2d_case (DrapeSelftest *st,
+             DrapeDType     wdtype)
 {
   DrapeDType dtype = drape_selftest_dtype (st);
   DrapeShape xs = { 2, 32, 24, 64 }, ws = { 64, 3, 3, 64 }, bs = { 1, 1, 1, 64 };
   DrapeShape os = { xs.n, xs.h, xs.w, ws.n }, ref_shape;
   const float *x, *w, *b, *res;
   DrapeTensor *tx = drape_selftest_input (st, dtype, xs, 2.0f, &x);
-  DrapeTensor *tw = drape_selftest_input (st, dtype, ws, 1.0f / sqrtf (9 * 64), &w);
+  DrapeTensor *tw = drape_selftest_input (st, wdtype, ws, 1.0f / sqrtf (9 * 64), &w);
   DrapeTensor *tb = drape_selftest_input (st, dtype, bs, 0.5f, &b);
   DrapeTensor *tr = drape_selftest_input (st, dtype, os, 1.0f, &res);
   DrapeConvParams params = {
@@ -32,6 +44,19 @@ build_conv2d (DrapeSelftest *st)
   drape_ref_conv2d (x, xs, w, ws.n, ws.h, ws.w, &params, b, NULL, res,
                     drape_selftest_reference (st, drape_shape_numel (os)), &ref_shape);
   return drape_op_conv2d (drape_selftest_graph (st), tx, tw, &params);
+}
+
+static const DrapeTensor *
+build_conv2d (DrapeSelftest *st)
+{
+  return conv2d_case (st, drape_selftest_dtype (st));
+}
+
+/* The same with the weights of an f16 file, as a UNet's are at f32. */
+static const DrapeTensor *
+build_conv2d_f16_weights (DrapeSelftest *st)
+{
+  return conv2d_case (st, file_f16_dtype (st));
 }
 
 /* A VAE decoder's upsampler: 2x nearest, then a 3 x 3 convolution with
@@ -85,20 +110,34 @@ build_linear (DrapeSelftest *st)
   return drape_op_linear (drape_selftest_graph (st), tx, tw, &params);
 }
 
-/* A feed-forward's GEGLU: 384 tokens, 320 -> 2 x 640. */
+/* A feed-forward's GEGLU: 384 tokens, 320 -> 2 x 640, with weights of
+ * `wdtype`. */
 static const DrapeTensor *
-build_linear_geglu (DrapeSelftest *st)
+linear_geglu_case (DrapeSelftest *st,
+                   DrapeDType     wdtype)
 {
   DrapeDType dtype = drape_selftest_dtype (st);
   DrapeShape xs = { 1, 16, 24, 320 }, ws = { 1280, 1, 1, 320 }, bs = { 1, 1, 1, 1280 };
   const float *x, *w, *b;
   DrapeTensor *tx = drape_selftest_input (st, dtype, xs, 2.0f, &x);
-  DrapeTensor *tw = drape_selftest_input (st, dtype, ws, 1.0f / sqrtf (320), &w);
+  DrapeTensor *tw = drape_selftest_input (st, wdtype, ws, 1.0f / sqrtf (320), &w);
   DrapeTensor *tb = drape_selftest_input (st, dtype, bs, 0.5f, &b);
 
   drape_ref_linear_geglu (x, xs, w, ws.n, b,
                           drape_selftest_reference (st, (guint64) xs.n * xs.h * xs.w * ws.n / 2));
   return drape_op_linear_geglu (drape_selftest_graph (st), tx, tw, tb);
+}
+
+static const DrapeTensor *
+build_linear_geglu (DrapeSelftest *st)
+{
+  return linear_geglu_case (st, drape_selftest_dtype (st));
+}
+
+static const DrapeTensor *
+build_linear_geglu_f16_weights (DrapeSelftest *st)
+{
+  return linear_geglu_case (st, file_f16_dtype (st));
 }
 
 /* SD's GroupNorm: 32 groups, eps 1e-5, then SiLU, on values off centre
@@ -171,10 +210,15 @@ build_attention (DrapeSelftest *st)
 }
 
 const DrapeSelftestCase drape_selftest_case_conv2d = { "conv2d", build_conv2d };
+const DrapeSelftestCase drape_selftest_case_conv2d_f16_weights = { "conv2d_f16_weights",
+                                                                    build_conv2d_f16_weights };
 const DrapeSelftestCase drape_selftest_case_conv2d_upsample2x = { "conv2d_upsample2x",
                                                                    build_conv2d_upsample2x };
 const DrapeSelftestCase drape_selftest_case_linear = { "linear", build_linear };
 const DrapeSelftestCase drape_selftest_case_linear_geglu = { "linear_geglu", build_linear_geglu };
+const DrapeSelftestCase drape_selftest_case_linear_geglu_f16_weights = {
+  "linear_geglu_f16_weights", build_linear_geglu_f16_weights
+};
 const DrapeSelftestCase drape_selftest_case_group_norm = { "group_norm", build_group_norm };
 const DrapeSelftestCase drape_selftest_case_layer_norm = { "layer_norm", build_layer_norm };
 const DrapeSelftestCase drape_selftest_case_softmax = { "softmax", build_softmax };

@@ -59,9 +59,11 @@ void         drape_selftest_set_tolerance (DrapeSelftest *st,
 
 /* In selftest-cases-layers.c. */
 extern const DrapeSelftestCase drape_selftest_case_conv2d;
+extern const DrapeSelftestCase drape_selftest_case_conv2d_f16_weights;
 extern const DrapeSelftestCase drape_selftest_case_conv2d_upsample2x;
 extern const DrapeSelftestCase drape_selftest_case_linear;
 extern const DrapeSelftestCase drape_selftest_case_linear_geglu;
+extern const DrapeSelftestCase drape_selftest_case_linear_geglu_f16_weights;
 extern const DrapeSelftestCase drape_selftest_case_group_norm;
 extern const DrapeSelftestCase drape_selftest_case_layer_norm;
 extern const DrapeSelftestCase drape_selftest_case_softmax;

@@ -351,9 +351,13 @@ drape_unet_new_random (DrapeDevice           *device,
                        guint64                seed,
                        GError               **error)
 {
-  g_autoptr(DrapeUNet) unet = unet_new (device, config, dtype,
-                                        drape_weights_new_random (device, dtype, seed));
+  DrapeWeights *weights = drape_weights_new_random (device, dtype, seed);
+  g_autoptr(DrapeUNet) unet = unet_new (device, config, dtype, weights);
 
+  /* As the files the pipeline downloads: the UNet's in f16, CatVTON's
+   * attention in f32. */
+  drape_weights_set_random_file_dtype (weights, "", DRAPE_ST_F16);
+  drape_weights_set_random_file_dtype (weights, ".attn1.", DRAPE_ST_F32);
   if (!load_all (unet, error))
     return NULL;
   return g_steal_pointer (&unet);

@@ -23,6 +23,8 @@ struct _DrapeWeights
   guint64 bytes;
   gboolean random;
   guint64 seed;
+  /* drape_weights_set_random_file_dtype's rules: name part -> dtype. */
+  GHashTable *random_files;
 };
 
 typedef struct {
@@ -51,6 +53,7 @@ drape_weights_new (DrapeDevice *device,
   weights->aliases = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, alias_free);
   weights->tensors = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                             (GDestroyNotify) drape_tensor_free);
+  weights->random_files = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   return weights;
 }
 
@@ -67,6 +70,15 @@ drape_weights_new_random (DrapeDevice *device,
 }
 
 void
+drape_weights_set_random_file_dtype (DrapeWeights *weights,
+                                     const char   *name_part,
+                                     DrapeStDType  dtype)
+{
+  g_return_if_fail (weights->random);
+  g_hash_table_replace (weights->random_files, g_strdup (name_part), GINT_TO_POINTER (dtype));
+}
+
+void
 drape_weights_free (DrapeWeights *weights)
 {
   if (weights == NULL)
@@ -74,6 +86,7 @@ drape_weights_free (DrapeWeights *weights)
   g_hash_table_unref (weights->tensors);
   g_hash_table_unref (weights->aliases);
   g_ptr_array_unref (weights->files);
+  g_hash_table_unref (weights->random_files);
   g_clear_error (&weights->error);
   g_free (weights);
 }
@@ -302,10 +315,27 @@ fill_upload (guint8  *dst,
     g_thread_join (threads[i]);
 }
 
+/* The dtype a tensor is kept in, from values of `file_dtype`: the
+ * compute dtype, but for kernels (never vectors, which the epilogues
+ * read as activations) from f16 values beside f32 activations, which
+ * stay f16: f32 would hold the same values in twice the memory, and the
+ * convolutions widen f16 weights as they read them. */
+static DrapeDType
+kept_dtype (DrapeWeights *weights,
+            DrapeStDType  file_dtype,
+            gboolean      as_vector)
+{
+  if (!as_vector && weights->dtype == DRAPE_DTYPE_F32 && file_dtype == DRAPE_ST_F16 &&
+      drape_device_get_caps (weights->device)->has_f16)
+    return DRAPE_DTYPE_F16;
+  return weights->dtype;
+}
+
 static const DrapeTensor *
 upload_with (DrapeWeights *weights,
              const char   *key,
              Upload       *source,
+             DrapeDType    dtype,
              guint32       cout,
              guint32       cin,
              guint32       kh,
@@ -322,11 +352,11 @@ upload_with (DrapeWeights *weights,
   u.cin = cin;
   u.kh = kh;
   u.kw = kw;
-  u.dtype = weights->dtype;
+  u.dtype = dtype;
 
   tensor = as_vector
-    ? drape_tensor_new (weights->device, weights->dtype, 1, 1, 1, cout, &error)
-    : drape_tensor_new (weights->device, weights->dtype, cout, kh, kw, cin, &error);
+    ? drape_tensor_new (weights->device, dtype, 1, 1, 1, cout, &error)
+    : drape_tensor_new (weights->device, dtype, cout, kh, kw, cin, &error);
   if (tensor == NULL)
     {
       drape_weights_fail (weights, "%s: %s", key, error->message);
@@ -353,20 +383,21 @@ upload_with (DrapeWeights *weights,
   return tensor;
 }
 
+/* Values computed on the host (in f32, such as products of weights),
+ * kept in the compute dtype. */
 static const DrapeTensor *
-upload (DrapeWeights        *weights,
-        const char          *key,
-        const DrapeStTensor *st,
-        const float         *data,
-        guint32              cout,
-        guint32              cin,
-        guint32              kh,
-        guint32              kw,
-        gboolean             as_vector)
+upload_host (DrapeWeights *weights,
+             const char   *key,
+             const float  *data,
+             guint32       cout,
+             guint32       cin,
+             guint32       kh,
+             guint32       kw,
+             gboolean      as_vector)
 {
-  Upload u = { .st = { st }, .n_st = st != NULL, .cout_each = cout, .data = data };
+  Upload u = { .cout_each = cout, .data = data };
 
-  return upload_with (weights, key, &u, cout, cin, kh, kw, as_vector);
+  return upload_with (weights, key, &u, weights->dtype, cout, cin, kh, kw, as_vector);
 }
 
 /* Uniform values with the variance of N(0, 1/fan_in) for matrices, like
@@ -379,10 +410,25 @@ upload_random (DrapeWeights *weights,
                guint32       cin,
                guint32       kh,
                guint32       kw,
-               gboolean      as_vector)
+               gboolean      as_vector,
+               gboolean      on_host)
 {
   g_autofree char *key = g_strdup (name);
+  DrapeStDType file_dtype = DRAPE_ST_F32;
+  gsize matched = 0;
+  GHashTableIter iter;
+  gpointer part, dtype;
   Upload u = { 0 };
+
+  /* Values the weights compute on the host stay in the compute dtype
+   * (upload_host); a file's are kept as its dtype says. */
+  g_hash_table_iter_init (&iter, weights->random_files);
+  while (!on_host && g_hash_table_iter_next (&iter, &part, &dtype))
+    if (strstr (name, part) != NULL && strlen (part) >= matched)
+      {
+        matched = strlen (part);
+        file_dtype = GPOINTER_TO_INT (dtype);
+      }
 
   u.state = weights->seed ^ g_str_hash (name) * 0x2545f4914f6cdd1dull;
   if (!as_vector)
@@ -394,7 +440,8 @@ upload_random (DrapeWeights *weights,
       u.centre = 1.0f;
       u.spread = 0.1f;
     }
-  return upload_with (weights, key, &u, cout, cin, kh, kw, as_vector);
+  return upload_with (weights, key, &u, kept_dtype (weights, file_dtype, as_vector), cout, cin, kh, kw,
+                      as_vector);
 }
 
 static const DrapeStTensor *
@@ -432,7 +479,8 @@ find_checked (DrapeWeights  *weights,
 
 /* Whether the tensor under `key` needs no file: *out is then what the
  * caller returns (NULL after an earlier failure), the tensor already
- * uploaded, or random values of the given shape, uploaded now. */
+ * uploaded, or random values of the given shape, uploaded now (as values
+ * the weights compute on the host where `on_host`). */
 static gboolean
 cached_or_random (DrapeWeights       *weights,
                   const char         *key,
@@ -441,6 +489,7 @@ cached_or_random (DrapeWeights       *weights,
                   guint32             kh,
                   guint32             kw,
                   gboolean            as_vector,
+                  gboolean            on_host,
                   const DrapeTensor **out)
 {
   *out = NULL;
@@ -449,7 +498,7 @@ cached_or_random (DrapeWeights       *weights,
   *out = g_hash_table_lookup (weights->tensors, key);
   if (*out == NULL && weights->random)
     {
-      *out = upload_random (weights, key, cout, cin, kh, kw, as_vector);
+      *out = upload_random (weights, key, cout, cin, kh, kw, as_vector, on_host);
       return TRUE;
     }
   return *out != NULL;
@@ -471,9 +520,10 @@ load (DrapeWeights      *weights,
 {
   const DrapeTensor *ready;
   Upload u = { .n_st = n_names, .cout_each = cout_each };
+  DrapeStDType file_dtype = DRAPE_ST_F16;
 
   g_return_val_if_fail (n_names >= 1 && n_names <= MAX_CONCAT, NULL);
-  if (cached_or_random (weights, key, cout_each * n_names, cin, kh, kw, as_vector, &ready))
+  if (cached_or_random (weights, key, cout_each * n_names, cin, kh, kw, as_vector, FALSE, &ready))
     return ready;
 
   for (guint i = 0; i < n_names; i++)
@@ -481,8 +531,12 @@ load (DrapeWeights      *weights,
       u.st[i] = find_checked (weights, names[i], n_dims, shape);
       if (u.st[i] == NULL)
         return NULL;
+      /* Stacked tensors are f16 values where each is. */
+      if (u.st[i]->dtype != DRAPE_ST_F16)
+        file_dtype = u.st[i]->dtype;
     }
-  return upload_with (weights, key, &u, cout_each * n_names, cin, kh, kw, as_vector);
+  return upload_with (weights, key, &u, kept_dtype (weights, file_dtype, as_vector),
+                      cout_each * n_names, cin, kh, kw, as_vector);
 }
 
 static guint
@@ -538,12 +592,12 @@ drape_weights_conv_upsample2x (DrapeWeights *weights,
   const DrapeTensor *ready;
   g_autofree float *phases = NULL;
 
-  if (cached_or_random (weights, key, 4 * cout, cin, 2, 2, FALSE, &ready))
+  if (cached_or_random (weights, key, 4 * cout, cin, 2, 2, FALSE, TRUE, &ready))
     return ready;
   phases = read_upsample2x_phases (weights, name, cout, cin);
   if (phases == NULL)
     return NULL;
-  return upload (weights, key, NULL, phases, 4 * cout, cin, 2, 2, FALSE);
+  return upload_host (weights, key, phases, 4 * cout, cin, 2, 2, FALSE);
 }
 
 const DrapeTensor *
@@ -565,8 +619,8 @@ drape_weights_conv_upsample2x_then (DrapeWeights       *weights,
   g_autofree float *out = NULL, *b = NULL;
   const DrapeTensor *ready;
 
-  if (cached_or_random (weights, key, 4 * cout, c, 2, 2, FALSE, &ready) &&
-      cached_or_random (weights, bias_key, cout, 1, 1, 1, TRUE, bias))
+  if (cached_or_random (weights, key, 4 * cout, c, 2, 2, FALSE, TRUE, &ready) &&
+      cached_or_random (weights, bias_key, cout, 1, 1, 1, TRUE, TRUE, bias))
     return ready;
   phases = read_upsample2x_phases (weights, up_w, c, c);
   bu = drape_weights_read (weights, up_b, 1, c_shape);
@@ -595,8 +649,8 @@ drape_weights_conv_upsample2x_then (DrapeWeights       *weights,
             out[(phase * cout + o) * 4 * c + i] = (float) acc;
           }
     }
-  *bias = upload (weights, bias_key, NULL, b, cout, 1, 1, 1, TRUE);
-  return upload (weights, key, NULL, out, 4 * cout, c, 2, 2, FALSE);
+  *bias = upload_host (weights, bias_key, b, cout, 1, 1, 1, TRUE);
+  return upload_host (weights, key, out, 4 * cout, c, 2, 2, FALSE);
 }
 
 const DrapeTensor *
@@ -658,7 +712,7 @@ drape_weights_conv_from_data (DrapeWeights *weights,
 {
   if (weights->error != NULL)
     return NULL;
-  return upload (weights, key, NULL, data, cout, cin, kh, kw, as_vector);
+  return upload_host (weights, key, data, cout, cin, kh, kw, as_vector);
 }
 
 float *

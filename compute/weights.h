@@ -3,7 +3,11 @@
  * A DrapeWeights owns the tensors of one model.  Tensors are converted from
  * PyTorch's layout and the file's dtype (F32, F16, BF16) to the engine's
  * layout (ops.h) and dtype while they stream through the staging buffer, so
- * host memory stays small whatever the model's size.  Lookups check the
+ * host memory stays small whatever the model's size.  The dtype is the
+ * compute dtype the weights were made for, except that kernels (of
+ * convolutions and linear layers) of F16 files stay f16 at f32: their
+ * values are exact in f16, and the convolutions read f16 weights beside
+ * f32 activations.  Lookups check the
  * PyTorch shape; the first failure is kept, named by file and tensor, and
  * reported by drape_weights_check(), so model code can load everything in
  * straight-line code and check once.
@@ -30,6 +34,14 @@ DrapeWeights      *drape_weights_new        (DrapeDevice       *device,
 DrapeWeights      *drape_weights_new_random (DrapeDevice       *device,
                                              DrapeDType         dtype,
                                              guint64            seed);
+/* Random weights stand in for the files a model is given: tensors whose
+ * names contain `name_part` for values of a file of `dtype` (the longest
+ * such part decides; F32 where none is set), and that decides the dtype
+ * they are kept in, as for a real file's: kernels of F16 files stay f16
+ * beside f32 activations. */
+void               drape_weights_set_random_file_dtype (DrapeWeights *weights,
+                                             const char        *name_part,
+                                             DrapeStDType       dtype);
 void               drape_weights_free       (DrapeWeights      *weights);
 /* Adds a file to look names up in; later files take precedence. */
 gboolean           drape_weights_add_file   (DrapeWeights      *weights,

@@ -5,9 +5,17 @@
 
 #extension GL_EXT_control_flow_attributes : enable
 
-#if DRAPE_F16
+#ifndef DRAPE_W16
+#define DRAPE_W16 0
+#endif
+
+// DRAPE_W16: f32 storage with f16 weights (conv_common.glsl).
+#if DRAPE_F16 || DRAPE_W16
 #extension GL_EXT_shader_16bit_storage : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#endif
+
+#if DRAPE_F16
 // Storage is f16; arithmetic that sums stays f32.  A value past the f16
 // range would become inf and poison everything after it, so stores clamp.
 #define T float16_t

@@ -70,8 +70,8 @@ layout(binding = 6) uniform samplerBuffer wg_tex;
 #define LOAD_WG(i) texelFetch(wg_tex, int((i) >> 2))[(i) & 3u]
 #define LOAD_WG4(q) texelFetch(wg_tex, int(q))
 #else
-layout(binding = 6) readonly buffer WG { T wg[]; };
-layout(binding = 6) readonly buffer WG4 { T4 wg4[]; };
+layout(binding = 6) readonly buffer WG { WT wg[]; };
+layout(binding = 6) readonly buffer WG4 { WT4 wg4[]; };
 #define LOAD_X(i) float(x[i])
 #define LOAD_X4(q) vec4(x4[q])
 #define LOAD_W(i) float(w[i])

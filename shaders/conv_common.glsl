@@ -24,14 +24,24 @@
 #define T4 vec4
 #endif
 
+// The weights' type: the storage type, or f16 beside f32 activations in
+// a DRAPE_W16 variant (kernels from f16 files kept at their own size).
+#if DRAPE_F16 || DRAPE_W16
+#define WT float16_t
+#define WT4 f16vec4
+#else
+#define WT T
+#define WT4 T4
+#endif
+
 // Aliased vector views serve aligned accesses to 4 channels.  A
 // DRAPE_TEXEL variant reads x and the weights through texel buffers
 // instead (conv2d.comp).
 #if !DRAPE_TEXEL
 layout(binding = 0) readonly buffer X { T x[]; };
 layout(binding = 0) readonly buffer X4 { T4 x4[]; };
-layout(binding = 1) readonly buffer W { T w[]; };
-layout(binding = 1) readonly buffer W4 { T4 w4[]; };
+layout(binding = 1) readonly buffer W { WT w[]; };
+layout(binding = 1) readonly buffer W4 { WT4 w4[]; };
 #endif
 layout(binding = 2) readonly buffer Bias { T bias[]; };
 layout(binding = 2) readonly buffer Bias4 { T4 bias4[]; };

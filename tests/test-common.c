@@ -353,6 +353,7 @@ test_attention_record (DrapeGraph          *graph,
 static void
 conv_prepare (const TestConv *c,
               DrapeDType      dtype,
+              DrapeDType      weight_dtype,
               gboolean        upsample,
               TestConvRun    *run)
 {
@@ -361,7 +362,7 @@ conv_prepare (const TestConv *c,
   guint64 nx = (guint64) c->n * c->h * c->w * c->cin;
   guint64 nw = (guint64) c->cout * c->kh * c->kw * cin_g;
   g_autofree float *x = test_random_data (nx, 11, 1.0f, dtype);
-  g_autofree float *wt = test_random_data (nw, 12, 1.0f / sqrtf (c->kh * c->kw * cin_g), dtype);
+  g_autofree float *wt = test_random_data (nw, 12, 1.0f / sqrtf (c->kh * c->kw * cin_g), weight_dtype);
   g_autofree float *b = test_random_data (c->cout, 13, 0.5f, dtype);
   g_autofree float *cb = test_random_data ((guint64) c->n * c->cout, 14, 0.5f, dtype);
   g_autofree float *r = NULL;
@@ -369,6 +370,8 @@ conv_prepare (const TestConv *c,
   DrapeShape xs = { c->n, c->h, c->w, c->cin }, out_shape;
   DrapeConvParams ref_params;
 
+  /* The phases' sums of f16 weights are no f16 values. */
+  g_assert_true (!upsample || weight_dtype == dtype);
   g_assert_true (!upsample || (c->kh == 3 && c->kw == 3 && c->stride == 1 && c->groups <= 1 &&
                                c->pad_top == 1 && c->pad_left == 1 && c->pad_bottom == 1 &&
                                c->pad_right == 1));
@@ -414,7 +417,7 @@ conv_prepare (const TestConv *c,
       xs.w *= 2;
     }
   else
-    run->weight = test_tensor_from (dtype, c->cout, c->kh, c->kw, cin_g, wt);
+    run->weight = test_tensor_from (weight_dtype, c->cout, c->kh, c->kw, cin_g, wt);
   run->ref = g_new (float, run->n_out);
   drape_ref_conv2d (up ? up : x, xs, wt, c->cout, c->kh, c->kw, &ref_params, c->bias ? b : NULL,
                     c->channel_bias ? cb : NULL, c->residual ? r : NULL, run->ref, &out_shape);
@@ -427,7 +430,16 @@ test_conv_prepare (const TestConv *c,
                    DrapeDType      dtype,
                    TestConvRun    *run)
 {
-  conv_prepare (c, dtype, FALSE, run);
+  conv_prepare (c, dtype, dtype, FALSE, run);
+}
+
+void
+test_conv_prepare_weights (const TestConv *c,
+                           DrapeDType      dtype,
+                           DrapeDType      weight_dtype,
+                           TestConvRun    *run)
+{
+  conv_prepare (c, dtype, weight_dtype, FALSE, run);
 }
 
 void
@@ -435,7 +447,7 @@ test_conv_prepare_upsample2x (const TestConv *c,
                               DrapeDType      dtype,
                               TestConvRun    *run)
 {
-  conv_prepare (c, dtype, TRUE, run);
+  conv_prepare (c, dtype, dtype, TRUE, run);
 }
 
 void

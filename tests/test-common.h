@@ -125,6 +125,11 @@ typedef struct {
 void         test_conv_prepare        (const TestConv      *c,
                                        DrapeDType           dtype,
                                        TestConvRun         *run);
+/* The same with weights of another dtype (f16 beside f32). */
+void         test_conv_prepare_weights (const TestConv     *c,
+                                       DrapeDType           dtype,
+                                       DrapeDType           weight_dtype,
+                                       TestConvRun         *run);
 /* The same for drape_op_conv2d_upsample2x: c is the 3x3 convolution
  * (stride 1, padding 1) of x upsampled 2x, and the run's weight and
  * parameters are the op's (its phases; no padding). */

@@ -4,9 +4,9 @@
  * Awkward shapes (channel counts that are no multiple of any tile, 1x1
  * spatial, batch 2), every kernel size, stride and padding the models
  * use, groups and depthwise, every epilogue option, and 3x3 convolutions
- * of 2x upsampled inputs by their phases; f32 and f16; each at
- * the device's binding limit and at 4096 bytes (so that column chunks and
- * row bands are taken); each with the GEMM algorithm the device gets by
+ * of 2x upsampled inputs by their phases; f32, f16, and f32 with the f16
+ * weights of f16 files; each at the device's binding limit and at 4096
+ * bytes (so that column chunks and row bands are taken); each with the GEMM algorithm the device gets by
  * default and with the others (DRAPE_CONV_KERNEL), and with the tiled
  * one standing in for kernels a driver will not build.
  *
@@ -89,13 +89,15 @@ static void
 check_conv (const TestConv *cc,
             gboolean        upsample,
             DrapeDType      dtype,
+            DrapeDType      weight_dtype,
             guint64         binding_limit)
 {
   DrapeDevice *device = test_device ();
   guint64 nx = (guint64) cc->n * cc->h * cc->w * cc->cin;
   g_autoptr(DrapeGraph) graph = drape_graph_new (device, "conv");
-  g_autofree char *what = g_strdup_printf ("conv2d %s %s limit %" G_GUINT64_FORMAT " %s",
-                                           cc->name, drape_dtype_name (dtype), binding_limit,
+  g_autofree char *what = g_strdup_printf ("conv2d %s %s weights %s limit %" G_GUINT64_FORMAT " %s",
+                                           cc->name, drape_dtype_name (dtype),
+                                           drape_dtype_name (weight_dtype), binding_limit,
                                            g_getenv ("DRAPE_CONV_KERNEL"));
   g_autofree float *got = NULL;
   TestConvRun run;
@@ -104,7 +106,7 @@ check_conv (const TestConv *cc,
   if (upsample)
     test_conv_prepare_upsample2x (cc, dtype, &run);
   else
-    test_conv_prepare (cc, dtype, &run);
+    test_conv_prepare_weights (cc, dtype, weight_dtype, &run);
   drape_device_set_binding_limit (device, binding_limit);
   if (upsample)
     out = drape_op_conv2d_upsample2x (graph, run.x, run.weight, &run.params);
@@ -308,23 +310,26 @@ static const LinearCase linear_cases[] = {
 static void
 check_linear (const LinearCase *lc,
               DrapeDType        dtype,
+              DrapeDType        weight_dtype,
               guint64           binding_limit)
 {
   DrapeDevice *device = test_device ();
   guint64 pos = (guint64) lc->n * lc->h * lc->w;
   g_autofree float *x = test_random_data (pos * lc->in, 21, 1.0f, dtype);
-  g_autofree float *wt = test_random_data ((guint64) lc->out * lc->in, 22, 1.0f / sqrtf (lc->in), dtype);
+  g_autofree float *wt = test_random_data ((guint64) lc->out * lc->in, 22, 1.0f / sqrtf (lc->in),
+                                          weight_dtype);
   g_autofree float *b = test_random_data (lc->out, 23, 0.5f, dtype);
   g_autofree float *r = test_random_data (pos * lc->out, 24, 1.0f, dtype);
   g_autofree float *ref = g_new (float, pos * lc->out);
   g_autofree float *got = NULL;
   g_autoptr(DrapeTensor) tx = test_tensor_from (dtype, lc->n, lc->h, lc->w, lc->in, x);
-  g_autoptr(DrapeTensor) tw = test_tensor_from (dtype, lc->out, 1, 1, lc->in, wt);
+  g_autoptr(DrapeTensor) tw = test_tensor_from (weight_dtype, lc->out, 1, 1, lc->in, wt);
   g_autoptr(DrapeTensor) tb = test_tensor_from (dtype, 1, 1, 1, lc->out, b);
   g_autoptr(DrapeTensor) tr = test_tensor_from (dtype, lc->n, lc->h, lc->w, lc->out, r);
   g_autoptr(DrapeGraph) graph = drape_graph_new (device, "linear");
-  g_autofree char *what = g_strdup_printf ("linear %ux%u %s limit %" G_GUINT64_FORMAT, lc->in,
-                                           lc->out, drape_dtype_name (dtype), binding_limit);
+  g_autofree char *what = g_strdup_printf ("linear %ux%u %s weights %s limit %" G_GUINT64_FORMAT,
+                                           lc->in, lc->out, drape_dtype_name (dtype),
+                                           drape_dtype_name (weight_dtype), binding_limit);
   DrapeConvParams params = {
     .bias = lc->bias ? tb : NULL,
     .act = lc->act,
@@ -359,21 +364,24 @@ static const GegluCase geglu_cases[] = {
 static void
 check_geglu (const GegluCase *gc,
              DrapeDType       dtype,
+             DrapeDType       weight_dtype,
              guint64          binding_limit)
 {
   DrapeDevice *device = test_device ();
   guint64 pos = (guint64) gc->n * gc->h * gc->w;
   g_autofree float *x = test_random_data (pos * gc->in, 31, 1.0f, dtype);
-  g_autofree float *wt = test_random_data (2ull * gc->f * gc->in, 32, 2.0f / sqrtf (gc->in), dtype);
+  g_autofree float *wt = test_random_data (2ull * gc->f * gc->in, 32, 2.0f / sqrtf (gc->in),
+                                          weight_dtype);
   g_autofree float *b = test_random_data (2ull * gc->f, 33, 0.5f, dtype);
   g_autofree float *ref = g_new (float, pos * gc->f);
   g_autofree float *got = NULL;
   g_autoptr(DrapeTensor) tx = test_tensor_from (dtype, gc->n, gc->h, gc->w, gc->in, x);
-  g_autoptr(DrapeTensor) tw = test_tensor_from (dtype, 2 * gc->f, 1, 1, gc->in, wt);
+  g_autoptr(DrapeTensor) tw = test_tensor_from (weight_dtype, 2 * gc->f, 1, 1, gc->in, wt);
   g_autoptr(DrapeTensor) tb = test_tensor_from (dtype, 1, 1, 1, 2 * gc->f, b);
   g_autoptr(DrapeGraph) graph = drape_graph_new (device, "geglu");
-  g_autofree char *what = g_strdup_printf ("linear_geglu %ux%u %s limit %" G_GUINT64_FORMAT,
-                                           gc->in, gc->f, drape_dtype_name (dtype), binding_limit);
+  g_autofree char *what = g_strdup_printf ("linear_geglu %ux%u %s weights %s limit %" G_GUINT64_FORMAT,
+                                           gc->in, gc->f, drape_dtype_name (dtype),
+                                           drape_dtype_name (weight_dtype), binding_limit);
   DrapeTensor *out;
 
   drape_ref_linear_geglu (x, (DrapeShape) { gc->n, gc->h, gc->w, gc->in }, wt, 2 * gc->f,
@@ -396,9 +404,9 @@ run_all (DrapeDType last_dtype)
       {
         guint64 limit = l ? 4096 : G_MAXUINT64;
         for (guint i = 0; i < G_N_ELEMENTS (conv_cases); i++)
-          check_conv (&conv_cases[i], FALSE, d, limit);
+          check_conv (&conv_cases[i], FALSE, d, d, limit);
         for (guint i = 0; i < G_N_ELEMENTS (upsample_cases); i++)
-          check_conv (&upsample_cases[i], TRUE, d, limit);
+          check_conv (&upsample_cases[i], TRUE, d, d, limit);
         for (guint i = 0; i < G_N_ELEMENTS (conv_cases); i++)
           {
             check_conv_in_place (&conv_cases[i], d, limit, NULL);
@@ -407,9 +415,9 @@ run_all (DrapeDType last_dtype)
         for (guint i = 0; i < G_N_ELEMENTS (upsample_cases); i++)
           check_conv_rows (&upsample_cases[i], TRUE, d, limit, 4);
         for (guint i = 0; i < G_N_ELEMENTS (linear_cases); i++)
-          check_linear (&linear_cases[i], d, limit);
+          check_linear (&linear_cases[i], d, d, limit);
         for (guint i = 0; i < G_N_ELEMENTS (geglu_cases); i++)
-          check_geglu (&geglu_cases[i], d, limit);
+          check_geglu (&geglu_cases[i], d, d, limit);
       }
   test_assert_no_validation_messages ();
 }
@@ -495,7 +503,7 @@ test_without_int64 (void)
       g_assert_true (records_without_storage_kernels (cc));
       had = drape_device_set_has_int64 (device, FALSE);
       g_assert_false (records_without_storage_kernels (cc));
-      check_conv (cc, FALSE, DRAPE_DTYPE_F32, G_MAXUINT64);
+      check_conv (cc, FALSE, DRAPE_DTYPE_F32, DRAPE_DTYPE_F32, G_MAXUINT64);
       drape_device_set_has_int64 (device, had);
     }
   g_unsetenv ("DRAPE_CONV_WINOGRAD");
@@ -511,17 +519,19 @@ test_without_int64 (void)
 static void
 check_winograd (const TestConv *cc,
                 DrapeDType      dtype,
+                DrapeDType      weight_dtype,
                 const char     *tiles)
 {
   g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "winograd");
-  g_autofree char *what = g_strdup_printf ("winograd %s %s tiles %s", cc->name,
-                                           drape_dtype_name (dtype), tiles ? tiles : "default");
+  g_autofree char *what = g_strdup_printf ("winograd %s %s weights %s tiles %s", cc->name,
+                                           drape_dtype_name (dtype), drape_dtype_name (weight_dtype),
+                                           tiles ? tiles : "default");
   g_autofree float *got = NULL;
   guint64 parts = 1;
   TestConvRun run;
   DrapeTensor *out;
 
-  test_conv_prepare (cc, dtype, &run);
+  test_conv_prepare_weights (cc, dtype, weight_dtype, &run);
   if (tiles != NULL)
     {
       guint64 per_part = g_ascii_strtoull (tiles, NULL, 10);
@@ -592,9 +602,9 @@ test_winograd (void)
           g_autofree char *one_row = g_strdup_printf ("%u", (ow + 3) / 4);
           g_autofree char *two_rows = g_strdup_printf ("%u", (ow + 3) / 4 * 2 + 1);
 
-          check_winograd (cc, DRAPE_DTYPE_F32, NULL);
-          check_winograd (cc, DRAPE_DTYPE_F32, one_row);
-          check_winograd (cc, DRAPE_DTYPE_F32, two_rows);
+          check_winograd (cc, DRAPE_DTYPE_F32, DRAPE_DTYPE_F32, NULL);
+          check_winograd (cc, DRAPE_DTYPE_F32, DRAPE_DTYPE_F32, one_row);
+          check_winograd (cc, DRAPE_DTYPE_F32, DRAPE_DTYPE_F32, two_rows);
           check_conv_rows (cc, FALSE, DRAPE_DTYPE_F32, G_MAXUINT64, 3);
         }
     }
@@ -620,8 +630,46 @@ test_winograd (void)
           g_assert_cmpuint (drape_graph_get_n_nodes (graph), ==, winograd ? 4 : 1);
         }
     }
-  check_conv (&winograd_cases[0], FALSE, DRAPE_DTYPE_F16, G_MAXUINT64);
+  check_conv (&winograd_cases[0], FALSE, DRAPE_DTYPE_F16, DRAPE_DTYPE_F16, G_MAXUINT64);
   g_unsetenv ("DRAPE_CONV_WINOGRAD");
+  test_assert_no_validation_messages ();
+}
+
+/* Kernels of f16 files beside f32 activations (weights.h): every
+ * convolution, linear layer and GEGLU with f16 weights, on each GEMM
+ * kernel (texel buffers, whose views take the weights' format, by
+ * default on CPU drivers; storage buffers with subgroups or tiles) at
+ * both binding limits, and Winograd's stages reading either way.  The
+ * weights hold f16 values and the sums are f32's, so f32's tolerance
+ * holds. */
+static void
+test_f16_weights (void)
+{
+  const char *const kernels[] = { NULL, "subgroup", "tiled" };
+
+  for (guint k = 0; k < G_N_ELEMENTS (kernels); k++)
+    {
+      if (kernels[k] != NULL)
+        g_setenv ("DRAPE_CONV_KERNEL", kernels[k], TRUE);
+      else
+        g_unsetenv ("DRAPE_CONV_KERNEL");
+      for (guint l = 0; l < 2; l++)
+        {
+          guint64 limit = l ? 4096 : G_MAXUINT64;
+
+          for (guint i = 0; i < G_N_ELEMENTS (conv_cases); i++)
+            check_conv (&conv_cases[i], FALSE, DRAPE_DTYPE_F32, DRAPE_DTYPE_F16, limit);
+          for (guint i = 0; i < G_N_ELEMENTS (linear_cases); i++)
+            check_linear (&linear_cases[i], DRAPE_DTYPE_F32, DRAPE_DTYPE_F16, limit);
+          for (guint i = 0; i < G_N_ELEMENTS (geglu_cases); i++)
+            check_geglu (&geglu_cases[i], DRAPE_DTYPE_F32, DRAPE_DTYPE_F16, limit);
+        }
+      g_setenv ("DRAPE_CONV_WINOGRAD", "1", TRUE);
+      for (guint i = 0; i < G_N_ELEMENTS (winograd_cases); i++)
+        check_winograd (&winograd_cases[i], DRAPE_DTYPE_F32, DRAPE_DTYPE_F16, NULL);
+      g_unsetenv ("DRAPE_CONV_WINOGRAD");
+    }
+  g_unsetenv ("DRAPE_CONV_KERNEL");
   test_assert_no_validation_messages ();
 }
 
@@ -1156,6 +1204,7 @@ main (int argc, char **argv)
   g_test_add_func ("/conv/in-place-bands", test_in_place_bands);
   g_test_add_func ("/conv/winograd", test_winograd);
   g_test_add_func ("/conv/without-int64", test_without_int64);
+  g_test_add_func ("/conv/f16-weights", test_f16_weights);
   g_test_add_func ("/conv/bad-shapes", test_bad_shapes);
   g_test_add_func ("/conv/large-grid", test_large_grid);
   g_test_add_func ("/conv/tuned-ways", test_tuned_ways);

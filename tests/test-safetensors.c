@@ -184,9 +184,17 @@ test_roundtrip (void)
   g_autoptr(GError) error = NULL;
   guint64 shape[] = { 2, 3 };
   float data[6] = { 1, 2, 3, 4, 5, 6.5f };
-  g_autofree float *back = NULL;
+  /* Ties to even: 1 + 2^-11 and 1 + 3 2^-11 in f16 (down, then up),
+   * 1 + 2^-8 and 1 + 3 2^-8 in bf16, where the first two round down. */
+  float ties[4] = { 1.0f + 0x1p-11f, 1.0f + 0x3p-11f, 1.0f + 0x1p-8f, 1.0f + 0x3p-8f };
+  float f16_ties[4] = { 1.0f, 1.0f + 0x1p-9f, 1.0f + 0x1p-8f, 1.0f + 0x3p-8f };
+  float bf16_ties[4] = { 1.0f, 1.0f, 1.0f, 1.0f + 0x1p-6f };
+  guint64 n_ties = 4;
+  g_autofree float *back = NULL, *back16 = NULL, *back_bf = NULL;
 
   drape_safetensors_writer_add (writer, "case0.x \"quoted\"", 2, shape, data);
+  drape_safetensors_writer_add_as (writer, "f16", 1, &n_ties, ties, DRAPE_ST_F16);
+  drape_safetensors_writer_add_as (writer, "bf16", 1, &n_ties, ties, DRAPE_ST_BF16);
   drape_safetensors_writer_save (writer, path, &error);
   g_assert_no_error (error);
   st = drape_safetensors_open (path, &error);
@@ -194,6 +202,13 @@ test_roundtrip (void)
   back = drape_safetensors_read_f32 (st, "case0.x \"quoted\"", 2, shape, &error);
   g_assert_no_error (error);
   g_assert_cmpmem (back, sizeof data, data, sizeof data);
+  g_assert_cmpint (drape_safetensors_lookup (st, "f16")->dtype, ==, DRAPE_ST_F16);
+  g_assert_cmpint (drape_safetensors_lookup (st, "bf16")->dtype, ==, DRAPE_ST_BF16);
+  back16 = drape_safetensors_read_f32 (st, "f16", 1, &n_ties, &error);
+  back_bf = drape_safetensors_read_f32 (st, "bf16", 1, &n_ties, &error);
+  g_assert_no_error (error);
+  g_assert_cmpmem (back16, sizeof f16_ties, f16_ties, sizeof f16_ties);
+  g_assert_cmpmem (back_bf, sizeof bf16_ties, bf16_ties, sizeof bf16_ties);
   g_unlink (path);
   g_rmdir (dir);
 }

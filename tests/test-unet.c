@@ -21,26 +21,21 @@ static const char *const blocks[] = {
   "conv_norm_out", NULL,
 };
 
-static void
-run_case (DrapeUNet        *unet,
-          DrapeSafetensors *cases,
-          guint             index,
-          double            tolerance)
+/* Records case `index` on graph and runs it: the noise prediction. */
+static DrapeTensor *
+predict (DrapeUNet        *unet,
+         DrapeGraph       *graph,
+         DrapeSafetensors *cases,
+         guint             index,
+         DrapeCapture     *capture)
 {
-  DrapeDevice *device = test_device ();
   g_autofree char *sample_name = g_strdup_printf ("case%u.sample", index);
   g_autofree char *t_name = g_strdup_printf ("case%u.timestep", index);
-  g_autofree char *out_name = g_strdup_printf ("case%u.noise_pred", index);
   g_autoptr(DrapeTensor) sample = test_golden_tensor (cases, sample_name, DRAPE_DTYPE_F32);
   g_autoptr(DrapeTensor) timestep = NULL;
-  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "unet");
-  g_autoptr(DrapeCapture) capture = drape_capture_new (index == 0 ? blocks : NULL);
   g_autoptr(GError) error = NULL;
   g_autofree float *t_value = NULL;
   g_autofree float *ts = g_new (float, sample->n);
-  g_autofree float *ref = NULL;
-  g_autofree float *got = NULL;
-  guint32 n, h, w, c;
   DrapeTensor *out;
 
   t_value = drape_safetensors_read_f32 (cases, t_name, 0, NULL, &error);
@@ -54,6 +49,22 @@ run_case (DrapeUNet        *unet,
   g_assert_no_error (error);
   drape_graph_run (graph, &error);
   g_assert_no_error (error);
+  return out;
+}
+
+static void
+run_case (DrapeUNet        *unet,
+          DrapeSafetensors *cases,
+          guint             index,
+          double            tolerance)
+{
+  g_autofree char *out_name = g_strdup_printf ("case%u.noise_pred", index);
+  g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "unet");
+  g_autoptr(DrapeCapture) capture = drape_capture_new (index == 0 ? blocks : NULL);
+  g_autofree float *ref = NULL;
+  g_autofree float *got = NULL;
+  guint32 n, h, w, c;
+  DrapeTensor *out = predict (unet, graph, cases, index, capture);
 
   for (guint b = 0; index == 0 && blocks[b] != NULL; b++)
     {
@@ -242,6 +253,65 @@ test_truncated_weights (void)
   g_rmdir (dir);
 }
 
+/* The golden UNet's weights rounded to f16, written as an F16 file (as
+ * the catalog downloads the real one) and as an F32 file: at f32 the
+ * first keeps its kernels in f16, in less memory, and predicts the same
+ * noise, to the bit. */
+static void
+test_f16_file (void)
+{
+  g_autofree char *src_dir = g_build_filename (test_golden_dir (), "unet", NULL);
+  g_autofree char *config_src = g_build_filename (src_dir, "config.json", NULL);
+  g_autofree char *weights_src = g_build_filename (src_dir, "diffusion_pytorch_model.safetensors", NULL);
+  g_autoptr(DrapeSafetensors) golden = drape_safetensors_open (weights_src, NULL);
+  g_autoptr(DrapeSafetensors) cases = test_golden_open ("unet/unet_cases.safetensors");
+  g_autofree char *contents = NULL;
+  g_autofree float *noise[2] = { NULL, NULL };
+  guint64 bytes[2];
+  gsize length, n = 0;
+
+  g_assert_nonnull (golden);
+  g_assert_true (g_file_get_contents (config_src, &contents, &length, NULL));
+  for (guint f = 0; f < 2; f++)
+    {
+      DrapeStDType dtype = f ? DRAPE_ST_F16 : DRAPE_ST_F32;
+      g_autofree char *dir = g_dir_make_tmp ("drape-unet-XXXXXX", NULL);
+      g_autofree char *config = g_build_filename (dir, "config.json", NULL);
+      g_autofree char *weights = g_build_filename (dir, f ? "diffusion_pytorch_model.fp16.safetensors"
+                                                         : "diffusion_pytorch_model.safetensors", NULL);
+      g_autoptr(DrapeSafetensorsWriter) writer = drape_safetensors_writer_new ();
+      g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "unet-f16-file");
+      g_autoptr(DrapeUNet) unet = NULL;
+      g_autoptr(GError) error = NULL;
+      DrapeTensor *out;
+
+      for (guint i = 0; i < drape_safetensors_get_n_tensors (golden); i++)
+        {
+          const DrapeStTensor *t = drape_safetensors_get_nth (golden, i);
+          g_autofree float *values = g_new (float, MAX (t->numel, 1));
+
+          drape_st_tensor_read_f32 (t, 0, t->numel, values);
+          test_quantize (values, t->numel, DRAPE_DTYPE_F16);
+          drape_safetensors_writer_add_as (writer, t->name, t->n_dims, t->shape, values, dtype);
+        }
+      g_assert_true (drape_safetensors_writer_save (writer, weights, &error));
+      g_assert_true (g_file_set_contents (config, contents, length, NULL));
+      unet = drape_unet_new (test_device (), dir, NULL, DRAPE_DTYPE_F32, &error);
+      g_assert_no_error (error);
+      bytes[f] = drape_unet_get_weight_bytes (unet);
+      out = predict (unet, graph, cases, 0, NULL);
+      n = drape_tensor_numel (out);
+      noise[f] = test_download (out);
+      g_unlink (config);
+      g_unlink (weights);
+      g_rmdir (dir);
+    }
+  g_assert_cmpuint (bytes[1], <, bytes[0]);
+  g_assert_cmpfloat (test_max_abs (noise[0], n), >, 0.0);
+  g_assert_cmpfloat (test_max_abs_diff (noise[0], noise[1], n), ==, 0.0);
+  test_assert_no_validation_messages ();
+}
+
 static void
 test_bad_folders (void)
 {
@@ -269,5 +339,6 @@ main (int argc, char **argv)
   g_test_add_func ("/unet/bad-folders", test_bad_folders);
   g_test_add_func ("/unet/attention-checkpoint", test_attention_checkpoint);
   g_test_add_func ("/unet/truncated-weights", test_truncated_weights);
+  g_test_add_func ("/unet/f16-file", test_f16_file);
   return test_finish (g_test_run ());
 }
