@@ -403,7 +403,7 @@ drape_cli_bench (int    argc,
   drape_unet_config_sd15_inpainting (&unet_config);
   drape_vae_config_sd (&vae_config);
   start = g_get_monotonic_time ();
-  pipeline = drape_pipeline_new_random (device, &unet_config, &vae_config, dtype, &error);
+  pipeline = drape_pipeline_new_random (device, &unet_config, &vae_config, dtype, !memory_only, &error);
   if (pipeline == NULL)
     return drape_cli_fail_error (error);
   load_ms = (g_get_monotonic_time () - start) / 1000.0;

@@ -215,7 +215,7 @@ drape_cli_tune (int    argc,
     return drape_cli_fail ("--precision %s: expected f16 or f32", precision);
   drape_unet_config_sd15_inpainting (&unet_config);
   drape_vae_config_sd (&vae_config);
-  pipeline = drape_pipeline_new_random (device, &unet_config, &vae_config, dtype, &error);
+  pipeline = drape_pipeline_new_random (device, &unet_config, &vae_config, dtype, TRUE, &error);
   if (pipeline == NULL)
     return drape_cli_fail_error (error);
   workload = drape_workload_new (device, pipeline, width, height, &error);

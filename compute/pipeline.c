@@ -324,15 +324,16 @@ drape_pipeline_new_random (DrapeDevice           *device,
                            const DrapeUNetConfig *unet_config,
                            const DrapeVaeConfig  *vae_config,
                            DrapeDType             dtype,
+                           gboolean               values,
                            GError               **error)
 {
-  g_autoptr(DrapeUNet) unet = drape_unet_new_random (device, unet_config, dtype, 1, error);
+  g_autoptr(DrapeUNet) unet = drape_unet_new_random (device, unet_config, dtype, values, 1, error);
   g_autoptr(DrapeVae) vae = NULL;
   DrapePipeline *pipeline;
 
   if (unet == NULL)
     return NULL;
-  vae = drape_vae_new_random (device, vae_config, dtype, 2, error);
+  vae = drape_vae_new_random (device, vae_config, dtype, values, 2, error);
   if (vae == NULL)
     return NULL;
   pipeline = pipeline_new (device, unet, vae, error);

@@ -89,11 +89,14 @@ DrapePipeline *drape_pipeline_new         (DrapeDevice               *device,
                                            const DrapePipelineConfig *config,
                                            GCancellable              *cancellable,
                                            GError                   **error);
-/* Random weights in the given configurations (benchmarks). */
+/* Random weights in the given configurations (benchmarks); without
+ * `values`, only their memory (drape_weights_new_unfilled): for
+ * planning what a try-on holds, running nothing. */
 DrapePipeline *drape_pipeline_new_random  (DrapeDevice               *device,
                                            const DrapeUNetConfig     *unet_config,
                                            const DrapeVaeConfig      *vae_config,
                                            DrapeDType                 dtype,
+                                           gboolean                   values,
                                            GError                   **error);
 void           drape_pipeline_free        (DrapePipeline             *pipeline);
 /* Records the graphs of a try-on with these parameters and allocates their

@@ -348,10 +348,12 @@ DrapeUNet *
 drape_unet_new_random (DrapeDevice           *device,
                        const DrapeUNetConfig *config,
                        DrapeDType             dtype,
+                       gboolean               values,
                        guint64                seed,
                        GError               **error)
 {
-  DrapeWeights *weights = drape_weights_new_random (device, dtype, seed);
+  DrapeWeights *weights = values ? drape_weights_new_random (device, dtype, seed)
+                                 : drape_weights_new_unfilled (device, dtype);
   g_autoptr(DrapeUNet) unet = unet_new (device, config, dtype, weights);
 
   /* As the files the pipeline downloads: the UNet's in f16, CatVTON's

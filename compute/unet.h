@@ -51,10 +51,12 @@ DrapeUNet   *drape_unet_new           (DrapeDevice           *device,
                                        const char            *attention_path,
                                        DrapeDType             dtype,
                                        GError               **error);
-/* Random weights of the right shapes (benchmarks). */
+/* Random weights of the right shapes (benchmarks); without `values`,
+ * their contents undefined (drape_weights_new_unfilled). */
 DrapeUNet   *drape_unet_new_random    (DrapeDevice           *device,
                                        const DrapeUNetConfig *config,
                                        DrapeDType             dtype,
+                                       gboolean               values,
                                        guint64                seed,
                                        GError               **error);
 void         drape_unet_free          (DrapeUNet             *unet);

@@ -305,10 +305,14 @@ DrapeVae *
 drape_vae_new_random (DrapeDevice          *device,
                       const DrapeVaeConfig *config,
                       DrapeDType            dtype,
+                      gboolean              values,
                       guint64               seed,
                       GError              **error)
 {
-  return vae_new (device, config, dtype, drape_weights_new_random (device, dtype, seed), error);
+  return vae_new (device, config, dtype,
+                  values ? drape_weights_new_random (device, dtype, seed)
+                         : drape_weights_new_unfilled (device, dtype),
+                  error);
 }
 
 void

@@ -42,6 +42,7 @@ DrapeVae    *drape_vae_new          (DrapeDevice          *device,
 DrapeVae    *drape_vae_new_random   (DrapeDevice          *device,
                                      const DrapeVaeConfig *config,
                                      DrapeDType            dtype,
+                                     gboolean              values,
                                      guint64               seed,
                                      GError              **error);
 void         drape_vae_free         (DrapeVae             *vae);

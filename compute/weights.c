@@ -23,6 +23,8 @@ struct _DrapeWeights
   guint64 bytes;
   gboolean random;
   guint64 seed;
+  /* Random weights without values (drape_weights_new_unfilled). */
+  gboolean unfilled;
   /* drape_weights_set_random_file_dtype's rules: name part -> dtype. */
   GHashTable *random_files;
 };
@@ -66,6 +68,16 @@ drape_weights_new_random (DrapeDevice *device,
 
   weights->random = TRUE;
   weights->seed = seed;
+  return weights;
+}
+
+DrapeWeights *
+drape_weights_new_unfilled (DrapeDevice *device,
+                            DrapeDType   dtype)
+{
+  DrapeWeights *weights = drape_weights_new_random (device, dtype, 0);
+
+  weights->unfilled = TRUE;
   return weights;
 }
 
@@ -368,7 +380,8 @@ upload_with (DrapeWeights *weights,
   u.src = g_new (float, per);
   /* Staging chunks need not end on a filter: fill_upload reloads the
    * filter a chunk starts in. */
-  ok = drape_buffer_fill (tensor->buffer, 0, drape_tensor_bytes (tensor), fill_upload, &u, &error);
+  ok = weights->unfilled ||
+       drape_buffer_fill (tensor->buffer, 0, drape_tensor_bytes (tensor), fill_upload, &u, &error);
   g_free (u.row);
   g_free (u.src);
   if (!ok)

@@ -34,6 +34,12 @@ DrapeWeights      *drape_weights_new        (DrapeDevice       *device,
 DrapeWeights      *drape_weights_new_random (DrapeDevice       *device,
                                              DrapeDType         dtype,
                                              guint64            seed);
+/* Random weights without their values: every lookup succeeds with a
+ * tensor of the asked shape, in the dtype the random weights' would
+ * have, its contents undefined.  What a model holds, for measuring
+ * memory without drawing gigabytes of numbers (bench --memory). */
+DrapeWeights      *drape_weights_new_unfilled (DrapeDevice     *device,
+                                             DrapeDType         dtype);
 /* Random weights stand in for the files a model is given: tensors whose
  * names contain `name_part` for values of a file of `dtype` (the longest
  * such part decides; F32 where none is set), and that decides the dtype

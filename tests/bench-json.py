@@ -123,14 +123,15 @@ def main():
     # of device (its PCI IDs, as `devices` gives them) and none of its own
     # (an empty cache), where it names a way for the UNet's first
     # convolution (9 channels in, 320 out, 3x3, over the 2 x 16 x 8
-    # latents), the step takes it.
+    # latents; at f32 its weights are the F16 file's: "w16"), the step
+    # takes it.
     assert "tryon_s" not in report, report
     devices = subprocess.run([cli, "devices"], check=True, capture_output=True, text=True).stdout
     ids = next(line.split()[-1] for line in devices.splitlines() if "vendor and device" in line)
     with tempfile.TemporaryDirectory() as folder:
         tuning = os.path.join(folder, ids.replace(":", "-") + ".json")
         with open(tuning, "w") as f:
-            json.dump({"problems": {"conv2d f32 M256 N320 K81 C9 G1": {"way": "tiled"}}}, f)
+            json.dump({"problems": {"conv2d f32 M256 N320 K81 C9 G1 w16": {"way": "tiled"}}}, f)
         env = {k: v for k, v in os.environ.items() if k != "DRAPE_TUNING"}
         env.update(DRAPE_TUNINGS_DIR=folder, XDG_CACHE_HOME=os.path.join(folder, "cache"))
         out = subprocess.run([cli, "bench", "--size", "64x64", "--steps", "1", "--precision", "f32",
@@ -152,6 +153,11 @@ def main():
     for kind in ("whole", "tiles512", "tiles256"):
         total, local = memory["tryon_peak_mib_" + kind], memory["tryon_peak_device_local_mib_" + kind]
         assert memory["weights_mib"] < total and 0 < local <= total, (kind, memory)
+    # It draws no weights, but holds what drawing them would: the f32
+    # report's weights (the UNet's kernels in f16, as from its file).
+    out = subprocess.run([cli, "bench", "--size", "64x64", "--precision", "f32", "--memory", "--json"],
+                         check=True, capture_output=True, text=True).stdout
+    assert json.loads(out)["weights_mib"] == report["weights_mib"], (out, report["weights_mib"])
     refused = subprocess.run([cli, "bench", "--size", "64x64", "--vae-tile", "64"],
                              capture_output=True, text=True)
     assert refused.returncode != 0 and "--e2e" in refused.stderr, refused

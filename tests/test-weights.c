@@ -4,7 +4,8 @@
  * F16 files stay f16, with their values exact; vectors, other files'
  * dtypes, mixed stacks and weights computed on the host (an upsampled
  * convolution's phases) are f32; at f16 everything is f16.  Random
- * weights follow the file dtypes they are told they stand in for.  And
+ * weights follow the file dtypes they are told they stand in for, and
+ * unfilled ones hold what random ones would.  And
  * f16 kernels beside f32 activations compute what f32 kernels of the
  * same values do.
  *
@@ -139,30 +140,38 @@ test_kept_dtype (void)
 }
 
 /* Random weights as the UNet's: an F16 file, but for CatVTON's attention
- * in F32. */
+ * in F32; and the same without values, which hold what they would. */
 static void
 test_random_file_dtype (void)
 {
   for (guint d = 0; d <= DRAPE_DTYPE_F16; d++)
     {
       g_autoptr(DrapeWeights) told = drape_weights_new_random (test_device (), d, 1);
+      g_autoptr(DrapeWeights) unfilled = drape_weights_new_unfilled (test_device (), d);
       g_autoptr(DrapeWeights) untold = drape_weights_new_random (test_device (), d, 1);
+      DrapeWeights *as_unet[] = { told, unfilled };
       const char *qkv[] = { "b.attn1.to_q.weight", "b.attn1.to_k.weight", "b.attn1.to_v.weight" };
       DrapeDType kept16 = d == DRAPE_DTYPE_F32 ? DRAPE_DTYPE_F16 : d;
       g_autofree float *a = NULL, *b = NULL;
 
-      drape_weights_set_random_file_dtype (told, "", DRAPE_ST_F16);
-      drape_weights_set_random_file_dtype (told, ".attn1.", DRAPE_ST_F32);
-      assert_dtype (drape_weights_conv (told, "b.conv.weight", 8, 4, 3, 3), kept16, "an F16 kernel");
-      assert_dtype (drape_weights_linear (told, "b.attn2.to_q.weight", 8, 4), kept16, "an F16 layer");
-      assert_dtype (drape_weights_vector (told, "b.conv.bias", 8), d, "an F16 vector");
-      assert_dtype (drape_weights_linear (told, "b.attn1.to_out.0.weight", 8, 8), d, "an F32 layer");
-      assert_dtype (drape_weights_linear_concat (told, "b.attn1.to_qkv.weight", qkv, 3, 8, 8), d,
-                    "F32 projections stacked");
-      assert_dtype (drape_weights_conv_upsample2x (told, "b.up.weight", 8, 8), d,
-                    "the phases of an F16 kernel");
+      for (guint k = 0; k < G_N_ELEMENTS (as_unet); k++)
+        {
+          DrapeWeights *w = as_unet[k];
+
+          drape_weights_set_random_file_dtype (w, "", DRAPE_ST_F16);
+          drape_weights_set_random_file_dtype (w, ".attn1.", DRAPE_ST_F32);
+          assert_dtype (drape_weights_conv (w, "b.conv.weight", 8, 4, 3, 3), kept16, "an F16 kernel");
+          assert_dtype (drape_weights_linear (w, "b.attn2.to_q.weight", 8, 4), kept16, "an F16 layer");
+          assert_dtype (drape_weights_vector (w, "b.conv.bias", 8), d, "an F16 vector");
+          assert_dtype (drape_weights_linear (w, "b.attn1.to_out.0.weight", 8, 8), d, "an F32 layer");
+          assert_dtype (drape_weights_linear_concat (w, "b.attn1.to_qkv.weight", qkv, 3, 8, 8), d,
+                        "F32 projections stacked");
+          assert_dtype (drape_weights_conv_upsample2x (w, "b.up.weight", 8, 8), d,
+                        "the phases of an F16 kernel");
+          g_assert_true (drape_weights_check (w, NULL));
+        }
+      g_assert_cmpuint (drape_weights_get_bytes (unfilled), ==, drape_weights_get_bytes (told));
       assert_dtype (drape_weights_conv (untold, "b.conv.weight", 8, 4, 3, 3), d, "a kernel");
-      g_assert_true (drape_weights_check (told, NULL));
       g_assert_true (drape_weights_check (untold, NULL));
 
       /* The same draws, whatever dtype keeps them. */
