@@ -442,6 +442,22 @@ drape_safetensors_read_f32 (DrapeSafetensors *st,
   return values;
 }
 
+void
+drape_st_tensor_read_f16 (const DrapeStTensor *tensor,
+                          guint64              start,
+                          guint64              count,
+                          guint16             *dst)
+{
+  g_return_if_fail (tensor->dtype == DRAPE_ST_F16);
+  g_return_if_fail (start + count <= tensor->numel);
+
+  memcpy (dst, tensor->data + 2 * start, count * 2);
+#if G_BYTE_ORDER == G_BIG_ENDIAN
+  for (guint64 i = 0; i < count; i++)
+    dst[i] = GUINT16_FROM_LE (dst[i]);
+#endif
+}
+
 typedef struct {
   char *name;
   DrapeStDType dtype;

@@ -69,6 +69,12 @@ void                 drape_st_tensor_read_f32        (const DrapeStTensor    *te
                                                       guint64                 start,
                                                       guint64                 count,
                                                       float                  *dst);
+/* Values [start, start + count) of an F16 tensor as they are (halves in
+ * the host's byte order). */
+void                 drape_st_tensor_read_f16        (const DrapeStTensor    *tensor,
+                                                      guint64                 start,
+                                                      guint64                 count,
+                                                      guint16                *dst);
 /* Looks a tensor up, checks that it is a float tensor of the given shape
  * (n_dims dims; NULL shape accepts any), and returns its values as f32.
  * Errors name the file, the tensor, and what was expected and found. */

@@ -208,9 +208,47 @@ typedef struct {
   float spread, centre;
   guint32 cout, cin, kh, kw;
   DrapeDType dtype;
+  /* The sources' f16 values go into an f16 tensor as they are, with no
+   * conversion either way (which would cost more than the rest of the
+   * load): row and src then hold halves. */
+  gboolean halves;
   float *row;     /* one output filter, f32, engine order */
   float *src;     /* one input filter, f32, PyTorch order */
 } Upload;
+
+/* Whether every source holds f16 values for an f16 tensor. */
+static gboolean
+copies_halves (const Upload *u)
+{
+  for (guint i = 0; i < u->n_st; i++)
+    if (u->st[i]->dtype != DRAPE_ST_F16)
+      return FALSE;
+  return u->n_st > 0 && u->dtype == DRAPE_DTYPE_F16;
+}
+
+/* Filter co's values from PyTorch's order [cin, kh, kw] in u->src into
+ * the engine's [kh, kw, cin] in u->row. */
+static void
+to_engine_order (Upload *u)
+{
+  guint32 taps = u->kh * u->kw;
+
+  if (taps == 1)
+    memcpy (u->row, u->src, (gsize) u->cin * (u->halves ? 2 : 4));
+  else if (u->halves)
+    {
+      guint16 *row = (guint16 *) u->row;
+      const guint16 *src = (const guint16 *) u->src;
+
+      for (guint32 ci = 0; ci < u->cin; ci++)
+        for (guint32 t = 0; t < taps; t++)
+          row[(guint64) t * u->cin + ci] = src[(guint64) ci * taps + t];
+    }
+  else
+    for (guint32 ci = 0; ci < u->cin; ci++)
+      for (guint32 t = 0; t < taps; t++)
+        u->row[(guint64) t * u->cin + ci] = u->src[(guint64) ci * taps + t];
+}
 
 static void
 read_filter (Upload  *u,
@@ -218,7 +256,10 @@ read_filter (Upload  *u,
 {
   guint64 per = (guint64) u->cin * u->kh * u->kw;
 
-  if (u->n_st > 0)
+  if (u->halves)
+    drape_st_tensor_read_f16 (u->st[co / u->cout_each], (co % u->cout_each) * per, per,
+                              (guint16 *) u->src);
+  else if (u->n_st > 0)
     drape_st_tensor_read_f32 (u->st[co / u->cout_each], (co % u->cout_each) * per, per, u->src);
   else if (u->data != NULL)
     memcpy (u->src, u->data + co * per, per * sizeof (float));
@@ -233,10 +274,7 @@ read_filter (Upload  *u,
         z ^= z >> 31;
         u->src[i] = u->centre + u->spread * (float) ((double) (z >> 11) / (double) (1ull << 53) * 2.0 - 1.0);
       }
-  for (guint32 ci = 0; ci < u->cin; ci++)
-    for (guint32 y = 0; y < u->kh; y++)
-      for (guint32 x = 0; x < u->kw; x++)
-        u->row[((guint64) y * u->kw + x) * u->cin + ci] = u->src[((guint64) ci * u->kh + y) * u->kw + x];
+  to_engine_order (u);
 }
 
 /* Elements [begin, end) of the tensor into dst, which holds them from
@@ -257,7 +295,9 @@ fill_range (Upload  *u,
       const float *row = u->row + from;
 
       read_filter (u, e / per);
-      if (u->dtype == DRAPE_DTYPE_F16)
+      if (u->halves)
+        memcpy ((guint16 *) dst + (e - first), (const guint16 *) u->row + from, n * 2);
+      else if (u->dtype == DRAPE_DTYPE_F16)
         {
           guint16 *out = (guint16 *) dst + (e - first);
           for (guint64 i = 0; i < n; i++)
@@ -365,6 +405,7 @@ upload_with (DrapeWeights *weights,
   u.kh = kh;
   u.kw = kw;
   u.dtype = dtype;
+  u.halves = copies_halves (&u);
 
   tensor = as_vector
     ? drape_tensor_new (weights->device, dtype, 1, 1, 1, cout, &error)

@@ -134,6 +134,15 @@ test_kept_dtype (void)
           g_assert_cmpfloat (got[i], ==, value_at (i));
           g_assert_cmpfloat (got[32 + i], ==, value_at (i));
         }
+      /* A linear layer's and a vector's order is the file's. */
+      g_clear_pointer (&got, g_free);
+      got = test_download (lin16);
+      for (guint i = 0; i < 48; i++)
+        g_assert_cmpfloat (got[i], ==, value_at (i));
+      g_clear_pointer (&got, g_free);
+      got = test_download (bias16);
+      for (guint i = 0; i < 4; i++)
+        g_assert_cmpfloat (got[i], ==, value_at (i));
     }
   g_remove (path);
   g_rmdir (dir);
