@@ -534,21 +534,21 @@ drape_safetensors_writer_add_as (DrapeSafetensorsWriter *writer,
   e.bytes = numel * drape_st_dtype_size (dtype);
   e.data = g_malloc (MAX (e.bytes, 1));
   for (guint64 i = 0; i < numel; i++)
-    {
-      guint32 bits;
-      guint16 half;
+    if (dtype == DRAPE_ST_F32)
+      {
+        guint32 bits;
 
-      memcpy (&bits, &data[i], 4);
-      bits = GUINT32_TO_LE (bits);
-      if (dtype == DRAPE_ST_F32)
+        memcpy (&bits, &data[i], 4);
+        bits = GUINT32_TO_LE (bits);
         memcpy (e.data + 4 * i, &bits, 4);
-      else
-        {
-          half = GUINT16_TO_LE (dtype == DRAPE_ST_F16 ? drape_float_to_half (data[i])
-                                                      : drape_float_to_bf16 (data[i]));
-          memcpy (e.data + 2 * i, &half, 2);
-        }
-    }
+      }
+    else
+      {
+        guint16 half = GUINT16_TO_LE (dtype == DRAPE_ST_F16 ? drape_float_to_half (data[i])
+                                                            : drape_float_to_bf16 (data[i]));
+
+        memcpy (e.data + 2 * i, &half, 2);
+      }
   g_array_append_val (writer->entries, e);
 }
 

@@ -398,7 +398,7 @@ upload_with (DrapeWeights *weights,
   guint64 per = (guint64) cin * kh * kw;
   Upload u = *source;
   DrapeTensor *tensor;
-  gboolean ok;
+  gboolean ok = TRUE;
 
   u.cout = cout;
   u.cin = cin;
@@ -417,14 +417,16 @@ upload_with (DrapeWeights *weights,
         weights->error->code = error->code;
       return NULL;
     }
-  u.row = g_new (float, per);
-  u.src = g_new (float, per);
   /* Staging chunks need not end on a filter: fill_upload reloads the
    * filter a chunk starts in. */
-  ok = weights->unfilled ||
-       drape_buffer_fill (tensor->buffer, 0, drape_tensor_bytes (tensor), fill_upload, &u, &error);
-  g_free (u.row);
-  g_free (u.src);
+  if (!weights->unfilled)
+    {
+      u.row = g_new (float, per);
+      u.src = g_new (float, per);
+      ok = drape_buffer_fill (tensor->buffer, 0, drape_tensor_bytes (tensor), fill_upload, &u, &error);
+      g_free (u.row);
+      g_free (u.src);
+    }
   if (!ok)
     {
       drape_tensor_free (tensor);
@@ -454,6 +456,28 @@ upload_host (DrapeWeights *weights,
   return upload_with (weights, key, &u, weights->dtype, cout, cin, kh, kw, as_vector);
 }
 
+/* The dtype of the file random tensor `name` stands in for: the longest
+ * name part drape_weights_set_random_file_dtype() gave that it contains
+ * says, else F32. */
+static DrapeStDType
+random_file_dtype (DrapeWeights *weights,
+                   const char   *name)
+{
+  DrapeStDType file_dtype = DRAPE_ST_F32;
+  gsize matched = 0;
+  GHashTableIter iter;
+  gpointer part, dtype;
+
+  g_hash_table_iter_init (&iter, weights->random_files);
+  while (g_hash_table_iter_next (&iter, &part, &dtype))
+    if (strstr (name, part) != NULL && strlen (part) >= matched)
+      {
+        matched = strlen (part);
+        file_dtype = GPOINTER_TO_INT (dtype);
+      }
+  return file_dtype;
+}
+
 /* Uniform values with the variance of N(0, 1/fan_in) for matrices, like
  * PyTorch's default init, so activations keep their scale through a deep
  * network; norm scales near 1, biases near 0. */
@@ -468,21 +492,10 @@ upload_random (DrapeWeights *weights,
                gboolean      on_host)
 {
   g_autofree char *key = g_strdup (name);
-  DrapeStDType file_dtype = DRAPE_ST_F32;
-  gsize matched = 0;
-  GHashTableIter iter;
-  gpointer part, dtype;
-  Upload u = { 0 };
-
   /* Values the weights compute on the host stay in the compute dtype
    * (upload_host); a file's are kept as its dtype says. */
-  g_hash_table_iter_init (&iter, weights->random_files);
-  while (!on_host && g_hash_table_iter_next (&iter, &part, &dtype))
-    if (strstr (name, part) != NULL && strlen (part) >= matched)
-      {
-        matched = strlen (part);
-        file_dtype = GPOINTER_TO_INT (dtype);
-      }
+  DrapeStDType file_dtype = on_host ? DRAPE_ST_F32 : random_file_dtype (weights, name);
+  Upload u = { 0 };
 
   u.state = weights->seed ^ g_str_hash (name) * 0x2545f4914f6cdd1dull;
   if (!as_vector)
