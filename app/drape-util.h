@@ -18,5 +18,8 @@ char     *drape_error_describe     (const GError *error);
 /* $XDG_DATA_HOME/drape/<name> */
 GFile    *drape_data_file          (const char *name);
 gboolean  drape_is_image_type      (const char *content_type);
+/* "about 3 minutes left", in the unit that suits: seconds, minutes, then
+ * hours, for the hours a try-on at full size takes on a CPU. */
+char     *drape_format_time_left   (double      seconds);
 
 G_END_DECLS

@@ -1330,20 +1330,6 @@ get_engine (DrapeWindow *self)
   return drape_application_get_engine (DRAPE_APPLICATION (application));
 }
 
-static char *
-format_time_left (double seconds)
-{
-  if (seconds < 1)
-    return g_strdup (_("almost done"));
-  if (seconds < 60)
-    return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "about %u second left", "about %u seconds left",
-                                         (gulong) (seconds + 0.5)),
-                            (guint) (seconds + 0.5));
-  return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "about %u minute left", "about %u minutes left",
-                                       (gulong) (seconds / 60 + 0.5)),
-                          (guint) (seconds / 60 + 0.5));
-}
-
 static void
 on_try_on_progress (const DrapeEngineProgress *progress,
                     gpointer                   user_data)
@@ -1360,7 +1346,7 @@ on_try_on_progress (const DrapeEngineProgress *progress,
     {
       double left = progress->step > 0
                     ? progress->elapsed_s / progress->step * (progress->n_steps - progress->step) : -1;
-      g_autofree char *time_left = left >= 0 ? format_time_left (left) : NULL;
+      g_autofree char *time_left = left >= 0 ? drape_format_time_left (left) : NULL;
       g_autofree char *text = NULL;
 
       /* Translators: "Step 3 of 50 · about 2 minutes left" */

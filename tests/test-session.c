@@ -6,11 +6,13 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <math.h>
 #include <string.h>
 
 #include "app-test-common.h"
 #include "drape-app-error.h"
 #include "drape-session.h"
+#include "drape-util.h"
 
 static DrapePicture *
 make_picture (int         width,
@@ -344,6 +346,38 @@ test_session_changed (void)
   g_assert_cmpuint (count, >, before);
 }
 
+/* The progress line's estimate: each unit chosen after rounding, hours
+ * past an hour and a half (a full-size try-on on a CPU), and nonsense
+ * (a negative or NaN estimate) read as nothing left. */
+static void
+test_time_left (void)
+{
+  static const struct {
+    double seconds;
+    const char *text;
+  } cases[] = {
+    { NAN, "almost done" },
+    { -3, "almost done" },
+    { 0.2, "almost done" },
+    { 0.7, "about 1 second left" },
+    { 42.4, "about 42 seconds left" },
+    { 59.4, "about 59 seconds left" },
+    { 59.7, "about 1 minute left" },
+    { 150, "about 3 minutes left" },
+    { 89 * 60, "about 89 minutes left" },
+    { 90 * 60, "about 2 hours left" },
+    { 4.4 * 3600, "about 4 hours left" },
+    { 4.6 * 3600, "about 5 hours left" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *text = drape_format_time_left (cases[i].seconds);
+
+      g_assert_cmpstr (text, ==, cases[i].text);
+    }
+}
+
 int
 main (int    argc,
       char **argv)
@@ -358,6 +392,7 @@ main (int    argc,
   g_test_add_func ("/session/async-file", test_session_async_file);
   g_test_add_func ("/session/bad-files", test_session_bad_files);
   g_test_add_func ("/session/changed", test_session_changed);
+  g_test_add_func ("/util/time-left", test_time_left);
 
   return g_test_run ();
 }
