@@ -69,6 +69,11 @@ drape_cli_devices (int    argc,
           if (tensor_cores != NULL)
             printf (", f16 tensor cores (%s)", tensor_cores);
           printf ("\n");
+          if (info->is_software)
+            printf ("    CPU kernels           %s\n",
+                    !caps->has_int64     ? "storage buffers (no shaderInt64)"
+                    : caps->stores_int64 ? "texel reads, 64-bit stores"
+                                         : "texel reads, 32-bit stores (this driver's 64-bit ones are broken)");
           for (guint w = 0; w < caps->n_coopmat2_workgroup; w++)
             printf ("    workgroup matrices    f16 in workgroups of %u: multiples of %ux%ux%u, "
                     "sides up to %u (cooperative matrix 2)\n", caps->coopmat2_workgroup[w].invocations,

@@ -174,11 +174,18 @@ void     drape_device_refuse_families (DrapeDevice        *device,
  * say), as DrapeDeviceCaps.compute_units; returns the count it had. */
 guint32  drape_device_set_compute_units (DrapeDevice      *device,
                                          guint32           units);
+/* Whether a device of this name stores 64-bit values right where the
+ * CPU kernels store them (DrapeDeviceCaps.stores_int64). */
+gboolean drape_device_int64_stores_work (const char *name);
 /* Test hook: the device has shaderInt64 or not, as
  * DrapeDeviceCaps.has_int64 (it stays enabled where the device has it);
  * returns what it had. */
 gboolean drape_device_set_has_int64 (DrapeDevice      *device,
                                      gboolean          has_int64);
+/* Test hook: the CPU kernels store 64 bits at a time or not, as
+ * DrapeDeviceCaps.stores_int64; returns what it had. */
+gboolean drape_device_set_stores_int64 (DrapeDevice   *device,
+                                        gboolean       stores_int64);
 /* Submits without waiting; `fence` is signalled when the buffers (and
  * everything submitted before them) are done.  On failure nothing is
  * pending and the fence stays unsignalled. */

@@ -1113,6 +1113,7 @@ create_logical_device (DrapeDevice *device,
   want12.storageBuffer8BitAccess = have12.storageBuffer8BitAccess;
   want12.shaderInt8 = have12.shaderInt8;
   device->caps.has_int64 = have.features.shaderInt64;
+  device->caps.stores_int64 = device->caps.has_int64 && drape_device_int64_stores_work (device->info.name);
   want.features.shaderInt64 = have.features.shaderInt64;
 
   /* glslang compiles cooperative-matrix shaders to the Vulkan memory
@@ -1197,6 +1198,20 @@ drape_device_prefer_wide_cpu_vectors (void)
   if (__builtin_cpu_supports ("avx512f"))
     g_setenv ("LP_NATIVE_VECTOR_WIDTH", "512", FALSE);
 #endif
+}
+
+gboolean
+drape_device_int64_stores_work (const char *name)
+{
+  const char *llvm = name != NULL && g_str_has_prefix (name, "llvmpipe") ? strstr (name, "(LLVM ") : NULL;
+
+  /* Lavapipe's 64-bit stores work with LLVM 15 (Mesa 22.3, Debian 12)
+   * but corrupt the stack (glibc: "stack smashing detected") in LLVM 19's
+   * code (Mesa 26, Debian 13) for 512-bit vectors or with AVX-512
+   * instructions, which is what an AVX-512 CPU runs.  Its AVX code at 256
+   * bits stores them right; AVX2's and the versions between were not
+   * tried, so past LLVM 15 the CPU kernels store 32-bit values. */
+  return llvm == NULL || g_ascii_strtoull (llvm + strlen ("(LLVM "), NULL, 10) <= 15;
 }
 
 DrapeDevice *
@@ -1411,6 +1426,16 @@ drape_device_set_has_int64 (DrapeDevice *device,
   gboolean had = device->caps.has_int64;
 
   device->caps.has_int64 = has_int64;
+  return had;
+}
+
+gboolean
+drape_device_set_stores_int64 (DrapeDevice *device,
+                               gboolean     stores_int64)
+{
+  gboolean had = device->caps.stores_int64;
+
+  device->caps.stores_int64 = stores_int64;
   return had;
 }
 

@@ -65,8 +65,12 @@ typedef struct {
   guint32 max_push_constants;
   /* shaderFloat16 and storageBuffer16BitAccess: f16 tensors allowed. */
   gboolean has_f16;
-  /* shaderInt64, which the CPU-tuned kernels' 64-bit stores need. */
+  /* shaderInt64, which the CPU-tuned kernels' variants need. */
   gboolean has_int64;
+  /* Whether those kernels store their results 64 bits at a time (two
+   * f32 or four f16 values a store), where the driver does that right
+   * (drape_device_int64_stores_work); else 32. */
+  gboolean stores_int64;
   /* Tensor cores: the cooperative-matrix extension the tensor-core
    * kernels use, where the device has f16 tiles with f32 sums and sides
    * of 8 or 16, the Vulkan memory model their shaders need, and the build

@@ -165,7 +165,8 @@ stage_dispatch (DrapeGraph         *graph,
 {
   guint64 invocations = stage == STAGE_WEIGHTS ? (guint64) c->cout * (c->cin / 4)
                         : tiles * ((stage == STAGE_INPUT ? c->cin : c->cout) / 4);
-  guint32 spec[] = { LOCAL, 1, 1, stage };
+  guint32 spec[] = { LOCAL, 1, 1, stage,
+                     drape_device_get_caps (drape_graph_get_device (graph))->stores_int64 };
   g_autofree char *variant = drape_conv_variant (c, texel);
   DrapeKernel *kernel = drape_graph_kernel_texel (graph, "conv_winograd", variant, N_BINDINGS,
                                                   texel ? CONV_TEXEL_BINDINGS : 0, spec,

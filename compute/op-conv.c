@@ -774,6 +774,7 @@ scalar_kernel (DrapeGraph     *graph,
     cfg->local, 1, 1, cfg->kind == GEMM_SUBGROUP, cfg->tm, cfg->tn, cfg->bm, cfg->bn, cfg->bk,
     cfg->sg, cfg->vec4, cfg->pointwise, c->geglu, cfg->vec_out,
     cfg->kind == GEMM_SUBGROUP ? conv_flags (c) : FLAGS_DYNAMIC, out_f32 (c), c->subpixel,
+    drape_device_get_caps (device)->stores_int64,
   };
   guint32 texel_mask = cfg->texel ? CONV_TEXEL_BINDINGS : 0;
 

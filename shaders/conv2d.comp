@@ -40,6 +40,9 @@ layout(constant_id = 15) const bool OUT_F32 = false;
 // One phase of a 2x upsampled output (conv_common.glsl).
 layout(constant_id = 16) const bool SUBPIXEL = false;
 #define CONV_SUBPIXEL SUBPIXEL
+// The texel variants' 64-bit stores (conv_common.glsl).
+layout(constant_id = 17) const bool STORE64 = true;
+#define CONV_STORE64 STORE64
 #define CONV_GATE
 #include "conv_common.glsl"
 

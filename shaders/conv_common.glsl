@@ -55,7 +55,9 @@ layout(binding = 5) writeonly buffer Out4 { T4 o4[]; };
 // Four channels at element 4 q of the output.  CPU drivers store a
 // buffer's values a lane and a component at a time, so the DRAPE_TEXEL
 // (CPU) variants store them as 64-bit components: half the stores for
-// f32, a quarter for f16.  Those variants need shaderInt64.
+// f32, a quarter for f16.  Those variants need shaderInt64, and define
+// CONV_STORE64 as a condition (a specialisation constant), false where
+// the driver's 64-bit stores are broken (DrapeDeviceCaps.stores_int64).
 #if DRAPE_TEXEL
 #extension GL_ARB_gpu_shader_int64 : require
 #if DRAPE_F16
@@ -68,12 +70,19 @@ layout(binding = 5) writeonly buffer Out64 { u64vec2 o64[]; };
 void conv_store4(uint q, vec4 v)
 {
 #if DRAPE_TEXEL && DRAPE_F16
-  o64[q] = packUint2x32(uvec2(packHalf2x16(v.xy), packHalf2x16(v.zw)));
+  if (CONV_STORE64)
+    {
+      o64[q] = packUint2x32(uvec2(packHalf2x16(v.xy), packHalf2x16(v.zw)));
+      return;
+    }
 #elif DRAPE_TEXEL
-  o64[q] = u64vec2(packUint2x32(floatBitsToUint(v.xy)), packUint2x32(floatBitsToUint(v.zw)));
-#else
-  o4[q] = T4(v);
+  if (CONV_STORE64)
+    {
+      o64[q] = u64vec2(packUint2x32(floatBitsToUint(v.xy)), packUint2x32(floatBitsToUint(v.zw)));
+      return;
+    }
 #endif
+  o4[q] = T4(v);
 }
 // A shader may store f32 from f16 operands where it defines CONV_OUT_F32
 // as a condition (a specialisation constant): sums that a later op

@@ -22,6 +22,9 @@
 // its patch holds (input rows outside the bound band read as 0) and never
 // stored.
 #include "common.glsl"
+// The texel variant's 64-bit stores (conv_common.glsl).
+layout(constant_id = 4) const bool STORE64 = true;
+#define CONV_STORE64 STORE64
 #include "conv_common.glsl"
 
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;

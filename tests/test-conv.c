@@ -510,6 +510,38 @@ test_without_int64 (void)
   test_assert_no_validation_messages ();
 }
 
+/* Where a driver's 64-bit stores are broken (LLVM 19's lavapipe on
+ * AVX-512), the CPU kernels store 32-bit values and still read through
+ * texels: the same results, directly and as Winograd's stages, in f32
+ * and (direct) f16. */
+static void
+test_texel_32_bit_stores (void)
+{
+  DrapeDevice *device = test_device ();
+  gboolean had;
+
+  if (!drape_device_get_info (device)->is_software || !drape_device_get_caps (device)->has_int64)
+    {
+      g_test_skip ("the CPU kernels run only on CPU drivers with shaderInt64");
+      return;
+    }
+  had = drape_device_set_stores_int64 (device, FALSE);
+  for (guint w = 0; w < 2; w++)
+    {
+      g_setenv ("DRAPE_CONV_WINOGRAD", w ? "1" : "0", TRUE);
+      g_assert_true (records_without_storage_kernels (&winograd_cases[0]));
+      check_conv (&winograd_cases[0], FALSE, DRAPE_DTYPE_F32, DRAPE_DTYPE_F32, G_MAXUINT64);
+    }
+  g_unsetenv ("DRAPE_CONV_WINOGRAD");
+  for (guint i = 0; i < G_N_ELEMENTS (conv_cases); i++)
+    if (conv_cases[i].cin % (4 * conv_cases[i].groups) == 0)
+      for (guint d = 0; d < 2; d++)
+        check_conv (&conv_cases[i], FALSE, d ? DRAPE_DTYPE_F16 : DRAPE_DTYPE_F32,
+                    d ? DRAPE_DTYPE_F16 : DRAPE_DTYPE_F32, G_MAXUINT64);
+  drape_device_set_stores_int64 (device, had);
+  test_assert_no_validation_messages ();
+}
+
 /* A Winograd case as op-conv-winograd.c records it: the kernels'
  * transform, then per part the input's, the GEMMs and the output's, so
  * 1 + 3 parts dispatches; `tiles` a part (NULL: the op's choice, one
@@ -1204,6 +1236,7 @@ main (int argc, char **argv)
   g_test_add_func ("/conv/in-place-bands", test_in_place_bands);
   g_test_add_func ("/conv/winograd", test_winograd);
   g_test_add_func ("/conv/without-int64", test_without_int64);
+  g_test_add_func ("/conv/texel-32-bit-stores", test_texel_32_bit_stores);
   g_test_add_func ("/conv/f16-weights", test_f16_weights);
   g_test_add_func ("/conv/bad-shapes", test_bad_shapes);
   g_test_add_func ("/conv/large-grid", test_large_grid);

@@ -73,6 +73,37 @@ test_wide_cpu_vectors (void)
   g_test_trap_assert_passed ();
 }
 
+/* Lavapipe's 64-bit stores break LLVM 19's code: past LLVM 15 the CPU
+ * kernels store 32-bit values (test-conv's /conv/texel-32-bit-stores). */
+static void
+test_int64_stores (void)
+{
+  static const struct {
+    const char *name;
+    gboolean works;
+  } cases[] = {
+    { "llvmpipe (LLVM 15.0.6, 512 bits)", TRUE },
+    { "llvmpipe (LLVM 15.0.6, 256 bits)", TRUE },
+    { "llvmpipe (LLVM 12.0.1, 256 bits)", TRUE },
+    { "llvmpipe (LLVM 16.0.0, 256 bits)", FALSE },
+    { "llvmpipe (LLVM 19.1.7, 512 bits)", FALSE },
+    { "llvmpipe (LLVM 19.1.7, 256 bits)", FALSE },
+    { "llvmpipe (LLVM 21.1.0)", FALSE },
+    { "NVIDIA H200", TRUE },
+    { "SwiftShader Device (Subzero)", TRUE },
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeDevice) device = drape_device_new (NULL, &error);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    g_assert_cmpint (drape_device_int64_stores_work (cases[i].name), ==, cases[i].works);
+  /* This machine's device follows the rule. */
+  g_assert_no_error (error);
+  g_assert_cmpint (drape_device_get_caps (device)->stores_int64, ==,
+                   drape_device_get_caps (device)->has_int64 &&
+                   drape_device_int64_stores_work (drape_device_get_info (device)->name));
+}
+
 static void
 test_selector (void)
 {
@@ -1210,6 +1241,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/device/list", test_list);
   g_test_add_func ("/device/selector", test_selector);
+  g_test_add_func ("/device/int64-stores", test_int64_stores);
   g_test_add_func ("/device/wide-cpu-vectors", test_wide_cpu_vectors);
   g_test_add_func ("/device/caps", test_caps);
   g_test_add_func ("/device/out-of-memory", test_out_of_memory);
