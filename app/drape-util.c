@@ -83,23 +83,25 @@ drape_is_image_type (const char *content_type)
 char *
 drape_format_time_left (double seconds)
 {
-  double minutes = seconds / 60, hours = seconds / 3600;
-
   /* Each unit is chosen after rounding, so that 59.7 seconds read as a
    * minute, not as 60 seconds. */
+  double minutes = seconds / 60 + 0.5, hours = seconds / 3600 + 0.5;
+  guint n;
+
   if (!(seconds >= 0.5))
     return g_strdup (_("almost done"));
   if (seconds + 0.5 < 60)
-    return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "about %u second left", "about %u seconds left",
-                                         (gulong) (seconds + 0.5)),
-                            (guint) (seconds + 0.5));
+    {
+      n = (guint) (seconds + 0.5);
+      return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "about %u second left", "about %u seconds left", n), n);
+    }
   /* Minutes up to an hour and a half ("about 1 hour" would hide a third
    * of the wait), whole hours after. */
-  if (minutes + 0.5 < 90)
-    return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "about %u minute left", "about %u minutes left",
-                                         (gulong) (minutes + 0.5)),
-                            (guint) (minutes + 0.5));
-  return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "about %u hour left", "about %u hours left",
-                                       (gulong) CLAMP (hours + 0.5, 2, G_MAXUINT)),
-                          (guint) CLAMP (hours + 0.5, 2, G_MAXUINT));
+  if (minutes < 90)
+    {
+      n = (guint) minutes;
+      return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "about %u minute left", "about %u minutes left", n), n);
+    }
+  n = (guint) CLAMP (hours, 2, G_MAXUINT);
+  return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "about %u hour left", "about %u hours left", n), n);
 }
