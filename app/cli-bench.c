@@ -2,18 +2,21 @@
  *
  * Times what a try-on spends its time on: the UNet step with guidance
  * (batch 2), the VAE encode of both images and the decode of the result,
- * and optionally a whole try-on; prints the most expensive ops (GPU
- * timestamps) and peak device memory.  Nothing to download.
+ * and optionally a whole try-on and the auto-mask; prints the most
+ * expensive ops (GPU timestamps) and peak device memory.  Nothing to
+ * download.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include "config.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <json-glib/json-glib.h>
 
 #include "cli.h"
+#include "parser.h"
 #include "tuning.h"
 #include "workload.h"
 
@@ -116,6 +119,56 @@ merge_profiles (GHashTable *ops,
 
   merge_profile (ops, by_op, prefix);
   merge_profile (dispatches, by_dispatch, prefix);
+}
+
+/* The auto-mask as drape_parser_parse() runs it, on the catalog's parser
+ * with random weights: a width x height photo stretched to SegFormer's
+ * input, the network, its logits to a label map of the photo's size.  Its
+ * weights' size in *weights_mib (the try-on's peak is measured before,
+ * without them). */
+static gboolean
+time_parser (DrapeDevice *device,
+             DrapeDType   dtype,
+             guint32      width,
+             guint32      height,
+             gboolean     profile,
+             Timing      *timing,
+             double      *weights_mib,
+             GHashTable  *ops,
+             GHashTable  *dispatches,
+             GError     **error)
+{
+  g_autoptr(DrapeParser) parser = NULL;
+  g_autoptr(DrapeGraph) graph = NULL;
+  g_autoptr(DrapeTensor) photo = NULL;
+  g_autoptr(GPtrArray) filters = NULL;
+  g_autofree float *levels = NULL;
+  gsize n = (gsize) width * height * 3;
+  guint built;
+  double build_ms;
+
+  parser = drape_parser_new_random (device, dtype, 3, error);
+  if (parser == NULL)
+    return FALSE;
+  *weights_mib = drape_parser_get_weight_bytes (parser) / 1048576.0;
+
+  photo = drape_tensor_new (device, dtype, 1, height, width, 3, error);
+  levels = drape_random_values (n, 5);
+  for (gsize i = 0; i < n; i++)
+    levels[i] = roundf (127.5f + 127.5f * levels[i]);
+  if (photo == NULL || !drape_tensor_upload (photo, levels, n, error))
+    return FALSE;
+  graph = drape_graph_new (device, "auto-mask");
+  drape_device_get_pipeline_builds (device, &built, &build_ms);
+  if (drape_parser_record (parser, graph, photo, &filters, error) == NULL)
+    return FALSE;
+  drape_device_get_pipeline_builds (device, &timing->pipelines, &timing->pipelines_ms);
+  timing->pipelines -= built;
+  timing->pipelines_ms -= build_ms;
+  if (!time_graph (graph, 2, profile, timing, error))
+    return FALSE;
+  merge_profiles (ops, dispatches, graph, "mask");
+  return TRUE;
 }
 
 /* The device memory a guided try-on of this size holds with each VAE
@@ -345,7 +398,7 @@ drape_cli_bench (int    argc,
   g_autofree char *precision = NULL;
   g_autofree char *device_name = NULL;
   gint steps = 5, e2e_steps = 0, vae_tile = 0;
-  gboolean json = FALSE, profile = FALSE, memory_only = FALSE;
+  gboolean json = FALSE, profile = FALSE, memory_only = FALSE, auto_mask = FALSE;
   GOptionEntry entries[] = {
     { "size", 0, 0, G_OPTION_ARG_STRING, &size, "Image size, width x height (384x512)", "WxH" },
     { "steps", 0, 0, G_OPTION_ARG_INT, &steps, "UNet steps to time (5)", "N" },
@@ -353,6 +406,8 @@ drape_cli_bench (int    argc,
     { "e2e", 0, 0, G_OPTION_ARG_INT, &e2e_steps, "Also time a whole try-on of this many steps", "N" },
     { "vae-tile", 0, 0, G_OPTION_ARG_INT, &vae_tile,
       "With --e2e: the VAE on tiles of this side (as a try-on chooses)", "PX" },
+    { "auto-mask", 0, 0, G_OPTION_ARG_NONE, &auto_mask,
+      "Also time the auto-mask (SegFormer-B2) on a photo of --size", NULL },
     { "profile", 0, 0, G_OPTION_ARG_NONE, &profile, "Per-op GPU times (timestamps, from runs apart from the timed ones)", NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Machine-readable output", NULL },
     { "memory", 0, 0, G_OPTION_ARG_NONE, &memory_only,
@@ -373,7 +428,8 @@ drape_cli_bench (int    argc,
   DrapeDType dtype;
   guint32 width = 384, height = 512, lh, lw;
   Timing unet = { "unet_step" }, encode = { "vae_encode" }, decode = { "vae_decode" };
-  double load_ms, e2e_s = 0;
+  Timing parse = { "auto_mask" };
+  double load_ms, e2e_s = 0, mask_weights_mib = 0;
   guint64 weights_peak, peak, local_peak, e2e_peak = 0, e2e_local_peak = 0;
   guint32 e2e_tile = 0;  /* the VAE tile the try-on ran; 0: whole images */
   gint64 start;
@@ -490,6 +546,9 @@ drape_cli_bench (int    argc,
       drape_device_get_device_local_memory_usage (device, NULL, &e2e_local_peak);
       e2e_tile = drape_pipeline_get_vae_tile (pipeline);
     }
+  if (auto_mask &&
+      !time_parser (device, dtype, width, height, profile, &parse, &mask_weights_mib, ops, dispatches, &error))
+    return drape_cli_fail_error (error);
 
   {
     const DrapeDeviceCaps *caps = drape_device_get_caps (device);
@@ -502,7 +561,9 @@ drape_cli_bench (int    argc,
   if (json)
     {
       g_autoptr(JsonBuilder) b = json_builder_new ();
-      Timing *timings[] = { &unet, &encode, &decode };
+      Timing *timings[] = { &unet, &encode, &decode, &parse };
+      /* The auto-mask's only where it was timed. */
+      guint n_timings = G_N_ELEMENTS (timings) - (auto_mask ? 0 : 1);
 
       json_builder_begin_object (b);
       json_builder_set_member_name (b, "device");
@@ -517,7 +578,7 @@ drape_cli_bench (int    argc,
       json_builder_add_int_value (b, height);
       json_builder_set_member_name (b, "load_ms");
       json_builder_add_double_value (b, load_ms);
-      for (guint i = 0; i < G_N_ELEMENTS (timings); i++)
+      for (guint i = 0; i < n_timings; i++)
         {
           g_autofree char *ms = g_strdup_printf ("%s_ms", timings[i]->name);
           g_autofree char *first = g_strdup_printf ("%s_first_ms", timings[i]->name);
@@ -570,6 +631,11 @@ drape_cli_bench (int    argc,
           json_builder_set_member_name (b, "tryon_vae_tile");
           json_builder_add_int_value (b, e2e_tile);
         }
+      if (auto_mask)
+        {
+          json_builder_set_member_name (b, "auto_mask_weights_mib");
+          json_builder_add_double_value (b, mask_weights_mib);
+        }
       add_profile (b, "ops", ops);
       /* Each layer shape on its own: what a kernel change is measured by. */
       add_profile (b, "dispatches", dispatches);
@@ -605,6 +671,11 @@ drape_cli_bench (int    argc,
       printf ("try-on      %.2f s for %d steps (peak %.0f MiB, %.0f MiB device-local, %s)\n", e2e_s,
               e2e_steps, e2e_peak / 1048576.0, e2e_local_peak / 1048576.0, vae);
     }
+  if (auto_mask)
+    printf ("auto-mask   %.2f ms  (SegFormer-B2; %.1f TFLOP/s; first run with recording %.0f ms; "
+            "%u pipelines built in %.0f ms; weights %.0f MiB)\n",
+            parse.ms, parse.flops / parse.ms / 1e9, parse.first_ms, parse.pipelines, parse.pipelines_ms,
+            mask_weights_mib);
   if (profile)
     {
       g_autofree gpointer *keys = NULL;
@@ -625,8 +696,11 @@ drape_cli_bench (int    argc,
       if (drape_device_get_caps (device)->pipeline_statistics)
         print_pipelines (device, dispatches, 5);
     }
-  printf ("\nstep_ms=%.2f encode_ms=%.2f decode_ms=%.2f peak_mib=%.0f device_local_mib=%.0f\n",
+  printf ("\nstep_ms=%.2f encode_ms=%.2f decode_ms=%.2f peak_mib=%.0f device_local_mib=%.0f",
           unet.ms, encode.ms, decode.ms, MAX (peak, e2e_peak) / 1048576.0,
           MAX (local_peak, e2e_local_peak) / 1048576.0);
+  if (auto_mask)
+    printf (" mask_ms=%.2f", parse.ms);
+  printf ("\n");
   return 0;
 }

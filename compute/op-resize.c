@@ -2,7 +2,9 @@
  *
  * The output is cut into tiles of (images, rows, columns, channels) whose
  * output range and input window each fit one binding; a tile's input
- * window is the span of source rows and columns its pixels read.
+ * window is the span of source rows and columns its pixels read.  A
+ * bilinear resize may add a residual of the output's shape and apply an
+ * activation as it stores (resize_bilinear_add).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -19,7 +21,7 @@ typedef struct {
   guint32 count, th, tw, tc;
   guint32 in_h, in_w, out_h, out_w;
   guint32 y0, x0, iy0, iy1, ix0, ix1;
-  guint32 x_off, o_off, c, x_img, o_img;
+  guint32 x_off, o_off, r_off, c, x_img, o_img;
   float scale_h, scale_w;
 } ResizeParams;
 
@@ -101,16 +103,18 @@ resize (DrapeGraph        *graph,
         gboolean           bilinear,
         const DrapeTensor *x,
         guint32            out_h,
-        guint32            out_w)
+        guint32            out_w,
+        const DrapeTensor *residual,
+        DrapeActivation    act)
 {
-  const char *label = bilinear ? "resize_bilinear" : "upsample_nearest";
-  guint32 spec[] = { LOCAL_SIZE, 1, 1, bilinear };
+  const char *label = residual ? "resize_bilinear_add" : bilinear ? "resize_bilinear" : "upsample_nearest";
   DrapeKernel *kernel;
   DrapeTensor *out;
   Resize r = { .bilinear = bilinear, .x = x };
   guint32 tile[4], o[4];
   guint64 usable;
   gsize es;
+  gboolean vec4;
 
   if (!drape_graph_check_tensor (graph, label, "x", x))
     return drape_graph_placeholder (graph, x ? x->dtype : DRAPE_DTYPE_F32, x ? x->n : 1,
@@ -127,6 +131,16 @@ resize (DrapeGraph        *graph,
       drape_graph_fail (graph, DRAPE_ERROR_UNSUPPORTED,
                         "%s: resizing %u x %u to %u x %u is beyond float index maths",
                         label, x->h, x->w, out_h, out_w);
+      return drape_graph_placeholder (graph, x->dtype, x->n, out_h, out_w, x->c);
+    }
+
+  if (residual != NULL && (residual->dtype != x->dtype || residual->n != x->n || residual->h != out_h ||
+                           residual->w != out_w || residual->c != x->c))
+    {
+      drape_graph_fail (graph, DRAPE_ERROR_INVALID_ARGUMENT,
+                        "%s: residual %s [%u %u %u %u] is not the output's %s [%u %u %u %u]", label,
+                        drape_dtype_name (residual->dtype), residual->n, residual->h, residual->w,
+                        residual->c, drape_dtype_name (x->dtype), x->n, out_h, out_w, x->c);
       return drape_graph_placeholder (graph, x->dtype, x->n, out_h, out_w, x->c);
     }
 
@@ -157,7 +171,14 @@ resize (DrapeGraph        *graph,
       tile[d] = (tile[d] + 1) / 2;
     }
 
-  kernel = drape_graph_kernel (graph, "resize", x->dtype, 2, spec, G_N_ELEMENTS (spec));
+  /* Four channels an invocation where every tile's channels and offsets
+   * stay whole vec4s (drape_bind keeps offsets' alignment to 4
+   * elements). */
+  vec4 = x->c % 4 == 0 && tile[3] % 4 == 0;
+  {
+    guint32 spec[] = { LOCAL_SIZE, 1, 1, bilinear, vec4, residual != NULL, act };
+    kernel = drape_graph_kernel (graph, "resize", x->dtype, 3, spec, G_N_ELEMENTS (spec));
+  }
   for (o[0] = 0; o[0] < x->n; o[0] += tile[0])
     for (o[1] = 0; o[1] < out_h; o[1] += tile[1])
       for (o[2] = 0; o[2] < out_w; o[2] += tile[2])
@@ -171,11 +192,11 @@ resize (DrapeGraph        *graph,
             };
             guint32 window[4];
             guint64 x_at, o_at;
-            DrapeBinding bind[2];
+            DrapeBinding bind[3];
             ResizeParams p;
 
             p = (ResizeParams) {
-              .count = piece[0] * piece[1] * piece[2] * piece[3],
+              .count = piece[0] * piece[1] * piece[2] * (vec4 ? piece[3] / 4 : piece[3]),
               .th = piece[1],
               .tw = piece[2],
               .tc = piece[3],
@@ -203,9 +224,14 @@ resize (DrapeGraph        *graph,
             o_at = (((guint64) o[0] * out_h + o[1]) * out_w + o[2]) * x->c + o[3];
             p.x_off = drape_bind (&bind[0], x, x_at * es, box_span (x, window) * es);
             p.o_off = drape_bind (&bind[1], out, o_at * es, box_span (out, piece) * es);
+            /* Without a residual the binding is x's, never read. */
+            if (residual != NULL)
+              p.r_off = drape_bind (&bind[2], residual, o_at * es, box_span (out, piece) * es);
+            else
+              bind[2] = bind[0];
             drape_graph_dispatch_flat (graph, kernel, bind, &p, sizeof p,
                                        drape_div_up (p.count, LOCAL_SIZE), 1, label,
-                                       bilinear ? 11.0 * p.count : 0);
+                                       (bilinear ? 11.0 : 0.0) * p.count * (vec4 ? 4 : 1));
           }
   return out;
 }
@@ -216,7 +242,7 @@ drape_op_upsample_nearest (DrapeGraph        *graph,
                            guint32            out_h,
                            guint32            out_w)
 {
-  return resize (graph, FALSE, x, out_h, out_w);
+  return resize (graph, FALSE, x, out_h, out_w, NULL, DRAPE_ACT_NONE);
 }
 
 DrapeTensor *
@@ -225,5 +251,16 @@ drape_op_resize_bilinear (DrapeGraph        *graph,
                           guint32            out_h,
                           guint32            out_w)
 {
-  return resize (graph, TRUE, x, out_h, out_w);
+  return resize (graph, TRUE, x, out_h, out_w, NULL, DRAPE_ACT_NONE);
+}
+
+DrapeTensor *
+drape_op_resize_bilinear_add (DrapeGraph        *graph,
+                              const DrapeTensor *x,
+                              const DrapeTensor *residual,
+                              DrapeActivation    act)
+{
+  if (!drape_graph_check_tensor (graph, "resize_bilinear_add", "residual", residual))
+    return drape_graph_placeholder (graph, x ? x->dtype : DRAPE_DTYPE_F32, x ? x->n : 1, 1, 1, x ? x->c : 1);
+  return resize (graph, TRUE, x, residual->h, residual->w, residual, act);
 }

@@ -302,6 +302,13 @@ DrapeTensor *drape_op_resize_bilinear (DrapeGraph         *graph,
                                    const DrapeTensor *x,
                                    guint32            out_h,
                                    guint32            out_w);
+/* act (resize_bilinear (x) + residual) in one pass, for sums of feature
+ * maps of several resolutions: x resized to the residual's height and
+ * width; the residual has x's images, channels and dtype. */
+DrapeTensor *drape_op_resize_bilinear_add (DrapeGraph        *graph,
+                                   const DrapeTensor *x,
+                                   const DrapeTensor *residual,
+                                   DrapeActivation    act);
 
 /* ---- small ops --------------------------------------------------------- */
 

@@ -132,13 +132,14 @@ read_size (JsonObject  *root,
   return TRUE;
 }
 
-/* preprocessor_config.json, or SegformerImageProcessor's defaults. */
+/* model_dir's preprocessor_config.json, or SegformerImageProcessor's
+ * defaults (where it has none, or model_dir is NULL). */
 static gboolean
 load_preprocessor (DrapeParser  *parser,
                    const char   *model_dir,
                    GError      **error)
 {
-  g_autofree char *path = g_build_filename (model_dir, "preprocessor_config.json", NULL);
+  g_autofree char *path = model_dir ? g_build_filename (model_dir, "preprocessor_config.json", NULL) : NULL;
   g_autoptr(JsonParser) json = NULL;
   g_autoptr(GError) local = NULL;
   JsonObject *root;
@@ -149,7 +150,7 @@ load_preprocessor (DrapeParser  *parser,
   memcpy (mean, imagenet_mean, sizeof mean);
   memcpy (std, imagenet_std, sizeof std);
   parser->in_w = parser->in_h = DEFAULT_SIZE;
-  if (g_file_test (path, G_FILE_TEST_EXISTS))
+  if (path != NULL && g_file_test (path, G_FILE_TEST_EXISTS))
     {
       json = json_parser_new ();
       if (!json_parser_load_from_file (json, path, &local))
@@ -242,6 +243,24 @@ drape_parser_new (DrapeDevice  *device,
   return g_steal_pointer (&parser);
 }
 
+DrapeParser *
+drape_parser_new_random (DrapeDevice  *device,
+                         DrapeDType    dtype,
+                         guint64       seed,
+                         GError      **error)
+{
+  g_autoptr(DrapeParser) parser = g_new0 (DrapeParser, 1);
+  DrapeSegformerConfig config;
+
+  parser->device = device;
+  parser->dtype = dtype;
+  drape_segformer_config_b2_clothes (&config);
+  parser->model = drape_segformer_new_random (device, &config, dtype, seed, error);
+  if (parser->model == NULL || !load_preprocessor (parser, NULL, error))
+    return NULL;
+  return g_steal_pointer (&parser);
+}
+
 void
 drape_parser_free (DrapeParser *parser)
 {
@@ -252,6 +271,12 @@ drape_parser_free (DrapeParser *parser)
   drape_tensor_free (parser->norm_b);
   drape_segformer_free (parser->model);
   g_free (parser);
+}
+
+guint64
+drape_parser_get_weight_bytes (DrapeParser *parser)
+{
+  return drape_segformer_get_weight_bytes (parser->model);
 }
 
 DrapeSegformer *
@@ -343,17 +368,35 @@ drape_parser_record_input (DrapeParser        *parser,
   return drape_op_conv2d (graph, x, parser->norm_w, &norm);
 }
 
+DrapeTensor *
+drape_parser_record (DrapeParser        *parser,
+                     DrapeGraph         *graph,
+                     const DrapeTensor  *photo,
+                     GPtrArray         **filters,
+                     GError            **error)
+{
+  DrapeTensor *resized, *pixels, *logits, *labels;
+
+  *filters = g_ptr_array_new_with_free_func ((GDestroyNotify) drape_resample_filter_free);
+  pixels = drape_parser_record_input (parser, graph, photo, *filters, &resized, error);
+  if (pixels == NULL)
+    return NULL;
+  drape_tensor_release (resized);
+  logits = drape_segformer_forward (parser->model, graph, pixels, NULL);
+  drape_tensor_release (pixels);
+  labels = drape_op_resize_argmax (graph, logits, photo->h, photo->w);
+  drape_tensor_release (logits);
+  return labels;
+}
+
 static gboolean
 prepare (DrapeParser  *parser,
          guint32       width,
          guint32       height,
          GError      **error)
 {
-  DrapeTensor *resized, *pixels, *logits;
-
   clear_graph (parser);
   parser->graph = drape_graph_new (parser->device, "SegFormer parser");
-  parser->filters = g_ptr_array_new_with_free_func ((GDestroyNotify) drape_resample_filter_free);
   parser->photo = drape_tensor_new (parser->device, parser->dtype, 1, height, width, 3, error);
   if (parser->photo == NULL)
     {
@@ -361,19 +404,8 @@ prepare (DrapeParser  *parser,
       clear_graph (parser);
       return FALSE;
     }
-  pixels = drape_parser_record_input (parser, parser->graph, parser->photo, parser->filters,
-                                      &resized, error);
-  if (pixels == NULL)
-    {
-      clear_graph (parser);
-      return FALSE;
-    }
-  drape_tensor_release (resized);
-  logits = drape_segformer_forward (parser->model, parser->graph, pixels, NULL);
-  drape_tensor_release (pixels);
-  parser->labels = drape_op_resize_argmax (parser->graph, logits, height, width);
-  drape_tensor_release (logits);
-  if (!drape_graph_compile (parser->graph, error))
+  parser->labels = drape_parser_record (parser, parser->graph, parser->photo, &parser->filters, error);
+  if (parser->labels == NULL || !drape_graph_compile (parser->graph, error))
     {
       clear_graph (parser);
       return FALSE;

@@ -7,6 +7,7 @@
 #include <gio/gio.h>
 
 #include "device.h"
+#include "graph.h"
 #include "image.h"
 #include "tensor.h"
 
@@ -52,7 +53,26 @@ DrapeParser *drape_parser_new    (DrapeDevice       *device,
                                   const char        *model_dir,
                                   DrapeDType         dtype,
                                   GError           **error);
+/* The catalog's parser (drape_segformer_config_b2_clothes) with random
+ * weights and SegformerImageProcessor's defaults: what benchmarks time,
+ * with nothing downloaded. */
+DrapeParser *drape_parser_new_random (DrapeDevice   *device,
+                                      DrapeDType     dtype,
+                                      guint64        seed,
+                                      GError       **error);
 void         drape_parser_free   (DrapeParser       *parser);
+/* The device memory its model's weights take. */
+guint64      drape_parser_get_weight_bytes (DrapeParser *parser);
+/* Records on graph what drape_parser_parse() runs for the photo in
+ * `photo` ([1, h, w, 3], its levels 0..255 in the parser's dtype), and
+ * returns the label map ([1, h, w, 1] f32, a label per pixel).  *filters
+ * receives the resampling filters the graph reads: unref it after the
+ * graph. */
+DrapeTensor *drape_parser_record (DrapeParser       *parser,
+                                  DrapeGraph        *graph,
+                                  const DrapeTensor *photo,
+                                  GPtrArray        **filters,
+                                  GError           **error);
 /* A 1-channel image of the photo's size holding a DrapeLabel per pixel. */
 DrapeImage  *drape_parser_parse  (DrapeParser       *parser,
                                   const DrapeImage  *photo,

@@ -30,7 +30,9 @@
  *
  * Fusions: GELU runs in the depthwise conv's epilogue, the residual adds in
  * the epilogues of the attention output and dense2, Q/K/V (sr = 1) and
- * K/V (sr > 1) are one linear layer each.
+ * K/V (sr > 1) are one linear layer each, and the head's terms are resized
+ * and summed (and the ReLU applied) in one pass each
+ * (drape_op_resize_bilinear_add).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -292,17 +294,22 @@ load_weights (DrapeSegformer *model,
 {
   DrapeSegformerConfig *cfg = &model->config;
   DrapeWeights *w = model->weights;
-  const DrapeStTensor *cls = drape_weights_lookup (w, "decode_head.classifier.bias");
   guint32 c_in = cfg->in_channels;
 
-  /* As many labels as the classifier has outputs (id2label names them). */
-  if (cls == NULL || cls->n_dims != 1 || cls->shape[0] == 0 || cls->shape[0] > G_MAXUINT16)
+  /* As many labels as the classifier has outputs (id2label names them),
+   * unless the configuration says (random weights). */
+  if (cfg->n_labels == 0)
     {
-      drape_weights_fail (w, "%s: tensor 'decode_head.classifier.bias' is missing or not a "
-                          "vector of labels", path);
-      return;
+      const DrapeStTensor *cls = drape_weights_lookup (w, "decode_head.classifier.bias");
+
+      if (cls == NULL || cls->n_dims != 1 || cls->shape[0] == 0 || cls->shape[0] > G_MAXUINT16)
+        {
+          drape_weights_fail (w, "%s: tensor 'decode_head.classifier.bias' is missing or not a "
+                              "vector of labels", path);
+          return;
+        }
+      cfg->n_labels = cls->shape[0];
     }
-  cfg->n_labels = cls->shape[0];
 
   for (guint i = 0; i < cfg->n_stages; i++)
     {
@@ -334,18 +341,36 @@ load_weights (DrapeSegformer *model,
   model->cls_b = drape_weights_vector (w, "decode_head.classifier.bias", cfg->n_labels);
 }
 
+/* A model without weights yet, where the device can compute in dtype. */
+static DrapeSegformer *
+segformer_new (DrapeDevice *device,
+               DrapeDType   dtype,
+               GError     **error)
+{
+  DrapeSegformer *model;
+
+  if (dtype == DRAPE_DTYPE_F16 && !drape_device_get_caps (device)->has_f16)
+    {
+      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_UNSUPPORTED,
+                   "%s has no 16-bit float storage; use f32", drape_device_get_info (device)->name);
+      return NULL;
+    }
+  model = g_new0 (DrapeSegformer, 1);
+  model->device = device;
+  model->dtype = dtype;
+  return model;
+}
+
 DrapeSegformer *
 drape_segformer_new (DrapeDevice *device,
                      const char  *model_dir,
                      DrapeDType   dtype,
                      GError     **error)
 {
-  g_autoptr(DrapeSegformer) model = g_new0 (DrapeSegformer, 1);
+  g_autoptr(DrapeSegformer) model = NULL;
   g_autofree char *config_path = g_build_filename (model_dir, "config.json", NULL);
   g_autofree char *weights_path = g_build_filename (model_dir, "model.safetensors", NULL);
 
-  model->device = device;
-  model->dtype = dtype;
   if (!g_file_test (model_dir, G_FILE_TEST_IS_DIR))
     {
       g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_IO,
@@ -359,13 +384,8 @@ drape_segformer_new (DrapeDevice *device,
                    "model.safetensors", model_dir);
       return NULL;
     }
-  if (dtype == DRAPE_DTYPE_F16 && !drape_device_get_caps (device)->has_f16)
-    {
-      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_UNSUPPORTED,
-                   "%s has no 16-bit float storage; use f32", drape_device_get_info (device)->name);
-      return NULL;
-    }
-  if (!config_load (config_path, &model->config, error))
+  model = segformer_new (device, dtype, error);
+  if (model == NULL || !config_load (config_path, &model->config, error))
     return NULL;
 
   model->weights = drape_weights_new (device, dtype);
@@ -375,6 +395,49 @@ drape_segformer_new (DrapeDevice *device,
   if (!drape_weights_check (model->weights, error))
     return NULL;
   return g_steal_pointer (&model);
+}
+
+DrapeSegformer *
+drape_segformer_new_random (DrapeDevice                *device,
+                            const DrapeSegformerConfig *config,
+                            DrapeDType                  dtype,
+                            guint64                     seed,
+                            GError                    **error)
+{
+  g_autoptr(DrapeSegformer) model = NULL;
+
+  g_return_val_if_fail (config->n_stages > 0 && config->n_stages <= DRAPE_SEGFORMER_MAX_STAGES, NULL);
+  g_return_val_if_fail (config->n_labels > 0, NULL);
+
+  model = segformer_new (device, dtype, error);
+  if (model == NULL)
+    return NULL;
+  model->config = *config;
+  model->weights = drape_weights_new_random (device, dtype, seed);
+  load_weights (model, "random weights");
+  if (!drape_weights_check (model->weights, error))
+    return NULL;
+  return g_steal_pointer (&model);
+}
+
+void
+drape_segformer_config_b2_clothes (DrapeSegformerConfig *config)
+{
+  static const DrapeSegformerConfig b2_clothes = {
+    .n_stages = 4,
+    .depths = { 3, 4, 6, 3 },
+    .hidden = { 64, 128, 320, 512 },
+    .heads = { 1, 2, 5, 8 },
+    .sr_ratios = { 8, 4, 2, 1 },
+    .patch_sizes = { 7, 3, 3, 3 },
+    .strides = { 4, 2, 2, 2 },
+    .mlp_ratios = { 4, 4, 4, 4 },
+    .in_channels = 3,
+    .decoder_hidden = 768,
+    .n_labels = 18,
+  };
+
+  *config = b2_clothes;
 }
 
 void
@@ -398,6 +461,12 @@ DrapeDType
 drape_segformer_get_dtype (DrapeSegformer *model)
 {
   return model->dtype;
+}
+
+guint64
+drape_segformer_get_weight_bytes (DrapeSegformer *model)
+{
+  return drape_weights_get_bytes (model->weights);
 }
 
 /* ---- forward ----------------------------------------------------------- */
@@ -533,32 +602,29 @@ drape_segformer_forward (DrapeSegformer     *model,
       in = stage_out[i];
     }
 
-  /* The folded head: coarsest stage first, stage 1's term last. */
+  /* The folded head: stage 1's term with the constant, then each coarser
+   * stage's term resized and added, the ReLU with the last. */
+  acc = linear (graph, stage_out[0], model->stages[0].head_w, model->stages[0].head_b, NULL);
+  if (hidden_states == NULL)
+    drape_tensor_release (stage_out[0]);
+  if (cfg->n_stages == 1)
+    {
+      y = drape_op_unary (graph, acc, DRAPE_ACT_RELU, 1.0f, 0.0f);
+      drape_tensor_release (acc);
+      acc = y;
+    }
   for (guint i = cfg->n_stages; i-- > 1;)
     {
+      DrapeTensor *sum;
+
       y = linear (graph, stage_out[i], model->stages[i].head_w, NULL, NULL);
       if (hidden_states == NULL)
         drape_tensor_release (stage_out[i]);
-      {
-        DrapeTensor *up = drape_op_resize_bilinear (graph, y, stage_out[0]->h, stage_out[0]->w);
-        drape_tensor_release (y);
-        if (acc == NULL)
-          acc = up;
-        else
-          {
-            DrapeTensor *sum = drape_op_add (graph, acc, up);
-            drape_tensor_release (acc);
-            drape_tensor_release (up);
-            acc = sum;
-          }
-      }
+      sum = drape_op_resize_bilinear_add (graph, y, acc, i == 1 ? DRAPE_ACT_RELU : DRAPE_ACT_NONE);
+      drape_tensor_release (y);
+      drape_tensor_release (acc);
+      acc = sum;
     }
-  y = linear (graph, stage_out[0], model->stages[0].head_w, model->stages[0].head_b, acc);
-  drape_tensor_release (acc);
-  if (hidden_states == NULL)
-    drape_tensor_release (stage_out[0]);
-  acc = drape_op_unary (graph, y, DRAPE_ACT_RELU, 1.0f, 0.0f);
-  drape_tensor_release (y);
   logits = linear (graph, acc, model->cls_w, model->cls_b, NULL);
   drape_tensor_release (acc);
 

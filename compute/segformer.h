@@ -41,10 +41,22 @@ DrapeSegformer *drape_segformer_new         (DrapeDevice           *device,
                                              const char            *model_dir,
                                              DrapeDType             dtype,
                                              GError               **error);
+/* The real architecture with random weights (drape_weights_new_random),
+ * for benchmarks: config as drape_segformer_config_b2_clothes() gives,
+ * n_labels included. */
+DrapeSegformer *drape_segformer_new_random  (DrapeDevice                *device,
+                                             const DrapeSegformerConfig *config,
+                                             DrapeDType                  dtype,
+                                             guint64                     seed,
+                                             GError                    **error);
+/* The parser the model catalog downloads: mattmdjaga/segformer_b2_clothes
+ * (SegFormer-B2, 18 labels). */
+void            drape_segformer_config_b2_clothes (DrapeSegformerConfig *config);
 void            drape_segformer_free        (DrapeSegformer        *model);
 const DrapeSegformerConfig *
                 drape_segformer_get_config  (DrapeSegformer        *model);
 DrapeDType      drape_segformer_get_dtype   (DrapeSegformer        *model);
+guint64         drape_segformer_get_weight_bytes (DrapeSegformer   *model);
 
 /* Records the network on graph: pixels [n, h, w, in_channels], normalised,
  * f32 or f16 -> logits [n, h1, w1, n_labels] in the model's dtype, where

@@ -250,6 +250,21 @@ to_engine_order (Upload *u)
         u->row[(guint64) t * u->cin + ci] = u->src[(guint64) ci * taps + t];
 }
 
+/* Element i (in PyTorch order) of a random tensor: SplitMix64's output
+ * after the element's own count of steps, so that any filter can be
+ * drawn on any thread. */
+static float
+random_value (const Upload *u,
+              guint64       i)
+{
+  guint64 z = u->state + (i + 1) * 0x9e3779b97f4a7c15ull;
+
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return u->centre + u->spread * (float) ((double) (z >> 11) / (double) (1ull << 53) * 2.0 - 1.0);
+}
+
 static void
 read_filter (Upload  *u,
              guint64  co)
@@ -265,15 +280,7 @@ read_filter (Upload  *u,
     memcpy (u->src, u->data + co * per, per * sizeof (float));
   else
     for (guint64 i = 0; i < per; i++)
-      {
-        /* SplitMix64's state after the element's own count of steps, so
-         * that any filter can be drawn on any thread. */
-        guint64 z = u->state + (co * per + i + 1) * 0x9e3779b97f4a7c15ull;
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        z ^= z >> 31;
-        u->src[i] = u->centre + u->spread * (float) ((double) (z >> 11) / (double) (1ull << 53) * 2.0 - 1.0);
-      }
+      u->src[i] = random_value (u, co * per + i);
   to_engine_order (u);
 }
 
@@ -478,9 +485,28 @@ random_file_dtype (DrapeWeights *weights,
   return file_dtype;
 }
 
-/* Uniform values with the variance of N(0, 1/fan_in) for matrices, like
- * PyTorch's default init, so activations keep their scale through a deep
- * network; norm scales near 1, biases near 0. */
+/* Random tensor `name`: uniform values with the variance of N(0,
+ * 1/fan_in) for matrices (fan_in > 0), like PyTorch's default init, so
+ * activations keep their scale through a deep network; for vectors (0),
+ * norm scales and other statistics near 1, biases near 0. */
+static void
+random_source (DrapeWeights *weights,
+               const char   *name,
+               guint64       fan_in,
+               Upload       *u)
+{
+  u->state = weights->seed ^ g_str_hash (name) * 0x2545f4914f6cdd1dull;
+  if (fan_in > 0)
+    u->spread = sqrtf (3.0f / fan_in);
+  else if (g_str_has_suffix (name, "bias"))
+    u->spread = 0.05f;
+  else
+    {
+      u->centre = 1.0f;
+      u->spread = 0.1f;
+    }
+}
+
 static const DrapeTensor *
 upload_random (DrapeWeights *weights,
                const char   *name,
@@ -497,16 +523,7 @@ upload_random (DrapeWeights *weights,
   DrapeStDType file_dtype = on_host ? DRAPE_ST_F32 : random_file_dtype (weights, name);
   Upload u = { 0 };
 
-  u.state = weights->seed ^ g_str_hash (name) * 0x2545f4914f6cdd1dull;
-  if (!as_vector)
-    u.spread = sqrtf (3.0f / (cin * kh * kw));
-  else if (g_str_has_suffix (name, "bias"))
-    u.spread = 0.05f;
-  else
-    {
-      u.centre = 1.0f;
-      u.spread = 0.1f;
-    }
+  random_source (weights, name, as_vector ? 0 : (guint64) cin * kh * kw, &u);
   return upload_with (weights, key, &u, kept_dtype (weights, file_dtype, as_vector), cout, cin, kh, kw,
                       as_vector);
 }
@@ -782,6 +799,31 @@ drape_weights_conv_from_data (DrapeWeights *weights,
   return upload_host (weights, key, data, cout, cin, kh, kw, as_vector);
 }
 
+/* drape_weights_read() of random weights: the values a lookup of that
+ * shape would upload (random_source), in PyTorch's order. */
+static float *
+read_random (DrapeWeights  *weights,
+             const char    *name,
+             guint          n_dims,
+             const guint64 *shape)
+{
+  guint64 n = 1, fan_in = 1;
+  Upload u = { 0 };
+  float *values;
+
+  for (guint i = 0; i < n_dims; i++)
+    {
+      n *= shape[i];
+      if (i > 0)
+        fan_in *= shape[i];
+    }
+  random_source (weights, name, n_dims > 1 ? fan_in : 0, &u);
+  values = g_new (float, n);
+  for (guint64 i = 0; i < n; i++)
+    values[i] = random_value (&u, i);
+  return values;
+}
+
 float *
 drape_weights_read (DrapeWeights  *weights,
                     const char    *name,
@@ -795,6 +837,8 @@ drape_weights_read (DrapeWeights  *weights,
 
   if (weights->error != NULL)
     return NULL;
+  if (weights->random)
+    return read_random (weights, name, n_dims, shape);
   st = lookup (weights, name, &file);
   if (st == NULL)
     {

@@ -120,7 +120,8 @@ const DrapeTensor *drape_weights_conv_from_data (DrapeWeights  *weights,
                                              guint32            kh,
                                              guint32            kw,
                                              gboolean           as_vector);
-/* Reads a float tensor to the host as f32 (e.g. for folding); checks shape. */
+/* Reads a float tensor to the host as f32 (e.g. for folding); checks shape.
+ * Random weights read the values a lookup of that shape would upload. */
 float             *drape_weights_read       (DrapeWeights      *weights,
                                              const char        *name,
                                              guint              n_dims,

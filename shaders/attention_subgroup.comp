@@ -163,8 +163,11 @@ void main()
       uint row = q0 + i * SG + lane;
       float inv = 1.0 / l[i];
 
+      // A loop, not unrolled: each store is a loop over the SIMD lanes on
+      // lavapipe, and LLVM took 13 s longer over the d40 and d80 kernels'
+      // unrolled ones (at 512 bits) for no faster a run.
       if (row < p.tq)
-        for (uint e4 = 0; e4 < D4; e4++)
+        [[dont_unroll]] for (uint e4 = 0; e4 < D4; e4++)
           {
             vec4 x = acc[i * D4 + e4] * inv;
             o4[ob + row * (p.o_stride / 4) + e4] = T4(STORE(x.x), STORE(x.y), STORE(x.z), STORE(x.w));

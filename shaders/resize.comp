@@ -2,28 +2,48 @@
 #extension GL_GOOGLE_include_directive : require
 // Nearest (PyTorch's legacy rule, src = floor (dst * scale) in float) or
 // bilinear (align_corners false: half-pixel centres, source index clamped
-// at 0) resampling of a tile of the output.  The bound input window holds
-// the source rows iy0..iy1 and columns ix0..ix1 the host computed for the
-// tile with the same float maths; indices are clamped into it, which
-// could only matter where a GPU's rounding put a bilinear source index a
-// hair across an integer (the blend is continuous there).
+// at 0) resampling of a tile of the output, optionally added to a
+// residual of the output's shape and passed through an activation
+// (act (resized + residual)).  The bound input window holds the source
+// rows iy0..iy1 and columns ix0..ix1 the host computed for the tile with
+// the same float maths; indices are clamped into it, which could only
+// matter where a GPU's rounding put a bilinear source index a hair across
+// an integer (the blend is continuous there).
+//
+// With VEC4 an invocation takes 4 neighbouring channels (every channel
+// count, tile and offset then a multiple of 4): the same index maths and
+// blend for 4 values, and on CPU drivers, where each access to a buffer
+// is a loop over the SIMD lanes, a quarter of the loops.
 #include "common.glsl"
+#include "activation.glsl"
 
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;
-layout(constant_id = 3) const uint MODE = 0; // 0: nearest, 1: bilinear
+layout(constant_id = 3) const uint MODE = 0;        // 0: nearest, 1: bilinear
+layout(constant_id = 4) const bool VEC4 = false;
+layout(constant_id = 5) const bool RESIDUAL = false;
+layout(constant_id = 6) const uint ACT = DRAPE_ACT_NONE;
 
+#if DRAPE_F16
+#define T4 f16vec4
+#else
+#define T4 vec4
+#endif
 layout(binding = 0) readonly buffer X { T x[]; };
+layout(binding = 0) readonly buffer X4 { T4 x4[]; };
 layout(binding = 1) writeonly buffer O { T o[]; };
+layout(binding = 1) writeonly buffer O4 { T4 o4[]; };
+layout(binding = 2) readonly buffer R { T r[]; };
+layout(binding = 2) readonly buffer R4 { T4 r4[]; };
 
 layout(push_constant) uniform Params {
-  uint count;             // elements in the tile
-  uint th, tw, tc;        // tile size (images follow from count)
+  uint count;             // invocations' work in the tile: elements, or vec4s with VEC4
+  uint th, tw, tc;        // tile size in elements (images follow from count)
   uint in_h, in_w, out_h, out_w;
   uint y0, x0;            // tile origin in the output
   uint iy0, iy1, ix0, ix1; // input window
-  uint x_off, o_off;      // alignment slack of the bound ranges
+  uint x_off, o_off, r_off; // alignment slack of the bound ranges
   uint c;                 // channels of both tensors
-  uint x_img, o_img;      // elements per image
+  uint x_img, o_img;      // elements per image (the residual's are the output's)
   float scale_h, scale_w; // in / out, in float as PyTorch
 } p;
 
@@ -36,28 +56,36 @@ void source(float scale, uint dst, uint size, out uint i0, out uint i1, out floa
   l1 = clamp(real - float(i0), 0.0, 1.0);
 }
 
+// Channels cc.. of input element (row sy, column sx of the window) past base.
+vec4 load(uint base, uint sy, uint sx)
+{
+  uint i = base + sy * p.in_w * p.c + sx * p.c;
+  return VEC4 ? vec4(x4[i / 4]) : vec4(float(x[i]), 0.0, 0.0, 0.0);
+}
+
 void main()
 {
   uint i = drape_group_index() * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
   if (i >= p.count)
     return;
-  uint cc = i % p.tc;
-  uint r = i / p.tc;
-  uint tx = r % p.tw;
-  r /= p.tw;
-  uint ty = r % p.th;
-  uint n = r / p.th;
+  uint lanes = VEC4 ? p.tc / 4 : p.tc;
+  uint cc = (i % lanes) * (VEC4 ? 4 : 1);
+  uint rest = i / lanes;
+  uint tx = rest % p.tw;
+  rest /= p.tw;
+  uint ty = rest % p.th;
+  uint n = rest / p.th;
   uint gy = p.y0 + ty;
   uint gx = p.x0 + tx;
   uint base = p.x_off + n * p.x_img + cc;
-  uint row = p.in_w * p.c;
-  float v;
+  uint at = n * p.o_img + (ty * p.out_w + tx) * p.c + cc;
+  vec4 v;
 
   if (MODE == 0)
     {
       uint sy = clamp(uint(floor(float(gy) * p.scale_h)), p.iy0, p.iy1);
       uint sx = clamp(uint(floor(float(gx) * p.scale_w)), p.ix0, p.ix1);
-      v = float(x[base + (sy - p.iy0) * row + (sx - p.ix0) * p.c]);
+      v = load(base, sy - p.iy0, sx - p.ix0);
     }
   else
     {
@@ -69,11 +97,14 @@ void main()
       yb = clamp(yb, p.iy0, p.iy1) - p.iy0;
       xa = clamp(xa, p.ix0, p.ix1) - p.ix0;
       xb = clamp(xb, p.ix0, p.ix1) - p.ix0;
-      float v00 = float(x[base + ya * row + xa * p.c]);
-      float v01 = float(x[base + ya * row + xb * p.c]);
-      float v10 = float(x[base + yb * row + xa * p.c]);
-      float v11 = float(x[base + yb * row + xb * p.c]);
-      v = (1.0 - ly) * ((1.0 - lx) * v00 + lx * v01) + ly * ((1.0 - lx) * v10 + lx * v11);
+      v = (1.0 - ly) * ((1.0 - lx) * load(base, ya, xa) + lx * load(base, ya, xb)) +
+          ly * ((1.0 - lx) * load(base, yb, xa) + lx * load(base, yb, xb));
     }
-  o[p.o_off + n * p.o_img + (ty * p.out_w + tx) * p.c + cc] = STORE(v);
+  if (RESIDUAL)
+    v += VEC4 ? vec4(r4[(p.r_off + at) / 4]) : vec4(float(r[p.r_off + at]), 0.0, 0.0, 0.0);
+  v = drape_activate(ACT, v);
+  if (VEC4)
+    o4[(p.o_off + at) / 4] = T4(STORE(v.x), STORE(v.y), STORE(v.z), STORE(v.w));
+  else
+    o[p.o_off + at] = STORE(v.x);
 }

@@ -125,7 +125,7 @@ def main():
     # convolution (9 channels in, 320 out, 3x3, over the 2 x 16 x 8
     # latents; at f32 its weights are the F16 file's: "w16"), the step
     # takes it.
-    assert "tryon_s" not in report, report
+    assert "tryon_s" not in report and "auto_mask_ms" not in report, report
     devices = subprocess.run([cli, "devices"], check=True, capture_output=True, text=True).stdout
     ids = next(line.split()[-1] for line in devices.splitlines() if "vendor and device" in line)
     with tempfile.TemporaryDirectory() as folder:
@@ -135,7 +135,7 @@ def main():
         env = {k: v for k, v in os.environ.items() if k != "DRAPE_TUNING"}
         env.update(DRAPE_TUNINGS_DIR=folder, XDG_CACHE_HOME=os.path.join(folder, "cache"))
         out = subprocess.run([cli, "bench", "--size", "64x64", "--steps", "1", "--precision", "f32",
-                              "--json", "--e2e", "1", "--vae-tile", "64"],
+                              "--json", "--e2e", "1", "--vae-tile", "64", "--auto-mask"],
                              check=True, capture_output=True, text=True, env=env).stdout
     tryon = json.loads(out)
     assert tryon["tuning"] == tuning and tryon["tuning_problems"] == 1, tryon
@@ -144,6 +144,12 @@ def main():
     assert tryon["tryon_vae_tile"] == 64, tryon
     assert tryon["tryon_peak_mib"] >= tryon["weights_mib"], tryon
     assert 0 < tryon["tryon_peak_device_local_mib"] <= tryon["tryon_peak_mib"], tryon
+    # --auto-mask times the parser on random SegFormer-B2 weights: 27.4 M
+    # parameters (DESIGN.md) less the 3072 -> 768 fuse convolution its
+    # folded head does without, 25.0 M in f32.
+    assert 0 < tryon["auto_mask_ms"] <= tryon["auto_mask_first_ms"], tryon
+    assert 90 < tryon["auto_mask_weights_mib"] < 100, tryon["auto_mask_weights_mib"]
+    assert tryon["auto_mask_dispatches"] >= 1 and tryon["auto_mask_tuned"] == 0, tryon
     # --memory plans a try-on's graphs and runs nothing: its peaks, with
     # the whole-image VAE and on tiles, in every heap and in device-local
     # ones alone.

@@ -426,14 +426,23 @@ test_transpose (void)
 
 /* ---- resampling ---------------------------------------------------------- */
 
+/* Beside the awkward shapes, channels in whole vec4s, which the kernel
+ * takes four at a time (unless the small binding limit cuts them finer). */
+static const DrapeShape whole_vec4s[] = {
+  { 2, 5, 6, 12 },
+  { 1, 4, 9, 64 },
+};
+
+/* Each shape to several sizes; bilinear also as resize_bilinear_add, onto
+ * a residual of the output's shape with and without a ReLU after. */
 static void
 test_resize (gboolean bilinear)
 {
   for (DrapeDType dtype = 0; dtype < 2; dtype++)
-    for (guint i = 0; i < G_N_ELEMENTS (awkward); i++)
+    for (guint i = 0; i < G_N_ELEMENTS (awkward) + G_N_ELEMENTS (whole_vec4s); i++)
       for (guint l = 0; l < G_N_ELEMENTS (limits); l++)
         {
-          DrapeShape s = awkward[i];
+          DrapeShape s = i < G_N_ELEMENTS (awkward) ? awkward[i] : whole_vec4s[i - G_N_ELEMENTS (awkward)];
           Case *c = case_new (bilinear ? "resize_bilinear" : "upsample_nearest", dtype, s,
                               limits[l]);
           const float *x;
@@ -449,7 +458,8 @@ test_resize (gboolean bilinear)
           for (guint k = 0; k < G_N_ELEMENTS (sizes); k++)
             {
               DrapeShape os = { s.n, sizes[k][0], sizes[k][1], s.c };
-              float *ref = case_alloc (c, drape_shape_numel (os));
+              gsize n = drape_shape_numel (os);
+              float *ref = case_alloc (c, n);
               DrapeTensor *out;
 
               if (bilinear)
@@ -463,6 +473,19 @@ test_resize (gboolean bilinear)
                   out = drape_op_upsample_nearest (c->graph, tx, os.h, os.w);
                 }
               case_expect (c, out, os, ref, test_tolerance (dtype), "to %u x %u", os.h, os.w);
+              for (DrapeActivation act = DRAPE_ACT_NONE; bilinear && act <= DRAPE_ACT_RELU;
+                   act += DRAPE_ACT_RELU)
+                {
+                  const float *r;
+                  DrapeTensor *tr = case_input (c, dtype, os, 90 + k, 2.0f, &r);
+                  float *sum = case_alloc (c, n);
+
+                  for (gsize e = 0; e < n; e++)
+                    sum[e] = act == DRAPE_ACT_RELU ? MAX (ref[e] + r[e], 0.0f) : ref[e] + r[e];
+                  case_expect (c, drape_op_resize_bilinear_add (c->graph, tx, tr, act), os, sum,
+                               test_tolerance (dtype), "to %u x %u, added%s", os.h, os.w,
+                               act == DRAPE_ACT_RELU ? ", ReLU" : "");
+                }
             }
           case_run (c);
         }
@@ -639,6 +662,8 @@ static void bad_copy (DrapeGraph *g, const Operands *o) { drape_op_copy (g, o->a
 static void bad_copy_activation (DrapeGraph *g, const Operands *o) { drape_op_copy (g, o->a, drape_op_silu (g, o->a)); }
 static void bad_nearest (DrapeGraph *g, const Operands *o) { drape_op_upsample_nearest (g, o->a, 0, 4); }
 static void bad_bilinear (DrapeGraph *g, const Operands *o) { drape_op_resize_bilinear (g, o->a, 4, 0); }
+static void bad_bilinear_add (DrapeGraph *g, const Operands *o) { drape_op_resize_bilinear_add (g, o->a, o->b, DRAPE_ACT_NONE); }
+static void bad_bilinear_add_none (DrapeGraph *g, const Operands *o) { drape_op_resize_bilinear_add (g, o->a, NULL, DRAPE_ACT_NONE); }
 static void bad_timestep (DrapeGraph *g, const Operands *o) { drape_op_timestep_embedding (g, o->a, 32, TRUE, 0, DRAPE_DTYPE_F32); }
 static void bad_timestep_dim (DrapeGraph *g, const Operands *o) { drape_op_timestep_embedding (g, o->t, 2, TRUE, 1, DRAPE_DTYPE_F32); }
 static void bad_unary (DrapeGraph *g, const Operands *o) { drape_op_unary (g, o->a, 7, 1, 0); }
@@ -661,6 +686,8 @@ test_bad_shapes (void)
     { bad_copy_activation, "copy" },
     { bad_nearest, "upsample_nearest" },
     { bad_bilinear, "resize_bilinear" },
+    { bad_bilinear_add, "residual" },
+    { bad_bilinear_add_none, "resize_bilinear_add" },
     { bad_timestep, "timestep_embedding" },
     { bad_timestep_dim, "timestep_embedding" },
     { bad_unary, "unary" },

@@ -413,6 +413,47 @@ test_bad_folders (void)
   test_assert_no_validation_messages ();
 }
 
+/* Random weights in a model's configuration (what bench times, in
+ * B2's): the configuration kept, every logit finite, the same logits
+ * for the same seed and others for another. */
+static void
+test_random (void)
+{
+  g_autoptr(DrapeSegformer) golden_model = load_model (DRAPE_DTYPE_F32);
+  const DrapeSegformerConfig *cfg = drape_segformer_get_config (golden_model);
+  g_autofree float *logits[3] = { NULL };
+  guint64 seeds[] = { 1, 1, 2 }, n = 0;
+  gboolean differ = FALSE;
+
+  for (guint k = 0; k < G_N_ELEMENTS (seeds); k++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(DrapeSegformer) model = drape_segformer_new_random (test_device (), cfg, DRAPE_DTYPE_F32,
+                                                                    seeds[k], &error);
+      g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "random segformer");
+      g_autofree float *px = test_random_data (2 * 64 * 48 * 3, 11, 1.0f, DRAPE_DTYPE_F32);
+      g_autoptr(DrapeTensor) input = test_tensor_from (DRAPE_DTYPE_F32, 2, 64, 48, 3, px);
+      DrapeTensor *out;
+
+      g_assert_no_error (error);
+      g_assert_cmpmem (drape_segformer_get_config (model), sizeof *cfg, cfg, sizeof *cfg);
+      out = drape_segformer_forward (model, graph, input, NULL);
+      g_assert_true (drape_graph_run (graph, &error));
+      g_assert_no_error (error);
+      g_assert_cmpuint (out->c, ==, cfg->n_labels);
+      n = drape_tensor_numel (out);
+      logits[k] = test_download (out);
+    }
+  for (guint64 i = 0; i < n; i++)
+    {
+      g_assert_true (isfinite (logits[0][i]));
+      g_assert_cmpfloat (logits[0][i], ==, logits[1][i]);
+      differ = differ || logits[0][i] != logits[2][i];
+    }
+  g_assert_true (differ);
+  test_assert_no_validation_messages ();
+}
+
 int
 main (int    argc,
       char **argv)
@@ -435,6 +476,7 @@ main (int    argc,
   g_test_add_func ("/segformer/parse-shapes", test_parse_shapes);
   g_test_add_func ("/segformer/preprocessor-config", test_preprocessor_config);
   g_test_add_func ("/segformer/bad-folders", test_bad_folders);
+  g_test_add_func ("/segformer/random", test_random);
   status = g_test_run ();
   drape_safetensors_free (golden.cases);
   g_free (golden.model_dir);

@@ -5,13 +5,16 @@
  * dtypes, mixed stacks and weights computed on the host (an upsampled
  * convolution's phases) are f32; at f16 everything is f16.  Random
  * weights follow the file dtypes they are told they stand in for, and
- * unfilled ones hold what random ones would.  And
+ * unfilled ones hold what random ones would, and read to the host what
+ * they upload.  And
  * f16 kernels beside f32 activations compute what f32 kernels of the
  * same values do.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include "test-common.h"
+
+#include <math.h>
 
 #include <glib/gstdio.h>
 
@@ -192,6 +195,49 @@ test_random_file_dtype (void)
     }
 }
 
+/* Random weights read to the host (for folding, as SegFormer's head) are
+ * the values a lookup of the same shape uploads: a kernel, whose host
+ * order is PyTorch's [cout, cin, kh, kw] and the device's [cout, kh, kw,
+ * cin], a linear layer and vectors (a norm's scale near 1, a bias near
+ * 0); and the same for the same seed only. */
+static void
+test_random_read (void)
+{
+  g_autoptr(DrapeWeights) w = drape_weights_new_random (test_device (), DRAPE_DTYPE_F32, 7);
+  g_autoptr(DrapeWeights) other = drape_weights_new_random (test_device (), DRAPE_DTYPE_F32, 8);
+  guint64 conv_shape[] = { 4, 8, 3, 3 }, lin_shape[] = { 6, 8 }, vec_shape[] = { 8 };
+  g_autofree float *conv = drape_weights_read (w, "c.weight", 4, conv_shape);
+  g_autofree float *lin = drape_weights_read (w, "l.weight", 2, lin_shape);
+  g_autofree float *scale = drape_weights_read (w, "n.weight", 1, vec_shape);
+  g_autofree float *bias = drape_weights_read (w, "n.bias", 1, vec_shape);
+  g_autofree float *lin_other = drape_weights_read (other, "l.weight", 2, lin_shape);
+  g_autofree float *conv_dev = test_download (drape_weights_conv (w, "c.weight", 4, 8, 3, 3));
+  g_autofree float *lin_dev = test_download (drape_weights_linear (w, "l.weight", 6, 8));
+  g_autofree float *scale_dev = test_download (drape_weights_vector (w, "n.weight", 8));
+  g_autofree float *bias_dev = test_download (drape_weights_vector (w, "n.bias", 8));
+  gboolean differ = FALSE;
+
+  g_assert_true (drape_weights_check (w, NULL));
+  for (guint co = 0; co < 4; co++)
+    for (guint ci = 0; ci < 8; ci++)
+      for (guint t = 0; t < 9; t++)
+        g_assert_cmpfloat (conv[(co * 8 + ci) * 9 + t], ==, conv_dev[(co * 9 + t) * 8 + ci]);
+  for (guint i = 0; i < 6 * 8; i++)
+    {
+      g_assert_cmpfloat (lin[i], ==, lin_dev[i]);
+      g_assert_cmpfloat (fabsf (lin[i]), <=, sqrtf (3.0f / 8));
+      differ = differ || lin[i] != lin_other[i];
+    }
+  g_assert_true (differ);
+  for (guint i = 0; i < 8; i++)
+    {
+      g_assert_cmpfloat (scale[i], ==, scale_dev[i]);
+      g_assert_cmpfloat (bias[i], ==, bias_dev[i]);
+      g_assert_cmpfloat (fabsf (scale[i] - 1.0f), <=, 0.1f);
+      g_assert_cmpfloat (fabsf (bias[i]), <=, 0.05f);
+    }
+}
+
 /* A convolution and a linear layer on f32 activations give the same
  * outputs, to the bit, from the F16 file's kernels (kept f16) as from
  * the F32 file's (kept f32) of the same values. */
@@ -247,5 +293,6 @@ main (int    argc,
   g_test_add_func ("/weights/kept-dtype", test_kept_dtype);
   g_test_add_func ("/weights/random-file-dtype", test_random_file_dtype);
   g_test_add_func ("/weights/f16-kernels-compute", test_f16_kernels_compute);
+  g_test_add_func ("/weights/random-read", test_random_read);
   return test_finish (g_test_run ());
 }

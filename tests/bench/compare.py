@@ -20,10 +20,11 @@ import argparse
 import json
 import re
 
-HEADLINE = ("unet_step_ms", "vae_encode_ms", "vae_decode_ms", "tryon_s", "peak_mib", "tryon_peak_mib",
-            "unet_step_barriers", "vae_decode_barriers")
+HEADLINE = ("unet_step_ms", "vae_encode_ms", "vae_decode_ms", "tryon_s", "auto_mask_ms", "peak_mib",
+            "tryon_peak_mib", "unet_step_barriers", "vae_decode_barriers")
 # A profile entry's part (its label's first word) and the timing it is a share of.
-PARTS = {"unet": "unet_step_ms", "vae-enc": "vae_encode_ms", "vae-dec": "vae_decode_ms"}
+PARTS = {"unet": "unet_step_ms", "vae-enc": "vae_encode_ms", "vae-dec": "vae_decode_ms",
+         "mask": "auto_mask_ms"}
 
 
 def per_run(report, key):

@@ -120,7 +120,7 @@ bench_json () {
   echo "== bench $name (json): $*" >> "$summary"
   timeout "$limit" $cli bench --json "$@" > "$OUT/bench-$name.json" 2> "$log/bench-$name.err"
   echo "exit $?" >> "$summary"
-  grep -E '"(tensor_cores|load_ms|unet_step_ms|unet_step_first_ms|unet_step_tflops|unet_step_dispatches|unet_step_barriers|unet_step_tuned|unet_step_pipelines|unet_step_pipelines_ms|vae_encode_ms|vae_encode_pipelines_ms|vae_decode_ms|vae_decode_pipelines_ms|peak_mib|peak_device_local_mib|tryon_s|tryon_peak_mib|tryon_peak_device_local_mib)"' \
+  grep -E '"(tensor_cores|load_ms|unet_step_ms|unet_step_first_ms|unet_step_tflops|unet_step_dispatches|unet_step_barriers|unet_step_tuned|unet_step_pipelines|unet_step_pipelines_ms|vae_encode_ms|vae_encode_pipelines_ms|vae_decode_ms|vae_decode_pipelines_ms|peak_mib|peak_device_local_mib|tryon_s|tryon_peak_mib|tryon_peak_device_local_mib|auto_mask_ms|auto_mask_first_ms)"' \
     "$OUT/bench-$name.json" >> "$summary"
   tail_summary "$log/bench-$name.err"
 }
@@ -155,7 +155,7 @@ fi
 # about two minutes.
 if [ "${PLAN:-}" = quick ]; then
   for t in ${QUICK_TESTS:-test-unet test-vae test-pipeline}; do run_test "$t"; done
-  bench_json 768x1024 90 --size 768x1024 --steps 3 --profile ${E2E:+--e2e "$E2E"}
+  bench_json 768x1024 90 --size 768x1024 --steps 3 --profile --auto-mask ${E2E:+--e2e "$E2E"}
   bench_json 384x512 60 --size 384x512 --steps 5 --profile ${E2E:+--e2e "$E2E"}
   # What the tiled VAE costs a try-on (whole images meet the memory
   # target too since session 12: compare the two e2e peaks).
@@ -287,7 +287,7 @@ fi
 
 # The numbers first (every op's time, and a 50-step try-on), then the same
 # without split K, then correctness on the real GPU.
-bench_json 768x1024 90 --size 768x1024 --steps 10 --profile --e2e 50
+bench_json 768x1024 90 --size 768x1024 --steps 10 --profile --e2e 50 --auto-mask
 bench_json 384x512 60 --size 384x512 --steps 20 --profile --e2e 50
 DRAPE_CONV_SPLIT=1 bench_json 768x1024-nosplit 60 --size 768x1024 --steps 10 --profile
 DRAPE_CONV_SPLIT=1 bench_json 384x512-nosplit 40 --size 384x512 --steps 20 --profile
