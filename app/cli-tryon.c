@@ -22,10 +22,12 @@ on_progress (const DrapeProgress *p,
              gpointer             user_data)
 {
   Progress *state = user_data;
-  double left = p->elapsed_s / p->step * (p->n_steps - p->step);
+  double left = drape_progress_seconds_left (p);
 
-  if (state->tty)
+  if (state->tty && left >= 0)
     fprintf (stderr, "\rstep %u/%u  %.1f s, %.0f s left   ", p->step, p->n_steps, p->elapsed_s, left);
+  else if (state->tty)
+    fprintf (stderr, "\rstep %u/%u  %.1f s   ", p->step, p->n_steps, p->elapsed_s);
   else
     fprintf (stderr, "step %u/%u %.2f s\n", p->step, p->n_steps, p->elapsed_s);
   if (p->step == p->n_steps && state->tty)

@@ -111,7 +111,7 @@ typedef struct {
   char *status;
   guint step;
   guint n_steps;
-  double elapsed_s;
+  double seconds_left;
   GdkTexture *preview;
   /* The end: a result (DrapeResult or GBytes) or an error. */
   gboolean end;
@@ -153,7 +153,7 @@ deliver (gpointer data)
   else if (job->progress != NULL)
     {
       DrapeEngineProgress progress = {
-        message->status, message->step, message->n_steps, message->elapsed_s, message->preview,
+        message->status, message->step, message->n_steps, message->seconds_left, message->preview,
       };
 
       job->progress (&progress, job->progress_data);
@@ -189,6 +189,7 @@ post_status (Job        *job,
 
   message->status = g_strdup (status);
   message->n_steps = job->params.steps;
+  message->seconds_left = -1;
   post (job, message);
 }
 
@@ -219,7 +220,7 @@ on_pipeline_progress (const DrapeProgress *progress,
 
   message->step = progress->step;
   message->n_steps = progress->n_steps;
-  message->elapsed_s = progress->elapsed_s;
+  message->seconds_left = drape_progress_seconds_left (progress);
   if (progress->preview != NULL)
     {
       g_autoptr(GdkPixbuf) pixbuf = drape_image_to_pixbuf (progress->preview);
@@ -459,6 +460,7 @@ on_tune_progress (DrapeWorkloadGraph graph,
   message->status = g_strdup (status[graph]);
   message->step = done;
   message->n_steps = total;
+  message->seconds_left = -1;
   post (job, message);
 }
 

@@ -23,7 +23,9 @@ typedef struct {
   const char *status;
   guint step;           /* steps done, 0 before the first */
   guint n_steps;
-  double elapsed_s;     /* since the first step began */
+  /* What the remaining steps should take (drape_progress_seconds_left),
+   * negative before there is an estimate. */
+  double seconds_left;
   /* The predicted result after this step, or NULL. */
   GdkTexture *preview;
 } DrapeEngineProgress;

@@ -1344,9 +1344,8 @@ on_try_on_progress (const DrapeEngineProgress *progress,
     }
   if (progress->n_steps > 0)
     {
-      double left = progress->step > 0
-                    ? progress->elapsed_s / progress->step * (progress->n_steps - progress->step) : -1;
-      g_autofree char *time_left = left >= 0 ? drape_format_time_left (left) : NULL;
+      g_autofree char *time_left = progress->seconds_left >= 0 ? drape_format_time_left (progress->seconds_left)
+                                                                : NULL;
       g_autofree char *text = NULL;
 
       /* Translators: "Step 3 of 50 · about 2 minutes left" */

@@ -101,6 +101,16 @@ void drape_conv_part_bind (const Conv     *c,
                            DrapeBinding   *bind,
                            ConvPush       *p);
 
+/* Whether the convolution kernels for CPU drivers that read texel
+ * buffers and store 64-bit values may run: on a CPU driver with
+ * shaderInt64, unless DRAPE_CONV_KERNEL asks for a kernel of storage
+ * buffers. */
+gboolean drape_conv_cpu_texels      (DrapeGraph *graph);
+/* Whether `bytes` of `dtype` fit one texel binding. */
+gboolean drape_conv_fits_texels     (DrapeGraph *graph,
+                                     DrapeDType  dtype,
+                                     guint64     bytes);
+
 /* The variant of a convolution family's shader for c: its storage type,
  * "_w16" for f16 weights beside f32 activations, "_texel" for one
  * reading x and the weights through texel buffers. */

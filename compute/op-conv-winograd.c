@@ -121,35 +121,18 @@ drape_conv_winograd_suits (DrapeGraph *graph,
          pays (c->n * (double) rows * c->ow, c->cin, c->cout);
 }
 
-/* Whether `bytes` of `dtype` fit one texel binding. */
-static gboolean
-fits_texels (DrapeGraph *graph,
-             DrapeDType  dtype,
-             guint64     bytes)
-{
-  guint64 limit = drape_graph_texel_limit (graph, dtype);
-  guint64 align = drape_graph_texel_alignment (graph);
-
-  return limit > align && bytes <= limit - align;
-}
-
 /* Whether the stages run their CPU variants, which read x, M and the
- * weights as texel buffers and store 64-bit values: on CPU drivers with
- * shaderInt64 (unless DRAPE_CONV_KERNEL asks for a kernel of storage
- * buffers), where each operand fits one texel buffer. */
+ * weights as texel buffers and store 64-bit values
+ * (drape_conv_cpu_texels), where each operand fits one texel buffer. */
 static gboolean
 reads_texels (DrapeGraph *graph,
               const Conv *c)
 {
-  DrapeDevice *device = drape_graph_get_device (graph);
-  const char *forced = g_getenv ("DRAPE_CONV_KERNEL");
-
-  return drape_device_get_info (device)->is_software && drape_device_get_caps (device)->has_int64 &&
-         (forced == NULL || g_strcmp0 (forced, "subgroup-texel") == 0) &&
-         fits_texels (graph, c->x->dtype, drape_tensor_bytes (c->x)) &&
-         fits_texels (graph, c->weight->dtype, drape_tensor_bytes (c->weight)) &&
-         fits_texels (graph, c->x->dtype,
-                      TRANSFORMS * chunk_tiles (graph, c) * c->cout * drape_dtype_size (c->x->dtype));
+  return drape_conv_cpu_texels (graph) &&
+         drape_conv_fits_texels (graph, c->x->dtype, drape_tensor_bytes (c->x)) &&
+         drape_conv_fits_texels (graph, c->weight->dtype, drape_tensor_bytes (c->weight)) &&
+         drape_conv_fits_texels (graph, c->x->dtype,
+                                 TRANSFORMS * chunk_tiles (graph, c) * c->cout * drape_dtype_size (c->x->dtype));
 }
 
 /* One stage over `tiles` tiles (the kernels' stage: over the kernels),

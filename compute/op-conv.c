@@ -886,6 +886,45 @@ one_dispatch (const Conv     *c,
          c->cout % 8 == 0 && c->k % 8 == 0;
 }
 
+/* conv_depthwise.comp's bindings: x, the weights, the biases, the
+ * residual and the output; its texel variants read the first two as
+ * texel buffers. */
+#define DEPTHWISE_BINDINGS 6
+#define DEPTHWISE_TEXEL_BINDINGS (1u << BIND_X | 1u << BIND_W)
+
+gboolean
+drape_conv_cpu_texels (DrapeGraph *graph)
+{
+  DrapeDevice *device = drape_graph_get_device (graph);
+  const char *forced = g_getenv ("DRAPE_CONV_KERNEL");
+
+  return drape_device_get_info (device)->is_software && drape_device_get_caps (device)->has_int64 &&
+         (forced == NULL || g_strcmp0 (forced, "subgroup-texel") == 0);
+}
+
+gboolean
+drape_conv_fits_texels (DrapeGraph *graph,
+                        DrapeDType  dtype,
+                        guint64     bytes)
+{
+  guint64 limit = drape_graph_texel_limit (graph, dtype);
+  guint64 align = drape_graph_texel_alignment (graph);
+
+  return limit > align && bytes <= limit - align;
+}
+
+/* Whether a depthwise convolution runs the texel variant: where x and
+ * the weights each fit one texel binding whole, so that every part of
+ * them does. */
+static gboolean
+depthwise_reads_texels (DrapeGraph *graph,
+                        const Conv *c)
+{
+  return drape_conv_cpu_texels (graph) &&
+         drape_conv_fits_texels (graph, c->x->dtype, drape_tensor_bytes (c->x)) &&
+         drape_conv_fits_texels (graph, c->weight->dtype, drape_tensor_bytes (c->weight));
+}
+
 static void
 conv_record_way (DrapeGraph *graph,
                  Conv       *c)
@@ -910,10 +949,13 @@ conv_record_way (DrapeGraph *graph,
 
   if (c->depthwise)
     {
-      guint32 spec[] = { dw_local, 1, 1, dw_px, dw_vec4 };
-      g_autofree char *variant = drape_conv_variant (c, FALSE);
+      guint32 spec[] = { dw_local, 1, 1, dw_px, dw_vec4, drape_device_get_caps (device)->stores_int64 };
+      g_autofree char *variant = NULL;
 
-      kernel = drape_graph_kernel_variant (graph, "conv_depthwise", variant, 6, spec, G_N_ELEMENTS (spec));
+      cfg.texel = dw_vec4 && depthwise_reads_texels (graph, c);
+      variant = drape_conv_variant (c, cfg.texel);
+      kernel = drape_graph_kernel_texel (graph, "conv_depthwise", variant, DEPTHWISE_BINDINGS,
+                                         cfg.texel ? DEPTHWISE_TEXEL_BINDINGS : 0, spec, G_N_ELEMENTS (spec));
     }
   /* Tensor cores, where the device and the problem suit them. */
   else if (drape_conv_coopmat_select (graph, &(DrapeConvGemm) {

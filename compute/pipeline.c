@@ -131,6 +131,18 @@ drape_scheduler_kind_from_string (const char         *name,
   return FALSE;
 }
 
+double
+drape_progress_seconds_left (const DrapeProgress *p)
+{
+  g_return_val_if_fail (p != NULL && p->step <= p->n_steps, -1);
+
+  if (p->step == p->n_steps)
+    return 0;
+  if (p->step < 2)
+    return -1;
+  return (p->elapsed_s - p->first_step_s) / (p->step - 1) * (p->n_steps - p->step);
+}
+
 void
 drape_try_on_params_init (DrapeTryOnParams *params)
 {
@@ -853,7 +865,7 @@ drape_pipeline_try_on (DrapePipeline          *pipeline,
   DrapeImage *result;
   gboolean guided, any_masked = FALSE;
   gsize plane, latent_size;
-  double sigma;
+  double sigma, elapsed_s, first_step_s = 0;
   Shapes *s;
 
   if (!drape_try_on_params_check (&params, NULL, error) ||
@@ -973,6 +985,9 @@ drape_pipeline_try_on (DrapePipeline          *pipeline,
           return NULL;
         }
 
+      elapsed_s = g_timer_elapsed (timer, NULL);
+      if (i == 0)
+        first_step_s = elapsed_s;
       if (progress != NULL)
         {
           g_autoptr(DrapeImage) small = rgb_from_f32 (drape_tensor_get_mapped (g->preview),
@@ -981,7 +996,8 @@ drape_pipeline_try_on (DrapePipeline          *pipeline,
           DrapeProgress p = {
             .step = i + 1,
             .n_steps = params.steps,
-            .elapsed_s = g_timer_elapsed (timer, NULL),
+            .elapsed_s = elapsed_s,
+            .first_step_s = first_step_s,
             .preview = preview,
           };
           progress (&p, user_data);

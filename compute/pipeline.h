@@ -64,7 +64,11 @@ typedef struct {
 typedef struct {
   guint step;           /* steps done, 1..n_steps */
   guint n_steps;
-  double elapsed_s;
+  double elapsed_s;     /* since the try-on began */
+  /* elapsed_s when the first step was done: the photos' encoding, and
+   * building what the other steps replay (on a CPU with a cold shader
+   * cache, several steps' time), are in it. */
+  double first_step_s;
   /* RGB preview of the predicted clean image at the output size. */
   const DrapeImage *preview;
 } DrapeProgress;
@@ -75,6 +79,10 @@ typedef void (*DrapeProgressFunc) (const DrapeProgress *progress,
 const char    *drape_scheduler_kind_to_string (DrapeSchedulerKind kind);
 gboolean       drape_scheduler_kind_from_string (const char        *name,
                                                  DrapeSchedulerKind *kind);
+
+/* How long the steps after p's should take, at the pace of those since
+ * the first; negative while only the first has run, which says little. */
+double         drape_progress_seconds_left (const DrapeProgress      *p);
 
 void           drape_try_on_params_init   (DrapeTryOnParams          *params);
 /* Checks ranges, and rounds the size down to a multiple of 8, saying so

@@ -4,12 +4,33 @@
 // invocation computes PX neighbouring output pixels of a row for CV
 // channels (4 when the channels allow aligned vector loads), so each
 // weight it loads serves PX pixels.  Weights are [c, kh, kw, 1].
+//
+// The DRAPE_TEXEL variants (CPU drivers, VEC4 only) read x and the
+// weights through texel buffers of 4 channels, which CPU drivers fetch
+// with vector gathers instead of a loop over the SIMD lanes, and store
+// 64-bit values (conv_store4).
 #include "common.glsl"
+
+// The texel variants' 64-bit stores (conv_common.glsl).
+layout(constant_id = 5) const bool STORE64 = true;
+#define CONV_STORE64 STORE64
 #include "conv_common.glsl"
 
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;
 layout(constant_id = 3) const uint PX = 4;
 layout(constant_id = 4) const bool VEC4 = false;
+
+#if DRAPE_TEXEL
+layout(binding = 0) uniform samplerBuffer x_tex;
+layout(binding = 1) uniform samplerBuffer w_tex;
+#define LOAD_X(i) texelFetch(x_tex, int((i) >> 2))[(i) & 3u]
+#define LOAD_X4(q) texelFetch(x_tex, int(q))
+#define LOAD_W(i) texelFetch(w_tex, int((i) >> 2))[(i) & 3u]
+#else
+#define LOAD_X(i) float(x[i])
+#define LOAD_X4(q) vec4(x4[q])
+#define LOAD_W(i) float(w[i])
+#endif
 
 void main()
 {
@@ -47,10 +68,9 @@ void main()
           vec4 wv;
 
           if (VEC4)
-            wv = vec4(float(w[widx]), float(w[widx + kk]), float(w[widx + 2 * kk]),
-                      float(w[widx + 3 * kk]));
+            wv = vec4(LOAD_W(widx), LOAD_W(widx + kk), LOAD_W(widx + 2 * kk), LOAD_W(widx + 3 * kk));
           else
-            wv = vec4(float(w[widx]), 0.0, 0.0, 0.0);
+            wv = vec4(LOAD_W(widx), 0.0, 0.0, 0.0);
           [[unroll]] for (uint px = 0; px < PX; px++)
             {
               int ix = ix0 + int(px * p.stride + kx);
@@ -59,12 +79,12 @@ void main()
                             : p.x_off;
               if (VEC4)
                 {
-                  vec4 v = vec4(x4[idx >> 2]);
+                  vec4 v = LOAD_X4(idx >> 2);
                   acc[px] = fma(ok ? v : vec4(0.0), wv, acc[px]);
                 }
               else
                 {
-                  float v = float(x[idx]);
+                  float v = LOAD_X(idx);
                   acc[px].x = fma(ok ? v : 0.0, wv.x, acc[px].x);
                 }
             }

@@ -462,11 +462,12 @@ test_refused_kernel (void)
 }
 
 /* Whether a convolution of cc's shape records, on a driver that refuses
- * the storage-buffer kernels of conv2d and Winograd's stages. */
+ * the storage-buffer kernels of conv2d, Winograd's stages and depthwise
+ * convolutions. */
 static gboolean
 records_without_storage_kernels (const TestConv *cc)
 {
-  static const char *const storage[] = { "conv2d.f32", "conv_winograd.f32", NULL };
+  static const char *const storage[] = { "conv2d.f32", "conv_winograd.f32", "conv_depthwise.f32", NULL };
   g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "conv-texel");
   g_autoptr(GError) error = NULL;
   TestConvRun run;
@@ -482,14 +483,14 @@ records_without_storage_kernels (const TestConv *cc)
 }
 
 /* The CPU kernels (texel reads, 64-bit stores) need shaderInt64: a CPU
- * driver without it runs the storage-buffer kernels, directly and as
- * Winograd's stages, and gets the same results; with it, refusing the
- * storage-buffer kernels costs nothing. */
+ * driver without it runs the storage-buffer kernels, directly, as
+ * Winograd's stages and for a depthwise convolution, and gets the same
+ * results; with it, refusing the storage-buffer kernels costs nothing. */
 static void
 test_without_int64 (void)
 {
   DrapeDevice *device = test_device ();
-  const TestConv *cc = &winograd_cases[0];
+  const TestConv *depthwise = &conv_cases[9];
   gboolean had;
 
   if (!drape_device_get_info (device)->is_software || !drape_device_get_caps (device)->has_int64)
@@ -497,9 +498,12 @@ test_without_int64 (void)
       g_test_skip ("the CPU kernels run only on CPU drivers with shaderInt64");
       return;
     }
-  for (guint w = 0; w < 2; w++)
+  g_assert_cmpstr (depthwise->name, ==, "depthwise 3x3");
+  for (guint w = 0; w < 3; w++)
     {
-      g_setenv ("DRAPE_CONV_WINOGRAD", w ? "1" : "0", TRUE);
+      const TestConv *cc = w < 2 ? &winograd_cases[0] : depthwise;
+
+      g_setenv ("DRAPE_CONV_WINOGRAD", w == 1 ? "1" : "0", TRUE);
       g_assert_true (records_without_storage_kernels (cc));
       had = drape_device_set_has_int64 (device, FALSE);
       g_assert_false (records_without_storage_kernels (cc));
@@ -512,8 +516,8 @@ test_without_int64 (void)
 
 /* Where a driver's 64-bit stores are broken (LLVM 19's lavapipe on
  * AVX-512), the CPU kernels store 32-bit values and still read through
- * texels: the same results, directly and as Winograd's stages, in f32
- * and (direct) f16. */
+ * texels: the same results, directly (depthwise too) and as Winograd's
+ * stages, in f32 and (direct) f16. */
 static void
 test_texel_32_bit_stores (void)
 {
@@ -534,7 +538,8 @@ test_texel_32_bit_stores (void)
     }
   g_unsetenv ("DRAPE_CONV_WINOGRAD");
   for (guint i = 0; i < G_N_ELEMENTS (conv_cases); i++)
-    if (conv_cases[i].cin % (4 * conv_cases[i].groups) == 0)
+    if (conv_cases[i].cin % (4 * conv_cases[i].groups) == 0 ||
+        (conv_cases[i].groups == conv_cases[i].cin && conv_cases[i].cin % 4 == 0))
       for (guint d = 0; d < 2; d++)
         check_conv (&conv_cases[i], FALSE, d ? DRAPE_DTYPE_F16 : DRAPE_DTYPE_F32,
                     d ? DRAPE_DTYPE_F16 : DRAPE_DTYPE_F32, G_MAXUINT64);

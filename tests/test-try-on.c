@@ -215,6 +215,7 @@ test_cancel (void)
 typedef struct {
   GPtrArray *statuses;
   guint steps;
+  guint estimates;  /* progress reports with the time left */
   gboolean done;
   DrapeResult *result;
   GError *error;
@@ -229,6 +230,15 @@ on_engine_progress (const DrapeEngineProgress *progress,
   if (progress->status != NULL)
     g_ptr_array_add (run->statuses, g_strdup (progress->status));
   run->steps = MAX (run->steps, progress->step);
+  /* The time left from the second step on (the first also builds what
+   * the others replay), none before or while tuning. */
+  if (progress->status == NULL && (progress->step >= 2 || progress->step == progress->n_steps))
+    {
+      g_assert_cmpfloat (progress->seconds_left, >=, 0);
+      run->estimates++;
+    }
+  else
+    g_assert_cmpfloat (progress->seconds_left, <, 0);
 }
 
 static void
@@ -253,7 +263,8 @@ status_index (GPtrArray  *statuses,
 }
 
 /* Before its first step a try-on says what it waits for, in order: the
- * GPU (the graphs of its size, recorded once) and then the photos. */
+ * GPU (the graphs of its size, recorded once) and then the photos; the
+ * time left comes with the steps after the first. */
 static void
 test_engine_statuses (void)
 {
@@ -279,6 +290,7 @@ test_engine_statuses (void)
   g_assert_nonnull (run.result);
   g_clear_object (&run.result);
   g_assert_cmpuint (run.steps, ==, 2);
+  g_assert_cmpuint (run.estimates, ==, 1);
   g_assert_cmpuint (status_index (statuses, "Getting the GPU ready…"), <,
                     status_index (statuses, "Preparing the photos…"));
 }
