@@ -43,6 +43,14 @@ guint32      drape_bind_texel         (DrapeBinding      *binding,
 guint64      drape_graph_texel_limit  (DrapeGraph        *graph,
                                        DrapeDType         dtype);
 guint64      drape_graph_texel_alignment (DrapeGraph     *graph);
+/* The most bytes of dtype any texel binding holds wherever it starts:
+ * the limit less the alignment. */
+guint64      drape_graph_texel_room   (DrapeGraph        *graph,
+                                       DrapeDType         dtype);
+/* Whether the whole tensor fits one texel binding (so every part of it
+ * does). */
+gboolean     drape_graph_fits_texels  (DrapeGraph        *graph,
+                                       const DrapeTensor *tensor);
 DrapeKernel *drape_graph_kernel       (DrapeGraph        *graph,
                                        const char        *family,
                                        DrapeDType         dtype,

@@ -386,6 +386,23 @@ drape_graph_texel_limit (DrapeGraph *graph,
               graph->device->caps.max_texel_elements * texel_bytes (dtype));
 }
 
+guint64
+drape_graph_texel_room (DrapeGraph *graph,
+                        DrapeDType  dtype)
+{
+  guint64 limit = drape_graph_texel_limit (graph, dtype);
+  guint64 align = texel_alignment (graph->device);
+
+  return limit > align ? limit - align : 0;
+}
+
+gboolean
+drape_graph_fits_texels (DrapeGraph        *graph,
+                         const DrapeTensor *tensor)
+{
+  return drape_tensor_bytes (tensor) <= drape_graph_texel_room (graph, tensor->dtype);
+}
+
 guint32
 drape_bind_texel (DrapeBinding      *binding,
                   const DrapeTensor *tensor,

@@ -106,10 +106,6 @@ void drape_conv_part_bind (const Conv     *c,
  * shaderInt64, unless DRAPE_CONV_KERNEL asks for a kernel of storage
  * buffers. */
 gboolean drape_conv_cpu_texels      (DrapeGraph *graph);
-/* Whether `bytes` of `dtype` fit one texel binding. */
-gboolean drape_conv_fits_texels     (DrapeGraph *graph,
-                                     DrapeDType  dtype,
-                                     guint64     bytes);
 
 /* The variant of a convolution family's shader for c: its storage type,
  * "_w16" for f16 weights beside f32 activations, "_texel" for one

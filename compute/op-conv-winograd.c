@@ -128,11 +128,10 @@ static gboolean
 reads_texels (DrapeGraph *graph,
               const Conv *c)
 {
-  return drape_conv_cpu_texels (graph) &&
-         drape_conv_fits_texels (graph, c->x->dtype, drape_tensor_bytes (c->x)) &&
-         drape_conv_fits_texels (graph, c->weight->dtype, drape_tensor_bytes (c->weight)) &&
-         drape_conv_fits_texels (graph, c->x->dtype,
-                                 TRANSFORMS * chunk_tiles (graph, c) * c->cout * drape_dtype_size (c->x->dtype));
+  return drape_conv_cpu_texels (graph) && drape_graph_fits_texels (graph, c->x) &&
+         drape_graph_fits_texels (graph, c->weight) &&
+         TRANSFORMS * chunk_tiles (graph, c) * c->cout * drape_dtype_size (c->x->dtype) <=
+           drape_graph_texel_room (graph, c->x->dtype);
 }
 
 /* One stage over `tiles` tiles (the kernels' stage: over the kernels),

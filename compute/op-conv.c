@@ -902,17 +902,6 @@ drape_conv_cpu_texels (DrapeGraph *graph)
          (forced == NULL || g_strcmp0 (forced, "subgroup-texel") == 0);
 }
 
-gboolean
-drape_conv_fits_texels (DrapeGraph *graph,
-                        DrapeDType  dtype,
-                        guint64     bytes)
-{
-  guint64 limit = drape_graph_texel_limit (graph, dtype);
-  guint64 align = drape_graph_texel_alignment (graph);
-
-  return limit > align && bytes <= limit - align;
-}
-
 /* Whether a depthwise convolution runs the texel variant: where x and
  * the weights each fit one texel binding whole, so that every part of
  * them does. */
@@ -920,9 +909,8 @@ static gboolean
 depthwise_reads_texels (DrapeGraph *graph,
                         const Conv *c)
 {
-  return drape_conv_cpu_texels (graph) &&
-         drape_conv_fits_texels (graph, c->x->dtype, drape_tensor_bytes (c->x)) &&
-         drape_conv_fits_texels (graph, c->weight->dtype, drape_tensor_bytes (c->weight));
+  return drape_conv_cpu_texels (graph) && drape_graph_fits_texels (graph, c->x) &&
+         drape_graph_fits_texels (graph, c->weight);
 }
 
 static void

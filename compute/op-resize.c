@@ -16,6 +16,9 @@
 #include "ops.h"
 
 #define LOCAL_SIZE 256
+/* The bindings the texel variants read as texel buffers: x and the
+ * residual (x again where there is none). */
+#define TEXEL_BINDINGS (1u << 0 | 1u << 2)
 
 typedef struct {
   guint32 count, th, tw, tc;
@@ -112,9 +115,11 @@ resize (DrapeGraph        *graph,
   DrapeTensor *out;
   Resize r = { .bilinear = bilinear, .x = x };
   guint32 tile[4], o[4];
+  DrapeDevice *device = drape_graph_get_device (graph);
+  guint32 (*bind_in) (DrapeBinding *, const DrapeTensor *, guint64, guint64);
   guint64 usable;
   gsize es;
-  gboolean vec4;
+  gboolean vec4, texel;
 
   if (!drape_graph_check_tensor (graph, label, "x", x))
     return drape_graph_placeholder (graph, x ? x->dtype : DRAPE_DTYPE_F32, x ? x->n : 1,
@@ -173,12 +178,21 @@ resize (DrapeGraph        *graph,
 
   /* Four channels an invocation where every tile's channels and offsets
    * stay whole vec4s (drape_bind keeps offsets' alignment to 4
-   * elements). */
+   * elements); on CPU drivers with shaderInt64, read through texel
+   * buffers where x and the residual each fit one whole. */
   vec4 = x->c % 4 == 0 && tile[3] % 4 == 0;
+  texel = vec4 && drape_device_get_info (device)->is_software && drape_device_get_caps (device)->has_int64 &&
+          drape_graph_fits_texels (graph, x) && (residual == NULL || drape_graph_fits_texels (graph, residual));
   {
-    guint32 spec[] = { LOCAL_SIZE, 1, 1, bilinear, vec4, residual != NULL, act };
-    kernel = drape_graph_kernel (graph, "resize", x->dtype, 3, spec, G_N_ELEMENTS (spec));
+    guint32 spec[] = {
+      LOCAL_SIZE, 1, 1, bilinear, vec4, residual != NULL, act, drape_device_get_caps (device)->stores_int64,
+    };
+    g_autofree char *variant = g_strconcat (drape_dtype_name (x->dtype), texel ? "_texel" : "", NULL);
+
+    kernel = drape_graph_kernel_texel (graph, "resize", variant, 3, texel ? TEXEL_BINDINGS : 0, spec,
+                                       G_N_ELEMENTS (spec));
   }
+  bind_in = texel ? drape_bind_texel : drape_bind;
   for (o[0] = 0; o[0] < x->n; o[0] += tile[0])
     for (o[1] = 0; o[1] < out_h; o[1] += tile[1])
       for (o[2] = 0; o[2] < out_w; o[2] += tile[2])
@@ -222,11 +236,11 @@ resize (DrapeGraph        *graph,
             window[3] = piece[3];
             x_at = (((guint64) o[0] * x->h + p.iy0) * x->w + p.ix0) * x->c + o[3];
             o_at = (((guint64) o[0] * out_h + o[1]) * out_w + o[2]) * x->c + o[3];
-            p.x_off = drape_bind (&bind[0], x, x_at * es, box_span (x, window) * es);
+            p.x_off = bind_in (&bind[0], x, x_at * es, box_span (x, window) * es);
             p.o_off = drape_bind (&bind[1], out, o_at * es, box_span (out, piece) * es);
             /* Without a residual the binding is x's, never read. */
             if (residual != NULL)
-              p.r_off = drape_bind (&bind[2], residual, o_at * es, box_span (out, piece) * es);
+              p.r_off = bind_in (&bind[2], residual, o_at * es, box_span (out, piece) * es);
             else
               bind[2] = bind[0];
             drape_graph_dispatch_flat (graph, kernel, bind, &p, sizeof p,

@@ -52,33 +52,21 @@ layout(binding = 4) readonly buffer Residual4 { T4 res4[]; };
 layout(binding = 5) writeonly buffer Out { T o[]; };
 layout(binding = 5) writeonly buffer Out4 { T4 o4[]; };
 
-// Four channels at element 4 q of the output.  CPU drivers store a
-// buffer's values a lane and a component at a time, so the DRAPE_TEXEL
-// (CPU) variants store them as 64-bit components: half the stores for
-// f32, a quarter for f16.  Those variants need shaderInt64, and define
+// Four channels at element 4 q of the output: the DRAPE_TEXEL (CPU)
+// variants store them as 64-bit components (store64.glsl), and define
 // CONV_STORE64 as a condition (a specialisation constant), false where
 // the driver's 64-bit stores are broken (DrapeDeviceCaps.stores_int64).
 #if DRAPE_TEXEL
-#extension GL_ARB_gpu_shader_int64 : require
-#if DRAPE_F16
-layout(binding = 5) writeonly buffer Out64 { uint64_t o64[]; };
-#else
-layout(binding = 5) writeonly buffer Out64 { u64vec2 o64[]; };
-#endif
+#include "store64.glsl"
+layout(binding = 5) writeonly buffer Out64 { DRAPE_WORDS4 o64[]; };
 #endif
 
 void conv_store4(uint q, vec4 v)
 {
-#if DRAPE_TEXEL && DRAPE_F16
+#if DRAPE_TEXEL
   if (CONV_STORE64)
     {
-      o64[q] = packUint2x32(uvec2(packHalf2x16(v.xy), packHalf2x16(v.zw)));
-      return;
-    }
-#elif DRAPE_TEXEL
-  if (CONV_STORE64)
-    {
-      o64[q] = u64vec2(packUint2x32(floatBitsToUint(v.xy)), packUint2x32(floatBitsToUint(v.zw)));
+      o64[q] = drape_words4(v);
       return;
     }
 #endif

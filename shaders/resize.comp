@@ -13,7 +13,10 @@
 // With VEC4 an invocation takes 4 neighbouring channels (every channel
 // count, tile and offset then a multiple of 4): the same index maths and
 // blend for 4 values, and on CPU drivers, where each access to a buffer
-// is a loop over the SIMD lanes, a quarter of the loops.
+// is a loop over the SIMD lanes, a quarter of the loops.  The DRAPE_TEXEL
+// variants (CPU drivers, VEC4 only) read x and the residual through
+// texel buffers of 4 channels, which CPU drivers fetch with vector
+// gathers, and store 64-bit values where STORE64 (store64.glsl).
 #include "common.glsl"
 #include "activation.glsl"
 
@@ -22,18 +25,34 @@ layout(constant_id = 3) const uint MODE = 0;        // 0: nearest, 1: bilinear
 layout(constant_id = 4) const bool VEC4 = false;
 layout(constant_id = 5) const bool RESIDUAL = false;
 layout(constant_id = 6) const uint ACT = DRAPE_ACT_NONE;
+layout(constant_id = 7) const bool STORE64 = true;
 
 #if DRAPE_F16
 #define T4 f16vec4
 #else
 #define T4 vec4
 #endif
+#if DRAPE_TEXEL
+#include "store64.glsl"
+layout(binding = 0) uniform samplerBuffer x_tex;
+layout(binding = 2) uniform samplerBuffer r_tex;
+layout(binding = 1) writeonly buffer O64 { DRAPE_WORDS4 o64[]; };
+#define LOAD_X(i) texelFetch(x_tex, int((i) >> 2))[(i) & 3u]
+#define LOAD_X4(q) texelFetch(x_tex, int(q))
+#define LOAD_R(i) texelFetch(r_tex, int((i) >> 2))[(i) & 3u]
+#define LOAD_R4(q) texelFetch(r_tex, int(q))
+#else
 layout(binding = 0) readonly buffer X { T x[]; };
 layout(binding = 0) readonly buffer X4 { T4 x4[]; };
-layout(binding = 1) writeonly buffer O { T o[]; };
-layout(binding = 1) writeonly buffer O4 { T4 o4[]; };
 layout(binding = 2) readonly buffer R { T r[]; };
 layout(binding = 2) readonly buffer R4 { T4 r4[]; };
+#define LOAD_X(i) float(x[i])
+#define LOAD_X4(q) vec4(x4[q])
+#define LOAD_R(i) float(r[i])
+#define LOAD_R4(q) vec4(r4[q])
+#endif
+layout(binding = 1) writeonly buffer O { T o[]; };
+layout(binding = 1) writeonly buffer O4 { T4 o4[]; };
 
 layout(push_constant) uniform Params {
   uint count;             // invocations' work in the tile: elements, or vec4s with VEC4
@@ -60,7 +79,7 @@ void source(float scale, uint dst, uint size, out uint i0, out uint i1, out floa
 vec4 load(uint base, uint sy, uint sx)
 {
   uint i = base + sy * p.in_w * p.c + sx * p.c;
-  return VEC4 ? vec4(x4[i / 4]) : vec4(float(x[i]), 0.0, 0.0, 0.0);
+  return VEC4 ? LOAD_X4(i / 4) : vec4(LOAD_X(i), 0.0, 0.0, 0.0);
 }
 
 void main()
@@ -101,10 +120,20 @@ void main()
           ly * ((1.0 - lx) * load(base, yb, xa) + lx * load(base, yb, xb));
     }
   if (RESIDUAL)
-    v += VEC4 ? vec4(r4[(p.r_off + at) / 4]) : vec4(float(r[p.r_off + at]), 0.0, 0.0, 0.0);
+    v += VEC4 ? LOAD_R4((p.r_off + at) / 4) : vec4(LOAD_R(p.r_off + at), 0.0, 0.0, 0.0);
   v = drape_activate(ACT, v);
+#if DRAPE_F16
+  v = clamp(v, -65504.0, 65504.0);
+#endif
+#if DRAPE_TEXEL
+  if (VEC4 && STORE64)
+    {
+      o64[(p.o_off + at) / 4] = drape_words4(v);
+      return;
+    }
+#endif
   if (VEC4)
-    o4[(p.o_off + at) / 4] = T4(STORE(v.x), STORE(v.y), STORE(v.z), STORE(v.w));
+    o4[(p.o_off + at) / 4] = T4(v);
   else
-    o[p.o_off + at] = STORE(v.x);
+    o[p.o_off + at] = T(v.x);
 }

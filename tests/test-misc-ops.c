@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "device-private.h"
 #include "ops.h"
 #include "reference.h"
 #include "safetensors.h"
@@ -522,6 +523,29 @@ test_resize_bilinear (void)
   test_resize (TRUE);
 }
 
+/* On CPU drivers the vec4 cases read through texel buffers and store
+ * 64-bit values: the same results from storage buffers (no shaderInt64)
+ * and with 32-bit stores (where the driver's 64-bit ones are broken). */
+static void
+test_resize_cpu_ways (void)
+{
+  DrapeDevice *device = test_device ();
+  gboolean had;
+
+  if (!drape_device_get_info (device)->is_software || !drape_device_get_caps (device)->has_int64)
+    {
+      g_test_skip ("the texel variants run only on CPU drivers with shaderInt64");
+      return;
+    }
+  had = drape_device_set_has_int64 (device, FALSE);
+  test_resize (TRUE);
+  drape_device_set_has_int64 (device, had);
+  had = drape_device_set_stores_int64 (device, FALSE);
+  test_resize (TRUE);
+  test_resize (FALSE);
+  drape_device_set_stores_int64 (device, had);
+}
+
 /* ---- timestep embedding -------------------------------------------------- */
 
 /* In f32 the frequencies must match the reference to the ulp (one ulp
@@ -779,6 +803,7 @@ main (int argc, char **argv)
   g_test_add_func ("/misc/upsample-nearest", test_upsample_nearest);
   g_test_add_func ("/misc/upsample-nearest/rounding", test_upsample_nearest_rounding);
   g_test_add_func ("/misc/resize-bilinear", test_resize_bilinear);
+  g_test_add_func ("/misc/resize/cpu-ways", test_resize_cpu_ways);
   g_test_add_func ("/misc/timestep-embedding", test_timestep_embedding);
   g_test_add_func ("/misc/timestep-embedding/golden", test_timestep_golden);
   g_test_add_func ("/misc/argmax", test_argmax);
