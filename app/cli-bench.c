@@ -121,6 +121,19 @@ merge_profiles (GHashTable *ops,
   merge_profile (dispatches, by_dispatch, prefix);
 }
 
+/* The pipelines built since the device had built `built` in `build_ms`
+ * (drape_device_get_pipeline_builds): those recording a graph built. */
+static void
+count_pipelines (DrapeDevice *device,
+                 guint        built,
+                 double       build_ms,
+                 Timing      *timing)
+{
+  drape_device_get_pipeline_builds (device, &timing->pipelines, &timing->pipelines_ms);
+  timing->pipelines -= built;
+  timing->pipelines_ms -= build_ms;
+}
+
 /* The auto-mask as drape_parser_parse() runs it, on the catalog's parser
  * with random weights: a width x height photo stretched to SegFormer's
  * input, the network, its logits to a label map of the photo's size.  Its
@@ -162,9 +175,7 @@ time_parser (DrapeDevice *device,
   drape_device_get_pipeline_builds (device, &built, &build_ms);
   if (drape_parser_record (parser, graph, photo, &filters, error) == NULL)
     return FALSE;
-  drape_device_get_pipeline_builds (device, &timing->pipelines, &timing->pipelines_ms);
-  timing->pipelines -= built;
-  timing->pipelines_ms -= build_ms;
+  count_pipelines (device, built, build_ms, timing);
   if (!time_graph (graph, 2, profile, timing, error))
     return FALSE;
   merge_profiles (ops, dispatches, graph, "mask");
@@ -492,9 +503,7 @@ drape_cli_bench (int    argc,
         drape_device_get_pipeline_builds (device, &built, &build_ms);
         if (!graphs[i].record (graph, workload, NULL, &error))
           return drape_cli_fail_error (error);
-        drape_device_get_pipeline_builds (device, &timings[i]->pipelines, &timings[i]->pipelines_ms);
-        timings[i]->pipelines -= built;
-        timings[i]->pipelines_ms -= build_ms;
+        count_pipelines (device, built, build_ms, timings[i]);
         if (!time_graph (graph, graphs[i].runs ? graphs[i].runs : (guint) steps, profile, timings[i], &error))
           return drape_cli_fail_error (error);
         merge_profiles (ops, dispatches, graph, graphs[i].prefix);

@@ -397,6 +397,12 @@ drape_graph_texel_room (DrapeGraph *graph,
 }
 
 gboolean
+drape_graph_cpu_texels (DrapeGraph *graph)
+{
+  return graph->device->info.is_software && graph->device->caps.has_int64;
+}
+
+gboolean
 drape_graph_fits_texels (DrapeGraph        *graph,
                          const DrapeTensor *tensor)
 {

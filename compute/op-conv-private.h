@@ -101,10 +101,9 @@ void drape_conv_part_bind (const Conv     *c,
                            DrapeBinding   *bind,
                            ConvPush       *p);
 
-/* Whether the convolution kernels for CPU drivers that read texel
- * buffers and store 64-bit values may run: on a CPU driver with
- * shaderInt64, unless DRAPE_CONV_KERNEL asks for a kernel of storage
- * buffers. */
+/* Whether the convolutions' `*_texel` variants may run
+ * (drape_graph_cpu_texels), unless DRAPE_CONV_KERNEL asks for a kernel of
+ * storage buffers. */
 gboolean drape_conv_cpu_texels      (DrapeGraph *graph);
 
 /* The variant of a convolution family's shader for c: its storage type,

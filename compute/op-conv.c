@@ -895,11 +895,9 @@ one_dispatch (const Conv     *c,
 gboolean
 drape_conv_cpu_texels (DrapeGraph *graph)
 {
-  DrapeDevice *device = drape_graph_get_device (graph);
   const char *forced = g_getenv ("DRAPE_CONV_KERNEL");
 
-  return drape_device_get_info (device)->is_software && drape_device_get_caps (device)->has_int64 &&
-         (forced == NULL || g_strcmp0 (forced, "subgroup-texel") == 0);
+  return drape_graph_cpu_texels (graph) && (forced == NULL || g_strcmp0 (forced, "subgroup-texel") == 0);
 }
 
 /* Whether a depthwise convolution runs the texel variant: where x and

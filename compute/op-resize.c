@@ -181,8 +181,8 @@ resize (DrapeGraph        *graph,
    * elements); on CPU drivers with shaderInt64, read through texel
    * buffers where x and the residual each fit one whole. */
   vec4 = x->c % 4 == 0 && tile[3] % 4 == 0;
-  texel = vec4 && drape_device_get_info (device)->is_software && drape_device_get_caps (device)->has_int64 &&
-          drape_graph_fits_texels (graph, x) && (residual == NULL || drape_graph_fits_texels (graph, residual));
+  texel = vec4 && drape_graph_cpu_texels (graph) && drape_graph_fits_texels (graph, x) &&
+          (residual == NULL || drape_graph_fits_texels (graph, residual));
   {
     guint32 spec[] = {
       LOCAL_SIZE, 1, 1, bilinear, vec4, residual != NULL, act, drape_device_get_caps (device)->stores_int64,

@@ -215,27 +215,31 @@ clear_graph (DrapeParser *parser)
   parser->photo_w = parser->photo_h = 0;
 }
 
-DrapeParser *
-drape_parser_new (DrapeDevice  *device,
-                  const char   *model_dir,
-                  DrapeDType    dtype,
-                  GError      **error)
+/* A parser of `model` (taken; NULL where making it failed, as error
+ * says) with model_dir's preprocessing (NULL: the defaults). */
+static DrapeParser *
+parser_new (DrapeDevice     *device,
+            DrapeDType       dtype,
+            DrapeSegformer  *model,
+            const char      *model_dir,
+            GError         **error)
 {
-  g_autoptr(DrapeParser) parser = g_new0 (DrapeParser, 1);
+  g_autoptr(DrapeParser) parser = NULL;
   const DrapeSegformerConfig *cfg;
 
+  if (model == NULL)
+    return NULL;
+  parser = g_new0 (DrapeParser, 1);
   parser->device = device;
   parser->dtype = dtype;
-  parser->model = drape_segformer_new (device, model_dir, dtype, error);
-  if (parser->model == NULL)
-    return NULL;
-  cfg = drape_segformer_get_config (parser->model);
+  parser->model = model;
+  cfg = drape_segformer_get_config (model);
   if (cfg->n_labels != DRAPE_N_LABELS || cfg->in_channels != 3)
     {
       g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_UNSUPPORTED,
                    "%s: the parser needs segformer_b2_clothes' %u labels of RGB photos; this "
-                   "model has %u labels of %u channels", model_dir, DRAPE_N_LABELS,
-                   cfg->n_labels, cfg->in_channels);
+                   "model has %u labels of %u channels", model_dir ? model_dir : "random weights",
+                   DRAPE_N_LABELS, cfg->n_labels, cfg->in_channels);
       return NULL;
     }
   if (!load_preprocessor (parser, model_dir, error))
@@ -244,21 +248,25 @@ drape_parser_new (DrapeDevice  *device,
 }
 
 DrapeParser *
+drape_parser_new (DrapeDevice  *device,
+                  const char   *model_dir,
+                  DrapeDType    dtype,
+                  GError      **error)
+{
+  return parser_new (device, dtype, drape_segformer_new (device, model_dir, dtype, error), model_dir, error);
+}
+
+DrapeParser *
 drape_parser_new_random (DrapeDevice  *device,
                          DrapeDType    dtype,
                          guint64       seed,
                          GError      **error)
 {
-  g_autoptr(DrapeParser) parser = g_new0 (DrapeParser, 1);
   DrapeSegformerConfig config;
 
-  parser->device = device;
-  parser->dtype = dtype;
   drape_segformer_config_b2_clothes (&config);
-  parser->model = drape_segformer_new_random (device, &config, dtype, seed, error);
-  if (parser->model == NULL || !load_preprocessor (parser, NULL, error))
-    return NULL;
-  return g_steal_pointer (&parser);
+  return parser_new (device, dtype, drape_segformer_new_random (device, &config, dtype, seed, error), NULL,
+                     error);
 }
 
 void
