@@ -54,6 +54,8 @@ drape_cli_devices (int    argc,
           g_autofree char *tensor_cores = drape_cli_describe_tensor_cores (caps);
 
           printf ("    vendor and device     %04x:%04x\n", info->vendor_id, info->device_id);
+          if (info->driver_info[0] != '\0')
+            printf ("    driver                %s\n", info->driver_info);
           printf ("    max storage binding   %" G_GUINT64_FORMAT " MiB\n", caps->max_storage_buffer_range >> 20);
           printf ("    max allocation        %" G_GUINT64_FORMAT " MiB\n", caps->max_allocation_size >> 20);
           printf ("    shared memory         %u KiB\n", caps->max_shared_memory >> 10);
@@ -72,6 +74,7 @@ drape_cli_devices (int    argc,
           if (info->is_software)
             printf ("    CPU kernels           %s\n",
                     !caps->has_int64     ? "storage buffers (no shaderInt64)"
+                    : !caps->texel_reads ? "storage buffers (this driver's cached texel fetches are broken)"
                     : caps->stores_int64 ? "texel reads, 64-bit stores"
                                          : "texel reads, 32-bit stores (this driver's 64-bit ones are broken)");
           for (guint w = 0; w < caps->n_coopmat2_workgroup; w++)

@@ -11,6 +11,18 @@
 #include "device.h"
 #include "selftest.h"
 
+/* Whether the command line names op `name`, or names none. */
+static gboolean
+named (int          argc,
+       char       **argv,
+       const char  *name)
+{
+  for (int a = 1; a < argc; a++)
+    if (strcmp (argv[a], name) == 0)
+      return TRUE;
+  return argc <= 1;
+}
+
 int
 drape_cli_selftest (int    argc,
                     char **argv)
@@ -20,7 +32,7 @@ drape_cli_selftest (int    argc,
     { "dtype", 0, 0, G_OPTION_ARG_STRING, &dtype_arg, "Storage types to test: f32, f16 or all (default)", "DTYPE" },
     { NULL }
   };
-  g_autoptr(GOptionContext) context = g_option_context_new ("- run every op once against its reference");
+  g_autoptr(GOptionContext) context = g_option_context_new ("[OP...] - run each op once against its reference");
   g_autoptr(GError) error = NULL;
   g_autoptr(DrapeDevice) device = NULL;
   const DrapeSelftestCase *const *cases;
@@ -28,23 +40,37 @@ drape_cli_selftest (int    argc,
   guint n_cases, failures = 0, messages;
   int width = 0;  /* of the longest case name */
 
+  g_autoptr(GString) description = g_string_new (
+    "Each op (all, or those named) runs once on random data at a moderate\n"
+    "shape on the device Drape uses (DRAPE_DEVICE chooses another), in f32\n"
+    "and, where the device has it, f16 storage.  A line per op and dtype:\n"
+    "PASS or FAIL, the largest error relative to the largest reference value,\n"
+    "and the GPU time.  The exit status is 1 if any op failed.\n\nOps:");
+
+  cases = drape_selftest_get_cases (&n_cases);
+  for (guint i = 0; i < n_cases; i++)
+    g_string_append_printf (description, " %s", drape_selftest_case_get_name (cases[i]));
   g_option_context_add_main_entries (context, entries, NULL);
-  g_option_context_set_description (context,
-    "Each op runs once on random data at a moderate shape on the device Drape\n"
-    "uses (DRAPE_DEVICE chooses another), in f32 and, where the device has it,\n"
-    "f16 storage.  A line per op and dtype: PASS or FAIL, the largest error\n"
-    "relative to the largest reference value, and the GPU time.  The exit\n"
-    "status is 1 if any op failed.");
+  g_option_context_set_description (context, description->str);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return drape_cli_fail_error (error);
-  if (argc > 1)
-    return drape_cli_fail ("selftest: unexpected argument '%s'", argv[1]);
   if (dtype_arg != NULL && strcmp (dtype_arg, "all") != 0)
     {
       if (strcmp (dtype_arg, "f32") != 0 && strcmp (dtype_arg, "f16") != 0)
         return drape_cli_fail ("selftest: --dtype must be f32, f16 or all, not '%s'", dtype_arg);
       want[DRAPE_DTYPE_F32] = strcmp (dtype_arg, "f32") == 0;
       want[DRAPE_DTYPE_F16] = strcmp (dtype_arg, "f16") == 0;
+    }
+  /* Named ops only, to reproduce one failure on its own. */
+  for (int a = 1; a < argc; a++)
+    {
+      guint i = 0;
+
+      while (i < n_cases && strcmp (drape_selftest_case_get_name (cases[i]), argv[a]) != 0)
+        i++;
+      if (i == n_cases)
+        return drape_cli_fail ("selftest: no op is called '%s' (drape-cli selftest --help lists them)",
+                               argv[a]);
     }
 
   device = drape_device_new (NULL, &error);
@@ -60,7 +86,6 @@ drape_cli_selftest (int    argc,
     }
   printf ("Device: %s\n", drape_device_get_info (device)->name);
 
-  cases = drape_selftest_get_cases (&n_cases);
   for (guint i = 0; i < n_cases; i++)
     width = MAX (width, (int) strlen (drape_selftest_case_get_name (cases[i])));
   for (guint i = 0; i < n_cases; i++)
@@ -70,7 +95,7 @@ drape_cli_selftest (int    argc,
         g_autoptr(GError) run_error = NULL;
         DrapeSelftestResult result;
 
-        if (!want[dtype])
+        if (!want[dtype] || !named (argc, argv, name))
           continue;
         if (!drape_selftest_run (device, cases[i], dtype, &result, &run_error))
           {

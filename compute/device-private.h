@@ -177,11 +177,14 @@ guint32  drape_device_set_compute_units (DrapeDevice      *device,
 /* Whether a device of this name stores 64-bit values right where the
  * CPU kernels store them (DrapeDeviceCaps.stores_int64). */
 gboolean drape_device_int64_stores_work (const char *name);
-/* Test hook: the device has shaderInt64 or not, as
- * DrapeDeviceCaps.has_int64 (it stays enabled where the device has it);
- * returns what it had. */
-gboolean drape_device_set_has_int64 (DrapeDevice      *device,
-                                     gboolean          has_int64);
+/* Whether the kernels may read through texel buffers on this driver
+ * (DrapeDeviceInfo.driver and .driver_info; DrapeDeviceCaps.texel_reads). */
+gboolean drape_device_texel_reads_work (const char *driver,
+                                        const char *driver_info);
+/* Test hook: kernels may read through texel buffers or not, as
+ * DrapeDeviceCaps.texel_reads; returns what it had. */
+gboolean drape_device_set_texel_reads (DrapeDevice    *device,
+                                       gboolean        texel_reads);
 /* Test hook: the CPU kernels store 64 bits at a time or not, as
  * DrapeDeviceCaps.stores_int64; returns what it had. */
 gboolean drape_device_set_stores_int64 (DrapeDevice   *device,

@@ -286,6 +286,7 @@ fill_info (VkPhysicalDevice  physical,
   info->index = index;
   info->name = g_strdup (props.properties.deviceName);
   info->driver = g_strdup (driver.driverName[0] ? driver.driverName : "unknown");
+  info->driver_info = g_strdup (driver.driverInfo);
   info->vendor_id = props.properties.vendorID;
   info->device_id = props.properties.deviceID;
   info->api_version = props.properties.apiVersion;
@@ -316,6 +317,7 @@ drape_device_info_free (DrapeDeviceInfo *info)
     return;
   g_free (info->name);
   g_free (info->driver);
+  g_free (info->driver_info);
   g_free (info);
 }
 
@@ -1113,6 +1115,8 @@ create_logical_device (DrapeDevice *device,
   want12.storageBuffer8BitAccess = have12.storageBuffer8BitAccess;
   want12.shaderInt8 = have12.shaderInt8;
   device->caps.has_int64 = have.features.shaderInt64;
+  device->caps.texel_reads = device->caps.has_int64 &&
+                             drape_device_texel_reads_work (device->info.driver, device->info.driver_info);
   device->caps.stores_int64 = device->caps.has_int64 && drape_device_int64_stores_work (device->info.name);
   want.features.shaderInt64 = have.features.shaderInt64;
 
@@ -1214,6 +1218,28 @@ drape_device_int64_stores_work (const char *name)
   return llvm == NULL || g_ascii_strtoull (llvm + strlen ("(LLVM "), NULL, 10) <= 15;
 }
 
+gboolean
+drape_device_texel_reads_work (const char *driver,
+                               const char *driver_info)
+{
+  guint64 major, minor;
+  char *end;
+
+  /* Lavapipe compiles a texel fetch as a function of its own, one per
+   * format, since Mesa 23.3, and keeps it in the shader cache.  Mesa 26's
+   * fetches that another program compiled and cached read the wrong
+   * memory: garbage or a crash, whatever kernel calls them (drape-cli
+   * after the app, or a new build after an old one).  Mesa 22.3's inline
+   * fetches work; the releases between were not tried, so from 23.3 on
+   * the kernels read storage buffers, which Mesa 26 runs as fast. */
+  if (g_strcmp0 (driver, "llvmpipe") != 0 || driver_info == NULL ||
+      !g_str_has_prefix (driver_info, "Mesa "))
+    return TRUE;
+  major = g_ascii_strtoull (driver_info + strlen ("Mesa "), &end, 10);
+  minor = *end == '.' ? g_ascii_strtoull (end + 1, NULL, 10) : 0;
+  return major < 23 || (major == 23 && minor < 3);
+}
+
 DrapeDevice *
 drape_device_new (const char *selector,
                   GError    **error)
@@ -1274,11 +1300,13 @@ drape_device_new (const char *selector,
       device->info = infos[chosen];
       infos[chosen].name = NULL;
       infos[chosen].driver = NULL;
+      infos[chosen].driver_info = NULL;
     }
   for (guint i = 0; i < n; i++)
     {
       g_free (infos[i].name);
       g_free (infos[i].driver);
+      g_free (infos[i].driver_info);
     }
   if (chosen < 0)
     return NULL;
@@ -1373,6 +1401,7 @@ drape_device_free (DrapeDevice *device)
     vkDestroyInstance (device->instance, NULL);
   g_free (device->info.name);
   g_free (device->info.driver);
+  g_free (device->info.driver_info);
   g_free (device->pipeline_cache_path);
   g_free (device->tuning_path);
   g_free (device->tuning_source);
@@ -1420,12 +1449,12 @@ drape_device_set_compute_units (DrapeDevice *device,
 }
 
 gboolean
-drape_device_set_has_int64 (DrapeDevice *device,
-                            gboolean     has_int64)
+drape_device_set_texel_reads (DrapeDevice *device,
+                              gboolean     texel_reads)
 {
-  gboolean had = device->caps.has_int64;
+  gboolean had = device->caps.texel_reads;
 
-  device->caps.has_int64 = has_int64;
+  device->caps.texel_reads = texel_reads;
   return had;
 }
 

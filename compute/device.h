@@ -24,6 +24,9 @@ typedef struct {
   guint index;
   char *name;
   char *driver;
+  /* The driver's description of itself, e.g. "Mesa 22.3.6 (LLVM
+   * 15.0.6)"; empty where it gives none. */
+  char *driver_info;
   DrapeDeviceType type;
   /* A CPU rasteriser such as llvmpipe: works, but slowly. */
   gboolean is_software;
@@ -67,6 +70,11 @@ typedef struct {
   gboolean has_f16;
   /* shaderInt64, which the CPU-tuned kernels' variants need. */
   gboolean has_int64;
+  /* Whether kernels may read their inputs through texel buffers: with
+   * shaderInt64, where the driver's texel fetches work
+   * (drape_device_texel_reads_work).  CPU drivers fetch a texel with a
+   * vector gather, so their convolutions and resizes read that way. */
+  gboolean texel_reads;
   /* Whether those kernels store their results 64 bits at a time (two
    * f32 or four f16 values a store), where the driver does that right
    * (drape_device_int64_stores_work); else 32. */

@@ -47,9 +47,9 @@ guint64      drape_graph_texel_alignment (DrapeGraph     *graph);
  * the limit less the alignment. */
 guint64      drape_graph_texel_room   (DrapeGraph        *graph,
                                        DrapeDType         dtype);
-/* Whether the device is a CPU driver with shaderInt64, whose kernels
- * read through texel buffers (vector gathers there) and store 64-bit
- * values (the `*_texel` variants). */
+/* Whether the device is a CPU driver whose kernels read through texel
+ * buffers (vector gathers there; DrapeDeviceCaps.texel_reads) and store
+ * 64-bit values where that works (the `*_texel` variants). */
 gboolean     drape_graph_cpu_texels   (DrapeGraph        *graph);
 /* Whether the whole tensor fits one texel binding (so every part of it
  * does). */

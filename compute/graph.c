@@ -399,7 +399,7 @@ drape_graph_texel_room (DrapeGraph *graph,
 gboolean
 drape_graph_cpu_texels (DrapeGraph *graph)
 {
-  return graph->device->info.is_software && graph->device->caps.has_int64;
+  return graph->device->info.is_software && graph->device->caps.texel_reads;
 }
 
 gboolean

@@ -292,7 +292,8 @@ drape_attention_record (DrapeGraph                *graph,
  * subgroups of 4 to 16 lanes, the head dim from 8 to SUBGROUP_MAX_HEAD_DIM
  * (each lane holds its queries' rows of Q and of the output) and every
  * row and offset in whole vec4s.  NULL (nothing recorded) otherwise, or
- * when the keys or values do not fit a texel binding.
+ * when the keys or values do not fit a texel binding where the kernel
+ * reads them as texels (drape_graph_cpu_texels).
  * DRAPE_ATTENTION_KERNEL=tiled or subgroup forces one kernel (tests and
  * measurements).
  *
@@ -331,6 +332,7 @@ attention_subgroup (DrapeGraph        *graph,
   guint32 rows_per_group = SUBGROUP_SUBGROUPS * sg * rq;
   gsize es = drape_dtype_size (q->dtype);
   guint64 texel_limit = drape_graph_texel_limit (graph, q->dtype);
+  gboolean texel = drape_graph_cpu_texels (graph);
   DrapeAttentionSplit split;
   DrapeKernel *kernel;
   DrapeTensor *out;
@@ -348,23 +350,25 @@ attention_subgroup (DrapeGraph        *graph,
     return NULL;
   /* The keys and values a dispatch binds, within a texel binding. */
   texel_limit -= MIN (texel_limit, drape_graph_texel_alignment (graph));
-  if (rows_fitting (texel_limit, k->c, channels, es) < (guint64) (split.whole ? q->n : 1) * tk ||
-      rows_fitting (texel_limit, v->c, channels, es) < (guint64) (split.whole ? q->n : 1) * tk)
+  if (texel && (rows_fitting (texel_limit, k->c, channels, es) < (guint64) (split.whole ? q->n : 1) * tk ||
+                rows_fitting (texel_limit, v->c, channels, es) < (guint64) (split.whole ? q->n : 1) * tk))
     return NULL;
 
   while ((d / 4) % eb != 0)
     eb--;
   {
     guint32 spec[] = { SUBGROUP_SUBGROUPS * sg, 1, 1, d, sg, rq, SUBGROUP_KL, eb };
+    g_autofree char *variant = g_strconcat (drape_dtype_name (q->dtype), texel ? "_texel" : "", NULL);
+
     /* A device that will not build it leaves the work to attention.comp. */
-    kernel = drape_graph_kernel_optional (graph, "attention_subgroup", drape_dtype_name (q->dtype), 4,
-                                          1u << 1 | 1u << 2, spec, G_N_ELEMENTS (spec));
+    kernel = drape_graph_kernel_optional (graph, "attention_subgroup", variant, 4,
+                                          texel ? 1u << 1 | 1u << 2 : 0, spec, G_N_ELEMENTS (spec));
   }
   if (kernel == NULL)
     return NULL;
   out = drape_graph_tensor (graph, q->dtype, q->n, q->h, q->w, channels);
   drape_attention_record (graph, kernel, &split, q, q_offset, k, k_offset, v, v_offset, out,
-                          channels, heads, scale, rows_per_group, TRUE, "attention.subgroup");
+                          channels, heads, scale, rows_per_group, texel, "attention.subgroup");
   return out;
 }
 

@@ -33,7 +33,8 @@
  * from a storage buffer is a loop over the lanes, a subgroup-shuffle
  * kernel that reads its operands through texel buffers (vector gathers)
  * and stores 64-bit values when their channels come in fours and the
- * device has shaderInt64; a device's tuning (tuning.h) may
+ * device's texel reads work (DrapeDeviceCaps.texel_reads), else from
+ * storage buffers; a device's tuning (tuning.h) may
  * name another of the kernels it can run for a convolution, or another
  * of the tiled kernel's shapes ("tiled:BMxBN"), where timing them found
  * it faster.  DRAPE_CONV_KERNEL overrides the choice, for tests and
@@ -98,9 +99,8 @@ scalar_kinds (DrapeDevice *device,
   gboolean subgroup_ok = caps->subgroup_size >= 4 && caps->subgroup_size <= 16;
   guint n = 0;
 
-  /* Texel buffers hold whole 4-channel texels; the texel kernels store
-   * 64-bit values. */
-  if (subgroup_ok && c->cin_g % 4 == 0 && caps->has_int64)
+  /* Texel buffers hold whole 4-channel texels. */
+  if (subgroup_ok && c->cin_g % 4 == 0 && caps->texel_reads)
     kinds[n++] = GEMM_SUBGROUP_TEXEL;
   if (subgroup_ok)
     kinds[n++] = GEMM_SUBGROUP;

@@ -7,16 +7,18 @@
 // Each lane owns RQ queries whole: their rows of Q (scaled) and of the
 // output stay in its registers, and it runs the online softmax of its
 // own rows.  A subgroup takes BK = SG x KL keys at a time: every lane
-// fetches KL rows of K (then of V) through a texel buffer, which a CPU
-// driver turns into one vector gather, and the subgroup passes them
-// round with shuffles whose source lane is a constant after unrolling (a
+// fetches KL rows of K (then of V), and the subgroup passes them round
+// with shuffles whose source lane is a constant after unrolling (a
 // register permute), so each vec4 of K or V feeds SG x RQ dot products
-// or multiply-adds.  On lavapipe every storage-buffer or shared-memory
-// access is a loop over the SIMD lanes; this kernel makes none inside
-// its loops, and needs no barrier.
+// or multiply-adds.  The kernel needs no barrier.
 //
-// Bindings and push constants are attention.comp's, K and V read as
-// texel buffers of 4-channel texels.  The host (op-attention.c)
+// On Mesa 22's lavapipe every storage-buffer or shared-memory access is
+// a loop over the SIMD lanes, so where a CPU driver's texel reads work
+// (DrapeDeviceCaps.texel_reads) the DRAPE_TEXEL variants fetch K and V
+// through texel buffers of 4-channel texels, one vector gather each, and
+// make no such loop inside their loops.
+//
+// Bindings and push constants are attention.comp's.  The host (op-attention.c)
 // guarantees subgroups of SG lanes, whole subgroups per workgroup, and
 // the head dim, every row stride and every offset a multiple of 4
 // elements.
@@ -41,8 +43,17 @@ const float MASKED = -1.0e30;
 #define T4 vec4
 #endif
 layout(binding = 0) readonly buffer Q4 { T4 q4[]; };
+#if DRAPE_TEXEL
 layout(binding = 1) uniform samplerBuffer k_tex;
 layout(binding = 2) uniform samplerBuffer v_tex;
+#define LOAD_K4(q) texelFetch(k_tex, int(q))
+#define LOAD_V4(q) texelFetch(v_tex, int(q))
+#else
+layout(binding = 1) readonly buffer K4 { T4 k4[]; };
+layout(binding = 2) readonly buffer V4 { T4 v4[]; };
+#define LOAD_K4(q) vec4(k4[q])
+#define LOAD_V4(q) vec4(v4[q])
+#endif
 layout(binding = 3) writeonly buffer O4 { T4 o4[]; };
 
 layout(push_constant) uniform Params {
@@ -63,7 +74,7 @@ void main()
   const uint q0 = (gl_WorkGroupID.x * gl_NumSubgroups + gl_SubgroupID) * SG * RQ;
   const uint qb = (p.q_off + img * p.q_img + head * D) / 4;
   const uint ob = (p.o_off + img * p.o_img + head * D) / 4;
-  // K and V in texels.
+  // K and V in vec4s.
   const uint kb = (p.k_off + img * p.k_img + head * D) / 4;
   const uint vb = (p.v_off + img * p.v_img + head * D) / 4;
   const uint ks = p.k_stride / 4, vs = p.v_stride / 4;
@@ -99,7 +110,7 @@ void main()
             [[unroll]] for (uint j = 0; j < KL; j++)
               {
                 uint key = k0 + j * SG + lane;
-                kv[j] = key < p.tk ? texelFetch(k_tex, int(kb + key * ks + e4)) : vec4(0.0);
+                kv[j] = key < p.tk ? LOAD_K4(kb + key * ks + e4) : vec4(0.0);
               }
             [[unroll]] for (uint i = 0; i < RQ; i++)
               qe[i] = qv[i * D4 + e4];
@@ -143,7 +154,7 @@ void main()
             [[unroll]] for (uint j = 0; j < KL; j++)
               {
                 uint key = k0 + j * SG + lane;
-                vv[j] = key < p.tk ? texelFetch(v_tex, int(vb + key * vs + e4)) : vec4(0.0);
+                vv[j] = key < p.tk ? LOAD_V4(vb + key * vs + e4) : vec4(0.0);
               }
             [[unroll]] for (uint i = 0; i < RQ; i++)
               a[i] = acc[i * D4 + e4];

@@ -103,8 +103,8 @@ test_attention (void)
 
 /* The subgroup-shuffle kernel of CPU devices: head dims from 8 to 512,
  * key counts that end inside a block, queries over several workgroups,
- * fused QKV, batch 2, bands of a 4096-byte binding (its K and V are
- * texel buffers). */
+ * fused QKV, batch 2, bands of a 4096-byte binding (where its K and V are
+ * texel buffers, bands of those too). */
 static void
 test_attention_subgroup (void)
 {
@@ -128,6 +128,43 @@ test_attention_subgroup (void)
   /* Tensor cores, where a device has them, take f16 first. */
   check_cases (subgroup_cases, G_N_ELEMENTS (subgroup_cases), "subgroup",
                drape_device_get_caps (test_device ())->coopmat == DRAPE_COOPMAT_NONE);
+}
+
+/* The subgroup kernel reads K and V through texel buffers where the
+ * driver's texel reads work, else from storage buffers: each way runs
+ * with the other's variant refused and gets the same results, in f32 and
+ * f16. */
+static void
+test_attention_subgroup_reads (void)
+{
+  DrapeDevice *device = test_device ();
+  const AttnCase *c = &cases[1];
+  gboolean had = drape_device_get_caps (device)->texel_reads;
+  guint32 sg = drape_device_get_caps (device)->subgroup_size;
+
+  if (!drape_device_get_info (device)->is_software || sg < 4 || sg > 16)
+    {
+      g_test_skip ("the subgroup kernel is for CPU devices with subgroups of 4 to 16 lanes");
+      return;
+    }
+  g_assert_true (c->f16);
+  for (int texel = had; texel >= 0; texel--)
+    {
+      const char *const other[] = {
+        texel ? "attention_subgroup.f32" : "attention_subgroup.f32_texel",
+        texel ? "attention_subgroup.f16" : "attention_subgroup.f16_texel",
+        NULL,
+      };
+
+      drape_device_set_texel_reads (device, texel);
+      drape_device_refuse_families (device, other);
+      check_attention (DRAPE_DTYPE_F32, c, "subgroup");
+      if (drape_device_get_caps (device)->has_f16)
+        check_attention (DRAPE_DTYPE_F16, c, "subgroup");
+    }
+  drape_device_refuse_families (device, NULL);
+  drape_device_set_texel_reads (device, had);
+  test_assert_no_validation_messages ();
 }
 
 /* One head as GEMMs (op-attention-gemm.c), forced on any device: head
@@ -322,6 +359,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/attention/shapes", test_attention);
   g_test_add_func ("/attention/subgroup", test_attention_subgroup);
+  g_test_add_func ("/attention/subgroup/reads", test_attention_subgroup_reads);
   g_test_add_func ("/attention/long", test_attention_long);
   g_test_add_func ("/attention/gemm", test_attention_gemm);
   g_test_add_func ("/attention/refused-kernel", test_attention_refused);

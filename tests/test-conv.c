@@ -482,20 +482,21 @@ records_without_storage_kernels (const TestConv *cc)
   return ok;
 }
 
-/* The CPU kernels (texel reads, 64-bit stores) need shaderInt64: a CPU
- * driver without it runs the storage-buffer kernels, directly, as
- * Winograd's stages and for a depthwise convolution, and gets the same
- * results; with it, refusing the storage-buffer kernels costs nothing. */
+/* The CPU kernels read through texel buffers where the driver's texel
+ * reads work (with shaderInt64; not Mesa 26's cached ones): a CPU driver
+ * without them runs the storage-buffer kernels, directly, as Winograd's
+ * stages and for a depthwise convolution, and gets the same results;
+ * with them, refusing the storage-buffer kernels costs nothing. */
 static void
-test_without_int64 (void)
+test_without_texel_reads (void)
 {
   DrapeDevice *device = test_device ();
   const TestConv *depthwise = &conv_cases[9];
   gboolean had;
 
-  if (!drape_device_get_info (device)->is_software || !drape_device_get_caps (device)->has_int64)
+  if (!drape_device_get_info (device)->is_software || !drape_device_get_caps (device)->texel_reads)
     {
-      g_test_skip ("the CPU kernels run only on CPU drivers with shaderInt64");
+      g_test_skip ("the CPU kernels read texels only on CPU drivers whose texel reads work");
       return;
     }
   g_assert_cmpstr (depthwise->name, ==, "depthwise 3x3");
@@ -505,10 +506,10 @@ test_without_int64 (void)
 
       g_setenv ("DRAPE_CONV_WINOGRAD", w == 1 ? "1" : "0", TRUE);
       g_assert_true (records_without_storage_kernels (cc));
-      had = drape_device_set_has_int64 (device, FALSE);
+      had = drape_device_set_texel_reads (device, FALSE);
       g_assert_false (records_without_storage_kernels (cc));
       check_conv (cc, FALSE, DRAPE_DTYPE_F32, DRAPE_DTYPE_F32, G_MAXUINT64);
-      drape_device_set_has_int64 (device, had);
+      drape_device_set_texel_reads (device, had);
     }
   g_unsetenv ("DRAPE_CONV_WINOGRAD");
   test_assert_no_validation_messages ();
@@ -524,9 +525,9 @@ test_texel_32_bit_stores (void)
   DrapeDevice *device = test_device ();
   gboolean had;
 
-  if (!drape_device_get_info (device)->is_software || !drape_device_get_caps (device)->has_int64)
+  if (!drape_device_get_info (device)->is_software || !drape_device_get_caps (device)->texel_reads)
     {
-      g_test_skip ("the CPU kernels run only on CPU drivers with shaderInt64");
+      g_test_skip ("the CPU kernels read texels only on CPU drivers whose texel reads work");
       return;
     }
   had = drape_device_set_stores_int64 (device, FALSE);
@@ -1240,7 +1241,7 @@ main (int argc, char **argv)
   g_test_add_func ("/conv/refused-kernel", test_refused_kernel);
   g_test_add_func ("/conv/in-place-bands", test_in_place_bands);
   g_test_add_func ("/conv/winograd", test_winograd);
-  g_test_add_func ("/conv/without-int64", test_without_int64);
+  g_test_add_func ("/conv/without-texel-reads", test_without_texel_reads);
   g_test_add_func ("/conv/texel-32-bit-stores", test_texel_32_bit_stores);
   g_test_add_func ("/conv/f16-weights", test_f16_weights);
   g_test_add_func ("/conv/bad-shapes", test_bad_shapes);

@@ -104,6 +104,45 @@ test_int64_stores (void)
                    drape_device_int64_stores_work (drape_device_get_info (device)->name));
 }
 
+/* Lavapipe's texel fetches, compiled and cached apart since Mesa 23.3,
+ * break where another program cached them (Mesa 26): from 23.3 on the
+ * kernels read storage buffers; other drivers, Mesa's GPU drivers among
+ * them, read texels. */
+static void
+test_texel_reads (void)
+{
+  static const struct {
+    const char *driver, *driver_info;
+    gboolean works;
+  } cases[] = {
+    { "llvmpipe", "Mesa 22.3.6 (LLVM 15.0.6)", TRUE },
+    { "llvmpipe", "Mesa 23.2.1 (LLVM 15.0.7)", TRUE },
+    { "llvmpipe", "Mesa 23.3.0 (LLVM 16.0.6)", FALSE },
+    { "llvmpipe", "Mesa 24.2.8-1~bpo12+1 (LLVM 15.0.6)", FALSE },
+    { "llvmpipe", "Mesa 26.0.1-1~bpo13+1 (LLVM 19.1.7)", FALSE },
+    { "llvmpipe", "Mesa 100.0", FALSE },
+    { "llvmpipe", "", TRUE },
+    { "llvmpipe", NULL, TRUE },
+    { "Intel open-source Mesa driver", "Mesa 26.0.1", TRUE },
+    { "NVIDIA", "580.95.05", TRUE },
+    { "SwiftShader driver", "", TRUE },
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeDevice) device = drape_device_new (NULL, &error);
+  const DrapeDeviceInfo *info;
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    g_assert_cmpint (drape_device_texel_reads_work (cases[i].driver, cases[i].driver_info), ==,
+                     cases[i].works);
+  /* This machine's device follows the rule, and says what it is. */
+  g_assert_no_error (error);
+  info = drape_device_get_info (device);
+  g_assert_nonnull (info->driver_info);
+  g_assert_cmpint (drape_device_get_caps (device)->texel_reads, ==,
+                   drape_device_get_caps (device)->has_int64 &&
+                   drape_device_texel_reads_work (info->driver, info->driver_info));
+}
+
 static void
 test_selector (void)
 {
@@ -1242,6 +1281,7 @@ main (int argc, char **argv)
   g_test_add_func ("/device/list", test_list);
   g_test_add_func ("/device/selector", test_selector);
   g_test_add_func ("/device/int64-stores", test_int64_stores);
+  g_test_add_func ("/device/texel-reads", test_texel_reads);
   g_test_add_func ("/device/wide-cpu-vectors", test_wide_cpu_vectors);
   g_test_add_func ("/device/caps", test_caps);
   g_test_add_func ("/device/out-of-memory", test_out_of_memory);

@@ -524,22 +524,23 @@ test_resize_bilinear (void)
 }
 
 /* On CPU drivers the vec4 cases read through texel buffers and store
- * 64-bit values: the same results from storage buffers (no shaderInt64)
- * and with 32-bit stores (where the driver's 64-bit ones are broken). */
+ * 64-bit values: the same results from storage buffers (where the
+ * driver's texel reads do not work) and with 32-bit stores (where its
+ * 64-bit ones are broken). */
 static void
 test_resize_cpu_ways (void)
 {
   DrapeDevice *device = test_device ();
   gboolean had;
 
-  if (!drape_device_get_info (device)->is_software || !drape_device_get_caps (device)->has_int64)
+  if (!drape_device_get_info (device)->is_software || !drape_device_get_caps (device)->texel_reads)
     {
-      g_test_skip ("the texel variants run only on CPU drivers with shaderInt64");
+      g_test_skip ("the texel variants run only on CPU drivers whose texel reads work");
       return;
     }
-  had = drape_device_set_has_int64 (device, FALSE);
+  had = drape_device_set_texel_reads (device, FALSE);
   test_resize (TRUE);
-  drape_device_set_has_int64 (device, had);
+  drape_device_set_texel_reads (device, had);
   had = drape_device_set_stores_int64 (device, FALSE);
   test_resize (TRUE);
   test_resize (FALSE);
