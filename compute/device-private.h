@@ -174,6 +174,10 @@ void     drape_device_refuse_families (DrapeDevice        *device,
  * say), as DrapeDeviceCaps.compute_units; returns the count it had. */
 guint32  drape_device_set_compute_units (DrapeDevice      *device,
                                          guint32           units);
+/* Whether a device of this name (a llvmpipe one, which names its LLVM)
+ * runs the kernels faster at 512-bit vectors than at 256
+ * (drape_device_prefer_wide_cpu_vectors). */
+gboolean drape_device_wide_vectors_pay (const char *name);
 /* Whether a device of this name stores 64-bit values right where the
  * CPU kernels store them (DrapeDeviceCaps.stores_int64). */
 gboolean drape_device_int64_stores_work (const char *name);

@@ -39,9 +39,10 @@ test_list (void)
   g_assert_true (found);
 }
 
-/* Mesa's CPU drivers get 512-bit vectors where the CPU has AVX-512, and
- * a width already set stands.  In a subprocess: it changes the
- * environment, and the driver reads it when the device is made. */
+/* Mesa's CPU drivers get 512-bit vectors where the CPU has AVX-512 and
+ * their LLVM gains from them, and a width already set stands.  In a
+ * subprocess: it changes the environment, and the driver reads it when
+ * an instance is made. */
 static void
 test_wide_cpu_vectors (void)
 {
@@ -54,15 +55,25 @@ test_wide_cpu_vectors (void)
     {
       g_autoptr(GError) error = NULL;
       g_autoptr(DrapeDevice) device = NULL;
+      g_autoptr(DrapeDevice) narrow = NULL;
+      gboolean wide;
 
       g_unsetenv ("LP_NATIVE_VECTOR_WIDTH");
+      /* The driver's own width first: 256 bits, subgroups of 8. */
+      narrow = drape_device_new (NULL, &error);
+      g_assert_no_error (error);
+      wide = avx512 && drape_device_wide_vectors_pay (drape_device_get_info (narrow)->name);
+      if (drape_device_get_info (narrow)->is_software)
+        g_assert_cmpuint (drape_device_get_caps (narrow)->subgroup_size, ==, 8);
+      /* The driver reads the width again once no instance holds it. */
+      g_clear_pointer (&narrow, drape_device_free);
       drape_device_prefer_wide_cpu_vectors ();
-      g_assert_cmpstr (g_getenv ("LP_NATIVE_VECTOR_WIDTH"), ==, avx512 ? "512" : NULL);
+      g_assert_cmpstr (g_getenv ("LP_NATIVE_VECTOR_WIDTH"), ==, wide ? "512" : NULL);
       /* lavapipe's subgroups are its vectors' 32-bit lanes. */
       device = drape_device_new (NULL, &error);
       g_assert_no_error (error);
-      if (avx512 && drape_device_get_info (device)->is_software)
-        g_assert_cmpuint (drape_device_get_caps (device)->subgroup_size, ==, 16);
+      if (drape_device_get_info (device)->is_software)
+        g_assert_cmpuint (drape_device_get_caps (device)->subgroup_size, ==, (wide ? 16 : 8));
 
       g_setenv ("LP_NATIVE_VECTOR_WIDTH", "256", TRUE);
       drape_device_prefer_wide_cpu_vectors ();
@@ -71,6 +82,31 @@ test_wide_cpu_vectors (void)
     }
   g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
   g_test_trap_assert_passed ();
+}
+
+/* Lavapipe's 512-bit vectors pay with LLVM 15, and cost 2.3 times the
+ * time with LLVM 19: past LLVM 15 it keeps its 256. */
+static void
+test_wide_vectors_pay (void)
+{
+  static const struct {
+    const char *name;
+    gboolean pays;
+  } cases[] = {
+    { "llvmpipe (LLVM 15.0.6, 256 bits)", TRUE },
+    { "llvmpipe (LLVM 15.0.6, 512 bits)", TRUE },
+    { "llvmpipe (LLVM 12.0.1, 256 bits)", TRUE },
+    { "llvmpipe (LLVM 16.0.0, 256 bits)", FALSE },
+    { "llvmpipe (LLVM 19.1.7, 256 bits)", FALSE },
+    { "llvmpipe (LLVM 21.1.0)", FALSE },
+    { "llvmpipe", FALSE },
+    { "NVIDIA H200", FALSE },
+    { "SwiftShader Device (Subzero)", FALSE },
+    { NULL, FALSE },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    g_assert_cmpint (drape_device_wide_vectors_pay (cases[i].name), ==, cases[i].pays);
 }
 
 /* Lavapipe's 64-bit stores break LLVM 19's code: past LLVM 15 the CPU
@@ -1280,6 +1316,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/device/list", test_list);
   g_test_add_func ("/device/selector", test_selector);
+  g_test_add_func ("/device/wide-vectors-pay", test_wide_vectors_pay);
   g_test_add_func ("/device/int64-stores", test_int64_stores);
   g_test_add_func ("/device/texel-reads", test_texel_reads);
   g_test_add_func ("/device/wide-cpu-vectors", test_wide_cpu_vectors);
