@@ -39,12 +39,12 @@ guint32      drape_bind_texel         (DrapeBinding      *binding,
                                        guint64            offset,
                                        guint64            bytes);
 /* The most bytes a texel binding of this dtype may span (also within the
- * binding limit), and the alignment drape_bind_texel() rounds down to. */
+ * binding limit). */
 guint64      drape_graph_texel_limit  (DrapeGraph        *graph,
                                        DrapeDType         dtype);
-guint64      drape_graph_texel_alignment (DrapeGraph     *graph);
 /* The most bytes of dtype any texel binding holds wherever it starts:
- * the limit less the alignment. */
+ * the limit less the alignment drape_bind_texel() rounds its offset down
+ * to. */
 guint64      drape_graph_texel_room   (DrapeGraph        *graph,
                                        DrapeDType         dtype);
 /* Whether the device is a CPU driver whose kernels read through texel

@@ -373,12 +373,6 @@ texel_alignment (DrapeDevice *device)
 }
 
 guint64
-drape_graph_texel_alignment (DrapeGraph *graph)
-{
-  return texel_alignment (graph->device);
-}
-
-guint64
 drape_graph_texel_limit (DrapeGraph *graph,
                          DrapeDType  dtype)
 {

@@ -331,7 +331,6 @@ attention_subgroup (DrapeGraph        *graph,
   guint32 rq = d <= 64 ? 2 : 1, eb = SUBGROUP_MAX_UNROLL;
   guint32 rows_per_group = SUBGROUP_SUBGROUPS * sg * rq;
   gsize es = drape_dtype_size (q->dtype);
-  guint64 texel_limit = drape_graph_texel_limit (graph, q->dtype);
   gboolean texel = drape_graph_cpu_texels (graph);
   DrapeAttentionSplit split;
   DrapeKernel *kernel;
@@ -349,10 +348,14 @@ attention_subgroup (DrapeGraph        *graph,
       !drape_attention_split (graph, q, k, v, channels, rows_per_group, &split))
     return NULL;
   /* The keys and values a dispatch binds, within a texel binding. */
-  texel_limit -= MIN (texel_limit, drape_graph_texel_alignment (graph));
-  if (texel && (rows_fitting (texel_limit, k->c, channels, es) < (guint64) (split.whole ? q->n : 1) * tk ||
-                rows_fitting (texel_limit, v->c, channels, es) < (guint64) (split.whole ? q->n : 1) * tk))
-    return NULL;
+  if (texel)
+    {
+      guint64 room = drape_graph_texel_room (graph, q->dtype);
+      guint64 rows = (guint64) (split.whole ? q->n : 1) * tk;
+
+      if (rows_fitting (room, k->c, channels, es) < rows || rows_fitting (room, v->c, channels, es) < rows)
+        return NULL;
+    }
 
   while ((d / 4) % eb != 0)
     eb--;

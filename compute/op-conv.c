@@ -717,15 +717,12 @@ plan_for_kind (DrapeGraph *graph,
    * each format. */
   if (*kind == GEMM_SUBGROUP_TEXEL)
     {
-      guint64 texel_align = drape_graph_texel_alignment (graph);
-      guint64 x_limit = drape_graph_texel_limit (graph, c->x->dtype);
-      guint64 w_limit = drape_graph_texel_limit (graph, c->weight->dtype);
-      gboolean fits = MIN (x_limit, w_limit) > texel_align;
+      guint64 x_room = drape_graph_texel_room (graph, c->x->dtype);
+      guint64 w_room = drape_graph_texel_room (graph, c->weight->dtype);
+      gboolean fits = x_room > 0 && w_room > 0;
 
       if (fits)
-        why = conv_plan (c, MIN ((x_limit - texel_align) / es,
-                                 (w_limit - texel_align) / drape_dtype_size (c->weight->dtype)),
-                         1, plan);
+        why = conv_plan (c, MIN (x_room / es, w_room / drape_dtype_size (c->weight->dtype)), 1, plan);
       if (fits && why == NULL)
         return TRUE;
       g_clear_pointer (&why, g_free);

@@ -306,9 +306,9 @@ DrapeTensor *drape_op_resize_bilinear (DrapeGraph         *graph,
  * maps of several resolutions: x resized to the residual's height and
  * width; the residual has x's images, channels and dtype. */
 DrapeTensor *drape_op_resize_bilinear_add (DrapeGraph        *graph,
-                                   const DrapeTensor *x,
-                                   const DrapeTensor *residual,
-                                   DrapeActivation    act);
+                                           const DrapeTensor *x,
+                                           const DrapeTensor *residual,
+                                           DrapeActivation    act);
 
 /* ---- small ops --------------------------------------------------------- */
 

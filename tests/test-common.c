@@ -29,6 +29,17 @@ test_device (void)
   return state.device;
 }
 
+gboolean
+test_cpu_texels_or_skip (void)
+{
+  DrapeDevice *device = test_device ();
+
+  if (drape_device_get_info (device)->is_software && drape_device_get_caps (device)->texel_reads)
+    return TRUE;
+  g_test_skip ("the texel variants run only on CPU drivers whose texel reads work");
+  return FALSE;
+}
+
 void
 test_assert_no_validation_messages (void)
 {

@@ -17,6 +17,10 @@ G_BEGIN_DECLS
 /* The device all tests of this binary use, made once, with validation on
  * (DRAPE_VALIDATION=1 from meson). */
 DrapeDevice *test_device              (void);
+/* Whether the test device's CPU kernels read through texel buffers (a CPU
+ * driver whose texel reads work), as their `*_texel` variants need; else
+ * skips the test and returns FALSE. */
+gboolean     test_cpu_texels_or_skip  (void);
 /* Fails the test if the validation layers said anything. */
 void         test_assert_no_validation_messages (void);
 /* Frees the shared device; call at the end of main(). */

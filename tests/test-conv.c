@@ -494,11 +494,8 @@ test_without_texel_reads (void)
   const TestConv *depthwise = &conv_cases[9];
   gboolean had;
 
-  if (!drape_device_get_info (device)->is_software || !drape_device_get_caps (device)->texel_reads)
-    {
-      g_test_skip ("the CPU kernels read texels only on CPU drivers whose texel reads work");
-      return;
-    }
+  if (!test_cpu_texels_or_skip ())
+    return;
   g_assert_cmpstr (depthwise->name, ==, "depthwise 3x3");
   for (guint w = 0; w < 3; w++)
     {
@@ -525,11 +522,8 @@ test_texel_32_bit_stores (void)
   DrapeDevice *device = test_device ();
   gboolean had;
 
-  if (!drape_device_get_info (device)->is_software || !drape_device_get_caps (device)->texel_reads)
-    {
-      g_test_skip ("the CPU kernels read texels only on CPU drivers whose texel reads work");
-      return;
-    }
+  if (!test_cpu_texels_or_skip ())
+    return;
   had = drape_device_set_stores_int64 (device, FALSE);
   for (guint w = 0; w < 2; w++)
     {

@@ -533,11 +533,8 @@ test_resize_cpu_ways (void)
   DrapeDevice *device = test_device ();
   gboolean had;
 
-  if (!drape_device_get_info (device)->is_software || !drape_device_get_caps (device)->texel_reads)
-    {
-      g_test_skip ("the texel variants run only on CPU drivers whose texel reads work");
-      return;
-    }
+  if (!test_cpu_texels_or_skip ())
+    return;
   had = drape_device_set_texel_reads (device, FALSE);
   test_resize (TRUE);
   drape_device_set_texel_reads (device, had);
