@@ -74,7 +74,7 @@ drape_cli_devices (int    argc,
           if (info->is_software)
             printf ("    CPU kernels           %s\n",
                     !caps->has_int64     ? "storage buffers (no shaderInt64)"
-                    : !caps->texel_reads ? "storage buffers (this driver's cached texel fetches are broken)"
+                    : !caps->texel_reads ? "storage buffers (LP_NATIVE_VECTOR_WIDTH is set; this driver caches texel fetches for one width)"
                     : caps->stores_int64 ? "texel reads, 64-bit stores"
                                          : "texel reads, 32-bit stores (this driver's 64-bit ones are broken)");
           for (guint w = 0; w < caps->n_coopmat2_workgroup; w++)

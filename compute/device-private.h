@@ -174,17 +174,21 @@ void     drape_device_refuse_families (DrapeDevice        *device,
  * say), as DrapeDeviceCaps.compute_units; returns the count it had. */
 guint32  drape_device_set_compute_units (DrapeDevice      *device,
                                          guint32           units);
-/* Whether a device of this name (a llvmpipe one, which names its LLVM)
- * runs the kernels faster at 512-bit vectors than at 256
- * (drape_device_prefer_wide_cpu_vectors). */
-gboolean drape_device_wide_vectors_pay (const char *name);
+/* Whether this driver (a lavapipe one, which names its Mesa release in
+ * its driverInfo) runs the kernels faster at 512-bit vectors than at
+ * 256 (drape_device_prefer_wide_cpu_vectors). */
+gboolean drape_device_wide_vectors_pay (const char *driver,
+                                        const char *driver_info);
 /* Whether a device of this name stores 64-bit values right where the
  * CPU kernels store them (DrapeDeviceCaps.stores_int64). */
 gboolean drape_device_int64_stores_work (const char *name);
 /* Whether the kernels may read through texel buffers on this driver
- * (DrapeDeviceInfo.driver and .driver_info; DrapeDeviceCaps.texel_reads). */
+ * (DrapeDeviceInfo.driver and .driver_info; DrapeDeviceCaps.texel_reads),
+ * run at its own vector width or, width_forced, at one the environment
+ * sets (LP_NATIVE_VECTOR_WIDTH). */
 gboolean drape_device_texel_reads_work (const char *driver,
-                                        const char *driver_info);
+                                        const char *driver_info,
+                                        gboolean    width_forced);
 /* Test hook: kernels may read through texel buffers or not, as
  * DrapeDeviceCaps.texel_reads; returns what it had. */
 gboolean drape_device_set_texel_reads (DrapeDevice    *device,

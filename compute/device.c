@@ -1116,7 +1116,8 @@ create_logical_device (DrapeDevice *device,
   want12.shaderInt8 = have12.shaderInt8;
   device->caps.has_int64 = have.features.shaderInt64;
   device->caps.texel_reads = device->caps.has_int64 &&
-                             drape_device_texel_reads_work (device->info.driver, device->info.driver_info);
+                             drape_device_texel_reads_work (device->info.driver, device->info.driver_info,
+                                                            g_getenv ("LP_NATIVE_VECTOR_WIDTH") != NULL);
   device->caps.stores_int64 = device->caps.has_int64 && drape_device_int64_stores_work (device->info.name);
   want.features.shaderInt64 = have.features.shaderInt64;
 
@@ -1193,27 +1194,55 @@ create_logical_device (DrapeDevice *device,
   return TRUE;
 }
 
-/* The major version of the LLVM a llvmpipe device's name gives
- * ("llvmpipe (LLVM 15.0.6, 256 bits)"); 0 for any other device. */
+/* The number after `key` in a llvmpipe device's name ("llvmpipe (LLVM
+ * 15.0.6, 256 bits)": the LLVM's major version after "(LLVM ", the
+ * vector width before " bits"); 0 for any other device. */
 static guint64
-llvmpipe_llvm_major (const char *name)
+llvmpipe_name_number (const char *name,
+                      const char *key)
 {
-  const char *llvm = name != NULL && g_str_has_prefix (name, "llvmpipe") ? strstr (name, "(LLVM ") : NULL;
+  const char *at = name != NULL && g_str_has_prefix (name, "llvmpipe") ? strstr (name, key) : NULL;
 
-  return llvm != NULL ? g_ascii_strtoull (llvm + strlen ("(LLVM "), NULL, 10) : 0;
+  return at != NULL ? g_ascii_strtoull (at + strlen (key), NULL, 10) : 0;
 }
 
-gboolean
-drape_device_wide_vectors_pay (const char *name)
+/* The Mesa release a lavapipe driver names in its driverInfo ("Mesa
+ * 26.1.6-1~bpo13+1 (LLVM 19.1.7)") as major * 100 + minor (2601); 0 for
+ * other drivers and where it names none. */
+static guint64
+lavapipe_mesa_release (const char *driver,
+                       const char *driver_info)
 {
-  guint64 llvm = llvmpipe_llvm_major (name);
+  const char *number = driver_info != NULL && g_str_has_prefix (driver_info, "Mesa ")
+                       ? driver_info + strlen ("Mesa ") : NULL;
+  guint64 major;
+  char *end;
 
-  /* A UNet step at 192x256 on a 2-core AVX-512 Xeon: LLVM 15's lavapipe
-   * (Mesa 22.3) runs its 3x3 convolutions 1.5 times as fast at 512
-   * bits; LLVM 19's (Mesa 26) takes 82 s at 512 against 36 at 256, and
-   * its LLVM three times as long to compile.  The versions between were
-   * not tried. */
-  return llvm != 0 && llvm <= 15;
+  if (g_strcmp0 (driver, "llvmpipe") != 0 || number == NULL)
+    return 0;
+  major = g_ascii_strtoull (number, &end, 10);
+  if (end == number)
+    return 0;
+  return major * 100 + (*end == '.' ? MIN (g_ascii_strtoull (end + 1, NULL, 10), 99) : 0);
+}
+
+/* Mesa 23.3: lavapipe's texel fetches leave the kernels for functions of
+ * their own. */
+#define LAVAPIPE_FETCH_FUNCTIONS 2303
+
+gboolean
+drape_device_wide_vectors_pay (const char *driver,
+                               const char *driver_info)
+{
+  /* On 2 AVX-512 cores: Mesa 22.3's lavapipe runs a 3x3 convolution 1.5
+   * times as fast at 512 bits as at 256 (a UNet step at 192x256 1.1 to
+   * 1.4 times); Mesa 25.0's, with the same LLVM 15, takes 22.8 s a step
+   * at 512 against 8.0 at 256, and Mesa 26.1's (LLVM 19) 82 s against
+   * 36.  The releases between were not tried, so 512 bits only before
+   * Mesa 23.3, where the texel fetches left the kernels. */
+  guint64 release = lavapipe_mesa_release (driver, driver_info);
+
+  return release != 0 && release < LAVAPIPE_FETCH_FUNCTIONS;
 }
 
 void
@@ -1224,52 +1253,52 @@ drape_device_prefer_wide_cpu_vectors (void)
 
   if (!__builtin_cpu_supports ("avx512f") || g_getenv ("LP_NATIVE_VECTOR_WIDTH") != NULL)
     return;
-  /* The drivers, made at their default width, name their LLVM; each new
-   * instance reads the width again. */
+  /* The drivers, made at their default width, name their release; each
+   * new instance reads the width again. */
   devices = drape_device_list (NULL);
   for (guint i = 0; devices != NULL && i < devices->len; i++)
-    if (drape_device_wide_vectors_pay (((DrapeDeviceInfo *) g_ptr_array_index (devices, i))->name))
-      {
-        g_setenv ("LP_NATIVE_VECTOR_WIDTH", "512", FALSE);
-        return;
-      }
+    {
+      const DrapeDeviceInfo *info = g_ptr_array_index (devices, i);
+
+      if (drape_device_wide_vectors_pay (info->driver, info->driver_info))
+        {
+          g_setenv ("LP_NATIVE_VECTOR_WIDTH", "512", FALSE);
+          return;
+        }
+    }
 #endif
 }
 
 gboolean
 drape_device_int64_stores_work (const char *name)
 {
-  guint64 llvm = llvmpipe_llvm_major (name);
+  guint64 llvm = llvmpipe_name_number (name, "(LLVM ");
+  guint64 bits = llvmpipe_name_number (name, ", ");
 
-  /* Lavapipe's 64-bit stores work with LLVM 15 (Mesa 22.3, Debian 12)
-   * but corrupt the stack (glibc: "stack smashing detected") in LLVM 19's
-   * code (Mesa 26, Debian 13) for 512-bit vectors or with AVX-512
-   * instructions, which is what an AVX-512 CPU runs.  Its AVX code at 256
-   * bits stores them right; AVX2's and the versions between were not
-   * tried, so past LLVM 15 the CPU kernels store 32-bit values. */
-  return llvm == 0 || llvm <= 15;
+  /* Lavapipe's 64-bit stores work with LLVM 15 (Mesa 22.3 and 25.0 on
+   * Debian 12) but corrupt the stack (glibc: "stack smashing detected")
+   * in LLVM 19's code (Mesa 26.1, Debian 13) at 512-bit vectors; at 256
+   * bits it stores them right with AVX-512, AVX2 or AVX alike, and saves
+   * 8% of a step.  The versions between were not tried, so past LLVM 15
+   * the CPU kernels store 64-bit values only at up to 256 bits. */
+  return llvm == 0 || llvm <= 15 || (bits != 0 && bits <= 256);
 }
 
 gboolean
 drape_device_texel_reads_work (const char *driver,
-                               const char *driver_info)
+                               const char *driver_info,
+                               gboolean    width_forced)
 {
-  guint64 major, minor;
-  char *end;
+  /* Lavapipe compiles each texel fetch as a function of its own since
+   * Mesa 23.3 and keeps it in Mesa's disk cache under a key without the
+   * vector width: one that a process at another width cached reads the
+   * wrong memory (garbage, or a crash).  Processes at the driver's own
+   * width share them safely, so the kernels read texels there and
+   * storage buffers where LP_NATIVE_VECTOR_WIDTH forces a width (which
+   * then caches no fetches to mislead others). */
+  guint64 release = lavapipe_mesa_release (driver, driver_info);
 
-  /* Lavapipe compiles a texel fetch as a function of its own, one per
-   * format, since Mesa 23.3, and keeps it in the shader cache.  Mesa 26's
-   * fetches that another program compiled and cached read the wrong
-   * memory: garbage or a crash, whatever kernel calls them (drape-cli
-   * after the app, or a new build after an old one).  Mesa 22.3's inline
-   * fetches work; the releases between were not tried, so from 23.3 on
-   * the kernels read storage buffers, which Mesa 26 runs as fast. */
-  if (g_strcmp0 (driver, "llvmpipe") != 0 || driver_info == NULL ||
-      !g_str_has_prefix (driver_info, "Mesa "))
-    return TRUE;
-  major = g_ascii_strtoull (driver_info + strlen ("Mesa "), &end, 10);
-  minor = *end == '.' ? g_ascii_strtoull (end + 1, NULL, 10) : 0;
-  return major < 23 || (major == 23 && minor < 3);
+  return release == 0 || release < LAVAPIPE_FETCH_FUNCTIONS || !width_forced;
 }
 
 DrapeDevice *

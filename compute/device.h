@@ -135,13 +135,13 @@ typedef struct {
 
 /* Process setup, for main() before any thread or OpenGL context exists
  * (it sets an environment variable, which is not thread-safe): on CPUs
- * with AVX-512, where lavapipe's LLVM gains from it (it makes a Vulkan
- * instance to ask which LLVM that is), asks Mesa's CPU drivers
- * (lavapipe, llvmpipe) for 512-bit vectors instead of their default 256,
- * unless LP_NATIVE_VECTOR_WIDTH already says otherwise.  On a 2-core Xeon
- * with Mesa 22.3 that ran a 3x3 convolution 1.5 times as fast
- * (tests/bench-conv); with Mesa 26 a UNet step 2.3 times as slowly.  No
- * effect on other drivers. */
+ * with AVX-512, where lavapipe gains from it (it makes a Vulkan instance
+ * to ask which Mesa release that is: before 23.3), asks Mesa's CPU
+ * drivers (lavapipe, llvmpipe) for 512-bit vectors instead of their
+ * default 256, unless LP_NATIVE_VECTOR_WIDTH already says otherwise.  On
+ * a 2-core Xeon with Mesa 22.3 that ran a 3x3 convolution 1.5 times as
+ * fast (tests/bench-conv); with Mesa 25.0 and 26.1 a UNet step about
+ * three times as slowly.  No effect on other drivers. */
 void                   drape_device_prefer_wide_cpu_vectors (void);
 
 GPtrArray             *drape_device_list                (GError         **error);

@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_samplerless_texture_functions : enable
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_shuffle : require
 // Flash attention for CPU devices (lavapipe), with no shared memory.
@@ -44,8 +45,8 @@ const float MASKED = -1.0e30;
 #endif
 layout(binding = 0) readonly buffer Q4 { T4 q4[]; };
 #if DRAPE_TEXEL
-layout(binding = 1) uniform samplerBuffer k_tex;
-layout(binding = 2) uniform samplerBuffer v_tex;
+layout(binding = 1) uniform textureBuffer k_tex;
+layout(binding = 2) uniform textureBuffer v_tex;
 #define LOAD_K4(q) texelFetch(k_tex, int(q))
 #define LOAD_V4(q) texelFetch(v_tex, int(q))
 #else

@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_samplerless_texture_functions : enable
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_shuffle : require
 // Convolution and linear layers as an implicit GEMM over NHWC tensors:
@@ -62,9 +63,9 @@ layout(constant_id = 12) const bool GEGLU = false;
 layout(constant_id = 13) const bool VEC_OUT = false;
 
 #if DRAPE_TEXEL
-layout(binding = 0) uniform samplerBuffer x_tex;
-layout(binding = 1) uniform samplerBuffer w_tex;
-layout(binding = 6) uniform samplerBuffer wg_tex;
+layout(binding = 0) uniform textureBuffer x_tex;
+layout(binding = 1) uniform textureBuffer w_tex;
+layout(binding = 6) uniform textureBuffer wg_tex;
 // Element i, and elements 4 q .. 4 q + 3.
 #define LOAD_X(i) texelFetch(x_tex, int((i) >> 2))[(i) & 3u]
 #define LOAD_X4(q) texelFetch(x_tex, int(q))

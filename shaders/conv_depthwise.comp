@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_samplerless_texture_functions : enable
 // Depthwise convolution (groups == cin == cout): a direct kernel.  Each
 // invocation computes PX neighbouring output pixels of a row for CV
 // channels (4 when the channels allow aligned vector loads), so each
@@ -21,8 +22,8 @@ layout(constant_id = 3) const uint PX = 4;
 layout(constant_id = 4) const bool VEC4 = false;
 
 #if DRAPE_TEXEL
-layout(binding = 0) uniform samplerBuffer x_tex;
-layout(binding = 1) uniform samplerBuffer w_tex;
+layout(binding = 0) uniform textureBuffer x_tex;
+layout(binding = 1) uniform textureBuffer w_tex;
 #define LOAD_X(i) texelFetch(x_tex, int((i) >> 2))[(i) & 3u]
 #define LOAD_X4(q) texelFetch(x_tex, int(q))
 #define LOAD_W(i) texelFetch(w_tex, int((i) >> 2))[(i) & 3u]

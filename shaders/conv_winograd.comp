@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_samplerless_texture_functions : enable
 // A 3x3 convolution of stride 1 as Winograd's F(4x4, 3x3): each 4x4 tile
 // of the output is A^T [(G g G^T) * (B^T d B)] A for its 6x6 input patch
 // d and each 3x3 kernel g, so that the sums over input channels are 36
@@ -33,8 +34,8 @@ layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;
 // buffer's load is a loop over the lanes: x (or M) and the weights are
 // read that way in the DRAPE_TEXEL variants.
 #if DRAPE_TEXEL
-layout(binding = 0) uniform samplerBuffer x_tex;
-layout(binding = 1) uniform samplerBuffer w_tex;
+layout(binding = 0) uniform textureBuffer x_tex;
+layout(binding = 1) uniform textureBuffer w_tex;
 #define LOAD_X4(i) texelFetch(x_tex, int((i) >> 2))
 #define LOAD_W4(i) texelFetch(w_tex, int((i) >> 2))
 #else

@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_samplerless_texture_functions : enable
 // Nearest (PyTorch's legacy rule, src = floor (dst * scale) in float) or
 // bilinear (align_corners false: half-pixel centres, source index clamped
 // at 0) resampling of a tile of the output, optionally added to a
@@ -34,8 +35,8 @@ layout(constant_id = 7) const bool STORE64 = true;
 #endif
 #if DRAPE_TEXEL
 #include "store64.glsl"
-layout(binding = 0) uniform samplerBuffer x_tex;
-layout(binding = 2) uniform samplerBuffer r_tex;
+layout(binding = 0) uniform textureBuffer x_tex;
+layout(binding = 2) uniform textureBuffer r_tex;
 layout(binding = 1) writeonly buffer O64 { DRAPE_WORDS4 o64[]; };
 #define LOAD_X(i) texelFetch(x_tex, int((i) >> 2))[(i) & 3u]
 #define LOAD_X4(q) texelFetch(x_tex, int(q))
