@@ -1195,8 +1195,8 @@ create_logical_device (DrapeDevice *device,
 }
 
 /* The number after `key` in a llvmpipe device's name ("llvmpipe (LLVM
- * 15.0.6, 256 bits)": the LLVM's major version after "(LLVM ", the
- * vector width before " bits"); 0 for any other device. */
+ * 15.0.6, 256 bits)": after "(LLVM " the LLVM's major version, after ", "
+ * the vector width); 0 for any other device. */
 static guint64
 llvmpipe_name_number (const char *name,
                       const char *key)
