@@ -483,10 +483,11 @@ records_without_storage_kernels (const TestConv *cc)
 }
 
 /* The CPU kernels read through texel buffers where the driver's texel
- * reads work (with shaderInt64; not Mesa 26's at a forced width): a CPU driver
- * without them runs the storage-buffer kernels, directly, as Winograd's
- * stages and for a depthwise convolution, and gets the same results;
- * with them, refusing the storage-buffer kernels costs nothing. */
+ * reads work (with shaderInt64; not lavapipe's from Mesa 23.3 at a
+ * forced vector width): a CPU driver without them runs the
+ * storage-buffer kernels, directly, as Winograd's stages and for a
+ * depthwise convolution, and gets the same results; with them, refusing
+ * the storage-buffer kernels costs nothing. */
 static void
 test_without_texel_reads (void)
 {
@@ -513,9 +514,9 @@ test_without_texel_reads (void)
 }
 
 /* Where a driver's 64-bit stores are broken (LLVM 19's lavapipe at
- * 512-bit vectors), the CPU kernels store 32-bit values and still read through
- * texels: the same results, directly (depthwise too) and as Winograd's
- * stages, in f32 and (direct) f16. */
+ * 512-bit vectors), the CPU kernels store 32-bit values and still read
+ * through texels: the same results, directly (depthwise too) and as
+ * Winograd's stages, in f32 and (direct) f16. */
 static void
 test_texel_32_bit_stores (void)
 {
