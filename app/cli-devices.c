@@ -72,11 +72,13 @@ drape_cli_devices (int    argc,
             printf (", f16 tensor cores (%s)", tensor_cores);
           printf ("\n");
           if (info->is_software)
-            printf ("    CPU kernels           %s\n",
+            printf ("    CPU kernels           %s; lanes pass values as %s\n",
                     !caps->has_int64     ? "storage buffers (no shaderInt64)"
-                    : !caps->texel_reads ? "storage buffers (LP_NATIVE_VECTOR_WIDTH is set; this driver caches texel fetches for one width)"
+                    : !caps->texel_reads ? "storage buffers (LP_NATIVE_VECTOR_WIDTH is set and MESA_SHADER_CACHE_DIR is "
+                                           "not Drape's cache for that width; this driver caches texel fetches for one width)"
                     : caps->stores_int64 ? "texel reads, 64-bit stores"
-                                         : "texel reads, 32-bit stores (this driver's 64-bit ones are broken)");
+                                         : "texel reads, 32-bit stores (this driver's 64-bit ones are broken)",
+                    caps->lane_broadcasts ? "broadcasts" : "shuffles");
           for (guint w = 0; w < caps->n_coopmat2_workgroup; w++)
             printf ("    workgroup matrices    f16 in workgroups of %u: multiples of %ux%ux%u, "
                     "sides up to %u (cooperative matrix 2)\n", caps->coopmat2_workgroup[w].invocations,

@@ -176,23 +176,38 @@ guint32  drape_device_set_compute_units (DrapeDevice      *device,
                                          guint32           units);
 /* Whether this driver (a lavapipe one, which names its Mesa release in
  * its driverInfo) runs the kernels faster at 512-bit vectors than at
- * 256 (drape_device_prefer_wide_cpu_vectors). */
+ * 256 (drape_device_prefer_wide_cpu_vectors), with Mesa's shader cache
+ * to that width alone or not. */
 gboolean drape_device_wide_vectors_pay (const char *driver,
-                                        const char *driver_info);
+                                        const char *driver_info,
+                                        gboolean    cache_per_width);
+/* Whether this driver's subgroup kernels pass values between lanes
+ * faster as broadcasts than as shuffles (DrapeDeviceCaps.lane_broadcasts). */
+gboolean drape_device_lane_broadcasts_pay (const char *driver,
+                                           const char *driver_info);
+/* Whether this process's Mesa shader cache may hold lavapipe code of
+ * another vector width than its own: LP_NATIVE_VECTOR_WIDTH forces one
+ * and MESA_SHADER_CACHE_DIR is not Drape's cache for it. */
+gboolean drape_device_mesa_cache_mixes_widths (void);
 /* Whether a device of this name stores 64-bit values right where the
  * CPU kernels store them (DrapeDeviceCaps.stores_int64). */
 gboolean drape_device_int64_stores_work (const char *name);
 /* Whether the kernels may read through texel buffers on this driver
  * (DrapeDeviceInfo.driver and .driver_info; DrapeDeviceCaps.texel_reads),
- * run at its own vector width or, width_forced, at one the environment
- * sets (LP_NATIVE_VECTOR_WIDTH). */
+ * in a process whose Mesa cache may hold code of other vector widths
+ * (drape_device_mesa_cache_mixes_widths) or not. */
 gboolean drape_device_texel_reads_work (const char *driver,
                                         const char *driver_info,
-                                        gboolean    width_forced);
+                                        gboolean    cache_mixes_widths);
 /* Test hook: kernels may read through texel buffers or not, as
  * DrapeDeviceCaps.texel_reads; returns what it had. */
 gboolean drape_device_set_texel_reads (DrapeDevice    *device,
                                        gboolean        texel_reads);
+/* Test hook: the subgroup kernels pass values between lanes as
+ * broadcasts or as shuffles, as DrapeDeviceCaps.lane_broadcasts; returns
+ * what it had. */
+gboolean drape_device_set_lane_broadcasts (DrapeDevice *device,
+                                           gboolean     lane_broadcasts);
 /* Test hook: the CPU kernels store 64 bits at a time or not, as
  * DrapeDeviceCaps.stores_int64; returns what it had. */
 gboolean drape_device_set_stores_int64 (DrapeDevice   *device,

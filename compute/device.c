@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <string.h>
 #include <gio/gio.h>
 
@@ -1117,8 +1118,9 @@ create_logical_device (DrapeDevice *device,
   device->caps.has_int64 = have.features.shaderInt64;
   device->caps.texel_reads = device->caps.has_int64 &&
                              drape_device_texel_reads_work (device->info.driver, device->info.driver_info,
-                                                            g_getenv ("LP_NATIVE_VECTOR_WIDTH") != NULL);
+                                                            drape_device_mesa_cache_mixes_widths ());
   device->caps.stores_int64 = device->caps.has_int64 && drape_device_int64_stores_work (device->info.name);
+  device->caps.lane_broadcasts = drape_device_lane_broadcasts_pay (device->info.driver, device->info.driver_info);
   want.features.shaderInt64 = have.features.shaderInt64;
 
   /* glslang compiles cooperative-matrix shaders to the Vulkan memory
@@ -1229,44 +1231,99 @@ lavapipe_mesa_release (const char *driver,
 /* Mesa 23.3: lavapipe's texel fetches leave the kernels for functions of
  * their own. */
 #define LAVAPIPE_FETCH_FUNCTIONS 2303
+/* Mesa 25.0: the first release measured to compile a broadcast from a
+ * constant lane to a register permute (drape_device_lane_broadcasts_pay). */
+#define LAVAPIPE_LANE_BROADCASTS 2500
+
+gboolean
+drape_device_lane_broadcasts_pay (const char *driver,
+                                  const char *driver_info)
+{
+  /* Measured with the 640-channel 3x3 convolution of bench-conv on 2
+   * AVX-512 cores: Mesa 22.3's lavapipe runs it 3.3 times as long with
+   * broadcasts (each looks for the first active lane in a loop); Mesa
+   * 25.0's 7.4 times as fast at 512 bits and 1.3 at 256, Mesa 26.1's 5
+   * times as fast at 512 bits and as fast at 256 (its shuffles are loops
+   * over the lanes, unrolled at 8 lanes only).  The releases between were
+   * not tried, so broadcasts from Mesa 25.0 on. */
+  return lavapipe_mesa_release (driver, driver_info) >= LAVAPIPE_LANE_BROADCASTS;
+}
 
 gboolean
 drape_device_wide_vectors_pay (const char *driver,
-                               const char *driver_info)
+                               const char *driver_info,
+                               gboolean    cache_per_width)
 {
   /* On 2 AVX-512 cores: Mesa 22.3's lavapipe runs a 3x3 convolution 1.5
    * times as fast at 512 bits as at 256 (a UNet step at 192x256 1.1 to
-   * 1.4 times); Mesa 25.0's, with the same LLVM 15, takes 22.8 s a step
-   * at 512 against 8.0 at 256, and Mesa 26.1's (LLVM 19) 82 s against
-   * 36.  The releases between were not tried, so 512 bits only before
-   * Mesa 23.3, where the texel fetches left the kernels. */
+   * 1.4 times).  Mesa 25.0 and 26.1 gain only with broadcasts (above)
+   * and texel reads, which a forced width keeps only in a Mesa cache of
+   * its own (drape_device_texel_reads_work): then a step takes 4.9 to
+   * 5.1 s at 512 bits against 7.2 to 9.1 at 256; with shuffles, 22.8 s
+   * (Mesa 25.0), and reading storage buffers too, 33.7.  Releases 23.3
+   * to 24.x were not tried: they keep 256. */
   guint64 release = lavapipe_mesa_release (driver, driver_info);
 
-  return release != 0 && release < LAVAPIPE_FETCH_FUNCTIONS;
+  return release != 0 &&
+         (release < LAVAPIPE_FETCH_FUNCTIONS || (release >= LAVAPIPE_LANE_BROADCASTS && cache_per_width));
+}
+
+/* Mesa's disk cache for lavapipe code of `width` bits, Drape's own. */
+static char *
+mesa_cache_dir (const char *width)
+{
+  g_autofree char *name = g_strdup_printf ("mesa-%s-bits", width);
+
+  return g_build_filename (g_get_user_cache_dir (), "drape", name, NULL);
+}
+
+gboolean
+drape_device_mesa_cache_mixes_widths (void)
+{
+  const char *width = g_getenv ("LP_NATIVE_VECTOR_WIDTH");
+  g_autofree char *own = width != NULL ? mesa_cache_dir (width) : NULL;
+
+  return width != NULL && g_strcmp0 (g_getenv ("MESA_SHADER_CACHE_DIR"), own) != 0;
 }
 
 void
 drape_device_prefer_wide_cpu_vectors (void)
 {
+  const char *width;
+
 #if defined(__x86_64__) || defined(__i386__)
-  g_autoptr(GPtrArray) devices = NULL;
-
-  if (!__builtin_cpu_supports ("avx512f") || g_getenv ("LP_NATIVE_VECTOR_WIDTH") != NULL)
-    return;
-  /* The drivers, made at their default width, name their release; each
-   * new instance reads the width again. */
-  devices = drape_device_list (NULL);
-  for (guint i = 0; devices != NULL && i < devices->len; i++)
+  if (__builtin_cpu_supports ("avx512f") && g_getenv ("LP_NATIVE_VECTOR_WIDTH") == NULL)
     {
-      const DrapeDeviceInfo *info = g_ptr_array_index (devices, i);
+      /* The drivers, made at their default width, name their release;
+       * each new instance reads the width again. */
+      g_autoptr(GPtrArray) devices = drape_device_list (NULL);
+      gboolean cache_per_width = g_getenv ("MESA_SHADER_CACHE_DIR") == NULL;
 
-      if (drape_device_wide_vectors_pay (info->driver, info->driver_info))
+      for (guint i = 0; devices != NULL && i < devices->len; i++)
         {
-          g_setenv ("LP_NATIVE_VECTOR_WIDTH", "512", FALSE);
-          return;
+          const DrapeDeviceInfo *info = g_ptr_array_index (devices, i);
+
+          if (drape_device_wide_vectors_pay (info->driver, info->driver_info, cache_per_width))
+            {
+              g_setenv ("LP_NATIVE_VECTOR_WIDTH", "512", FALSE);
+              break;
+            }
         }
     }
 #endif
+  /* Whoever forced the width, Mesa's cache then holds this width's code
+   * alone, unless the environment names a cache.  Mesa makes only the
+   * last folder of the path, and caches nothing where it cannot. */
+  width = g_getenv ("LP_NATIVE_VECTOR_WIDTH");
+  if (width != NULL && g_getenv ("MESA_SHADER_CACHE_DIR") == NULL)
+    {
+      g_autofree char *dir = mesa_cache_dir (width);
+
+      if (g_mkdir_with_parents (dir, 0700) == 0)
+        g_setenv ("MESA_SHADER_CACHE_DIR", dir, FALSE);
+      else
+        g_warning ("Cannot make Mesa's shader cache %s: %s", dir, g_strerror (errno));
+    }
 }
 
 gboolean
@@ -1287,18 +1344,19 @@ drape_device_int64_stores_work (const char *name)
 gboolean
 drape_device_texel_reads_work (const char *driver,
                                const char *driver_info,
-                               gboolean    width_forced)
+                               gboolean    cache_mixes_widths)
 {
   /* Lavapipe compiles each texel fetch as a function of its own since
    * Mesa 23.3 and keeps it in Mesa's disk cache under a key without the
    * vector width: one that a process at another width cached reads the
    * wrong memory (garbage, or a crash).  Processes at the driver's own
-   * width share them safely, so the kernels read texels there and
-   * storage buffers where LP_NATIVE_VECTOR_WIDTH forces a width (which
-   * then caches no fetches to mislead others). */
+   * width share them safely, and so do those at a forced width in a
+   * cache of their own (drape_device_prefer_wide_cpu_vectors); elsewhere
+   * the kernels read storage buffers, which caches no fetches to
+   * mislead others. */
   guint64 release = lavapipe_mesa_release (driver, driver_info);
 
-  return release == 0 || release < LAVAPIPE_FETCH_FUNCTIONS || !width_forced;
+  return release == 0 || release < LAVAPIPE_FETCH_FUNCTIONS || !cache_mixes_widths;
 }
 
 DrapeDevice *
@@ -1516,6 +1574,16 @@ drape_device_set_texel_reads (DrapeDevice *device,
   gboolean had = device->caps.texel_reads;
 
   device->caps.texel_reads = texel_reads;
+  return had;
+}
+
+gboolean
+drape_device_set_lane_broadcasts (DrapeDevice *device,
+                                  gboolean     lane_broadcasts)
+{
+  gboolean had = device->caps.lane_broadcasts;
+
+  device->caps.lane_broadcasts = lane_broadcasts;
   return had;
 }
 

@@ -79,6 +79,10 @@ typedef struct {
    * f32 or four f16 values a store), where the driver does that right
    * (drape_device_int64_stores_work); else 32. */
   gboolean stores_int64;
+  /* Whether the subgroup kernels for CPUs pass values between lanes as
+   * broadcasts rather than shuffles, where the driver compiles those to
+   * register permutes (drape_device_lane_broadcasts_pay). */
+  gboolean lane_broadcasts;
   /* Tensor cores: the cooperative-matrix extension the tensor-core
    * kernels use, where the device has f16 tiles with f32 sums and sides
    * of 8 or 16, the Vulkan memory model their shaders need, and the build
@@ -134,14 +138,17 @@ typedef struct {
 } DrapePipelineStatistic;
 
 /* Process setup, for main() before any thread or OpenGL context exists
- * (it sets an environment variable, which is not thread-safe): on CPUs
+ * (it sets environment variables, which is not thread-safe): on CPUs
  * with AVX-512, where lavapipe gains from it (it makes a Vulkan instance
- * to ask which Mesa release that is: before 23.3), asks Mesa's CPU
- * drivers (lavapipe, llvmpipe) for 512-bit vectors instead of their
- * default 256, unless LP_NATIVE_VECTOR_WIDTH already says otherwise.  On
- * a 2-core Xeon with Mesa 22.3 that ran a 3x3 convolution 1.5 times as
- * fast (tests/bench-conv); with Mesa 25.0 and 26.1 a UNet step about
- * three times as slowly.  No effect on other drivers. */
+ * to ask which Mesa release that is: before 23.3, or from 25.0 with
+ * Mesa's shader cache to itself), asks Mesa's CPU drivers (lavapipe,
+ * llvmpipe) for 512-bit vectors instead of their default 256, unless
+ * LP_NATIVE_VECTOR_WIDTH already says otherwise.  Wherever a width is
+ * forced, it gives Mesa a cache of Drape's for that width, unless
+ * MESA_SHADER_CACHE_DIR names one: newer lavapipe caches code that
+ * breaks at other widths (drape_device_texel_reads_work).  On 2 AVX-512
+ * cores that ran a UNet step 1.1 to 1.4 times as fast with Mesa 22.3,
+ * 1.8 times with Mesa 26.1.  No effect on other drivers. */
 void                   drape_device_prefer_wide_cpu_vectors (void);
 
 GPtrArray             *drape_device_list                (GError         **error);

@@ -360,7 +360,7 @@ attention_subgroup (DrapeGraph        *graph,
   while ((d / 4) % eb != 0)
     eb--;
   {
-    guint32 spec[] = { SUBGROUP_SUBGROUPS * sg, 1, 1, d, sg, rq, SUBGROUP_KL, eb };
+    guint32 spec[] = { SUBGROUP_SUBGROUPS * sg, 1, 1, d, sg, rq, SUBGROUP_KL, eb, caps->lane_broadcasts };
     g_autofree char *variant = g_strconcat (drape_dtype_name (q->dtype), texel ? "_texel" : "", NULL);
 
     /* A device that will not build it leaves the work to attention.comp. */
@@ -453,7 +453,7 @@ drape_op_attention (DrapeGraph        *graph,
     }
 
   /* A wide head as GEMMs, or tensor cores, where the device and the
-   * problem suit them; on a CPU, subgroup shuffles. */
+   * problem suit them; on a CPU, the subgroup kernel. */
   out = drape_attention_gemm (graph, q, q_offset, k, k_offset, v, v_offset, channels, heads, scale);
   if (out == NULL)
     out = drape_attention_coopmat (graph, q, q_offset, k, k_offset, v, v_offset, channels, heads,

@@ -30,14 +30,14 @@
  * Kernel choice.  The GEMM's algorithm and tile sizes are picked per
  * device and problem (gemm_kind, gemm_config): a shared-memory tiled
  * kernel for GPUs, and for CPU drivers such as lavapipe, where each load
- * from a storage buffer is a loop over the lanes, a subgroup-shuffle
- * kernel that reads its operands through texel buffers (vector gathers)
- * and stores 64-bit values when their channels come in fours and the
- * device's texel reads work (DrapeDeviceCaps.texel_reads), else from
- * storage buffers; a device's tuning (tuning.h) may
- * name another of the kernels it can run for a convolution, or another
- * of the tiled kernel's shapes ("tiled:BMxBN"), where timing them found
- * it faster.  DRAPE_CONV_KERNEL overrides the choice, for tests and
+ * from a storage buffer is a loop over the lanes, a subgroup kernel
+ * (whose lanes pass values round: subgroup_lane.glsl) that reads its
+ * operands through texel buffers (vector gathers) and stores 64-bit
+ * values when their channels come in fours and the device's texel reads
+ * work (DrapeDeviceCaps.texel_reads), else from storage buffers; a
+ * device's tuning (tuning.h) may name another of the kernels it can run
+ * for a convolution, or another of the tiled kernel's shapes
+ * ("tiled:BMxBN"), where timing them found it faster.  DRAPE_CONV_KERNEL overrides the choice, for tests and
  * measurements: "tiled", "subgroup" (storage buffers) or
  * "subgroup-texel".
  *
@@ -119,7 +119,8 @@ gemm_kind (DrapeDevice *device,
   for (guint i = 0; i < n; i++)
     if (g_strcmp0 (forced, kind_names[kinds[i]]) == 0)
       return kinds[i];
-  /* CPU drivers: loads are scalarised per lane, shuffles are cheap. */
+  /* CPU drivers: loads are scalarised per lane, passing values between
+   * lanes is cheap. */
   return drape_device_get_info (device)->is_software ? kinds[0] : GEMM_TILED;
 }
 
@@ -771,7 +772,7 @@ scalar_kernel (DrapeGraph     *graph,
     cfg->local, 1, 1, cfg->kind == GEMM_SUBGROUP, cfg->tm, cfg->tn, cfg->bm, cfg->bn, cfg->bk,
     cfg->sg, cfg->vec4, cfg->pointwise, c->geglu, cfg->vec_out,
     cfg->kind == GEMM_SUBGROUP ? conv_flags (c) : FLAGS_DYNAMIC, out_f32 (c), c->subpixel,
-    drape_device_get_caps (device)->stores_int64,
+    drape_device_get_caps (device)->stores_int64, drape_device_get_caps (device)->lane_broadcasts,
   };
   guint32 texel_mask = cfg->texel ? CONV_TEXEL_BINDINGS : 0;
 

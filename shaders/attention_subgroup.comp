@@ -2,15 +2,14 @@
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_samplerless_texture_functions : enable
 #extension GL_KHR_shader_subgroup_basic : require
-#extension GL_KHR_shader_subgroup_shuffle : require
 // Flash attention for CPU devices (lavapipe), with no shared memory.
 //
 // Each lane owns RQ queries whole: their rows of Q (scaled) and of the
 // output stay in its registers, and it runs the online softmax of its
 // own rows.  A subgroup takes BK = SG x KL keys at a time: every lane
 // fetches KL rows of K (then of V), and the subgroup passes them round
-// with shuffles whose source lane is a constant after unrolling (a
-// register permute), so each vec4 of K or V feeds SG x RQ dot products
+// from lanes that are constants after unrolling (a register permute:
+// subgroup_lane.glsl), so each vec4 of K or V feeds SG x RQ dot products
 // or multiply-adds.  The kernel needs no barrier.
 //
 // On Mesa 22's lavapipe every storage-buffer or shared-memory access is
@@ -31,6 +30,8 @@ layout(constant_id = 4) const uint SG = 8;  // subgroup size
 layout(constant_id = 5) const uint RQ = 4;  // queries per lane
 layout(constant_id = 6) const uint KL = 2;  // keys per lane and block
 layout(constant_id = 7) const uint EB = 1;  // vec4s of a row per loop turn, a divisor of D / 4
+layout(constant_id = 8) const bool LANE_BROADCAST = false;  // subgroup_lane.glsl
+#include "subgroup_lane.glsl"
 
 const uint D4 = D / 4;
 const uint BK = SG * KL;
@@ -117,7 +118,7 @@ void main()
               qe[i] = qv[i * D4 + e4];
             [[unroll]] for (uint kk = 0; kk < BK; kk++)
               {
-                vec4 key4 = subgroupShuffle(kv[kk / SG], kk % SG);
+                vec4 key4 = drape_lane_value4(kv[kk / SG], kk % SG);
                 [[unroll]] for (uint i = 0; i < RQ; i++)
                   s[i * BK + kk] += dot(qe[i], key4);
               }
@@ -161,7 +162,7 @@ void main()
               a[i] = acc[i * D4 + e4];
             [[unroll]] for (uint kk = 0; kk < BK; kk++)
               {
-                vec4 value = subgroupShuffle(vv[kk / SG], kk % SG);
+                vec4 value = drape_lane_value4(vv[kk / SG], kk % SG);
                 [[unroll]] for (uint i = 0; i < RQ; i++)
                   a[i] += s[i * BK + kk] * value;
               }

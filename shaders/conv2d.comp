@@ -2,7 +2,6 @@
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_samplerless_texture_functions : enable
 #extension GL_KHR_shader_subgroup_basic : require
-#extension GL_KHR_shader_subgroup_shuffle : require
 // Convolution and linear layers as an implicit GEMM over NHWC tensors:
 // M = output pixels, N = output channels of one group, K = kh * kw * input
 // channels of one group.  Weights are [cout, kh, kw, cin / groups] and
@@ -13,11 +12,11 @@
 //  - TILED (GPUs): a workgroup stages BM x BK tiles of A and BN x BK tiles
 //    of B in shared memory; each invocation accumulates a TM x TN block.
 //  - SUBGROUP (CPU drivers such as lavapipe, where each load from memory
-//    is a loop over the lanes but a shuffle from a constant lane is one
+//    is a loop over the lanes but reading a constant lane's value is one
 //    register broadcast): no shared memory; each lane loads TM rows of A
-//    and TN columns of B, and shuffles hand every lane the A values of
-//    all others, so a subgroup computes (SG * TM) x (SG * TN) outputs with
-//    one load per TM + TN values of each lane.
+//    and TN columns of B, and every lane reads the A values of all
+//    others (subgroup_lane.glsl), so a subgroup computes (SG * TM) x
+//    (SG * TN) outputs with one load per TM + TN values of each lane.
 // GEGLU: weights and bias come in two halves (h, and the gate g, bound
 // separately); every output channel accumulates both and stores h * gelu(g).
 //
@@ -46,10 +45,13 @@ layout(constant_id = 17) const bool STORE64 = true;
 #define CONV_STORE64 STORE64
 #define CONV_GATE
 #include "conv_common.glsl"
+// The subgroup algorithm's way to pass A round (subgroup_lane.glsl).
+layout(constant_id = 18) const bool LANE_BROADCAST = false;
+#include "subgroup_lane.glsl"
 
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;
 layout(constant_id = 3) const uint VARIANT = 0;        // 0: tiled, 1: subgroup
-layout(constant_id = 4) const uint TM = 4;             // rows per invocation (subgroup: per lane, before shuffles)
+layout(constant_id = 4) const uint TM = 4;             // rows per invocation (subgroup: per lane, as loaded)
 layout(constant_id = 5) const uint TN = 4;             // output channels per invocation
 layout(constant_id = 6) const uint BM = 64;            // tiled: rows of the workgroup's tile
 layout(constant_id = 7) const uint BN = 64;            // tiled: columns of the tile
@@ -189,7 +191,7 @@ void main_subgroup()
                 [[unroll]] for (uint i = 0; i < TM; i++)
                   [[unroll]] for (uint r = 0; r < SG; r++)
                     {
-                      vec4 s = subgroupShuffle(a[i], r);
+                      vec4 s = drape_lane_value4(a[i], r);
                       [[unroll]] for (uint j = 0; j < TN; j++)
                         {
                           uint n = (i * SG + r) * TN + j;
@@ -219,7 +221,7 @@ void main_subgroup()
                 [[unroll]] for (uint i = 0; i < TM; i++)
                   [[unroll]] for (uint r = 0; r < SG; r++)
                     {
-                      float s = subgroupShuffle(a[i], r);
+                      float s = drape_lane_value(a[i], r);
                       [[unroll]] for (uint j = 0; j < TN; j++)
                         {
                           uint n = (i * SG + r) * TN + j;

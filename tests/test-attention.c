@@ -101,23 +101,24 @@ test_attention (void)
   check_cases (cases, G_N_ELEMENTS (cases), "tiled", TRUE);
 }
 
-/* The subgroup-shuffle kernel of CPU devices: head dims from 8 to 512,
- * key counts that end inside a block, queries over several workgroups,
- * fused QKV, batch 2, bands of a 4096-byte binding (where its K and V are
+/* For the subgroup kernel of CPU devices: head dims from 8 to 512, key
+ * counts that end inside a block, queries over several workgroups, fused
+ * QKV, batch 2, bands of a 4096-byte binding (where its K and V are
  * texel buffers, bands of those too). */
+static const AttnCase subgroup_cases[] = {
+  { { 2, 5, 7, 3, 4, 1, 8, FALSE, 4, 1.0f, G_MAXUINT64 }, TRUE },
+  { { 1, 9, 7, 0, 0, 8, 40, TRUE, 0, 1.0f, G_MAXUINT64 }, TRUE },
+  { { 2, 10, 7, 1, 37, 2, 64, FALSE, 4, 2.0f, G_MAXUINT64 }, FALSE },
+  { { 1, 33, 5, 10, 10, 3, 80, FALSE, 0, 1.0f, G_MAXUINT64 }, FALSE },
+  { { 1, 8, 5, 0, 0, 2, 160, TRUE, 4, 1.0f, G_MAXUINT64 }, TRUE },
+  { { 2, 20, 20, 0, 0, 2, 12, TRUE, 0, 3.0f, G_MAXUINT64 }, FALSE },
+  { { 1, 6, 5, 0, 0, 1, 512, TRUE, 0, 0.5f, G_MAXUINT64 }, FALSE },
+  { { 2, 6, 10, 3, 4, 2, 8, FALSE, 4, 1.0f, 4096 }, FALSE },
+};
+
 static void
 test_attention_subgroup (void)
 {
-  static const AttnCase subgroup_cases[] = {
-    { { 2, 5, 7, 3, 4, 1, 8, FALSE, 4, 1.0f, G_MAXUINT64 }, TRUE },
-    { { 1, 9, 7, 0, 0, 8, 40, TRUE, 0, 1.0f, G_MAXUINT64 }, TRUE },
-    { { 2, 10, 7, 1, 37, 2, 64, FALSE, 4, 2.0f, G_MAXUINT64 }, FALSE },
-    { { 1, 33, 5, 10, 10, 3, 80, FALSE, 0, 1.0f, G_MAXUINT64 }, FALSE },
-    { { 1, 8, 5, 0, 0, 2, 160, TRUE, 4, 1.0f, G_MAXUINT64 }, TRUE },
-    { { 2, 20, 20, 0, 0, 2, 12, TRUE, 0, 3.0f, G_MAXUINT64 }, FALSE },
-    { { 1, 6, 5, 0, 0, 1, 512, TRUE, 0, 0.5f, G_MAXUINT64 }, FALSE },
-    { { 2, 6, 10, 3, 4, 2, 8, FALSE, 4, 1.0f, 4096 }, FALSE },
-  };
   guint32 sg = drape_device_get_caps (test_device ())->subgroup_size;
 
   if (sg < 4 || sg > 16)
@@ -128,6 +129,27 @@ test_attention_subgroup (void)
   /* Tensor cores, where a device has them, take f16 first. */
   check_cases (subgroup_cases, G_N_ELEMENTS (subgroup_cases), "subgroup",
                drape_device_get_caps (test_device ())->coopmat == DRAPE_COOPMAT_NONE);
+}
+
+/* The subgroup kernel passes K and V round the lanes as shuffles or as
+ * broadcasts, whichever the driver compiles to register permutes
+ * (DrapeDeviceCaps.lane_broadcasts): the other way gives the same
+ * results. */
+static void
+test_attention_subgroup_lanes (void)
+{
+  DrapeDevice *device = test_device ();
+  gboolean had = drape_device_get_caps (device)->lane_broadcasts;
+  guint32 sg = drape_device_get_caps (device)->subgroup_size;
+
+  if (!drape_device_get_info (device)->is_software || sg < 4 || sg > 16)
+    {
+      g_test_skip ("the subgroup kernel is for CPU devices with subgroups of 4 to 16 lanes");
+      return;
+    }
+  drape_device_set_lane_broadcasts (device, !had);
+  check_cases (subgroup_cases, G_N_ELEMENTS (subgroup_cases), "subgroup", TRUE);
+  drape_device_set_lane_broadcasts (device, had);
 }
 
 /* The subgroup kernel reads K and V through texel buffers where the
@@ -360,6 +382,7 @@ main (int argc, char **argv)
   g_test_add_func ("/attention/shapes", test_attention);
   g_test_add_func ("/attention/subgroup", test_attention_subgroup);
   g_test_add_func ("/attention/subgroup/reads", test_attention_subgroup_reads);
+  g_test_add_func ("/attention/subgroup/lane-broadcasts", test_attention_subgroup_lanes);
   g_test_add_func ("/attention/long", test_attention_long);
   g_test_add_func ("/attention/gemm", test_attention_gemm);
   g_test_add_func ("/attention/refused-kernel", test_attention_refused);

@@ -5,6 +5,7 @@
 #include "test-common.h"
 
 #include <math.h>
+#include <glib/gstdio.h>
 
 #include "half.h"
 #include "ops.h"
@@ -505,4 +506,29 @@ test_graph_ran (DrapeGraph *graph,
                 const char *label)
 {
   return test_graph_runs_of (graph, label) > 0;
+}
+
+void
+test_remove_tree (const char *path)
+{
+  GStatBuf st;
+
+  if (g_lstat (path, &st) != 0)
+    return;
+  if (S_ISDIR (st.st_mode))
+    {
+      g_autoptr(GDir) dir = NULL;
+      const char *name;
+
+      g_chmod (path, 0755);
+      dir = g_dir_open (path, 0, NULL);
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *child = g_build_filename (path, name, NULL);
+          test_remove_tree (child);
+        }
+      g_rmdir (path);
+    }
+  else
+    g_unlink (path);
 }

@@ -21,6 +21,8 @@ DrapeDevice *test_device              (void);
  * driver whose texel reads work), as their `*_texel` variants need; else
  * skips the test and returns FALSE. */
 gboolean     test_cpu_texels_or_skip  (void);
+/* Deletes a tree without following symbolic links, whatever the modes. */
+void         test_remove_tree         (const char  *path);
 /* Fails the test if the validation layers said anything. */
 void         test_assert_no_validation_messages (void);
 /* Frees the shared device; call at the end of main(). */

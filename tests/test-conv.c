@@ -448,6 +448,26 @@ test_subgroup_kernel (void)
   g_unsetenv ("DRAPE_CONV_KERNEL");
 }
 
+/* The subgroup kernels pass A round the lanes as shuffles or as
+ * broadcasts, whichever the driver compiles to register permutes
+ * (DrapeDeviceCaps.lane_broadcasts): the other way gives the same
+ * results, with 4-channel loads and without. */
+static void
+test_lane_broadcasts (void)
+{
+  DrapeDevice *device = test_device ();
+  gboolean had = drape_device_get_caps (device)->lane_broadcasts;
+
+  if (!drape_device_get_info (device)->is_software)
+    {
+      g_test_skip ("the subgroup kernels are for CPU devices");
+      return;
+    }
+  drape_device_set_lane_broadcasts (device, !had);
+  run_all (DRAPE_DTYPE_F32);
+  drape_device_set_lane_broadcasts (device, had);
+}
+
 /* A device that will not build the kernels tuned for it (texel-buffer
  * subgroup kernels on CPUs, tensor cores) runs every case on the tiled
  * kernel instead. */
@@ -1233,6 +1253,7 @@ main (int argc, char **argv)
   g_test_add_func ("/conv/default-kernel", test_default_kernel);
   g_test_add_func ("/conv/tiled-kernel", test_tiled_kernel);
   g_test_add_func ("/conv/subgroup-kernel", test_subgroup_kernel);
+  g_test_add_func ("/conv/lane-broadcasts", test_lane_broadcasts);
   g_test_add_func ("/conv/refused-kernel", test_refused_kernel);
   g_test_add_func ("/conv/in-place-bands", test_in_place_bands);
   g_test_add_func ("/conv/winograd", test_winograd);

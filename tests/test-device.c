@@ -40,7 +40,8 @@ test_list (void)
 }
 
 /* Mesa's CPU drivers get 512-bit vectors where the CPU has AVX-512 and
- * their LLVM gains from them, and a width already set stands.  In a
+ * their release gains from them, and a width already set stands; a
+ * forced width gets a Mesa cache of its own unless one is named.  In a
  * subprocess: it changes the environment, and the driver reads it when
  * an instance is made. */
 static void
@@ -56,62 +57,125 @@ test_wide_cpu_vectors (void)
       g_autoptr(GError) error = NULL;
       g_autoptr(DrapeDevice) device = NULL;
       g_autoptr(DrapeDevice) narrow = NULL;
+      g_autofree char *drape_cache = g_build_filename (g_get_user_cache_dir (), "drape", NULL);
+      g_autofree char *wide_cache = g_build_filename (drape_cache, "mesa-512-bits", NULL);
+      g_autofree char *narrow_cache = g_build_filename (drape_cache, "mesa-256-bits", NULL);
       gboolean wide;
 
       g_unsetenv ("LP_NATIVE_VECTOR_WIDTH");
+      g_unsetenv ("MESA_SHADER_CACHE_DIR");
+      /* As on a first run: Mesa makes only the last folder of its path. */
+      test_remove_tree (drape_cache);
       /* The driver's own width first: 256 bits, subgroups of 8. */
       narrow = drape_device_new (NULL, &error);
       g_assert_no_error (error);
+      g_assert_false (drape_device_mesa_cache_mixes_widths ());
       wide = avx512 && drape_device_wide_vectors_pay (drape_device_get_info (narrow)->driver,
-                                                      drape_device_get_info (narrow)->driver_info);
+                                                      drape_device_get_info (narrow)->driver_info, TRUE);
       if (drape_device_get_info (narrow)->is_software)
         g_assert_cmpuint (drape_device_get_caps (narrow)->subgroup_size, ==, 8);
       /* The driver reads the width again once no instance holds it. */
       g_clear_pointer (&narrow, drape_device_free);
       drape_device_prefer_wide_cpu_vectors ();
       g_assert_cmpstr (g_getenv ("LP_NATIVE_VECTOR_WIDTH"), ==, wide ? "512" : NULL);
-      /* lavapipe's subgroups are its vectors' 32-bit lanes. */
+      g_assert_cmpstr (g_getenv ("MESA_SHADER_CACHE_DIR"), ==, wide ? wide_cache : NULL);
+      g_assert_true (!wide || g_file_test (wide_cache, G_FILE_TEST_IS_DIR));
+      g_assert_false (drape_device_mesa_cache_mixes_widths ());
+      /* lavapipe's subgroups are its vectors' 32-bit lanes; a cache of
+       * the width's own keeps the texel reads. */
       device = drape_device_new (NULL, &error);
       g_assert_no_error (error);
       if (drape_device_get_info (device)->is_software)
-        g_assert_cmpuint (drape_device_get_caps (device)->subgroup_size, ==, (wide ? 16 : 8));
+        {
+          g_assert_cmpuint (drape_device_get_caps (device)->subgroup_size, ==, (wide ? 16 : 8));
+          g_assert_cmpint (drape_device_get_caps (device)->texel_reads, ==,
+                           drape_device_get_caps (device)->has_int64);
+        }
 
+      /* A width the environment sets stands, with a cache of its own... */
       g_setenv ("LP_NATIVE_VECTOR_WIDTH", "256", TRUE);
+      g_unsetenv ("MESA_SHADER_CACHE_DIR");
       drape_device_prefer_wide_cpu_vectors ();
       g_assert_cmpstr (g_getenv ("LP_NATIVE_VECTOR_WIDTH"), ==, "256");
+      g_assert_cmpstr (g_getenv ("MESA_SHADER_CACHE_DIR"), ==, narrow_cache);
+      g_assert_true (g_file_test (narrow_cache, G_FILE_TEST_IS_DIR));
+      g_assert_false (drape_device_mesa_cache_mixes_widths ());
+      /* ...unless it names a cache, which other widths may share. */
+      g_setenv ("MESA_SHADER_CACHE_DIR", "/elsewhere", TRUE);
+      drape_device_prefer_wide_cpu_vectors ();
+      g_assert_cmpstr (g_getenv ("MESA_SHADER_CACHE_DIR"), ==, "/elsewhere");
+      g_assert_true (drape_device_mesa_cache_mixes_widths ());
       return;
     }
   g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
   g_test_trap_assert_passed ();
 }
 
-/* Lavapipe's 512-bit vectors pay in Mesa 22.3 and cost about three
- * times the time in Mesa 25.0 and 26.1, whatever their LLVM: from Mesa
- * 23.3 on it keeps its 256. */
+/* Lavapipe's 512-bit vectors pay in Mesa 22.3 whatever its cache, and
+ * in Mesa 25.0 and 26.1 with broadcasts and texel reads, so only with
+ * Mesa's cache to that width alone; the releases between keep 256. */
 static void
 test_wide_vectors_pay (void)
 {
   static const struct {
     const char *driver, *driver_info;
-    gboolean pays;
+    gboolean cache_per_width, pays;
   } cases[] = {
-    { "llvmpipe", "Mesa 22.3.6 (LLVM 15.0.6)", TRUE },
-    { "llvmpipe", "Mesa 21.2.6 (LLVM 12.0.1)", TRUE },
-    { "llvmpipe", "Mesa 23.2.1 (LLVM 15.0.7)", TRUE },
-    { "llvmpipe", "Mesa 23.3.0 (LLVM 16.0.6)", FALSE },
-    { "llvmpipe", "Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)", FALSE },
-    { "llvmpipe", "Mesa 26.1.6-1~bpo13+1 (LLVM 19.1.7)", FALSE },
-    { "llvmpipe", "Mesa ", FALSE },
-    { "llvmpipe", "", FALSE },
-    { "llvmpipe", NULL, FALSE },
-    { "NVIDIA", "580.95.05", FALSE },
-    { "Intel open-source Mesa driver", "Mesa 22.3.6", FALSE },
-    { NULL, NULL, FALSE },
+    { "llvmpipe", "Mesa 22.3.6 (LLVM 15.0.6)", FALSE, TRUE },
+    { "llvmpipe", "Mesa 22.3.6 (LLVM 15.0.6)", TRUE, TRUE },
+    { "llvmpipe", "Mesa 21.2.6 (LLVM 12.0.1)", FALSE, TRUE },
+    { "llvmpipe", "Mesa 23.2.1 (LLVM 15.0.7)", FALSE, TRUE },
+    { "llvmpipe", "Mesa 23.3.0 (LLVM 16.0.6)", TRUE, FALSE },
+    { "llvmpipe", "Mesa 24.3.4 (LLVM 19.1.7)", TRUE, FALSE },
+    { "llvmpipe", "Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)", TRUE, TRUE },
+    { "llvmpipe", "Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)", FALSE, FALSE },
+    { "llvmpipe", "Mesa 26.1.6-1~bpo13+1 (LLVM 19.1.7)", TRUE, TRUE },
+    { "llvmpipe", "Mesa 26.1.6-1~bpo13+1 (LLVM 19.1.7)", FALSE, FALSE },
+    { "llvmpipe", "Mesa ", TRUE, FALSE },
+    { "llvmpipe", "", TRUE, FALSE },
+    { "llvmpipe", NULL, TRUE, FALSE },
+    { "NVIDIA", "580.95.05", TRUE, FALSE },
+    { "Intel open-source Mesa driver", "Mesa 22.3.6", TRUE, FALSE },
+    { NULL, NULL, TRUE, FALSE },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
-    g_assert_cmpint (drape_device_wide_vectors_pay (cases[i].driver, cases[i].driver_info), ==,
+    g_assert_cmpint (drape_device_wide_vectors_pay (cases[i].driver, cases[i].driver_info,
+                                                    cases[i].cache_per_width), ==,
                      cases[i].pays);
+}
+
+/* Lavapipe compiles a broadcast from a constant lane to a loop before
+ * Mesa 25.0 (22.3 measured) and to a register permute from 25.0 on,
+ * where shuffles became the loops; other drivers keep shuffles. */
+static void
+test_lane_broadcasts (void)
+{
+  static const struct {
+    const char *driver, *driver_info;
+    gboolean pays;
+  } cases[] = {
+    { "llvmpipe", "Mesa 22.3.6 (LLVM 15.0.6)", FALSE },
+    { "llvmpipe", "Mesa 24.3.4 (LLVM 19.1.7)", FALSE },
+    { "llvmpipe", "Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)", TRUE },
+    { "llvmpipe", "Mesa 26.1.6-1~bpo13+1 (LLVM 19.1.7)", TRUE },
+    { "llvmpipe", "Mesa 100.0", TRUE },
+    { "llvmpipe", "", FALSE },
+    { "NVIDIA", "580.95.05", FALSE },
+    { "radv", "Mesa 26.0.1", FALSE },
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeDevice) device = drape_device_new (NULL, &error);
+  const DrapeDeviceInfo *info;
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    g_assert_cmpint (drape_device_lane_broadcasts_pay (cases[i].driver, cases[i].driver_info), ==,
+                     cases[i].pays);
+  /* This machine's device follows the rule. */
+  g_assert_no_error (error);
+  info = drape_device_get_info (device);
+  g_assert_cmpint (drape_device_get_caps (device)->lane_broadcasts, ==,
+                   drape_device_lane_broadcasts_pay (info->driver, info->driver_info));
 }
 
 /* Lavapipe's 64-bit stores break LLVM 19's code at 512-bit vectors:
@@ -149,15 +213,15 @@ test_int64_stores (void)
 
 /* Lavapipe's texel fetches, compiled and cached apart since Mesa 23.3
  * under a key without the vector width, break where a process at another
- * width cached them: from 23.3 on the kernels read texels at the
- * driver's own width and storage buffers at a forced one; other drivers,
- * Mesa's GPU drivers among them, read texels. */
+ * width cached them: from 23.3 on the kernels read texels unless a
+ * forced width shares Mesa's cache with others, then storage buffers;
+ * other drivers, Mesa's GPU drivers among them, read texels. */
 static void
 test_texel_reads (void)
 {
   static const struct {
     const char *driver, *driver_info;
-    gboolean width_forced, works;
+    gboolean cache_mixes_widths, works;
   } cases[] = {
     { "llvmpipe", "Mesa 22.3.6 (LLVM 15.0.6)", FALSE, TRUE },
     { "llvmpipe", "Mesa 22.3.6 (LLVM 15.0.6)", TRUE, TRUE },
@@ -180,7 +244,7 @@ test_texel_reads (void)
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     g_assert_cmpint (drape_device_texel_reads_work (cases[i].driver, cases[i].driver_info,
-                                                    cases[i].width_forced), ==,
+                                                    cases[i].cache_mixes_widths), ==,
                      cases[i].works);
   /* This machine's device follows the rule, and says what it is. */
   g_assert_no_error (error);
@@ -189,7 +253,7 @@ test_texel_reads (void)
   g_assert_cmpint (drape_device_get_caps (device)->texel_reads, ==,
                    drape_device_get_caps (device)->has_int64 &&
                    drape_device_texel_reads_work (info->driver, info->driver_info,
-                                                  g_getenv ("LP_NATIVE_VECTOR_WIDTH") != NULL));
+                                                  drape_device_mesa_cache_mixes_widths ()));
 }
 
 static void
@@ -1331,6 +1395,7 @@ main (int argc, char **argv)
   g_test_add_func ("/device/selector", test_selector);
   g_test_add_func ("/device/wide-vectors-pay", test_wide_vectors_pay);
   g_test_add_func ("/device/int64-stores", test_int64_stores);
+  g_test_add_func ("/device/lane-broadcasts", test_lane_broadcasts);
   g_test_add_func ("/device/texel-reads", test_texel_reads);
   g_test_add_func ("/device/wide-cpu-vectors", test_wide_cpu_vectors);
   g_test_add_func ("/device/caps", test_caps);

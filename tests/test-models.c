@@ -15,6 +15,7 @@
 #include <gio/gio.h>
 
 #include "error.h"
+#include "test-common.h"
 #include "hub-server.h"
 #include "model-catalog.h"
 #include "model-store.h"
@@ -114,38 +115,12 @@ fixture_setup (Fixture       *fx,
   write_manifest (fx, "tiny", files);
 }
 
-/* Deletes a tree without following symbolic links, whatever the modes. */
-static void
-remove_tree (const char *path)
-{
-  GStatBuf st;
-
-  if (g_lstat (path, &st) != 0)
-    return;
-  if (S_ISDIR (st.st_mode))
-    {
-      g_autoptr(GDir) dir = NULL;
-      const char *name;
-
-      g_chmod (path, 0755);
-      dir = g_dir_open (path, 0, NULL);
-      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          remove_tree (child);
-        }
-      g_rmdir (path);
-    }
-  else
-    g_unlink (path);
-}
-
 static void
 fixture_teardown (Fixture       *fx,
                   gconstpointer  data)
 {
   g_clear_pointer (&fx->hub, hub_server_free);
-  remove_tree (fx->tmp);
+  test_remove_tree (fx->tmp);
   g_free (fx->tmp);
   g_free (fx->catalog_dir);
   g_free (fx->models_dir);
