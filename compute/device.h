@@ -148,7 +148,7 @@ typedef struct {
  * MESA_SHADER_CACHE_DIR names one: newer lavapipe caches code that
  * breaks at other widths (drape_device_texel_reads_work).  On 2 AVX-512
  * cores that ran a UNet step 1.1 to 1.4 times as fast with Mesa 22.3,
- * 1.8 times with Mesa 26.1.  No effect on other drivers. */
+ * 1.5 to 1.8 times with Mesa 25.0 and 26.1.  No effect on other drivers. */
 void                   drape_device_prefer_wide_cpu_vectors (void);
 
 GPtrArray             *drape_device_list                (GError         **error);
