@@ -504,10 +504,10 @@ records_without_storage_kernels (const TestConv *cc)
 
 /* The CPU kernels read through texel buffers where the driver's texel
  * reads work (with shaderInt64; not lavapipe's from Mesa 23.3 at a
- * forced vector width): a CPU driver without them runs the
- * storage-buffer kernels, directly, as Winograd's stages and for a
- * depthwise convolution, and gets the same results; with them, refusing
- * the storage-buffer kernels costs nothing. */
+ * forced vector width in a Mesa cache other widths may share): a CPU
+ * driver without them runs the storage-buffer kernels, directly, as
+ * Winograd's stages and for a depthwise convolution, and gets the same
+ * results; with them, refusing the storage-buffer kernels costs nothing. */
 static void
 test_without_texel_reads (void)
 {
