@@ -170,10 +170,11 @@ void     drape_device_inject_fault (DrapeDevice    *device,
  * them would. */
 void     drape_device_refuse_families (DrapeDevice        *device,
                                        const char *const  *families);
-/* Test hook: the device counts this many compute units (0: does not
- * say), as DrapeDeviceCaps.compute_units; returns the count it had. */
-guint32  drape_device_set_compute_units (DrapeDevice      *device,
-                                         guint32           units);
+/* Test hook: the device's capabilities, to change as if its driver
+ * had reported them otherwise (texel reads, 64-bit stores, lane
+ * broadcasts, compute units); ops recorded from then on choose their
+ * kernels by them.  Tests put back what they changed. */
+DrapeDeviceCaps *drape_device_edit_caps (DrapeDevice *device);
 /* Whether this driver (a lavapipe one, which names its Mesa release in
  * its driverInfo) runs the kernels faster at 512-bit vectors than at
  * 256 (drape_device_prefer_wide_cpu_vectors), with Mesa's shader cache
@@ -199,19 +200,6 @@ gboolean drape_device_int64_stores_work (const char *name);
 gboolean drape_device_texel_reads_work (const char *driver,
                                         const char *driver_info,
                                         gboolean    cache_mixes_widths);
-/* Test hook: kernels may read through texel buffers or not, as
- * DrapeDeviceCaps.texel_reads; returns what it had. */
-gboolean drape_device_set_texel_reads (DrapeDevice    *device,
-                                       gboolean        texel_reads);
-/* Test hook: the subgroup kernels pass values between lanes as
- * broadcasts or as shuffles, as DrapeDeviceCaps.lane_broadcasts; returns
- * what it had. */
-gboolean drape_device_set_lane_broadcasts (DrapeDevice *device,
-                                           gboolean     lane_broadcasts);
-/* Test hook: the CPU kernels store 64 bits at a time or not, as
- * DrapeDeviceCaps.stores_int64; returns what it had. */
-gboolean drape_device_set_stores_int64 (DrapeDevice   *device,
-                                        gboolean       stores_int64);
 /* Submits without waiting; `fence` is signalled when the buffers (and
  * everything submitted before them) are done.  On failure nothing is
  * pending and the fence stays unsignalled. */

@@ -1557,44 +1557,10 @@ drape_device_set_binding_limit (DrapeDevice *device,
   device->binding_limit = MAX (limit, 4096);
 }
 
-guint32
-drape_device_set_compute_units (DrapeDevice *device,
-                                guint32      units)
+DrapeDeviceCaps *
+drape_device_edit_caps (DrapeDevice *device)
 {
-  guint32 had = device->caps.compute_units;
-
-  device->caps.compute_units = units;
-  return had;
-}
-
-gboolean
-drape_device_set_texel_reads (DrapeDevice *device,
-                              gboolean     texel_reads)
-{
-  gboolean had = device->caps.texel_reads;
-
-  device->caps.texel_reads = texel_reads;
-  return had;
-}
-
-gboolean
-drape_device_set_lane_broadcasts (DrapeDevice *device,
-                                  gboolean     lane_broadcasts)
-{
-  gboolean had = device->caps.lane_broadcasts;
-
-  device->caps.lane_broadcasts = lane_broadcasts;
-  return had;
-}
-
-gboolean
-drape_device_set_stores_int64 (DrapeDevice *device,
-                               gboolean     stores_int64)
-{
-  gboolean had = device->caps.stores_int64;
-
-  device->caps.stores_int64 = stores_int64;
-  return had;
+  return &device->caps;
 }
 
 guint

@@ -139,17 +139,18 @@ static void
 test_attention_subgroup_lanes (void)
 {
   DrapeDevice *device = test_device ();
-  gboolean had = drape_device_get_caps (device)->lane_broadcasts;
-  guint32 sg = drape_device_get_caps (device)->subgroup_size;
+  DrapeDeviceCaps *caps = drape_device_edit_caps (device);
+  const DrapeDeviceCaps had = *caps;
+  guint32 sg = caps->subgroup_size;
 
   if (!drape_device_get_info (device)->is_software || sg < 4 || sg > 16)
     {
       g_test_skip ("the subgroup kernel is for CPU devices with subgroups of 4 to 16 lanes");
       return;
     }
-  drape_device_set_lane_broadcasts (device, !had);
+  caps->lane_broadcasts = !had.lane_broadcasts;
   check_cases (subgroup_cases, G_N_ELEMENTS (subgroup_cases), "subgroup", TRUE);
-  drape_device_set_lane_broadcasts (device, had);
+  *caps = had;
 }
 
 /* The subgroup kernel reads K and V through texel buffers where the
@@ -161,8 +162,9 @@ test_attention_subgroup_reads (void)
 {
   DrapeDevice *device = test_device ();
   const AttnCase *c = &cases[1];
-  gboolean had = drape_device_get_caps (device)->texel_reads;
-  guint32 sg = drape_device_get_caps (device)->subgroup_size;
+  DrapeDeviceCaps *caps = drape_device_edit_caps (device);
+  const DrapeDeviceCaps had = *caps;
+  guint32 sg = caps->subgroup_size;
 
   if (!drape_device_get_info (device)->is_software || sg < 4 || sg > 16)
     {
@@ -170,7 +172,7 @@ test_attention_subgroup_reads (void)
       return;
     }
   g_assert_true (c->f16);
-  for (int texel = had; texel >= 0; texel--)
+  for (int texel = had.texel_reads; texel >= 0; texel--)
     {
       const char *const other[] = {
         texel ? "attention_subgroup.f32" : "attention_subgroup.f32_texel",
@@ -178,14 +180,14 @@ test_attention_subgroup_reads (void)
         NULL,
       };
 
-      drape_device_set_texel_reads (device, texel);
+      caps->texel_reads = texel;
       drape_device_refuse_families (device, other);
       check_attention (DRAPE_DTYPE_F32, c, "subgroup");
-      if (drape_device_get_caps (device)->has_f16)
+      if (caps->has_f16)
         check_attention (DRAPE_DTYPE_F16, c, "subgroup");
     }
   drape_device_refuse_families (device, NULL);
-  drape_device_set_texel_reads (device, had);
+  *caps = had;
   test_assert_no_validation_messages ();
 }
 

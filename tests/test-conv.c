@@ -456,16 +456,17 @@ static void
 test_lane_broadcasts (void)
 {
   DrapeDevice *device = test_device ();
-  gboolean had = drape_device_get_caps (device)->lane_broadcasts;
+  DrapeDeviceCaps *caps = drape_device_edit_caps (device);
+  const DrapeDeviceCaps had = *caps;
 
   if (!drape_device_get_info (device)->is_software)
     {
       g_test_skip ("the subgroup kernels are for CPU devices");
       return;
     }
-  drape_device_set_lane_broadcasts (device, !had);
+  caps->lane_broadcasts = !had.lane_broadcasts;
   run_all (DRAPE_DTYPE_F32);
-  drape_device_set_lane_broadcasts (device, had);
+  *caps = had;
 }
 
 /* A device that will not build the kernels tuned for it (texel-buffer
@@ -513,7 +514,8 @@ test_without_texel_reads (void)
 {
   DrapeDevice *device = test_device ();
   const TestConv *depthwise = &conv_cases[9];
-  gboolean had;
+  DrapeDeviceCaps *caps = drape_device_edit_caps (device);
+  const DrapeDeviceCaps had = *caps;
 
   if (!test_cpu_texels_or_skip ())
     return;
@@ -524,10 +526,10 @@ test_without_texel_reads (void)
 
       g_setenv ("DRAPE_CONV_WINOGRAD", w == 1 ? "1" : "0", TRUE);
       g_assert_true (records_without_storage_kernels (cc));
-      had = drape_device_set_texel_reads (device, FALSE);
+      caps->texel_reads = FALSE;
       g_assert_false (records_without_storage_kernels (cc));
       check_conv (cc, FALSE, DRAPE_DTYPE_F32, DRAPE_DTYPE_F32, G_MAXUINT64);
-      drape_device_set_texel_reads (device, had);
+      *caps = had;
     }
   g_unsetenv ("DRAPE_CONV_WINOGRAD");
   test_assert_no_validation_messages ();
@@ -540,12 +542,12 @@ test_without_texel_reads (void)
 static void
 test_texel_32_bit_stores (void)
 {
-  DrapeDevice *device = test_device ();
-  gboolean had;
+  DrapeDeviceCaps *caps = drape_device_edit_caps (test_device ());
+  const DrapeDeviceCaps had = *caps;
 
   if (!test_cpu_texels_or_skip ())
     return;
-  had = drape_device_set_stores_int64 (device, FALSE);
+  caps->stores_int64 = FALSE;
   for (guint w = 0; w < 2; w++)
     {
       g_setenv ("DRAPE_CONV_WINOGRAD", w ? "1" : "0", TRUE);
@@ -559,7 +561,7 @@ test_texel_32_bit_stores (void)
       for (guint d = 0; d < 2; d++)
         check_conv (&conv_cases[i], FALSE, d ? DRAPE_DTYPE_F16 : DRAPE_DTYPE_F32,
                     d ? DRAPE_DTYPE_F16 : DRAPE_DTYPE_F32, G_MAXUINT64);
-  drape_device_set_stores_int64 (device, had);
+  *caps = had;
   test_assert_no_validation_messages ();
 }
 

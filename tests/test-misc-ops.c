@@ -530,18 +530,18 @@ test_resize_bilinear (void)
 static void
 test_resize_cpu_ways (void)
 {
-  DrapeDevice *device = test_device ();
-  gboolean had;
+  DrapeDeviceCaps *caps = drape_device_edit_caps (test_device ());
+  const DrapeDeviceCaps had = *caps;
 
   if (!test_cpu_texels_or_skip ())
     return;
-  had = drape_device_set_texel_reads (device, FALSE);
+  caps->texel_reads = FALSE;
   test_resize (TRUE);
-  drape_device_set_texel_reads (device, had);
-  had = drape_device_set_stores_int64 (device, FALSE);
+  *caps = had;
+  caps->stores_int64 = FALSE;
   test_resize (TRUE);
   test_resize (FALSE);
-  drape_device_set_stores_int64 (device, had);
+  *caps = had;
 }
 
 /* ---- timestep embedding -------------------------------------------------- */
