@@ -209,6 +209,39 @@ test_attention_gemm (void)
   check_cases (gemm_cases, G_N_ELEMENTS (gemm_cases), "gemm", TRUE);
 }
 
+/* The engine's own way for one head: over 160 dims, the GEMMs on CPU
+ * devices in either dtype and on devices with tensor cores in f16; a
+ * fused kernel for a head of 160 and elsewhere. */
+static void
+test_attention_wide_head (void)
+{
+  static const AttnCase wide_cases[] = {
+    { { 1, 6, 5, 0, 0, 1, 512, TRUE, 0, 0.5f, G_MAXUINT64 }, TRUE },
+    { { 1, 8, 5, 0, 0, 1, 160, TRUE, 4, 1.0f, G_MAXUINT64 }, TRUE },
+  };
+  DrapeDevice *device = test_device ();
+  const DrapeDeviceCaps *caps = drape_device_get_caps (device);
+  gboolean cpu = drape_device_get_info (device)->is_software;
+
+  for (guint i = 0; i < G_N_ELEMENTS (wide_cases); i++)
+    for (guint f16 = 0; f16 <= (guint) caps->has_f16; f16++)
+      {
+        DrapeDType dtype = f16 ? DRAPE_DTYPE_F16 : DRAPE_DTYPE_F32;
+        g_autoptr(DrapeGraph) graph = drape_graph_new (device, "attention");
+        TestAttentionRun run = { 0 };
+        gboolean gemm = wide_cases[i].a.d > 160 &&
+                        (cpu || (caps->coopmat != DRAPE_COOPMAT_NONE && f16));
+
+        drape_graph_set_profiling (graph, TRUE);
+        test_attention_record (graph, &wide_cases[i].a, dtype, 43, NULL, NULL, &run);
+        run_graph (graph);
+        if (test_graph_ran (graph, "softmax") != gemm || test_graph_ran (graph, "transpose") != gemm)
+          g_error ("%s: the GEMMs %s", run.what, gemm ? "did not run" : "ran");
+        test_attention_check (&run, dtype);
+      }
+  test_assert_no_validation_messages ();
+}
+
 /* 8,192 queries and keys (a 128 x 64 latent) with few channels: many
  * key tiles through the online softmax. */
 static void
@@ -387,6 +420,7 @@ main (int argc, char **argv)
   g_test_add_func ("/attention/subgroup/lane-broadcasts", test_attention_subgroup_lanes);
   g_test_add_func ("/attention/long", test_attention_long);
   g_test_add_func ("/attention/gemm", test_attention_gemm);
+  g_test_add_func ("/attention/wide-head", test_attention_wide_head);
   g_test_add_func ("/attention/refused-kernel", test_attention_refused);
   g_test_add_func ("/attention/bad-shapes", test_attention_bad_shapes);
   g_test_add_func ("/attention/tuned-ways", test_attention_tuned_ways);
