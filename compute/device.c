@@ -1277,6 +1277,17 @@ mesa_cache_dir (const char *width)
   return g_build_filename (g_get_user_cache_dir (), "drape", name, NULL);
 }
 
+/* Makes that cache's folder, as Mesa would not (it makes only the last
+ * folder of its path, and caches nothing where it cannot); FALSE with
+ * errno set where it cannot be made. */
+static gboolean
+make_mesa_cache_dir (const char *width)
+{
+  g_autofree char *dir = mesa_cache_dir (width);
+
+  return g_mkdir_with_parents (dir, 0700) == 0;
+}
+
 gboolean
 drape_device_mesa_cache_mixes_widths (void)
 {
@@ -1297,13 +1308,18 @@ drape_device_prefer_wide_cpu_vectors (void)
       /* The drivers, made at their default width, name their release;
        * each new instance reads the width again. */
       g_autoptr(GPtrArray) devices = drape_device_list (NULL);
-      gboolean cache_per_width = g_getenv ("MESA_SHADER_CACHE_DIR") == NULL;
+      gboolean cache_named = g_getenv ("MESA_SHADER_CACHE_DIR") != NULL;
 
       for (guint i = 0; devices != NULL && i < devices->len; i++)
         {
           const DrapeDeviceInfo *info = g_ptr_array_index (devices, i);
 
-          if (drape_device_wide_vectors_pay (info->driver, info->driver_info, cache_per_width))
+          /* Where the cache cannot be made (a read-only cache home), a
+           * release that needs it keeps 256 bits rather than lose its
+           * texel reads at 512. */
+          if (drape_device_wide_vectors_pay (info->driver, info->driver_info, FALSE) ||
+              (!cache_named && drape_device_wide_vectors_pay (info->driver, info->driver_info, TRUE) &&
+               make_mesa_cache_dir ("512")))
             {
               g_setenv ("LP_NATIVE_VECTOR_WIDTH", "512", FALSE);
               break;
@@ -1312,14 +1328,13 @@ drape_device_prefer_wide_cpu_vectors (void)
     }
 #endif
   /* Whoever forced the width, Mesa's cache then holds this width's code
-   * alone, unless the environment names a cache.  Mesa makes only the
-   * last folder of the path, and caches nothing where it cannot. */
+   * alone, unless the environment names a cache. */
   width = g_getenv ("LP_NATIVE_VECTOR_WIDTH");
   if (width != NULL && g_getenv ("MESA_SHADER_CACHE_DIR") == NULL)
     {
       g_autofree char *dir = mesa_cache_dir (width);
 
-      if (g_mkdir_with_parents (dir, 0700) == 0)
+      if (make_mesa_cache_dir (width))
         g_setenv ("MESA_SHADER_CACHE_DIR", dir, FALSE);
       else
         g_warning ("Cannot make Mesa's shader cache %s: %s", dir, g_strerror (errno));

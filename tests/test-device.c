@@ -39,6 +39,19 @@ test_list (void)
   g_assert_true (found);
 }
 
+/* A log writer that counts warnings (in a guint) and prints them, but
+ * lets them pass where G_DEBUG makes warnings fatal. */
+static GLogWriterOutput
+count_warnings (GLogLevelFlags   level,
+                const GLogField *fields,
+                gsize            n_fields,
+                gpointer         warnings)
+{
+  if (level & G_LOG_LEVEL_WARNING)
+    (*(guint *) warnings)++;
+  return g_log_writer_standard_streams (level, fields, n_fields, NULL);
+}
+
 /* Mesa's CPU drivers get 512-bit vectors where the CPU has AVX-512 and
  * their release gains from them, and a width already set stands; a
  * forced width gets a Mesa cache of its own unless one is named.  In a
@@ -60,7 +73,8 @@ test_wide_cpu_vectors (void)
       g_autofree char *drape_cache = g_build_filename (g_get_user_cache_dir (), "drape", NULL);
       g_autofree char *wide_cache = g_build_filename (drape_cache, "mesa-512-bits", NULL);
       g_autofree char *narrow_cache = g_build_filename (drape_cache, "mesa-256-bits", NULL);
-      gboolean wide;
+      gboolean wide, wide_anyway;
+      guint *warnings;
 
       g_unsetenv ("LP_NATIVE_VECTOR_WIDTH");
       g_unsetenv ("MESA_SHADER_CACHE_DIR");
@@ -72,6 +86,9 @@ test_wide_cpu_vectors (void)
       g_assert_false (drape_device_mesa_cache_mixes_widths ());
       wide = avx512 && drape_device_wide_vectors_pay (drape_device_get_info (narrow)->driver,
                                                       drape_device_get_info (narrow)->driver_info, TRUE);
+      wide_anyway = avx512 && drape_device_wide_vectors_pay (drape_device_get_info (narrow)->driver,
+                                                             drape_device_get_info (narrow)->driver_info,
+                                                             FALSE);
       if (drape_device_get_info (narrow)->is_software)
         g_assert_cmpuint (drape_device_get_caps (narrow)->subgroup_size, ==, 8);
       /* The driver reads the width again once no instance holds it. */
@@ -105,6 +122,23 @@ test_wide_cpu_vectors (void)
       drape_device_prefer_wide_cpu_vectors ();
       g_assert_cmpstr (g_getenv ("MESA_SHADER_CACHE_DIR"), ==, "/elsewhere");
       g_assert_true (drape_device_mesa_cache_mixes_widths ());
+
+      /* Where the cache cannot be made, only a release that gains from
+       * 512 bits in any cache gets them (and a warning), and the cache
+       * is left to Mesa. */
+      g_clear_pointer (&device, drape_device_free);
+      test_remove_tree (drape_cache);
+      g_assert_true (g_file_set_contents (drape_cache, "not a folder", -1, NULL));
+      g_unsetenv ("LP_NATIVE_VECTOR_WIDTH");
+      g_unsetenv ("MESA_SHADER_CACHE_DIR");
+      warnings = g_new0 (guint, 1);
+      g_log_set_writer_func (count_warnings, warnings, g_free);
+      drape_device_prefer_wide_cpu_vectors ();
+      g_assert_cmpuint (*warnings, ==, wide_anyway ? 1 : 0);
+      g_assert_cmpstr (g_getenv ("LP_NATIVE_VECTOR_WIDTH"), ==, wide_anyway ? "512" : NULL);
+      g_assert_null (g_getenv ("MESA_SHADER_CACHE_DIR"));
+      g_assert_true (g_file_test (drape_cache, G_FILE_TEST_IS_REGULAR));
+      g_assert_cmpint (g_unlink (drape_cache), ==, 0);
       return;
     }
   g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
