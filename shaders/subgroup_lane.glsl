@@ -16,9 +16,9 @@
 
 // SPIR-V 1.5 (Vulkan 1.2) takes a broadcast's lane as any dynamically
 // uniform value, not only a literal.  A switch over literal lanes said
-// the same, but lavapipe 26.1 took 13 s longer to create the pipeline
-// of the VAE's 512-wide attention head, on every launch (Mesa's cache
-// does not keep that work).
+// the same, but lavapipe 26.1 then took 4 to 5 s longer to create a
+// UNet step's attention pipelines, and 11 to 14 s longer for a head of
+// 512, on every launch (Mesa's cache does not keep that work).
 float drape_lane_value(float v, uint lane)
 {
   return LANE_BROADCAST ? subgroupBroadcast(v, lane) : subgroupShuffle(v, lane);
