@@ -19,7 +19,7 @@
  * devices with tensor cores, and in either dtype on CPU devices, whose
  * subgroup GEMM does the same better than attention_subgroup.comp
  * (lavapipe on 2 cores, the VAE encoder's head of 512 at 768 tokens for
- * two images: 36 to 43 ms against 56 to 69 on Mesa 22.3 and 26.1, whose
+ * two images: 31 to 43 ms against 56 to 69 on Mesa 22.3 and 26.1, whose
  * lavapipe takes 1.7 to 2.3 s on every launch to create the fused
  * kernel's pipeline, tens of ms for the GEMM's);
  * DRAPE_ATTENTION_KERNEL=gemm forces it on any device and dtype
