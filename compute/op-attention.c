@@ -305,8 +305,9 @@ drape_attention_record (DrapeGraph                *graph,
  * 12 s; 2 keys per lane: 20); for heads of 80 at 384 tokens and 160 at
  * 96, one query per lane (more, smaller workgroups; fewer registers):
  * 17 and 14 GFLOP/s against 6 and 3; the VAE's one head of 512 at 768
- * tokens, 14.5 against 2.2.  Unrolling every vec4 of a long row took
- * LLVM 40 s. */
+ * tokens, 14.5 against 2.2 (that head now runs as GEMMs,
+ * op-attention-gemm.c).  Unrolling every vec4 of a long row took LLVM
+ * 40 s. */
 #define SUBGROUP_MAX_HEAD_DIM 512
 #define SUBGROUP_SUBGROUPS 4
 #define SUBGROUP_KL 4
