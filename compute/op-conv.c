@@ -37,9 +37,9 @@
  * work (DrapeDeviceCaps.texel_reads), else from storage buffers; a
  * device's tuning (tuning.h) may name another of the kernels it can run
  * for a convolution, or another of the tiled kernel's shapes
- * ("tiled:BMxBN"), where timing them found it faster.  DRAPE_CONV_KERNEL overrides the choice, for tests and
- * measurements: "tiled", "subgroup" (storage buffers) or
- * "subgroup-texel".
+ * ("tiled:BMxBN"), where timing them found it faster.
+ * DRAPE_CONV_KERNEL overrides the choice, for tests and measurements:
+ * "tiled", "subgroup" (storage buffers) or "subgroup-texel".
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
