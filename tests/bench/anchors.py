@@ -3,8 +3,8 @@
 """Runs drape-cli bench at the shapes of DESIGN.md §5's PyTorch anchors and
 prints our numbers beside theirs and beside issue 7's targets.
 
-    tests/bench/anchors.py [--cli build/app/drape-cli] [--cpu [--torch PYTHON]
-                           [--rounds N]] [--json FILE]
+    tests/bench/anchors.py [--cli build/app/drape-cli] [--cpu [--sizes WxH ...]
+                           [--torch PYTHON] [--rounds N]] [--json FILE]
 
 On a GPU (f16): the UNet step with guidance at 768x1024, 384x512 and
 512x512, the VAE encode of both images and the decode at 768x1024, a
@@ -14,6 +14,9 @@ against PyTorch 1.13 on the same CPU; with --torch, that peer measured here
 and now (tests/bench/torch-unet.py under PYTHON, which must import torch:
 Debian's python3-torch is /usr/bin/python3's), taking turns with Drape for
 --rounds rounds, since shared CPUs drift by tens of percent in minutes.
+--sizes names other steps to set side by side as well, such as 384x512,
+the size CatVTON's 512 models were trained at (DESIGN.md's anchor is
+192x256's alone).
 Anchors are DESIGN.md's numbers, measured on an NVIDIA H200 (GPU) and on
 this project's 2-core machines (CPU); compare only on the same hardware.
 """
@@ -46,6 +49,7 @@ MEMORY_ROWS = [
      2.6 * 1024, 2.2 * 1024),
 ]
 CPU_ANCHOR_S = 63.6
+CPU_ANCHOR_SIZE = "192x256"
 
 
 def run_json(cmd):
@@ -79,7 +83,9 @@ def verdict(ours, target):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cli", default=os.environ.get("DRAPE_CLI", "build/app/drape-cli"))
-    parser.add_argument("--cpu", action="store_true", help="lavapipe: the 192x256 f32 anchor")
+    parser.add_argument("--cpu", action="store_true", help="lavapipe: the CPU anchor, f32")
+    parser.add_argument("--sizes", nargs="+", default=[CPU_ANCHOR_SIZE], metavar="WxH",
+                        help=f"with --cpu: the steps to time ({CPU_ANCHOR_SIZE}: the anchor's)")
     parser.add_argument("--torch", metavar="PYTHON",
                         help="with --cpu: also time PyTorch's step with this Python, taking turns")
     parser.add_argument("--rounds", type=int, default=2, help="with --torch: turns each")
@@ -89,26 +95,33 @@ def main():
         parser.error("--torch compares on the CPU: it needs --cpu")
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.sizes != [CPU_ANCHOR_SIZE] and not args.cpu:
+        parser.error("--sizes names CPU steps: it needs --cpu")
 
     results = {}
     if args.cpu:
-        rounds = []
-        for _ in range(args.rounds if args.torch else 1):
-            ours = bench(args.cli, "--size", "192x256", "--precision", "f32", "--steps", "1")
-            peer = torch_step(args.torch, "192x256") if args.torch else None
-            rounds.append({"drape": ours, "torch": peer})
-        results["192x256"] = rounds
-        ours = min(r["drape"]["unet_step_ms"] for r in rounds) / 1000
         print(f"{'work':<40} {'Drape':>10} {'PyTorch 1.13 CPU':>18}  verdict")
-        print(f"{'UNet step, guidance, 192x256, f32 (s)':<40} {ours:>10.1f} {CPU_ANCHOR_S:>18.1f}  "
-              f"{verdict(ours, CPU_ANCHOR_S)}  (DESIGN.md's anchor)")
+        for size in args.sizes:
+            rounds = []
+            for _ in range(args.rounds if args.torch else 1):
+                ours = bench(args.cli, "--size", size, "--precision", "f32", "--steps", "1")
+                peer = torch_step(args.torch, size) if args.torch else None
+                rounds.append({"drape": ours, "torch": peer})
+            results[size] = rounds
+            ours = min(r["drape"]["unet_step_ms"] for r in rounds) / 1000
+            what = f"UNet step, guidance, {size}, f32 (s)"
+            if size == CPU_ANCHOR_SIZE:
+                print(f"{what:<40} {ours:>10.1f} {CPU_ANCHOR_S:>18.1f}  "
+                      f"{verdict(ours, CPU_ANCHOR_S)}  (DESIGN.md's anchor)")
+            if args.torch:
+                theirs = min(r["torch"]["unet_step_ms"] for r in rounds) / 1000
+                if size == CPU_ANCHOR_SIZE:
+                    what = "the same, side by side (s)"
+                print(f"{what:<40} {ours:>10.1f} {theirs:>18.1f}  {verdict(ours, theirs)}")
         if args.torch:
             peer = rounds[0]["torch"]
-            theirs = min(r["torch"]["unet_step_ms"] for r in rounds) / 1000
-            print(f"{'the same, side by side (s)':<40} {ours:>10.1f} {theirs:>18.1f}  "
-                  f"{verdict(ours, theirs)}")
-            print(f"(best of {len(rounds)} turns each; torch {peer['torch']}, {peer['threads']} threads, "
-                  f"BLAS {peer['blas']})")
+            turns = "one turn each" if args.rounds == 1 else f"best of {args.rounds} turns each"
+            print(f"({turns}; torch {peer['torch']}, {peer['threads']} threads, BLAS {peer['blas']})")
     else:
         results["768x1024"] = bench(args.cli, "--size", "768x1024", "--steps", "10", "--e2e", "50")
         results["384x512"] = bench(args.cli, "--size", "384x512", "--steps", "10")
