@@ -113,6 +113,8 @@ def main():
             if size == CPU_ANCHOR_SIZE:
                 print(f"{what:<40} {ours:>10.1f} {CPU_ANCHOR_S:>18.1f}  "
                       f"{verdict(ours, CPU_ANCHOR_S)}  (DESIGN.md's anchor)")
+            elif not args.torch:
+                print(f"{what:<40} {ours:>10.1f} {'-':>18}")
             if args.torch:
                 theirs = min(r["torch"]["unet_step_ms"] for r in rounds) / 1000
                 if size == CPU_ANCHOR_SIZE:
