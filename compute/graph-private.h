@@ -51,6 +51,17 @@ guint64      drape_graph_texel_room   (DrapeGraph        *graph,
  * buffers (vector gathers there; DrapeDeviceCaps.texel_reads) and store
  * 64-bit values where that works (the `*_texel` variants). */
 gboolean     drape_graph_cpu_texels   (DrapeGraph        *graph);
+/* The range to give a texel view of `range` bytes with `room` bytes of
+ * its buffer after it and at most `limit` bytes: on CPU drivers
+ * (`cpu_texels`), 256 more where none of the range's bits 8 to 15 is set
+ * and that fits.  Lavapipe reads those bits of a buffer view's size as
+ * its last mip level and compiles a kernel anew, to the same code, for
+ * each pattern of its views' (lp_sampler_static_texture_state's
+ * level_zero_only); the kernels never read past what they bound. */
+guint64      drape_texel_view_range   (guint64            range,
+                                       guint64            room,
+                                       guint64            limit,
+                                       gboolean           cpu_texels);
 /* Whether the whole tensor fits one texel binding (so every part of it
  * does). */
 gboolean     drape_graph_fits_texels  (DrapeGraph        *graph,

@@ -396,6 +396,21 @@ drape_graph_cpu_texels (DrapeGraph *graph)
   return graph->device->info.is_software && graph->device->caps.texel_reads;
 }
 
+guint64
+drape_texel_view_range (guint64  range,
+                        guint64  room,
+                        guint64  limit,
+                        gboolean cpu_texels)
+{
+  /* Lavapipe's level bits are bits 8 to 15 of the size. */
+  const guint64 step = 256;
+
+  G_STATIC_ASSERT (DRAPE_TEXEL_SLACK >= 256);
+  if (!cpu_texels || ((range / step) & 0xff) != 0 || room < step || range + step > limit)
+    return range;
+  return range + step;
+}
+
 gboolean
 drape_graph_fits_texels (DrapeGraph        *graph,
                          const DrapeTensor *tensor)
@@ -1018,18 +1033,18 @@ resolve (DrapeGraph         *graph,
          VkDescriptorBufferInfo *info)
 {
   const DrapeTensor *t = binding->tensor;
+  DrapeBuffer *buffer = t->buffer != NULL ? t->buffer : graph->arena;
 
-  if (t->buffer != NULL)
-    {
-      info->buffer = drape_buffer_get_vk_buffer (t->buffer);
-      info->offset = t->buffer->offset + binding->offset;
-    }
-  else
-    {
-      info->buffer = drape_buffer_get_vk_buffer (graph->arena);
-      info->offset = graph->arena->offset + t->arena_offset + binding->offset;
-    }
+  info->buffer = drape_buffer_get_vk_buffer (buffer);
+  info->offset = buffer->offset + (t->buffer != NULL ? 0 : t->arena_offset) + binding->offset;
   info->range = binding->range;
+  /* Texel views as drape_texel_view_range widens them: the barriers
+   * (record) go by the same range. */
+  if (binding->texel)
+    info->range = drape_texel_view_range (binding->range,
+                                          drape_buffer_get_vk_size (buffer) - (info->offset + binding->range),
+                                          drape_graph_texel_limit (graph, t->dtype),
+                                          drape_graph_cpu_texels (graph));
 }
 
 static gboolean

@@ -11,6 +11,11 @@ G_BEGIN_DECLS
 
 typedef struct _DrapeBlock DrapeBlock;
 
+/* Where kernels read texels (CPU drivers), every buffer has this much
+ * room past its last range, for drape_texel_view_range to widen views
+ * into (drape_memory_vk_buffer_size). */
+#define DRAPE_TEXEL_SLACK 256
+
 struct _DrapeBuffer
 {
   DrapeDevice *device;
@@ -23,5 +28,8 @@ struct _DrapeBuffer
 DrapeMemory *drape_memory_new            (DrapeDevice *device);
 void         drape_memory_free           (DrapeMemory *memory);
 VkBuffer     drape_buffer_get_vk_buffer  (DrapeBuffer *buffer);
+guint64      drape_buffer_get_vk_size    (DrapeBuffer *buffer);
+guint64      drape_memory_vk_buffer_size (guint64      size,
+                                          gboolean     texel_reads);
 
 G_END_DECLS

@@ -31,6 +31,7 @@ struct _DrapeBlock
   VkDeviceMemory memory;
   VkBuffer buffer;
   guint64 size;
+  guint64 vk_size;  /* the VkBuffer's: size, or more (drape_memory_vk_buffer_size) */
   guint8 *mapped;
   gboolean coherent;
   DrapeMemoryKind kind;
@@ -126,6 +127,22 @@ drape_memory_free (DrapeMemory *memory)
   g_free (memory);
 }
 
+/* Lavapipe compiles a kernel anew, to the same code, for each pattern
+ * of its texel views' static state (lp_sampler_static_texture_state),
+ * which includes whether the buffer behind each view has a size that is
+ * a power of two.  Where kernels read texels no buffer's size is one,
+ * and each has DRAPE_TEXEL_SLACK bytes past `size`. */
+guint64
+drape_memory_vk_buffer_size (guint64  size,
+                             gboolean texel_reads)
+{
+  guint64 vk_size = size + DRAPE_TEXEL_SLACK;
+
+  if (!texel_reads)
+    return size;
+  return (vk_size & (vk_size - 1)) == 0 ? vk_size + DRAPE_TEXEL_SLACK : vk_size;
+}
+
 static DrapeBlock *
 block_new (DrapeMemory     *memory,
            DrapeMemoryKind  kind,
@@ -139,7 +156,7 @@ block_new (DrapeMemory     *memory,
   guint32 heap;
   VkBufferCreateInfo buffer_info = {
     .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
-    .size = size,
+    .size = drape_memory_vk_buffer_size (size, device->info.is_software && device->caps.texel_reads),
     .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |
              VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT |
              VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
@@ -165,6 +182,10 @@ block_new (DrapeMemory     *memory,
       return NULL;
     }
   flags = device->memory_properties.memoryTypes[type].propertyFlags;
+  /* A buffer at the largest allocation goes without its slack (its views
+   * are then left as they are). */
+  if (buffer_info.size > device->caps.max_allocation_size)
+    buffer_info.size = size;
 
   if (!drape_vk_check (device, vkCreateBuffer (device->device, &buffer_info, NULL, &block->buffer),
                        "vkCreateBuffer", error))
@@ -202,6 +223,7 @@ block_new (DrapeMemory     *memory,
     }
 
   block->size = size;
+  block->vk_size = buffer_info.size;
   block->kind = kind;
   heap = device->memory_properties.memoryTypes[type].heapIndex;
   block->device_local = (device->memory_properties.memoryHeaps[heap].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) != 0;
@@ -348,6 +370,12 @@ VkBuffer
 drape_buffer_get_vk_buffer (DrapeBuffer *buffer)
 {
   return buffer->block->buffer;
+}
+
+guint64
+drape_buffer_get_vk_size (DrapeBuffer *buffer)
+{
+  return buffer->block->vk_size;
 }
 
 gpointer

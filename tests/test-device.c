@@ -12,6 +12,7 @@
 #include "drape-shaders.h"
 #include "error.h"
 #include "graph-private.h"
+#include "memory-private.h"
 #include "ops.h"
 #include "spirv-private.h"
 #include "tuning.h"
@@ -347,6 +348,57 @@ test_out_of_memory (void)
 /* Memory usage counts every block, and those in device-local heaps
  * apart: a device buffer larger than any block gets one of its own in
  * device-local memory; a host buffer's counts there as its heap says. */
+/* Texel views on CPU drivers take one pattern of what lavapipe keys its
+ * compiled kernels by (drape_texel_view_range, drape_memory_vk_buffer_size):
+ * views sized with bits 8 to 15 clear widen by 256 bytes where their
+ * buffer and the limit leave room, and no buffer is a power of two. */
+static void
+test_texel_views (void)
+{
+  DrapeDevice *device = test_device ();
+  const guint64 sizes[] = { 256, 4096, 32ull << 20, (32ull << 20) - 256, 40ull << 20 };
+
+  /* 65536 and 131072 have bits 8-15 clear; 65792 and 4096 do not. */
+  g_assert_cmpuint (drape_texel_view_range (65536, 256, 1 << 20, TRUE), ==, 65792);
+  g_assert_cmpuint (drape_texel_view_range (131072, 1 << 20, 1 << 20, TRUE), ==, 131072 + 256);
+  g_assert_cmpuint (drape_texel_view_range (65792, 256, 1 << 20, TRUE), ==, 65792);
+  g_assert_cmpuint (drape_texel_view_range (4096, 256, 1 << 20, TRUE), ==, 4096);
+  /* Not past the buffer, the limit, or on GPUs. */
+  g_assert_cmpuint (drape_texel_view_range (65536, 255, 1 << 20, TRUE), ==, 65536);
+  g_assert_cmpuint (drape_texel_view_range (65536, 256, 65536 + 255, TRUE), ==, 65536);
+  g_assert_cmpuint (drape_texel_view_range (65536, 256, 65536 + 256, TRUE), ==, 65792);
+  g_assert_cmpuint (drape_texel_view_range (65536, 256, 1 << 20, FALSE), ==, 65536);
+
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+    {
+      guint64 vk_size = drape_memory_vk_buffer_size (sizes[i], TRUE);
+
+      g_assert_cmpuint (vk_size, >=, sizes[i] + 256);
+      g_assert_false ((vk_size & (vk_size - 1)) == 0);
+      g_assert_cmpuint (drape_memory_vk_buffer_size (sizes[i], FALSE), ==, sizes[i]);
+    }
+
+  /* This device's buffers, shared blocks and dedicated ones alike. */
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(DrapeBuffer) buffer = drape_buffer_new (device, DRAPE_MEMORY_DEVICE,
+                                                        i == 0 ? 4096 : 40ull << 20, &error);
+      const DrapeDeviceInfo *info = drape_device_get_info (device);
+      guint64 vk_size;
+
+      g_assert_no_error (error);
+      vk_size = drape_buffer_get_vk_size (buffer);
+      if (info->is_software && drape_device_get_caps (device)->texel_reads)
+        {
+          g_assert_cmpuint (vk_size, >=, buffer->offset + buffer->size + 256);
+          g_assert_false ((vk_size & (vk_size - 1)) == 0);
+        }
+      else
+        g_assert_cmpuint (vk_size, >=, buffer->offset + buffer->size);
+    }
+}
+
 static void
 test_memory_usage (void)
 {
@@ -1435,6 +1487,7 @@ main (int argc, char **argv)
   g_test_add_func ("/device/caps", test_caps);
   g_test_add_func ("/device/out-of-memory", test_out_of_memory);
   g_test_add_func ("/device/memory-usage", test_memory_usage);
+  g_test_add_func ("/device/texel-views", test_texel_views);
   g_test_add_func ("/device/lost", test_device_lost);
   g_test_add_func ("/device/vulkan-failure", test_vulkan_failure);
   g_test_add_func ("/device/refused-kernel", test_refused_kernel);
