@@ -200,6 +200,11 @@ gboolean drape_device_int64_stores_work (const char *name);
 gboolean drape_device_texel_reads_work (const char *driver,
                                         const char *driver_info,
                                         gboolean    cache_mixes_widths);
+/* Whether the device is a CPU driver whose kernels read through texel
+ * buffers (vector gathers there; DrapeDeviceCaps.texel_reads): the
+ * `*_texel` variants, and buffers and views shaped for lavapipe's
+ * kernel keys (drape_memory_vk_buffer_size, drape_texel_view_range). */
+gboolean drape_device_cpu_texels (DrapeDevice *device);
 /* Submits without waiting; `fence` is signalled when the buffers (and
  * everything submitted before them) are done.  On failure nothing is
  * pending and the fence stays unsignalled. */

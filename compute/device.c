@@ -1572,6 +1572,12 @@ drape_device_set_binding_limit (DrapeDevice *device,
   device->binding_limit = MAX (limit, 4096);
 }
 
+gboolean
+drape_device_cpu_texels (DrapeDevice *device)
+{
+  return device->info.is_software && device->caps.texel_reads;
+}
+
 DrapeDeviceCaps *
 drape_device_edit_caps (DrapeDevice *device)
 {

@@ -47,9 +47,9 @@ guint64      drape_graph_texel_limit  (DrapeGraph        *graph,
  * to. */
 guint64      drape_graph_texel_room   (DrapeGraph        *graph,
                                        DrapeDType         dtype);
-/* Whether the device is a CPU driver whose kernels read through texel
- * buffers (vector gathers there; DrapeDeviceCaps.texel_reads) and store
- * 64-bit values where that works (the `*_texel` variants). */
+/* drape_device_cpu_texels() of the graph's device: its kernels read
+ * through texel buffers and store 64-bit values where that works (the
+ * `*_texel` variants). */
 gboolean     drape_graph_cpu_texels   (DrapeGraph        *graph);
 /* The range to give a texel view of `range` bytes with `room` bytes of
  * its buffer after it and at most `limit` bytes: on CPU drivers

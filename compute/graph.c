@@ -393,7 +393,7 @@ drape_graph_texel_room (DrapeGraph *graph,
 gboolean
 drape_graph_cpu_texels (DrapeGraph *graph)
 {
-  return graph->device->info.is_software && graph->device->caps.texel_reads;
+  return drape_device_cpu_texels (graph->device);
 }
 
 guint64

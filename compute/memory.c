@@ -136,10 +136,11 @@ guint64
 drape_memory_vk_buffer_size (guint64  size,
                              gboolean texel_reads)
 {
-  guint64 vk_size = size + DRAPE_TEXEL_SLACK;
+  guint64 vk_size;
 
   if (!texel_reads)
     return size;
+  vk_size = size + DRAPE_TEXEL_SLACK;
   return (vk_size & (vk_size - 1)) == 0 ? vk_size + DRAPE_TEXEL_SLACK : vk_size;
 }
 
@@ -156,7 +157,7 @@ block_new (DrapeMemory     *memory,
   guint32 heap;
   VkBufferCreateInfo buffer_info = {
     .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
-    .size = drape_memory_vk_buffer_size (size, device->info.is_software && device->caps.texel_reads),
+    .size = drape_memory_vk_buffer_size (size, drape_device_cpu_texels (device)),
     .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |
              VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT |
              VK_BUFFER_USAGE_TRANSFER_SRC_BIT |

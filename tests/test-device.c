@@ -384,12 +384,11 @@ test_texel_views (void)
       g_autoptr(GError) error = NULL;
       g_autoptr(DrapeBuffer) buffer = drape_buffer_new (device, DRAPE_MEMORY_DEVICE,
                                                         i == 0 ? 4096 : 40ull << 20, &error);
-      const DrapeDeviceInfo *info = drape_device_get_info (device);
       guint64 vk_size;
 
       g_assert_no_error (error);
       vk_size = drape_buffer_get_vk_size (buffer);
-      if (info->is_software && drape_device_get_caps (device)->texel_reads)
+      if (drape_device_cpu_texels (device))
         {
           g_assert_cmpuint (vk_size, >=, buffer->offset + buffer->size + 256);
           g_assert_false ((vk_size & (vk_size - 1)) == 0);
