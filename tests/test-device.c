@@ -345,9 +345,6 @@ test_out_of_memory (void)
   g_assert_cmpuint (after, ==, current);
 }
 
-/* Memory usage counts every block, and those in device-local heaps
- * apart: a device buffer larger than any block gets one of its own in
- * device-local memory; a host buffer's counts there as its heap says. */
 /* Texel views on CPU drivers take one pattern of what lavapipe keys its
  * compiled kernels by (drape_texel_view_range, drape_memory_vk_buffer_size):
  * views sized with bits 8 to 15 clear widen by 256 bytes where their
@@ -398,6 +395,9 @@ test_texel_views (void)
     }
 }
 
+/* Memory usage counts every block, and those in device-local heaps
+ * apart: a device buffer larger than any block gets one of its own in
+ * device-local memory; a host buffer's counts there as its heap says. */
 static void
 test_memory_usage (void)
 {
