@@ -14,10 +14,12 @@
 #                          E2E=50: a try-on's time too, VAE_TILE=512: and
 #                          one on VAE tiles)
 #   PLAN=sweep             layer profiles with other tiles forced
-#   PLAN=tune              the tests PRE_TESTS names (test-coopmat: the
-#                          tensor-core kernels, workgroup-scope ones
-#                          included, which tuning may pick), layer
-#                          profiles untuned, drape-cli tune at each
+#   PLAN=tune              layer profiles untuned (E2E=50: a try-on's
+#                          time too, here and tuned; BENCH_ALSO: sizes
+#                          profiled untuned only), the tests PRE_TESTS
+#                          names (test-coopmat: the tensor-core kernels,
+#                          workgroup-scope ones included, which tuning
+#                          may pick), drape-cli tune at each
 #                          size TUNE_SIZES names ("768x1024 384x512") into
 #                          $OUT/tuning.json (each for at most TUNE_S=200
 #                          s), the profiles again with it and with each
@@ -178,11 +180,14 @@ fi
 if [ "${PLAN:-}" = tune ]; then
   sizes=${TUNE_SIZES:-768x1024 384x512}
   tuning=$OUT/tuning.json
+  # The untuned numbers first, so that a test or tune that goes wrong
+  # cannot cost them.
+  for size in $sizes ${BENCH_ALSO:-}; do
+    DRAPE_TUNING=none bench_json "$size-untuned" 60 --size "$size" --steps 3 --profile \
+      ${E2E:+--e2e "$E2E"}
+  done
   # A tuning may only ship ways these found right.
   for t in ${PRE_TESTS-test-coopmat}; do run_test "$t" 120; done
-  for size in $sizes; do
-    DRAPE_TUNING=none bench_json "$size-untuned" 60 --size "$size" --steps 3 --profile
-  done
   for size in $sizes; do
     limit=$(allowance "${TUNE_S:-200}" "tune $size") || continue
     echo "== tune $size" >> "$summary"
@@ -198,7 +203,8 @@ if [ "${PLAN:-}" = tune ]; then
     tail_summary "$log/tune-$size.err"
   done
   for size in $sizes; do
-    DRAPE_TUNING=$tuning bench_json "$size-tuned" 60 --size "$size" --steps 3 --profile
+    DRAPE_TUNING=$tuning bench_json "$size-tuned" 60 --size "$size" --steps 3 --profile \
+      ${E2E:+--e2e "$E2E"}
   done
   # Every GEMM that suits it on workgroup-scope matrices, untuned: each
   # layer's time beside the untuned profile's (CM2_TILES="" for none).
