@@ -1178,6 +1178,44 @@ test_tuning_file (void)
 
 /* A device takes up DRAPE_TUNING's file, or none; one it cannot read is
  * left out. */
+/* The tunings Drape ships (tunings/): each named by a GPU's PCI IDs,
+ * loading, and keeping for each problem a way no slower than the usual
+ * one (tune keeps the usual way otherwise). */
+static void
+test_tuning_shipped (void)
+{
+  g_autofree char *folder = g_test_build_filename (G_TEST_DIST, "..", "tunings", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDir) dir = g_dir_open (folder, 0, &error);
+  const char *name;
+  guint n = 0;
+
+  g_assert_no_error (error);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (folder, name, NULL);
+      g_autoptr(DrapeTuning) tuning = NULL;
+      g_autoptr(GArray) entries = NULL;
+
+      if (!g_str_has_suffix (name, ".json"))
+        continue;
+      g_assert_true (g_regex_match_simple ("^[0-9a-f]{4}-[0-9a-f]{4}\\.json$", name, 0, 0));
+      tuning = drape_tuning_load (path, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (drape_tuning_get_size (tuning), >, 0);
+      entries = drape_tuning_get_entries (tuning);
+      for (guint i = 0; i < entries->len; i++)
+        {
+          const DrapeTuningEntry *e = &g_array_index (entries, DrapeTuningEntry, i);
+
+          g_assert_cmpfloat (e->ms, <=, e->usual_ms);
+          g_assert_cmpfloat (e->ms, >, 0);
+        }
+      n++;
+    }
+  g_assert_cmpuint (n, >, 0);
+}
+
 static void
 test_tuning_device (void)
 {
@@ -1502,6 +1540,7 @@ main (int argc, char **argv)
   g_test_add_func ("/graph/arena-plan/guests", test_arena_plan_guests);
   g_test_add_func ("/tuning/file", test_tuning_file);
   g_test_add_func ("/tuning/device", test_tuning_device);
+  g_test_add_func ("/tuning/shipped", test_tuning_shipped);
   g_test_add_func ("/tuning/checked-ways", test_tuning_checked_ways);
   g_test_add_func ("/tuning/deadline", test_tuning_deadline);
   g_test_add_func ("/graph/choose", test_graph_choose);
