@@ -127,8 +127,17 @@ struct _DrapeDevice
    * would not build, so that none is tried twice; see kernel.c. */
   GHashTable *kernels;
   GHashTable *refused_kernels;
-  /* Pipelines this device has built (or tried to), and the time that
-   * took: the wait before a first result (drape_device_get_pipeline_builds). */
+  /* Kernels whose background build failed, kept until the device goes
+   * (graphs recorded with them may still hold them). */
+  GPtrArray *failed_kernels;
+  /* Builds pipelines in the background, as many at once as the machine
+   * has processors (made at the first such build); kernel_built is
+   * signalled, under the lock, as each ends. */
+  GThreadPool *builders;
+  GCond kernel_built;
+  /* Pipelines this device has built (or tried to), and how long its
+   * users waited for them: the wait before a first result
+   * (drape_device_get_pipeline_builds). */
   guint pipelines_built;
   gint64 pipeline_build_us;
   DrapeMemory *memory;

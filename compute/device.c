@@ -114,6 +114,9 @@ drape_device_refuse_families (DrapeDevice       *device,
   g_mutex_lock (&device->lock);
   g_strfreev (device->refused_families);
   device->refused_families = g_strdupv ((char **) families);
+  /* As a new driver would: what the last refused (background builds
+   * remember a test's refusals as a driver's) is tried again. */
+  g_hash_table_remove_all (device->refused_kernels);
   g_mutex_unlock (&device->lock);
 }
 
@@ -1393,6 +1396,8 @@ drape_device_new (const char *selector,
                                            (GDestroyNotify) drape_kernel_free);
   device->refused_kernels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                                    (GDestroyNotify) g_error_free);
+  device->failed_kernels = g_ptr_array_new_with_free_func ((GDestroyNotify) drape_kernel_free);
+  g_cond_init (&device->kernel_built);
   if (selector == NULL)
     selector = g_getenv ("DRAPE_DEVICE");
 
@@ -1503,7 +1508,12 @@ drape_device_free (DrapeDevice *device)
     {
       if (!device->lost)
         vkDeviceWaitIdle (device->device);
+      /* Builds under way end; those not started are dropped, and their
+       * kernels go with the rest. */
+      if (device->builders != NULL)
+        g_thread_pool_free (device->builders, TRUE, TRUE);
       g_hash_table_remove_all (device->kernels);
+      g_ptr_array_set_size (device->failed_kernels, 0);
       if (device->pipeline_cache != VK_NULL_HANDLE)
         {
           g_autoptr(GError) error = NULL;
@@ -1523,6 +1533,7 @@ drape_device_free (DrapeDevice *device)
     }
   g_clear_pointer (&device->kernels, g_hash_table_unref);
   g_clear_pointer (&device->refused_kernels, g_hash_table_unref);
+  g_clear_pointer (&device->failed_kernels, g_ptr_array_unref);
   g_clear_pointer (&device->refused_families, g_strfreev);
   if (device->messenger != VK_NULL_HANDLE)
     {
@@ -1540,6 +1551,7 @@ drape_device_free (DrapeDevice *device)
   g_free (device->tuning_path);
   g_free (device->tuning_source);
   drape_tuning_free (device->tuning);
+  g_cond_clear (&device->kernel_built);
   g_mutex_clear (&device->lock);
   g_free (device);
 }

@@ -37,6 +37,11 @@ typedef enum {
   DRAPE_ERROR_NO_SPACE,
   /* Another process holds a lock the operation needs. */
   DRAPE_ERROR_BUSY,
+  /* A kernel that a graph recorded with builds in the background
+   * (drape_graph_set_background_builds) turned out to be one the driver
+   * will not build, and a slower one can stand in: record the graph
+   * again, which takes that one. */
+  DRAPE_ERROR_RECORD_AGAIN,
 } DrapeError;
 
 GQuark   drape_error_quark      (void);

@@ -65,6 +65,10 @@ struct _DrapeGraph
   GError *error;        /* the first error, sticky */
   gboolean compiled;
   gboolean profiling;
+  /* drape_graph_set_background_builds, and the kernels with stand-ins
+   * recorded so (a set), whose refusal calls for recording again. */
+  gboolean background_builds;
+  GHashTable *optional_kernels;
   guint n_barriers;     /* recorded between and after dispatches */
   /* Tuning: the trial (-1: none) and the one problem that takes its way
    * (NULL: all), the most ways a problem had, and the choice the next
@@ -104,7 +108,16 @@ drape_graph_new (DrapeDevice *device,
   graph->views = g_array_new (FALSE, FALSE, sizeof (VkBufferView));
   graph->planned_at = G_MAXUINT32;
   graph->trial = -1;
+  graph->optional_kernels = g_hash_table_new (NULL, NULL);
   return graph;
+}
+
+void
+drape_graph_set_background_builds (DrapeGraph *graph,
+                                   gboolean    background)
+{
+  g_return_if_fail (graph->nodes->len == 0);
+  graph->background_builds = background;
 }
 
 static void
@@ -147,6 +160,7 @@ drape_graph_free (DrapeGraph *graph)
     drape_buffer_free (graph->arena);
   g_ptr_array_unref (graph->tensors);
   g_array_unref (graph->nodes);
+  g_hash_table_unref (graph->optional_kernels);
   g_clear_error (&graph->error);
   g_free (graph->name);
   g_free (graph);
@@ -463,7 +477,9 @@ graph_kernel (DrapeGraph    *graph,
   if (graph->error != NULL)
     return NULL;
   kernel = drape_kernel_get (graph->device, family, variant, n_bindings, texel_mask,
-                             spec, n_spec, &error);
+                             spec, n_spec, graph->background_builds, &error);
+  if (kernel != NULL && optional && graph->background_builds)
+    g_hash_table_add (graph->optional_kernels, kernel);
   if (kernel == NULL &&
       !(optional && (g_error_matches (error, DRAPE_ERROR, DRAPE_ERROR_VULKAN) ||
                      g_error_matches (error, DRAPE_ERROR, DRAPE_ERROR_UNSUPPORTED))))
@@ -1397,6 +1413,31 @@ drape_graph_set_profiling (DrapeGraph *graph,
     graph->error = g_steal_pointer (&error);
 }
 
+/* Waits for the pipelines building in the background; where the driver
+ * refused one, the graph fails (to be recorded again where a stand-in
+ * exists). */
+static gboolean
+wait_for_kernels (DrapeGraph  *graph,
+                  GError     **error)
+{
+  for (guint i = 0; i < graph->nodes->len && graph->error == NULL; i++)
+    {
+      DrapeKernel *kernel = g_array_index (graph->nodes, DrapeNode, i).kernel;
+      g_autoptr(GError) refusal = NULL;
+
+      if (drape_kernel_wait (kernel, &refusal))
+        continue;
+      if (g_hash_table_contains (graph->optional_kernels, kernel) &&
+          (g_error_matches (refusal, DRAPE_ERROR, DRAPE_ERROR_VULKAN) ||
+           g_error_matches (refusal, DRAPE_ERROR, DRAPE_ERROR_UNSUPPORTED)))
+        drape_graph_fail (graph, DRAPE_ERROR_RECORD_AGAIN, "%s (a slower kernel can stand in: record again)",
+                          refusal->message);
+      else
+        drape_graph_fail (graph, refusal->code, "%s", refusal->message);
+    }
+  return drape_graph_check (graph, error);
+}
+
 static gboolean
 compile (DrapeGraph  *graph,
          DrapeBuffer *arena,
@@ -1408,6 +1449,8 @@ compile (DrapeGraph  *graph,
     return FALSE;
   if (graph->compiled)
     return TRUE;
+  if (!wait_for_kernels (graph, error))
+    return FALSE;
 
   arena_size = drape_graph_get_arena_size (graph);
   if (arena != NULL)

@@ -106,6 +106,14 @@ DrapeTensor *drape_graph_placeholder    (DrapeGraph        *graph,
  * in flight fails the graph. */
 void         drape_graph_set_profiling  (DrapeGraph   *graph,
                                          gboolean      profiling);
+/* Set before any op: the pipelines this graph's ops need build on the
+ * device's builder threads, side by side, while recording goes on, and
+ * compiling waits for them; where the driver refuses one that a slower
+ * kernel could have stood in for, compiling fails with
+ * DRAPE_ERROR_RECORD_AGAIN (a new graph recorded then takes the slower
+ * one).  Without, each op's pipeline builds as the op records. */
+void         drape_graph_set_background_builds (DrapeGraph *graph,
+                                         gboolean      background);
 gboolean     drape_graph_compile        (DrapeGraph   *graph,
                                          GError      **error);
 /* Compiles into `arena`, a device buffer of at least

@@ -38,9 +38,28 @@ typedef struct {
   guint32 local_size[3];
   /* DrapePipelineStatistic, where the device captured them. */
   GArray *statistics;
+
+  /* What building the pipeline takes, kept for a build in the
+   * background (drape_kernel_get). */
+  const char *family;   /* interned */
+  const char *variant;  /* interned */
+  guint32 spec[DRAPE_MAX_SPEC];
+  guint n_spec;
+  gboolean capture_statistics;
+  gboolean refused_by_test;
+  /* Under the device's lock: TRUE until a background build ends, and
+   * then why it failed, if it did (the kernel has then left the
+   * device's kernels for its failed ones). */
+  gboolean pending;
+  GError *failure;
 } DrapeKernel;
 
-/* variant: "f32", "f16", or a shader's own variant name. */
+/* variant: "f32", "f16", or a shader's own variant name.  With
+ * `background`, a pipeline not yet built builds on the device's builder
+ * threads while the caller goes on (the kernel is pending: wait for it
+ * with drape_kernel_wait before using its pipeline), and a driver's
+ * refusal comes from drape_kernel_wait, not from here; without, the
+ * kernel returned is built, waiting for a background build under way. */
 DrapeKernel *drape_kernel_get  (DrapeDevice    *device,
                                 const char     *family,
                                 const char     *variant,
@@ -48,6 +67,10 @@ DrapeKernel *drape_kernel_get  (DrapeDevice    *device,
                                 guint32         texel_mask,
                                 const guint32  *spec,
                                 guint           n_spec,
+                                gboolean        background,
+                                GError        **error);
+/* Waits for the kernel's pipeline; FALSE where its build failed. */
+gboolean     drape_kernel_wait (DrapeKernel    *kernel,
                                 GError        **error);
 void         drape_kernel_free (DrapeKernel    *kernel);
 gboolean     drape_kernel_variant_exists (const char *family,

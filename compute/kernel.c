@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <string.h>
+
 #include <gio/gio.h>
 
 #include "drape-shaders.h"
@@ -44,6 +46,7 @@ drape_kernel_free (DrapeKernel *kernel)
   if (kernel->module != VK_NULL_HANDLE)
     vkDestroyShaderModule (vk, kernel->module, NULL);
   g_clear_pointer (&kernel->statistics, g_array_unref);
+  g_clear_error (&kernel->failure);
   g_free (kernel->key);
   g_free (kernel);
 }
@@ -120,20 +123,18 @@ read_statistics (DrapeDevice *device,
   return result;
 }
 
+/* What is quick to make of a kernel: its shader module, its layouts and
+ * which bindings it writes. */
 static gboolean
-build (DrapeKernel   *kernel,
-       const char    *family,
-       const char    *variant,
-       const guint32 *spec,
-       guint          n_spec,
-       GError       **error)
+prepare (DrapeKernel  *kernel,
+         GError      **error)
 {
   DrapeDevice *device = kernel->device;
+  const char *family = kernel->family, *variant = kernel->variant;
   g_autofree char *path = resource_path (family, variant);
   g_autoptr(GBytes) code = NULL;
   g_autoptr(GError) local_error = NULL;
   VkDescriptorSetLayoutBinding bindings[DRAPE_MAX_BINDINGS];
-  VkSpecializationMapEntry entries[DRAPE_MAX_SPEC];
   const guint32 *words;
   gsize code_size;
   VkPushConstantRange push = {
@@ -198,7 +199,25 @@ build (DrapeKernel   *kernel,
                          "vkCreatePipelineLayout", error))
       return FALSE;
   }
+  return TRUE;
+}
 
+/* The pipeline: the driver's compile, the slow part. */
+static gboolean
+create_pipeline (DrapeKernel  *kernel,
+                 GError      **error)
+{
+  DrapeDevice *device = kernel->device;
+  const char *family = kernel->family, *variant = kernel->variant;
+  VkSpecializationMapEntry entries[DRAPE_MAX_SPEC];
+  const guint n_spec = kernel->n_spec;
+
+  if (kernel->refused_by_test)
+    {
+      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_VULKAN,
+                   "Shader %s (%s): refused (drape_device_refuse_families)", family, variant);
+      return FALSE;
+    }
   for (guint i = 0; i < n_spec; i++)
     entries[i] = (VkSpecializationMapEntry) {
       .constantID = i,
@@ -210,7 +229,7 @@ build (DrapeKernel   *kernel,
       .mapEntryCount = n_spec,
       .pMapEntries = entries,
       .dataSize = n_spec * sizeof (guint32),
-      .pData = spec,
+      .pData = kernel->spec,
     };
     VkPipelineShaderStageRequiredSubgroupSizeCreateInfo width_32 = {
       .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO,
@@ -228,7 +247,7 @@ build (DrapeKernel   *kernel,
         .pName = "main",
         .pSpecializationInfo = &spec_info,
       },
-      .flags = device->capture_statistics ? VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR : 0,
+      .flags = kernel->capture_statistics ? VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR : 0,
       .layout = kernel->layout,
     };
     if (!drape_vk_check (device, vkCreateComputePipelines (device->device, device->pipeline_cache, 1, &info,
@@ -239,7 +258,7 @@ build (DrapeKernel   *kernel,
         return FALSE;
       }
   }
-  if (device->capture_statistics)
+  if (kernel->capture_statistics)
     kernel->statistics = read_statistics (device, kernel->pipeline);
   return TRUE;
 }
@@ -265,6 +284,88 @@ refused_by_test (DrapeDevice *device,
   return refused;
 }
 
+/* Remembers why the driver would not build a kernel: one that cannot
+ * will not on a second try; running out of memory may pass, and a lost
+ * device fails everything anyway. */
+static void
+remember_refusal (DrapeDevice  *device,
+                  const char   *key,
+                  const GError *error)
+{
+  if (!g_error_matches (error, DRAPE_ERROR, DRAPE_ERROR_VULKAN) &&
+      !g_error_matches (error, DRAPE_ERROR, DRAPE_ERROR_UNSUPPORTED))
+    return;
+  g_message ("%s: %s", device->info.name, error->message);
+  g_mutex_lock (&device->lock);
+  g_hash_table_insert (device->refused_kernels, g_strdup (key), g_error_copy (error));
+  g_mutex_unlock (&device->lock);
+}
+
+/* Under the device's lock: until the kernel's background build ends,
+ * which counts as waiting for pipelines. */
+static void
+wait_for (DrapeKernel *kernel)
+{
+  DrapeDevice *device = kernel->device;
+  gint64 start;
+
+  if (!kernel->pending)
+    return;
+  start = g_get_monotonic_time ();
+  while (kernel->pending)
+    g_cond_wait (&device->kernel_built, &device->lock);
+  device->pipeline_build_us += g_get_monotonic_time () - start;
+}
+
+/* A builder thread's work: one kernel's pipeline. */
+static void
+build_in_background (gpointer data,
+                     gpointer user_data)
+{
+  DrapeKernel *kernel = data;
+  DrapeDevice *device = user_data;
+  g_autoptr(GError) error = NULL;
+  gint64 start = g_get_monotonic_time ();
+  gboolean built = create_pipeline (kernel, &error);
+
+  g_debug ("%s: %s in %.1f ms", device->info.name, kernel->key,
+           (g_get_monotonic_time () - start) / 1e3);
+  if (!built)
+    remember_refusal (device, kernel->key, error);
+  g_mutex_lock (&device->lock);
+  device->pipelines_built++;
+  if (!built)
+    {
+      gpointer key;
+
+      /* Out of the kernels, so that the next graph asks again (or takes
+       * the refusal), but alive for the graphs that hold it. */
+      if (g_hash_table_steal_extended (device->kernels, kernel->key, &key, NULL))
+        g_free (key);
+      g_ptr_array_add (device->failed_kernels, kernel);
+      kernel->failure = g_steal_pointer (&error);
+    }
+  kernel->pending = FALSE;
+  g_cond_broadcast (&device->kernel_built);
+  g_mutex_unlock (&device->lock);
+}
+
+gboolean
+drape_kernel_wait (DrapeKernel  *kernel,
+                   GError      **error)
+{
+  DrapeDevice *device = kernel->device;
+  gboolean built;
+
+  g_mutex_lock (&device->lock);
+  wait_for (kernel);
+  built = kernel->failure == NULL;
+  if (!built)
+    g_propagate_error (error, g_error_copy (kernel->failure));
+  g_mutex_unlock (&device->lock);
+  return built;
+}
+
 DrapeKernel *
 drape_kernel_get (DrapeDevice   *device,
                   const char    *family,
@@ -273,12 +374,14 @@ drape_kernel_get (DrapeDevice   *device,
                   guint32        texel_mask,
                   const guint32 *spec,
                   guint          n_spec,
+                  gboolean       background,
                   GError       **error)
 {
   g_autoptr(GString) key = g_string_new (NULL);
   g_autoptr(GError) local_error = NULL;
   DrapeKernel *kernel;
   const GError *refusal;
+  gboolean refused;
   gint64 start, us;
   gboolean built;
 
@@ -289,20 +392,32 @@ drape_kernel_get (DrapeDevice   *device,
   for (guint i = 0; i < n_spec; i++)
     g_string_append_printf (key, "%c%u", i ? ',' : ':', spec[i]);
 
-  if (refused_by_test (device, family, variant))
+  /* A test's refusal comes now where no build would ask the driver (it
+   * is built, or the caller waits for it), else from the build. */
+  refused = refused_by_test (device, family, variant);
+  g_mutex_lock (&device->lock);
+  for (;;)
+    {
+      refusal = g_hash_table_lookup (device->refused_kernels, key->str);
+      kernel = g_hash_table_lookup (device->kernels, key->str);
+      if (refusal != NULL || kernel == NULL || background || refused || !kernel->pending)
+        break;
+      /* Built in the background for another graph: done, or failed and
+       * gone (refused, or to build again). */
+      wait_for (kernel);
+    }
+  if (refusal != NULL)
+    g_propagate_error (error, g_error_copy (refusal));
+  g_mutex_unlock (&device->lock);
+  if (refusal != NULL)
+    return NULL;
+  if (refused && (kernel != NULL || !background))
     {
       g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_VULKAN,
                    "Shader %s (%s): refused (drape_device_refuse_families)", family, variant);
       return NULL;
     }
-
-  g_mutex_lock (&device->lock);
-  kernel = g_hash_table_lookup (device->kernels, key->str);
-  refusal = g_hash_table_lookup (device->refused_kernels, key->str);
-  if (refusal != NULL)
-    g_propagate_error (error, g_error_copy (refusal));
-  g_mutex_unlock (&device->lock);
-  if (kernel != NULL || refusal != NULL)
+  if (kernel != NULL)
     return kernel;
 
   if (spec[0] * spec[1] * spec[2] > device->caps.max_workgroup_invocations)
@@ -316,41 +431,47 @@ drape_kernel_get (DrapeDevice   *device,
 
   kernel = g_new0 (DrapeKernel, 1);
   kernel->device = device;
+  kernel->key = g_strdup (key->str);
+  kernel->family = g_intern_string (family);
+  kernel->variant = g_intern_string (variant);
   kernel->n_bindings = n_bindings;
   kernel->texel_mask = texel_mask;
+  memcpy (kernel->spec, spec, n_spec * sizeof (guint32));
+  kernel->n_spec = n_spec;
   kernel->local_size[0] = spec[0];
   kernel->local_size[1] = spec[1];
   kernel->local_size[2] = spec[2];
+  kernel->capture_statistics = device->capture_statistics;
+  kernel->refused_by_test = refused;
   start = g_get_monotonic_time ();
-  built = build (kernel, family, variant, spec, n_spec, &local_error);
+  built = prepare (kernel, &local_error) && (background || create_pipeline (kernel, &local_error));
   /* Pipeline creation is part of the wait before a first result. */
   us = g_get_monotonic_time () - start;
-  g_debug ("%s: %s in %.1f ms", device->info.name, key->str, us / 1e3);
-  g_mutex_lock (&device->lock);
-  device->pipelines_built++;
-  device->pipeline_build_us += us;
-  g_mutex_unlock (&device->lock);
+  if (!background || !built)
+    {
+      g_debug ("%s: %s in %.1f ms", device->info.name, key->str, us / 1e3);
+      g_mutex_lock (&device->lock);
+      device->pipelines_built++;
+      device->pipeline_build_us += us;
+      g_mutex_unlock (&device->lock);
+    }
   if (!built)
     {
       drape_kernel_free (kernel);
-      /* A driver that cannot build a pipeline will not on a second try;
-       * running out of memory may pass, and a lost device fails
-       * everything anyway. */
-      if (g_error_matches (local_error, DRAPE_ERROR, DRAPE_ERROR_VULKAN) ||
-          g_error_matches (local_error, DRAPE_ERROR, DRAPE_ERROR_UNSUPPORTED))
-        {
-          g_message ("%s: %s", device->info.name, local_error->message);
-          g_mutex_lock (&device->lock);
-          g_hash_table_insert (device->refused_kernels, g_strdup (key->str),
-                               g_error_copy (local_error));
-          g_mutex_unlock (&device->lock);
-        }
+      remember_refusal (device, key->str, local_error);
       g_propagate_error (error, g_steal_pointer (&local_error));
       return NULL;
     }
-  kernel->key = g_strdup (key->str);
+  kernel->pending = background;
   g_mutex_lock (&device->lock);
   g_hash_table_insert (device->kernels, g_strdup (key->str), kernel);
+  if (background)
+    {
+      if (device->builders == NULL)
+        device->builders = g_thread_pool_new (build_in_background, device,
+                                              (gint) g_get_num_processors (), FALSE, NULL);
+      g_thread_pool_push (device->builders, kernel, NULL);
+    }
   g_mutex_unlock (&device->lock);
   return kernel;
 }

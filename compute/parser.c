@@ -397,24 +397,39 @@ drape_parser_record (DrapeParser        *parser,
   return labels;
 }
 
+/* The graph for photos of this size, its pipelines built side by side;
+ * recorded again while a kernel turns out to be one the driver refuses. */
 static gboolean
 prepare (DrapeParser  *parser,
          guint32       width,
          guint32       height,
          GError      **error)
 {
-  clear_graph (parser);
-  parser->graph = drape_graph_new (parser->device, "SegFormer parser");
-  parser->photo = drape_tensor_new (parser->device, parser->dtype, 1, height, width, 3, error);
-  if (parser->photo == NULL)
+  g_autoptr(GError) local_error = NULL;
+  gboolean ready;
+
+  do
     {
-      g_prefix_error (error, "A %ux%u photo: ", width, height);
+      g_clear_error (&local_error);
       clear_graph (parser);
-      return FALSE;
+      parser->graph = drape_graph_new (parser->device, "SegFormer parser");
+      drape_graph_set_background_builds (parser->graph, TRUE);
+      parser->photo = drape_tensor_new (parser->device, parser->dtype, 1, height, width, 3, error);
+      if (parser->photo == NULL)
+        {
+          g_prefix_error (error, "A %ux%u photo: ", width, height);
+          clear_graph (parser);
+          return FALSE;
+        }
+      parser->labels = drape_parser_record (parser, parser->graph, parser->photo, &parser->filters,
+                                            &local_error);
+      ready = parser->labels != NULL && drape_graph_compile (parser->graph, &local_error);
     }
-  parser->labels = drape_parser_record (parser, parser->graph, parser->photo, &parser->filters, error);
-  if (parser->labels == NULL || !drape_graph_compile (parser->graph, error))
+  while (!ready && g_error_matches (local_error, DRAPE_ERROR, DRAPE_ERROR_RECORD_AGAIN));
+  if (!ready)
     {
+      if (local_error != NULL)
+        g_propagate_error (error, g_steal_pointer (&local_error));
       clear_graph (parser);
       return FALSE;
     }

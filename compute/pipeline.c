@@ -409,6 +409,7 @@ build_step_graph (DrapePipeline *pipeline,
     return FALSE;
 
   graph = g->graph = drape_graph_new (pipeline->device, name);
+  drape_graph_set_background_builds (graph, TRUE);
   t = drape_op_mul (graph, s->sample, g->input_scale);
   if (s->guided)
     {
@@ -444,6 +445,7 @@ build_graphs (DrapePipeline *pipeline,
    * garment one after the other, which halves the encoder's activations
    * (the largest of a whole-image run) for a few more dispatches */
   s->encode = drape_graph_new (device, "VAE encode");
+  drape_graph_set_background_builds (s->encode, TRUE);
   t = drape_vae_encode (pipeline->vae, s->encode, s->images, NULL);
   drape_op_copy (s->encode, t, s->moments);
 
@@ -453,6 +455,7 @@ build_graphs (DrapePipeline *pipeline,
 
   /* decode: a tile of the person half, unscaled, to [0, 1] */
   s->decode = drape_graph_new (device, "VAE decode");
+  drape_graph_set_background_builds (s->decode, TRUE);
   u = drape_op_scale (s->decode, s->latent, 1.0f / scaling, 0.0f);
   t = drape_vae_decode (pipeline->vae, s->decode, u, NULL);
   drape_tensor_release (u);
@@ -512,6 +515,33 @@ shapes_new (DrapePipeline *pipeline,
   return g_steal_pointer (&s);
 }
 
+/* shapes_new, whose graphs build their pipelines side by side; recorded
+ * again while a kernel turns out to be one the driver refuses (each time
+ * one more, which the next recording does without). */
+static Shapes *
+shapes_recorded (DrapePipeline *pipeline,
+                 guint32        width,
+                 guint32        height,
+                 gboolean       guided,
+                 gboolean       injected,
+                 guint32        tile,
+                 GError       **error)
+{
+  for (;;)
+    {
+      g_autoptr(GError) local_error = NULL;
+      Shapes *s = shapes_new (pipeline, width, height, guided, injected, tile, &local_error);
+
+      if (s != NULL)
+        return s;
+      if (!g_error_matches (local_error, DRAPE_ERROR, DRAPE_ERROR_RECORD_AGAIN))
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return NULL;
+        }
+    }
+}
+
 /* The graphs for a run, recorded on first use and kept for the next run
  * of the same kind.  With tiling left to Drape (tiling < 0), a whole-image
  * VAE is tried first and 512, then 256 pixel tiles when device memory runs
@@ -535,13 +565,13 @@ get_shapes (DrapePipeline *pipeline,
   g_clear_pointer (&pipeline->shapes, shapes_free);
 
   if (tiling >= 0)
-    pipeline->shapes = shapes_new (pipeline, width, height, guided, injected, tiling, error);
+    pipeline->shapes = shapes_recorded (pipeline, width, height, guided, injected, tiling, error);
   else
     for (guint i = 0; i < G_N_ELEMENTS (automatic) && pipeline->shapes == NULL; i++)
       {
         g_autoptr(GError) local_error = NULL;
-        pipeline->shapes = shapes_new (pipeline, width, height, guided, injected,
-                                       automatic[i], &local_error);
+        pipeline->shapes = shapes_recorded (pipeline, width, height, guided, injected,
+                                            automatic[i], &local_error);
         if (pipeline->shapes == NULL &&
             (!g_error_matches (local_error, DRAPE_ERROR, DRAPE_ERROR_OUT_OF_MEMORY) ||
              i + 1 == G_N_ELEMENTS (automatic)))

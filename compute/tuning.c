@@ -412,8 +412,10 @@ results_difference (GPtrArray *ref,
 }
 
 /* Records trial `trial`'s graph (where `problem` is not NULL, only its
- * way the trial's: drape_graph_set_trial_problem), runs it once and
- * downloads its results into *results. */
+ * way the trial's: drape_graph_set_trial_problem), its new pipelines
+ * built side by side, runs it once and downloads its results into
+ * *results; recorded again where a kernel turns out to be one the
+ * driver refuses. */
 static DrapeGraph *
 run_trial (DrapeDevice          *device,
            DrapeTuningRecordFunc record,
@@ -423,15 +425,26 @@ run_trial (DrapeDevice          *device,
            GPtrArray           **results,
            GError              **error)
 {
-  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "tuning trial");
-  g_autoptr(GPtrArray) tensors = g_ptr_array_new ();
+  for (;;)
+    {
+      g_autoptr(DrapeGraph) graph = drape_graph_new (device, "tuning trial");
+      g_autoptr(GPtrArray) tensors = g_ptr_array_new ();
+      g_autoptr(GError) local_error = NULL;
 
-  drape_graph_set_trial (graph, trial);
-  drape_graph_set_trial_problem (graph, problem);
-  if (!record (graph, user_data, tensors, error) || !drape_graph_run (graph, error))
-    return NULL;
-  *results = download_results (tensors, error);
-  return *results != NULL ? g_steal_pointer (&graph) : NULL;
+      drape_graph_set_background_builds (graph, TRUE);
+      drape_graph_set_trial (graph, trial);
+      drape_graph_set_trial_problem (graph, problem);
+      if (record (graph, user_data, tensors, &local_error) && drape_graph_run (graph, &local_error))
+        {
+          *results = download_results (tensors, error);
+          return *results != NULL ? g_steal_pointer (&graph) : NULL;
+        }
+      if (!g_error_matches (local_error, DRAPE_ERROR, DRAPE_ERROR_RECORD_AGAIN))
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return NULL;
+        }
+    }
 }
 
 /* The problems (interned) whose way in trial `trial` computes something

@@ -12,6 +12,7 @@
 #include "drape-shaders.h"
 #include "error.h"
 #include "graph-private.h"
+#include "kernel-private.h"
 #include "memory-private.h"
 #include "ops.h"
 #include "spirv-private.h"
@@ -755,23 +756,40 @@ test_vulkan_failure (void)
   g_assert_false (drape_device_is_lost (device));
 }
 
-/* Attention on a fresh device with profiling on: whether its graph ran
- * the kernel labelled `label`. */
+/* Attention with profiling on, its pipelines built in the background or
+ * not: whether its graph ran the kernel labelled `label`; FALSE with
+ * `error` set where compiling it failed. */
+static gboolean
+attention_runs (DrapeDevice *device,
+                DrapeTensor *x,
+                gboolean     background,
+                const char  *label,
+                GError     **error)
+{
+  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "attention");
+  g_autoptr(GError) run_error = NULL;
+
+  drape_graph_set_background_builds (graph, background);
+  drape_graph_set_profiling (graph, TRUE);
+  drape_op_attention (graph, x, 0, x, 0, x, 0, 16, 2, 1.0f);
+  if (!drape_graph_compile (graph, error))
+    return FALSE;
+  drape_graph_run (graph, &run_error);
+  g_assert_no_error (run_error);
+  return test_graph_ran (graph, label);
+}
+
+/* attention_runs() without background builds, which must compile. */
 static gboolean
 attention_ran (DrapeDevice *device,
                DrapeTensor *x,
                const char  *label)
 {
-  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "attention");
   g_autoptr(GError) error = NULL;
+  gboolean ran = attention_runs (device, x, FALSE, label, &error);
 
-  drape_graph_set_profiling (graph, TRUE);
-  drape_op_attention (graph, x, 0, x, 0, x, 0, 16, 2, 1.0f);
-  drape_graph_compile (graph, &error);
   g_assert_no_error (error);
-  drape_graph_run (graph, &error);
-  g_assert_no_error (error);
-  return test_graph_ran (graph, label);
+  return ran;
 }
 
 /* A kernel with a slower stand-in that the driver fails to build: the
@@ -804,6 +822,116 @@ test_refused_kernel (void)
    * subgroup kernel again (which would now build). */
   g_assert_true (attention_ran (device, x, "attention"));
   g_assert_cmpuint (g_hash_table_size (device->refused_kernels), ==, 1);
+}
+
+/* Whether any of the device's kernels is still building. */
+static gboolean
+any_kernel_pending (DrapeDevice *device)
+{
+  GHashTableIter iter;
+  DrapeKernel *kernel;
+  gboolean pending = FALSE;
+
+  g_mutex_lock (&device->lock);
+  g_hash_table_iter_init (&iter, device->kernels);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &kernel))
+    pending = pending || kernel->pending;
+  g_mutex_unlock (&device->lock);
+  return pending;
+}
+
+/* Pipelines built in the background (drape_graph_set_background_builds):
+ * each one built once, a graph recorded without waiting for one that
+ * is building, and a refusal that comes only from the build: a kernel
+ * with a stand-in has the graph recorded again, which takes the stand-in
+ * (and the device remembers it); one without fails the graph. */
+static void
+test_background_builds (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeDevice) device = drape_device_new (NULL, &error);
+  g_autoptr(DrapeTensor) x = NULL;
+  const char *const subgroup[] = { "attention_subgroup", NULL };
+  const char *const binary[] = { "binary", NULL };
+  guint before, after;
+
+  g_assert_no_error (error);
+  if (!drape_device_get_info (device)->is_software)
+    {
+      g_test_skip ("the subgroup attention kernel is for CPU devices");
+      return;
+    }
+  x = drape_tensor_new (device, DRAPE_DTYPE_F32, 1, 4, 4, 16, &error);
+  g_assert_no_error (error);
+
+  /* Recorded in the background, then without: the second graph waits
+   * for the first's builds rather than building again. */
+  drape_device_get_pipeline_builds (device, &before, NULL);
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "attention");
+
+    drape_graph_set_background_builds (graph, TRUE);
+    drape_op_attention (graph, x, 0, x, 0, x, 0, 16, 2, 1.0f);
+    g_assert_true (attention_ran (device, x, "attention.subgroup"));
+    g_assert_false (any_kernel_pending (device));
+    g_assert_true (drape_graph_compile (graph, &error));
+    g_assert_no_error (error);
+  }
+  drape_device_get_pipeline_builds (device, &after, NULL);
+  g_assert_cmpuint (after - before, ==, g_hash_table_size (device->kernels));
+  g_assert_true (attention_runs (device, x, TRUE, "attention.subgroup", &error));
+  g_assert_no_error (error);
+  drape_device_get_pipeline_builds (device, &before, NULL);
+  g_assert_cmpuint (before, ==, after);
+
+  /* A refusal from the build: recorded again, the graph takes the
+   * stand-in. */
+  g_hash_table_remove_all (device->kernels);
+  drape_device_refuse_families (device, subgroup);
+  g_assert_false (attention_runs (device, x, TRUE, "attention", &error));
+  g_assert_error (error, DRAPE_ERROR, DRAPE_ERROR_RECORD_AGAIN);
+  g_assert_nonnull (strstr (error->message, "attention_subgroup"));
+  g_clear_error (&error);
+  g_assert_cmpuint (g_hash_table_size (device->refused_kernels), ==, 1);
+  g_assert_true (attention_runs (device, x, TRUE, "attention", &error));
+  g_assert_no_error (error);
+  drape_device_refuse_families (device, NULL);
+  g_assert_cmpuint (g_hash_table_size (device->refused_kernels), ==, 0);
+  g_assert_true (attention_runs (device, x, TRUE, "attention.subgroup", &error));
+  g_assert_no_error (error);
+
+  /* A graph recorded without background builds, while a kernel the
+   * driver refuses builds for another graph, takes the stand-in as it
+   * records; the other graph records again. */
+  g_hash_table_remove_all (device->kernels);
+  drape_device_refuse_families (device, subgroup);
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "attention");
+
+    drape_graph_set_background_builds (graph, TRUE);
+    drape_op_attention (graph, x, 0, x, 0, x, 0, 16, 2, 1.0f);
+    g_assert_true (attention_ran (device, x, "attention"));
+    g_assert_false (drape_graph_compile (graph, &error));
+    g_assert_error (error, DRAPE_ERROR, DRAPE_ERROR_RECORD_AGAIN);
+    g_clear_error (&error);
+  }
+  drape_device_refuse_families (device, NULL);
+
+  /* A kernel nothing stands in for fails the graph as it would have
+   * failed recording. */
+  drape_device_refuse_families (device, binary);
+  {
+    g_autoptr(DrapeGraph) graph = drape_graph_new (device, "add");
+
+    drape_graph_set_background_builds (graph, TRUE);
+    g_assert_nonnull (drape_op_add (graph, x, x));
+    g_assert_false (drape_graph_compile (graph, &error));
+    g_assert_error (error, DRAPE_ERROR, DRAPE_ERROR_VULKAN);
+    g_assert_nonnull (strstr (error->message, "binary"));
+    g_clear_error (&error);
+  }
+  drape_device_refuse_families (device, NULL);
+  g_assert_cmpuint (drape_device_get_validation_messages (device), ==, 0);
 }
 
 /* An f32 activation of `units` x 256 bytes (the arena's alignment). */
@@ -1528,6 +1656,7 @@ main (int argc, char **argv)
   g_test_add_func ("/device/lost", test_device_lost);
   g_test_add_func ("/device/vulkan-failure", test_vulkan_failure);
   g_test_add_func ("/device/refused-kernel", test_refused_kernel);
+  g_test_add_func ("/device/background-builds", test_background_builds);
   g_test_add_func ("/device/submit-wait", test_submit_wait);
   g_test_add_func ("/device/failed-submit", test_failed_submit);
   g_test_add_func ("/graph/dispatch-profile", test_dispatch_profile);
