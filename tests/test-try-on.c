@@ -183,7 +183,9 @@ test_cancel (void)
   gint64 end = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
   guint at_cancel;
 
-  drape_try_on_settings_set_steps (drape_session_get_settings (session), 30);
+  /* More steps than a loaded machine runs while the screenshot below
+   * is taken (30 did not always hold), which Cancel must cut short. */
+  drape_try_on_settings_set_steps (drape_session_get_settings (session), 200);
   g_signal_connect (view, "notify::after", G_CALLBACK (on_after), &watch);
   g_action_group_activate_action (G_ACTION_GROUP (window), "try-on", NULL);
   while (watch.previews < 2 && g_get_monotonic_time () < end)
@@ -207,7 +209,7 @@ test_cancel (void)
    * Previews reach the main loop after their step ends, so one finished
    * step may not have been shown yet when Cancel was pressed. */
   g_assert_cmpuint (watch.previews, <=, at_cancel + 2);
-  g_assert_cmpuint (watch.previews, <, 30);
+  g_assert_cmpuint (watch.previews, <, 200);
   g_assert_cmpuint (g_list_model_get_n_items (drape_session_get_results (session)), ==, before);
   g_assert_true (app_test_find_label (GTK_WIDGET (window), "cancelled"));
 }
