@@ -17,16 +17,18 @@
 #   PLAN=tune              layer profiles untuned (E2E=50: a try-on's
 #                          time too, here and tuned; BENCH_ALSO: sizes
 #                          profiled untuned only), the tests PRE_TESTS
-#                          names (test-coopmat: the tensor-core kernels,
-#                          workgroup-scope ones included, which tuning
-#                          may pick), drape-cli tune at each
+#                          names (none: tune checks each way's results
+#                          itself), drape-cli tune at each
 #                          size TUNE_SIZES names ("768x1024 384x512") into
 #                          $OUT/tuning.json (each for at most TUNE_S=200
 #                          s), the profiles again with it and with each
 #                          workgroup-scope tile CM2_TILES names forced
 #                          ("128x128x32"), and CM2_ATTENTION's attention
 #                          tiles ("64x32"), then test-conv, test-attention
-#                          and the golden tests (QUICK_TESTS)
+#                          and the golden tests (QUICK_TESTS), and last
+#                          test-coopmat (the tensor-core kernels with
+#                          every tile forced: over 220 s on the H200) in
+#                          what is left of the budget, up to COOPMAT_S=300
 #   PLAN=ab                this build against the other builds' CLIs
 #                          device-pack.sh ALT=... packed, and against itself
 #                          under each of VARIANTS="A=1 B=2;C=3"; after the
@@ -186,8 +188,7 @@ if [ "${PLAN:-}" = tune ]; then
     DRAPE_TUNING=none bench_json "$size-untuned" 60 --size "$size" --steps 3 --profile \
       ${E2E:+--e2e "$E2E"}
   done
-  # A tuning may only ship ways these found right.
-  for t in ${PRE_TESTS-test-coopmat}; do run_test "$t" 120; done
+  for t in ${PRE_TESTS:-}; do run_test "$t" 120; done
   for size in $sizes; do
     limit=$(allowance "${TUNE_S:-200}" "tune $size") || continue
     echo "== tune $size" >> "$summary"
@@ -218,6 +219,7 @@ if [ "${PLAN:-}" = tune ]; then
       bench_json "${sizes%% *}-workgroup-$tile" 60 --size "${sizes%% *}" --steps 3 --profile
   done
   for t in ${QUICK_TESTS:-test-conv test-attention test-unet test-vae}; do run_test "$t"; done
+  run_test test-coopmat "${COOPMAT_S:-300}"
   echo "total $(( $(date +%s) - begin )) s" >> "$summary"
   tar czf "$OUT/logs.tar.gz" -C "$log" .
   cat "$summary"
