@@ -447,6 +447,24 @@ run_trial (DrapeDevice          *device,
     }
 }
 
+/* Records trial `trial`'s graph and drops it: its new pipelines build
+ * in the background while the caller times the trial before, and the
+ * trial's own recording finds them built or under way.  Errors are the
+ * trial's own recording's to report. */
+static void
+record_ahead (DrapeDevice          *device,
+              DrapeTuningRecordFunc record,
+              gpointer              user_data,
+              gint                  trial)
+{
+  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "tuning trial ahead");
+  g_autoptr(GPtrArray) tensors = g_ptr_array_new ();
+
+  drape_graph_set_background_builds (graph, TRUE);
+  drape_graph_set_trial (graph, trial);
+  record (graph, user_data, tensors, NULL);
+}
+
 /* The problems (interned) whose way in trial `trial` computes something
  * else than their usual one: none where the trial's results lie within
  * MAX_DIFFERENCE of the usual ways' `reference`, else those whose way
@@ -537,10 +555,14 @@ drape_tuning_measure (DrapeTuning            *tuning,
   {
     g_autoptr(DrapeGraph) usual = run_trial (device, record, user_data, G_MAXINT, NULL, &reference, error);
 
-    if (usual == NULL || !time_trial (usual, WARM_UP_US, runs, error))
+    if (usual == NULL)
+      return FALSE;
+    n_trials = drape_graph_get_n_trials (usual);
+    if (n_trials > 0 && (deadline <= 0 || g_get_monotonic_time () < deadline))
+      record_ahead (device, record, user_data, 0);
+    if (!time_trial (usual, WARM_UP_US, runs, error))
       return FALSE;
     add_trial (best, usual, none_wrong);
-    n_trials = drape_graph_get_n_trials (usual);
   }
   choose_ways (best, tuning);
   if (progress != NULL && n_trials > 0)
@@ -556,14 +578,18 @@ drape_tuning_measure (DrapeTuning            *tuning,
       if (deadline > 0 && g_get_monotonic_time () >= deadline)
         break;
       graph = run_trial (device, record, user_data, (gint) trial, NULL, &results, error);
-      if (graph == NULL || !time_trial (graph, TRIAL_WARM_UP_US, runs, error))
+      if (graph == NULL)
+        return FALSE;
+      n_trials = MAX (n_trials, drape_graph_get_n_trials (graph));
+      if (trial + 1 < n_trials && (deadline <= 0 || g_get_monotonic_time () < deadline))
+        record_ahead (device, record, user_data, (gint) trial + 1);
+      if (!time_trial (graph, TRIAL_WARM_UP_US, runs, error))
         return FALSE;
       wrong = wrong_ways (device, record, user_data, (gint) trial, graph, reference, results, error);
       if (wrong == NULL)
         return FALSE;
       add_trial (best, graph, wrong);
       choose_ways (best, tuning);
-      n_trials = MAX (n_trials, drape_graph_get_n_trials (graph));
       if (progress != NULL)
         progress (trial + 1, n_trials, progress_data);
     }

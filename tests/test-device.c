@@ -1526,6 +1526,14 @@ double_slowly (DrapeGraph        *graph,
   return y;
 }
 
+/* What drape_tuning_measure said of its trials, last, and how many
+ * graphs it had recorded. */
+typedef struct {
+  guint done, total, calls;
+  const DrapeTensor *x;
+  guint records;
+} Trials;
+
 /* Two problems of two ways each, whose second ways are much faster:
  * "right" doubles x in one dispatch, as its usual way does in 21;
  * "wrong" triples it. */
@@ -1535,7 +1543,8 @@ record_checked_ways (DrapeGraph *graph,
                      GPtrArray  *results,
                      GError    **error)
 {
-  const DrapeTensor *x = user_data;
+  Trials *trials = user_data;
+  const DrapeTensor *x = trials->x;
   const char *right_ways[] = { "slowly", "at once" };
   const char *wrong_ways[] = { "slowly", "triple" };
   DrapeTensor *right, *wrong;
@@ -1548,13 +1557,9 @@ record_checked_ways (DrapeGraph *graph,
   drape_graph_end_choice (graph);
   g_ptr_array_add (results, right);
   g_ptr_array_add (results, wrong);
+  trials->records++;
   return drape_graph_check (graph, error);
 }
-
-/* What drape_tuning_measure said of its trials, last. */
-typedef struct {
-  guint done, total, calls;
-} Trials;
 
 static void
 on_trials (guint    done,
@@ -1585,8 +1590,9 @@ measure_checked_ways (gint64  deadline,
       g_test_skip ("device has no timestamps");
       return NULL;
     }
-  g_assert_true (drape_tuning_measure (tuning, device, record_checked_ways, x, 3, deadline, on_trials, trials,
-                                       NULL, &error));
+  trials->x = x;
+  g_assert_true (drape_tuning_measure (tuning, device, record_checked_ways, trials, 3, deadline, on_trials,
+                                       trials, NULL, &error));
   g_assert_no_error (error);
   test_assert_no_validation_messages ();
   return g_steal_pointer (&tuning);
@@ -1608,6 +1614,10 @@ test_tuning_checked_ways (void)
   /* Both trials (each problem has two ways) ran; the progress says so. */
   g_assert_cmpuint (trials.done, ==, 2);
   g_assert_cmpuint (trials.total, ==, 2);
+  /* Recorded: the usual ways, each trial ahead (its pipelines building
+   * while the one before is timed) and for itself, and the second
+   * trial's two ways alone (its results differed). */
+  g_assert_cmpuint (trials.records, ==, 1 + 2 * 2 + 2);
 }
 
 /* A deadline already past: the usual ways are timed and no other, so
@@ -1625,6 +1635,8 @@ test_tuning_deadline (void)
   g_assert_cmpuint (trials.calls, ==, 1);
   g_assert_cmpuint (trials.done, ==, 0);
   g_assert_cmpuint (trials.total, ==, 2);
+  /* Nothing recorded ahead for trials that will not run. */
+  g_assert_cmpuint (trials.records, ==, 1);
   entries = drape_tuning_get_entries (tuning);
   g_assert_cmpuint (entries->len, ==, 2);
   for (guint i = 0; i < entries->len; i++)
