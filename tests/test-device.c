@@ -792,24 +792,38 @@ attention_ran (DrapeDevice *device,
   return ran;
 }
 
+/* A device of its own, whose kernels a test may clear, and attention's
+ * input there; NULL (the test skipped) where the device is no CPU
+ * driver, which alone has the subgroup kernel with a stand-in. */
+static DrapeDevice *
+attention_device (DrapeTensor **x)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DrapeDevice) device = drape_device_new (NULL, &error);
+
+  g_assert_no_error (error);
+  if (!drape_device_get_info (device)->is_software)
+    {
+      g_test_skip ("the subgroup attention kernel is for CPU devices");
+      return NULL;
+    }
+  *x = drape_tensor_new (device, DRAPE_DTYPE_F32, 1, 4, 4, 16, &error);
+  g_assert_no_error (error);
+  return g_steal_pointer (&device);
+}
+
 /* A kernel with a slower stand-in that the driver fails to build: the
  * graph takes the stand-in, and the device remembers the refusal rather
  * than building it again. */
 static void
 test_refused_kernel (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(DrapeDevice) device = drape_device_new (NULL, &error);
-  g_autoptr(DrapeTensor) x = NULL;
+  g_autoptr(DrapeDevice) device = NULL;
+  g_autoptr(DrapeTensor) x = NULL; /* freed before its device */
 
-  g_assert_no_error (error);
-  if (!drape_device_get_info (device)->is_software)
-    {
-      g_test_skip ("the subgroup attention kernel is for CPU devices");
-      return;
-    }
-  x = drape_tensor_new (device, DRAPE_DTYPE_F32, 1, 4, 4, 16, &error);
-  g_assert_no_error (error);
+  device = attention_device (&x);
+  if (device == NULL)
+    return;
   g_assert_true (attention_ran (device, x, "attention.subgroup"));
   g_hash_table_remove_all (device->kernels);
 
@@ -849,20 +863,15 @@ static void
 test_background_builds (void)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(DrapeDevice) device = drape_device_new (NULL, &error);
-  g_autoptr(DrapeTensor) x = NULL;
+  g_autoptr(DrapeDevice) device = NULL;
+  g_autoptr(DrapeTensor) x = NULL; /* freed before its device */
   const char *const subgroup[] = { "attention_subgroup", NULL };
   const char *const binary[] = { "binary", NULL };
   guint before, after;
 
-  g_assert_no_error (error);
-  if (!drape_device_get_info (device)->is_software)
-    {
-      g_test_skip ("the subgroup attention kernel is for CPU devices");
-      return;
-    }
-  x = drape_tensor_new (device, DRAPE_DTYPE_F32, 1, 4, 4, 16, &error);
-  g_assert_no_error (error);
+  device = attention_device (&x);
+  if (device == NULL)
+    return;
 
   /* Recorded in the background, then without: the second graph waits
    * for the first's builds rather than building again. */
