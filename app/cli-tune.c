@@ -117,8 +117,9 @@ end_graph (TuneReport *report)
 
   drape_device_get_pipeline_builds (report->device, &pipelines, &pipelines_ms);
   pipelines -= report->pipelines;
-  g_printerr (" %.1f s (%u new pipeline%s in %.1f s", (g_get_monotonic_time () - report->start) / 1e6,
-              pipelines, pipelines == 1 ? "" : "s", (pipelines_ms - report->pipelines_ms) / 1e3);
+  g_printerr (" %.1f s (%u new pipeline%s, %.1f s of it waiting for them",
+              (g_get_monotonic_time () - report->start) / 1e6, pipelines, pipelines == 1 ? "" : "s",
+              (pipelines_ms - report->pipelines_ms) / 1e3);
   if (report->done < report->total)
     {
       g_printerr ("; cut short: %u of %u trials", report->done, report->total);
