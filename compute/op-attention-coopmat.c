@@ -7,14 +7,15 @@
  * 160; and SegFormer's 64).  Larger heads would hold more Q and O
  * matrices in registers than a lane has.
  *
- * DRAPE_ATTENTION_TILE=BCxRTxNW[+2] forces a tile: keys per block,
- * query tiles per subgroup, subgroups per workgroup, and +2 for two
- * blocks' loads in flight where the scores are in registers (tests and
+ * DRAPE_ATTENTION_TILE=BCxRTxNW[+2][/lazy] forces a tile: keys per
+ * block, query tiles per subgroup, subgroups per workgroup, and where
+ * the scores are in registers, +2 for two blocks' loads in flight and
+ * /lazy for a running max that moves only past a slack (tests and
  * measurements); one the device cannot hold leaves attention to the
  * scalar kernel.  Otherwise, for heads of up to 160 dims, each kernel
  * the device has with each tile that fits is a way (drape_graph_choose,
- * named "coopmat2:BCxRTxNW[+2]" or "coopmat:BCxRTxNW"), the choice
- * below the usual one, which a device's tuning (tuning.h) may
+ * named "coopmat2:BCxRTxNW[+2][/lazy]" or "coopmat:BCxRTxNW"), the
+ * choice below the usual one, which a device's tuning (tuning.h) may
  * overrule.
  *
  * Tiles.  Four subgroups per workgroup.  Heads of up to 64 dims give
@@ -57,7 +58,13 @@
  * 4 subgroups of one tile ran 25-50% slower.  Two blocks' loads in
  * flight (8 registers a lane more for heads of 40 in blocks of 32 keys)
  * are a way to measure: a block's products may be shorter than global
- * memory's latency, which one block ahead must hide.  Wide heads take
+ * memory's latency, which one block ahead must hide.  So is the lazy
+ * running max (coopmat2_softmax.glsl), which skips most blocks' rescales
+ * of the output for a branch in every block: on the H200 (session 33,
+ * with it always on and the key loop rewritten for +2, neither timed
+ * before) the 24,576-token layers took 11.7 ms against session 9's 9.5,
+ * so the usual way rescales every block again until the two are timed
+ * apart.  Wide heads take
  * attention_wide_coopmat's "f16_cm2" variant: the partial scores still
  * meet in shared memory, but the softmax and P stay in registers;
  * blocks of 16 keys measured fastest.
@@ -86,6 +93,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "op-attention-private.h"
 #include "op-coopmat-private.h"
@@ -128,6 +136,7 @@ typedef struct {
   guint32 nw;  /* subgroups per workgroup */
   guint32 br;  /* queries per workgroup */
   guint32 ahead; /* blocks whose loads are in flight: 2, or (0) 1; attention_coopmat2 alone */
+  gboolean lazy; /* the running max moves only past a slack; attention_coopmat2 alone */
   /* attention_workgroup alone: its invocations and the head dim padded. */
   guint32 invocations, dp;
 } Tiles;
@@ -286,15 +295,18 @@ choose_tiles (const DrapeDeviceCaps *caps,
   const char *forced = g_getenv ("DRAPE_ATTENTION_TILE");
 
   t->ahead = 0;
+  t->lazy = FALSE;
   if (forced != NULL)
     {
+      const char *suffix = strchr (forced, '/');
       int n = sscanf (forced, "%ux%ux%u+%u", &t->bc, &t->rt, &t->nw, &t->ahead);
 
+      t->lazy = suffix != NULL && strcmp (suffix, "/lazy") == 0;
       if (n < 3 || t->bc % 16 != 0 || t->bc < 16 || t->bc > 128 || t->rt < 1 || t->rt > 4 ||
-          t->nw < 1 || t->nw > 16 || (n == 4 && t->ahead != 2))
+          t->nw < 1 || t->nw > 16 || (n == 4 && t->ahead != 2) || (suffix != NULL && !t->lazy))
         {
-          g_warning ("DRAPE_ATTENTION_TILE=%s: expected BCxRTxNW[+2], BC a multiple of 16 up to 128, "
-                     "RT 1 to 4, NW 1 to 16", forced);
+          g_warning ("DRAPE_ATTENTION_TILE=%s: expected BCxRTxNW[+2][/lazy], BC a multiple of 16 up to "
+                     "128, RT 1 to 4, NW 1 to 16", forced);
           return FALSE;
         }
     }
@@ -383,16 +395,16 @@ build_kernel (DrapeGraph  *graph,
     {
       guint32 spec[] = {
         tiles->nw * sg, 1, 1, d, tiles->bc, tiles->rt, vec8, sg, caps->coopmat_m, caps->coopmat_n,
-        caps->coopmat_k, MAX (tiles->ahead, 1),
+        caps->coopmat_k, MAX (tiles->ahead, 1), tiles->lazy,
       };
 
-      /* Cooperative matrix 2 builds on the KHR matrices alone; AHEAD,
-       * the last constant, is its kernel's alone. */
+      /* Cooperative matrix 2 builds on the KHR matrices alone; AHEAD
+       * and LAZY, the last two constants, are its kernel's alone. */
       return kind == KERNEL_COOPMAT2
                ? drape_graph_kernel_optional (graph, "attention_coopmat2", "f16_khr", 4, 0, spec,
                                               G_N_ELEMENTS (spec))
                : drape_graph_kernel_optional (graph, "attention_coopmat", drape_coopmat_variant (caps),
-                                              4, 0, spec, G_N_ELEMENTS (spec) - 1);
+                                              4, 0, spec, G_N_ELEMENTS (spec) - 2);
     }
 }
 
@@ -481,20 +493,21 @@ record_way (DrapeGraph     *graph,
         for (guint32 rt = 1; rt <= 2; rt++)
           for (guint32 nw = 4; nw <= 16; nw *= 2)
             for (guint32 ahead = 1; ahead <= (kinds[i] == KERNEL_COOPMAT2 ? 2 : 1); ahead++)
-              {
-                Way way = { kinds[i], { bc, rt, nw, nw * rt * caps->coopmat_m, ahead } };
+              for (gboolean lazy = FALSE; lazy <= (kinds[i] == KERNEL_COOPMAT2); lazy++)
+                {
+                  Way way = { kinds[i], { bc, rt, nw, nw * rt * caps->coopmat_m, ahead, lazy } };
 
-                if ((scores_in_registers (kinds[i]) && rt * caps->coopmat_m * bc > 2 * COOPMAT2_SCORES) ||
-                    !tile_fits (caps, d, keys, kinds[i], &way.tiles))
-                  continue;
-                if (usual_kind && bc == usual_tiles.bc && rt == usual_tiles.rt && nw == usual_tiles.nw &&
-                    ahead == MAX (usual_tiles.ahead, 1))
-                  usual = ways->len;
-                g_snprintf (way.name, sizeof way.name, "%s:%ux%ux%u%s",
-                            scores_in_registers (kinds[i]) ? "coopmat2" : "coopmat", bc, rt, nw,
-                            ahead > 1 ? "+2" : "");
-                g_array_append_val (ways, way);
-              }
+                  if ((scores_in_registers (kinds[i]) && rt * caps->coopmat_m * bc > 2 * COOPMAT2_SCORES) ||
+                      !tile_fits (caps, d, keys, kinds[i], &way.tiles))
+                    continue;
+                  if (usual_kind && bc == usual_tiles.bc && rt == usual_tiles.rt && nw == usual_tiles.nw &&
+                      ahead == MAX (usual_tiles.ahead, 1) && lazy == usual_tiles.lazy)
+                    usual = ways->len;
+                  g_snprintf (way.name, sizeof way.name, "%s:%ux%ux%u%s%s",
+                              scores_in_registers (kinds[i]) ? "coopmat2" : "coopmat", bc, rt, nw,
+                              ahead > 1 ? "+2" : "", lazy ? "/lazy" : "");
+                  g_array_append_val (ways, way);
+                }
     }
   /* Workgroup-scope matrices: ways for tuning alone (no GPU has timed
    * them yet).  Their tensor loads take rows in 16-byte units. */

@@ -33,6 +33,11 @@
 // Blocks whose loads are in flight at once: 1 or 2 (KEY_BLOCK has 2
 // copies; sets past AHEAD only in code the specialisation leaves out).
 layout(constant_id = 11) const uint AHEAD = 1;
+// The running max moves only past coopmat2_softmax.glsl's slack, which
+// skips most blocks' rescales for a branch every block: a way to
+// measure (op-attention-coopmat.c).
+layout(constant_id = 12) const bool LAZY = false;
+#define SOFTMAX_LAZY LAZY
 
 const uint JT = BC / TN;                       // S accumulators per query tile and block
 const uint KV_CHUNKS = 2 * BC * D8;            // 16-byte chunks of K and V per block

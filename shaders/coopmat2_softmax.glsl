@@ -18,6 +18,8 @@
 // are CM_ACC, SOFTMAX_TN keys wide (TN unless defined), and
 // SOFTMAX_ANY (b) is whether b holds in any invocation that shares
 // them (subgroupAny unless defined: matrices of subgroup scope).
+// SOFTMAX_LAZY (true unless defined) has the running max move only past
+// RESCALE_SLACK (below); false moves it every block.
 #ifndef DRAPE_COOPMAT2_SOFTMAX_GLSL
 #define DRAPE_COOPMAT2_SOFTMAX_GLSL
 
@@ -26,6 +28,9 @@
 #endif
 #ifndef SOFTMAX_ANY
 #define SOFTMAX_ANY(b) subgroupAny(b)
+#endif
+#ifndef SOFTMAX_LAZY
+#define SOFTMAX_LAZY true
 #endif
 
 float max_of(const in float a, const in float b)
@@ -86,8 +91,9 @@ const float RESCALE_SLACK = 8.0;
 // l moves on.  l keeps each element's own partial sum of its row's P:
 // rescaled by the row's factor like the output, they add up to the
 // row's sum, which only the end needs (softmax_sum).  Where a row's max
-// passed m by more than RESCALE_SLACK, m moves (every row of the tile
-// at once) and the function returns TRUE with the factor the tile's
+// passed m by more than RESCALE_SLACK (by anything without
+// SOFTMAX_LAZY), m moves (every row of the tile at once) and the
+// function returns TRUE with the factor the tile's
 // output must be multiplied by, exp2 (m_old - m_new): 0 on the first
 // block, where the output and l are 0.
 bool softmax_block(inout CM_ACC s[JT], uint first, uint lo, uint hi, inout CM_ACC m, inout CM_ACC l,
@@ -105,9 +111,11 @@ bool softmax_block(inout CM_ACC s[JT], uint first, uint lo, uint hi, inout CM_AC
     coopMatPerElementNV(mx, mx, elem_max, s[j]);
   coopMatReduceNV(mx, mx, gl_CooperativeMatrixReduceRowNV, max_of);
   coopMatPerElementNV(m_new, mx, elem_next_max, m, p.scale);
-  for (int i = 0; i < m_new.length(); i++)
-    far = far || m_new[i] > m[i] + RESCALE_SLACK;
-  const bool moved = SOFTMAX_ANY(far);
+  if (SOFTMAX_LAZY)
+    for (int i = 0; i < m_new.length(); i++)
+      far = far || m_new[i] > m[i] + RESCALE_SLACK;
+  // Without SOFTMAX_LAZY, a branch the specialisation removes.
+  const bool moved = !SOFTMAX_LAZY || SOFTMAX_ANY(far);
   if (moved)
     {
       coopMatPerElementNV(rescale, m, elem_exp2_diff, m_new);
