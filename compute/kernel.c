@@ -202,6 +202,17 @@ prepare (DrapeKernel  *kernel,
   return TRUE;
 }
 
+/* What a test's refusal (drape_device_refuse_families) says, as a
+ * driver's would. */
+static void
+set_refused_by_test (GError     **error,
+                     const char  *family,
+                     const char  *variant)
+{
+  g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_VULKAN,
+               "Shader %s (%s): refused (drape_device_refuse_families)", family, variant);
+}
+
 /* The pipeline: the driver's compile, the slow part. */
 static gboolean
 create_pipeline (DrapeKernel  *kernel,
@@ -214,8 +225,7 @@ create_pipeline (DrapeKernel  *kernel,
 
   if (kernel->refused_by_test)
     {
-      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_VULKAN,
-                   "Shader %s (%s): refused (drape_device_refuse_families)", family, variant);
+      set_refused_by_test (error, family, variant);
       return FALSE;
     }
   for (guint i = 0; i < n_spec; i++)
@@ -413,8 +423,7 @@ drape_kernel_get (DrapeDevice   *device,
     return NULL;
   if (refused && (kernel != NULL || !background))
     {
-      g_set_error (error, DRAPE_ERROR, DRAPE_ERROR_VULKAN,
-                   "Shader %s (%s): refused (drape_device_refuse_families)", family, variant);
+      set_refused_by_test (error, family, variant);
       return NULL;
     }
   if (kernel != NULL)

@@ -411,6 +411,28 @@ results_difference (GPtrArray *ref,
   return worst;
 }
 
+/* An empty graph for trial `trial` (where `problem` is not NULL, only
+ * its way the trial's), its pipelines built side by side. */
+static DrapeGraph *
+trial_graph (DrapeDevice *device,
+             gint         trial,
+             const char  *problem)
+{
+  DrapeGraph *graph = drape_graph_new (device, "tuning trial");
+
+  drape_graph_set_background_builds (graph, TRUE);
+  drape_graph_set_trial (graph, trial);
+  drape_graph_set_trial_problem (graph, problem);
+  return graph;
+}
+
+/* Whether `deadline` (0: none) is still ahead. */
+static gboolean
+before_deadline (gint64 deadline)
+{
+  return deadline <= 0 || g_get_monotonic_time () < deadline;
+}
+
 /* Records trial `trial`'s graph (where `problem` is not NULL, only its
  * way the trial's: drape_graph_set_trial_problem), its new pipelines
  * built side by side, runs it once and downloads its results into
@@ -427,13 +449,10 @@ run_trial (DrapeDevice          *device,
 {
   for (;;)
     {
-      g_autoptr(DrapeGraph) graph = drape_graph_new (device, "tuning trial");
+      g_autoptr(DrapeGraph) graph = trial_graph (device, trial, problem);
       g_autoptr(GPtrArray) tensors = g_ptr_array_new ();
       g_autoptr(GError) local_error = NULL;
 
-      drape_graph_set_background_builds (graph, TRUE);
-      drape_graph_set_trial (graph, trial);
-      drape_graph_set_trial_problem (graph, problem);
       if (record (graph, user_data, tensors, &local_error) && drape_graph_run (graph, &local_error))
         {
           *results = download_results (tensors, error);
@@ -457,11 +476,9 @@ record_ahead (DrapeDevice          *device,
               gpointer              user_data,
               gint                  trial)
 {
-  g_autoptr(DrapeGraph) graph = drape_graph_new (device, "tuning trial ahead");
+  g_autoptr(DrapeGraph) graph = trial_graph (device, trial, NULL);
   g_autoptr(GPtrArray) tensors = g_ptr_array_new ();
 
-  drape_graph_set_background_builds (graph, TRUE);
-  drape_graph_set_trial (graph, trial);
   record (graph, user_data, tensors, NULL);
 }
 
@@ -558,7 +575,7 @@ drape_tuning_measure (DrapeTuning            *tuning,
     if (usual == NULL)
       return FALSE;
     n_trials = drape_graph_get_n_trials (usual);
-    if (n_trials > 0 && (deadline <= 0 || g_get_monotonic_time () < deadline))
+    if (n_trials > 0 && before_deadline (deadline))
       record_ahead (device, record, user_data, 0);
     if (!time_trial (usual, WARM_UP_US, runs, error))
       return FALSE;
@@ -575,13 +592,13 @@ drape_tuning_measure (DrapeTuning            *tuning,
 
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return FALSE;
-      if (deadline > 0 && g_get_monotonic_time () >= deadline)
+      if (!before_deadline (deadline))
         break;
       graph = run_trial (device, record, user_data, (gint) trial, NULL, &results, error);
       if (graph == NULL)
         return FALSE;
       n_trials = MAX (n_trials, drape_graph_get_n_trials (graph));
-      if (trial + 1 < n_trials && (deadline <= 0 || g_get_monotonic_time () < deadline))
+      if (trial + 1 < n_trials && before_deadline (deadline))
         record_ahead (device, record, user_data, (gint) trial + 1);
       if (!time_trial (graph, TRIAL_WARM_UP_US, runs, error))
         return FALSE;
