@@ -69,6 +69,8 @@ struct _DrapeGraph
    * recorded so (a set), whose refusal calls for recording again. */
   gboolean background_builds;
   GHashTable *optional_kernels;
+  /* drape_graph_set_choice: variable name -> value, both owned. */
+  GHashTable *choices;
   guint n_barriers;     /* recorded between and after dispatches */
   /* Tuning: the trial (-1: none) and the one problem that takes its way
    * (NULL: all), the most ways a problem had, and the choice the next
@@ -109,7 +111,29 @@ drape_graph_new (DrapeDevice *device,
   graph->planned_at = G_MAXUINT32;
   graph->trial = -1;
   graph->optional_kernels = g_hash_table_new (NULL, NULL);
+  graph->choices = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   return graph;
+}
+
+void
+drape_graph_set_choice (DrapeGraph *graph,
+                        const char *name,
+                        const char *value)
+{
+  g_return_if_fail (graph->nodes->len == 0);
+  if (value != NULL)
+    g_hash_table_replace (graph->choices, g_strdup (name), g_strdup (value));
+  else
+    g_hash_table_remove (graph->choices, name);
+}
+
+const char *
+drape_graph_get_choice (DrapeGraph *graph,
+                        const char *name)
+{
+  const char *value = g_hash_table_lookup (graph->choices, name);
+
+  return value != NULL ? value : g_getenv (name);
 }
 
 void
@@ -161,6 +185,7 @@ drape_graph_free (DrapeGraph *graph)
   g_ptr_array_unref (graph->tensors);
   g_array_unref (graph->nodes);
   g_hash_table_unref (graph->optional_kernels);
+  g_hash_table_unref (graph->choices);
   g_clear_error (&graph->error);
   g_free (graph->name);
   g_free (graph);

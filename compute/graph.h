@@ -114,6 +114,18 @@ void         drape_graph_set_profiling  (DrapeGraph   *graph,
  * one).  Without, each op's pipeline builds as the op records. */
 void         drape_graph_set_background_builds (DrapeGraph *graph,
                                          gboolean      background);
+/* Set before any op: `value` for the kernel-forcing variable `name`
+ * (DRAPE_CONV_KERNEL, DRAPE_ATTENTION_KERNEL, DRAPE_ATTENTION_TILE:
+ * HACKING.md) in this graph's ops alone, where the environment's would
+ * count otherwise (NULL: the environment's again).  Tests force kernels
+ * this way while pipelines build on other threads, where changing the
+ * environment is not safe. */
+void         drape_graph_set_choice     (DrapeGraph   *graph,
+                                         const char   *name,
+                                         const char   *value);
+/* The graph's value of `name`, else the environment's. */
+const char  *drape_graph_get_choice     (DrapeGraph   *graph,
+                                         const char   *name);
 gboolean     drape_graph_compile        (DrapeGraph   *graph,
                                          GError      **error);
 /* Compiles into `arena`, a device buffer of at least

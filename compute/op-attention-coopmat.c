@@ -201,11 +201,13 @@ is_wide (guint32 d)
   return d > DRAPE_ATTENTION_WIDE_HEAD_DIM;
 }
 
+/* `forced`: DRAPE_ATTENTION_KERNEL's value. */
 static Kernel
 choose_kernel (const DrapeDeviceCaps *caps,
-               guint32                d)
+               guint32                d,
+               const char            *forced)
 {
-  gboolean coopmat2 = caps->coopmat2 && g_strcmp0 (g_getenv ("DRAPE_ATTENTION_KERNEL"), "coopmat") != 0;
+  gboolean coopmat2 = caps->coopmat2 && g_strcmp0 (forced, "coopmat") != 0;
 
   if (is_wide (d))
     return coopmat2 ? KERNEL_WIDE2 : KERNEL_WIDE;
@@ -275,25 +277,25 @@ drape_attention_coopmat_tile_fits (const DrapeDeviceCaps *caps,
                                    guint32                keys,
                                    guint32                bc,
                                    guint32                rt,
-                                   guint32                nw)
+                                   guint32                nw,
+                                   const char            *kernel)
 {
   Tiles t = { .bc = bc, .rt = rt, .nw = nw };
 
-  return tile_fits (caps, d, keys, choose_kernel (caps, d), &t);
+  return tile_fits (caps, d, keys, choose_kernel (caps, d, kernel), &t);
 }
 
-/* The tile DRAPE_ATTENTION_TILE names, else the largest key block up to
- * `keys` that fits the default shape, for `kernel`; FALSE when none
- * fits. */
+/* The tile `forced` names (DRAPE_ATTENTION_TILE's value), else the
+ * largest key block up to `keys` that fits the default shape, for
+ * `kernel`; FALSE when none fits. */
 static gboolean
 choose_tiles (const DrapeDeviceCaps *caps,
               guint32                d,
               guint32                keys,
               Kernel                 kernel,
+              const char            *forced,
               Tiles                 *t)
 {
-  const char *forced = g_getenv ("DRAPE_ATTENTION_TILE");
-
   t->ahead = 0;
   t->lazy = FALSE;
   if (forced != NULL)
@@ -486,7 +488,7 @@ record_way (DrapeGraph     *graph,
   for (guint i = 0; i < n_kinds; i++)
     {
       Tiles usual_tiles;
-      gboolean usual_kind = !usual_kind_seen && choose_tiles (caps, d, keys, kinds[i], &usual_tiles);
+      gboolean usual_kind = !usual_kind_seen && choose_tiles (caps, d, keys, kinds[i], NULL, &usual_tiles);
 
       usual_kind_seen = usual_kind_seen || usual_kind;
       for (guint32 bc = 16; bc <= 64; bc *= 2)
@@ -547,7 +549,8 @@ drape_attention_coopmat (DrapeGraph        *graph,
   const DrapeDeviceCaps *caps = drape_device_get_caps (drape_graph_get_device (graph));
   guint32 d = channels / heads;
   Operands o = { q, k, v, q_offset, k_offset, v_offset, channels, heads, scale, FALSE };
-  const char *forced = g_getenv ("DRAPE_ATTENTION_KERNEL");
+  const char *forced = drape_graph_get_choice (graph, "DRAPE_ATTENTION_KERNEL");
+  const char *forced_tile = drape_graph_get_choice (graph, "DRAPE_ATTENTION_TILE");
   const Tiles *wt;
   guint32 br, bc;
   Kernel kinds[2];
@@ -564,7 +567,7 @@ drape_attention_coopmat (DrapeGraph        *graph,
            q_offset % 8 == 0 && k_offset % 8 == 0 && v_offset % 8 == 0;
   /* The scores in registers where the device can; the kernels that stage
    * them in shared memory where it cannot, or will not build those. */
-  kinds[n_kinds++] = choose_kernel (caps, d);
+  kinds[n_kinds++] = choose_kernel (caps, d, forced);
   if (scores_in_registers (kinds[0]))
     kinds[n_kinds++] = is_wide (d) ? KERNEL_WIDE : KERNEL_COOPMAT;
 
@@ -589,7 +592,7 @@ drape_attention_coopmat (DrapeGraph        *graph,
   /* Heads of up to 160 dims choose among ways (the tuning's, else the
    * usual one); unless forced, which goes below, as does what that
    * leaves unrecorded. */
-  if (!is_wide (d) && g_getenv ("DRAPE_ATTENTION_TILE") == NULL && forced == NULL)
+  if (!is_wide (d) && forced_tile == NULL && forced == NULL)
     {
       DrapeTensor *out = record_way (graph, &o, kinds, n_kinds);
 
@@ -603,7 +606,7 @@ drape_attention_coopmat (DrapeGraph        *graph,
       gboolean scalar;
       Tiles tiles;
 
-      if (!choose_tiles (caps, d, k->h * k->w, kinds[i], &tiles))
+      if (!choose_tiles (caps, d, k->h * k->w, kinds[i], forced_tile, &tiles))
         continue;
       out = record_tiles (graph, &o, kinds[i], &tiles, &scalar);
       if (out != NULL || scalar || !drape_graph_ok (graph))

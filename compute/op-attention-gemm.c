@@ -69,7 +69,7 @@ drape_attention_gemm (DrapeGraph        *graph,
   DrapeDevice *device = drape_graph_get_device (graph);
   const DrapeDeviceCaps *caps = drape_device_get_caps (device);
   gboolean is_cpu = drape_device_get_info (device)->is_software;
-  const char *forced = g_getenv ("DRAPE_ATTENTION_KERNEL");
+  const char *forced = drape_graph_get_choice (graph, "DRAPE_ATTENTION_KERNEL");
   gboolean force = g_strcmp0 (forced, "gemm") == 0;
   guint32 tq = q->h * q->w, tk = k->h * k->w, rows;
   gsize es = drape_dtype_size (q->dtype);

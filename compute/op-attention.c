@@ -327,7 +327,7 @@ attention_subgroup (DrapeGraph        *graph,
 {
   DrapeDevice *device = drape_graph_get_device (graph);
   const DrapeDeviceCaps *caps = drape_device_get_caps (device);
-  const char *forced = g_getenv ("DRAPE_ATTENTION_KERNEL");
+  const char *forced = drape_graph_get_choice (graph, "DRAPE_ATTENTION_KERNEL");
   guint32 d = channels / heads, sg = caps->subgroup_size, tk = k->h * k->w;
   guint32 rq = d <= 64 ? 2 : 1, eb = SUBGROUP_MAX_UNROLL;
   guint32 rows_per_group = SUBGROUP_SUBGROUPS * sg * rq;

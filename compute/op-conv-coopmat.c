@@ -701,7 +701,7 @@ drape_conv_coopmat_select (DrapeGraph          *graph,
                            DrapeConvCoopmat    *out)
 {
   const DrapeDeviceCaps *caps = drape_device_get_caps (drape_graph_get_device (graph));
-  const char *forced = g_getenv ("DRAPE_CONV_KERNEL");
+  const char *forced = drape_graph_get_choice (graph, "DRAPE_CONV_KERNEL");
   const char *cap_env = g_getenv ("DRAPE_CONV_SPLIT");
   guint32 cap = cap_env != NULL ? (guint32) CLAMP (g_ascii_strtoull (cap_env, NULL, 10), 1, MAX_SLICES)
                                 : MAX_SLICES;

@@ -109,10 +109,11 @@ scalar_kinds (DrapeDevice *device,
 }
 
 static GemmKind
-gemm_kind (DrapeDevice *device,
-           const Conv  *c)
+gemm_kind (DrapeGraph *graph,
+           const Conv *c)
 {
-  const char *forced = g_getenv ("DRAPE_CONV_KERNEL");
+  DrapeDevice *device = drape_graph_get_device (graph);
+  const char *forced = drape_graph_get_choice (graph, "DRAPE_CONV_KERNEL");
   GemmKind kinds[G_N_ELEMENTS (kind_names)];
   guint n = scalar_kinds (device, c, kinds);
 
@@ -192,7 +193,7 @@ choose_scalar_way (DrapeGraph *graph,
   guint n_kinds = scalar_kinds (drape_graph_get_device (graph), c, kinds), n = 0, at = 0;
   g_autofree char *problem = NULL;
 
-  if (g_getenv ("DRAPE_CONV_KERNEL") != NULL)
+  if (drape_graph_get_choice (graph, "DRAPE_CONV_KERNEL") != NULL)
     return (ScalarWay) { usual, -1 };
   for (guint i = 0; i < n_kinds; i++)
     {
@@ -893,7 +894,7 @@ one_dispatch (const Conv     *c,
 gboolean
 drape_conv_cpu_texels (DrapeGraph *graph)
 {
-  const char *forced = g_getenv ("DRAPE_CONV_KERNEL");
+  const char *forced = drape_graph_get_choice (graph, "DRAPE_CONV_KERNEL");
 
   return drape_graph_cpu_texels (graph) && (forced == NULL || g_strcmp0 (forced, "subgroup-texel") == 0);
 }
@@ -915,7 +916,7 @@ conv_record_way (DrapeGraph *graph,
 {
   DrapeDevice *device = drape_graph_get_device (graph);
   DrapeDType dtype = c->x->dtype;
-  GemmKind kind = c->depthwise ? GEMM_TILED : gemm_kind (device, c);
+  GemmKind kind = c->depthwise ? GEMM_TILED : gemm_kind (graph, c);
   gboolean dw_vec4, banded;
   guint32 oy_end;
   DrapeKernel *kernel;

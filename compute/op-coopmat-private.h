@@ -126,15 +126,17 @@ gboolean     drape_conv_coopmat_select (DrapeGraph          *graph,
 
 /* Whether the device holds a tile of the tensor-core attention kernel
  * that heads of d dims take (attention_coopmat, attention_coopmat2 or
- * attention_wide_coopmat) for `keys` keys: bc keys per block, rt query
- * tiles per subgroup, nw subgroups (DRAPE_ATTENTION_TILE=BCxRTxNW).
- * Heads of over 160 dims also need at least bc keys. */
+ * attention_wide_coopmat; `kernel`, DRAPE_ATTENTION_KERNEL's value, may
+ * say which) for `keys` keys: bc keys per block, rt query tiles per
+ * subgroup, nw subgroups (DRAPE_ATTENTION_TILE=BCxRTxNW).  Heads of
+ * over 160 dims also need at least bc keys. */
 gboolean     drape_attention_coopmat_tile_fits (const DrapeDeviceCaps *caps,
                                                 guint32                d,
                                                 guint32                keys,
                                                 guint32                bc,
                                                 guint32                rt,
-                                                guint32                nw);
+                                                guint32                nw,
+                                                const char            *kernel);
 
 /* The head dim attention_workgroup.comp pads heads of d dims to in its
  * tile of br queries per workgroup and bc keys per block

@@ -78,6 +78,36 @@ check_attention (DrapeDType      dtype,
   test_attention_check (&run, dtype);
 }
 
+/* A graph's choice of kernel (drape_graph_set_choice) counts over the
+ * environment's, in that graph alone, and NULL gives the environment's
+ * back. */
+static void
+test_attention_graph_choice (void)
+{
+  /* One head (for "gemm"), offsets in vec4s (for "subgroup"). */
+  const TestAttention a = { 2, 5, 7, 3, 4, 1, 8, FALSE, 4, 1.0f, G_MAXUINT64 };
+
+  g_setenv ("DRAPE_ATTENTION_KERNEL", "gemm", TRUE);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "attention");
+      TestAttentionRun run = { 0 };
+
+      drape_graph_set_profiling (graph, TRUE);
+      if (i > 0)
+        drape_graph_set_choice (graph, "DRAPE_ATTENTION_KERNEL", "subgroup");
+      if (i > 1)
+        drape_graph_set_choice (graph, "DRAPE_ATTENTION_KERNEL", NULL);
+      test_attention_record (graph, &a, DRAPE_DTYPE_F32, 31, NULL, NULL, &run);
+      run_graph (graph);
+      g_assert_cmpint (test_graph_ran (graph, "attention.subgroup"), ==, i == 1);
+      g_assert_cmpint (test_graph_ran (graph, "softmax"), ==, i != 1);
+      test_attention_check (&run, DRAPE_DTYPE_F32);
+    }
+  g_unsetenv ("DRAPE_ATTENTION_KERNEL");
+  test_assert_no_validation_messages ();
+}
+
 /* Every case in f32, those marked so in f16 as well. */
 static void
 check_cases (const AttnCase *list,
@@ -431,6 +461,7 @@ main (int argc, char **argv)
   g_test_add_func ("/attention/wide-head", test_attention_wide_head);
   g_test_add_func ("/attention/refused-kernel", test_attention_refused);
   g_test_add_func ("/attention/bad-shapes", test_attention_bad_shapes);
+  g_test_add_func ("/attention/graph-choice", test_attention_graph_choice);
   g_test_add_func ("/attention/tuned-ways", test_attention_tuned_ways);
   return test_finish (g_test_run ());
 }

@@ -309,14 +309,14 @@ test_attention_record (DrapeGraph          *graph,
   g_autofree float *v = NULL;
 
   run->n_out = (gsize) a->n * tq * c;
-  run->ref = g_new (float, run->n_out);
+  run->ref = run->no_reference ? NULL : g_new (float, run->n_out);
   run->what = g_strdup_printf ("attention %s n %u tokens %u/%u heads %u x %u%s pad %u limit %"
                                G_GUINT64_FORMAT "%s%s%s%s", drape_dtype_name (dtype), a->n, tq, tk,
                                a->heads, a->d, a->fused ? " fused" : "", a->pad, a->limit,
                                value ? ", " : "", value ? env : "", value ? "=" : "",
                                value ? value : "");
   if (value != NULL)
-    g_setenv (env, value, TRUE);
+    drape_graph_set_choice (graph, env, value);
   if (a->fused)
     {
       qc = 3 * c + 2 * a->pad;
@@ -329,9 +329,10 @@ test_attention_record (DrapeGraph          *graph,
         for (guint32 j = 0; j < c; j++)
           q[i * qc + v_off + j] /= a->magnitude;
       test_quantize (q, (gsize) a->n * tq * qc, dtype);
-      drape_ref_attention (q, (DrapeShape) { a->n, a->qh, a->qw, qc }, q_off,
-                           q, (DrapeShape) { a->n, kh, kw, qc }, k_off,
-                           q, (DrapeShape) { a->n, kh, kw, qc }, v_off, c, a->heads, scale, run->ref);
+      if (!run->no_reference)
+        drape_ref_attention (q, (DrapeShape) { a->n, a->qh, a->qw, qc }, q_off,
+                             q, (DrapeShape) { a->n, kh, kw, qc }, k_off,
+                             q, (DrapeShape) { a->n, kh, kw, qc }, v_off, c, a->heads, scale, run->ref);
       run->q = test_tensor_from (dtype, a->n, a->qh, a->qw, qc, q);
       drape_device_set_binding_limit (device, a->limit);
       run->out = drape_op_attention (graph, run->q, q_off, run->q, k_off, run->q, v_off, c, a->heads,
@@ -344,9 +345,10 @@ test_attention_record (DrapeGraph          *graph,
       q = test_random_data ((gsize) a->n * tq * qc, seed, a->magnitude, dtype);
       k = test_random_data ((gsize) a->n * tk * qc, seed + 1, a->magnitude, dtype);
       v = test_random_data ((gsize) a->n * tk * qc, seed + 2, 1.0f, dtype);
-      drape_ref_attention (q, (DrapeShape) { a->n, a->qh, a->qw, qc }, q_off,
-                           k, (DrapeShape) { a->n, kh, kw, qc }, k_off,
-                           v, (DrapeShape) { a->n, kh, kw, qc }, v_off, c, a->heads, scale, run->ref);
+      if (!run->no_reference)
+        drape_ref_attention (q, (DrapeShape) { a->n, a->qh, a->qw, qc }, q_off,
+                             k, (DrapeShape) { a->n, kh, kw, qc }, k_off,
+                             v, (DrapeShape) { a->n, kh, kw, qc }, v_off, c, a->heads, scale, run->ref);
       run->q = test_tensor_from (dtype, a->n, a->qh, a->qw, qc, q);
       run->k = test_tensor_from (dtype, a->n, kh, kw, qc, k);
       run->v = test_tensor_from (dtype, a->n, kh, kw, qc, v);
@@ -355,8 +357,6 @@ test_attention_record (DrapeGraph          *graph,
                                      scale);
     }
   drape_device_set_binding_limit (device, G_MAXUINT64);
-  if (value != NULL)
-    g_unsetenv (env);
 }
 
 /* With `upsample`, c is the 3x3 convolution with padding 1 of x
@@ -480,6 +480,12 @@ test_attention_check (TestAttentionRun *run,
   g_autofree float *got = test_download (run->out);
 
   test_assert_close (run->what, got, run->ref, run->n_out, test_tolerance (dtype));
+  test_attention_clear (run);
+}
+
+void
+test_attention_clear (TestAttentionRun *run)
+{
   g_clear_pointer (&run->q, drape_tensor_free);
   g_clear_pointer (&run->k, drape_tensor_free);
   g_clear_pointer (&run->v, drape_tensor_free);

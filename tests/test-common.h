@@ -80,19 +80,23 @@ typedef struct {
 } TestAttention;
 
 /* What test_attention_record() made: the inputs (k and v NULL when
- * fused), the op's output (the graph's) and the reference output. */
+ * fused), the op's output (the graph's) and the reference output, which
+ * it leaves NULL where the caller set `no_reference` (a graph recorded
+ * only for its pipelines). */
 typedef struct {
   DrapeTensor *q, *k, *v;
   DrapeTensor *out;
   float *ref;
   gsize n_out;
   char *what;       /* the case, for failure messages */
+  gboolean no_reference;
 } TestAttentionRun;
 
 /* Random inputs for `a` in `dtype` (seeded from `seed`), their reference
  * output, and drape_op_attention() on them recorded into `graph`, with
- * the environment variable `env` set to `value` meanwhile (none when
- * value is NULL; failure messages name it). */
+ * the graph's choice of the kernel-forcing variable `env` set to `value`
+ * (drape_graph_set_choice; none when value is NULL; failure messages
+ * name it). */
 void         test_attention_record    (DrapeGraph          *graph,
                                        const TestAttention *a,
                                        DrapeDType           dtype,
@@ -101,9 +105,10 @@ void         test_attention_record    (DrapeGraph          *graph,
                                        const char          *value,
                                        TestAttentionRun    *run);
 /* Downloads the output, asserts it is close to the reference, and frees
- * the run's inputs and buffers. */
+ * the run's inputs and buffers (test_attention_clear). */
 void         test_attention_check     (TestAttentionRun    *run,
                                        DrapeDType           dtype);
+void         test_attention_clear     (TestAttentionRun    *run);
 
 /* A convolution problem: n images of h x w x cin, cout filters of kh x kw
  * over cin / groups channels, and which epilogue operands it has. */

@@ -1167,8 +1167,8 @@ test_coopmat_tiles_h200 (void)
   g_assert_false (drape_conv_coopmat_tile_fits (&h200, "coopmat:128x128x16+5", FALSE));
   /* The UNet's 40-dim heads at 768x1024, scores in registers: the usual
    * tile fits; 64 keys and two query tiles in 16 subgroups do not. */
-  g_assert_true (drape_attention_coopmat_tile_fits (&h200, 40, 24576, 32, 1, 8));
-  g_assert_false (drape_attention_coopmat_tile_fits (&h200, 160, 24576, 64, 2, 16));
+  g_assert_true (drape_attention_coopmat_tile_fits (&h200, 40, 24576, 32, 1, 8, NULL));
+  g_assert_false (drape_attention_coopmat_tile_fits (&h200, 160, 24576, 64, 2, 16, NULL));
 }
 
 /* Workgroup-scope tiles (conv2d_coopmat2.comp) fit where the device

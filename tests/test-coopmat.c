@@ -92,18 +92,65 @@ have_coopmat (void)
   return TRUE;
 }
 
+/* Each check of many forced tiles takes two passes.  A GPU's driver
+ * takes a third of a second or more to build one of these kernels, and
+ * a graph that records one at a time builds them one at a time: on an
+ * H200 the first test had not ended after 120 s.  So the first pass
+ * records each graph with its pipelines building in the background
+ * (drape_graph_set_background_builds), side by side on the device's
+ * builder threads, and drops it; the second records each again as
+ * before, a refusal reaching the op as it records (from the build done
+ * or under way), and runs and checks it. */
+typedef enum {
+  PASS_BUILD,
+  PASS_CHECK,
+} Pass;
+
+/* A graph for `pass`: building its pipelines, or profiled to check. */
+static DrapeGraph *
+pass_graph (const char *name,
+            Pass        pass)
+{
+  DrapeGraph *graph = drape_graph_new (test_device (), name);
+
+  if (pass == PASS_BUILD)
+    drape_graph_set_background_builds (graph, TRUE);
+  else
+    drape_graph_set_profiling (graph, TRUE);
+  return graph;
+}
+
 /* Whether the device holds a forced convolution tile ("coopmat:BMxBN...";
- * NULL, the default, always). */
+ * NULL, the default, always); the check pass says when it does not. */
 static gboolean
 conv_tile_fits (const char *tile,
-                gboolean    geglu)
+                gboolean    geglu,
+                Pass        pass)
 {
   if (tile == NULL)
     return TRUE;
   if (drape_conv_coopmat_tile_fits (drape_device_get_caps (test_device ()), tile, geglu))
     return TRUE;
-  g_test_message ("%s%s: more than the device holds, skipped", tile, geglu ? " (GEGLU)" : "");
+  if (pass == PASS_CHECK)
+    g_test_message ("%s%s: more than the device holds, skipped", tile, geglu ? " (GEGLU)" : "");
   return FALSE;
+}
+
+/* A graph for `pass` with DRAPE_CONV_KERNEL `tile`; NULL where the
+ * device does not hold that tile. */
+static DrapeGraph *
+tile_graph (const char *name,
+            const char *tile,
+            gboolean    geglu,
+            Pass        pass)
+{
+  DrapeGraph *graph;
+
+  if (!conv_tile_fits (tile, geglu, pass))
+    return NULL;
+  graph = pass_graph (name, pass);
+  drape_graph_set_choice (graph, "DRAPE_CONV_KERNEL", tile);
+  return graph;
 }
 
 /* Runs a profiled graph once; asserts that its dispatches were labelled
@@ -222,39 +269,38 @@ check_conv (const TestConv *cc,
     test_conv_prepare_upsample2x (cc, dt, &run);
   else
     test_conv_prepare (cc, dt, &run);
-  for (guint i = 0; i < G_N_ELEMENTS (conv_tiles); i++)
-    {
-      g_autoptr(DrapeGraph) graph = drape_graph_new (device, "conv");
-      g_autofree char *what = g_strdup_printf ("conv2d %s limit %" G_GUINT64_FORMAT " %s",
-                                               cc->name, binding_limit,
-                                               conv_tiles[i] ? conv_tiles[i] : "default tile");
-      g_autofree float *got = NULL;
-      DrapeTensor *out;
+  for (Pass pass = PASS_BUILD; pass <= PASS_CHECK; pass++)
+    for (guint i = 0; i < G_N_ELEMENTS (conv_tiles); i++)
+      {
+        g_autoptr(DrapeGraph) graph = tile_graph ("conv", conv_tiles[i], FALSE, pass);
+        g_autofree char *what = NULL;
+        g_autofree float *got = NULL;
+        DrapeTensor *out;
 
-      if (!conv_tile_fits (conv_tiles[i], FALSE))
-        continue;
-      if (conv_tiles[i] != NULL)
-        g_setenv ("DRAPE_CONV_KERNEL", conv_tiles[i], TRUE);
-      drape_graph_set_profiling (graph, TRUE);
-      drape_device_set_binding_limit (device, binding_limit);
-      if (upsample)
-        out = drape_op_conv2d_upsample2x (graph, run.x, run.weight, &run.params);
-      else
-        out = drape_op_conv2d (graph, run.x, run.weight, &run.params);
-      drape_device_set_binding_limit (device, G_MAXUINT64);
-      g_unsetenv ("DRAPE_CONV_KERNEL");
-      /* Upsampled: a dispatch per phase at a small limit, more in bands. */
-      if (binding_limit < G_MAXUINT64)
-        g_assert_cmpuint (drape_graph_get_n_nodes (graph), >, upsample ? 4 : 1);
-      run_expecting (graph, op, NULL);
-      if (binding_limit == G_MAXUINT64 && cc->groups == 1)
-        assert_split (graph, conv_tiles[i], op,
-                      upsample ? 4 * cc->cin : cc->kh * cc->kw * (cc->cin / cc->groups));
-      g_assert_cmpuint (out->h, ==, run.oh);
-      g_assert_cmpuint (out->w, ==, run.ow);
-      got = test_download (out);
-      test_assert_close (what, got, run.ref, run.n_out, test_tolerance (dt));
-    }
+        if (graph == NULL)
+          continue;
+        drape_device_set_binding_limit (device, binding_limit);
+        if (upsample)
+          out = drape_op_conv2d_upsample2x (graph, run.x, run.weight, &run.params);
+        else
+          out = drape_op_conv2d (graph, run.x, run.weight, &run.params);
+        drape_device_set_binding_limit (device, G_MAXUINT64);
+        if (pass == PASS_BUILD)
+          continue;
+        /* Upsampled: a dispatch per phase at a small limit, more in bands. */
+        if (binding_limit < G_MAXUINT64)
+          g_assert_cmpuint (drape_graph_get_n_nodes (graph), >, upsample ? 4 : 1);
+        run_expecting (graph, op, NULL);
+        if (binding_limit == G_MAXUINT64 && cc->groups == 1)
+          assert_split (graph, conv_tiles[i], op,
+                        upsample ? 4 * cc->cin : cc->kh * cc->kw * (cc->cin / cc->groups));
+        g_assert_cmpuint (out->h, ==, run.oh);
+        g_assert_cmpuint (out->w, ==, run.ow);
+        got = test_download (out);
+        what = g_strdup_printf ("conv2d %s limit %" G_GUINT64_FORMAT " %s", cc->name, binding_limit,
+                                conv_tiles[i] ? conv_tiles[i] : "default tile");
+        test_assert_close (what, got, run.ref, run.n_out, test_tolerance (dt));
+      }
   test_conv_clear (&run);
 }
 
@@ -302,7 +348,6 @@ static const LinearCase linear_cases[] = {
 static void
 check_linear (const LinearCase *lc)
 {
-  DrapeDevice *device = test_device ();
   const DrapeDType dt = DRAPE_DTYPE_F16;
   guint64 pos = (guint64) lc->n * lc->h * lc->w;
   g_autofree float *x = test_random_data (pos * lc->in, 21, 1.0f, dt);
@@ -324,27 +369,26 @@ check_linear (const LinearCase *lc)
 
   drape_ref_conv2d (x, (DrapeShape) { lc->n, lc->h, lc->w, lc->in }, wt, lc->out, 1, 1, &params,
                     lc->bias ? b : NULL, NULL, lc->residual ? r : NULL, ref, &out_shape);
-  for (guint i = 0; i < G_N_ELEMENTS (conv_tiles); i++)
-    {
-      g_autoptr(DrapeGraph) graph = drape_graph_new (device, "linear");
-      g_autofree char *what = g_strdup_printf ("linear %u positions %ux%u %s", (guint) pos,
-                                               lc->in, lc->out,
-                                               conv_tiles[i] ? conv_tiles[i] : "default tile");
-      g_autofree float *got = NULL;
-      DrapeTensor *out;
+  for (Pass pass = PASS_BUILD; pass <= PASS_CHECK; pass++)
+    for (guint i = 0; i < G_N_ELEMENTS (conv_tiles); i++)
+      {
+        g_autoptr(DrapeGraph) graph = tile_graph ("linear", conv_tiles[i], FALSE, pass);
+        g_autofree char *what = NULL;
+        g_autofree float *got = NULL;
+        DrapeTensor *out;
 
-      if (!conv_tile_fits (conv_tiles[i], FALSE))
-        continue;
-      if (conv_tiles[i] != NULL)
-        g_setenv ("DRAPE_CONV_KERNEL", conv_tiles[i], TRUE);
-      drape_graph_set_profiling (graph, TRUE);
-      out = drape_op_linear (graph, tx, tw, &params);
-      g_unsetenv ("DRAPE_CONV_KERNEL");
-      run_expecting (graph, "linear", NULL);
-      assert_split (graph, conv_tiles[i], "linear", lc->in);
-      got = test_download (out);
-      test_assert_close (what, got, ref, pos * lc->out, test_tolerance (dt));
-    }
+        if (graph == NULL)
+          continue;
+        out = drape_op_linear (graph, tx, tw, &params);
+        if (pass == PASS_BUILD)
+          continue;
+        run_expecting (graph, "linear", NULL);
+        assert_split (graph, conv_tiles[i], "linear", lc->in);
+        got = test_download (out);
+        what = g_strdup_printf ("linear %u positions %ux%u %s", (guint) pos, lc->in, lc->out,
+                                conv_tiles[i] ? conv_tiles[i] : "default tile");
+        test_assert_close (what, got, ref, pos * lc->out, test_tolerance (dt));
+      }
 }
 
 typedef struct {
@@ -364,7 +408,6 @@ static const GegluCase geglu_cases[] = {
 static void
 check_geglu (const GegluCase *gc)
 {
-  DrapeDevice *device = test_device ();
   const DrapeDType dt = DRAPE_DTYPE_F16;
   guint64 pos = (guint64) gc->n * gc->h * gc->w;
   g_autofree float *x = test_random_data (pos * gc->in, 31, 1.0f, dt);
@@ -377,27 +420,26 @@ check_geglu (const GegluCase *gc)
 
   drape_ref_linear_geglu (x, (DrapeShape) { gc->n, gc->h, gc->w, gc->in }, wt, 2 * gc->f,
                           gc->bias ? b : NULL, ref);
-  for (guint i = 0; i < G_N_ELEMENTS (geglu_tiles); i++)
-    {
-      g_autoptr(DrapeGraph) graph = drape_graph_new (device, "geglu");
-      g_autofree char *what = g_strdup_printf ("linear_geglu %u positions %ux%u %s", (guint) pos,
-                                               gc->in, gc->f,
-                                               geglu_tiles[i] ? geglu_tiles[i] : "default tile");
-      g_autofree float *got = NULL;
-      DrapeTensor *out;
+  for (Pass pass = PASS_BUILD; pass <= PASS_CHECK; pass++)
+    for (guint i = 0; i < G_N_ELEMENTS (geglu_tiles); i++)
+      {
+        g_autoptr(DrapeGraph) graph = tile_graph ("geglu", geglu_tiles[i], TRUE, pass);
+        g_autofree char *what = NULL;
+        g_autofree float *got = NULL;
+        DrapeTensor *out;
 
-      if (!conv_tile_fits (geglu_tiles[i], TRUE))
-        continue;
-      if (geglu_tiles[i] != NULL)
-        g_setenv ("DRAPE_CONV_KERNEL", geglu_tiles[i], TRUE);
-      drape_graph_set_profiling (graph, TRUE);
-      out = drape_op_linear_geglu (graph, tx, tw, gc->bias ? tb : NULL);
-      g_unsetenv ("DRAPE_CONV_KERNEL");
-      run_expecting (graph, "linear_geglu", NULL);
-      g_assert_cmpuint (out->c, ==, gc->f);
-      got = test_download (out);
-      test_assert_close (what, got, ref, pos * gc->f, test_tolerance (dt));
-    }
+        if (graph == NULL)
+          continue;
+        out = drape_op_linear_geglu (graph, tx, tw, gc->bias ? tb : NULL);
+        if (pass == PASS_BUILD)
+          continue;
+        run_expecting (graph, "linear_geglu", NULL);
+        g_assert_cmpuint (out->c, ==, gc->f);
+        got = test_download (out);
+        what = g_strdup_printf ("linear_geglu %u positions %ux%u %s", (guint) pos, gc->in, gc->f,
+                                geglu_tiles[i] ? geglu_tiles[i] : "default tile");
+        test_assert_close (what, got, ref, pos * gc->f, test_tolerance (dt));
+      }
 }
 
 /* Whether K is split follows how many workgroups fill the device: a
@@ -498,12 +540,15 @@ static const char *const attn_tiles[] = {
   "32x1x8+2", "16x2x4+2", "32x1x8/lazy", "16x2x4+2/lazy",
 };
 
+/* `kernel`: DRAPE_ATTENTION_KERNEL's value for the graph. */
 static void
 check_attention (const TestAttention *s,
-                 const char          *tile)
+                 const char          *kernel,
+                 const char          *tile,
+                 Pass                 pass)
 {
-  g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "attention");
-  TestAttentionRun run = { 0 };
+  g_autoptr(DrapeGraph) graph = NULL;
+  TestAttentionRun run = { .no_reference = pass == PASS_BUILD };
   guint bc = 0, rt = 0, nw = 0;
 
   if (tile != NULL)
@@ -512,36 +557,45 @@ check_attention (const TestAttention *s,
 
       g_assert_cmpint (sscanf (tile, "%ux%ux%u", &bc, &rt, &nw), ==, 3);
       if (!drape_attention_coopmat_tile_fits (drape_device_get_caps (test_device ()), s->d, keys, bc,
-                                              rt, nw))
+                                              rt, nw, kernel))
         {
-          g_test_message ("tile %s, heads of %u, %u keys: not one the device takes, skipped", tile,
-                          s->d, keys);
+          if (pass == PASS_CHECK)
+            g_test_message ("tile %s, heads of %u, %u keys: not one the device takes, skipped", tile,
+                            s->d, keys);
           return;
         }
     }
-  drape_graph_set_profiling (graph, TRUE);
+  graph = pass_graph ("attention", pass);
+  drape_graph_set_choice (graph, "DRAPE_ATTENTION_KERNEL", kernel);
   test_attention_record (graph, s, DRAPE_DTYPE_F16, 41, "DRAPE_ATTENTION_TILE", tile, &run);
+  if (pass == PASS_BUILD)
+    {
+      test_attention_clear (&run);
+      return;
+    }
   if (s->limit < G_MAXUINT64)
     g_assert_cmpuint (drape_graph_get_n_nodes (graph), >, 1);
   /* Scores stay in registers where the device has cooperative matrix
-   * 2, unless DRAPE_ATTENTION_KERNEL says otherwise. */
+   * 2, unless the kernel named says otherwise. */
   run_expecting (graph, "attention",
-                 drape_device_get_caps (test_device ())->coopmat2 &&
-                     g_strcmp0 (g_getenv ("DRAPE_ATTENTION_KERNEL"), "coopmat") != 0
+                 drape_device_get_caps (test_device ())->coopmat2 && g_strcmp0 (kernel, "coopmat") != 0
                    ? "attention.coopmat2"
                    : "attention.coopmat");
   test_attention_check (&run, DRAPE_DTYPE_F16);
 }
 
 static void
-run_attention_cases (void)
+run_attention_cases (const char *kernel)
 {
-  for (guint i = 0; i < G_N_ELEMENTS (attn_cases); i++)
-    check_attention (&attn_cases[i], NULL);
-  /* Every forced tile on head dims 40, 80, 160 and 33, and on bands. */
-  for (guint t = 0; t < G_N_ELEMENTS (attn_tiles); t++)
-    for (guint i = 0; i < G_N_ELEMENTS (attn_cases); i += 2)
-      check_attention (&attn_cases[i], attn_tiles[t]);
+  for (Pass pass = PASS_BUILD; pass <= PASS_CHECK; pass++)
+    {
+      for (guint i = 0; i < G_N_ELEMENTS (attn_cases); i++)
+        check_attention (&attn_cases[i], kernel, NULL, pass);
+      /* Every forced tile on head dims 40, 80, 160 and 33, and on bands. */
+      for (guint t = 0; t < G_N_ELEMENTS (attn_tiles); t++)
+        for (guint i = 0; i < G_N_ELEMENTS (attn_cases); i += 2)
+          check_attention (&attn_cases[i], kernel, attn_tiles[t], pass);
+    }
 }
 
 /* Single wide heads by default: as GEMMs on tensor cores, with f32
@@ -580,29 +634,33 @@ check_attention_workgroup (void)
 {
   const DrapeDeviceCaps *caps = drape_device_get_caps (test_device ());
 
-  for (guint t = 0; t < G_N_ELEMENTS (attn_workgroup_tiles); t++)
-    for (guint i = 0; i < G_N_ELEMENTS (attn_cases); i++)
-      {
-        const TestAttention *s = &attn_cases[i];
-        g_autoptr(DrapeGraph) graph = NULL;
-        TestAttentionRun run = { 0 };
-        guint br, bc;
-        gboolean rows16 = s->d % 8 == 0 && s->pad % 8 == 0;
+  for (Pass pass = PASS_BUILD; pass <= PASS_CHECK; pass++)
+    for (guint t = 0; t < G_N_ELEMENTS (attn_workgroup_tiles); t++)
+      for (guint i = 0; i < G_N_ELEMENTS (attn_cases); i++)
+        {
+          const TestAttention *s = &attn_cases[i];
+          g_autoptr(DrapeGraph) graph = NULL;
+          TestAttentionRun run = { .no_reference = pass == PASS_BUILD };
+          guint br, bc;
+          gboolean rows16 = s->d % 8 == 0 && s->pad % 8 == 0;
 
-        g_assert_cmpint (sscanf (attn_workgroup_tiles[t], "workgroup:%ux%u", &br, &bc), ==, 2);
-        if (s->d > DRAPE_ATTENTION_WIDE_HEAD_DIM)
-          continue;
-        graph = drape_graph_new (test_device (), "attention");
-        drape_graph_set_profiling (graph, TRUE);
-        test_attention_record (graph, s, DRAPE_DTYPE_F16, 53, "DRAPE_ATTENTION_KERNEL",
-                               attn_workgroup_tiles[t], &run);
-        run_expecting (graph, "attention",
-                       rows16 && drape_attention_workgroup_head_dim (caps, s->d, br, bc) > 0
-                         ? "attention.workgroup"
-                         : caps->coopmat2 ? "attention.coopmat2" : "attention.coopmat");
-        test_attention_check (&run, DRAPE_DTYPE_F16);
-      }
-  g_unsetenv ("DRAPE_ATTENTION_KERNEL");
+          g_assert_cmpint (sscanf (attn_workgroup_tiles[t], "workgroup:%ux%u", &br, &bc), ==, 2);
+          if (s->d > DRAPE_ATTENTION_WIDE_HEAD_DIM)
+            continue;
+          graph = pass_graph ("attention", pass);
+          test_attention_record (graph, s, DRAPE_DTYPE_F16, 53, "DRAPE_ATTENTION_KERNEL",
+                                 attn_workgroup_tiles[t], &run);
+          if (pass == PASS_BUILD)
+            {
+              test_attention_clear (&run);
+              continue;
+            }
+          run_expecting (graph, "attention",
+                         rows16 && drape_attention_workgroup_head_dim (caps, s->d, br, bc) > 0
+                           ? "attention.workgroup"
+                           : caps->coopmat2 ? "attention.coopmat2" : "attention.coopmat");
+          test_attention_check (&run, DRAPE_DTYPE_F16);
+        }
 }
 
 static void
@@ -613,17 +671,14 @@ test_attention (void)
   check_attention_gemm ();
   check_attention_workgroup ();
   /* The fused kernels, wide single heads too. */
-  g_setenv ("DRAPE_ATTENTION_KERNEL", "flash", TRUE);
-  run_attention_cases ();
+  run_attention_cases ("flash");
   /* With cooperative matrix 2 the cases above kept their scores in
    * registers; the kernels that stage them in shared memory, again. */
   if (drape_device_get_caps (test_device ())->coopmat2)
     {
       g_test_message ("again with DRAPE_ATTENTION_KERNEL=coopmat");
-      g_setenv ("DRAPE_ATTENTION_KERNEL", "coopmat", TRUE);
-      run_attention_cases ();
+      run_attention_cases ("coopmat");
     }
-  g_unsetenv ("DRAPE_ATTENTION_KERNEL");
   test_assert_no_validation_messages ();
 }
 
@@ -645,7 +700,6 @@ test_refused_kernel (void)
     }
   drape_device_refuse_families (test_device (), refused);
   /* The fused kernels, not GEMMs, for the wide head. */
-  g_setenv ("DRAPE_ATTENTION_KERNEL", "flash", TRUE);
   for (guint i = 0; i < G_N_ELEMENTS (picked); i++)
     {
       g_autoptr(DrapeGraph) graph = drape_graph_new (test_device (), "attention");
@@ -653,11 +707,11 @@ test_refused_kernel (void)
 
       g_assert_cmpuint (attn_cases[picked[i]].d, ==, i == 0 ? 40 : 512);
       drape_graph_set_profiling (graph, TRUE);
-      test_attention_record (graph, &attn_cases[picked[i]], DRAPE_DTYPE_F16, 43, NULL, NULL, &run);
+      test_attention_record (graph, &attn_cases[picked[i]], DRAPE_DTYPE_F16, 43, "DRAPE_ATTENTION_KERNEL",
+                             "flash", &run);
       run_expecting (graph, "attention", "attention.coopmat");
       test_attention_check (&run, DRAPE_DTYPE_F16);
     }
-  g_unsetenv ("DRAPE_ATTENTION_KERNEL");
   drape_device_refuse_families (test_device (), NULL);
   test_assert_no_validation_messages ();
 }
