@@ -463,9 +463,10 @@ record_tiles (DrapeGraph     *graph,
   return out;
 }
 
-/* Heads of up to 160 dims: every kernel of `kinds` with every tile that
- * fits (blocks of 16 to 64 keys, 1 or 2 query tiles per subgroup, 4 to
- * 16 subgroups; in registers, at most twice the usual scores), chosen
+/* Heads of up to 160 dims: the workgroup-scope tiles the device takes,
+ * then every kernel of `kinds` with every tile that fits (blocks of 16
+ * to 64 keys, 1 or 2 query tiles per subgroup, 4 to 16 subgroups; in
+ * registers, at most twice the usual scores), chosen
  * through the graph (drape_graph_choose: the caller ends the choice),
  * the usual way being the first kind's that has tiles, as
  * choose_tiles picks them; NULL where nothing was recorded. */
@@ -485,6 +486,20 @@ record_way (DrapeGraph     *graph,
   const Way *w;
   gboolean scalar;
 
+  /* Workgroup-scope matrices: ways for tuning alone, first, since no
+   * GPU has timed them yet and a tuning cut short by its deadline has
+   * timed each problem's first ways alone (gemm_ways in
+   * op-conv-coopmat.c).  Their tensor loads take rows in 16-byte units. */
+  for (guint i = 0; o->vec8 && i < G_N_ELEMENTS (workgroup_tiles); i++)
+    {
+      Way way = { KERNEL_WORKGROUP, workgroup_tiles[i] };
+
+      way.tiles.dp = workgroup_head_dim (caps, d, &way.tiles);
+      if (way.tiles.dp == 0)
+        continue;
+      g_snprintf (way.name, sizeof way.name, "workgroup:%ux%u", way.tiles.br, way.tiles.bc);
+      g_array_append_val (ways, way);
+    }
   for (guint i = 0; i < n_kinds; i++)
     {
       Tiles usual_tiles;
@@ -510,18 +525,6 @@ record_way (DrapeGraph     *graph,
                               ahead > 1 ? "+2" : "", lazy ? "/lazy" : "");
                   g_array_append_val (ways, way);
                 }
-    }
-  /* Workgroup-scope matrices: ways for tuning alone (no GPU has timed
-   * them yet).  Their tensor loads take rows in 16-byte units. */
-  for (guint i = 0; o->vec8 && i < G_N_ELEMENTS (workgroup_tiles); i++)
-    {
-      Way way = { KERNEL_WORKGROUP, workgroup_tiles[i] };
-
-      way.tiles.dp = workgroup_head_dim (caps, d, &way.tiles);
-      if (way.tiles.dp == 0)
-        continue;
-      g_snprintf (way.name, sizeof way.name, "workgroup:%ux%u", way.tiles.br, way.tiles.bc);
-      g_array_append_val (ways, way);
     }
   if (usual == G_MAXUINT)
     return NULL;

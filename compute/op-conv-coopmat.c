@@ -567,9 +567,12 @@ gemm_problem (const DrapeConvGemm *gemm,
                           gemm->out_f32 ? " f32-out" : "", images != NULL ? images : "");
 }
 
-/* Every tile that fits, in each split the cost model weighs (any
- * stage, for tuning measures what the rules would rule out), then every
- * tile of conv2d_coopmat2.comp that suits the GEMM. */
+/* Every tile of conv2d_coopmat2.comp that suits the GEMM, then every
+ * tile that fits, in each split the cost model weighs (any stage, for
+ * tuning measures what the rules would rule out).  The workgroup-scope
+ * tiles come first: a tuning cut short by its deadline has timed each
+ * problem's first ways alone (its trial t takes every problem's way t),
+ * and those are the ones no GPU has timed yet. */
 static GArray *
 gemm_ways (const DrapeDeviceCaps *caps,
            const DrapeConvGemm   *gemm,
@@ -582,6 +585,16 @@ gemm_ways (const DrapeDeviceCaps *caps,
   GArray *ways = g_array_new (FALSE, FALSE, sizeof (Way));
 
   g_array_set_clear_func (ways, (GDestroyNotify) way_clear);
+  for (guint i = 0; i < n_wg_tiles; i++)
+    {
+      const WorkgroupTile *t = &wg_tiles[i];
+      Way w = { NULL, 1, t, NULL };
+
+      if (!workgroup_suits (caps, gemm, t))
+        continue;
+      w.name = g_strdup_printf ("coopmat2:%ux%ux%u", t->bm, t->bn, t->bk);
+      g_array_append_val (ways, w);
+    }
   for (guint i = 0; i < n_tiles; i++)
     {
       const Tile *t = &tiles[i];
@@ -599,16 +612,6 @@ gemm_ways (const DrapeDeviceCaps *caps,
                      : g_strdup_printf ("coopmat:%ux%ux%u/%u", t->bm, t->bn, t->bk, s);
           g_array_append_val (ways, w);
         }
-    }
-  for (guint i = 0; i < n_wg_tiles; i++)
-    {
-      const WorkgroupTile *t = &wg_tiles[i];
-      Way w = { NULL, 1, t, NULL };
-
-      if (!workgroup_suits (caps, gemm, t))
-        continue;
-      w.name = g_strdup_printf ("coopmat2:%ux%ux%u", t->bm, t->bn, t->bk);
-      g_array_append_val (ways, w);
     }
   return ways;
 }
