@@ -329,14 +329,6 @@ test_attention_record (DrapeGraph          *graph,
         for (guint32 j = 0; j < c; j++)
           q[i * qc + v_off + j] /= a->magnitude;
       test_quantize (q, (gsize) a->n * tq * qc, dtype);
-      if (!run->no_reference)
-        drape_ref_attention (q, (DrapeShape) { a->n, a->qh, a->qw, qc }, q_off,
-                             q, (DrapeShape) { a->n, kh, kw, qc }, k_off,
-                             q, (DrapeShape) { a->n, kh, kw, qc }, v_off, c, a->heads, scale, run->ref);
-      run->q = test_tensor_from (dtype, a->n, a->qh, a->qw, qc, q);
-      drape_device_set_binding_limit (device, a->limit);
-      run->out = drape_op_attention (graph, run->q, q_off, run->q, k_off, run->q, v_off, c, a->heads,
-                                     scale);
     }
   else
     {
@@ -345,17 +337,21 @@ test_attention_record (DrapeGraph          *graph,
       q = test_random_data ((gsize) a->n * tq * qc, seed, a->magnitude, dtype);
       k = test_random_data ((gsize) a->n * tk * qc, seed + 1, a->magnitude, dtype);
       v = test_random_data ((gsize) a->n * tk * qc, seed + 2, 1.0f, dtype);
-      if (!run->no_reference)
-        drape_ref_attention (q, (DrapeShape) { a->n, a->qh, a->qw, qc }, q_off,
-                             k, (DrapeShape) { a->n, kh, kw, qc }, k_off,
-                             v, (DrapeShape) { a->n, kh, kw, qc }, v_off, c, a->heads, scale, run->ref);
-      run->q = test_tensor_from (dtype, a->n, a->qh, a->qw, qc, q);
+    }
+  if (!run->no_reference)
+    drape_ref_attention (q, (DrapeShape) { a->n, a->qh, a->qw, qc }, q_off,
+                         a->fused ? q : k, (DrapeShape) { a->n, kh, kw, qc }, k_off,
+                         a->fused ? q : v, (DrapeShape) { a->n, kh, kw, qc }, v_off, c, a->heads, scale,
+                         run->ref);
+  run->q = test_tensor_from (dtype, a->n, a->qh, a->qw, qc, q);
+  if (!a->fused)
+    {
       run->k = test_tensor_from (dtype, a->n, kh, kw, qc, k);
       run->v = test_tensor_from (dtype, a->n, kh, kw, qc, v);
-      drape_device_set_binding_limit (device, a->limit);
-      run->out = drape_op_attention (graph, run->q, q_off, run->k, k_off, run->v, v_off, c, a->heads,
-                                     scale);
     }
+  drape_device_set_binding_limit (device, a->limit);
+  run->out = drape_op_attention (graph, run->q, q_off, a->fused ? run->q : run->k, k_off,
+                                 a->fused ? run->q : run->v, v_off, c, a->heads, scale);
   drape_device_set_binding_limit (device, G_MAXUINT64);
 }
 
