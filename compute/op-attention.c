@@ -290,28 +290,33 @@ drape_attention_record (DrapeGraph                *graph,
 
 /* attention_subgroup.comp, for CPU devices (see there), where it applies:
  * subgroups of 4 to 16 lanes, the head dim from 8 to SUBGROUP_MAX_HEAD_DIM
- * (each lane holds its queries' rows of Q and of the output) and every
- * row and offset in whole vec4s.  NULL (nothing recorded) otherwise, or
- * when the keys or values do not fit a texel binding where the kernel
- * reads them as texels (drape_graph_cpu_texels).
+ * and every row and offset in whole vec4s.  NULL (nothing recorded)
+ * otherwise, or when the keys or values do not fit a texel binding where
+ * the kernel reads them as texels (drape_graph_cpu_texels).
  * DRAPE_ATTENTION_KERNEL=tiled or subgroup forces one kernel (tests and
  * measurements).
  *
- * Queries per lane, keys per lane and block, and vec4s of a row per
- * unrolled loop turn, measured on lavapipe (2 busy cores, so +-20%) on a
- * UNet step's attention at 192x256 (batch 2, 8 heads): for heads of 40 at
- * 1,536 tokens 2, 4 and 10 run at about 27 GFLOP/s against the tiled
- * kernel's 10 and take LLVM 3 s to compile (4 queries: 30 GFLOP/s, but
- * 12 s; 2 keys per lane: 20); for heads of 80 at 384 tokens and 160 at
- * 96, one query per lane (more, smaller workgroups; fewer registers):
- * 17 and 14 GFLOP/s against 6 and 3; the VAE's one head of 512 at 768
- * tokens, 14.5 against 2.2 (that head now runs as GEMMs,
- * op-attention-gemm.c).  Unrolling every vec4 of a long row took LLVM
- * 40 s. */
-#define SUBGROUP_MAX_HEAD_DIM 512
+ * The kernel unrolls everything inside a block of keys, so each lane's
+ * rows of Q and of the output, RQ x D floats each, are as much code as
+ * registers: the queries per lane are as many as keep that within
+ * SUBGROUP_ROW_FLOATS, up to 4.  Measured with tests/bench-conv on 2
+ * AVX-512 cores, lavapipe of Mesa 22.3 at 512 bits, a 192x256 UNet
+ * step's attention (batch 2, 8 heads), against the kernel before it
+ * unrolled every loop (4 keys a lane and block then): heads of 40 at
+ * 1,536 tokens, 4 queries a lane, 107-113 GFLOP/s against 41-55 (2
+ * queries: 97), 6-7 s to compile from cold; heads of 80 at 384 tokens,
+ * 2 queries, 87-103 against 37 (1 query: 68), 9 s; heads of 160 at 96
+ * tokens, 1 query, 37 against 18, but 21 s to compile against 1 (8 keys a
+ * block: 10 s, 30 GFLOP/s).  At 256 bits, 68, 49 and 30 GFLOP/s against
+ * 32, 35 and 29; Mesa 26.1 at 512 bits, 103 and 67 against 52 and 53 for
+ * heads of 40 and 80.  Longer heads, more code still (LLVM's time grows
+ * faster than the code: 4 keys a lane took it 2 minutes for heads of
+ * 40), go to attention.comp; a CPU's single head of 512, the VAE's, runs
+ * as GEMMs (op-attention-gemm.c). */
+#define SUBGROUP_MAX_HEAD_DIM 160
+#define SUBGROUP_ROW_FLOATS 160
+#define SUBGROUP_MAX_QUERIES 4
 #define SUBGROUP_SUBGROUPS 4
-#define SUBGROUP_KL 4
-#define SUBGROUP_MAX_UNROLL 10
 
 static DrapeTensor *
 attention_subgroup (DrapeGraph        *graph,
@@ -329,7 +334,7 @@ attention_subgroup (DrapeGraph        *graph,
   const DrapeDeviceCaps *caps = drape_device_get_caps (device);
   const char *forced = drape_graph_get_choice (graph, "DRAPE_ATTENTION_KERNEL");
   guint32 d = channels / heads, sg = caps->subgroup_size, tk = k->h * k->w;
-  guint32 rq = d <= 64 ? 2 : 1, eb = SUBGROUP_MAX_UNROLL;
+  guint32 rq = CLAMP (SUBGROUP_ROW_FLOATS / d, 1, SUBGROUP_MAX_QUERIES);
   guint32 rows_per_group = SUBGROUP_SUBGROUPS * sg * rq;
   gsize es = drape_dtype_size (q->dtype);
   gboolean texel = drape_graph_cpu_texels (graph);
@@ -358,10 +363,8 @@ attention_subgroup (DrapeGraph        *graph,
         return NULL;
     }
 
-  while ((d / 4) % eb != 0)
-    eb--;
   {
-    guint32 spec[] = { SUBGROUP_SUBGROUPS * sg, 1, 1, d, sg, rq, SUBGROUP_KL, eb, caps->lane_broadcasts };
+    guint32 spec[] = { SUBGROUP_SUBGROUPS * sg, 1, 1, d, sg, rq, caps->lane_broadcasts };
     g_autofree char *variant = g_strconcat (drape_dtype_name (q->dtype), texel ? "_texel" : "", NULL);
 
     /* A device that will not build it leaves the work to attention.comp. */

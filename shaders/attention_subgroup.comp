@@ -6,11 +6,18 @@
 //
 // Each lane owns RQ queries whole: their rows of Q (scaled) and of the
 // output stay in its registers, and it runs the online softmax of its
-// own rows.  A subgroup takes BK = SG x KL keys at a time: every lane
-// fetches KL rows of K (then of V), and the subgroup passes them round
-// from lanes that are constants after unrolling (a register permute:
-// subgroup_lane.glsl), so each vec4 of K or V feeds SG x RQ dot products
-// or multiply-adds.  The kernel needs no barrier.
+// own rows.  A subgroup takes SG keys at a time, one row of K (then of
+// V) per lane, and passes them round from lanes that are constants after
+// unrolling (a register permute: subgroup_lane.glsl), so each vec4 of K
+// or V feeds SG x RQ dot products or multiply-adds.  The kernel needs no
+// barrier.
+//
+// Every loop inside a block of keys is unrolled, so that each array
+// index is a constant: lavapipe keeps an array indexed by a loop counter
+// in memory and reaches it lane by lane, which halved the speed of a
+// UNet's heads of 40 (Mesa 22.3 and 26.1 at 512 bits on 2 cores: 52-55
+// GFLOP/s with such loops, 103-113 without).  The host keeps RQ x D
+// within what LLVM compiles in seconds (op-attention.c).
 //
 // On Mesa 22's lavapipe every storage-buffer or shared-memory access is
 // a loop over the SIMD lanes, so where a CPU driver's texel reads work
@@ -28,13 +35,10 @@ layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;
 layout(constant_id = 3) const uint D = 40;  // head dim
 layout(constant_id = 4) const uint SG = 8;  // subgroup size
 layout(constant_id = 5) const uint RQ = 4;  // queries per lane
-layout(constant_id = 6) const uint KL = 2;  // keys per lane and block
-layout(constant_id = 7) const uint EB = 1;  // vec4s of a row per loop turn, a divisor of D / 4
-layout(constant_id = 8) const bool LANE_BROADCAST = false;  // subgroup_lane.glsl
+layout(constant_id = 6) const bool LANE_BROADCAST = false;  // subgroup_lane.glsl
 #include "subgroup_lane.glsl"
 
 const uint D4 = D / 4;
-const uint BK = SG * KL;
 // Masked keys score this: exp2 of it minus any real maximum is 0, and
 // unlike -inf it cannot make inf - inf.
 const float MASKED = -1.0e30;
@@ -88,7 +92,7 @@ void main()
     {
       uint row = q0 + i * SG + lane;
 
-      for (uint e4 = 0; e4 < D4; e4++)
+      [[unroll]] for (uint e4 = 0; e4 < D4; e4++)
         {
           qv[i * D4 + e4] = row < p.tq ? vec4(q4[qb + row * (p.q_stride / 4) + e4]) * p.scale : vec4(0.0);
           acc[i * D4 + e4] = vec4(0.0);
@@ -97,78 +101,61 @@ void main()
       l[i] = 0.0;
     }
 
-  for (uint k0 = 0; k0 < p.tk; k0 += BK)
+  for (uint k0 = 0; k0 < p.tk; k0 += SG)
     {
-      // Key k0 + kk is lane kk % SG's (kk / SG)-th.
-      float s[RQ * BK];
+      // Key k0 + kk is lane kk's.
+      const uint key = k0 + lane;
+      float s[RQ * SG];
 
-      [[unroll]] for (uint x = 0; x < RQ * BK; x++)
+      [[unroll]] for (uint x = 0; x < RQ * SG; x++)
         s[x] = 0.0;
-      [[dont_unroll]] for (uint e0 = 0; e0 < D4; e0 += EB)
-        [[unroll]] for (uint e4 = e0; e4 < e0 + EB; e4++)
-          {
-            vec4 kv[KL], qe[RQ];
+      [[unroll]] for (uint e4 = 0; e4 < D4; e4++)
+        {
+          vec4 kv = key < p.tk ? LOAD_K4(kb + key * ks + e4) : vec4(0.0);
 
-            [[unroll]] for (uint j = 0; j < KL; j++)
-              {
-                uint key = k0 + j * SG + lane;
-                kv[j] = key < p.tk ? LOAD_K4(kb + key * ks + e4) : vec4(0.0);
-              }
-            [[unroll]] for (uint i = 0; i < RQ; i++)
-              qe[i] = qv[i * D4 + e4];
-            [[unroll]] for (uint kk = 0; kk < BK; kk++)
-              {
-                vec4 key4 = drape_lane_value4(kv[kk / SG], kk % SG);
-                [[unroll]] for (uint i = 0; i < RQ; i++)
-                  s[i * BK + kk] += dot(qe[i], key4);
-              }
-          }
+          [[unroll]] for (uint kk = 0; kk < SG; kk++)
+            {
+              vec4 key4 = drape_lane_value4(kv, kk);
+              [[unroll]] for (uint i = 0; i < RQ; i++)
+                s[i * SG + kk] += dot(qv[i * D4 + e4], key4);
+            }
+        }
 
       // Online softmax of each row: P = exp2 (S - m), O and l rescaled.
       [[unroll]] for (uint i = 0; i < RQ; i++)
         {
           float mx = m[i], sum = 0.0, alpha;
 
-          [[unroll]] for (uint kk = 0; kk < BK; kk++)
+          [[unroll]] for (uint kk = 0; kk < SG; kk++)
             {
               if (k0 + kk >= p.tk)
-                s[i * BK + kk] = MASKED;
-              mx = max(mx, s[i * BK + kk]);
+                s[i * SG + kk] = MASKED;
+              mx = max(mx, s[i * SG + kk]);
             }
-          [[unroll]] for (uint kk = 0; kk < BK; kk++)
+          [[unroll]] for (uint kk = 0; kk < SG; kk++)
             {
-              s[i * BK + kk] = exp2(s[i * BK + kk] - mx);
-              sum += s[i * BK + kk];
+              s[i * SG + kk] = exp2(s[i * SG + kk] - mx);
+              sum += s[i * SG + kk];
             }
           alpha = exp2(m[i] - mx);
           m[i] = mx;
           l[i] = l[i] * alpha + sum;
-          for (uint e4 = 0; e4 < D4; e4++)
+          [[unroll]] for (uint e4 = 0; e4 < D4; e4++)
             acc[i * D4 + e4] *= alpha;
         }
 
       // O += P V.
-      [[dont_unroll]] for (uint e0 = 0; e0 < D4; e0 += EB)
-        [[unroll]] for (uint e4 = e0; e4 < e0 + EB; e4++)
-          {
-            vec4 vv[KL], a[RQ];
+      [[unroll]] for (uint e4 = 0; e4 < D4; e4++)
+        {
+          vec4 vv = key < p.tk ? LOAD_V4(vb + key * vs + e4) : vec4(0.0);
 
-            [[unroll]] for (uint j = 0; j < KL; j++)
-              {
-                uint key = k0 + j * SG + lane;
-                vv[j] = key < p.tk ? LOAD_V4(vb + key * vs + e4) : vec4(0.0);
-              }
-            [[unroll]] for (uint i = 0; i < RQ; i++)
-              a[i] = acc[i * D4 + e4];
-            [[unroll]] for (uint kk = 0; kk < BK; kk++)
-              {
-                vec4 value = drape_lane_value4(vv[kk / SG], kk % SG);
-                [[unroll]] for (uint i = 0; i < RQ; i++)
-                  a[i] += s[i * BK + kk] * value;
-              }
-            [[unroll]] for (uint i = 0; i < RQ; i++)
-              acc[i * D4 + e4] = a[i];
-          }
+          [[unroll]] for (uint kk = 0; kk < SG; kk++)
+            {
+              vec4 value = drape_lane_value4(vv, kk);
+              [[unroll]] for (uint i = 0; i < RQ; i++)
+                acc[i * D4 + e4] += s[i * SG + kk] * value;
+            }
+        }
     }
 
   [[unroll]] for (uint i = 0; i < RQ; i++)
@@ -176,11 +163,8 @@ void main()
       uint row = q0 + i * SG + lane;
       float inv = 1.0 / l[i];
 
-      // A loop, not unrolled: each store is a loop over the SIMD lanes on
-      // lavapipe, and LLVM took 13 s longer over the d40 and d80 kernels'
-      // unrolled ones (at 512 bits) for no faster a run.
       if (row < p.tq)
-        [[dont_unroll]] for (uint e4 = 0; e4 < D4; e4++)
+        [[unroll]] for (uint e4 = 0; e4 < D4; e4++)
           {
             vec4 x = acc[i * D4 + e4] * inv;
             o4[ob + row * (p.o_stride / 4) + e4] = T4(STORE(x.x), STORE(x.y), STORE(x.z), STORE(x.w));

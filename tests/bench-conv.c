@@ -50,6 +50,7 @@ static const Shape shapes[] = {
   { "upsample+conv3x3 256 1x96x64", SHAPE_UPSAMPLE_COPY, 1, 96, 64, 256, 256, 3 },
   { "attention 8x40 2x24x64", SHAPE_ATTENTION, 2, 24, 64, 960, 320, 8 },
   { "attention 8x80 2x12x32", SHAPE_ATTENTION, 2, 12, 32, 1920, 640, 8 },
+  { "attention 8x160 2x6x16", SHAPE_ATTENTION, 2, 6, 16, 3840, 1280, 8 },
 };
 
 static double
