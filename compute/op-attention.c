@@ -292,7 +292,8 @@ drape_attention_record (DrapeGraph                *graph,
  * subgroups of 4 to 16 lanes, the head dim from 8 to SUBGROUP_MAX_HEAD_DIM
  * and every row and offset in whole vec4s.  NULL (nothing recorded)
  * otherwise, or when the keys or values do not fit a texel binding where
- * the kernel reads them as texels (drape_graph_cpu_texels).
+ * the kernel reads them as texels (drape_graph_cpu_texels, for heads of
+ * up to SUBGROUP_TEXEL_MAX_HEAD_DIM).
  * DRAPE_ATTENTION_KERNEL=tiled or subgroup forces one kernel (tests and
  * measurements).
  *
@@ -316,6 +317,17 @@ drape_attention_record (DrapeGraph                *graph,
 #define SUBGROUP_MAX_HEAD_DIM 160
 #define SUBGROUP_ROW_FLOATS 160
 #define SUBGROUP_MAX_QUERIES 4
+/* Reading K and V through texels, each row's fetches are inline gathers
+ * in one straight run of code per key block, which LLVM 15 takes time
+ * quadratic in to compile (mem2reg, in `perf record`); storage-buffer
+ * reads are loops over the lanes, which cut it up.  Heads of 80 and 160
+ * took 24-25 s each to compile that way against 10 and 21, and a cold
+ * 192x256 step's first run, which builds each kernel for a few
+ * patterns of texel views (HACKING.md), 121 s against 26 with texels for
+ * heads of 40 alone (27 before the kernel unrolled).  Heads of 40, most
+ * of a step's attention, keep them: 5 s to compile, and a 384x512 step's
+ * attention 5.8 s against 6.5 with none (5.0 with all). */
+#define SUBGROUP_TEXEL_MAX_HEAD_DIM 40
 #define SUBGROUP_SUBGROUPS 4
 
 static DrapeTensor *
@@ -337,7 +349,7 @@ attention_subgroup (DrapeGraph        *graph,
   guint32 rq = CLAMP (SUBGROUP_ROW_FLOATS / d, 1, SUBGROUP_MAX_QUERIES);
   guint32 rows_per_group = SUBGROUP_SUBGROUPS * sg * rq;
   gsize es = drape_dtype_size (q->dtype);
-  gboolean texel = drape_graph_cpu_texels (graph);
+  gboolean texel = d <= SUBGROUP_TEXEL_MAX_HEAD_DIM && drape_graph_cpu_texels (graph);
   DrapeAttentionSplit split;
   DrapeKernel *kernel;
   DrapeTensor *out;

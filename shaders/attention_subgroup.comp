@@ -23,7 +23,8 @@
 // a loop over the SIMD lanes, so where a CPU driver's texel reads work
 // (DrapeDeviceCaps.texel_reads) the DRAPE_TEXEL variants fetch K and V
 // through texel buffers of 4-channel texels, one vector gather each, and
-// make no such loop inside their loops.
+// make no such loop inside their loops; the host takes them for short
+// heads, whose code LLVM compiles quickly that way (op-attention.c).
 //
 // Bindings and push constants are attention.comp's.  The host (op-attention.c)
 // guarantees subgroups of SG lanes, whole subgroups per workgroup, and

@@ -214,8 +214,9 @@ test_attention_subgroup_lanes (void)
   *caps = had;
 }
 
-/* The subgroup kernel reads K and V through texel buffers where the
- * driver's texel reads work, else from storage buffers: each way runs
+/* The subgroup kernel reads K and V of heads of up to 40 dims through
+ * texel buffers where the driver's texel reads work, else (and longer
+ * heads always) from storage buffers: each way runs
  * with the other's variant refused and gets the same results, in f32 and
  * f16. */
 static void
@@ -246,6 +247,16 @@ test_attention_subgroup_reads (void)
       check_attention (DRAPE_DTYPE_F32, c, "subgroup");
       if (subgroup_takes_f16 ())
         check_attention (DRAPE_DTYPE_F16, c, "subgroup");
+    }
+  /* Heads of 80 read storage buffers even where texels work: with the
+   * texel variants refused, they still run there. */
+  if (had.texel_reads)
+    {
+      const char *const texels[] = { "attention_subgroup.f32_texel", NULL };
+
+      caps->texel_reads = TRUE;
+      drape_device_refuse_families (device, texels);
+      check_attention (DRAPE_DTYPE_F32, &subgroup_cases[3], "subgroup");
     }
   drape_device_refuse_families (device, NULL);
   *caps = had;
