@@ -314,8 +314,9 @@ drape_attention_record (DrapeGraph                *graph,
  * faster than the code: 4 keys a lane took it 2 minutes for heads of
  * 40), go to attention.comp; a CPU's single head of 512, the VAE's, runs
  * as GEMMs (op-attention-gemm.c). */
-#define SUBGROUP_MAX_HEAD_DIM 160
 #define SUBGROUP_ROW_FLOATS 160
+/* The longest head one query a lane keeps within that. */
+#define SUBGROUP_MAX_HEAD_DIM SUBGROUP_ROW_FLOATS
 #define SUBGROUP_MAX_QUERIES 4
 /* Reading K and V through texels, each row's fetches are inline gathers
  * in one straight run of code per key block, which LLVM 15 takes time
